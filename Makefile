@@ -1,0 +1,41 @@
+# One command each on a fresh clone with only Python 3.11+ and make:
+#   make run    the MCP server over Streamable HTTP on the embedded defaults
+#   make demo   the same, plus an in-process Alpaca simulator and a demo credential
+#   make test   the whole test suite (SQLite and an embedded PostgreSQL)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run demo test lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required (found $$($(PYTHON) --version))"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/alpaca-vault serve --transport http
+
+demo: $(STAMP)
+	$(BIN)/alpaca-vault serve --transport http --simulate
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src/alpaca_vault/vault src/alpaca_vault/broker src/alpaca_vault/db
+
+bench: $(STAMP)
+	$(BIN)/python bench/vault.py
+	$(BIN)/python bench/simulator.py
+	$(BIN)/python bench/tool_latency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,119 @@
+"""Process settings, read from ``ALPACA_VAULT_*`` environment variables.
+
+Only the process edge (server/) reads the environment; the rooms below it
+receive plain values as arguments, so they can be tested without touching
+``os.environ``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+PAPER_URL = "https://paper-api.alpaca.markets"
+LIVE_URL = "https://api.alpaca.markets"
+DATA_URL = "https://data.alpaca.markets"
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("alpaca-vault", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Environment variable = ``ALPACA_VAULT_`` + field name, upper case."""
+
+    model_config = SettingsConfigDict(env_prefix="ALPACA_VAULT_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the embedded SQLite vault and the master key file live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL: sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db. "
+        "Default: the SQLite file vault.db in DATA_DIR.",
+    )
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated master keys (from `alpaca-vault keys generate`), primary first. "
+        "Default: the key file DATA_DIR/master.key, created on first use.",
+    )
+    paper_url: str = Field(default=PAPER_URL, description="Alpaca paper trading API base URL.")
+    live_url: str = Field(default=LIVE_URL, description="Alpaca live trading API base URL.")
+    data_url: str = Field(default=DATA_URL, description="Alpaca market data API base URL.")
+    allow_live_trading: bool = Field(
+        default=False,
+        description="Allow live-environment credentials to place, replace, cancel or close. Off: fail closed.",
+    )
+    log_level: LogLevel = Field(default="INFO", description="Log level for stderr logs.")
+    http_timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds before an Alpaca call times out.")
+    rate_limit_per_minute: int = Field(
+        default=200, ge=1, le=10_000, description="Alpaca requests per minute allowed per credential."
+    )
+    user: str = Field(default="local", min_length=1, max_length=64, description="The user stdio mode acts as.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Extra Host header values the HTTP transport accepts (loopback names are always accepted).",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Extra Origin header values the HTTP transport accepts (loopback origins are always accepted).",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("paper_url", "live_url", "data_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            # Accept the URL people copy from their provider; we always speak asyncpg.
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must be sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASSWORD@HOST/DB"
+            )
+        return value
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        """The configured database, or the embedded SQLite file inside the data dir."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'vault.db'}"
+
+    @property
+    def is_embedded_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+
+class SettingsError(Exception):
+    """Settings failed validation; the message names each variable to fix."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings, turning pydantic's report into one that says what to set."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            lines.append(f"  ALPACA_VAULT_{field.upper()}: {error['msg']}")
+        raise SettingsError("Invalid settings:\n" + "\n".join(lines)) from None
