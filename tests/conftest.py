@@ -14,4 +14,8 @@ for _name in list(os.environ):
     if _name.startswith("ALPACA_VAULT_") and _name != "ALPACA_VAULT_TEST_POSTGRES_URL":
         del os.environ[_name]
 
-pytest_plugins: list[str] = []
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.databases",
+    "tests.fixtures.simulator",
+]
