@@ -1,0 +1,124 @@
+"""Async engine and per-user transactions for SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, make_url, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+# Execution option a read-only session sets to start a deferred (shared) transaction on SQLite.
+_SQLITE_DEFERRED = "alpaca_vault_sqlite_deferred"
+
+
+class DatabaseError(Exception):
+    """The database cannot be used as configured; the message says what to do."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind an SQLite URL, or None for PostgreSQL and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database)
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    # The vault file holds only ciphertext, but nobody else needs to read it either.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Driver-level autocommit: we emit BEGIN ourselves (below) so we can choose IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # SQLite upgrades a deferred read transaction to a write one without calling
+        # the busy handler, so concurrent writers would fail with "database is locked".
+        # Writers take the write lock up front (BEGIN IMMEDIATE waits busy_timeout).
+        deferred = conn.get_execution_options().get(_SQLITE_DEFERRED, False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+class Database:
+    """One database (engine + session factory). Sessions are single transactions."""
+
+    def __init__(self, url: str, engine: AsyncEngine) -> None:
+        self.url = url
+        self.engine = engine
+        self.is_postgres = engine.dialect.name == "postgresql"
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+        self.schema_checked = False
+
+    @classmethod
+    def create(cls, url: str, **engine_options: Any) -> Database:
+        """Open ``sqlite+aiosqlite:///PATH`` or ``postgresql+asyncpg://...`` (no I/O until first use)."""
+        backend = make_url(url).get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise DatabaseError(
+                "Unsupported database URL: use sqlite+aiosqlite:///PATH or "
+                "postgresql+asyncpg://USER:PASSWORD@HOST/DB"
+            )
+        path = sqlite_path(url)
+        if path is not None:
+            _prepare_sqlite_file(path)
+        # SQLAlchemy errors would otherwise quote bound parameters (sealed tokens, names) in messages.
+        engine_options.setdefault("hide_parameters", True)
+        if backend == "postgresql":
+            engine_options.setdefault("pool_pre_ping", True)
+        engine = create_async_engine(url, **engine_options)
+        if backend == "sqlite":
+            _install_sqlite_pragmas(engine)
+        return cls(url, engine)
+
+    def session(
+        self, user_id: uuid.UUID | None = None, *, readonly: bool = False
+    ) -> AbstractAsyncContextManager[AsyncSession]:
+        """One transaction: commit on success, rollback on error.
+
+        On PostgreSQL, ``app.user_id`` is set for the transaction (row-level security
+        policies read it). On SQLite, ``readonly=True`` starts a deferred transaction
+        that does not wait for writers; the default takes the write lock up front.
+        """
+        return self._session(user_id, readonly)
+
+    @asynccontextmanager
+    async def _session(self, user_id: uuid.UUID | None, readonly: bool) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session, session.begin():
+            if self.is_sqlite and readonly:
+                await session.connection(execution_options={_SQLITE_DEFERRED: True})
+            elif self.is_postgres:
+                await session.execute(
+                    text("SELECT set_config('app.user_id', :uid, true)"),
+                    {"uid": "" if user_id is None else str(user_id)},
+                )
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

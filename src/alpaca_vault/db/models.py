@@ -1,0 +1,132 @@
+"""Tables: users, credentials, api_tokens.
+
+Every tenant table carries ``user_id`` (ON DELETE CASCADE). Primary keys are
+UUIDs made by the application, because the vault binds each ciphertext to its
+row id before the row is inserted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Dialect,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+from sqlalchemy.types import DateTime, TypeDecorator
+
+from alpaca_vault.db.sealed import SealedToken, SealedValue
+
+# Deterministic constraint names: Alembic batch mode on SQLite needs them to alter tables.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ENVIRONMENTS = ("paper", "live")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on both backends (SQLite stores naive text, so tag it back on load)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware datetimes")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Credential(Base):
+    __tablename__ = "credentials"
+    __table_args__ = (
+        UniqueConstraint("user_id", "name"),
+        # Unique: the same Alpaca key id stored twice for one user is refused even under a race.
+        Index("ix_credentials_user_id_key_fingerprint", "user_id", "key_fingerprint", unique=True),
+        CheckConstraint("environment IN ('paper', 'live')", name="environment"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32), default="alpaca")
+    environment: Mapped[str] = mapped_column(String(8))
+    api_key: Mapped[SealedValue] = mapped_column(SealedToken)
+    secret_key: Mapped[SealedValue] = mapped_column(SealedToken)
+    # "<kid>:<hex HMAC-SHA256 of the key id>" under the key named by kid.
+    key_fingerprint: Mapped[str] = mapped_column(String(100))
+    account_number: Mapped[str | None] = mapped_column(String(64), default=None)
+    account_status: Mapped[str | None] = mapped_column(String(32), default=None)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @validates("api_key", "secret_key")
+    def _only_sealed(self, _key: str, value: object) -> SealedValue:
+        # Fail at assignment, long before a plaintext could reach SQL or an error message.
+        if not isinstance(value, SealedValue):
+            raise TypeError(f"sealed column takes a SealedValue, not {type(value).__name__}")
+        return value
+
+    def __repr__(self) -> str:
+        return f"Credential(id={self.id}, user_id={self.user_id}, name={self.name!r})"
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    def __repr__(self) -> str:
+        return f"ApiToken(id={self.id}, user_id={self.user_id}, prefix={self.prefix!r})"

@@ -1,0 +1,100 @@
+"""The sealed column type: stores and parses encrypted tokens, never decrypts.
+
+A token is ``v1.<kid>.<base64url(nonce || ciphertext || tag)>``: it names the
+key that sealed it, so a key ring can open it and rotation can find values
+not yet under the primary key without trying to decrypt anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Dialect, Text
+from sqlalchemy.types import TypeDecorator
+
+TOKEN_VERSION = "v1"  # noqa: S105 (a format tag, not a password)
+NONCE_BYTES = 12
+TAG_BYTES = 16
+# Key ids are short, URL-safe and contain no dot (the token's separator).
+KID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_PAYLOAD_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class MalformedToken(ValueError):
+    """A stored value is not a well-formed sealed token (never includes the value itself)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SealedValue:
+    """A parsed sealed token. ``payload`` is nonce || ciphertext || GCM tag."""
+
+    version: str
+    kid: str
+    payload: bytes
+
+    def __post_init__(self) -> None:
+        if self.version != TOKEN_VERSION:
+            raise MalformedToken(f"unsupported sealed token version {self.version[:8]!r}")
+        if not KID_PATTERN.fullmatch(self.kid):
+            raise MalformedToken("sealed token has an invalid key id")
+        if len(self.payload) < NONCE_BYTES + TAG_BYTES:
+            raise MalformedToken("sealed token payload is too short")
+
+    @property
+    def nonce(self) -> bytes:
+        return self.payload[:NONCE_BYTES]
+
+    @property
+    def ciphertext(self) -> bytes:
+        """Ciphertext followed by the GCM tag, as AESGCM expects it."""
+        return self.payload[NONCE_BYTES:]
+
+    def to_token(self) -> str:
+        encoded = base64.urlsafe_b64encode(self.payload).rstrip(b"=").decode("ascii")
+        return f"{self.version}.{self.kid}.{encoded}"
+
+    @classmethod
+    def parse(cls, token: str) -> SealedValue:
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise MalformedToken("not a sealed token (expected version.kid.payload)")
+        version, kid, encoded = parts
+        if not _PAYLOAD_PATTERN.fullmatch(encoded):
+            raise MalformedToken("sealed token payload is not base64url")
+        try:
+            payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            raise MalformedToken("sealed token payload is not base64url") from None
+        return cls(version=version, kid=kid, payload=payload)
+
+    def __repr__(self) -> str:
+        # Ciphertext is not secret, but it has no business in logs or errors either.
+        return f"SealedValue(version={self.version!r}, kid={self.kid!r}, payload=<{len(self.payload)} bytes>)"
+
+
+class SealedToken(TypeDecorator[SealedValue]):
+    """A text column holding a sealed token; Python side is a :class:`SealedValue`.
+
+    Binding validates the shape (a plaintext string is refused, so a bug can
+    never write a secret in the clear); loading parses; nothing decrypts.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, SealedValue):
+            # Never echo the value: it could be a plaintext secret.
+            raise TypeError(f"sealed column takes a SealedValue, not {type(value).__name__}")
+        return value.to_token()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> SealedValue | None:
+        if value is None:
+            return None
+        return SealedValue.parse(str(value))

@@ -1,0 +1,139 @@
+"""Database engine and sessions on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from alpaca_vault.db import Credential, Database, DatabaseError, SealedValue, User
+from alpaca_vault.db.migrate import upgrade_database
+
+SEALED = SealedValue("v1", "abcd1234", b"\x00" * 40)
+
+
+def _credential(user_id: uuid.UUID, name: str, fingerprint: str) -> Credential:
+    return Credential(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        name=name,
+        environment="paper",
+        api_key=SEALED,
+        secret_key=SEALED,
+        key_fingerprint=fingerprint,
+    )
+
+
+async def test_session_commits_and_reads_back(database: Database) -> None:
+    user = User(id=uuid.uuid4(), name="alice")
+    async with database.session(user.id) as session:
+        session.add(user)
+        await session.flush()
+        session.add(_credential(user.id, "paper-1", "k:1"))
+    async with database.session(user.id, readonly=True) as session:
+        loaded = await session.scalar(select(Credential).where(Credential.user_id == user.id))
+    assert loaded is not None
+    assert loaded.name == "paper-1"
+    assert loaded.api_key == SEALED
+    assert loaded.created_at.tzinfo is not None
+    assert loaded.is_active is True and loaded.provider == "alpaca"
+
+
+async def test_session_rolls_back_on_error(database: Database) -> None:
+    user_id = uuid.uuid4()
+    with pytest.raises(RuntimeError):
+        async with database.session(user_id) as session:
+            session.add(User(id=user_id, name="bob"))
+            await session.flush()
+            raise RuntimeError("boom")
+    async with database.session() as session:
+        assert await session.scalar(select(func.count()).select_from(User)) == 0
+
+
+async def test_postgres_session_sets_app_user_id(database: Database) -> None:
+    if not database.is_postgres:
+        pytest.skip("app.user_id is a PostgreSQL setting (row-level security)")
+    user_id = uuid.uuid4()
+    async with database.session(user_id) as session:
+        assert await session.scalar(text("SELECT current_setting('app.user_id', true)")) == str(user_id)
+    async with database.session(None) as session:
+        assert await session.scalar(text("SELECT current_setting('app.user_id', true)")) == ""
+
+
+async def test_sqlite_connection_pragmas(database: Database) -> None:
+    if not database.is_sqlite:
+        pytest.skip("SQLite pragmas")
+    async with database.session() as session:
+        assert (await session.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await session.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+        assert (await session.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+
+
+async def test_deleting_a_user_cascades_to_credentials(database: Database) -> None:
+    user = User(id=uuid.uuid4(), name="carol")
+    async with database.session(user.id) as session:
+        session.add(user)
+        await session.flush()
+        session.add(_credential(user.id, "a", "k:a"))
+    async with database.session(user.id) as session:
+        await session.execute(text("DELETE FROM users"))
+    async with database.session() as session:
+        assert await session.scalar(select(func.count()).select_from(Credential)) == 0
+
+
+async def test_unique_name_per_user_is_enforced(database: Database) -> None:
+    user = User(id=uuid.uuid4(), name="dave")
+    async with database.session(user.id) as session:
+        session.add(user)
+        await session.flush()
+        session.add(_credential(user.id, "main", "k:1"))
+    with pytest.raises(IntegrityError):
+        async with database.session(user.id) as session:
+            session.add(_credential(user.id, "main", "k:2"))
+
+
+async def test_plaintext_cannot_be_bound_to_a_sealed_column(database: Database) -> None:
+    user = User(id=uuid.uuid4(), name="erin")
+    with pytest.raises(Exception, match="sealed column takes a SealedValue, not str") as caught:
+        async with database.session(user.id) as session:
+            session.add(user)
+            await session.flush()
+            cred = _credential(user.id, "x", "k:x")
+            cred.secret_key = "PLAINTEXT-SECRET"  # type: ignore[assignment]
+            session.add(cred)
+    assert "PLAINTEXT-SECRET" not in str(caught.value)
+
+
+async def test_fifty_concurrent_writers_on_sqlite_do_not_hit_database_is_locked(tmp_path: Path) -> None:
+    db = Database.create(f"sqlite+aiosqlite:///{tmp_path / 'v.db'}")
+    await upgrade_database(db)
+    try:
+
+        async def writer(i: int) -> None:
+            user = User(id=uuid.uuid4(), name=f"u{i}")
+            async with db.session(user.id) as session:
+                # A read first: with a deferred transaction this is where the lock upgrade fails.
+                await session.scalar(select(func.count()).select_from(User))
+                session.add(user)
+
+        await asyncio.gather(*(writer(i) for i in range(50)))
+        async with db.session(readonly=True) as session:
+            assert await session.scalar(select(func.count()).select_from(User)) == 50
+    finally:
+        await db.dispose()
+
+
+def test_unsupported_url_is_refused_with_what_to_use() -> None:
+    with pytest.raises(DatabaseError, match=r"sqlite\+aiosqlite:///PATH"):
+        Database.create("mysql+aiomysql://x@y/z")
+
+
+def test_sqlite_file_and_directory_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "vault.db"
+    Database.create(f"sqlite+aiosqlite:///{path}")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
