@@ -1,0 +1,52 @@
+"""MCP middleware: a per-call secret scope and the last-line result scrubber."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel
+
+from alpaca_vault.server.redaction import scrub_known
+from alpaca_vault.vault.exposure import exposed_values, exposure_scope, register_exposed
+
+# Tool arguments that carry secrets. They are registered before the SDK even
+# validates the arguments, because a validation error echoes the input values.
+SECRET_ARGUMENT_NAMES = frozenset({"api_key", "secret_key"})
+_MIN_SECRET_LENGTH = 6  # shorter "secrets" would turn ordinary words into [REDACTED]
+
+
+async def secret_scope_middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Give every ``tools/call`` its own exposure scope and scrub what it returns.
+
+    Whatever the vault unsealed during the call (and any secret the caller
+    sent as an argument) is replaced by ``[REDACTED]`` in the result and in
+    a protocol error's message. Log records are scrubbed against the same
+    scope as they are created (see ``server.logs``).
+    """
+    if ctx.method != "tools/call":
+        return await call_next(ctx)
+    with exposure_scope():
+        arguments = (ctx.params or {}).get("arguments")
+        if isinstance(arguments, dict):
+            for name in SECRET_ARGUMENT_NAMES:
+                value = arguments.get(name)
+                if isinstance(value, str) and len(value) >= _MIN_SECRET_LENGTH:
+                    register_exposed(value)
+        try:
+            result = await call_next(ctx)
+        except MCPError as exc:
+            secrets = frozenset(exposed_values())
+            if secrets:
+                exc.error.message = scrub_known(exc.error.message, secrets)
+                exc.error.data = scrub_known(exc.error.data, secrets)
+                exc.args = (exc.error.code, exc.error.message, exc.error.data)
+            raise
+        secrets = frozenset(exposed_values())
+        if not secrets or result is None:
+            return result
+        if isinstance(result, BaseModel):
+            dumped = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+            return type(result).model_validate(scrub_known(dumped, secrets))
+        return scrub_known(result, secrets)  # type: ignore[no-any-return]

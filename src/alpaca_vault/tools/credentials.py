@@ -1,0 +1,253 @@
+"""Credential tools: store, list, validate, update, delete. Metadata in, metadata out; never a secret."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field, SecretStr
+
+from alpaca_vault.broker.client import AlpacaKeys
+from alpaca_vault.broker.errors import AlpacaAuthError, AlpacaError
+from alpaca_vault.tools.runtime import (
+    agent_errors,
+    alpaca_keys,
+    current_user,
+    describe_alpaca_error,
+    respond,
+    runtime,
+)
+
+Environment = Literal["paper", "live"]
+
+CredentialRef = Annotated[
+    str | None,
+    Field(
+        description="Credential name or id. May be omitted when you have exactly one active credential; "
+        "list_credentials shows them."
+    ),
+]
+
+
+class CredentialSummary(BaseModel):
+    """A stored credential's metadata. There is deliberately no field for a key or secret."""
+
+    id: str
+    name: str
+    provider: str
+    environment: Environment
+    account_number: str | None = None
+    account_status: str | None = None
+    is_active: bool
+    last_validated_at: datetime | None = None
+    last_used_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def of(cls, info: Any) -> CredentialSummary:
+        return cls(
+            id=str(info.id),
+            name=info.name,
+            provider=info.provider,
+            environment=info.environment,
+            account_number=info.account_number,
+            account_status=info.account_status,
+            is_active=info.is_active,
+            last_validated_at=info.last_validated_at,
+            last_used_at=info.last_used_at,
+            created_at=info.created_at,
+            updated_at=info.updated_at,
+        )
+
+
+class CredentialResult(BaseModel):
+    credential: CredentialSummary
+    validated: bool = Field(description="True when Alpaca confirmed the key pair during this call.")
+
+
+class CredentialList(BaseModel):
+    credentials: list[CredentialSummary]
+
+
+class DeletedCredential(BaseModel):
+    deleted: CredentialSummary
+
+
+def _describe(info: CredentialSummary) -> str:
+    state = "active" if info.is_active else "inactive"
+    account = f", account {info.account_number} ({info.account_status})" if info.account_number else ""
+    return f"'{info.name}' [{info.environment}, {state}{account}]"
+
+
+# Alpaca key ids: PK... for paper, AK... for live. Used to refuse an obvious mix-up early.
+_KEY_PREFIX_ENVIRONMENT = {"PK": "paper", "AK": "live"}
+
+
+async def _check_with_alpaca(
+    ctx: Context[Any, Any], api_key: SecretStr, secret_key: SecretStr, environment: Environment, label: str
+) -> tuple[str, str]:
+    """Ask Alpaca for the account behind a key pair; returns (account_number, status) or raises ToolError."""
+    prefix_env = _KEY_PREFIX_ENVIRONMENT.get(api_key.get_secret_value()[:2].upper())
+    if prefix_env is not None and prefix_env != environment:
+        raise ToolError(
+            f"That key id looks like a {prefix_env} key (Alpaca's {prefix_env} key ids start with "
+            f"'{'PK' if prefix_env == 'paper' else 'AK'}'), but environment='{environment}' was given. "
+            f"Store it with environment='{prefix_env}', or check that you copied the right key."
+        )
+    keys = AlpacaKeys(api_key=api_key, secret_key=secret_key, environment=environment, limiter_key=label)
+    try:
+        account = await runtime(ctx).broker.get_account(keys)
+    except AlpacaAuthError:
+        other = "live" if environment == "paper" else "paper"
+        raise ToolError(
+            f"Alpaca did not accept this key pair on the {environment} endpoint (401). Check the key id and "
+            f"secret; if they are {other} keys, use environment='{other}'. Nothing was stored."
+        ) from None
+    except AlpacaError as exc:
+        raise ToolError(describe_alpaca_error(exc) + " Nothing was stored.") from None
+    status = str(account.status)
+    if status.upper().removeprefix("ACCOUNTSTATUS.") != "ACTIVE":
+        raise ToolError(
+            f"Alpaca account {account.account_number} is {status}, not ACTIVE, so it cannot trade. "
+            "Nothing was stored. Use validate=false to store it anyway."
+        )
+    return account.account_number, status
+
+
+@agent_errors
+async def store_credential(
+    ctx: Context[Any, Any],
+    name: Annotated[str, Field(min_length=1, max_length=64, description="A name you will use to refer to it.")],
+    api_key: Annotated[SecretStr, Field(description="Alpaca API key id (APCA-API-KEY-ID).")],
+    secret_key: Annotated[SecretStr, Field(description="Alpaca API secret key (APCA-API-SECRET-KEY).")],
+    environment: Annotated[Environment, Field(description="'paper' or 'live' trading.")] = "paper",
+    validate: Annotated[
+        bool, Field(description="Check the pair with Alpaca first (account must be ACTIVE). Default true.")
+    ] = True,
+) -> Annotated[CallToolResult, CredentialResult]:
+    """Store an Alpaca API key pair in the encrypted vault under a name.
+
+    Prefer the terminal: `alpaca-vault credentials add NAME --environment paper` reads the keys from a
+    hidden prompt, so the secret never passes through this chat. The pair is encrypted at rest and is
+    never shown again by any tool. By default it is checked with Alpaca first: the account must be
+    ACTIVE and the keys must belong to the given environment.
+    """
+    rt = runtime(ctx)
+    user_id = await current_user(ctx)
+    account_number = account_status = None
+    if validate:
+        account_number, account_status = await _check_with_alpaca(ctx, api_key, secret_key, environment, name)
+    info = await rt.vault.store(
+        user_id,
+        name,
+        environment,
+        api_key,
+        secret_key,
+        account_number=account_number,
+        account_status=account_status,
+        validated=validate,
+    )
+    summary = CredentialSummary.of(info)
+    note = "validated with Alpaca" if validate else "NOT validated (validate=false)"
+    return respond(
+        CredentialResult(credential=summary, validated=validate),
+        f"Stored credential {_describe(summary)}, {note}. Refer to it as credential='{summary.name}'.",
+    )
+
+
+@agent_errors
+async def list_credentials(ctx: Context[Any, Any]) -> Annotated[CallToolResult, CredentialList]:
+    """List your stored Alpaca credentials: name, environment, account, status. Never keys or secrets."""
+    rt = runtime(ctx)
+    infos = await rt.vault.list(await current_user(ctx))
+    items = [CredentialSummary.of(i) for i in infos]
+    if not items:
+        summary = (
+            "No credentials stored yet. Add one on the terminal with "
+            "`alpaca-vault credentials add NAME --environment paper` (keeps the secret out of the chat), "
+            "or with store_credential."
+        )
+    else:
+        summary = f"{len(items)} credential(s): " + "; ".join(_describe(i) for i in items)
+    return respond(CredentialList(credentials=items), summary)
+
+
+@agent_errors
+async def validate_credential(ctx: Context[Any, Any], credential: CredentialRef = None) -> Annotated[
+    CallToolResult, CredentialResult
+]:
+    """Check a stored credential with Alpaca now and record the account number and status."""
+    rt = runtime(ctx)
+    user_id = await current_user(ctx)
+    async with alpaca_keys(ctx, credential) as (keys, info):
+        try:
+            account = await rt.broker.get_account(keys)
+        except AlpacaError as exc:
+            raise ToolError(describe_alpaca_error(exc, info.name)) from None
+    await rt.vault.record_validation(
+        user_id, info.id, account_number=account.account_number, account_status=str(account.status)
+    )
+    fresh = CredentialSummary.of(await rt.vault.get(user_id, str(info.id)))
+    return respond(
+        CredentialResult(credential=fresh, validated=True),
+        f"Alpaca accepted credential {_describe(fresh)}.",
+    )
+
+
+@agent_errors
+async def update_credential(
+    ctx: Context[Any, Any],
+    credential: Annotated[str, Field(description="Credential name or id to change.")],
+    new_name: Annotated[str | None, Field(min_length=1, max_length=64, description="Rename it.")] = None,
+    is_active: Annotated[
+        bool | None, Field(description="false deactivates it (tools refuse to use it); true re-activates.")
+    ] = None,
+    api_key: Annotated[SecretStr | None, Field(description="Replacement key id (give with secret_key).")] = None,
+    secret_key: Annotated[SecretStr | None, Field(description="Replacement secret (give with api_key).")] = None,
+    validate: Annotated[bool, Field(description="Check a replacement key pair with Alpaca first.")] = True,
+) -> Annotated[CallToolResult, CredentialResult]:
+    """Rename, activate/deactivate, or replace the key pair of a stored credential.
+
+    To replace keys without pasting the secret into this chat, run `alpaca-vault credentials add` on the
+    terminal under a new name and delete the old credential.
+    """
+    if (api_key is None) != (secret_key is None):
+        raise ToolError("Give both api_key and secret_key to replace a key pair, or neither.")
+    if new_name is None and is_active is None and api_key is None:
+        raise ToolError("Nothing to change: give new_name, is_active, or api_key and secret_key.")
+    rt = runtime(ctx)
+    user_id = await current_user(ctx)
+    current = await rt.vault.get(user_id, credential)
+    validated = False
+    account_number = account_status = None
+    if api_key is not None and secret_key is not None and validate:
+        account_number, account_status = await _check_with_alpaca(
+            ctx, api_key, secret_key, current.environment, str(current.id)
+        )
+        validated = True
+    info = await rt.vault.update(
+        user_id, str(current.id), name=new_name, is_active=is_active, api_key=api_key, secret_key=secret_key
+    )
+    if validated:
+        await rt.vault.record_validation(
+            user_id, info.id, account_number=account_number, account_status=account_status
+        )
+        info = await rt.vault.get(user_id, str(info.id))
+    summary = CredentialSummary.of(info)
+    return respond(CredentialResult(credential=summary, validated=validated), f"Updated {_describe(summary)}.")
+
+
+@agent_errors
+async def delete_credential(
+    ctx: Context[Any, Any],
+    credential: Annotated[str, Field(description="Credential name or id to delete permanently.")],
+) -> Annotated[CallToolResult, DeletedCredential]:
+    """Delete a stored credential and its encrypted keys permanently. Orders at Alpaca are not affected."""
+    rt = runtime(ctx)
+    info = await rt.vault.delete(await current_user(ctx), credential)
+    summary = CredentialSummary.of(info)
+    return respond(DeletedCredential(deleted=summary), f"Deleted credential {_describe(summary)}.")
