@@ -20,6 +20,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 PAPER_URL = "https://paper-api.alpaca.markets"
 LIVE_URL = "https://api.alpaca.markets"
 DATA_URL = "https://data.alpaca.markets"
+TOOLSETS = ("credentials", "account", "trading", "market")
 
 
 def _default_data_dir() -> Path:
@@ -58,6 +59,11 @@ class Settings(BaseSettings):
         default=200, ge=1, le=10_000, description="Alpaca requests per minute allowed per credential."
     )
     user: str = Field(default="local", min_length=1, max_length=64, description="The user stdio mode acts as.")
+    toolsets: str | None = Field(
+        default=None,
+        description="Comma-separated toolsets to expose: credentials, account, trading, market. Default: all. "
+        "Leave out 'trading' for a read-only server.",
+    )
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="Extra Host header values the HTTP transport accepts (loopback names are always accepted).",
@@ -78,6 +84,21 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("toolsets")
+    @classmethod
+    def _known_toolsets(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        names = {part.strip() for part in value.split(",") if part.strip()}
+        unknown = names - set(TOOLSETS)
+        if unknown:
+            raise ValueError(f"unknown toolset(s) {', '.join(sorted(unknown))}; choose from {', '.join(TOOLSETS)}")
+        return ",".join(sorted(names))
+
+    @property
+    def enabled_toolsets(self) -> frozenset[str] | None:
+        return frozenset(self.toolsets.split(",")) if self.toolsets else None
 
     @field_validator("database_url")
     @classmethod

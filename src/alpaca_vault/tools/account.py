@@ -1,0 +1,147 @@
+"""Account tools: the account, its positions, portfolio history and activities (all read-only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from alpaca_vault.broker.models import Account, Activity, PortfolioHistory, Position, normalize_symbol
+from alpaca_vault.tools.credentials import CredentialRef
+from alpaca_vault.tools.runtime import agent_errors, alpaca_keys, respond, runtime
+
+Symbol = Annotated[str, Field(min_length=1, max_length=32, description="Ticker like 'AAPL' or pair like 'BTC/USD'.")]
+
+
+class AccountResult(BaseModel):
+    credential: str = Field(description="The credential used.")
+    account: Account
+
+
+class PositionsResult(BaseModel):
+    credential: str
+    positions: list[Position]
+
+
+class PositionResult(BaseModel):
+    credential: str
+    position: Position
+
+
+class PortfolioHistoryResult(BaseModel):
+    credential: str
+    history: PortfolioHistory
+
+
+class ActivitiesResult(BaseModel):
+    credential: str
+    activities: list[Activity]
+
+
+def _money(value: Any) -> str:
+    return "n/a" if value is None else f"${value:,.2f}"
+
+
+@agent_errors
+async def alpaca_get_account(ctx: Context[Any, Any], credential: CredentialRef = None) -> Annotated[
+    CallToolResult, AccountResult
+]:
+    """Get the Alpaca account: status, cash, buying power, equity, portfolio value, day-trade flags."""
+    async with alpaca_keys(ctx, credential) as (keys, info):
+        account = await runtime(ctx).broker.get_account(keys)
+    summary = (
+        f"Account {account.account_number} ({info.environment}, {account.status}) via '{info.name}': "
+        f"equity {_money(account.equity)}, cash {_money(account.cash)}, "
+        f"buying power {_money(account.buying_power)}."
+    )
+    return respond(AccountResult(credential=info.name, account=account), summary)
+
+
+@agent_errors
+async def alpaca_get_positions(ctx: Context[Any, Any], credential: CredentialRef = None) -> Annotated[
+    CallToolResult, PositionsResult
+]:
+    """List open positions with quantity, average entry price, market value and unrealized P/L."""
+    async with alpaca_keys(ctx, credential) as (keys, info):
+        positions = await runtime(ctx).broker.get_positions(keys)
+    if positions:
+        lines = "; ".join(
+            f"{p.symbol} {p.qty} @ avg {p.avg_entry_price} (P/L {_money(p.unrealized_pl)})" for p in positions
+        )
+        summary = f"{len(positions)} open position(s) in '{info.name}': {lines}."
+    else:
+        summary = f"No open positions in '{info.name}'."
+    return respond(PositionsResult(credential=info.name, positions=positions), summary)
+
+
+@agent_errors
+async def alpaca_get_position(
+    ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None
+) -> Annotated[CallToolResult, PositionResult]:
+    """Get the open position in one symbol."""
+    symbol = normalize_symbol(symbol)
+    async with alpaca_keys(ctx, credential) as (keys, info):
+        position = await runtime(ctx).broker.get_position(keys, symbol)
+    summary = (
+        f"'{info.name}' holds {position.qty} {position.symbol} at avg {position.avg_entry_price}, "
+        f"market value {_money(position.market_value)}, unrealized P/L {_money(position.unrealized_pl)}."
+    )
+    return respond(PositionResult(credential=info.name, position=position), summary)
+
+
+@agent_errors
+async def alpaca_get_portfolio_history(
+    ctx: Context[Any, Any],
+    period: Annotated[
+        str | None, Field(description="Length like '1D', '1W', '1M', '3M', '1A' (default 1M).")
+    ] = None,
+    timeframe: Annotated[
+        Literal["1Min", "5Min", "15Min", "1H", "1D"] | None, Field(description="Resolution of each point.")
+    ] = None,
+    start: Annotated[dt.datetime | None, Field(description="Start time (RFC 3339).")] = None,
+    end: Annotated[dt.datetime | None, Field(description="End time (RFC 3339).")] = None,
+    intraday_reporting: Annotated[
+        Literal["market_hours", "extended_hours", "continuous"] | None,
+        Field(description="Intraday timeframes: which hours to include."),
+    ] = None,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, PortfolioHistoryResult]:
+    """Get the account's equity and profit/loss over time."""
+    async with alpaca_keys(ctx, credential) as (keys, info):
+        history = await runtime(ctx).broker.get_portfolio_history(
+            keys, period=period, timeframe=timeframe, start=start, end=end, intraday_reporting=intraday_reporting
+        )
+    points = len(history.timestamp)
+    last_equity = next((e for e in reversed(history.equity) if e is not None), None)
+    summary = f"Portfolio history of '{info.name}': {points} point(s) at {history.timeframe}, "
+    summary += f"latest equity {_money(last_equity)}."
+    return respond(PortfolioHistoryResult(credential=info.name, history=history), summary)
+
+
+@agent_errors
+async def alpaca_get_activities(
+    ctx: Context[Any, Any],
+    activity_types: Annotated[
+        list[str] | None, Field(description="Filter, e.g. ['FILL'], ['DIV'], ['FILL', 'TRANS'].")
+    ] = None,
+    after: Annotated[dt.datetime | None, Field(description="Only activities after this time.")] = None,
+    until: Annotated[dt.datetime | None, Field(description="Only activities until this time.")] = None,
+    direction: Annotated[Literal["asc", "desc"], Field(description="Sort order by time.")] = "desc",
+    page_size: Annotated[int, Field(ge=1, le=100, description="At most this many (1-100).")] = 50,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, ActivitiesResult]:
+    """List account activities: fills, dividends, transfers, fees."""
+    async with alpaca_keys(ctx, credential) as (keys, info):
+        activities = await runtime(ctx).broker.get_activities(
+            keys,
+            activity_types=[a.upper() for a in activity_types] if activity_types else None,
+            after=after,
+            until=until,
+            direction=direction,
+            page_size=page_size,
+        )
+    summary = f"{len(activities)} activit{'y' if len(activities) == 1 else 'ies'} in '{info.name}'."
+    return respond(ActivitiesResult(credential=info.name, activities=activities), summary)

@@ -1,0 +1,177 @@
+"""Market tools: clock, calendar, assets and market data (all read-only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal, TypeVar
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from alpaca_vault.broker.models import Asset, Bar, CalendarDay, Clock, Quote, Snapshot, Trade, normalize_symbol
+from alpaca_vault.tools.account import Symbol
+from alpaca_vault.tools.credentials import CredentialRef
+from alpaca_vault.tools.runtime import agent_errors, alpaca_keys, respond, runtime
+
+T = TypeVar("T")
+
+
+def _only(by_symbol: dict[str, T], symbol: str, what: str) -> T:
+    """The one symbol's entry of a multi-symbol market data answer."""
+    try:
+        return by_symbol[symbol]
+    except KeyError:
+        raise ToolError(
+            f"Alpaca has no {what} for {symbol}. Check the symbol with alpaca_get_asset; "
+            "crypto pairs are written like BTC/USD."
+        ) from None
+
+
+Timeframe = Literal["1Min", "5Min", "15Min", "30Min", "1Hour", "4Hour", "1Day"]
+
+
+class ClockResult(BaseModel):
+    clock: Clock
+
+
+class CalendarResult(BaseModel):
+    days: list[CalendarDay]
+
+
+class AssetResult(BaseModel):
+    asset: Asset
+
+
+class QuoteResult(BaseModel):
+    symbol: str
+    quote: Quote
+
+
+class TradeResult(BaseModel):
+    symbol: str
+    trade: Trade
+
+
+class BarsResult(BaseModel):
+    symbol: str
+    timeframe: str
+    bars: list[Bar]
+    next_page_token: str | None = Field(default=None, description="Pass as page_token for the next page.")
+
+
+class SnapshotResult(BaseModel):
+    symbol: str
+    snapshot: Snapshot
+
+
+@agent_errors
+async def alpaca_get_clock(ctx: Context[Any, Any], credential: CredentialRef = None) -> Annotated[
+    CallToolResult, ClockResult
+]:
+    """Is the US market open now, and when does it next open and close?"""
+    async with alpaca_keys(ctx, credential) as (keys, _):
+        clock = await runtime(ctx).broker.get_clock(keys)
+    state = "OPEN" if clock.is_open else "CLOSED"
+    summary = f"Market is {state} at {clock.timestamp.isoformat()}; next open {clock.next_open.isoformat()}, "
+    summary += f"next close {clock.next_close.isoformat()}."
+    return respond(ClockResult(clock=clock), summary)
+
+
+@agent_errors
+async def alpaca_get_calendar(
+    ctx: Context[Any, Any],
+    start: Annotated[dt.date | None, Field(description="First date (YYYY-MM-DD), default today.")] = None,
+    end: Annotated[dt.date | None, Field(description="Last date (YYYY-MM-DD), default start + 7 days.")] = None,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, CalendarResult]:
+    """Trading days with their open and close times (exchange time, America/New_York)."""
+    start = start or dt.date.today()
+    end = end or start + dt.timedelta(days=7)
+    async with alpaca_keys(ctx, credential) as (keys, _):
+        days = await runtime(ctx).broker.get_calendar(keys, start=start, end=end)
+    summary = f"{len(days)} trading day(s) from {start} to {end}" + (
+        ": " + ", ".join(f"{d.date} {d.open}-{d.close}" for d in days[:10]) if days else "."
+    )
+    return respond(CalendarResult(days=days), summary)
+
+
+@agent_errors
+async def alpaca_get_asset(ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None) -> Annotated[
+    CallToolResult, AssetResult
+]:
+    """Look up an asset: tradable, fractionable, shortable, marginable, exchange, name."""
+    symbol = normalize_symbol(symbol)
+    async with alpaca_keys(ctx, credential) as (keys, _):
+        asset = await runtime(ctx).broker.get_asset(keys, symbol)
+    flags = [f for f in ("tradable", "fractionable", "shortable", "marginable") if getattr(asset, f)]
+    summary = f"{asset.symbol} ({asset.name}, {asset.exchange}, {asset.status}): {', '.join(flags) or 'no flags'}."
+    return respond(AssetResult(asset=asset), summary)
+
+
+@agent_errors
+async def alpaca_get_latest_quote(
+    ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None
+) -> Annotated[CallToolResult, QuoteResult]:
+    """Latest bid/ask quote for a stock (AAPL) or crypto pair (BTC/USD)."""
+    symbol = normalize_symbol(symbol)
+    async with alpaca_keys(ctx, credential) as (keys, _):
+        quote = _only(await runtime(ctx).broker.get_latest_quote(keys, symbol), symbol, "quote")
+    summary = f"{symbol}: bid {quote.bid_price} x {quote.bid_size}, ask {quote.ask_price} x {quote.ask_size}"
+    summary += f" at {quote.timestamp.isoformat() if quote.timestamp else 'n/a'}."
+    return respond(QuoteResult(symbol=symbol, quote=quote), summary)
+
+
+@agent_errors
+async def alpaca_get_latest_trade(
+    ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None
+) -> Annotated[CallToolResult, TradeResult]:
+    """Latest trade (price and size) for a stock or crypto pair."""
+    symbol = normalize_symbol(symbol)
+    async with alpaca_keys(ctx, credential) as (keys, _):
+        trade = _only(await runtime(ctx).broker.get_latest_trade(keys, symbol), symbol, "trade")
+    summary = f"{symbol}: last trade {trade.size} @ {trade.price}"
+    summary += f" at {trade.timestamp.isoformat() if trade.timestamp else 'n/a'}."
+    return respond(TradeResult(symbol=symbol, trade=trade), summary)
+
+
+@agent_errors
+async def alpaca_get_bars(
+    ctx: Context[Any, Any],
+    symbol: Symbol,
+    timeframe: Annotated[Timeframe, Field(description="Bar size.")] = "1Day",
+    start: Annotated[dt.datetime | None, Field(description="From this time (RFC 3339).")] = None,
+    end: Annotated[dt.datetime | None, Field(description="Until this time (RFC 3339).")] = None,
+    limit: Annotated[int, Field(ge=1, le=10_000, description="At most this many bars.")] = 100,
+    page_token: Annotated[str | None, Field(description="next_page_token from a previous call.")] = None,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, BarsResult]:
+    """Historical OHLCV bars for a stock or crypto pair."""
+    symbol = normalize_symbol(symbol)
+    async with alpaca_keys(ctx, credential) as (keys, _):
+        page = await runtime(ctx).broker.get_bars(
+            keys, symbol, timeframe=timeframe, start=start, end=end, limit=limit, page_token=page_token
+        )
+    bars = page.bars.get(symbol, [])
+    summary = f"{len(bars)} {timeframe} bar(s) for {symbol}"
+    if bars:
+        summary += f" from {bars[0].timestamp.isoformat()} to {bars[-1].timestamp.isoformat()}, "
+        summary += f"last close {bars[-1].close}"
+    summary += "." + (" More pages: pass next_page_token as page_token." if page.next_page_token else "")
+    result = BarsResult(symbol=symbol, timeframe=timeframe, bars=bars, next_page_token=page.next_page_token)
+    return respond(result, summary)
+
+
+@agent_errors
+async def alpaca_get_snapshot(
+    ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None
+) -> Annotated[CallToolResult, SnapshotResult]:
+    """Snapshot of a symbol: latest trade and quote, current minute bar, today's and yesterday's daily bars."""
+    symbol = normalize_symbol(symbol)
+    async with alpaca_keys(ctx, credential) as (keys, _):
+        snapshot = _only(await runtime(ctx).broker.get_snapshot(keys, symbol), symbol, "snapshot")
+    last = snapshot.latest_trade.price if snapshot.latest_trade else None
+    day = snapshot.daily_bar
+    summary = f"{symbol}: last {last}" + (f", day O {day.open} H {day.high} L {day.low} C {day.close}" if day else "")
+    return respond(SnapshotResult(symbol=symbol, snapshot=snapshot), summary + ".")

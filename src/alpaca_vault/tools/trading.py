@@ -1,0 +1,302 @@
+"""Trading tools: orders and closing positions.
+
+Everything that changes state goes through ``alpaca_keys(..., action=...)``,
+which refuses live credentials unless live trading is enabled (fail closed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult
+from pydantic import BaseModel, Field
+
+from alpaca_vault.broker.models import (
+    CancelOrderResult,
+    Order,
+    OrderRequest,
+    ReplaceOrderRequest,
+    StopLoss,
+    TakeProfit,
+    normalize_symbol,
+)
+from alpaca_vault.tools.account import Symbol
+from alpaca_vault.tools.credentials import CredentialRef
+from alpaca_vault.tools.runtime import agent_errors, alpaca_keys, respond, runtime
+
+Price = Annotated[Decimal | None, Field(gt=0)]
+
+
+class OrderResult(BaseModel):
+    credential: str
+    order: Order
+
+
+class OrdersResult(BaseModel):
+    credential: str
+    orders: list[Order]
+
+
+class CancelResult(BaseModel):
+    credential: str
+    order_id: str
+    canceled: bool
+
+
+class CancelAllResult(BaseModel):
+    credential: str
+    results: list[CancelOrderResult]
+
+
+class ClosePositionOutcome(BaseModel):
+    credential: str
+    order: Order = Field(description="The order Alpaca created to close the position.")
+
+
+def _describe_order(order: Order) -> str:
+    size = f"{order.qty}" if order.qty is not None else f"${order.notional}"
+    price = ""
+    if order.limit_price is not None:
+        price += f" limit {order.limit_price}"
+    if order.stop_price is not None:
+        price += f" stop {order.stop_price}"
+    filled = f", filled {order.filled_qty} @ {order.filled_avg_price}" if order.filled_qty else ""
+    kind = order.type or order.order_type
+    return (
+        f"{order.side} {size} {order.symbol} {kind}{price} {order.time_in_force}: {order.status}{filled} "
+        f"(id {order.id}, client_order_id {order.client_order_id})"
+    )
+
+
+@agent_errors
+async def alpaca_place_order(
+    ctx: Context[Any, Any],
+    symbol: Symbol,
+    side: Annotated[Literal["buy", "sell"], Field(description="buy or sell.")],
+    qty: Annotated[Decimal | None, Field(gt=0, description="Shares or coins. Give qty or notional.")] = None,
+    notional: Annotated[
+        Decimal | None, Field(gt=0, description="Dollar amount (market orders with time_in_force day only).")
+    ] = None,
+    type: Annotated[
+        Literal["market", "limit", "stop", "stop_limit", "trailing_stop"], Field(description="Order type.")
+    ] = "market",
+    time_in_force: Annotated[
+        Literal["day", "gtc", "ioc", "fok", "opg", "cls"],
+        Field(description="day, gtc, ioc, fok, opg (at the open), cls (at the close). Crypto: gtc or ioc."),
+    ] = "day",
+    limit_price: Annotated[Decimal | None, Field(gt=0, description="For limit and stop_limit.")] = None,
+    stop_price: Annotated[Decimal | None, Field(gt=0, description="For stop and stop_limit.")] = None,
+    trail_price: Annotated[
+        Decimal | None, Field(gt=0, description="trailing_stop: trail by this many dollars.")
+    ] = None,
+    trail_percent: Annotated[
+        Decimal | None, Field(gt=0, lt=100, description="trailing_stop: trail by this percent.")
+    ] = None,
+    extended_hours: Annotated[
+        bool, Field(description="Allow pre/after-market fills (limit orders, day or gtc).")
+    ] = False,
+    order_class: Annotated[
+        Literal["simple", "bracket", "oco", "oto"],
+        Field(description="bracket: entry + take-profit + stop-loss; oco: exit pair; oto: entry + one exit."),
+    ] = "simple",
+    take_profit_limit_price: Annotated[
+        Decimal | None, Field(gt=0, description="bracket/oco/oto take-profit limit price.")
+    ] = None,
+    stop_loss_stop_price: Annotated[
+        Decimal | None, Field(gt=0, description="bracket/oco/oto stop-loss trigger price.")
+    ] = None,
+    stop_loss_limit_price: Annotated[
+        Decimal | None, Field(gt=0, description="Makes the stop-loss leg a stop-limit at this price.")
+    ] = None,
+    client_order_id: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=128,
+            description="Your unique id for this order (generated if omitted). Retrying with the same id never "
+            "creates a second order.",
+        ),
+    ] = None,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, OrderResult]:
+    """Place an order: market, limit, stop, stop_limit or trailing_stop; qty or notional; bracket/oco/oto legs.
+
+    Argument combinations are checked before anything reaches Alpaca. The result carries the order's
+    client_order_id; if the outcome is ever unknown, look it up with alpaca_get_order(client_order_id=...)
+    rather than placing the order again. Live credentials are refused unless the server allows live trading.
+    """
+    take_profit = TakeProfit(limit_price=take_profit_limit_price) if take_profit_limit_price else None
+    if stop_loss_limit_price is not None and stop_loss_stop_price is None:
+        raise ToolError("stop_loss_limit_price needs stop_loss_stop_price (the stop-loss trigger).")
+    stop_loss = (
+        StopLoss(stop_price=stop_loss_stop_price, limit_price=stop_loss_limit_price)
+        if stop_loss_stop_price
+        else None
+    )
+    request = OrderRequest(
+        symbol=symbol,
+        side=side,
+        type=type,
+        time_in_force=time_in_force,
+        qty=qty,
+        notional=notional,
+        limit_price=limit_price,
+        stop_price=stop_price,
+        trail_price=trail_price,
+        trail_percent=trail_percent,
+        extended_hours=extended_hours,
+        client_order_id=client_order_id,
+        order_class=order_class,
+        take_profit=take_profit,
+        stop_loss=stop_loss,
+    )
+    async with alpaca_keys(ctx, credential, action="place an order") as (keys, info):
+        order = await runtime(ctx).broker.place_order(keys, request)
+    return respond(OrderResult(credential=info.name, order=order), f"Order in '{info.name}': {_describe_order(order)}.")
+
+
+@agent_errors
+async def alpaca_list_orders(
+    ctx: Context[Any, Any],
+    status: Annotated[Literal["open", "closed", "all"], Field(description="Which orders.")] = "open",
+    limit: Annotated[int, Field(ge=1, le=500, description="At most this many (1-500).")] = 50,
+    after: Annotated[dt.datetime | None, Field(description="Only orders submitted after this time.")] = None,
+    until: Annotated[dt.datetime | None, Field(description="Only orders submitted until this time.")] = None,
+    direction: Annotated[Literal["asc", "desc"], Field(description="Sort by submission time.")] = "desc",
+    symbols: Annotated[list[str] | None, Field(description="Only these symbols.")] = None,
+    nested: Annotated[bool, Field(description="Nest bracket/oco/oto legs under their parent order.")] = True,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, OrdersResult]:
+    """List orders (open by default), newest first."""
+    clean_symbols = [normalize_symbol(s) for s in symbols] if symbols else None
+    async with alpaca_keys(ctx, credential) as (keys, info):
+        orders = await runtime(ctx).broker.list_orders(
+            keys,
+            status=status,
+            limit=limit,
+            after=after,
+            until=until,
+            direction=direction,
+            symbols=clean_symbols,
+            nested=nested,
+        )
+    if orders:
+        summary = f"{len(orders)} {status} order(s) in '{info.name}': " + "; ".join(
+            _describe_order(o) for o in orders[:20]
+        )
+        if len(orders) > 20:
+            summary += f"; and {len(orders) - 20} more (see data)"
+    else:
+        summary = f"No {status} orders in '{info.name}'."
+    return respond(OrdersResult(credential=info.name, orders=orders), summary)
+
+
+@agent_errors
+async def alpaca_get_order(
+    ctx: Context[Any, Any],
+    order_id: Annotated[str | None, Field(description="Alpaca's order id.")] = None,
+    client_order_id: Annotated[str | None, Field(description="Your client_order_id, instead of order_id.")] = None,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, OrderResult]:
+    """Get one order by its id or by your client_order_id (use this to check an order whose outcome is unknown)."""
+    if (order_id is None) == (client_order_id is None):
+        raise ToolError("Give exactly one of order_id or client_order_id.")
+    async with alpaca_keys(ctx, credential) as (keys, info):
+        broker = runtime(ctx).broker
+        if order_id is not None:
+            order = await broker.get_order(keys, order_id)
+        else:
+            order = await broker.get_order_by_client_id(keys, client_order_id or "")
+    return respond(OrderResult(credential=info.name, order=order), f"Order in '{info.name}': {_describe_order(order)}.")
+
+
+@agent_errors
+async def alpaca_replace_order(
+    ctx: Context[Any, Any],
+    order_id: Annotated[str, Field(description="The open order to replace.")],
+    qty: Annotated[Decimal | None, Field(gt=0, description="New quantity.")] = None,
+    time_in_force: Annotated[
+        Literal["day", "gtc", "ioc", "fok", "opg", "cls"] | None, Field(description="New time in force.")
+    ] = None,
+    limit_price: Annotated[Decimal | None, Field(gt=0, description="New limit price.")] = None,
+    stop_price: Annotated[Decimal | None, Field(gt=0, description="New stop price.")] = None,
+    trail: Annotated[Decimal | None, Field(gt=0, description="New trail_price or trail_percent.")] = None,
+    client_order_id: Annotated[
+        str | None, Field(min_length=1, max_length=128, description="client_order_id for the replacement.")
+    ] = None,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, OrderResult]:
+    """Replace (modify) an open order. Alpaca creates a new order that replaces the old one; both are returned ids."""
+    request = ReplaceOrderRequest(
+        qty=qty,
+        time_in_force=time_in_force,
+        limit_price=limit_price,
+        stop_price=stop_price,
+        trail=trail,
+        client_order_id=client_order_id,
+    )
+    async with alpaca_keys(ctx, credential, action="replace an order") as (keys, info):
+        order = await runtime(ctx).broker.replace_order(keys, order_id, request)
+    return respond(
+        OrderResult(credential=info.name, order=order),
+        f"Replaced order {order_id} in '{info.name}' with: {_describe_order(order)}.",
+    )
+
+
+@agent_errors
+async def alpaca_cancel_order(
+    ctx: Context[Any, Any],
+    order_id: Annotated[str, Field(description="The open order to cancel.")],
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, CancelResult]:
+    """Cancel one open order. A filled order cannot be canceled."""
+    async with alpaca_keys(ctx, credential, action="cancel an order") as (keys, info):
+        await runtime(ctx).broker.cancel_order(keys, order_id)
+    return respond(
+        CancelResult(credential=info.name, order_id=order_id, canceled=True),
+        f"Cancel requested for order {order_id} in '{info.name}'. alpaca_get_order shows its final status.",
+    )
+
+
+@agent_errors
+async def alpaca_cancel_all_orders(ctx: Context[Any, Any], credential: CredentialRef = None) -> Annotated[
+    CallToolResult, CancelAllResult
+]:
+    """Cancel every open order of the account."""
+    async with alpaca_keys(ctx, credential, action="cancel orders") as (keys, info):
+        results = await runtime(ctx).broker.cancel_all_orders(keys)
+    ok = sum(1 for r in results if 200 <= r.status < 300)
+    summary = f"Cancel requested for {ok} of {len(results)} open order(s) in '{info.name}'."
+    return respond(CancelAllResult(credential=info.name, results=results), summary)
+
+
+@agent_errors
+async def alpaca_close_position(
+    ctx: Context[Any, Any],
+    symbol: Symbol,
+    qty: Annotated[Decimal | None, Field(gt=0, description="Close only this many shares.")] = None,
+    percentage: Annotated[
+        Decimal | None, Field(gt=0, le=100, description="Close this percent of the position.")
+    ] = None,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, ClosePositionOutcome]:
+    """Close (liquidate) a position, fully or partly, with a market order."""
+    if qty is not None and percentage is not None:
+        raise ToolError("Give qty or percentage, not both (or neither to close the whole position).")
+    symbol = normalize_symbol(symbol)
+    async with alpaca_keys(ctx, credential, action="close a position") as (keys, info):
+        order = await runtime(ctx).broker.close_position(
+            keys,
+            symbol,
+            qty=str(qty) if qty is not None else None,
+            percentage=str(percentage) if percentage is not None else None,
+        )
+    return respond(
+        ClosePositionOutcome(credential=info.name, order=order),
+        f"Closing {symbol} in '{info.name}': {_describe_order(order)}.",
+    )
+
