@@ -1,0 +1,64 @@
+"""AES-256-GCM with associated data that binds a ciphertext to where it lives."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from alpaca_vault.db.sealed import NONCE_BYTES, TOKEN_VERSION, SealedValue
+
+CREDENTIAL_PURPOSE = "alpaca-credential"
+
+
+@dataclass(frozen=True, slots=True)
+class AssociatedData:
+    """Where a sealed value lives. Decrypting it anywhere else fails authentication."""
+
+    table: str
+    column: str
+    row_id: uuid.UUID
+    user_id: uuid.UUID
+    purpose: str = CREDENTIAL_PURPOSE
+
+    def encode(self, version: str = TOKEN_VERSION) -> bytes:
+        # Length-prefixed fields: no separator ambiguity between e.g. table and column.
+        fields = (
+            "alpaca-vault",
+            version,
+            self.purpose,
+            self.table,
+            self.column,
+            str(self.row_id),
+            str(self.user_id),
+        )
+        out = bytearray()
+        for field in fields:
+            raw = field.encode("utf-8")
+            out += len(raw).to_bytes(2, "big") + raw
+        return bytes(out)
+
+    @classmethod
+    def for_credential(cls, column: str, row_id: uuid.UUID, user_id: uuid.UUID) -> AssociatedData:
+        return cls(table="credentials", column=column, row_id=row_id, user_id=user_id)
+
+
+class DecryptFailed(Exception):
+    """Authentication failed: wrong key, tampered value, or a value moved from elsewhere."""
+
+
+def seal_with(cipher: AESGCM, kid: str, plaintext: str, aad: AssociatedData) -> SealedValue:
+    nonce = os.urandom(NONCE_BYTES)
+    ciphertext = cipher.encrypt(nonce, plaintext.encode("utf-8"), aad.encode())
+    return SealedValue(version=TOKEN_VERSION, kid=kid, payload=nonce + ciphertext)
+
+
+def open_with(cipher: AESGCM, token: SealedValue, aad: AssociatedData) -> str:
+    try:
+        plaintext = cipher.decrypt(token.nonce, token.ciphertext, aad.encode(token.version))
+    except InvalidTag:
+        raise DecryptFailed from None
+    return plaintext.decode("utf-8")

@@ -1,0 +1,457 @@
+"""The credential lifecycle and the only road to plaintext: ``CredentialService.unsealed``."""
+
+from __future__ import annotations
+
+import builtins
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alpaca_vault.db import Credential, Database, User
+from alpaca_vault.db.models import ENVIRONMENTS, utcnow
+from alpaca_vault.vault.aead import AssociatedData
+from alpaca_vault.vault.errors import (
+    CredentialAmbiguous,
+    CredentialExists,
+    CredentialInactive,
+    CredentialNotFound,
+    DuplicateKeyPair,
+    InvalidCredentialInput,
+    UnsealedCredentialClosed,
+    UnsealError,
+    VaultError,
+)
+from alpaca_vault.vault.exposure import register_exposed
+from alpaca_vault.vault.keyring import KeyRing
+
+Environment = Literal["paper", "live"]
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Alpaca key ids and secrets are short ASCII tokens; anything with spaces or controls is a paste error.
+_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,256}$")
+ADD_HINT = "Add one with `alpaca-vault credentials add NAME --environment paper`."
+
+
+class UserInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    name: str
+    is_active: bool
+    created_at: datetime
+
+
+class CredentialInfo(BaseModel):
+    """Everything about a credential except its keys."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    name: str
+    provider: str
+    environment: Environment
+    is_active: bool
+    account_number: str | None
+    account_status: str | None
+    expires_at: datetime | None
+    last_validated_at: datetime | None
+    last_used_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class UnsealedCredential:
+    """An opened key pair, valid only inside its ``unsealed()`` block."""
+
+    __slots__ = ("_api_key", "_info", "_secret_key")
+
+    def __init__(self, info: CredentialInfo, api_key: SecretStr, secret_key: SecretStr) -> None:
+        self._info = info
+        self._api_key: SecretStr | None = api_key
+        self._secret_key: SecretStr | None = secret_key
+
+    @property
+    def info(self) -> CredentialInfo:
+        return self._info
+
+    @property
+    def api_key(self) -> SecretStr:
+        if self._api_key is None:
+            raise UnsealedCredentialClosed(self._closed_message())
+        return self._api_key
+
+    @property
+    def secret_key(self) -> SecretStr:
+        if self._secret_key is None:
+            raise UnsealedCredentialClosed(self._closed_message())
+        return self._secret_key
+
+    def _closed_message(self) -> str:
+        return f"Credential '{self._info.name}' was used after its unsealed() block ended."
+
+    def _close(self) -> None:
+        self._api_key = None
+        self._secret_key = None
+
+    def __repr__(self) -> str:
+        state = "open" if self._api_key is not None else "closed"
+        return (
+            f"UnsealedCredential(name={self._info.name!r}, environment={self._info.environment!r}, {state})"
+        )
+
+
+def _info(row: Credential) -> CredentialInfo:
+    return CredentialInfo(
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        provider=row.provider,
+        environment=_check_environment(row.environment),
+        is_active=row.is_active,
+        account_number=row.account_number,
+        account_status=row.account_status,
+        expires_at=row.expires_at,
+        last_validated_at=row.last_validated_at,
+        last_used_at=row.last_used_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _user_info(row: User) -> UserInfo:
+    return UserInfo(id=row.id, name=row.name, is_active=row.is_active, created_at=row.created_at)
+
+
+def _shown(ref: str) -> str:
+    """A reference echoed in an error, cut short (a pasted secret must not come back whole)."""
+    return ref if len(ref) <= 64 else ref[:16] + "..."
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not NAME_PATTERN.fullmatch(name):
+        raise InvalidCredentialInput(
+            "A credential name must be 1-64 characters: letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (for example 'paper-main')."
+        )
+    try:
+        uuid.UUID(name)
+    except ValueError:
+        return name
+    raise InvalidCredentialInput("A credential name cannot look like a credential id (a UUID).")
+
+
+def _check_environment(environment: str) -> Environment:
+    if environment not in ENVIRONMENTS:
+        raise InvalidCredentialInput("The environment must be 'paper' or 'live'.")
+    return environment  # type: ignore[return-value]
+
+
+def _check_key(value: SecretStr, what: str) -> str:
+    plain = value.get_secret_value().strip()
+    if not _KEY_PATTERN.fullmatch(plain):
+        raise InvalidCredentialInput(
+            f"The {what} is empty or contains spaces or control characters; "
+            "paste it exactly as Alpaca shows it."
+        )
+    return plain
+
+
+class CredentialService:
+    """Store, find, change and open a user's Alpaca credentials."""
+
+    def __init__(self, db: Database, keyring: KeyRing) -> None:
+        self._db = db
+        self._keyring = keyring
+
+    # users
+
+    async def ensure_user(self, name: str) -> UserInfo:
+        """The user with this name, created on first use."""
+        async with self._db.session(readonly=True) as session:
+            user = await session.scalar(select(User).where(User.name == name))
+            if user is not None:
+                return _user_info(user)
+        try:
+            async with self._db.session() as session:
+                user = User(id=uuid.uuid4(), name=name, is_active=True, created_at=utcnow())
+                session.add(user)
+                await session.flush()
+                return _user_info(user)
+        except IntegrityError:
+            # Another process created it between our read and our insert.
+            async with self._db.session(readonly=True) as session:
+                user = await session.scalar(select(User).where(User.name == name))
+                if user is None:
+                    raise
+                return _user_info(user)
+
+    async def find_user(self, name: str) -> UserInfo | None:
+        async with self._db.session(readonly=True) as session:
+            user = await session.scalar(select(User).where(User.name == name))
+            return None if user is None else _user_info(user)
+
+    # credentials
+
+    async def store(
+        self,
+        user_id: uuid.UUID,
+        name: str,
+        environment: str,
+        api_key: SecretStr,
+        secret_key: SecretStr,
+        *,
+        account_number: str | None = None,
+        account_status: str | None = None,
+        validated: bool = False,
+    ) -> CredentialInfo:
+        """Seal and store a new key pair. Refuses a taken name or a key pair already stored."""
+        name = _check_name(name)
+        env = _check_environment(environment)
+        api_plain = _check_key(api_key, "API key id")
+        secret_plain = _check_key(secret_key, "secret key")
+        credential_id = uuid.uuid4()
+        now = utcnow()
+        try:
+            async with self._db.session(user_id) as session:
+                await self._refuse_duplicates(session, user_id, name, api_plain, exclude=None)
+                row = Credential(
+                    id=credential_id,
+                    user_id=user_id,
+                    name=name,
+                    provider="alpaca",
+                    environment=env,
+                    api_key=self._keyring.seal(
+                        api_plain, AssociatedData.for_credential("api_key", credential_id, user_id)
+                    ),
+                    secret_key=self._keyring.seal(
+                        secret_plain, AssociatedData.for_credential("secret_key", credential_id, user_id)
+                    ),
+                    key_fingerprint=self._keyring.fingerprint(api_plain),
+                    account_number=account_number,
+                    account_status=account_status,
+                    is_active=True,
+                    last_validated_at=now if validated else None,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(row)
+                await session.flush()
+                return _info(row)
+        except IntegrityError:
+            # Lost a race with a concurrent store: report it as the same friendly refusal.
+            async with self._db.session(user_id, readonly=True) as session:
+                await self._refuse_duplicates(session, user_id, name, api_plain, exclude=None)
+                if await session.get(User, user_id) is None:
+                    raise VaultError("Unknown user; create it first (ensure_user).") from None
+            raise VaultError(f"Credential '{name}' could not be stored; try again.") from None
+        finally:
+            del api_plain, secret_plain
+
+    async def _refuse_duplicates(
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        name: str | None,
+        api_plain: str | None,
+        exclude: uuid.UUID | None,
+    ) -> None:
+        if name is not None:
+            query = select(Credential.id).where(Credential.user_id == user_id, Credential.name == name)
+            if exclude is not None:
+                query = query.where(Credential.id != exclude)
+            if await session.scalar(query) is not None:
+                raise CredentialExists(
+                    f"A credential named '{name}' already exists. Choose another name, "
+                    "or use update_credential to replace its keys."
+                )
+        if api_plain is not None:
+            by_key = select(Credential.name).where(
+                Credential.user_id == user_id,
+                Credential.key_fingerprint.in_(self._keyring.fingerprints(api_plain)),
+            )
+            if exclude is not None:
+                by_key = by_key.where(Credential.id != exclude)
+            existing = await session.scalar(by_key)
+            if existing is not None:
+                raise DuplicateKeyPair(
+                    f"This Alpaca key pair is already stored as credential '{existing}'. "
+                    "Use that credential, or remove it first."
+                )
+
+    async def list(self, user_id: uuid.UUID) -> list[CredentialInfo]:
+        """Metadata of every credential of the user, by name."""
+        async with self._db.session(user_id, readonly=True) as session:
+            rows = await session.scalars(
+                select(Credential).where(Credential.user_id == user_id).order_by(Credential.name)
+            )
+            return [_info(row) for row in rows]
+
+    async def get(self, user_id: uuid.UUID, ref: str | None) -> CredentialInfo:
+        """By name or id; ``None`` means the user's only active credential."""
+        async with self._db.session(user_id, readonly=True) as session:
+            return _info(await self._resolve(session, user_id, ref))
+
+    async def _resolve(self, session: AsyncSession, user_id: uuid.UUID, ref: str | None) -> Credential:
+        mine = select(Credential).where(Credential.user_id == user_id)
+        if ref is None or not ref.strip():
+            active = list(await session.scalars(mine.where(Credential.is_active).order_by(Credential.name)))
+            if len(active) == 1:
+                return active[0]
+            if len(active) > 1:
+                listed = ", ".join(c.name for c in active)
+                raise CredentialAmbiguous(
+                    f"Several active credentials: {listed}. Say which one with the credential argument."
+                )
+            names = await self._names(session, user_id)
+            if names:
+                raise CredentialNotFound(
+                    f"No active credential. Inactive: {', '.join(names)}. "
+                    "Activate one with update_credential, or name it."
+                )
+            raise CredentialNotFound(f"No credentials are stored yet. {ADD_HINT}")
+        ref = ref.strip()
+        try:
+            by_id: uuid.UUID | None = uuid.UUID(ref)
+        except ValueError:
+            by_id = None
+        # Always filtered by user_id: another user's id behaves exactly like an unknown one.
+        query = (
+            mine.where(Credential.id == by_id) if by_id is not None else mine.where(Credential.name == ref)
+        )
+        row = await session.scalar(query)
+        if row is not None:
+            return row
+        names = await self._names(session, user_id)
+        if names:
+            raise CredentialNotFound(
+                f"Credential '{_shown(ref)}' not found. Available: {', '.join(names)}. "
+                "list_credentials shows them all."
+            )
+        raise CredentialNotFound(
+            f"Credential '{_shown(ref)}' not found. No credentials are stored yet. {ADD_HINT}"
+        )
+
+    async def _names(self, session: AsyncSession, user_id: uuid.UUID) -> builtins.list[str]:
+        return list(
+            await session.scalars(
+                select(Credential.name).where(Credential.user_id == user_id).order_by(Credential.name)
+            )
+        )
+
+    async def update(
+        self,
+        user_id: uuid.UUID,
+        ref: str | None,
+        *,
+        name: str | None = None,
+        is_active: bool | None = None,
+        api_key: SecretStr | None = None,
+        secret_key: SecretStr | None = None,
+    ) -> CredentialInfo:
+        """Rename, (de)activate, or replace the key pair (both keys together)."""
+        if (api_key is None) != (secret_key is None):
+            raise InvalidCredentialInput("Replace the key pair with both the API key id and the secret key.")
+        new_name = _check_name(name) if name is not None else None
+        api_plain = _check_key(api_key, "API key id") if api_key is not None else None
+        secret_plain = _check_key(secret_key, "secret key") if secret_key is not None else None
+        try:
+            async with self._db.session(user_id) as session:
+                row = await self._resolve(session, user_id, ref)
+                await self._refuse_duplicates(session, user_id, new_name, api_plain, exclude=row.id)
+                if new_name is not None:
+                    row.name = new_name
+                if is_active is not None:
+                    row.is_active = is_active
+                if api_plain is not None and secret_plain is not None:
+                    row.api_key = self._keyring.seal(
+                        api_plain, AssociatedData.for_credential("api_key", row.id, user_id)
+                    )
+                    row.secret_key = self._keyring.seal(
+                        secret_plain, AssociatedData.for_credential("secret_key", row.id, user_id)
+                    )
+                    row.key_fingerprint = self._keyring.fingerprint(api_plain)
+                    # New keys: the old validation says nothing about them.
+                    row.last_validated_at = None
+                    row.account_number = None
+                    row.account_status = None
+                row.updated_at = utcnow()
+                await session.flush()
+                return _info(row)
+        except IntegrityError:
+            raise VaultError("The credential changed concurrently; try again.") from None
+        finally:
+            del api_plain, secret_plain
+
+    async def delete(self, user_id: uuid.UUID, ref: str | None) -> CredentialInfo:
+        async with self._db.session(user_id) as session:
+            row = await self._resolve(session, user_id, ref)
+            info = _info(row)
+            await session.delete(row)
+            return info
+
+    async def record_validation(
+        self,
+        user_id: uuid.UUID,
+        credential_id: uuid.UUID,
+        *,
+        account_number: str | None,
+        account_status: str | None,
+    ) -> None:
+        """Remember that Alpaca accepted this key pair (and which account it opens)."""
+        async with self._db.session(user_id) as session:
+            row = await self._resolve(session, user_id, str(credential_id))
+            now = utcnow()
+            row.account_number = account_number
+            row.account_status = account_status
+            row.last_validated_at = now
+            row.updated_at = now
+
+    def unsealed(
+        self, user_id: uuid.UUID, ref: str | None
+    ) -> AbstractAsyncContextManager[UnsealedCredential]:
+        """Decrypt the pair for the duration of the block; unusable afterwards.
+
+        The database transaction ends before the block starts (no lock is held
+        during the Alpaca call). Plaintext lives only in the yielded object and
+        the request's exposure set, never on ORM objects.
+        """
+        return self._unsealed(user_id, ref)
+
+    @asynccontextmanager
+    async def _unsealed(self, user_id: uuid.UUID, ref: str | None) -> AsyncIterator[UnsealedCredential]:
+        async with self._db.session(user_id) as session:
+            row = await self._resolve(session, user_id, ref)
+            if not row.is_active:
+                raise CredentialInactive(
+                    f"Credential '{row.name}' is deactivated. Activate it with update_credential first."
+                )
+            try:
+                api_plain = self._keyring.open(
+                    row.api_key, AssociatedData.for_credential("api_key", row.id, user_id)
+                )
+                secret_plain = self._keyring.open(
+                    row.secret_key, AssociatedData.for_credential("secret_key", row.id, user_id)
+                )
+            except UnsealError as exc:
+                raise UnsealError(f"Credential '{row.name}' could not be decrypted: {exc}.") from None
+            row.last_used_at = utcnow()
+            await session.flush()
+            info = _info(row)
+        register_exposed(api_plain)
+        register_exposed(secret_plain)
+        opened = UnsealedCredential(info, SecretStr(api_plain), SecretStr(secret_plain))
+        del api_plain, secret_plain
+        try:
+            yield opened
+        finally:
+            opened._close()

@@ -1,0 +1,44 @@
+"""Vault errors. Every message is safe to show an agent: names and next steps, never secret
+material, never ciphertext."""
+
+from __future__ import annotations
+
+
+class VaultError(Exception):
+    """Base class; ``str(error)`` is the user-facing message."""
+
+
+class CredentialNotFound(VaultError):
+    """No credential matches the reference (the message lists the available names)."""
+
+
+class CredentialAmbiguous(VaultError):
+    """No reference given and several active credentials exist."""
+
+
+class CredentialExists(VaultError):
+    """A credential with that name already exists for this user."""
+
+
+class DuplicateKeyPair(VaultError):
+    """The same Alpaca key pair is already stored for this user (the message names it)."""
+
+
+class CredentialInactive(VaultError):
+    """The credential is deactivated and cannot be opened."""
+
+
+class InvalidCredentialInput(VaultError):
+    """A name, environment or key value is not acceptable."""
+
+
+class UnsealError(VaultError):
+    """A sealed value could not be decrypted: wrong or missing key, tampered or moved value."""
+
+
+class KeyRingError(VaultError):
+    """The master keys are missing, malformed or unsafe to use."""
+
+
+class UnsealedCredentialClosed(VaultError):
+    """An ``UnsealedCredential`` was used after its ``unsealed()`` block ended."""

@@ -1,0 +1,146 @@
+"""Re-seal every credential value under the primary key, batch by batch.
+
+Each batch is its own transaction, so an interrupted rotation keeps the
+batches it finished; running it again skips values already under the
+primary key (found by the kid in the token, without decrypting) and finishes
+the rest.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Text, func, or_, select, type_coerce, update
+
+from alpaca_vault.db import Credential, Database
+from alpaca_vault.db.models import utcnow
+from alpaca_vault.db.sealed import TOKEN_VERSION
+from alpaca_vault.vault.aead import AssociatedData
+from alpaca_vault.vault.errors import UnsealError
+from alpaca_vault.vault.keyring import KeyRing
+
+SEALED_COLUMNS = ("api_key", "secret_key")
+
+
+@dataclass
+class RotationProgress:
+    """Counts so far; ``total`` is the number of credentials that needed work at the start."""
+
+    total: int
+    done: int = 0
+    resealed_values: int = 0
+    failed: int = 0
+
+
+@dataclass
+class RotationResult:
+    primary_kid: str
+    credentials_rotated: int = 0
+    values_resealed: int = 0
+    already_current: int = 0
+    batches: int = 0
+    failed: list[str] = field(default_factory=list)  # "user_id/name: reason", no secrets
+
+
+def _needs_rotation(primary_kid: str) -> ColumnElement[bool]:
+    token_prefix = f"{TOKEN_VERSION}.{primary_kid}."
+    fingerprint_prefix = f"{primary_kid}:"
+
+    def differs(column: ColumnElement[Any], prefix: str) -> ColumnElement[bool]:
+        # Compare the stored text's prefix (the kid) without decrypting or binding a SealedValue.
+        text_column = type_coerce(column, Text)
+        return func.substr(text_column, 1, len(prefix)) != prefix
+
+    return or_(
+        differs(Credential.__table__.c.api_key, token_prefix),
+        differs(Credential.__table__.c.secret_key, token_prefix),
+        differs(Credential.__table__.c.key_fingerprint, fingerprint_prefix),
+    )
+
+
+async def count_pending(db: Database, keyring: KeyRing) -> int:
+    """Credentials with a value or fingerprint not under the primary key."""
+    async with db.session(readonly=True) as session:
+        total = await session.scalar(
+            select(func.count()).select_from(Credential).where(_needs_rotation(keyring.primary_kid))
+        )
+    return int(total or 0)
+
+
+async def rotate(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    batch_size: int = 500,
+    progress: Callable[[RotationProgress], None] | None = None,
+) -> RotationResult:
+    """Re-seal everything not under ``keyring.primary_kid``; safe to run again after a crash."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    primary = keyring.primary_kid
+    pending = _needs_rotation(primary)
+    async with db.session(readonly=True) as session:
+        total_rows = int(await session.scalar(select(func.count()).select_from(Credential)) or 0)
+    state = RotationProgress(total=await count_pending(db, keyring))
+    result = RotationResult(primary_kid=primary, already_current=total_rows - state.total)
+    last_id: uuid.UUID | None = None
+    while True:
+        async with db.session() as session:
+            query = (
+                select(
+                    Credential.id,
+                    Credential.user_id,
+                    Credential.name,
+                    Credential.api_key,
+                    Credential.secret_key,
+                    Credential.key_fingerprint,
+                )
+                .where(pending)
+                .order_by(Credential.id)
+                .limit(batch_size)
+            )
+            if last_id is not None:
+                query = query.where(Credential.id > last_id)
+            rows = (await session.execute(query)).all()
+            if not rows:
+                break
+            last_id = rows[-1].id
+            changes: list[dict[str, object]] = []
+            now = utcnow()
+            for row in rows:
+                change: dict[str, object] = {"id": row.id, "updated_at": now}
+                try:
+                    api_plain: str | None = None
+                    for column in SEALED_COLUMNS:
+                        token = getattr(row, column)
+                        aad = AssociatedData.for_credential(column, row.id, row.user_id)
+                        if token.kid == primary and column != "api_key":
+                            continue
+                        plain = keyring.open(token, aad)
+                        if column == "api_key":
+                            api_plain = plain
+                        if token.kid != primary:
+                            change[column] = keyring.seal(plain, aad)
+                            state.resealed_values += 1
+                    if api_plain is not None:
+                        change["key_fingerprint"] = keyring.fingerprint(api_plain)
+                    del api_plain
+                except UnsealError as exc:
+                    state.failed += 1
+                    result.failed.append(f"credential '{row.name}' (user {row.user_id}): {exc}")
+                    continue
+                changes.append(change)
+            if changes:
+                # ORM bulk UPDATE by primary key: one executemany per batch.
+                await session.execute(update(Credential), changes)
+            result.batches += 1
+            result.credentials_rotated += len(changes)
+            state.done += len(rows)
+        if progress is not None:
+            # After the commit: whatever progress reports is durable.
+            progress(state)
+    result.values_resealed = state.resealed_values
+    return result
