@@ -1,9 +1,89 @@
-"""`alpaca-vault simulator`."""
+"""`alpaca-vault simulator`: run the Alpaca-compatible paper broker as its own process."""
 
 from __future__ import annotations
 
 import typer
 
+_ACCOUNT_HELP = (
+    "A paper account as KEY:SECRET[:CASH] (repeatable; cash defaults to 100000). "
+    "Default: one demo account with generated keys, printed on stderr."
+)
+_FAULT_HELP = (
+    'A fault as JSON, e.g. \'{"match": "POST /v2/orders", "status": 503, "rate": 0.1}\' (repeatable). '
+    "Faults can also be set and cleared while running: POST/DELETE /_simulator/faults."
+)
+
 
 def register(app: typer.Typer) -> None:
-    """Attach the `simulator` command to the root app (not implemented yet)."""
+    """Attach the `simulator` command to the root app."""
+
+    @app.command("simulator")
+    def simulator(
+        host: str = typer.Option("127.0.0.1", help="Interface to listen on (keep it on loopback)."),
+        port: int = typer.Option(8765, min=0, max=65535, help="Port to listen on (0 picks a free one)."),
+        account: list[str] = typer.Option([], "--account", help=_ACCOUNT_HELP),
+        seed: int = typer.Option(7, help="Seed of the deterministic price path."),
+        clock: str = typer.Option(
+            "always_open", help="Market clock: always_open, or exchange_hours (9:30-16:00 New York, weekdays)."
+        ),
+        fault: list[str] = typer.Option([], "--fault", help=_FAULT_HELP),
+    ) -> None:
+        """Run an Alpaca-compatible paper broker (trading API v2 + market data) for tests and demos."""
+        import json
+        import socket
+        import sys
+        from decimal import Decimal, InvalidOperation
+
+        import uvicorn
+
+        from alpaca_vault.simulator import AccountSpec, SimulatorConfig, create_app
+        from alpaca_vault.simulator.faults import parse_fault
+        from alpaca_vault.simulator.state import new_key_pair
+
+        if clock not in ("always_open", "exchange_hours"):
+            raise typer.BadParameter("use always_open or exchange_hours", param_hint="--clock")
+        accounts: list[AccountSpec] = []
+        for text in account:
+            parts = text.split(":")
+            if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+                raise typer.BadParameter("expected KEY:SECRET or KEY:SECRET:CASH", param_hint="--account")
+            try:
+                cash = Decimal(parts[2]) if len(parts) == 3 else Decimal("100000")
+            except InvalidOperation:
+                raise typer.BadParameter(f"cash {parts[2]!r} is not a number", param_hint="--account") from None
+            accounts.append(AccountSpec(api_key=parts[0], secret_key=parts[1], cash=cash))
+        faults = []
+        for text in fault:
+            try:
+                faults.append(parse_fault(json.loads(text)))
+            except (ValueError, TypeError) as error:
+                raise typer.BadParameter(str(error), param_hint="--fault") from None
+        demo = not accounts
+        if demo:
+            key, secret = new_key_pair()
+            accounts.append(AccountSpec(api_key=key, secret_key=secret))
+        config = SimulatorConfig(accounts=accounts, seed=seed, clock=clock, faults=faults)  # type: ignore[arg-type]
+        try:
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+        except OSError as error:
+            print(f"Cannot listen on {host}:{port}: {error.strerror}. Try another --port.", file=sys.stderr)
+            raise typer.Exit(1) from None
+        port = sock.getsockname()[1]
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        print(f"Alpaca simulator on {url} (trading and market data base URL)", file=sys.stderr)
+        if demo:
+            # Demo keys are throwaway paper keys for this process only; stderr, never stdout.
+            print(f"  demo paper account  APCA-API-KEY-ID={accounts[0].api_key}", file=sys.stderr)
+            print(f"                      APCA-API-SECRET-KEY={accounts[0].secret_key}", file=sys.stderr)
+        else:
+            print(f"  {len(accounts)} account(s) from --account", file=sys.stderr)
+        print(
+            f"  point alpaca-vault at it: ALPACA_VAULT_PAPER_URL={url} ALPACA_VAULT_DATA_URL={url}",
+            file=sys.stderr,
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(config), log_level="warning", access_log=False, lifespan="off", backlog=2048)
+        )
+        server.run(sockets=[sock])
