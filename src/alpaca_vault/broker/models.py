@@ -224,7 +224,7 @@ class CalendarDay(AlpacaModel):
 class Asset(AlpacaModel):
     id: str
     symbol: str
-    asset_class: str | None = Field(default=None, validation_alias=AliasChoices("class", "asset_class"))
+    asset_class: str | None = Field(default=None, validation_alias=AliasChoices("asset_class", "class"))
     exchange: str | None = None
     name: str | None = None
     status: str | None = None
@@ -280,52 +280,52 @@ class Activity(AlpacaModel):
 
 class Quote(AlpacaModel):
     symbol: str | None = None
-    timestamp: dt.datetime | None = Field(default=None, validation_alias=AliasChoices("t", "timestamp"))
-    ask_price: Decimal | None = Field(default=None, validation_alias=AliasChoices("ap", "ask_price"))
-    ask_size: Decimal | None = Field(default=None, validation_alias=AliasChoices("as", "ask_size"))
-    ask_exchange: str | None = Field(default=None, validation_alias=AliasChoices("ax", "ask_exchange"))
-    bid_price: Decimal | None = Field(default=None, validation_alias=AliasChoices("bp", "bid_price"))
-    bid_size: Decimal | None = Field(default=None, validation_alias=AliasChoices("bs", "bid_size"))
-    bid_exchange: str | None = Field(default=None, validation_alias=AliasChoices("bx", "bid_exchange"))
-    conditions: list[str] | None = Field(default=None, validation_alias=AliasChoices("c", "conditions"))
-    tape: str | None = Field(default=None, validation_alias=AliasChoices("z", "tape"))
+    timestamp: dt.datetime | None = Field(default=None, validation_alias=AliasChoices("timestamp", "t"))
+    ask_price: Decimal | None = Field(default=None, validation_alias=AliasChoices("ask_price", "ap"))
+    ask_size: Decimal | None = Field(default=None, validation_alias=AliasChoices("ask_size", "as"))
+    ask_exchange: str | None = Field(default=None, validation_alias=AliasChoices("ask_exchange", "ax"))
+    bid_price: Decimal | None = Field(default=None, validation_alias=AliasChoices("bid_price", "bp"))
+    bid_size: Decimal | None = Field(default=None, validation_alias=AliasChoices("bid_size", "bs"))
+    bid_exchange: str | None = Field(default=None, validation_alias=AliasChoices("bid_exchange", "bx"))
+    conditions: list[str] | None = Field(default=None, validation_alias=AliasChoices("conditions", "c"))
+    tape: str | None = Field(default=None, validation_alias=AliasChoices("tape", "z"))
 
 
 class Trade(AlpacaModel):
     symbol: str | None = None
-    timestamp: dt.datetime | None = Field(default=None, validation_alias=AliasChoices("t", "timestamp"))
-    price: Decimal | None = Field(default=None, validation_alias=AliasChoices("p", "price"))
-    size: Decimal | None = Field(default=None, validation_alias=AliasChoices("s", "size"))
-    exchange: str | None = Field(default=None, validation_alias=AliasChoices("x", "exchange"))
-    id: int | str | None = Field(default=None, validation_alias=AliasChoices("i", "id"))
-    conditions: list[str] | None = Field(default=None, validation_alias=AliasChoices("c", "conditions"))
-    tape: str | None = Field(default=None, validation_alias=AliasChoices("z", "tape"))
-    taker_side: str | None = Field(default=None, validation_alias=AliasChoices("tks", "taker_side"))
+    timestamp: dt.datetime | None = Field(default=None, validation_alias=AliasChoices("timestamp", "t"))
+    price: Decimal | None = Field(default=None, validation_alias=AliasChoices("price", "p"))
+    size: Decimal | None = Field(default=None, validation_alias=AliasChoices("size", "s"))
+    exchange: str | None = Field(default=None, validation_alias=AliasChoices("exchange", "x"))
+    id: int | str | None = Field(default=None, validation_alias=AliasChoices("id", "i"))
+    conditions: list[str] | None = Field(default=None, validation_alias=AliasChoices("conditions", "c"))
+    tape: str | None = Field(default=None, validation_alias=AliasChoices("tape", "z"))
+    taker_side: str | None = Field(default=None, validation_alias=AliasChoices("taker_side", "tks"))
 
 
 class Bar(AlpacaModel):
-    timestamp: dt.datetime = Field(validation_alias=AliasChoices("t", "timestamp"))
-    open: Decimal = Field(validation_alias=AliasChoices("o", "open"))
-    high: Decimal = Field(validation_alias=AliasChoices("h", "high"))
-    low: Decimal = Field(validation_alias=AliasChoices("l", "low"))
-    close: Decimal = Field(validation_alias=AliasChoices("c", "close"))
-    volume: Decimal | None = Field(default=None, validation_alias=AliasChoices("v", "volume"))
-    trade_count: int | None = Field(default=None, validation_alias=AliasChoices("n", "trade_count"))
-    vwap: Decimal | None = Field(default=None, validation_alias=AliasChoices("vw", "vwap"))
+    timestamp: dt.datetime = Field(validation_alias=AliasChoices("timestamp", "t"))
+    open: Decimal = Field(validation_alias=AliasChoices("open", "o"))
+    high: Decimal = Field(validation_alias=AliasChoices("high", "h"))
+    low: Decimal = Field(validation_alias=AliasChoices("low", "l"))
+    close: Decimal = Field(validation_alias=AliasChoices("close", "c"))
+    volume: Decimal | None = Field(default=None, validation_alias=AliasChoices("volume", "v"))
+    trade_count: int | None = Field(default=None, validation_alias=AliasChoices("trade_count", "n"))
+    vwap: Decimal | None = Field(default=None, validation_alias=AliasChoices("vwap", "vw"))
 
 
 class Snapshot(AlpacaModel):
     symbol: str | None = None
     latest_trade: Trade | None = Field(
-        default=None, validation_alias=AliasChoices("latestTrade", "latest_trade")
+        default=None, validation_alias=AliasChoices("latest_trade", "latestTrade")
     )
     latest_quote: Quote | None = Field(
-        default=None, validation_alias=AliasChoices("latestQuote", "latest_quote")
+        default=None, validation_alias=AliasChoices("latest_quote", "latestQuote")
     )
-    minute_bar: Bar | None = Field(default=None, validation_alias=AliasChoices("minuteBar", "minute_bar"))
-    daily_bar: Bar | None = Field(default=None, validation_alias=AliasChoices("dailyBar", "daily_bar"))
+    minute_bar: Bar | None = Field(default=None, validation_alias=AliasChoices("minute_bar", "minuteBar"))
+    daily_bar: Bar | None = Field(default=None, validation_alias=AliasChoices("daily_bar", "dailyBar"))
     previous_daily_bar: Bar | None = Field(
-        default=None, validation_alias=AliasChoices("prevDailyBar", "previous_daily_bar")
+        default=None, validation_alias=AliasChoices("previous_daily_bar", "prevDailyBar")
     )
 
 
