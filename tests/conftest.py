@@ -18,4 +18,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.databases",
     "tests.fixtures.simulator",
+    "tests.fixtures.mcp_server",
 ]

@@ -147,13 +147,25 @@ async def alpaca_get_bars(
     page_token: Annotated[str | None, Field(description="next_page_token from a previous call.")] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, BarsResult]:
-    """Historical OHLCV bars for a stock or crypto pair."""
+    """Historical OHLCV bars for a stock or crypto pair, oldest first.
+
+    Without start, returns the most recent `limit` bars (and next_page_token goes further back in time).
+    """
     symbol = normalize_symbol(symbol)
+    # Without a start, an agent wants the most recent bars: ask newest-first, then show them in time order.
+    latest_first = start is None
     async with alpaca_keys(ctx, credential) as (keys, _):
         page = await runtime(ctx).broker.get_bars(
-            keys, symbol, timeframe=timeframe, start=start, end=end, limit=limit, page_token=page_token
+            keys,
+            symbol,
+            timeframe=timeframe,
+            start=start,
+            end=end,
+            limit=limit,
+            page_token=page_token,
+            sort="desc" if latest_first else "asc",
         )
-    bars = page.bars.get(symbol, [])
+    bars = sorted(page.bars.get(symbol, []), key=lambda bar: bar.timestamp)
     summary = f"{len(bars)} {timeframe} bar(s) for {symbol}"
     if bars:
         summary += f" from {bars[0].timestamp.isoformat()} to {bars[-1].timestamp.isoformat()}, "
