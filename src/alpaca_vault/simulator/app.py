@@ -25,8 +25,32 @@ from alpaca_vault.simulator.market_data import MarketData, crypto_assets
 from alpaca_vault.simulator.prices import UNIVERSE, Asset, find_asset
 from alpaca_vault.simulator.state import Account, Broker, new_key_pair
 
+# Alpaca serves crypto market data without keys; those routes run on behalf of nobody.
+_ANONYMOUS = Account(
+    id="00000000-0000-0000-0000-000000000000",
+    api_key="",
+    secret_key="",
+    account_number="",
+    status="ACTIVE",
+    initial_cash=Decimal(0),
+    cash=Decimal(0),
+    created_at=0.0,
+)
+
 Handler = Callable[[Request], Awaitable[Response]]
-AccountHandler = Callable[[Request, Account], Awaitable[Response]]
+Account# Alpaca serves crypto market data without keys; those routes run on behalf of nobody.
+_ANONYMOUS = Account(
+    id="00000000-0000-0000-0000-000000000000",
+    api_key="",
+    secret_key="",
+    account_number="",
+    status="ACTIVE",
+    initial_cash=Decimal(0),
+    cash=Decimal(0),
+    created_at=0.0,
+)
+
+Handler = Callable[[Request, Account], Awaitable[Response]]
 
 
 class Simulator:
@@ -130,13 +154,16 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
     """An Alpaca-compatible paper broker as a Starlette app (trading and market data on one base URL)."""
     sim = Simulator(config or SimulatorConfig())
 
-    def trading(handler: AccountHandler) -> Handler:
+    def trading(handler: AccountHandler, keyless: bool = False) -> Handler:
         async def endpoint(request: Request) -> Response:
             headers = request.headers
-            account = sim.broker.authenticate(headers.get("apca-api-key-id"), headers.get("apca-api-secret-key"))
+            key_id = headers.get("apca-api-key-id")
+            account = sim.broker.authenticate(key_id, headers.get("apca-api-secret-key"))
             try:
                 if account is None:
-                    raise unauthorized()
+                    if not (keyless and key_id is None):
+                        raise unauthorized()
+                    account = _ANONYMOUS
                 return await handler(request, account)
             except BrokerError as error:
                 return _error(error)
@@ -347,9 +374,10 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             ]
             values_at = [min(end, p + 16 * 3600) for p in points]
         else:
-            first = math.ceil(start / step) * step
-            points = [float(t) for t in range(int(first), int(end) + 1, step)]
-            values_at = points
+            # Left-labeled windows, each valued at its end (the last one: now), as Alpaca does.
+            first = math.floor(start / step) * step
+            points = [float(t) for t in range(int(first), math.ceil(end), step)]
+            values_at = [min(p + step, end) for p in points]
         if len(points) > 5000:
             raise invalid("too many data points; choose a shorter period or a larger timeframe")
         with sim.broker.lock:
@@ -627,11 +655,11 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         Route("/v2/stocks/{symbol}/bars/latest", t(stock_latest_bar), methods=["GET"]),
         Route("/v2/stocks/{symbol}/bars", t(stock_bars), methods=["GET"]),
         Route("/v2/stocks/{symbol}/snapshot", t(stock_snapshot), methods=["GET"]),
-        Route("/v1beta3/crypto/us/latest/quotes", t(_latest_many("quotes", True)), methods=["GET"]),
-        Route("/v1beta3/crypto/us/latest/trades", t(_latest_many("trades", True)), methods=["GET"]),
-        Route("/v1beta3/crypto/us/latest/bars", t(_latest_many("bars", True)), methods=["GET"]),
-        Route("/v1beta3/crypto/us/bars", t(_bars_many(True)), methods=["GET"]),
-        Route("/v1beta3/crypto/us/snapshots", t(_snapshots_many(True)), methods=["GET"]),
+        Route("/v1beta3/crypto/us/latest/quotes", t(_latest_many("quotes", True), keyless=True), methods=["GET"]),
+        Route("/v1beta3/crypto/us/latest/trades", t(_latest_many("trades", True), keyless=True), methods=["GET"]),
+        Route("/v1beta3/crypto/us/latest/bars", t(_latest_many("bars", True), keyless=True), methods=["GET"]),
+        Route("/v1beta3/crypto/us/bars", t(_bars_many(True), keyless=True), methods=["GET"]),
+        Route("/v1beta3/crypto/us/snapshots", t(_snapshots_many(True), keyless=True), methods=["GET"]),
         Route("/_simulator/health", admin(admin_health), methods=["GET"]),
         Route("/_simulator/accounts", admin(admin_create_account), methods=["POST"]),
         Route("/_simulator/accounts", admin(admin_list_accounts), methods=["GET"]),

@@ -25,7 +25,8 @@ class MarketClock:
         self.offset = 0.0
 
     def now(self) -> float:
-        return time.time() + self.offset
+        # Microseconds, as timestamps are written: a time read back from JSON compares equal.
+        return round(time.time() + self.offset, 6)
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
