@@ -118,29 +118,75 @@ async def _run_stdio(settings: Settings) -> None:
     await server.run_stdio_async()
 
 
+def http_auth(settings: Settings, *, host: str, port: int) -> tuple[Any, Any]:
+    """(token verifier, AuthSettings) for the HTTP transport: every request needs an `avt_` bearer token.
+
+    We are a resource server only: tokens come from `alpaca-vault tokens create`, not an OAuth flow.
+    The protected resource metadata (RFC 9728) still tells clients this is a bearer-token resource.
+    """
+    from mcp.server.auth.settings import AuthSettings
+
+    from alpaca_vault.db.engine import Database
+    from alpaca_vault.server.auth import TOKEN_SCOPE, BearerTokenVerifier
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - display only
+    origin = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    auth = AuthSettings(
+        issuer_url=origin,
+        resource_server_url=f"{origin}/mcp",
+        # Our tokens are not audience-bound JWTs; the verifier accepts only tokens this database issued.
+        validate_token_resource=False,
+        required_scopes=[TOKEN_SCOPE],
+    )
+    return BearerTokenVerifier(Database.create(settings.effective_database_url)), auth
+
+
 def build_http_app(settings: Settings, *, host: str, port: int, stateless: bool = False) -> Any:
-    """The Starlette app `serve --transport http` runs (tests mount the same)."""
+    """The Starlette app `serve --transport http` runs (tests mount the same); always behind bearer tokens."""
     from alpaca_vault.server.app import build_server
 
-    server = build_server(settings)
-    return server.streamable_http_app(
+    verifier, auth = http_auth(settings, host=host, port=port)
+    server = build_server(settings, token_verifier=verifier, auth=auth)
+    app = server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=stateless,
         json_response=stateless,
         transport_security=transport_security(settings, host, port),
         host=host,
     )
+    serve_sessions = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(starlette_app: Any) -> Any:
+        try:
+            async with serve_sessions(starlette_app):
+                yield
+        finally:
+            await verifier.aclose()
+
+    app.router.lifespan_context = lifespan
+    app.state.requires_bearer_token = True
+    return app
 
 
 async def _run_http(settings: Settings, host: str, port: int, stateless: bool) -> None:
     import uvicorn
 
-    if host not in LOOPBACK_HOSTS:
-        raise StartupError(
-            f"Refusing to serve HTTP on {host} without authentication. Bind to 127.0.0.1 "
-            "(the default) or put alpaca-vault behind bearer-token auth."
-        )
     app = build_http_app(settings, host=host, port=port, stateless=stateless)
+    if not getattr(app.state, "requires_bearer_token", False):  # fail closed, whatever the address
+        raise StartupError("Refusing to serve HTTP without bearer-token authentication.")
+    if host not in LOOPBACK_HOSTS and not settings.allowed_hosts:
+        logger.warning(
+            "Serving on %s: requests are accepted only with a loopback Host header until you set "
+            "ALPACA_VAULT_ALLOWED_HOSTS (and ALPACA_VAULT_ALLOWED_ORIGINS for browsers) to the public name.",
+            host,
+        )
     config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level=settings.log_level.lower())
-    logger.info("MCP endpoint: http://%s:%d/mcp", host, port)
+    logger.info(
+        "MCP endpoint: http://%s:%d/mcp (bearer token required; create one with "
+        "`alpaca-vault tokens create --user %s`)",
+        host,
+        port,
+        settings.user,
+    )
     await uvicorn.Server(config).serve()

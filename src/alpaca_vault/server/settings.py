@@ -54,11 +54,15 @@ class Settings(BaseSettings):
         description="Allow live-environment credentials to place, replace, cancel or close. Off: fail closed.",
     )
     log_level: LogLevel = Field(default="INFO", description="Log level for stderr logs.")
-    http_timeout: float = Field(default=10.0, gt=0, le=120, description="Seconds before an Alpaca call times out.")
+    http_timeout: float = Field(
+        default=10.0, gt=0, le=120, description="Seconds before an Alpaca call times out."
+    )
     rate_limit_per_minute: int = Field(
         default=200, ge=1, le=10_000, description="Alpaca requests per minute allowed per credential."
     )
-    user: str = Field(default="local", min_length=1, max_length=64, description="The user stdio mode acts as.")
+    user: str = Field(
+        default="local", min_length=1, max_length=64, description="The user stdio mode acts as."
+    )
     toolsets: str | None = Field(
         default=None,
         description="Comma-separated toolsets to expose: credentials, account, trading, market. Default: all. "
@@ -93,7 +97,9 @@ class Settings(BaseSettings):
         names = {part.strip() for part in value.split(",") if part.strip()}
         unknown = names - set(TOOLSETS)
         if unknown:
-            raise ValueError(f"unknown toolset(s) {', '.join(sorted(unknown))}; choose from {', '.join(TOOLSETS)}")
+            raise ValueError(
+                f"unknown toolset(s) {', '.join(sorted(unknown))}; choose from {', '.join(TOOLSETS)}"
+            )
         return ",".join(sorted(names))
 
     @property
@@ -109,9 +115,7 @@ class Settings(BaseSettings):
             # Accept the URL people copy from their provider; we always speak asyncpg.
             return "postgresql+asyncpg://" + value.split("://", 1)[1]
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError(
-                "must be sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASSWORD@HOST/DB"
-            )
+            raise ValueError("must be sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASSWORD@HOST/DB")
         return value
 
     @cached_property

@@ -13,7 +13,9 @@ from alpaca_vault.broker.models import Account, Activity, PortfolioHistory, Posi
 from alpaca_vault.tools.credentials import CredentialRef
 from alpaca_vault.tools.runtime import agent_errors, alpaca_keys, respond, runtime
 
-Symbol = Annotated[str, Field(min_length=1, max_length=32, description="Ticker like 'AAPL' or pair like 'BTC/USD'.")]
+Symbol = Annotated[
+    str, Field(min_length=1, max_length=32, description="Ticker like 'AAPL' or pair like 'BTC/USD'.")
+]
 
 
 class AccountResult(BaseModel):
@@ -46,9 +48,9 @@ def _money(value: Any) -> str:
 
 
 @agent_errors
-async def alpaca_get_account(ctx: Context[Any, Any], credential: CredentialRef = None) -> Annotated[
-    CallToolResult, AccountResult
-]:
+async def alpaca_get_account(
+    ctx: Context[Any, Any], credential: CredentialRef = None
+) -> Annotated[CallToolResult, AccountResult]:
     """Get the Alpaca account: status, cash, buying power, equity, portfolio value, day-trade flags."""
     async with alpaca_keys(ctx, credential) as (keys, info):
         account = await runtime(ctx).broker.get_account(keys)
@@ -61,9 +63,9 @@ async def alpaca_get_account(ctx: Context[Any, Any], credential: CredentialRef =
 
 
 @agent_errors
-async def alpaca_get_positions(ctx: Context[Any, Any], credential: CredentialRef = None) -> Annotated[
-    CallToolResult, PositionsResult
-]:
+async def alpaca_get_positions(
+    ctx: Context[Any, Any], credential: CredentialRef = None
+) -> Annotated[CallToolResult, PositionsResult]:
     """List open positions with quantity, average entry price, market value and unrealized P/L."""
     async with alpaca_keys(ctx, credential) as (keys, info):
         positions = await runtime(ctx).broker.get_positions(keys)
@@ -112,7 +114,12 @@ async def alpaca_get_portfolio_history(
     """Get the account's equity and profit/loss over time."""
     async with alpaca_keys(ctx, credential) as (keys, info):
         history = await runtime(ctx).broker.get_portfolio_history(
-            keys, period=period, timeframe=timeframe, start=start, end=end, intraday_reporting=intraday_reporting
+            keys,
+            period=period,
+            timeframe=timeframe,
+            start=start,
+            end=end,
+            intraday_reporting=intraday_reporting,
         )
     points = len(history.timestamp)
     last_equity = next((e for e in reversed(history.equity) if e is not None), None)

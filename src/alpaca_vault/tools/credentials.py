@@ -121,7 +121,9 @@ async def _check_with_alpaca(
 @agent_errors
 async def store_credential(
     ctx: Context[Any, Any],
-    name: Annotated[str, Field(min_length=1, max_length=64, description="A name you will use to refer to it.")],
+    name: Annotated[
+        str, Field(min_length=1, max_length=64, description="A name you will use to refer to it.")
+    ],
     api_key: Annotated[SecretStr, Field(description="Alpaca API key id (APCA-API-KEY-ID).")],
     secret_key: Annotated[SecretStr, Field(description="Alpaca API secret key (APCA-API-SECRET-KEY).")],
     environment: Annotated[Environment, Field(description="'paper' or 'live' trading.")] = "paper",
@@ -177,9 +179,9 @@ async def list_credentials(ctx: Context[Any, Any]) -> Annotated[CallToolResult, 
 
 
 @agent_errors
-async def validate_credential(ctx: Context[Any, Any], credential: CredentialRef = None) -> Annotated[
-    CallToolResult, CredentialResult
-]:
+async def validate_credential(
+    ctx: Context[Any, Any], credential: CredentialRef = None
+) -> Annotated[CallToolResult, CredentialResult]:
     """Check a stored credential with Alpaca now and record the account number and status."""
     rt = runtime(ctx)
     user_id = await current_user(ctx)
@@ -206,8 +208,12 @@ async def update_credential(
     is_active: Annotated[
         bool | None, Field(description="false deactivates it (tools refuse to use it); true re-activates.")
     ] = None,
-    api_key: Annotated[SecretStr | None, Field(description="Replacement key id (give with secret_key).")] = None,
-    secret_key: Annotated[SecretStr | None, Field(description="Replacement secret (give with api_key).")] = None,
+    api_key: Annotated[
+        SecretStr | None, Field(description="Replacement key id (give with secret_key).")
+    ] = None,
+    secret_key: Annotated[
+        SecretStr | None, Field(description="Replacement secret (give with api_key).")
+    ] = None,
     validate: Annotated[bool, Field(description="Check a replacement key pair with Alpaca first.")] = True,
 ) -> Annotated[CallToolResult, CredentialResult]:
     """Rename, activate/deactivate, or replace the key pair of a stored credential.
@@ -238,7 +244,9 @@ async def update_credential(
         )
         info = await rt.vault.get(user_id, str(info.id))
     summary = CredentialSummary.of(info)
-    return respond(CredentialResult(credential=summary, validated=validated), f"Updated {_describe(summary)}.")
+    return respond(
+        CredentialResult(credential=summary, validated=validated), f"Updated {_describe(summary)}."
+    )
 
 
 @agent_errors

@@ -10,7 +10,16 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from alpaca_vault.broker.models import Asset, Bar, CalendarDay, Clock, Quote, Snapshot, Trade, normalize_symbol
+from alpaca_vault.broker.models import (
+    Asset,
+    Bar,
+    CalendarDay,
+    Clock,
+    Quote,
+    Snapshot,
+    Trade,
+    normalize_symbol,
+)
 from alpaca_vault.tools.account import Symbol
 from alpaca_vault.tools.credentials import CredentialRef
 from alpaca_vault.tools.runtime import agent_errors, alpaca_keys, respond, runtime
@@ -67,9 +76,9 @@ class SnapshotResult(BaseModel):
 
 
 @agent_errors
-async def alpaca_get_clock(ctx: Context[Any, Any], credential: CredentialRef = None) -> Annotated[
-    CallToolResult, ClockResult
-]:
+async def alpaca_get_clock(
+    ctx: Context[Any, Any], credential: CredentialRef = None
+) -> Annotated[CallToolResult, ClockResult]:
     """Is the US market open now, and when does it next open and close?"""
     async with alpaca_keys(ctx, credential) as (keys, _):
         clock = await runtime(ctx).broker.get_clock(keys)
@@ -83,7 +92,9 @@ async def alpaca_get_clock(ctx: Context[Any, Any], credential: CredentialRef = N
 async def alpaca_get_calendar(
     ctx: Context[Any, Any],
     start: Annotated[dt.date | None, Field(description="First date (YYYY-MM-DD), default today.")] = None,
-    end: Annotated[dt.date | None, Field(description="Last date (YYYY-MM-DD), default start + 7 days.")] = None,
+    end: Annotated[
+        dt.date | None, Field(description="Last date (YYYY-MM-DD), default start + 7 days.")
+    ] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, CalendarResult]:
     """Trading days with their open and close times (exchange time, America/New_York)."""
@@ -98,15 +109,17 @@ async def alpaca_get_calendar(
 
 
 @agent_errors
-async def alpaca_get_asset(ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None) -> Annotated[
-    CallToolResult, AssetResult
-]:
+async def alpaca_get_asset(
+    ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None
+) -> Annotated[CallToolResult, AssetResult]:
     """Look up an asset: tradable, fractionable, shortable, marginable, exchange, name."""
     symbol = normalize_symbol(symbol)
     async with alpaca_keys(ctx, credential) as (keys, _):
         asset = await runtime(ctx).broker.get_asset(keys, symbol)
     flags = [f for f in ("tradable", "fractionable", "shortable", "marginable") if getattr(asset, f)]
-    summary = f"{asset.symbol} ({asset.name}, {asset.exchange}, {asset.status}): {', '.join(flags) or 'no flags'}."
+    summary = (
+        f"{asset.symbol} ({asset.name}, {asset.exchange}, {asset.status}): {', '.join(flags) or 'no flags'}."
+    )
     return respond(AssetResult(asset=asset), summary)
 
 
@@ -185,5 +198,7 @@ async def alpaca_get_snapshot(
         snapshot = _only(await runtime(ctx).broker.get_snapshot(keys, symbol), symbol, "snapshot")
     last = snapshot.latest_trade.price if snapshot.latest_trade else None
     day = snapshot.daily_bar
-    summary = f"{symbol}: last {last}" + (f", day O {day.open} H {day.high} L {day.low} C {day.close}" if day else "")
+    summary = f"{symbol}: last {last}" + (
+        f", day O {day.open} H {day.high} L {day.low} C {day.close}" if day else ""
+    )
     return respond(SnapshotResult(symbol=symbol, snapshot=snapshot), summary + ".")

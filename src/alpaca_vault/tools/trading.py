@@ -156,7 +156,9 @@ async def alpaca_place_order(
     )
     async with alpaca_keys(ctx, credential, action="place an order") as (keys, info):
         order = await runtime(ctx).broker.place_order(keys, request)
-    return respond(OrderResult(credential=info.name, order=order), f"Order in '{info.name}': {_describe_order(order)}.")
+    return respond(
+        OrderResult(credential=info.name, order=order), f"Order in '{info.name}': {_describe_order(order)}."
+    )
 
 
 @agent_errors
@@ -199,7 +201,9 @@ async def alpaca_list_orders(
 async def alpaca_get_order(
     ctx: Context[Any, Any],
     order_id: Annotated[str | None, Field(description="Alpaca's order id.")] = None,
-    client_order_id: Annotated[str | None, Field(description="Your client_order_id, instead of order_id.")] = None,
+    client_order_id: Annotated[
+        str | None, Field(description="Your client_order_id, instead of order_id.")
+    ] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrderResult]:
     """Get one order by its id or by your client_order_id (use this to check an order whose outcome is unknown)."""
@@ -211,7 +215,9 @@ async def alpaca_get_order(
             order = await broker.get_order(keys, order_id)
         else:
             order = await broker.get_order_by_client_id(keys, client_order_id or "")
-    return respond(OrderResult(credential=info.name, order=order), f"Order in '{info.name}': {_describe_order(order)}.")
+    return respond(
+        OrderResult(credential=info.name, order=order), f"Order in '{info.name}': {_describe_order(order)}."
+    )
 
 
 @agent_errors
@@ -263,9 +269,9 @@ async def alpaca_cancel_order(
 
 
 @agent_errors
-async def alpaca_cancel_all_orders(ctx: Context[Any, Any], credential: CredentialRef = None) -> Annotated[
-    CallToolResult, CancelAllResult
-]:
+async def alpaca_cancel_all_orders(
+    ctx: Context[Any, Any], credential: CredentialRef = None
+) -> Annotated[CallToolResult, CancelAllResult]:
     """Cancel every open order of the account."""
     async with alpaca_keys(ctx, credential, action="cancel orders") as (keys, info):
         results = await runtime(ctx).broker.cancel_all_orders(keys)
@@ -299,4 +305,3 @@ async def alpaca_close_position(
         ClosePositionOutcome(credential=info.name, order=order),
         f"Closing {symbol} in '{info.name}': {_describe_order(order)}.",
     )
-

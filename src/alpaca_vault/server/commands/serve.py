@@ -27,7 +27,8 @@ def serve(
     host: Annotated[str, typer.Option(help="HTTP bind address (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP port.")] = 8000,
     user: Annotated[
-        str | None, typer.Option(help="User the stdio transport acts as (default: ALPACA_VAULT_USER or 'local').")
+        str | None,
+        typer.Option(help="User the stdio transport acts as (default: ALPACA_VAULT_USER or 'local')."),
     ] = None,
     simulate: Annotated[
         bool,
@@ -38,7 +39,8 @@ def serve(
         ),
     ] = False,
     stateless: Annotated[
-        bool, typer.Option("--stateless", help="HTTP without sessions, for several replicas behind a balancer.")
+        bool,
+        typer.Option("--stateless", help="HTTP without sessions, for several replicas behind a balancer."),
     ] = False,
 ) -> None:
     """Run the MCP server. stdio serves one local user; http serves many at http://HOST:PORT/mcp."""
@@ -58,7 +60,9 @@ def serve(
     from alpaca_vault.server.runner import run_server
 
     try:
-        run_server(settings, transport=transport.value, host=host, port=port, simulate=simulate, stateless=stateless)
+        run_server(
+            settings, transport=transport.value, host=host, port=port, simulate=simulate, stateless=stateless
+        )
     except KeyboardInterrupt:
         pass
     except Exception as exc:  # start-up failure: say what, never a traceback with locals

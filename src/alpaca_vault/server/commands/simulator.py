@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
         account: list[str] = typer.Option([], "--account", help=_ACCOUNT_HELP),
         seed: int = typer.Option(7, help="Seed of the deterministic price path."),
         clock: str = typer.Option(
-            "always_open", help="Market clock: always_open, or exchange_hours (9:30-16:00 New York, weekdays)."
+            "always_open",
+            help="Market clock: always_open, or exchange_hours (9:30-16:00 New York, weekdays).",
         ),
         fault: list[str] = typer.Option([], "--fault", help=_FAULT_HELP),
     ) -> None:
@@ -50,7 +51,9 @@ def register(app: typer.Typer) -> None:
             try:
                 cash = Decimal(parts[2]) if len(parts) == 3 else Decimal("100000")
             except InvalidOperation:
-                raise typer.BadParameter(f"cash {parts[2]!r} is not a number", param_hint="--account") from None
+                raise typer.BadParameter(
+                    f"cash {parts[2]!r} is not a number", param_hint="--account"
+                ) from None
             accounts.append(AccountSpec(api_key=parts[0], secret_key=parts[1], cash=cash))
         faults = []
         for text in fault:
@@ -84,6 +87,8 @@ def register(app: typer.Typer) -> None:
             file=sys.stderr,
         )
         server = uvicorn.Server(
-            uvicorn.Config(create_app(config), log_level="warning", access_log=False, lifespan="off", backlog=2048)
+            uvicorn.Config(
+                create_app(config), log_level="warning", access_log=False, lifespan="off", backlog=2048
+            )
         )
         server.run(sockets=[sock])

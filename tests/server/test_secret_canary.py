@@ -1,0 +1,143 @@
+"""The secret canary: plant unique key ids and secrets, run every tool and every error path at DEBUG,
+then search everything a person or an agent could see for them.
+
+Attack stopped: a key or secret leaking into a tool result, an error message (including the SDK's own
+argument-validation errors, which echo input values), a log line at any level, or the database file.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from alpaca_vault.server.app import build_server
+from alpaca_vault.server.logs import configure_logging
+from tests.fixtures.mcp_server import make_settings, text_of
+
+
+def key_id_marker() -> str:
+    return "PK" + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(18))
+
+
+def secret_marker() -> str:
+    return "canary" + uuid.uuid4().hex + "SECRET"
+
+
+def every_tool_call(order_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """One call of every Alpaca tool, on the stored canary credential."""
+    return [
+        ("alpaca_get_account", {}),
+        ("alpaca_get_positions", {}),
+        ("alpaca_get_position", {"symbol": "AAPL"}),
+        ("alpaca_list_orders", {"status": "all"}),
+        ("alpaca_get_order", {"order_id": order_id}),
+        ("alpaca_get_clock", {}),
+        ("alpaca_get_calendar", {}),
+        ("alpaca_get_asset", {"symbol": "AAPL"}),
+        ("alpaca_get_latest_quote", {"symbol": "AAPL"}),
+        ("alpaca_get_latest_trade", {"symbol": "AAPL"}),
+        ("alpaca_get_bars", {"symbol": "AAPL", "limit": 2}),
+        ("alpaca_get_snapshot", {"symbol": "AAPL"}),
+        ("alpaca_get_portfolio_history", {}),
+        ("alpaca_get_activities", {}),
+        ("alpaca_replace_order", {"order_id": order_id, "qty": 2}),
+        ("alpaca_cancel_order", {"order_id": order_id}),
+        ("alpaca_cancel_all_orders", {}),
+        ("alpaca_close_position", {"symbol": "AAPL", "qty": 1}),
+        ("validate_credential", {}),
+        ("list_credentials", {}),
+    ]
+
+
+@pytest.mark.timeout(300)
+async def test_planted_secrets_never_surface(
+    tmp_path: Path, simulator: Any, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    key_id, secret = key_id_marker(), secret_marker()
+    wrong_key_id, wrong_secret = key_id_marker(), secret_marker()
+    markers = [key_id, secret, wrong_key_id, wrong_secret]
+    simulator.new_account(api_key=key_id, secret_key=secret)
+
+    settings = make_settings(tmp_path / "data", simulator.base_url, http_timeout=1.0)
+    configure_logging("DEBUG")
+    caplog.set_level(logging.DEBUG)
+    results: list[str] = []
+
+    async def call(client: Client, name: str, args: dict[str, Any]) -> Any:
+        result = await client.call_tool(name, args)
+        results.append(result.model_dump_json(by_alias=True))
+        return result
+
+    async with Client(build_server(settings)) as client:
+        # Storing: happy path, and the argument-validation error path that echoes inputs.
+        assert not (
+            await call(client, "store_credential", {"name": "c", "api_key": key_id, "secret_key": secret})
+        ).is_error
+        bad_env = await call(
+            client,
+            "store_credential",
+            {"name": "x", "api_key": wrong_key_id, "secret_key": wrong_secret, "environment": "demo"},
+        )
+        assert bad_env.is_error
+        bad_type = await call(
+            client, "store_credential", {"name": "x", "api_key": wrong_key_id, "secret_key": 12}
+        )
+        assert bad_type.is_error
+        # 401: a credential whose secret Alpaca refuses, stored without validation.
+        await call(
+            client,
+            "store_credential",
+            {"name": "broken", "api_key": wrong_key_id, "secret_key": wrong_secret, "validate": False},
+        )
+        unauthorized = await call(client, "alpaca_get_account", {"credential": "broken"})
+        assert unauthorized.is_error and "401" in text_of(unauthorized)
+        await call(client, "validate_credential", {"credential": "broken"})
+        await call(client, "delete_credential", {"credential": "broken"})
+
+        placed = await call(client, "alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 3})
+        assert not placed.is_error, text_of(placed)
+        order_id = placed.structured_content["order"]["id"]
+        for name, args in every_tool_call(order_id):
+            await call(client, name, args)
+
+        # Error paths: unknown credential, 403, 422, 429, 5xx, timeout, lost response, bad arguments.
+        await call(client, "alpaca_get_account", {"credential": "nope"})
+        await call(client, "alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 10_000_000})
+        await call(client, "alpaca_cancel_order", {"order_id": order_id})
+        simulator.set_fault(match="GET /v2/account", status=429, retry_after=0, count=20)
+        assert (await call(client, "alpaca_get_account", {})).is_error
+        simulator.clear_faults()
+        simulator.set_fault(match="GET /v2/positions", status=500, count=20)
+        assert (await call(client, "alpaca_get_positions", {})).is_error
+        simulator.clear_faults()
+        simulator.set_fault(match="GET /v2/clock", latency_ms=1500, count=20)
+        assert (await call(client, "alpaca_get_clock", {})).is_error
+        simulator.clear_faults()
+        simulator.set_fault(match="POST /v2/orders", lost_response="504", count=1)
+        await call(client, "alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 1})
+        simulator.clear_faults()
+        await call(client, "alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": "lots"})
+        await call(client, "update_credential", {"credential": "c", "api_key": key_id})
+        await call(client, "update_credential", {"credential": "c", "api_key": key_id, "secret_key": 7})
+
+    logging.getLogger("alpaca_vault.test").debug("end of canary run")
+    captured = capfd.readouterr()
+    log_text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "end of canary run" in log_text  # the log capture really worked
+    database_bytes = b"".join(p.read_bytes() for p in (tmp_path / "data").glob("vault.db*"))
+    assert database_bytes  # the vault file exists and was read
+
+    for marker in markers:
+        for result in results:
+            assert marker not in result
+        assert marker not in log_text
+        assert marker not in captured.out
+        assert marker not in captured.err
+        assert marker.encode() not in database_bytes

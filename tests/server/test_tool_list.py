@@ -1,0 +1,93 @@
+"""The tool list as a client receives it: names, schemas, annotations. A changed contract is a visible diff.
+
+Regenerate the snapshot after a deliberate change with:
+    UPDATE_SNAPSHOTS=1 make test PYTEST_ARGS=tests/server/test_tool_list.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from mcp import Client
+
+from alpaca_vault.server.app import build_server
+from tests.fixtures.mcp_server import make_settings
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "tool_list.json"
+
+DESIGN_TOOL_NAMES = {
+    "store_credential",
+    "list_credentials",
+    "validate_credential",
+    "update_credential",
+    "delete_credential",
+    "alpaca_get_account",
+    "alpaca_get_positions",
+    "alpaca_get_position",
+    "alpaca_close_position",
+    "alpaca_list_orders",
+    "alpaca_get_order",
+    "alpaca_place_order",
+    "alpaca_replace_order",
+    "alpaca_cancel_order",
+    "alpaca_cancel_all_orders",
+    "alpaca_get_clock",
+    "alpaca_get_calendar",
+    "alpaca_get_asset",
+    "alpaca_get_latest_quote",
+    "alpaca_get_latest_trade",
+    "alpaca_get_bars",
+    "alpaca_get_snapshot",
+    "alpaca_get_portfolio_history",
+    "alpaca_get_activities",
+}
+
+
+async def _tool_list(tmp_path: Path, **overrides: object) -> list[dict[str, object]]:
+    settings = make_settings(tmp_path, "http://127.0.0.1:9", **overrides)
+    async with Client(build_server(settings)) as client:
+        listed = await client.list_tools()
+    return [json.loads(tool.model_dump_json(by_alias=True, exclude_none=True)) for tool in listed.tools]
+
+
+async def test_tool_list_matches_the_snapshot(tmp_path: Path) -> None:
+    tools = await _tool_list(tmp_path)
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(tools, indent=2, sort_keys=True) + "\n")
+    expected = json.loads(SNAPSHOT.read_text())
+    assert tools == expected
+
+
+async def test_every_design_tool_is_listed_with_truthful_annotations(tmp_path: Path) -> None:
+    tools = {t["name"]: t for t in await _tool_list(tmp_path)}
+    assert set(tools) == DESIGN_TOOL_NAMES
+    for name, tool in tools.items():
+        annotations = tool["annotations"]
+        assert isinstance(annotations, dict)
+        assert tool["outputSchema"], name
+        assert tool["description"], name
+        reads_only = name.startswith("alpaca_get") or name in {"alpaca_list_orders", "list_credentials"}
+        assert annotations["readOnlyHint"] is reads_only, name
+        if name in {
+            "alpaca_place_order",
+            "alpaca_cancel_order",
+            "alpaca_close_position",
+            "delete_credential",
+        }:
+            assert annotations["destructiveHint"] is True, name
+        assert annotations["openWorldHint"] is (name not in {"list_credentials", "delete_credential"}), name
+    # Secrets are write-only inputs and never outputs.
+    store = tools["store_credential"]
+    secret_schema = store["inputSchema"]["properties"]["secret_key"]  # type: ignore[index]
+    assert secret_schema.get("writeOnly") is True or secret_schema.get("format") == "password"
+    for tool in tools.values():
+        assert "secret_key" not in json.dumps(tool["outputSchema"])
+
+
+async def test_toolsets_switch_whole_groups_off(tmp_path: Path) -> None:
+    names = {t["name"] for t in await _tool_list(tmp_path, toolsets="account,market")}
+    assert "alpaca_get_account" in names and "alpaca_get_bars" in names
+    assert not any(n.startswith(("alpaca_place", "alpaca_cancel", "store_")) for n in names)
