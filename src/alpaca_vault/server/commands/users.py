@@ -2,6 +2,128 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
 import typer
 
+if TYPE_CHECKING:
+    from alpaca_vault.server.auth import AccountAdmin
+
 app = typer.Typer(help="Users of a multi-user (HTTP) deployment.", no_args_is_help=True)
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def account_admin() -> AsyncIterator[AccountAdmin]:
+    """The users/tokens admin on the configured database (the embedded SQLite file is created if new)."""
+    from alpaca_vault.db.engine import Database
+    from alpaca_vault.db.migrate import ensure_schema
+    from alpaca_vault.server.auth import AccountAdmin
+    from alpaca_vault.server.settings import load_settings
+
+    settings = load_settings()
+    db = Database.create(settings.effective_database_url)
+    try:
+        await ensure_schema(db)
+        yield AccountAdmin(db)
+    finally:
+        await db.dispose()
+
+
+def run_admin(action: Callable[[AccountAdmin], Awaitable[T]]) -> T:
+    """Run one admin action; expected failures become one stderr line and exit 1 (2 for bad settings)."""
+    from alpaca_vault.db.engine import DatabaseError
+    from alpaca_vault.server.auth import AccountError
+    from alpaca_vault.server.settings import SettingsError
+
+    async def main() -> T:
+        async with account_admin() as admin:
+            return await action(admin)
+
+    try:
+        return asyncio.run(main())
+    except SettingsError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    except (AccountError, DatabaseError) as exc:
+        typer.echo(f"alpaca-vault: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:  # e.g. PostgreSQL unreachable
+        typer.echo(f"alpaca-vault: cannot reach the database: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def format_when(value: object) -> str:
+    from datetime import datetime
+
+    return value.strftime("%Y-%m-%d %H:%M UTC") if isinstance(value, datetime) else "-"
+
+
+@app.command("add")
+def add(name: Annotated[str, typer.Argument(help="A unique user name, e.g. alice.")]) -> None:
+    """Create a user. Then give it a token: alpaca-vault tokens create --user NAME."""
+    user = run_admin(lambda admin: admin.add_user(name))
+    typer.echo(f"Added user '{user.name}' (id {user.id}).")
+    typer.echo(f"Next: alpaca-vault tokens create --user {user.name}", err=True)
+
+
+@app.command("list")
+def list_users(
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List users with how many credentials and tokens each has."""
+    users = run_admin(lambda admin: admin.list_users())
+    if json_output:
+        rows = [
+            {
+                "id": str(u.id),
+                "name": u.name,
+                "is_active": u.is_active,
+                "created_at": u.created_at.isoformat(),
+                "credentials": u.credentials,
+                "tokens": u.tokens,
+            }
+            for u in users
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not users:
+        typer.echo("No users yet. `alpaca-vault users add NAME` creates one.", err=True)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "id", "active", "credentials", "tokens", "created")
+    for u in users:
+        table.add_row(
+            u.name,
+            str(u.id),
+            "yes" if u.is_active else "no",
+            str(u.credentials),
+            str(u.tokens),
+            format_when(u.created_at),
+        )
+    Console(file=sys.stdout, width=200).print(table)
+
+
+@app.command("remove")
+def remove(
+    name: Annotated[str, typer.Argument(help="The user to delete.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a user together with all its credentials and tokens."""
+    if not yes:
+        if not sys.stdin.isatty():
+            typer.echo("alpaca-vault: pass --yes to remove a user non-interactively.", err=True)
+            raise typer.Exit(1)
+        typer.confirm(f"Delete user '{name}' with all its credentials and tokens?", abort=True, err=True)
+    user = run_admin(lambda admin: admin.remove_user(name))
+    typer.echo(
+        f"Removed user '{user.name}' with {user.credentials} credential(s) and {user.tokens} token(s)."
+    )
