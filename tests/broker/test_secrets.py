@@ -1,0 +1,242 @@
+"""Secret canary: a unique key pair is driven through every path, success and failure, at DEBUG.
+
+The markers must never appear in an exception's str/repr/args (nor anywhere along its
+__cause__/__context__ chain or in the locals of the broker/httpx2/httpcore2 frames of its
+traceback), nor in any log record, nor on the shared HTTP client after the calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import types
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import httpx2
+import pytest
+from pydantic import SecretStr
+
+from alpaca_vault.broker import (
+    AlpacaClient,
+    AlpacaKeys,
+    OrderRequest,
+    ReplaceOrderRequest,
+)
+
+from .conftest import make_client
+
+WATCHED_MODULES = ("alpaca_vault.broker", "httpx2", "httpcore2", "stamina", "tenacity")
+
+
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        pending += [current.__cause__, current.__context__]
+    return seen
+
+
+def frames(tb: types.TracebackType | None) -> list[types.FrameType]:
+    found = []
+    while tb is not None:
+        found.append(tb.tb_frame)
+        tb = tb.tb_next
+    return found
+
+
+def local_text(value: Any) -> str:
+    """repr, plus the headers of HTTP objects (whose repr leaves them out)."""
+    text = repr(value)
+    if isinstance(value, httpx2.Response):
+        value = value.request
+    if isinstance(value, httpx2.Request):
+        text += repr(value.headers.raw)
+    return text
+
+
+def leaks(text: str, markers: list[str]) -> list[str]:
+    return [m for m in markers if m in text]
+
+
+def assert_exception_clean(exc: BaseException, markers: list[str]) -> None:
+    for linked in exception_chain(exc):
+        for text in (str(linked), repr(linked), repr(linked.args), repr(vars(linked))):
+            assert not leaks(text, markers), f"{type(linked).__name__} carries a secret: {text[:200]}"
+        for frame in frames(linked.__traceback__):
+            if not frame.f_globals.get("__name__", "").startswith(WATCHED_MODULES):
+                continue
+            for name, value in frame.f_locals.items():
+                where = f"{frame.f_code.co_qualname} ({frame.f_globals['__name__']})"
+                assert not leaks(local_text(value), markers), f"local {name!r} of {where} holds a secret"
+
+
+@pytest.fixture
+def canary(simulator: Any) -> tuple[Any, list[str]]:
+    tag = uuid.uuid4().hex
+    api_key = f"PKCANARY{tag[:12].upper()}"
+    secret = f"canary-secret-{tag}"
+    account = simulator.new_account(api_key=api_key, secret_key=secret)
+    return account, [api_key, secret, tag]
+
+
+def dead_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+Scenario = Callable[[AlpacaClient, AlpacaKeys, Any], Awaitable[Any]]
+
+
+async def _place(client: AlpacaClient, keys: AlpacaKeys, **args: Any) -> Any:
+    return await client.place_order(keys, OrderRequest(**{"symbol": "AAPL", "side": "buy", "qty": 1, **args}))
+
+
+async def _replace_lost(client: AlpacaClient, keys: AlpacaKeys, sim: Any) -> Any:
+    resting = await _place(client, keys, type="limit", limit_price=Decimal("1.00"))
+    sim.set_fault(match="PATCH /v2/orders/*", lost_response="504", count=1)
+    return await client.replace_order(keys, resting.id, ReplaceOrderRequest(limit_price=Decimal("1.10")))
+
+
+SCENARIOS: list[tuple[str, Scenario]] = [
+    ("account", lambda c, k, s: c.get_account(k)),
+    ("market order", lambda c, k, s: _place(c, k)),
+    ("positions", lambda c, k, s: c.get_positions(k)),
+    ("quote", lambda c, k, s: c.get_latest_quote(k, ["AAPL", "BTC/USD"])),
+    ("bars", lambda c, k, s: c.get_bars(k, "AAPL", timeframe="1Hour", limit=3)),
+    ("snapshot", lambda c, k, s: c.get_snapshot(k, "SPY")),
+    ("404", lambda c, k, s: c.get_order(k, str(uuid.uuid4()))),
+    ("403", lambda c, k, s: _place(c, k, qty=1_000_000)),
+    ("422", lambda c, k, s: _place(c, k, symbol="ZZZZ")),
+    ("400-ish argument error", lambda c, k, s: c.cancel_order(k, "../orders")),
+    (
+        "429 waited out",
+        lambda c, k, s: (s.set_fault(match="GET /v2/clock", status=429, count=1), c.get_clock(k))[1],
+    ),
+    (
+        "429 refused",
+        lambda c, k, s: (s.set_fault(match="GET /v2/clock", status=429, retry_after=60), c.get_clock(k))[1],
+    ),
+    ("5xx", lambda c, k, s: (s.set_fault(match="GET /v2/calendar", status=500), c.get_calendar(k))[1]),
+    (
+        "lost 504",
+        lambda c, k, s: (s.set_fault(match="POST /v2/orders", lost_response="504", count=1), _place(c, k))[1],
+    ),
+    (
+        "lost drop",
+        lambda c, k, s: (s.set_fault(match="POST /v2/orders", lost_response="drop", count=1), _place(c, k))[
+            1
+        ],
+    ),
+    (
+        "lost + lookup down",
+        lambda c, k, s: (
+            s.set_fault(match="POST /v2/orders", lost_response="504", count=1),
+            s.set_fault(match="GET /v2/orders:by_client_order_id", status=503),
+            _place(c, k),
+        )[2],
+    ),
+    ("lost replace", _replace_lost),
+    (
+        "close lost",
+        lambda c, k, s: (
+            s.set_fault(match="DELETE /v2/positions", lost_response="504"),
+            c.close_all_positions(k),
+        )[1],
+    ),
+]
+
+
+async def test_secret_never_leaks(
+    simulator: Any, canary: tuple[Any, list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    account, markers = canary
+    keys = AlpacaKeys(SecretStr(account.api_key), SecretStr(account.secret_key), "paper", str(account.id))
+    wrong = AlpacaKeys(SecretStr(account.api_key), SecretStr(f"wrong-{markers[1]}"), "paper", str(account.id))
+    client = make_client(simulator)
+    slow = make_client(simulator, timeout=0.2)
+    dead = make_client(simulator, paper_url=dead_url(), live_url=dead_url(), data_url=dead_url())
+    caplog.set_level(logging.DEBUG)
+    errors: list[BaseException] = []
+    outcomes: dict[str, str] = {}
+    try:
+        runs: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            (name, lambda scenario=scenario: scenario(client, keys, simulator))
+            for name, scenario in SCENARIOS
+        ]
+        runs += [
+            ("401", lambda: client.get_account(wrong)),
+            (
+                "timeout",
+                lambda: (
+                    simulator.set_fault(match="GET /v2/account", latency_ms=800),
+                    slow.get_account(keys),
+                )[1],
+            ),
+            (
+                "hang",
+                lambda: (
+                    simulator.set_fault(
+                        match="POST /v2/orders", lost_response="hang", latency_ms=800, count=1
+                    ),
+                    _place(slow, keys),
+                )[1],
+            ),
+            ("connection refused", lambda: dead.get_account(keys)),
+        ]
+        for name, run in runs:
+            try:
+                result = await run()
+                outcomes[name] = "ok"
+                assert not leaks(repr(result), markers)
+            except Exception as exc:
+                outcomes[name] = type(exc).__name__
+                errors.append(exc)
+            finally:
+                simulator.clear_faults()
+        # Every path really ran, and the failure paths really failed the way they are named for.
+        assert (
+            outcomes["account"]
+            == outcomes["lost 504"]
+            == outcomes["hang"]
+            == outcomes["429 waited out"]
+            == "ok"
+        )
+        assert outcomes["401"] == "AlpacaAuthError"
+        assert outcomes["403"] == "AlpacaForbidden"
+        assert outcomes["404"] == "AlpacaNotFound"
+        assert outcomes["422"] == "AlpacaRejected"
+        assert outcomes["429 refused"] == "AlpacaRateLimited"
+        assert outcomes["5xx"] == "AlpacaUnavailable"
+        assert outcomes["timeout"] == "AlpacaTimeout"
+        assert outcomes["connection refused"] == "AlpacaConnectionError"
+        assert outcomes["lost + lookup down"] == outcomes["close lost"] == "OrderOutcomeUnknown"
+        assert outcomes["400-ish argument error"] == "InvalidRequestError"
+
+        for exc in errors:
+            assert_exception_clean(exc, markers)
+
+        assert caplog.records, "DEBUG logging captured nothing: the check would be empty"
+        httpcore_debug = [
+            r for r in caplog.records if r.name.startswith("httpcore2") and r.levelno == logging.DEBUG
+        ]
+        assert httpcore_debug, "httpcore2's DEBUG trace did not run: the check would not cover it"
+        for record in caplog.records:
+            text = record.getMessage() + repr(vars(record))
+            assert not leaks(text, markers), f"log record from {record.name} carries a secret: {text[:300]}"
+
+        for http in (client._http, slow._http, dead._http):
+            assert not any(name.lower().startswith("apca") for name in http.headers)
+            assert not leaks(repr(dict(http.headers)), markers)
+            assert len(http.cookies.jar) == 0
+        assert not leaks(repr(keys), markers)
+    finally:
+        for c in (client, slow, dead):
+            await c.aclose()
