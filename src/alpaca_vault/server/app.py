@@ -15,6 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from alpaca_vault import __version__
+from alpaca_vault.server.logs import install_record_scrubber
 from alpaca_vault.server.middleware import secret_scope_middleware
 from alpaca_vault.server.settings import Settings
 from alpaca_vault.tools.registry import register_tools
@@ -56,6 +57,8 @@ def build_server(
         async with open_runtime(settings, require_token=token_verifier is not None) as runtime:
             yield runtime
 
+    # Before the SDK configures logging: every log record is scrubbed as it is created.
+    install_record_scrubber()
     server: MCPServer[ToolRuntime] = MCPServer(
         name="alpaca-vault",
         title="Alpaca Vault",

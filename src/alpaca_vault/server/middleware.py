@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -15,6 +16,14 @@ from alpaca_vault.vault.exposure import exposed_values, exposure_scope, register
 # validates the arguments, because a validation error echoes the input values.
 SECRET_ARGUMENT_NAMES = frozenset({"api_key", "secret_key"})
 _MIN_SECRET_LENGTH = 6  # shorter "secrets" would turn ordinary words into [REDACTED]
+# pydantic's error text echoes (a truncated repr of) the rejected input; truncation can cut a
+# secret into pieces no exact-match scrubber recognises, so error texts never carry input values.
+_INPUT_VALUE = re.compile(r"input_value=.*?, input_type=", re.DOTALL)
+_PYDANTIC_URL = re.compile(r"\n? *For further information visit https://errors\.pydantic\.dev\S*")
+
+
+def strip_input_values(text: str) -> str:
+    return _PYDANTIC_URL.sub("", _INPUT_VALUE.sub("input_type=", text))
 
 
 async def secret_scope_middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -44,9 +53,18 @@ async def secret_scope_middleware(ctx: ServerRequestContext[Any, Any], call_next
                 exc.args = (exc.error.code, exc.error.message, exc.error.data)
             raise
         secrets = frozenset(exposed_values())
-        if not secrets or result is None:
+        if result is None:
             return result
-        if isinstance(result, BaseModel):
-            dumped = result.model_dump(mode="json", by_alias=True, exclude_none=True)
-            return type(result).model_validate(scrub_known(dumped, secrets))
-        return scrub_known(result, secrets)  # type: ignore[no-any-return]
+        is_model = isinstance(result, BaseModel)
+        dumped = result.model_dump(mode="json", by_alias=True, exclude_none=True) if is_model else result
+        if not isinstance(dumped, dict):
+            return result
+        if dumped.get("isError"):
+            dumped["content"] = [
+                {**block, "text": strip_input_values(block["text"])} if block.get("type") == "text" else block
+                for block in dumped.get("content", [])
+            ]
+        elif not secrets:
+            return result
+        cleaned = scrub_known(dumped, secrets)
+        return type(result).model_validate(cleaned) if is_model else cleaned

@@ -94,6 +94,8 @@ async def alpaca_keys(
         )
         try:
             yield keys, unsealed.info
+        except AlpacaError as exc:
+            raise ToolError(describe_alpaca_error(exc, unsealed.info.name)) from None
         finally:
             del keys
 
