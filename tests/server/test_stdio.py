@@ -1,0 +1,122 @@
+"""`alpaca-vault serve` as a real subprocess over stdio, as Claude Desktop runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from alpaca_vault.vault.keyring import generate_key
+from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
+
+
+def server_env(data_dir: Path, simulator_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_VAULT_")}
+    env.update(
+        ALPACA_VAULT_DATA_DIR=str(data_dir),
+        ALPACA_VAULT_ENCRYPTION_KEYS=generate_key(),
+        ALPACA_VAULT_PAPER_URL=simulator_url,
+        ALPACA_VAULT_LIVE_URL=simulator_url,
+        ALPACA_VAULT_DATA_URL=simulator_url,
+        ALPACA_VAULT_LOG_LEVEL="DEBUG",
+        **extra,
+    )
+    return env
+
+
+SERVE = [sys.executable, "-m", "alpaca_vault.server.cli", "serve"]
+
+
+async def test_sdk_client_over_stdio(tmp_path: Path, simulator: Any, sim_account: Any) -> None:
+    params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=server_env(tmp_path, simulator.base_url))
+    async with Client(params) as client:
+        assert client.server_info is not None and client.server_info.name == "alpaca-vault"
+        assert client.instructions and "list_credentials" in client.instructions
+        tools = await client.list_tools()
+        assert len(tools.tools) == 24
+        stored = await client.call_tool(
+            "store_credential",
+            {"name": "desk", "api_key": sim_account.api_key, "secret_key": sim_account.secret_key},
+        )
+        assert not stored.is_error
+        account = await client.call_tool("alpaca_get_account", {"credential": "desk"})
+        assert not account.is_error
+        assert account.structured_content["account"]["account_number"] == sim_account.account_number
+
+
+def _rpc(request_id: int | None, method: str, params: dict[str, Any] | None = None) -> str:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if request_id is not None:
+        message["id"] = request_id
+    if params is not None:
+        message["params"] = params
+    return json.dumps(message) + "\n"
+
+
+@pytest.mark.timeout(120)
+def test_raw_stdio_stream_is_pure_json_rpc_and_never_carries_a_secret(tmp_path: Path, simulator: Any) -> None:
+    """Attack stopped: a secret (or a stray print/log line) written to stdout, the agent's channel."""
+    key_id, secret = key_id_marker(), secret_marker()
+    simulator.new_account(api_key=key_id, secret_key=secret)
+    calls = [
+        ("store_credential", {"name": "c", "api_key": key_id, "secret_key": secret}),
+        ("store_credential", {"api_key": key_id, "secret_key": secret}),  # invalid: echoes input
+        ("list_credentials", {}),
+        ("alpaca_get_account", {}),
+        ("alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 1}),
+        ("alpaca_place_order", {"symbol": "AAPL", "side": "buy"}),
+        ("alpaca_get_positions", {}),
+        ("alpaca_get_account", {"credential": "missing"}),
+        ("validate_credential", {"credential": "c"}),
+    ]
+    stdin = _rpc(
+        0,
+        "initialize",
+        {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+    )
+    stdin += _rpc(None, "notifications/initialized")
+    for i, (name, args) in enumerate(calls, start=1):
+        stdin += _rpc(i, "tools/call", {"name": name, "arguments": args})
+    # The server answers requests concurrently; closing stdin right away could cut the last
+    # answers short, so feed the input and then wait for every answer before closing.
+    process = subprocess.Popen(
+        SERVE,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=server_env(tmp_path, simulator.base_url),
+    )
+    assert process.stdin and process.stdout and process.stderr
+    process.stdin.write(stdin.encode())
+    process.stdin.flush()
+    answers: dict[int, dict[str, Any]] = {}
+    raw_lines: list[bytes] = []
+    while len(answers) < len(calls) + 1:
+        line = process.stdout.readline()
+        assert line, f"server closed stdout early: {process.stderr.read().decode()[-2000:]}"
+        raw_lines.append(line)
+        message = json.loads(line)  # every stdout line is JSON-RPC, nothing else
+        assert message["jsonrpc"] == "2.0"
+        if "id" in message:
+            answers[message["id"]] = message
+    process.stdin.close()
+    process.wait(timeout=30)
+    stderr = process.stderr.read().decode()
+
+    assert answers[1]["result"]["isError"] is False
+    assert answers[2]["result"]["isError"] is True
+    assert answers[5]["result"]["isError"] is False
+    assert answers[6]["result"]["isError"] is True
+    stdout = b"".join(raw_lines).decode()
+    assert "DEBUG" in stderr  # logs went to stderr, at DEBUG
+    for marker in (key_id, secret):
+        assert not leaks(marker, stdout)
+        assert not leaks(marker, stderr)
+    database = b"".join(p.read_bytes() for p in tmp_path.glob("vault.db*")).decode("latin-1")
+    assert database and not leaks(secret, database) and not leaks(key_id, database)
