@@ -1,0 +1,202 @@
+"""Row-level security on a real PostgreSQL, checked with raw SQL as the application role.
+
+The application's own ``user_id`` filters are one wall; these tests take them
+away and talk SQL directly, as the role the server connects with, to show the
+second wall holds on its own: another user's rows are invisible, unwritable
+and undeletable, and without a user setting nothing is visible at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from alpaca_vault.db import Database
+from alpaca_vault.db.rls import (
+    TENANT_TABLES,
+    MaintenanceNotPermitted,
+    lookup_token,
+    lookup_user_id,
+    maintenance_session,
+)
+from alpaca_vault.server.auth import AccountAdmin, hash_token
+from alpaca_vault.vault.credentials import CredentialService
+from alpaca_vault.vault.keyring import KeyRing, generate_key
+from tests.multiuser.conftest import RlsDatabase
+
+pytestmark = pytest.mark.postgres
+
+# The column that names a row's user, per tenant table.
+OWNER_COLUMN = {"users": "id", "credentials": "user_id", "api_tokens": "user_id"}
+
+
+@dataclass
+class TwoTenants:
+    app: Database
+    owner: Database
+    alice: uuid.UUID
+    bob: uuid.UUID
+    alice_token: str
+    bob_token: str
+
+
+@pytest.fixture
+async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[TwoTenants]:
+    owner = Database.create(rls_database.owner_url)
+    app = Database.create(rls_database.app_url)
+    admin = AccountAdmin(owner)
+    alice = (await admin.add_user("alice")).id
+    bob = (await admin.add_user("bob")).id
+    alice_token = (await admin.create_token("alice")).token.get_secret_value()
+    bob_token = (await admin.create_token("bob")).token.get_secret_value()
+    # Credentials stored the way the server stores them: the vault, as the application role.
+    vault = CredentialService(app, KeyRing.load(generate_key(), tmp_path))
+    for user, prefix in ((alice, "PKALICE"), (bob, "PKBOB")):
+        for n in range(2):
+            await vault.store(
+                user,
+                f"cred-{n}",
+                "paper",
+                SecretStr(f"{prefix}{n:013d}"),
+                SecretStr(f"secret-{prefix}-{n}" * 2),
+            )
+    try:
+        yield TwoTenants(app, owner, alice, bob, alice_token, bob_token)
+    finally:
+        await app.dispose()
+        await owner.dispose()
+
+
+async def _owners(db: Database, user: uuid.UUID | None, table: str) -> list[uuid.UUID]:
+    async with db.session(user) as session:
+        rows = await session.execute(text(f"SELECT {OWNER_COLUMN[table]} FROM {table}"))
+        return [row[0] for row in rows]
+
+
+async def test_the_application_role_neither_owns_the_tables_nor_bypasses_rls(tenants: TwoTenants) -> None:
+    async with tenants.app.session() as session:
+        role = (
+            await session.execute(
+                text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            )
+        ).one()
+        assert tuple(role) == (False, False)
+        for table in TENANT_TABLES:
+            flags = (
+                await session.execute(
+                    text(
+                        "SELECT c.relrowsecurity, c.relforcerowsecurity, "
+                        "pg_has_role(current_user, c.relowner, 'MEMBER') "
+                        "FROM pg_class c WHERE c.oid = to_regclass(:table)"
+                    ),
+                    {"table": table},
+                )
+            ).one()
+            assert tuple(flags) == (True, True, False), table
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_with_a_users_setting_raw_sql_sees_only_that_users_rows(
+    tenants: TwoTenants, table: str
+) -> None:
+    seen_by_alice = await _owners(tenants.app, tenants.alice, table)
+    seen_by_bob = await _owners(tenants.app, tenants.bob, table)
+    assert seen_by_alice and set(seen_by_alice) == {tenants.alice}
+    assert seen_by_bob and set(seen_by_bob) == {tenants.bob}
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_without_a_setting_raw_sql_sees_no_rows(tenants: TwoTenants, table: str) -> None:
+    assert await _owners(tenants.app, None, table) == []
+    # A connection that never ran set_config at all (current_setting is NULL, not '').
+    async with tenants.app.engine.connect() as conn:
+        assert (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0
+
+
+@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_update_and_delete_aimed_at_another_users_rows_change_nothing(
+    tenants: TwoTenants, table: str
+) -> None:
+    column = OWNER_COLUMN[table]
+    async with maintenance_session(tenants.owner) as session:
+        before = (await session.execute(text(f"SELECT * FROM {table} ORDER BY id"))).all()
+    async with tenants.app.session(tenants.alice) as session:
+        touched = await session.execute(
+            text(f"UPDATE {table} SET created_at = now() - interval '1 year' WHERE {column} = :bob"),
+            {"bob": tenants.bob},
+        )
+        assert touched.rowcount == 0
+        removed = await session.execute(
+            text(f"DELETE FROM {table} WHERE {column} = :bob"), {"bob": tenants.bob}
+        )
+        assert removed.rowcount == 0
+        # Even with no WHERE at all, only alice's own rows are in reach (rolled back below).
+        everything = await session.execute(text(f"UPDATE {table} SET created_at = created_at"))
+        assert everything.rowcount == len(await _owners(tenants.app, tenants.alice, table))
+    async with maintenance_session(tenants.owner) as session:
+        after = (await session.execute(text(f"SELECT * FROM {table} ORDER BY id"))).all()
+    assert after == before
+
+
+async def test_rows_cannot_be_written_into_or_moved_to_another_user(tenants: TwoTenants) -> None:
+    with pytest.raises(DBAPIError, match="row-level security"):
+        async with tenants.app.session(tenants.alice) as session:
+            await session.execute(
+                text(
+                    "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, created_at) "
+                    "VALUES (:id, :bob, 'planted', :hash, 'avt_planted0', now())"
+                ),
+                {"id": uuid.uuid4(), "bob": tenants.bob, "hash": "0" * 64},
+            )
+    with pytest.raises(DBAPIError, match="row-level security"):
+        async with tenants.app.session(tenants.alice) as session:
+            await session.execute(text("UPDATE credentials SET user_id = :bob"), {"bob": tenants.bob})
+    assert len(await _owners(tenants.app, tenants.bob, "credentials")) == 2
+    assert len(await _owners(tenants.app, tenants.bob, "api_tokens")) == 1
+
+
+async def test_the_maintenance_opt_in_is_the_owners_alone(tenants: TwoTenants) -> None:
+    # The application role setting app.maintenance itself gains nothing.
+    async with tenants.app.session() as session:
+        await session.execute(text("SELECT set_config('app.maintenance', 'on', true)"))
+        assert (await session.execute(text("SELECT count(*) FROM credentials"))).scalar_one() == 0
+    with pytest.raises(MaintenanceNotPermitted, match="owns the tables"):
+        async with maintenance_session(tenants.app):
+            pass
+    # RLS is forced: the owner too sees nothing until it opts in.
+    assert await _owners(tenants.owner, None, "credentials") == []
+    async with maintenance_session(tenants.owner) as session:
+        assert (await session.execute(text("SELECT count(*) FROM credentials"))).scalar_one() == 4
+
+
+async def test_definer_lookups_return_one_tokens_fields_and_leave_no_opt_in_behind(
+    tenants: TwoTenants,
+) -> None:
+    async with tenants.app.session() as session:
+        found = await lookup_token(session, hash_token(tenants.bob_token))
+        assert found is not None and found.user_id == tenants.bob and found.user_active
+        assert await lookup_token(session, hash_token(tenants.bob_token + "x")) is None
+        assert await lookup_user_id(session, "alice") == tenants.alice
+        assert await lookup_user_id(session, "mallory") is None
+        # The functions switched the owner's opt-in on for their own query only.
+        setting = (
+            await session.execute(text("SELECT current_setting('app.maintenance', true)"))
+        ).scalar_one()
+        assert setting in ("", None)
+        assert (await session.execute(text("SELECT count(*) FROM api_tokens"))).scalar_one() == 0
+
+
+async def test_users_removal_cascades_to_credentials_and_tokens(tenants: TwoTenants) -> None:
+    removed = await AccountAdmin(tenants.owner).remove_user("bob")
+    assert (removed.credentials, removed.tokens) == (2, 1)
+    async with maintenance_session(tenants.owner) as session:
+        for table in ("credentials", "api_tokens"):
+            owners = {row[0] for row in await session.execute(text(f"SELECT user_id FROM {table}"))}
+            assert owners == {tenants.alice}, table
