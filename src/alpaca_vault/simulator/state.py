@@ -480,7 +480,8 @@ class Broker:
         stop_price = _optional_decimal(body, "stop_price")
         trail_price = _optional_decimal(body, "trail_price")
         trail_percent = _optional_decimal(body, "trail_percent")
-        if order_type in ("limit", "stop_limit") and limit_price is None:
+        # An OCO's limit price is its take_profit.limit_price (Alpaca's documented shape).
+        if order_type in ("limit", "stop_limit") and limit_price is None and order_class != "oco":
             raise invalid(f"limit_price is required for {order_type} orders")
         if order_type in ("stop", "stop_limit") and stop_price is None:
             raise invalid(f"stop_price is required for {order_type} orders")
@@ -561,7 +562,7 @@ class Broker:
                 raise unprocessable("oco orders must be limit orders")
             assert tp_price is not None and sl_stop is not None
             order.limit_price = tp_price
-            if (tp_price - sl_stop) * -sign >= 0:
+            if (tp_price - sl_stop) * -sign <= 0:
                 raise unprocessable("oco take_profit.limit_price must be on the other side of stop_loss.stop_price")
             order.legs.append(self._leg(order, order.side, sl_stop, sl_limit, now, status="new"))
             return

@@ -1,0 +1,285 @@
+"""Resting orders against the price path: limits, stops, trailing stops, brackets, OCO/OTO, IOC/FOK.
+
+These tests move prices (pins) and time, so they use a simulator of their own instead of the
+session one.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx2
+import pytest
+
+from alpaca_vault.simulator import SimulatorConfig, create_app, serve_in_thread
+from alpaca_vault.simulator.prices import PricePath
+from tests.fixtures.simulator import SimAccount, SimulatorHandle
+
+
+@pytest.fixture(scope="module")
+def market() -> Iterator[SimulatorHandle]:
+    with serve_in_thread(create_app(SimulatorConfig(seed=11))) as base_url:
+        handle = SimulatorHandle(base_url)
+        yield handle
+        handle.close()
+
+
+class Trader:
+    """A tiny wire-level client for one account."""
+
+    def __init__(self, market: SimulatorHandle, account: SimAccount) -> None:
+        self.market = market
+        self.http = httpx2.Client(base_url=market.base_url, headers=account.headers, timeout=10)
+
+    def order(self, symbol: str = "AAPL", qty: str = "10", side: str = "buy", **kw: Any) -> dict[str, Any]:
+        body = {"symbol": symbol, "qty": qty, "side": side, "type": "market", "time_in_force": "gtc", **kw}
+        response = self.http.post("/v2/orders", json=body)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def get(self, order_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.http.get(f"/v2/orders/{order_id}", params={"nested": "true"}).json()
+        return result
+
+    def price(self, symbol: str = "AAPL") -> Decimal:
+        return Decimal(str(self.http.get(f"/v2/stocks/{symbol}/trades/latest").json()["trade"]["p"]))
+
+    def position_qty(self, symbol: str = "AAPL") -> str | None:
+        response = self.http.get(f"/v2/positions/{symbol}")
+        return response.json()["qty"] if response.status_code == 200 else None
+
+    def cash(self) -> Decimal:
+        return Decimal(self.http.get("/v2/account").json()["cash"])
+
+
+@pytest.fixture
+def trader(market: SimulatorHandle) -> Iterator[Trader]:
+    trader = Trader(market, market.new_account(cash="1000000"))
+    yield trader
+    trader.http.close()
+    for symbol in ("AAPL", "MSFT", "KO"):
+        market.pin_price(symbol, None)
+
+
+def test_price_path_is_deterministic_per_seed() -> None:
+    t = 1_750_000_000.0
+    assert PricePath(7).price("AAPL", t) == PricePath(7).price("AAPL", t)
+    assert PricePath(7).price("AAPL", t) != PricePath(8).price("AAPL", t)
+    prices = {PricePath(7).price("AAPL", t + 60 * i) for i in range(60)}
+    assert len(prices) > 30  # it moves
+
+
+def test_resting_limit_fills_when_the_path_crosses_it(trader: Trader, market: SimulatorHandle) -> None:
+    limit = (trader.price("MSFT") * Decimal("0.997")).quantize(Decimal("0.01"))
+    order = trader.order("MSFT", qty="3", type="limit", limit_price=str(limit))
+    assert order["status"] == "new"
+    for _ in range(500):
+        market.advance_clock(300)
+        order = trader.get(order["id"])
+        if order["status"] != "new":
+            break
+    assert order["status"] == "filled"
+    assert Decimal(order["filled_avg_price"]) == limit  # a resting limit fills at its price
+    assert trader.position_qty("MSFT") == "3"
+
+
+def test_marketable_limit_fills_at_the_touch(trader: Trader) -> None:
+    price = trader.price()
+    order = trader.order(type="limit", limit_price=str(price * 2))
+    assert order["status"] == "filled"
+    assert Decimal(order["filled_avg_price"]) < price * 2
+
+
+def test_stop_sell_triggers_when_price_falls(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("AAPL", "100")
+    trader.order(qty="10")
+    stop = trader.order(qty="10", side="sell", type="stop", stop_price="95")
+    assert stop["status"] == "new"
+    market.pin_price("AAPL", "90")
+    filled = trader.get(stop["id"])
+    assert filled["status"] == "filled"
+    assert filled["filled_avg_price"] == "89.99"  # a triggered stop sells at the bid
+    assert trader.position_qty() is None
+
+
+def test_stop_limit_waits_for_its_limit_after_triggering(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("AAPL", "100")
+    order = trader.order(qty="1", type="stop_limit", stop_price="110", limit_price="111")
+    market.pin_price("AAPL", "115")  # stop hit, but above the limit: no fill
+    assert trader.get(order["id"])["status"] == "new"
+    market.pin_price("AAPL", "110.50")
+    filled = trader.get(order["id"])
+    assert filled["status"] == "filled"
+    assert filled["filled_avg_price"] == "111"
+
+
+def test_trailing_stop_follows_the_high_water_mark(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("AAPL", "100")
+    trader.order(qty="5")
+    trailing = trader.order(qty="5", side="sell", type="trailing_stop", trail_percent="5")
+    assert trailing["hwm"] == "100"
+    market.pin_price("AAPL", "120")
+    moved = trader.get(trailing["id"])
+    assert (moved["status"], moved["hwm"], moved["stop_price"]) == ("new", "120", "114")
+    market.pin_price("AAPL", "115")
+    assert trader.get(trailing["id"])["status"] == "new"
+    market.pin_price("AAPL", "113")
+    assert trader.get(trailing["id"])["status"] == "filled"
+
+
+def test_bracket_take_profit_cancels_the_stop(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("AAPL", "100")
+    cash = trader.cash()
+    bracket = trader.order(
+        qty="10", order_class="bracket", take_profit={"limit_price": "110"}, stop_loss={"stop_price": "90"}
+    )
+    legs = {leg["type"]: leg for leg in bracket["legs"]}
+    assert bracket["status"] == "filled"
+    assert {leg["status"] for leg in legs.values()} == {"new"}
+    market.pin_price("AAPL", "112")
+    take_profit, stop_loss = trader.get(legs["limit"]["id"]), trader.get(legs["stop"]["id"])
+    assert take_profit["status"] == "filled"
+    assert take_profit["filled_avg_price"] == "110"
+    assert stop_loss["status"] == "canceled"
+    assert trader.position_qty() is None
+    assert trader.cash() == cash + (Decimal("110") - Decimal("100.01")) * 10
+
+
+def test_bracket_legs_are_held_until_the_entry_fills(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("AAPL", "100")
+    bracket = trader.order(
+        qty="2",
+        type="limit",
+        limit_price="95",
+        order_class="bracket",
+        take_profit={"limit_price": "105"},
+        stop_loss={"stop_price": "90", "limit_price": "89"},
+    )
+    assert bracket["status"] == "new"
+    assert {leg["status"] for leg in bracket["legs"]} == {"held"}
+    assert {leg["type"] for leg in bracket["legs"]} == {"limit", "stop_limit"}
+    market.pin_price("AAPL", "94")
+    entry = trader.get(bracket["id"])
+    assert entry["status"] == "filled"
+    assert {leg["status"] for leg in entry["legs"]} == {"new"}
+
+
+def test_bracket_prices_must_straddle_the_entry(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("AAPL", "100")
+    response = trader.http.post(
+        "/v2/orders",
+        json={
+            "symbol": "AAPL",
+            "qty": "1",
+            "side": "buy",
+            "type": "market",
+            "time_in_force": "gtc",
+            "order_class": "bracket",
+            "take_profit": {"limit_price": "99"},
+            "stop_loss": {"stop_price": "90"},
+        },
+    )
+    assert response.status_code == 422
+    assert response.json()["message"].startswith("take_profit.limit_price must be >= base_price + 0.01")
+
+
+def test_oco_stop_leg_cancels_the_take_profit(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("KO", "60")
+    trader.order("KO", qty="10")
+    oco = trader.order(
+        "KO",
+        qty="10",
+        side="sell",
+        type="limit",
+        order_class="oco",
+        take_profit={"limit_price": "66"},
+        stop_loss={"stop_price": "57"},
+    )
+    assert oco["status"] == "new" and oco["legs"][0]["status"] == "new"
+    market.pin_price("KO", "56")
+    parent = trader.get(oco["id"])
+    assert parent["status"] == "canceled"
+    assert parent["legs"][0]["status"] == "filled"
+    assert trader.position_qty("KO") is None
+
+
+def test_oto_arms_its_single_leg(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("AAPL", "100")
+    oto = trader.order(qty="4", order_class="oto", stop_loss={"stop_price": "80"})
+    assert oto["status"] == "filled"
+    assert [(leg["type"], leg["status"]) for leg in oto["legs"]] == [("stop", "new")]
+
+
+@pytest.mark.parametrize("tif", ["ioc", "fok"])
+def test_unmarketable_ioc_and_fok_cancel_at_once(trader: Trader, market: SimulatorHandle, tif: str) -> None:
+    market.pin_price("AAPL", "100")
+    order = trader.order(qty="1", type="limit", limit_price="50", time_in_force=tif)
+    assert order["status"] == "canceled"
+    filled = trader.order(qty="1", type="limit", limit_price="150", time_in_force=tif)
+    assert filled["status"] == "filled"
+
+
+def test_concurrent_orders_never_overspend(market: SimulatorHandle) -> None:
+    market.pin_price("AAPL", "100")  # ask 100.01
+    try:
+        account = market.new_account(cash="2000.20")  # exactly 20 shares
+        body = {"symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day"}
+
+        def buy(_: int) -> int:
+            return httpx2.post(market.base_url + "/v2/orders", headers=account.headers, json=body).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            codes = list(pool.map(buy, range(50)))
+        assert codes.count(200) == 20
+        assert codes.count(403) == 30
+        details = httpx2.get(market.base_url + "/v2/account", headers=account.headers).json()
+        assert details["cash"] == "0.00"
+        position = httpx2.get(market.base_url + "/v2/positions/AAPL", headers=account.headers).json()
+        assert position["qty"] == "20"
+        assert len(market.orders(account.api_key)) == 20
+    finally:
+        market.pin_price("AAPL", None)
+
+
+def test_exchange_hours_clock() -> None:
+    """Closed at the weekend: orders wait as accepted, fill at the open, day orders expire at the close."""
+    with serve_in_thread(create_app(SimulatorConfig(clock="exchange_hours"))) as base_url:
+        handle = SimulatorHandle(base_url)
+        account = handle.new_account()
+        http = httpx2.Client(base_url=base_url, headers=account.headers)
+        clock = http.get("/v2/clock").json()
+        # Move to the Saturday after the next open.
+        from datetime import datetime, timedelta
+
+        next_open = datetime.fromisoformat(clock["next_open"])
+        now = datetime.fromisoformat(clock["timestamp"])
+        saturday = next_open + timedelta(days=(5 - next_open.weekday()) % 7, hours=3)
+        handle.advance_clock((saturday - now).total_seconds())
+        weekend = http.get("/v2/clock").json()
+        assert weekend["is_open"] is False
+        monday_open = datetime.fromisoformat(weekend["next_open"])
+        assert monday_open.weekday() == 0 and (monday_open.hour, monday_open.minute) == (9, 30)
+
+        body = {"symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day"}
+        waiting = http.post("/v2/orders", json=body).json()
+        assert waiting["status"] == "accepted"
+        far = http.post("/v2/orders", json={**body, "type": "limit", "limit_price": "1"}).json()
+        crypto = http.post(
+            "/v2/orders", json={**body, "symbol": "BTC/USD", "qty": "0.001", "time_in_force": "gtc"}
+        ).json()
+        assert crypto["status"] == "filled"  # crypto trades around the clock
+
+        handle.advance_clock((monday_open - datetime.fromisoformat(weekend["timestamp"])).total_seconds() + 60)
+        opened = http.get(f"/v2/orders/{waiting['id']}").json()
+        assert opened["status"] == "filled"
+        assert datetime.fromisoformat(opened["filled_at"].replace("Z", "+00:00")) >= monday_open
+        handle.advance_clock(7 * 3600)  # past 16:00
+        expired = http.get(f"/v2/orders/{far['id']}").json()
+        assert expired["status"] == "expired"
+        assert expired["expired_at"] is not None
+        http.close()
+        handle.close()
