@@ -1,0 +1,174 @@
+"""Property-based: arbitrary argument sets never crash a tool or the server.
+
+Every answer must be a result or a tool error whose text explains itself;
+never a protocol error, never the SDK's bare "Error executing tool X" that
+marks an unexpected exception, and the server keeps serving afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mcp import Client
+from mcp_types import CallToolResult
+
+from alpaca_vault.server.app import build_server
+from alpaca_vault.server.settings import Settings
+from tests.fixtures.mcp_server import text_of
+
+
+class ThreadedClient:
+    """An in-process MCP client on its own event loop, callable from synchronous hypothesis tests.
+
+    One long-lived task owns the Client (its task group must be entered and left in the same task)
+    and serves calls from a queue.
+    """
+
+    def __init__(self, server_settings: Settings) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._queue: asyncio.Queue[tuple[str, dict[str, Any], concurrent.futures.Future[Any]] | None]
+        self._queue = asyncio.Queue()
+        self._owner = asyncio.run_coroutine_threadsafe(self._serve(server_settings), self._loop)
+        self._ready.result(timeout=60)
+
+    async def _serve(self, server_settings: Settings) -> None:
+        async with Client(build_server(server_settings)) as client:
+            self._ready.set_result(None)
+            while (item := await self._queue.get()) is not None:
+                name, arguments, answer = item
+                try:
+                    answer.set_result(await client.call_tool(name, arguments))
+                except Exception as exc:  # handed to the test, which fails on it
+                    answer.set_exception(exc)
+
+    def call(self, name: str, arguments: dict[str, Any]) -> CallToolResult:
+        answer: concurrent.futures.Future[CallToolResult] = concurrent.futures.Future()
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, (name, arguments, answer))
+        return answer.result(timeout=60)
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+        self._owner.result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+
+@pytest.fixture
+def threaded_client(server_settings: Settings, sim_account: Any) -> Iterator[ThreadedClient]:
+    client = ThreadedClient(server_settings)
+    stored = client.call(
+        "store_credential", {"name": "fuzz", "api_key": sim_account.api_key, "secret_key": sim_account.secret_key}
+    )
+    assert not stored.is_error, text_of(stored)
+    yield client
+    assert not client.call("list_credentials", {}).is_error  # still serving
+    client.close()
+
+
+json_value = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=6,
+)
+
+
+def mostly(plausible: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Plausible values three times in four, arbitrary JSON otherwise: deep enough to reach our own checks."""
+    return st.one_of(plausible, plausible, plausible, json_value)
+
+
+price = mostly(
+    st.one_of(
+        st.decimals(min_value=Decimal("-5"), max_value=Decimal("1000"), places=2, allow_nan=False).map(str),
+        st.integers(min_value=-5, max_value=5000),
+    )
+)
+order_arguments = st.fixed_dictionaries(
+    {
+        "symbol": mostly(st.sampled_from(["AAPL", "aapl", "BTC/USD", "", "../v2/account", "NOSUCH", "SPY"])),
+        "side": mostly(st.sampled_from(["buy", "sell", "buy", "sell", "hold"])),
+    },
+    optional={
+        "qty": price,
+        "notional": price,
+        "type": mostly(st.sampled_from(["market", "limit", "stop", "stop_limit", "trailing_stop", "iceberg"])),
+        "time_in_force": mostly(st.sampled_from(["day", "gtc", "ioc", "fok", "opg", "cls", "forever"])),
+        "limit_price": price,
+        "stop_price": price,
+        "trail_price": price,
+        "trail_percent": price,
+        "extended_hours": mostly(st.booleans()),
+        "order_class": mostly(st.sampled_from(["simple", "bracket", "oco", "oto", "weird"])),
+        "take_profit_limit_price": price,
+        "stop_loss_stop_price": price,
+        "stop_loss_limit_price": price,
+        "client_order_id": mostly(st.text(max_size=140)),
+        "credential": mostly(st.sampled_from(["fuzz", "other", ""])),
+    },
+)
+credential_calls = st.sampled_from(
+    ["store_credential", "update_credential", "validate_credential", "delete_credential", "list_credentials"]
+).flatmap(
+    lambda name: st.tuples(
+        st.just(name),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "name": mostly(st.text(max_size=70)),
+                "credential": mostly(st.sampled_from(["other", "", "00000000-0000-0000-0000-000000000000"])),
+                "api_key": mostly(st.text(max_size=30)),
+                "secret_key": mostly(st.text(max_size=50)),
+                "environment": mostly(st.sampled_from(["paper", "live", "demo"])),
+                "validate": mostly(st.booleans()),
+                "new_name": mostly(st.text(max_size=70)),
+                "is_active": mostly(st.booleans()),
+            },
+        ),
+    )
+)
+
+FUZZ = settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def assert_explained(name: str, result: CallToolResult) -> None:
+    assert isinstance(result, CallToolResult)
+    if result.is_error:
+        text = text_of(result)
+        assert text.strip(), name
+        assert text.strip() != f"Error executing tool {name}", f"unexpected exception in {name}"
+        assert "Traceback" not in text
+
+
+@pytest.mark.timeout(600)
+@FUZZ
+@given(arguments=order_arguments)
+def test_place_order_never_crashes(threaded_client: ThreadedClient, arguments: dict[str, Any]) -> None:
+    assert_explained("alpaca_place_order", threaded_client.call("alpaca_place_order", arguments))
+
+
+@pytest.mark.timeout(600)
+@FUZZ
+@given(call=credential_calls)
+def test_credential_tools_never_crash(threaded_client: ThreadedClient, call: tuple[str, dict[str, Any]]) -> None:
+    name, arguments = call
+    if name == "store_credential":
+        arguments = {**arguments, "validate": False} if isinstance(arguments.get("validate"), bool) else arguments
+    if arguments.get("credential") == "fuzz" or arguments.get("name") == "fuzz":
+        return  # keep the credential the other examples rely on
+    assert_explained(name, threaded_client.call(name, arguments))
