@@ -70,6 +70,7 @@ def register(app: typer.Typer) -> None:
             sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
+            sock.listen(2048)  # listening before the banner: early clients queue instead of being refused
         except OSError as error:
             print(f"Cannot listen on {host}:{port}: {error.strerror}. Try another --port.", file=sys.stderr)
             raise typer.Exit(1) from None
