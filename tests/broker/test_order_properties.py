@@ -1,0 +1,71 @@
+"""Property-based: any argument set gives a valid order or a ValidationError, never anything else."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from alpaca_vault.broker import OrderRequest
+
+prices = st.one_of(
+    st.none(), st.decimals(min_value=-5, max_value=1000, places=2, allow_nan=False), st.just("x")
+)
+leg = st.one_of(
+    st.none(),
+    st.fixed_dictionaries({"limit_price": prices}),
+    st.fixed_dictionaries({"stop_price": prices}, optional={"limit_price": prices}),
+    st.just({"bogus": 1}),
+)
+arguments = st.fixed_dictionaries(
+    {"symbol": st.sampled_from(["AAPL", "brk.b", "BTC/USD", "", "../x", "A B", "x" * 40])},
+    optional={
+        "side": st.sampled_from(["buy", "sell", "hold"]),
+        "type": st.sampled_from(["market", "limit", "stop", "stop_limit", "trailing_stop", "iceberg"]),
+        "time_in_force": st.sampled_from(["day", "gtc", "ioc", "fok", "opg", "cls", "forever"]),
+        "qty": prices,
+        "notional": prices,
+        "limit_price": prices,
+        "stop_price": prices,
+        "trail_price": prices,
+        "trail_percent": prices,
+        "extended_hours": st.booleans(),
+        "client_order_id": st.one_of(st.none(), st.text(max_size=140)),
+        "order_class": st.sampled_from(["simple", "bracket", "oco", "oto", "mleg"]),
+        "take_profit": leg,
+        "stop_loss": leg,
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(arguments)
+def test_any_arguments_validate_or_explain(args: dict[str, Any]) -> None:
+    try:
+        order = OrderRequest(**args)
+    except ValidationError as exc:
+        assert exc.errors(), "a refusal always says why"
+        return
+    body = order.to_alpaca("coid")
+    # What passed validation keeps Alpaca's rules.
+    assert (order.qty is None) != (order.notional is None)
+    assert order.side in ("buy", "sell")
+    if order.type in ("limit", "stop_limit"):
+        assert order.limit_price is not None and order.limit_price > 0
+    if order.type in ("stop", "stop_limit"):
+        assert order.stop_price is not None and order.stop_price > 0
+    if order.type == "trailing_stop":
+        assert (order.trail_price is None) != (order.trail_percent is None)
+    if order.notional is not None:
+        assert (order.type, order.time_in_force) == ("market", "day")
+    if order.extended_hours:
+        assert order.type == "limit" and order.time_in_force in ("day", "gtc")
+    if order.order_class == "bracket":
+        assert order.take_profit is not None and order.stop_loss is not None
+    if order.order_class == "simple":
+        assert "take_profit" not in body and "stop_loss" not in body
+    assert all(not isinstance(v, float) for v in body.values())
+    assert all(Decimal(body[k]) > 0 for k in ("qty", "notional", "limit_price", "stop_price") if k in body)
