@@ -100,7 +100,9 @@ async def _client(host: str, port: int, connections: int, seconds: float, counts
     await asyncio.gather(*(one_connection() for _ in range(connections)))
 
 
-def _worker(host: str, port: int, connections: int, seconds: float, queue: multiprocessing.Queue[int]) -> None:
+def _worker(
+    host: str, port: int, connections: int, seconds: float, queue: multiprocessing.Queue[int]
+) -> None:
     counts = [0]
     asyncio.run(_client(host, port, connections, seconds, counts))
     queue.put(counts[0])
@@ -126,7 +128,9 @@ def run_python(url: str, connections: int, seconds: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
@@ -147,9 +151,10 @@ def main() -> None:
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)
+    verdict = "met" if rate >= TARGET else "NOT met"
     print(
         f"simulator GET {PATH}: {rate:,.0f} req/s at {args.connections} connections for {args.seconds}s "
-        f"(load generator: {generator}; target >= {TARGET:,.0f} req/s: {'met' if rate >= TARGET else 'NOT met'})"
+        f"(load generator: {generator}; target >= {TARGET:,.0f} req/s: {verdict})"
     )
 
 

@@ -16,20 +16,26 @@ def no_retries(client: object) -> None:
 
 @pytest.fixture
 def trading(simulator: SimulatorHandle, sim_account: SimAccount) -> TradingClient:
-    client = TradingClient(sim_account.api_key, sim_account.secret_key, paper=True, url_override=simulator.base_url)
+    client = TradingClient(
+        sim_account.api_key, sim_account.secret_key, paper=True, url_override=simulator.base_url
+    )
     no_retries(client)
     return client
 
 
 @pytest.fixture
 def stock_data(simulator: SimulatorHandle, sim_account: SimAccount) -> StockHistoricalDataClient:
-    client = StockHistoricalDataClient(sim_account.api_key, sim_account.secret_key, url_override=simulator.base_url)
+    client = StockHistoricalDataClient(
+        sim_account.api_key, sim_account.secret_key, url_override=simulator.base_url
+    )
     no_retries(client)
     return client
 
 
 @pytest.fixture
 def crypto_data(simulator: SimulatorHandle, sim_account: SimAccount) -> CryptoHistoricalDataClient:
-    client = CryptoHistoricalDataClient(sim_account.api_key, sim_account.secret_key, url_override=simulator.base_url)
+    client = CryptoHistoricalDataClient(
+        sim_account.api_key, sim_account.secret_key, url_override=simulator.base_url
+    )
     no_retries(client)
     return client

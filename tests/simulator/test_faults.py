@@ -73,7 +73,9 @@ def test_rate_limit_per_minute(simulator: SimulatorHandle, http: httpx2.Client) 
 
 
 def test_alpaca_py_retries_a_429(simulator: SimulatorHandle, sim_account: SimAccount) -> None:
-    client = TradingClient(sim_account.api_key, sim_account.secret_key, paper=True, url_override=simulator.base_url)
+    client = TradingClient(
+        sim_account.api_key, sim_account.secret_key, paper=True, url_override=simulator.base_url
+    )
     client._retry, client._retry_wait = 1, 0
     simulator.set_fault(match="GET /v2/account", status=429, count=1)
     assert client.get_account().account_number == sim_account.account_number

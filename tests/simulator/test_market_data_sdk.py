@@ -31,7 +31,9 @@ def test_latest_quote_one_and_many(stock_data: StockHistoricalDataClient) -> Non
     quote = one["AAPL"]
     assert isinstance(quote, Quote)
     assert 0 < quote.bid_price < quote.ask_price
-    many = stock_data.get_stock_latest_quote(StockLatestQuoteRequest(symbol_or_symbols=["AAPL", "SPY", "NOPE"]))
+    many = stock_data.get_stock_latest_quote(
+        StockLatestQuoteRequest(symbol_or_symbols=["AAPL", "SPY", "NOPE"])
+    )
     assert set(many) == {"AAPL", "SPY"}  # symbols outside the universe are simply absent, as on Alpaca
 
 
@@ -52,9 +54,7 @@ def test_single_symbol_paths(simulator: SimulatorHandle, sim_account: SimAccount
     client.close()
 
 
-def test_latest_trade_matches_position_price(
-    stock_data: StockHistoricalDataClient, trading: object
-) -> None:
+def test_latest_trade_matches_position_price(stock_data: StockHistoricalDataClient, trading: object) -> None:
     trades = stock_data.get_stock_latest_trade(StockLatestTradeRequest(symbol_or_symbols=["MSFT", "NVDA"]))
     assert set(trades) == {"MSFT", "NVDA"}
     assert all(isinstance(t, Trade) and t.price > 0 and t.size > 0 for t in trades.values())
@@ -77,7 +77,9 @@ def test_intraday_bars_cover_the_window(
 ) -> None:
     start = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
     bars = stock_data.get_stock_bars(
-        StockBarsRequest(symbol_or_symbols="SPY", timeframe=timeframe, start=start, end=start + timedelta(hours=1))
+        StockBarsRequest(
+            symbol_or_symbols="SPY", timeframe=timeframe, start=start, end=start + timedelta(hours=1)
+        )
     )
     assert isinstance(bars, BarSet)
     spy = bars["SPY"]
@@ -115,7 +117,9 @@ def test_bars_paginate_with_page_token(simulator: SimulatorHandle, sim_account: 
     token = None
     pages = 0
     while True:
-        page = client.get("/v2/stocks/bars", params={**params, **({"page_token": token} if token else {})}).json()
+        page = client.get(
+            "/v2/stocks/bars", params={**params, **({"page_token": token} if token else {})}
+        ).json()
         pages += 1
         assert sum(len(v) for v in page["bars"].values()) <= 7
         for symbol, bars in page["bars"].items():
@@ -170,7 +174,9 @@ def test_stock_data_with_wrong_keys_is_401(simulator: SimulatorHandle) -> None:
 
 
 def test_crypto_market_data(crypto_data: CryptoHistoricalDataClient) -> None:
-    quotes = crypto_data.get_crypto_latest_quote(CryptoLatestQuoteRequest(symbol_or_symbols=["BTC/USD", "ETH/USD"]))
+    quotes = crypto_data.get_crypto_latest_quote(
+        CryptoLatestQuoteRequest(symbol_or_symbols=["BTC/USD", "ETH/USD"])
+    )
     assert set(quotes) == {"BTC/USD", "ETH/USD"}
     assert quotes["BTC/USD"].ask_price > quotes["BTC/USD"].bid_price > 1000
     trades = crypto_data.get_crypto_latest_trade(CryptoLatestTradeRequest(symbol_or_symbols="ETH/USD"))

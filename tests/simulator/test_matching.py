@@ -273,7 +273,9 @@ def test_exchange_hours_clock() -> None:
         ).json()
         assert crypto["status"] == "filled"  # crypto trades around the clock
 
-        handle.advance_clock((monday_open - datetime.fromisoformat(weekend["timestamp"])).total_seconds() + 60)
+        handle.advance_clock(
+            (monday_open - datetime.fromisoformat(weekend["timestamp"])).total_seconds() + 60
+        )
         opened = http.get(f"/v2/orders/{waiting['id']}").json()
         assert opened["status"] == "filled"
         assert datetime.fromisoformat(opened["filled_at"].replace("Z", "+00:00")) >= monday_open

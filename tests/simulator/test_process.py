@@ -1,4 +1,4 @@
-"""The simulator as its own process (`alpaca-vault simulator`), in a running event loop, and standing alone."""
+"""The simulator as its own process, inside a running event loop, and standing alone."""
 
 from __future__ import annotations
 
@@ -118,7 +118,10 @@ async def test_serve_in_thread_works_inside_a_running_event_loop() -> None:
 
 
 def test_two_simulators_side_by_side_keep_separate_books() -> None:
-    with serve_in_thread(create_app(SimulatorConfig())) as first, serve_in_thread(create_app(SimulatorConfig())) as second:
+    with (
+        serve_in_thread(create_app(SimulatorConfig())) as first,
+        serve_in_thread(create_app(SimulatorConfig())) as second,
+    ):
         assert first != second
         httpx2.post(first + "/_simulator/accounts", json={"api_key": "PKONLYFIRST", "secret_key": "s"})
         headers = {"APCA-API-KEY-ID": "PKONLYFIRST", "APCA-API-SECRET-KEY": "s"}

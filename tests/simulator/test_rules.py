@@ -36,14 +36,19 @@ def _market(symbol: str = "AAPL", qty: str = "1", side: str = "buy", **kw: Any) 
     ids=["missing", "no-secret", "unknown-key"],
 )
 @pytest.mark.parametrize("path", ["/v2/account", "/v2/orders", "/v2/stocks/AAPL/quotes/latest"])
-def test_missing_or_unknown_keys_get_401(simulator: SimulatorHandle, headers: dict[str, str], path: str) -> None:
+def test_missing_or_unknown_keys_get_401(
+    simulator: SimulatorHandle, headers: dict[str, str], path: str
+) -> None:
     response = httpx2.get(simulator.base_url + path, headers=headers)
     assert response.status_code == 401
     assert response.json() == {"code": 40110000, "message": "request is not authorized"}
 
 
 def test_right_key_wrong_secret_gets_401(simulator: SimulatorHandle, sim_account: SimAccount) -> None:
-    headers = {"APCA-API-KEY-ID": sim_account.api_key, "APCA-API-SECRET-KEY": sim_account.secret_key[:-1] + "!"}
+    headers = {
+        "APCA-API-KEY-ID": sim_account.api_key,
+        "APCA-API-SECRET-KEY": sim_account.secret_key[:-1] + "!",
+    }
     response = httpx2.get(simulator.base_url + "/v2/account", headers=headers)
     assert response.status_code == 401
     assert response.json() == {"code": 40110000, "message": "request is not authorized"}
@@ -74,11 +79,15 @@ def test_open_orders_consume_buying_power(simulator: SimulatorHandle) -> None:
     account = simulator.new_account(cash="1000")
     client = TradingClient(account.api_key, account.secret_key, paper=True, url_override=simulator.base_url)
     client.submit_order(
-        LimitOrderRequest(symbol="KO", qty=15, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=60.0)
+        LimitOrderRequest(
+            symbol="KO", qty=15, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=60.0
+        )
     )
     with pytest.raises(APIError) as caught:
         client.submit_order(
-            LimitOrderRequest(symbol="KO", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=60.0)
+            LimitOrderRequest(
+                symbol="KO", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=60.0
+            )
         )
     assert caught.value.status_code == 403
     assert caught.value.code == 40310000
@@ -94,7 +103,9 @@ def test_selling_more_than_held_is_403(http: httpx2.Client) -> None:
     assert body["existing_qty"] == "2"
 
 
-def test_reused_client_order_id_is_422(http: httpx2.Client, simulator: SimulatorHandle, sim_account: SimAccount) -> None:
+def test_reused_client_order_id_is_422(
+    http: httpx2.Client, simulator: SimulatorHandle, sim_account: SimAccount
+) -> None:
     first = http.post("/v2/orders", json=_market(client_order_id="strategy-42"))
     assert first.status_code == 200
     second = http.post("/v2/orders", json=_market(client_order_id="strategy-42"))
@@ -107,7 +118,9 @@ def test_client_order_id_is_unique_per_account_only(simulator: SimulatorHandle) 
     for _ in range(2):
         account = simulator.new_account()
         response = httpx2.post(
-            simulator.base_url + "/v2/orders", headers=account.headers, json=_market(client_order_id="shared-id")
+            simulator.base_url + "/v2/orders",
+            headers=account.headers,
+            json=_market(client_order_id="shared-id"),
         )
         assert response.status_code == 200
 
@@ -139,7 +152,9 @@ def test_replace_filled_order_is_422(http: httpx2.Client) -> None:
 
 @pytest.mark.parametrize("method", ["GET", "DELETE", "PATCH"])
 def test_unknown_order_is_404(http: httpx2.Client, method: str) -> None:
-    response = http.request(method, f"/v2/orders/{uuid.uuid4()}", json={"qty": "1"} if method == "PATCH" else None)
+    response = http.request(
+        method, f"/v2/orders/{uuid.uuid4()}", json={"qty": "1"} if method == "PATCH" else None
+    )
     assert response.status_code == 404
     assert response.json() == {"code": 40410000, "message": "order not found"}
 
@@ -175,12 +190,19 @@ def test_unknown_client_order_id_and_position_are_404(http: httpx2.Client) -> No
         ({**_market(qty="1.5"), "time_in_force": "gtc"}, "fractional orders must be DAY orders"),
         (_market(symbol="GME", qty="0.5"), "requested asset GME is not fractionable"),
         (_market(symbol="BTC/USD", qty="0.1"), "crypto orders only accept time_in_force gtc or ioc"),
-        ({**_market(), "type": "trailing_stop"}, "trailing_stop orders require exactly one of trail_price or trail_percent"),
+        (
+            {**_market(), "type": "trailing_stop"},
+            "trailing_stop orders require exactly one of trail_price or trail_percent",
+        ),
         ({**_market(), "order_class": "bracket"}, "bracket orders require take_profit and stop_loss"),
     ],
 )
 def test_invalid_orders_are_422(
-    http: httpx2.Client, simulator: SimulatorHandle, sim_account: SimAccount, body: dict[str, Any], message: str
+    http: httpx2.Client,
+    simulator: SimulatorHandle,
+    sim_account: SimAccount,
+    body: dict[str, Any],
+    message: str,
 ) -> None:
     response = http.post("/v2/orders", json=body)
     assert response.status_code == 422

@@ -92,14 +92,18 @@ def test_full_lifecycle(trading: TradingClient, simulator: SimulatorHandle, sim_
     # A buy limit far below the market rests, and reserves buying power.
     limit = (buy_price * Decimal("0.5")).quantize(Decimal("0.01"))
     resting = trading.submit_order(
-        LimitOrderRequest(symbol="MSFT", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=float(limit))
+        LimitOrderRequest(
+            symbol="MSFT", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=float(limit)
+        )
     )
     assert resting.status == OrderStatus.NEW
     assert Decimal(trading.get_account().buying_power) == Decimal(trading.get_account().cash) - limit * 2
     assert [o.id for o in trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN))] == [resting.id]
 
     new_limit = (limit - Decimal("1")).quantize(Decimal("0.01"))
-    replacement = trading.replace_order_by_id(resting.id, ReplaceOrderRequest(qty=3, limit_price=float(new_limit)))
+    replacement = trading.replace_order_by_id(
+        resting.id, ReplaceOrderRequest(qty=3, limit_price=float(new_limit))
+    )
     assert replacement.replaces == resting.id
     assert replacement.qty == "3"
     assert Decimal(str(replacement.limit_price)) == new_limit
@@ -131,7 +135,9 @@ def test_list_orders_filters(trading: TradingClient) -> None:
     first = _buy(trading, "AAPL", 1)
     second = _buy(trading, "SPY", 1)
     far = trading.submit_order(
-        LimitOrderRequest(symbol="KO", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=1.00)
+        LimitOrderRequest(
+            symbol="KO", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=1.00
+        )
     )
     all_orders = trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL))
     assert [o.id for o in all_orders] == [far.id, second.id, first.id]  # newest first by default
@@ -162,7 +168,9 @@ def test_order_by_client_order_id(trading: TradingClient) -> None:
 def test_cancel_all_orders_is_multi_status(trading: TradingClient) -> None:
     ids = {
         trading.submit_order(
-            LimitOrderRequest(symbol=s, qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=1.0)
+            LimitOrderRequest(
+                symbol=s, qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=1.0
+            )
         ).id
         for s in ("AAPL", "MSFT")
     }
@@ -192,7 +200,9 @@ def test_close_all_positions(trading: TradingClient) -> None:
     _buy(trading, "AAPL", 2)
     _buy(trading, "AMZN", 3)
     trading.submit_order(
-        LimitOrderRequest(symbol="KO", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=1.0)
+        LimitOrderRequest(
+            symbol="KO", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=1.0
+        )
     )
     results = trading.close_all_positions(cancel_orders=True)
     assert all(isinstance(r, ClosePositionResponse) for r in results)

@@ -21,7 +21,7 @@ from alpaca_vault.simulator.clock import NEW_YORK, iso, parse_time, trading_days
 from alpaca_vault.simulator.config import AccountSpec, SimulatorConfig
 from alpaca_vault.simulator.errors import BrokerError, invalid, not_found, unauthorized
 from alpaca_vault.simulator.faults import FaultInjector, FaultMiddleware, parse_fault
-from alpaca_vault.simulator.market_data import MarketData, crypto_assets
+from alpaca_vault.simulator.market_data import MarketData
 from alpaca_vault.simulator.prices import UNIVERSE, Asset, find_asset
 from alpaca_vault.simulator.state import Account, Broker, new_key_pair
 
@@ -38,19 +38,7 @@ _ANONYMOUS = Account(
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
-Account# Alpaca serves crypto market data without keys; those routes run on behalf of nobody.
-_ANONYMOUS = Account(
-    id="00000000-0000-0000-0000-000000000000",
-    api_key="",
-    secret_key="",
-    account_number="",
-    status="ACTIVE",
-    initial_cash=Decimal(0),
-    cash=Decimal(0),
-    created_at=0.0,
-)
-
-Handler = Callable[[Request, Account], Awaitable[Response]]
+AccountHandler = Callable[[Request, Account], Awaitable[Response]]
 
 
 class Simulator:
@@ -146,7 +134,9 @@ def asset_json(asset: Asset) -> dict[str, Any]:
         "attributes": ["fractional_eh_enabled"] if asset.fractionable and not crypto else [],
     }
     if crypto:
-        data.update({"min_order_size": "0.000001", "min_trade_increment": "0.000000001", "price_increment": "0.01"})
+        data.update(
+            {"min_order_size": "0.000001", "min_trade_increment": "0.000000001", "price_increment": "0.01"}
+        )
     return data
 
 
@@ -360,7 +350,9 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         end = _time_param(request, "end") or now
         if params.get("date_end"):
             try:
-                end = datetime.combine(date.fromisoformat(params["date_end"]), datetime.max.time(), NEW_YORK).timestamp()
+                end = datetime.combine(
+                    date.fromisoformat(params["date_end"]), datetime.max.time(), NEW_YORK
+                ).timestamp()
             except ValueError:
                 raise invalid("date_end must be YYYY-MM-DD") from None
         end = min(end, now)
@@ -369,7 +361,8 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             points = [
                 datetime.combine(d, datetime.min.time(), NEW_YORK).timestamp()
                 for d in trading_days(
-                    datetime.fromtimestamp(start, NEW_YORK).date(), datetime.fromtimestamp(end, NEW_YORK).date()
+                    datetime.fromtimestamp(start, NEW_YORK).date(),
+                    datetime.fromtimestamp(end, NEW_YORK).date(),
                 )
             ]
             values_at = [min(end, p + 16 * 3600) for p in points]
@@ -486,7 +479,9 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         async def handler(request: Request, account: Account) -> Response:
             now = sim.broker.clock.now()
             assets = _many(_symbols_param(request), crypto)
-            make = {"quotes": sim.market.quote, "trades": sim.market.trade, "bars": sim.market.latest_bar}[kind]
+            make = {"quotes": sim.market.quote, "trades": sim.market.trade, "bars": sim.market.latest_bar}[
+                kind
+            ]
             return _json({kind: {a.symbol: make(a, now) for a in assets}})
 
         return handler
@@ -502,7 +497,9 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
     def _snapshots_many(crypto: bool) -> AccountHandler:
         async def handler(request: Request, account: Account) -> Response:
             now = sim.broker.clock.now()
-            snapshots = {a.symbol: sim.market.snapshot(a, now) for a in _many(_symbols_param(request), crypto)}
+            snapshots = {
+                a.symbol: sim.market.snapshot(a, now) for a in _many(_symbols_param(request), crypto)
+            }
             # Stocks answer with symbols at the top level; crypto wraps them in "snapshots".
             return _json({"snapshots": snapshots} if crypto else snapshots)
 
@@ -516,7 +513,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         try:
             cash = Decimal(str(body.get("cash", "100000")))
         except InvalidOperation:
-            raise invalid("cash must be a decimal amount such as \"100000\"") from None
+            raise invalid('cash must be a decimal amount such as "100000"') from None
         if not cash.is_finite() or cash < 0:
             raise invalid("cash must be >= 0")
         spec = AccountSpec(
@@ -655,8 +652,12 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         Route("/v2/stocks/{symbol}/bars/latest", t(stock_latest_bar), methods=["GET"]),
         Route("/v2/stocks/{symbol}/bars", t(stock_bars), methods=["GET"]),
         Route("/v2/stocks/{symbol}/snapshot", t(stock_snapshot), methods=["GET"]),
-        Route("/v1beta3/crypto/us/latest/quotes", t(_latest_many("quotes", True), keyless=True), methods=["GET"]),
-        Route("/v1beta3/crypto/us/latest/trades", t(_latest_many("trades", True), keyless=True), methods=["GET"]),
+        Route(
+            "/v1beta3/crypto/us/latest/quotes", t(_latest_many("quotes", True), keyless=True), methods=["GET"]
+        ),
+        Route(
+            "/v1beta3/crypto/us/latest/trades", t(_latest_many("trades", True), keyless=True), methods=["GET"]
+        ),
         Route("/v1beta3/crypto/us/latest/bars", t(_latest_many("bars", True), keyless=True), methods=["GET"]),
         Route("/v1beta3/crypto/us/bars", t(_bars_many(True), keyless=True), methods=["GET"]),
         Route("/v1beta3/crypto/us/snapshots", t(_snapshots_many(True), keyless=True), methods=["GET"]),

@@ -52,7 +52,9 @@ def parse_fault(body: dict[str, Any]) -> FaultSpec:
     allowed = {f.name for f in dataclasses.fields(FaultSpec)}
     unknown = set(body) - allowed
     if unknown:
-        raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
+        raise ValueError(
+            f"unknown fault fields: {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}"
+        )
     spec = FaultSpec(**{k: v for k, v in body.items() if v is not None or k in ("count", "status")})
     if not isinstance(spec.match, str) or not spec.match.strip():
         raise ValueError('match must be "METHOD PATH-GLOB", e.g. "POST /v2/orders" or "* *"')
@@ -182,7 +184,9 @@ class FaultMiddleware:
         if decision.latency_ms:
             await asyncio.sleep(decision.latency_ms / 1000)
         if decision.status is not None:
-            start, body = _json_response(decision.status, decision.retry_after if decision.status == 429 else None)
+            start, body = _json_response(
+                decision.status, decision.retry_after if decision.status == 429 else None
+            )
             await send(start)
             await send(body)
             return

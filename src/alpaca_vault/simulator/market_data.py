@@ -10,10 +10,19 @@ from typing import Any
 
 from alpaca_vault.simulator.clock import NEW_YORK, MarketClock, exchange_open, iso, iso_nanos
 from alpaca_vault.simulator.errors import invalid
-from alpaca_vault.simulator.prices import UNIVERSE, Asset, PricePath
+from alpaca_vault.simulator.prices import Asset, PricePath
 
 _TIMEFRAME = re.compile(r"^(\d+)(Min|T|Hour|H|Day|D|Week|W|Month|M)$")
-_UNIT_SECONDS = {"Min": 60, "T": 60, "Hour": 3600, "H": 3600, "Day": 86400, "D": 86400, "Week": 604800, "W": 604800}
+_UNIT_SECONDS = {
+    "Min": 60,
+    "T": 60,
+    "Hour": 3600,
+    "H": 3600,
+    "Day": 86400,
+    "D": 86400,
+    "Week": 604800,
+    "W": 604800,
+}
 
 
 def parse_timeframe(text: str) -> tuple[int, str]:
@@ -99,7 +108,9 @@ class MarketData:
             "prevDailyBar": self.bar(asset, previous, 86400),
         }
 
-    def bar_starts(self, asset: Asset, amount: int, unit: str, start: float, end: float, limit: int) -> list[float]:
+    def bar_starts(
+        self, asset: Asset, amount: int, unit: str, start: float, end: float, limit: int
+    ) -> list[float]:
         """Bar start times in [start, end), aligned to the timeframe, at most ``limit``."""
         starts: list[float] = []
         if unit in ("Min", "Hour"):
@@ -120,18 +131,18 @@ class MarketData:
         if unit == "Month" and day.day != 1:
             day = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
         while len(starts) < limit:
-            t = datetime.combine(day, datetime.min.time(), NEW_YORK).timestamp()
-            if t >= end:
+            midnight = datetime.combine(day, datetime.min.time(), NEW_YORK).timestamp()
+            if midnight >= end:
                 break
             if unit == "Day":
                 if asset.is_crypto or day.weekday() < 5:
-                    starts.append(t)
+                    starts.append(midnight)
                 day += timedelta(days=1)
             elif unit == "Week":
-                starts.append(t)
+                starts.append(midnight)
                 day += timedelta(days=7)
             else:
-                starts.append(t)
+                starts.append(midnight)
                 month = day.month - 1 + amount
                 day = day.replace(year=day.year + month // 12, month=month % 12 + 1)
         return starts
@@ -163,7 +174,9 @@ class MarketData:
         resume_symbol, resume_t = None, None
         if page_token:
             try:
-                resume_symbol, _, t_text = base64.urlsafe_b64decode(page_token.encode()).decode().partition("|")
+                resume_symbol, _, t_text = (
+                    base64.urlsafe_b64decode(page_token.encode()).decode().partition("|")
+                )
                 resume_t = float(t_text)
             except (ValueError, UnicodeDecodeError):
                 raise invalid("invalid page_token") from None
@@ -177,10 +190,12 @@ class MarketData:
             first = resume_t if (resuming and not descending and resume_t is not None) else start
             last = resume_t + 1 if (resuming and descending and resume_t is not None) else end
             # Descending needs the whole range to start from its end; bounded all the same.
-            starts = self.bar_starts(asset, amount, unit, first, last, 100_000 if descending else limit - total + 1)
+            starts = self.bar_starts(
+                asset, amount, unit, first, last, 100_000 if descending else limit - total + 1
+            )
             if descending:
                 starts.reverse()
-            rows = []
+            rows: list[dict[str, Any]] = []
             for t in starts:
                 if total == limit:
                     token = base64.urlsafe_b64encode(f"{asset.symbol}|{t}".encode()).decode()
@@ -192,7 +207,3 @@ class MarketData:
             if rows:
                 out[asset.symbol] = rows
         return out, None
-
-
-def crypto_assets() -> list[Asset]:
-    return [a for a in UNIVERSE.values() if a.is_crypto]

@@ -76,7 +76,9 @@ UNIVERSE: dict[str, Asset] = {
         sym: Asset(sym, name, exch, "us_equity", price, frac, _asset_id(sym))
         for sym, name, exch, price, frac in _EQUITIES
     },
-    **{sym: Asset(sym, name, "CRYPTO", "crypto", price, True, _asset_id(sym)) for sym, name, price in _CRYPTO},
+    **{
+        sym: Asset(sym, name, "CRYPTO", "crypto", price, True, _asset_id(sym)) for sym, name, price in _CRYPTO
+    },
 }
 _BY_ALIAS: dict[str, Asset] = {}
 for _a in UNIVERSE.values():

@@ -244,7 +244,8 @@ class Broker:
                 id=str(uuid.uuid4()),
                 api_key=spec.api_key,
                 secret_key=spec.secret_key,
-                account_number=spec.account_number or f"PA3{self._account_seq:04d}{secrets.randbelow(10**5):05d}",
+                account_number=spec.account_number
+                or f"PA3{self._account_seq:04d}{secrets.randbelow(10**5):05d}",
                 status=spec.status,
                 initial_cash=spec.cash,
                 cash=spec.cash,
@@ -543,7 +544,12 @@ class Broker:
             raise invalid("oco orders require take_profit and stop_loss")
         if order.order_class == "oto" and bool(take_profit) == bool(stop_loss):
             raise invalid("oto orders require exactly one of take_profit or stop_loss")
-        if order.order_class in ("bracket", "oto") and order.type not in ("market", "limit", "stop", "stop_limit"):
+        if order.order_class in ("bracket", "oto") and order.type not in (
+            "market",
+            "limit",
+            "stop",
+            "stop_limit",
+        ):
             raise unprocessable(f"{order.order_class} entry must be market, limit, stop or stop_limit")
         if order.order_class in ("bracket", "oto", "oco") and order.time_in_force not in ("day", "gtc"):
             raise unprocessable(f"{order.order_class} orders must be day or gtc")
@@ -563,7 +569,9 @@ class Broker:
             assert tp_price is not None and sl_stop is not None
             order.limit_price = tp_price
             if (tp_price - sl_stop) * -sign <= 0:
-                raise unprocessable("oco take_profit.limit_price must be on the other side of stop_loss.stop_price")
+                raise unprocessable(
+                    "oco take_profit.limit_price must be on the other side of stop_loss.stop_price"
+                )
             order.legs.append(self._leg(order, order.side, sl_stop, sl_limit, now, status="new"))
             return
         base = order.limit_price or order.stop_price or self.price(order.asset, now)
@@ -581,7 +589,9 @@ class Broker:
     def _leg(
         self, parent: Order, side: str, stop: Decimal | None, limit: Decimal | None, now: float, status: str
     ) -> Order:
-        order_type = "stop_limit" if (stop is not None and limit is not None) else ("stop" if stop else "limit")
+        order_type = (
+            "stop_limit" if (stop is not None and limit is not None) else ("stop" if stop else "limit")
+        )
         return Order(
             id=str(uuid.uuid4()),
             client_order_id=str(uuid.uuid4()),
@@ -643,9 +653,9 @@ class Broker:
             )
 
     def _accept(self, account: Account, order: Order, now: float) -> None:
-        if self.config.clock == "exchange_hours" and order.time_in_force in ("day", "opg", "cls"):
-            if not order.asset.is_crypto:
-                order.expires_at = self.clock.next_close(now).timestamp()
+        equity_day_order = not order.asset.is_crypto and order.time_in_force in ("day", "opg", "cls")
+        if self.clock.mode == "exchange_hours" and equity_day_order:
+            order.expires_at = self.clock.next_close(now).timestamp()
         if not order.asset.is_crypto and not self.clock.is_open(now):
             order.status = "accepted"
         for o in (order, *order.legs):
@@ -673,7 +683,9 @@ class Broker:
         steps = min(_MAX_SAMPLES, max(1, int(span)))
         return [start + span * (i + 1) / steps for i in range(steps)]
 
-    def _evaluate(self, account: Account, order: Order, start: float, end: float, submitting: bool = False) -> None:
+    def _evaluate(
+        self, account: Account, order: Order, start: float, end: float, submitting: bool = False
+    ) -> None:
         if not order.working:
             order.last_eval = max(order.last_eval, end)
             return
@@ -706,7 +718,11 @@ class Broker:
             if order.hwm is None:
                 order.hwm = trade
             order.hwm = max(order.hwm, trade) if not buy else min(order.hwm, trade)
-            offset = order.trail_price if order.trail_price is not None else order.hwm * order.trail_percent / 100  # type: ignore[operator]
+            if order.trail_price is not None:
+                offset = order.trail_price
+            else:
+                assert order.trail_percent is not None
+                offset = order.hwm * order.trail_percent / 100
             order.stop_price = (order.hwm + offset if buy else order.hwm - offset).quantize(CENT)
             hit = trade >= order.stop_price if buy else trade <= order.stop_price
             return touch if hit else None
@@ -850,7 +866,11 @@ class Broker:
                     continue
                 if status == "closed" and order.is_open:
                     continue
-                if wanted is not None and order.asset.symbol not in wanted and order.asset.position_symbol not in wanted:
+                if (
+                    wanted is not None
+                    and order.asset.symbol not in wanted
+                    and order.asset.position_symbol not in wanted
+                ):
                     continue
                 if side is not None and order.side != side:
                     continue
@@ -898,8 +918,13 @@ class Broker:
                 raise unprocessable("notional orders cannot be replaced")
             if old.type == "market":
                 raise unprocessable("market orders cannot be replaced")
-            if not any(body.get(k) is not None for k in ("qty", "time_in_force", "limit_price", "stop_price", "trail")):
-                raise invalid("replace requires at least one of qty, time_in_force, limit_price, stop_price, trail")
+            if not any(
+                body.get(k) is not None
+                for k in ("qty", "time_in_force", "limit_price", "stop_price", "trail")
+            ):
+                raise invalid(
+                    "replace requires at least one of qty, time_in_force, limit_price, stop_price, trail"
+                )
             qty = _optional_decimal(body, "qty")
             if qty is not None and (qty <= 0 or qty <= old.filled_qty):
                 raise invalid("qty must be > 0 and greater than the filled quantity")
@@ -929,8 +954,12 @@ class Broker:
                 notional=None,
                 limit_price=limit_price if limit_price is not None else old.limit_price,
                 stop_price=stop_price if stop_price is not None else old.stop_price,
-                trail_price=(trail if old.trail_price is not None else old.trail_price) if trail else old.trail_price,
-                trail_percent=(trail if old.trail_percent is not None else None) if trail else old.trail_percent,
+                trail_price=(trail if old.trail_price is not None else old.trail_price)
+                if trail
+                else old.trail_price,
+                trail_percent=(trail if old.trail_percent is not None else None)
+                if trail
+                else old.trail_percent,
                 order_class=old.order_class,
                 extended_hours=old.extended_hours,
                 created_at=now,
@@ -988,7 +1017,8 @@ class Broker:
                 amount = _decimal(qty, "qty")
                 if amount <= 0 or amount > position.qty:
                     raise forbidden(
-                        f"insufficient qty available for order (requested: {qty}, available: {number(position.qty)})"
+                        f"insufficient qty available for order (requested: {qty}, "
+                        f"available: {number(position.qty)})"
                     )
             elif percentage is not None:
                 pct = _decimal(percentage, "percentage")
@@ -1004,8 +1034,13 @@ class Broker:
             tif = "gtc" if position.asset.is_crypto else "day"
             return self.submit_order(
                 account,
-                {"symbol": position.asset.symbol, "qty": str(amount), "side": "sell", "type": "market",
-                 "time_in_force": tif},
+                {
+                    "symbol": position.asset.symbol,
+                    "qty": str(amount),
+                    "side": "sell",
+                    "type": "market",
+                    "time_in_force": tif,
+                },
             )
 
     def close_all_positions(self, account: Account, cancel_orders: bool) -> list[dict[str, Any]]:
@@ -1019,7 +1054,11 @@ class Broker:
                     order = self.close_position(account, position.asset.symbol)
                 except BrokerError as error:
                     results.append(
-                        {"symbol": position.asset.position_symbol, "status": error.status, "body": error.body()}
+                        {
+                            "symbol": position.asset.position_symbol,
+                            "status": error.status,
+                            "body": error.body(),
+                        }
                     )
                 else:
                     results.append(

@@ -67,7 +67,9 @@ def register(app: typer.Typer) -> None:
             accounts.append(AccountSpec(api_key=key, secret_key=secret))
         config = SimulatorConfig(accounts=accounts, seed=seed, clock=clock, faults=faults)  # type: ignore[arg-type]
         try:
-            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            sock = socket.socket(
+                socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+            )
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
             sock.listen(2048)  # listening before the banner: early clients queue instead of being refused
