@@ -1,10 +1,12 @@
 """Fixtures: a PostgreSQL database laid out as in production.
 
 ``rls_database`` makes a fresh database owned by a non-superuser owner role
-(which runs the migrations, as `alpaca-vault db upgrade` would) and an
-application role created with ``create_app_role``: not the owner, no
-BYPASSRLS. The superuser of the test cluster is used only to create and drop
-the roles and the database, never to run a query under test.
+(which ran the migrations, as `alpaca-vault db upgrade` would) with an
+application role created by ``create_app_role``: not the owner, no
+BYPASSRLS. The roles and a migrated template are made once per session
+(``rls_cluster``); each test gets a copy of the template. The superuser of
+the test cluster only creates and drops roles and databases, never runs a
+query under test.
 
 ``deployment`` is parametrized over ``sqlite`` (one file, application
 filters only) and ``postgres`` (``rls_database``: the server connects as the
@@ -13,12 +15,14 @@ application role, the admin as the owner).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -29,6 +33,8 @@ from alpaca_vault.db.migrate import upgrade, upgrade_database
 from alpaca_vault.db.rls import create_app_role
 from alpaca_vault.server.auth import AccountAdmin
 from tests.fixtures.postgres import _asyncpg_dsn
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -56,40 +62,88 @@ async def _admin(server_url: str, *statements: str) -> None:
         await conn.close()
 
 
-@pytest.fixture
-async def rls_database(postgres_url: str) -> AsyncIterator[RlsDatabase]:
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, whether or not an event loop is running here."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@dataclass(frozen=True)
+class RlsCluster:
+    """Roles (cluster-wide) and a migrated template database owned by the owner role."""
+
+    server_url: str
+    owner_role: str
+    owner_password: str
+    app_role: str
+    app_password: str
+    template: str
+
+
+@pytest.fixture(scope="session")
+def rls_cluster(postgres_url: str) -> Iterator[RlsCluster]:
     suffix = uuid.uuid4().hex[:10]
-    name, owner, app = f"av_rls_{suffix}", f"av_owner_{suffix}", f"av_app_{suffix}"
-    owner_password, app_password = secrets.token_hex(12), secrets.token_hex(12)
-    await _admin(
-        postgres_url,
-        f"CREATE ROLE {owner} LOGIN PASSWORD '{owner_password}'",
-        f'CREATE DATABASE "{name}" OWNER {owner}',
+    cluster = RlsCluster(
+        server_url=postgres_url,
+        owner_role=f"av_owner_{suffix}",
+        owner_password=secrets.token_hex(12),
+        app_role=f"av_app_{suffix}",
+        app_password=secrets.token_hex(12),
+        template=f"av_rls_template_{suffix}",
     )
-    try:
-        owner_url = _as_role(postgres_url, name, owner, owner_password)
-        await upgrade(owner_url)
-        # The cluster's superuser creates the login role (the owner need not have CREATEROLE).
-        superuser_db = Database.create(
-            make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-        )
-        try:
-            await create_app_role(superuser_db, app, password=app_password)
-        finally:
-            await superuser_db.dispose()
-        yield RlsDatabase(
-            owner_url=owner_url,
-            app_url=_as_role(postgres_url, name, app, app_password),
-            owner_role=owner,
-            app_role=app,
-        )
-    finally:
+
+    async def setup() -> None:
         await _admin(
             postgres_url,
-            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-            f"DROP ROLE IF EXISTS {app}",
-            f"DROP ROLE IF EXISTS {owner}",
+            f"CREATE ROLE {cluster.owner_role} LOGIN PASSWORD '{cluster.owner_password}'",
+            f'CREATE DATABASE "{cluster.template}" OWNER {cluster.owner_role}',
         )
+        # Migrated by the owner, exactly as `alpaca-vault db upgrade` would be run in production.
+        await upgrade(_as_role(postgres_url, cluster.template, cluster.owner_role, cluster.owner_password))
+        # The cluster's superuser creates the login role (the owner need not have CREATEROLE).
+        superuser = Database.create(
+            make_url(postgres_url).set(database=cluster.template).render_as_string(hide_password=False)
+        )
+        try:
+            await create_app_role(superuser, cluster.app_role, password=cluster.app_password)
+        finally:
+            await superuser.dispose()
+
+    _run(setup())
+    try:
+        yield cluster
+    finally:
+        _run(
+            _admin(
+                postgres_url,
+                f'DROP DATABASE IF EXISTS "{cluster.template}" WITH (FORCE)',
+                f"DROP OWNED BY {cluster.app_role}",
+                f"DROP ROLE IF EXISTS {cluster.app_role}",
+                f"DROP ROLE IF EXISTS {cluster.owner_role}",
+            )
+        )
+
+
+@pytest.fixture
+async def rls_database(rls_cluster: RlsCluster) -> AsyncIterator[RlsDatabase]:
+    """A fresh copy of the template (tables, policies, functions and grants included)."""
+    name = f"av_rls_{uuid.uuid4().hex[:12]}"
+    await _admin(
+        rls_cluster.server_url,
+        f'CREATE DATABASE "{name}" TEMPLATE "{rls_cluster.template}" OWNER {rls_cluster.owner_role} '
+        "STRATEGY FILE_COPY",
+    )
+    try:
+        yield RlsDatabase(
+            owner_url=_as_role(
+                rls_cluster.server_url, name, rls_cluster.owner_role, rls_cluster.owner_password
+            ),
+            app_url=_as_role(rls_cluster.server_url, name, rls_cluster.app_role, rls_cluster.app_password),
+            owner_role=rls_cluster.owner_role,
+            app_role=rls_cluster.app_role,
+        )
+    finally:
+        await _admin(rls_cluster.server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass

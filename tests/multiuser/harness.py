@@ -50,7 +50,7 @@ def serve_http(settings: Settings, *, stateless: bool = False) -> Iterator[str]:
     port = sock.getsockname()[1]
     app = build_http_app(settings, host="127.0.0.1", port=port, stateless=stateless)
     config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2, backlog=1024
+        app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=1, backlog=1024
     )
     server = uvicorn.Server(config)
     failure: list[BaseException] = []

@@ -186,10 +186,19 @@ def app_role_statements(
         raise ValueError("role name must be lower-case letters, digits and underscores (at most 63)")
     if password_verifier is not None and not password_verifier.startswith("SCRAM-SHA-256$"):
         raise ValueError("password_verifier must be a SCRAM-SHA-256 verifier, not a password")
-    r, s = _quote_ident(role), _quote_ident(schema)
     login = "LOGIN" if password_verifier is None else f"LOGIN PASSWORD '{password_verifier}'"
+    create = (
+        f"CREATE ROLE {_quote_ident(role)} {login} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT"
+    )
+    return [create, *app_role_grants(role, schema=schema)]
+
+
+def app_role_grants(role: str, *, schema: str = "public") -> list[str]:
+    """The grants alone, per database: for a role that already exists (roles are cluster-wide)."""
+    if not _ROLE_NAME.fullmatch(role):
+        raise ValueError("role name must be lower-case letters, digits and underscores (at most 63)")
+    r, s = _quote_ident(role), _quote_ident(schema)
     statements = [
-        f"CREATE ROLE {r} {login} NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT",
         f"GRANT USAGE ON SCHEMA {s} TO {r}",
         # ensure_schema reads the revision to refuse a database that is behind.
         f"GRANT SELECT ON {s}.alembic_version TO {r}",

@@ -1,0 +1,145 @@
+"""Bearer-token auth on the Streamable HTTP transport, checked on the wire.
+
+Missing, malformed, unknown, expired and revoked tokens each get 401 with a
+``WWW-Authenticate: Bearer`` challenge that points at the protected resource
+metadata; a valid token from a foreign Host or Origin is refused too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from mcp.shared.exceptions import MCPError
+from sqlalchemy import update
+
+from alpaca_vault.db.models import ApiToken, utcnow
+from alpaca_vault.db.rls import maintenance_session
+from alpaca_vault.server.auth import generate_token
+from tests.fixtures.mcp_server import text_of
+from tests.multiuser.conftest import Deployment
+from tests.multiuser.harness import connect, http_settings, serve_http
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "auth-test", "version": "0"},
+    },
+}
+ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+@pytest.fixture
+def server(deployment: Deployment, tmp_path: Path, simulator: Any) -> Iterator[str]:
+    settings = http_settings(tmp_path / "data", deployment.server_url, simulator.base_url)
+    with serve_http(settings) as url:
+        yield url
+
+
+def post(url: str, token: str | None = None, **headers: str) -> httpx2.Response:
+    sent = dict(ACCEPT, **headers)
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    return httpx2.post(url, json=INITIALIZE, headers=sent, timeout=10)
+
+
+def assert_challenged(response: httpx2.Response, url: str) -> None:
+    assert response.status_code == 401, response.text
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert 'error="invalid_token"' in challenge
+    origin = url.removesuffix("/mcp")
+    assert f'resource_metadata="{origin}/.well-known/oauth-protected-resource/mcp"' in challenge
+    assert response.json()["error"] == "invalid_token"
+
+
+async def test_a_valid_token_is_accepted(deployment: Deployment, server: str) -> None:
+    token = await deployment.user_with_token("alice")
+    response = post(server, token)
+    assert response.status_code == 200, response.text
+    assert "serverInfo" in response.text
+
+
+@pytest.mark.parametrize(
+    "token",
+    [None, "avt_", "not-a-token", generate_token(), generate_token()[:-1], "avt_" + "A" * 43],
+    ids=["missing", "bare-prefix", "malformed", "unknown", "truncated", "forged"],
+)
+async def test_missing_or_wrong_tokens_get_401(
+    deployment: Deployment, server: str, token: str | None
+) -> None:
+    await deployment.user_with_token("alice")
+    assert_challenged(post(server, token), server)
+
+
+async def test_a_non_bearer_scheme_gets_401(deployment: Deployment, server: str) -> None:
+    token = await deployment.user_with_token("alice")
+    assert_challenged(post(server, Authorization=f"Basic {token}"), server)
+
+
+async def test_an_expired_token_gets_401(deployment: Deployment, server: str) -> None:
+    issued_token = await deployment.user_with_token("alice", expires_in=timedelta(days=1))
+    assert post(server, issued_token).status_code == 200
+    async with maintenance_session(deployment.admin_db) as session:
+        await session.execute(update(ApiToken).values(expires_at=utcnow() - timedelta(minutes=1)))
+    assert_challenged(post(server, issued_token), server)
+
+
+async def test_a_revoked_token_gets_401_from_the_next_request(deployment: Deployment, server: str) -> None:
+    token = await deployment.user_with_token("alice")
+    async with connect(server, token) as client:
+        assert not (await client.call_tool("list_credentials", {})).is_error
+        (record,) = await deployment.admin.list_tokens("alice")
+        await deployment.admin.revoke_token(str(record.id))
+        with pytest.raises(MCPError):
+            await client.call_tool("list_credentials", {})
+    assert_challenged(post(server, token), server)
+
+
+async def test_removing_a_user_refuses_its_tokens(deployment: Deployment, server: str) -> None:
+    token = await deployment.user_with_token("alice")
+    assert post(server, token).status_code == 200
+    await deployment.admin.remove_user("alice")
+    assert_challenged(post(server, token), server)
+
+
+async def test_a_foreign_host_or_origin_is_refused_even_with_a_valid_token(
+    deployment: Deployment, server: str
+) -> None:
+    token = await deployment.user_with_token("alice")
+    port = server.split(":")[2].split("/")[0]
+    assert post(server, token, Host=f"attacker.example:{port}").status_code == 421
+    assert post(server, token, Origin="http://attacker.example").status_code == 403
+    assert post(server, token, Origin=f"http://127.0.0.1:{port}").status_code == 200
+
+
+async def test_protected_resource_metadata_names_this_resource(server: str) -> None:
+    origin = server.removesuffix("/mcp")
+    response = httpx2.get(f"{origin}/.well-known/oauth-protected-resource/mcp", timeout=10)
+    assert response.status_code == 200
+    metadata = response.json()
+    assert metadata["resource"] == server
+    assert metadata["bearer_methods_supported"] == ["header"]
+
+
+async def test_last_used_is_recorded_at_most_once_a_minute(deployment: Deployment, server: str) -> None:
+    token = await deployment.user_with_token("alice")
+    (fresh,) = await deployment.admin.list_tokens("alice")
+    assert fresh.last_used_at is None
+    async with connect(server, token) as client:
+        result = await client.call_tool("list_credentials", {})
+        assert not result.is_error, text_of(result)
+        (first,) = await deployment.admin.list_tokens("alice")
+        assert first.last_used_at is not None
+        for _ in range(3):
+            await client.call_tool("list_credentials", {})
+    (later,) = await deployment.admin.list_tokens("alice")
+    assert later.last_used_at == first.last_used_at
