@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -121,3 +122,25 @@ async def test_lost_close_position_answer_is_reported_not_repeated(
     assert "list recent orders and positions" in str(caught.value)
     sells = [o for o in simulator.orders(sim_account.api_key) if o["side"] == "sell"]
     assert len(sells) == 1
+
+
+async def test_concurrent_orders_under_lost_answers_are_each_placed_once(
+    broker: AlpacaClient, keys: AlpacaKeys, simulator: Any, sim_account: Any
+) -> None:
+    simulator.set_fault(match="POST /v2/orders", lost_response="504", count=10)
+    orders = await asyncio.gather(
+        *(broker.place_order(keys, OrderRequest(symbol="KO", side="buy", qty=1)) for _ in range(20))
+    )
+    at_broker = simulator.orders(sim_account.api_key)
+    assert sorted(o.id for o in orders) == sorted(o["id"] for o in at_broker)
+    assert len(at_broker) == 20
+
+
+async def test_concurrent_calls_with_one_client_order_id_make_one_order(
+    broker: AlpacaClient, keys: AlpacaKeys, simulator: Any, sim_account: Any
+) -> None:
+    simulator.set_fault(match="POST /v2/orders", lost_response="504", count=2)
+    request = OrderRequest(symbol="KO", side="buy", qty=1, client_order_id="one-intent")
+    orders = await asyncio.gather(*(broker.place_order(keys, request) for _ in range(5)))
+    assert len({o.id for o in orders}) == 1
+    assert [o["client_order_id"] for o in simulator.orders(sim_account.api_key)] == ["one-intent"]

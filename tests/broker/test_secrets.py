@@ -7,6 +7,7 @@ traceback), nor in any log record, nor on the shared HTTP client after the calls
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import types
@@ -168,8 +169,7 @@ async def test_secret_never_leaks(
     outcomes: dict[str, str] = {}
     try:
         runs: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
-            (name, lambda scenario=scenario: scenario(client, keys, simulator))
-            for name, scenario in SCENARIOS
+            (name, functools.partial(scenario, client, keys, simulator)) for name, scenario in SCENARIOS
         ]
         runs += [
             ("401", lambda: client.get_account(wrong)),
@@ -220,8 +220,8 @@ async def test_secret_never_leaks(
         assert outcomes["lost + lookup down"] == outcomes["close lost"] == "OrderOutcomeUnknown"
         assert outcomes["400-ish argument error"] == "InvalidRequestError"
 
-        for exc in errors:
-            assert_exception_clean(exc, markers)
+        for error in errors:
+            assert_exception_clean(error, markers)
 
         assert caplog.records, "DEBUG logging captured nothing: the check would be empty"
         httpcore_debug = [
