@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import socket
 import uuid
 from typing import Any
@@ -171,3 +172,20 @@ def test_error_text_is_actionable() -> None:
     assert repr(error) == "AlpacaForbidden(status=403, code=40310000, message='insufficient buying power')"
     assert error.args == ("insufficient buying power",)
     assert not error.retryable
+
+
+def test_retry_after_accepts_seconds_and_http_dates() -> None:
+    from email.utils import format_datetime
+
+    from alpaca_vault.broker.client import _parse_retry_after
+
+    assert _parse_retry_after("3") == 3.0
+    assert _parse_retry_after(" 0.5 ") == 0.5
+    assert _parse_retry_after("-4") == 0.0
+    assert _parse_retry_after(None) is None
+    assert _parse_retry_after("soon") is None
+    in_a_minute = format_datetime(
+        datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=60), usegmt=True
+    )
+    waited = _parse_retry_after(in_a_minute)
+    assert waited is not None and 50 < waited <= 60

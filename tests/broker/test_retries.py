@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -73,3 +74,15 @@ async def test_single_5xx_on_order_is_reconciled_then_resubmitted(
     )
     assert order.client_order_id == "once"
     assert [o["client_order_id"] for o in simulator.orders(sim_account.api_key)] == ["once"]
+
+
+async def test_cancel_retried_after_lost_answer_reports_success(
+    broker: AlpacaClient, keys: AlpacaKeys, simulator: Any
+) -> None:
+    resting = await broker.place_order(
+        keys, OrderRequest(symbol="AAPL", side="buy", qty=1, type="limit", limit_price=Decimal("1.00"))
+    )
+    # The first DELETE cancels the order but its answer is lost; the retry then meets "already canceled".
+    simulator.set_fault(match="DELETE /v2/orders/*", lost_response="504", count=1)
+    await broker.cancel_order(keys, resting.id)
+    assert (await broker.get_order(keys, resting.id)).status == "canceled"
