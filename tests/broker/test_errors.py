@@ -189,3 +189,15 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     )
     waited = _parse_retry_after(in_a_minute)
     assert waited is not None and 50 < waited <= 60
+
+
+def test_rate_limit_reset_header_is_a_fallback_wait() -> None:
+    import time
+
+    from alpaca_vault.broker.client import _wait_hint
+
+    assert _wait_hint(httpx2.Headers({"Retry-After": "2", "X-RateLimit-Reset": "0"})) == 2.0
+    waited = _wait_hint(httpx2.Headers({"X-RateLimit-Reset": str(int(time.time()) + 30)}))
+    assert waited is not None and 20 < waited <= 30
+    assert _wait_hint(httpx2.Headers({"X-RateLimit-Reset": str(int(time.time()) - 5)})) == 0.0
+    assert _wait_hint(httpx2.Headers({})) is None

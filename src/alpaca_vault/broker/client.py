@@ -158,6 +158,20 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
+def _wait_hint(headers: httpx2.Headers) -> float | None:
+    """Seconds to wait before retrying: Retry-After, else Alpaca's X-RateLimit-Reset (epoch seconds)."""
+    retry_after = _parse_retry_after(headers.get("Retry-After"))
+    if retry_after is not None:
+        return retry_after
+    reset = headers.get("X-RateLimit-Reset")
+    if reset is None:
+        return None
+    try:
+        return max(0.0, float(reset) - time.time())
+    except ValueError:
+        return None
+
+
 def _error_from_reply(reply: _Reply) -> AlpacaError:
     code: int | None = None
     message = ""
@@ -317,11 +331,7 @@ class AlpacaClient:
             try:
                 response = await self._http.send(request)
                 try:
-                    reply = _Reply(
-                        response.status_code,
-                        response.content,
-                        _parse_retry_after(response.headers.get("Retry-After")),
-                    )
+                    reply = _Reply(response.status_code, response.content, _wait_hint(response.headers))
                 finally:
                     await response.aclose()
                     del response
