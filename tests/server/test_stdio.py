@@ -34,7 +34,9 @@ SERVE = [sys.executable, "-m", "alpaca_vault.server.cli", "serve"]
 
 
 async def test_sdk_client_over_stdio(tmp_path: Path, simulator: Any, sim_account: Any) -> None:
-    params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=server_env(tmp_path, simulator.base_url))
+    params = StdioServerParameters(
+        command=SERVE[0], args=SERVE[1:], env=server_env(tmp_path, simulator.base_url)
+    )
     async with Client(params) as client:
         assert client.server_info is not None and client.server_info.name == "alpaca-vault"
         assert client.instructions and "list_credentials" in client.instructions
@@ -75,16 +77,6 @@ def test_raw_stdio_stream_is_pure_json_rpc_and_never_carries_a_secret(tmp_path: 
         ("alpaca_get_account", {"credential": "missing"}),
         ("validate_credential", {"credential": "c"}),
     ]
-    stdin = _rpc(
-        0,
-        "initialize",
-        {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
-    )
-    stdin += _rpc(None, "notifications/initialized")
-    for i, (name, args) in enumerate(calls, start=1):
-        stdin += _rpc(i, "tools/call", {"name": name, "arguments": args})
-    # The server answers requests concurrently; closing stdin right away could cut the last
-    # answers short, so feed the input and then wait for every answer before closing.
     process = subprocess.Popen(
         SERVE,
         stdin=subprocess.PIPE,
@@ -93,18 +85,33 @@ def test_raw_stdio_stream_is_pure_json_rpc_and_never_carries_a_secret(tmp_path: 
         env=server_env(tmp_path, simulator.base_url),
     )
     assert process.stdin and process.stdout and process.stderr
-    process.stdin.write(stdin.encode())
-    process.stdin.flush()
-    answers: dict[int, dict[str, Any]] = {}
     raw_lines: list[bytes] = []
-    while len(answers) < len(calls) + 1:
-        line = process.stdout.readline()
-        assert line, f"server closed stdout early: {process.stderr.read().decode()[-2000:]}"
-        raw_lines.append(line)
-        message = json.loads(line)  # every stdout line is JSON-RPC, nothing else
-        assert message["jsonrpc"] == "2.0"
-        if "id" in message:
-            answers[message["id"]] = message
+
+    def ask(request_id: int | None, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one message and, for a request, read stdout until its answer (the server answers
+        requests concurrently, so each waits for the one before)."""
+        assert process.stdin and process.stdout and process.stderr
+        process.stdin.write(_rpc(request_id, method, params).encode())
+        process.stdin.flush()
+        while request_id is not None:
+            line = process.stdout.readline()
+            assert line, f"server closed stdout early: {process.stderr.read().decode()[-2000:]}"
+            raw_lines.append(line)
+            message: dict[str, Any] = json.loads(line)  # every stdout line is JSON-RPC, nothing else
+            assert message["jsonrpc"] == "2.0"
+            if message.get("id") == request_id:
+                return message
+        return {}
+
+    ask(
+        0,
+        "initialize",
+        {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
+    )
+    ask(None, "notifications/initialized")
+    answers = {
+        i: ask(i, "tools/call", {"name": n, "arguments": a}) for i, (n, a) in enumerate(calls, start=1)
+    }
     process.stdin.close()
     process.wait(timeout=30)
     stderr = process.stderr.read().decode()

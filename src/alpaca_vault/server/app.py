@@ -6,11 +6,14 @@ to in-process with the SDK's ``Client``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
@@ -19,7 +22,7 @@ from alpaca_vault.server.logs import install_record_scrubber
 from alpaca_vault.server.middleware import secret_scope_middleware
 from alpaca_vault.server.settings import Settings
 from alpaca_vault.tools.registry import register_tools
-from alpaca_vault.tools.runtime import ToolRuntime
+from alpaca_vault.tools.runtime import RuntimeParts, ToolRuntime
 
 INSTRUCTIONS = """\
 alpaca-vault lets you operate Alpaca brokerage accounts through credentials stored in an encrypted vault.
@@ -77,27 +80,34 @@ def build_server(
 
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, require_token: bool = False) -> AsyncIterator[ToolRuntime]:
-    """Open the database, key ring, vault and broker for one server process, and close them after."""
-    # Imported here: `alpaca-vault --help` and the other commands should not pay for them.
-    from mcp.server.auth.middleware.auth_context import get_access_token
+    """The runtime of one server process: vault, key ring, database and broker, closed on exit.
 
-    from alpaca_vault.broker.client import AlpacaClient
-    from alpaca_vault.db.engine import Database
-    from alpaca_vault.db.migrate import ensure_schema
-    from alpaca_vault.vault.credentials import CredentialService
-    from alpaca_vault.vault.keyring import KeyRing
+    They are opened by a background task started here, so the MCP handshake and
+    ``tools/list`` do not wait for the database (or for importing its drivers);
+    the first tool call waits for it instead.
+    """
+    opened: list[Any] = []  # what to close: the database and the broker client
 
-    keyring = KeyRing.load(
-        settings.encryption_keys.get_secret_value() if settings.encryption_keys else None, settings.data_dir
-    )
-    database = Database.create(settings.effective_database_url)
-    try:
+    async def open_parts() -> RuntimeParts:
+        # Imported here: `alpaca-vault --help`, the CLI commands and tools/list should not pay for them.
+        await asyncio.to_thread(_import_runtime_modules)
+        from alpaca_vault.broker.client import AlpacaClient
+        from alpaca_vault.db.engine import Database
+        from alpaca_vault.db.migrate import ensure_schema
+        from alpaca_vault.vault.credentials import CredentialService
+        from alpaca_vault.vault.keyring import KeyRing
+
+        keyring = KeyRing.load(
+            settings.encryption_keys.get_secret_value() if settings.encryption_keys else None, settings.data_dir
+        )
+        database = Database.create(settings.effective_database_url)
+        opened.append(database)
         if settings.is_embedded_sqlite:
             await ensure_schema(database)
         vault = CredentialService(database, keyring)
-        # With bearer tokens every caller is a token's user; there is no local user to create (and on
-        # PostgreSQL the application role could not create one under row-level security).
-        local_user = None if require_token else await vault.ensure_user(settings.user)
+        # With bearer tokens every caller is a token's user: no local user is made (on PostgreSQL the
+        # application role could not make one under row-level security). The nil id matches no row.
+        local_user_id = uuid.UUID(int=0) if require_token else (await vault.ensure_user(settings.user)).id
         broker = AlpacaClient(
             paper_url=settings.paper_url,
             live_url=settings.live_url,
@@ -105,23 +115,37 @@ async def open_runtime(settings: Settings, *, require_token: bool = False) -> As
             timeout=settings.http_timeout,
             rate_limit_per_minute=settings.rate_limit_per_minute,
         )
+        opened.append(broker)
+        return RuntimeParts(vault=vault, broker=broker, local_user_id=local_user_id)
 
-        async def resolve_user() -> uuid.UUID:
-            token = get_access_token()
-            if token is not None:
-                return uuid.UUID(token.subject or token.client_id)
-            if local_user is None:  # pragma: no cover - the bearer middleware refuses first
-                raise ToolError("Not authenticated: send a bearer token from `alpaca-vault tokens create`.")
-            return local_user.id
+    def resolve_user(local_user_id: uuid.UUID) -> uuid.UUID:
+        token = get_access_token()
+        if token is not None:
+            return uuid.UUID(token.subject or token.client_id)
+        if require_token:  # pragma: no cover - the bearer middleware refuses first
+            raise ToolError("Not authenticated: send a bearer token from `alpaca-vault tokens create`.")
+        return local_user_id
 
-        try:
-            yield ToolRuntime(
-                vault=vault,
-                broker=broker,
-                allow_live_trading=settings.allow_live_trading,
-                resolve_user=resolve_user,
-            )
-        finally:
-            await broker.aclose()
+    runtime = ToolRuntime(open_parts, allow_live_trading=settings.allow_live_trading, resolve_user=resolve_user)
+    warm_up = asyncio.create_task(_open_quietly(runtime))
+    try:
+        yield runtime
     finally:
-        await database.dispose()
+        warm_up.cancel()
+        with contextlib.suppress(BaseException):
+            await warm_up
+        for resource in reversed(opened):
+            with contextlib.suppress(Exception):
+                await (resource.aclose() if hasattr(resource, "aclose") else resource.dispose())
+
+
+async def _open_quietly(runtime: ToolRuntime) -> None:
+    """Open the runtime now; a failure is logged here and reported again by every tool call."""
+    with contextlib.suppress(ToolError):
+        await runtime.ready()
+
+
+def _import_runtime_modules() -> None:
+    import alpaca_vault.broker.client
+    import alpaca_vault.db.migrate
+    import alpaca_vault.vault.credentials  # noqa: F401

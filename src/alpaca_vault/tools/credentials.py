@@ -164,8 +164,8 @@ async def store_credential(
 @agent_errors
 async def list_credentials(ctx: Context[Any, Any]) -> Annotated[CallToolResult, CredentialList]:
     """List your stored Alpaca credentials: name, environment, account, status. Never keys or secrets."""
-    rt = runtime(ctx)
-    infos = await rt.vault.list(await current_user(ctx))
+    user_id = await current_user(ctx)
+    infos = await runtime(ctx).vault.list(user_id)
     items = [CredentialSummary.of(i) for i in infos]
     if not items:
         summary = (
@@ -255,7 +255,7 @@ async def delete_credential(
     credential: Annotated[str, Field(description="Credential name or id to delete permanently.")],
 ) -> Annotated[CallToolResult, DeletedCredential]:
     """Delete a stored credential and its encrypted keys permanently. Orders at Alpaca are not affected."""
-    rt = runtime(ctx)
-    info = await rt.vault.delete(await current_user(ctx), credential)
+    user_id = await current_user(ctx)
+    info = await runtime(ctx).vault.delete(user_id, credential)
     summary = CredentialSummary.of(info)
     return respond(DeletedCredential(deleted=summary), f"Deleted credential {_describe(summary)}.")

@@ -6,6 +6,7 @@ Everything they share lives here so each tool body reads as those three steps.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -13,14 +14,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 
-from alpaca_vault.broker.client import AlpacaClient, AlpacaKeys
+from alpaca_vault.broker.client import AlpacaKeys
 from alpaca_vault.broker.errors import (
     AlpacaAuthError,
     AlpacaError,
@@ -31,8 +32,11 @@ from alpaca_vault.broker.errors import (
     AlpacaUnavailable,
     OrderOutcomeUnknown,
 )
-from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.errors import VaultError
+
+if TYPE_CHECKING:
+    from alpaca_vault.broker.client import AlpacaClient
+    from alpaca_vault.vault.credentials import CredentialService
 
 logger = logging.getLogger("alpaca_vault.tools")
 
@@ -40,15 +44,72 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-@dataclass
-class ToolRuntime:
-    """Built by the server's lifespan; every tool reaches it through its Context."""
+@dataclass(frozen=True)
+class RuntimeParts:
+    """What the server opens once: the vault, the broker client, and who the local (stdio) user is."""
 
     vault: CredentialService
     broker: AlpacaClient
-    allow_live_trading: bool
-    # Who is calling: the bearer token's user over HTTP, the local user over stdio.
-    resolve_user: Callable[[], Awaitable[uuid.UUID]]
+    local_user_id: uuid.UUID
+
+
+class RuntimeUnavailable(ToolError):
+    """The vault could not be opened (bad key file, unreachable database, ...); the message says why."""
+
+
+class ToolRuntime:
+    """Built by the server's lifespan; every tool reaches it through its Context.
+
+    The vault and broker open in the background when the server starts, so
+    ``initialize`` and ``tools/list`` are answered without waiting for the
+    database; a tool call waits (``ready``) until they are open.
+    """
+
+    def __init__(
+        self,
+        opener: Callable[[], Awaitable[RuntimeParts]],
+        *,
+        allow_live_trading: bool,
+        resolve_user: Callable[[uuid.UUID], uuid.UUID],
+    ) -> None:
+        self._opener = opener
+        self._parts: RuntimeParts | None = None
+        self._failure: str | None = None
+        self._lock = asyncio.Lock()
+        self.allow_live_trading = allow_live_trading
+        # Maps the local user to the caller: the bearer token's user over HTTP, the local user over stdio.
+        self._resolve_user = resolve_user
+
+    async def ready(self) -> RuntimeParts:
+        if self._parts is None:
+            async with self._lock:
+                if self._parts is None:
+                    try:
+                        self._parts = await self._opener()
+                    except ToolError:
+                        raise
+                    except Exception as exc:
+                        logger.error("The vault could not be opened: %s", exc)
+                        raise RuntimeUnavailable(f"The vault could not be opened: {exc}") from None
+        return self._parts
+
+    @property
+    def parts(self) -> RuntimeParts:
+        if self._parts is None:  # pragma: no cover - tools await current_user()/ready() first
+            raise RuntimeError("ToolRuntime used before ready()")
+        return self._parts
+
+    @property
+    def vault(self) -> CredentialService:
+        return self.parts.vault
+
+    @property
+    def broker(self) -> AlpacaClient:
+        return self.parts.broker
+
+    async def resolve_user(self) -> uuid.UUID:
+        parts = await self.ready()
+        return self._resolve_user(parts.local_user_id)
 
 
 def runtime(ctx: Context[Any, Any]) -> ToolRuntime:
@@ -59,6 +120,7 @@ def runtime(ctx: Context[Any, Any]) -> ToolRuntime:
 
 
 async def current_user(ctx: Context[Any, Any]) -> uuid.UUID:
+    """The caller's user id; also waits until the vault is open, so call it before touching the vault."""
     return await runtime(ctx).resolve_user()
 
 
