@@ -40,6 +40,7 @@ def make_client(simulator: Any, **overrides: Any) -> AlpacaClient:
 
 @pytest.fixture
 async def broker(simulator: Any) -> AsyncIterator[AlpacaClient]:
+    simulator.clear_faults()  # the simulator is shared by the whole run: start from a clean slate
     client = make_client(simulator)
     yield client
     await client.aclose()
