@@ -21,7 +21,7 @@ from tests.fixtures.simulator import SimAccount, SimulatorHandle
 
 @pytest.fixture(scope="module")
 def market() -> Iterator[SimulatorHandle]:
-    with serve_in_thread(create_app(SimulatorConfig(seed=11))) as base_url:
+    with serve_in_thread(create_app(SimulatorConfig(seed=11, liquidity=Decimal("1000")))) as base_url:
         handle = SimulatorHandle(base_url)
         yield handle
         handle.close()
@@ -221,6 +221,53 @@ def test_unmarketable_ioc_and_fok_cancel_at_once(trader: Trader, market: Simulat
     assert order["status"] == "canceled"
     filled = trader.order(qty="1", type="limit", limit_price="150", time_in_force=tif)
     assert filled["status"] == "filled"
+
+
+def test_large_resting_order_fills_in_parts(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("KO", "60")
+    order = trader.order("KO", qty="10000", type="limit", limit_price="55")
+    assert order["status"] == "new"
+    market.pin_price("KO", "54")
+    market.advance_clock(5)
+    partial = trader.get(order["id"])
+    # 1,000 shares per second of crossing: about 5,000 of the 10,000 after five seconds.
+    assert partial["status"] == "partially_filled"
+    assert 5000 <= int(partial["filled_qty"]) < 6000
+    assert 5000 <= int(trader.position_qty("KO") or 0) < 6000
+    fills = trader.http.get("/v2/account/activities/FILL", params={"direction": "asc"}).json()
+    assert fills[-1]["type"] == "partial_fill"
+    assert Decimal(fills[-1]["leaves_qty"]) + Decimal(fills[-1]["cum_qty"]) == 10000
+    market.advance_clock(60)
+    done = trader.get(order["id"])
+    assert (done["status"], done["filled_qty"], done["filled_avg_price"]) == ("filled", "10000", "55")
+    assert trader.position_qty("KO") == "10000"
+
+
+def test_canceling_a_partial_fill_keeps_what_was_filled(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("KO", "60")
+    order = trader.order("KO", qty="10000", type="limit", limit_price="55")
+    market.pin_price("KO", "54")
+    market.advance_clock(3)
+    assert trader.http.delete(f"/v2/orders/{order['id']}").status_code == 204
+    canceled = trader.get(order["id"])
+    assert canceled["status"] == "canceled"
+    assert 3000 <= int(canceled["filled_qty"]) < 4000
+    assert trader.position_qty("KO") == canceled["filled_qty"]
+
+
+def test_stop_buy_beyond_cash_is_rejected_at_execution(market: SimulatorHandle) -> None:
+    market.pin_price("AAPL", "95")
+    try:
+        trader = Trader(market, market.new_account(cash="1000"))
+        order = trader.order(qty="9", type="stop", stop_price="100")  # reserves 9 x 100
+        market.pin_price("AAPL", "120")  # triggers; 9 x 120.01 is more than the cash
+        rejected = trader.get(order["id"])
+        assert rejected["status"] == "rejected"
+        assert rejected["failed_at"] is not None
+        assert trader.cash() == Decimal("1000")
+        assert trader.position_qty() is None
+    finally:
+        market.pin_price("AAPL", None)
 
 
 def test_concurrent_orders_never_overspend(market: SimulatorHandle) -> None:

@@ -49,3 +49,6 @@ class SimulatorConfig:
     seed: int = 7
     clock: ClockMode = "always_open"
     faults: list[FaultSpec] = field(default_factory=list)
+    # Shares (or coins) a resting order can execute per second while the price crosses it;
+    # bigger orders fill over several seconds and show partially_filled on the way.
+    liquidity: Decimal = Decimal("10000")

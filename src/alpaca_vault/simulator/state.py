@@ -115,6 +115,7 @@ class Order:
     parent: Order | None = None
     last_eval: float = 0.0
     triggered: bool = False  # a stop_limit whose stop has been hit now works as a limit
+    crossed_since: float | None = None  # when a resting order first became executable
 
     @property
     def is_open(self) -> bool:
@@ -701,9 +702,24 @@ class Broker:
                 order.status = "new"
             fill_price = self._crossing(order, t, immediate=submitting)
             if fill_price is not None:
-                self._fill(account, order, fill_price, t)
-                order.last_eval = end
-                return
+                # Arriving orders take what they need; resting ones meet limited liquidity:
+                # one second's worth at the first cross, then more with every second it lasts.
+                cap: Decimal | None = None
+                if not submitting:
+                    if order.crossed_since is None:
+                        order.crossed_since = t
+                    seconds = Decimal(repr(1 + t - order.crossed_since))
+                    whole = order.qty is not None and order.qty == order.qty.to_integral_value()
+                    allowed = (self.config.liquidity * seconds).quantize(
+                        Decimal(1) if whole else QTY_STEP, rounding=ROUND_DOWN
+                    )
+                    cap = allowed - order.filled_qty
+                    if cap <= 0:
+                        continue
+                self._fill(account, order, fill_price, t, cap)
+                if not order.is_open:
+                    order.last_eval = end
+                    return
         order.last_eval = end
         if submitting and order.time_in_force in ("ioc", "fok") and order.is_open:
             self._close(order, "canceled", end)
@@ -745,20 +761,27 @@ class Broker:
             return touch if immediate else limit
         return None
 
-    def _fill(self, account: Account, order: Order, price: Decimal, t: float) -> None:
+    def _fill(
+        self, account: Account, order: Order, price: Decimal, t: float, cap: Decimal | None = None
+    ) -> None:
         if order.notional is not None:
             qty = (order.notional / price).quantize(QTY_STEP, rounding=ROUND_DOWN)
         else:
             qty = order.remaining_qty()
+            if cap is not None:
+                qty = min(qty, cap)
         symbol = order.asset.symbol
         if order.side == "sell":
-            # Never sell more than is held (an exit leg after a partial close).
             held = account.positions.get(symbol)
-            qty = min(qty, held.qty if held else ZERO)
-            if qty <= 0:
-                self._close(order, "canceled", t)
+            if qty > (held.qty if held else ZERO):
+                self._reject(order, t)
                 return
         cost = (qty * price).quantize(CENT, rounding=ROUND_HALF_UP)
+        if order.side == "buy" and cost > account.cash:
+            # A cash account: a stop that triggers above what was reserved, or a market order
+            # that waited for the open, is rejected rather than overdrawing cash.
+            self._reject(order, t)
+            return
         position = account.positions.setdefault(symbol, Position(order.asset))
         if order.side == "buy":
             account.cash -= cost
@@ -782,7 +805,8 @@ class Broker:
         )
         if order.notional is not None:
             order.qty = None
-        order.status = "filled"
+        complete = order.notional is not None or order.filled_qty >= (order.qty or ZERO)
+        order.status = "filled" if complete else "partially_filled"
         order.filled_at = t
         order.updated_at = t
         account.fills.append(
@@ -793,11 +817,13 @@ class Broker:
                 qty=qty,
                 price=price,
                 cash_delta=cash_delta,
-                leaves_qty=ZERO,
+                leaves_qty=order.remaining_qty() if not complete else ZERO,
                 cum_qty=order.filled_qty,
-                order_status="filled",
+                order_status=order.status,
             )
         )
+        if not complete:
+            return
         # Brackets and OTOs arm their exit legs; a filled exit cancels its sibling.
         for leg in order.legs:
             if leg.status == "held":
@@ -812,6 +838,14 @@ class Broker:
             for sibling in siblings:
                 if sibling is not order and sibling.is_open:
                     self._close(sibling, "canceled", t)
+
+    def _reject(self, order: Order, t: float) -> None:
+        order.status = "rejected"
+        order.failed_at = t
+        order.updated_at = t
+        for leg in order.legs:
+            if leg.is_open:
+                self._close(leg, "canceled", t)
 
     def _close(self, order: Order, status: str, t: float) -> None:
         order.status = status
@@ -1082,7 +1116,7 @@ class Broker:
                     "account_id": account.id,
                     "activity_type": "FILL",
                     "transaction_time": iso(fill.t),
-                    "type": "fill",
+                    "type": "fill" if fill.leaves_qty == 0 else "partial_fill",
                     "price": number(fill.price),
                     "qty": number(fill.qty),
                     "side": fill.order.side,
