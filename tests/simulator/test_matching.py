@@ -276,11 +276,14 @@ def test_concurrent_orders_never_overspend(market: SimulatorHandle) -> None:
         account = market.new_account(cash="2000.20")  # exactly 20 shares
         body = {"symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day"}
 
-        def buy(_: int) -> int:
-            return httpx2.post(market.base_url + "/v2/orders", headers=account.headers, json=body).status_code
+        limits = httpx2.Limits(max_connections=16)
+        with httpx2.Client(base_url=market.base_url, headers=account.headers, limits=limits) as client:
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
-            codes = list(pool.map(buy, range(50)))
+            def buy(_: int) -> int:
+                return client.post("/v2/orders", json=body).status_code
+
+            with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+                codes = list(pool.map(buy, range(50)))
         assert codes.count(200) == 20
         assert codes.count(403) == 30
         details = httpx2.get(market.base_url + "/v2/account", headers=account.headers).json()

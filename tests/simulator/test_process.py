@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import asyncio
-import os
 import re
 import signal
 import subprocess
@@ -15,7 +14,10 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from typer.testing import CliRunner
+
 import alpaca_vault.simulator
+from alpaca_vault.server import cli
 from alpaca_vault.simulator import AccountSpec, SimulatorConfig, create_app, serve_in_thread
 
 SIMULATOR_DIR = Path(alpaca_vault.simulator.__file__).parent
@@ -95,16 +97,10 @@ def test_cli_with_accounts_and_a_startup_fault(stop: list[subprocess.Popen[str]]
     ],
 )
 def test_cli_bad_arguments_are_explained(args: list[str], complaint: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "alpaca_vault.server.cli", "simulator", "--port", "0", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    assert result.returncode == 2
-    assert complaint in result.stderr
-    assert "Traceback" not in result.stderr
+    result = CliRunner().invoke(cli.app, ["simulator", "--port", "0", *args], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert complaint in result.output
+    assert "Traceback" not in result.output
 
 
 async def test_serve_in_thread_works_inside_a_running_event_loop() -> None:

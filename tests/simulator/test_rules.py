@@ -195,6 +195,7 @@ def test_unknown_client_order_id_and_position_are_404(http: httpx2.Client) -> No
             "trailing_stop orders require exactly one of trail_price or trail_percent",
         ),
         ({**_market(), "order_class": "bracket"}, "bracket orders require take_profit and stop_loss"),
+        ({**_market(), "extended_hours": True}, "extended hours orders must be DAY limit orders"),
     ],
 )
 def test_invalid_orders_are_422(

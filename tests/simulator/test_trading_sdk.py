@@ -258,6 +258,7 @@ def test_bracket_order_nested_legs(trading: TradingClient) -> None:
     legs = {leg.type: leg for leg in bracket.legs}
     assert set(legs) == {OrderType.LIMIT, OrderType.STOP}
     assert all(leg.side == OrderSide.SELL and leg.status == OrderStatus.NEW for leg in bracket.legs)
+    assert trading.get_order_by_id(bracket.id).legs is None  # legs roll up only when nested
     nested = trading.get_order_by_id(bracket.id, GetOrderByIdRequest(nested=True))
     assert {leg.id for leg in nested.legs or []} == {leg.id for leg in bracket.legs}
     open_nested = trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, nested=True))

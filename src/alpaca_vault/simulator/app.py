@@ -232,7 +232,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
     async def get_order(request: Request, account: Account) -> Response:
         order = sim.broker.get_order(account, request.path_params["order_id"])
         with sim.broker.lock:
-            return _json(order.to_json(nested=_bool_param(request, "nested") or bool(order.legs)))
+            return _json(order.to_json(nested=_bool_param(request, "nested")))
 
     async def get_order_by_client_id(request: Request, account: Account) -> Response:
         client_order_id = request.query_params.get("client_order_id")

@@ -502,6 +502,8 @@ class Broker:
         ):
             if value is not None and value <= 0:
                 raise invalid(f"{name} must be > 0")
+        if body.get("extended_hours") and not (order_type == "limit" and tif == "day"):
+            raise unprocessable("extended hours orders must be DAY limit orders")
         client_order_id = body.get("client_order_id") or str(uuid.uuid4())
         if not isinstance(client_order_id, str) or len(client_order_id) > 128:
             raise invalid("client_order_id must be a string of at most 128 characters")
