@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx2
 import pytest
-
 from typer.testing import CliRunner
 
 import alpaca_vault.simulator
