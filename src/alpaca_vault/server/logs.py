@@ -15,7 +15,17 @@ from alpaca_vault.server.redaction import scrub_text
 from alpaca_vault.vault.exposure import exposed_values
 
 # Libraries whose DEBUG output can include request headers or bodies.
-_WIRE_LOGGERS = ("httpx2", "httpx", "httpcore", "httpcore2", "hpack", "aiosqlite", "sqlalchemy.engine")
+_WIRE_LOGGERS = (
+    "httpx2",
+    "httpx",
+    "httpcore",
+    "httpcore2",
+    "hpack",
+    "aiosqlite",
+    "sqlalchemy.engine",
+    "alembic",
+    "asyncio",
+)
 _HANDLER_MARK = "_alpaca_vault_handler"
 
 
@@ -63,7 +73,7 @@ def configure_logging(level: str = "INFO") -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
-    # Wire-level logs stay at INFO even when we run at DEBUG: they are noise, and headers live there.
-    wire_level = max(logging.INFO, logging.getLevelName(level))
+    # Wire-level logs (every HTTP request, every SQL statement) stay at WARNING even when we run
+    # at DEBUG: they are noise, and headers and parameters live there.
     for name in _WIRE_LOGGERS:
-        logging.getLogger(name).setLevel(wire_level)
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level)))

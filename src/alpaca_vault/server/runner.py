@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,6 +93,19 @@ async def store_demo_credential(settings: Settings) -> None:
             logger.info("Stored the demo paper credential '%s' for user '%s'", DEMO_CREDENTIAL, settings.user)
 
 
+async def create_demo_token(settings: Settings) -> str:
+    """A fresh bearer token for the local user of the simulator's demo vault."""
+    from alpaca_vault.db.engine import Database
+    from alpaca_vault.server.auth import AccountAdmin
+
+    database = Database.create(settings.effective_database_url)
+    try:
+        issued = await AccountAdmin(database).create_token(settings.user, name="demo")
+        return issued.token.get_secret_value()
+    finally:
+        await database.dispose()
+
+
 def run_server(
     settings: Settings,
     *,
@@ -105,6 +119,15 @@ def run_server(
         if simulate:
             settings = stack.enter_context(simulated_alpaca(settings))
             anyio.run(store_demo_credential, settings)
+            if transport != "stdio":
+                token = anyio.run(create_demo_token, settings)
+                # Printed, not logged: this token opens only the simulator's demo vault.
+                print(
+                    f"Demo vault (simulator only): send 'Authorization: Bearer {token}' to "
+                    f"http://{host}:{port}/mcp",
+                    file=sys.stderr,
+                    flush=True,
+                )
         if transport == "stdio":
             anyio.run(_run_stdio, settings)
         else:
