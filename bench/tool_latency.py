@@ -230,7 +230,11 @@ def cold_start(command: list[str], env: dict[str, str], runs: int) -> list[float
             "jsonrpc": "2.0",
             "id": 0,
             "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "b", "version": "0"}},
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "b", "version": "0"},
+            },
         },
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
@@ -291,16 +295,22 @@ async def main(args: argparse.Namespace) -> None:
 
         print(f"\nCold start to a tools/list answer over stdio, median of {args.cold_runs} runs")
         ours = cold_start([str(BIN / "alpaca-vault"), "serve"], bench.env, args.cold_runs)
-        print(f"  alpaca-vault serve       {statistics.median(ours):.3f} s  (runs: {', '.join(f'{s:.2f}' for s in ours)})")
+        print(
+            f"  alpaca-vault serve       {statistics.median(ours):.3f} s  (runs: {', '.join(f'{s:.2f}' for s in ours)})"
+        )
         peer = None if args.no_peer else peer_command()
         if peer:
             peer_env = {**bench.env, "ALPACA_API_KEY": SIM_KEY, "ALPACA_SECRET_KEY": SIM_SECRET}
             theirs = cold_start(peer, peer_env, args.cold_runs)
             ratio = statistics.median(ours) / statistics.median(theirs)
-            print(f"  alpaca-mcp-server 2.4    {statistics.median(theirs):.3f} s  (runs: {', '.join(f'{s:.2f}' for s in theirs)})")
+            print(
+                f"  alpaca-mcp-server 2.4    {statistics.median(theirs):.3f} s  (runs: {', '.join(f'{s:.2f}' for s in theirs)})"
+            )
             print(f"  ratio ours/peer: {ratio:.2f} (target <= 0.80)")
 
-        print(f"\nLoad: {args.clients} concurrent HTTP clients x {args.calls_per_client} alpaca_get_account calls")
+        print(
+            f"\nLoad: {args.clients} concurrent HTTP clients x {args.calls_per_client} alpaca_get_account calls"
+        )
         total, errors, elapsed = await bench.load(url)
         print(f"  {total} calls in {elapsed:.1f} s: {total / elapsed:.0f} calls/s, {errors} errors")
     finally:
@@ -308,7 +318,9 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=300, help="sequential calls per latency measurement")
     parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients in the load test")
     parser.add_argument("--calls-per-client", type=int, default=500, help="calls each load client makes")

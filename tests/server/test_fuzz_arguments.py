@@ -69,7 +69,8 @@ class ThreadedClient:
 def threaded_client(server_settings: Settings, sim_account: Any) -> Iterator[ThreadedClient]:
     client = ThreadedClient(server_settings)
     stored = client.call(
-        "store_credential", {"name": "fuzz", "api_key": sim_account.api_key, "secret_key": sim_account.secret_key}
+        "store_credential",
+        {"name": "fuzz", "api_key": sim_account.api_key, "secret_key": sim_account.secret_key},
     )
     assert not stored.is_error, text_of(stored)
     yield client
@@ -79,7 +80,9 @@ def threaded_client(server_settings: Settings, sim_account: Any) -> Iterator[Thr
 
 json_value = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -103,7 +106,9 @@ order_arguments = st.fixed_dictionaries(
     optional={
         "qty": price,
         "notional": price,
-        "type": mostly(st.sampled_from(["market", "limit", "stop", "stop_limit", "trailing_stop", "iceberg"])),
+        "type": mostly(
+            st.sampled_from(["market", "limit", "stop", "stop_limit", "trailing_stop", "iceberg"])
+        ),
         "time_in_force": mostly(st.sampled_from(["day", "gtc", "ioc", "fok", "opg", "cls", "forever"])),
         "limit_price": price,
         "stop_price": price,
@@ -165,10 +170,14 @@ def test_place_order_never_crashes(threaded_client: ThreadedClient, arguments: d
 @pytest.mark.timeout(600)
 @FUZZ
 @given(call=credential_calls)
-def test_credential_tools_never_crash(threaded_client: ThreadedClient, call: tuple[str, dict[str, Any]]) -> None:
+def test_credential_tools_never_crash(
+    threaded_client: ThreadedClient, call: tuple[str, dict[str, Any]]
+) -> None:
     name, arguments = call
     if name == "store_credential":
-        arguments = {**arguments, "validate": False} if isinstance(arguments.get("validate"), bool) else arguments
+        arguments = (
+            {**arguments, "validate": False} if isinstance(arguments.get("validate"), bool) else arguments
+        )
     if arguments.get("credential") == "fuzz" or arguments.get("name") == "fuzz":
         return  # keep the credential the other examples rely on
     assert_explained(name, threaded_client.call(name, arguments))

@@ -93,7 +93,9 @@ async def test_planted_secrets_never_surface(
         )
         assert bad_env.is_error
         # A missing field makes pydantic echo the whole input, secrets included, unless we scrub it.
-        no_name = await call(client, "store_credential", {"api_key": wrong_key_id, "secret_key": wrong_secret})
+        no_name = await call(
+            client, "store_credential", {"api_key": wrong_key_id, "secret_key": wrong_secret}
+        )
         assert no_name.is_error and "name" in text_of(no_name)
         bad_type = await call(
             client, "store_credential", {"name": "x", "api_key": wrong_key_id, "secret_key": 12}

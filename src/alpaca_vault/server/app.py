@@ -98,7 +98,8 @@ async def open_runtime(settings: Settings, *, require_token: bool = False) -> As
         from alpaca_vault.vault.keyring import KeyRing
 
         keyring = KeyRing.load(
-            settings.encryption_keys.get_secret_value() if settings.encryption_keys else None, settings.data_dir
+            settings.encryption_keys.get_secret_value() if settings.encryption_keys else None,
+            settings.data_dir,
         )
         database = Database.create(settings.effective_database_url)
         opened.append(database)
@@ -126,7 +127,9 @@ async def open_runtime(settings: Settings, *, require_token: bool = False) -> As
             raise ToolError("Not authenticated: send a bearer token from `alpaca-vault tokens create`.")
         return local_user_id
 
-    runtime = ToolRuntime(open_parts, allow_live_trading=settings.allow_live_trading, resolve_user=resolve_user)
+    runtime = ToolRuntime(
+        open_parts, allow_live_trading=settings.allow_live_trading, resolve_user=resolve_user
+    )
     warm_up = asyncio.create_task(_open_quietly(runtime))
     try:
         yield runtime

@@ -11,7 +11,7 @@ import typer
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-class Transport(str, enum.Enum):
+class Transport(enum.StrEnum):
     stdio = "stdio"
     http = "http"
 
