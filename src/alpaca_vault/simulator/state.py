@@ -156,7 +156,7 @@ class Order:
             "qty": dec(self.qty),
             "filled_qty": number(self.filled_qty),
             "filled_avg_price": dec(self.filled_avg_price),
-            "order_class": self.order_class,
+            "order_class": "" if self.order_class == "simple" else self.order_class,  # Alpaca writes ""
             "order_type": self.type,
             "type": self.type,
             "side": self.side,
@@ -218,6 +218,14 @@ class Account:
     orders_by_client_id: dict[str, Order] = field(default_factory=dict)
     fills: list[Fill] = field(default_factory=list)
     last_sync: float = 0.0
+    first_open: int = 0  # orders before this index are all closed: hot paths skip them
+
+    def open_orders(self) -> list[Order]:
+        """Open orders, oldest first, without rescanning the closed history each request."""
+        orders = self.orders
+        while self.first_open < len(orders) and not orders[self.first_open].is_open:
+            self.first_open += 1
+        return [o for o in orders[self.first_open :] if o.is_open]
 
 
 class Broker:
@@ -281,8 +289,8 @@ class Broker:
 
     def _reserved_buying_power(self, account: Account, now: float) -> Decimal:
         reserved = ZERO
-        for order in account.orders:
-            if order.side != "buy" or not order.is_open or order.status == "held":
+        for order in account.open_orders():
+            if order.side != "buy" or order.status == "held":
                 continue
             if order.notional is not None:
                 reserved += order.notional
@@ -295,8 +303,8 @@ class Broker:
         """Quantity already promised to open sell orders (one leg counted per OCO pair)."""
         held = ZERO
         seen_groups: set[str] = set()
-        for order in account.orders:
-            if order is exclude or order.side != "sell" or order.asset is not asset or not order.is_open:
+        for order in account.open_orders():
+            if order is exclude or order.side != "sell" or order.asset is not asset:
                 continue
             if order.status == "held":
                 continue
@@ -674,7 +682,7 @@ class Broker:
             now = self.clock.now() if now is None else now
             if now <= account.last_sync:
                 return
-            for order in list(account.orders):
+            for order in account.open_orders():
                 if order.is_open:
                     self._evaluate(account, order, order.last_eval, now)
             account.last_sync = now
@@ -935,7 +943,7 @@ class Broker:
             now = self.clock.now()
             self.sync(account, now)
             canceled = []
-            for order in account.orders:
+            for order in account.open_orders():
                 if order.is_open and order.parent is None:
                     self._close(order, "canceled", now)
                     canceled.append(order)
@@ -1064,7 +1072,7 @@ class Broker:
                 if not position.asset.fractionable:
                     amount = amount.to_integral_value(rounding=ROUND_DOWN)
             # Closing first releases shares promised to open sell orders, as Alpaca does.
-            for order in account.orders:
+            for order in account.open_orders():
                 if order.is_open and order.side == "sell" and order.asset is position.asset:
                     self._close(order, "canceled", self.clock.now())
             tif = "gtc" if position.asset.is_crypto else "day"
