@@ -196,6 +196,10 @@ def test_unknown_client_order_id_and_position_are_404(http: httpx2.Client) -> No
         ),
         ({**_market(), "order_class": "bracket"}, "bracket orders require take_profit and stop_loss"),
         ({**_market(), "extended_hours": True}, "extended hours orders must be DAY limit orders"),
+        (
+            {**_market(), "type": "limit", "limit_price": "100.005"},
+            "invalid limit_price 100.005. sub-penny increment does not fulfill minimum pricing criteria",
+        ),
     ],
 )
 def test_invalid_orders_are_422(

@@ -240,7 +240,7 @@ def test_crypto_order_and_position(trading: TradingClient) -> None:
 
 
 def test_bracket_order_nested_legs(trading: TradingClient) -> None:
-    price = Decimal(trading.get_asset("AAPL").symbol and _buy(trading, "AAPL", 1).filled_avg_price)
+    price = Decimal(str(_buy(trading, "AAPL", 1).filled_avg_price))
     bracket = trading.submit_order(
         MarketOrderRequest(
             symbol="AAPL",
@@ -248,8 +248,8 @@ def test_bracket_order_nested_legs(trading: TradingClient) -> None:
             side=OrderSide.BUY,
             time_in_force=TimeInForce.GTC,
             order_class=OrderClass.BRACKET,
-            take_profit=TakeProfitRequest(limit_price=float(price * 2)),
-            stop_loss=StopLossRequest(stop_price=float(price / 2)),
+            take_profit=TakeProfitRequest(limit_price=float((price * 2).quantize(Decimal("0.01")))),
+            stop_loss=StopLossRequest(stop_price=float((price / 2).quantize(Decimal("0.01")))),
         )
     )
     assert bracket.order_class == OrderClass.BRACKET

@@ -72,6 +72,17 @@ def _optional_decimal(body: dict[str, Any], name: str) -> Decimal | None:
     return _decimal(value, name)
 
 
+def _check_increment(asset: Asset, name: str, price: Decimal | None) -> None:
+    """US equities trade in cents from $1 up and in hundredths of a cent below, as Alpaca enforces."""
+    if price is None or asset.is_crypto:
+        return
+    step = CENT if price >= 1 else Decimal("0.0001")
+    if price != price.quantize(step, rounding=ROUND_DOWN):
+        raise unprocessable(
+            f"invalid {name} {number(price)}. sub-penny increment does not fulfill minimum pricing criteria"
+        )
+
+
 def new_key_pair() -> tuple[str, str]:
     """A key pair shaped like Alpaca's paper keys: ``PK`` + 18 upper alphanumerics, 40-char secret."""
     upper = string.ascii_uppercase + string.digits
@@ -512,6 +523,8 @@ class Broker:
                 raise invalid(f"{name} must be > 0")
         if body.get("extended_hours") and not (order_type == "limit" and tif == "day"):
             raise unprocessable("extended hours orders must be DAY limit orders")
+        for name, value in (("limit_price", limit_price), ("stop_price", stop_price)):
+            _check_increment(asset, name, value)
         client_order_id = body.get("client_order_id") or str(uuid.uuid4())
         if not isinstance(client_order_id, str) or len(client_order_id) > 128:
             raise invalid("client_order_id must be a string of at most 128 characters")
@@ -571,6 +584,9 @@ class Broker:
             if stop_loss and stop_loss.get("limit_price") is not None
             else None
         )
+        _check_increment(order.asset, "take_profit.limit_price", tp_price)
+        _check_increment(order.asset, "stop_loss.stop_price", sl_stop)
+        _check_increment(order.asset, "stop_loss.limit_price", sl_limit)
         exit_side = "sell" if order.side == "buy" else "buy"
         sign = Decimal(1) if order.side == "buy" else Decimal(-1)
         if order.order_class == "oco":
@@ -982,6 +998,8 @@ class Broker:
                 raise invalid(f"limit_price cannot be set on a {old.type} order")
             if stop_price is not None and old.type not in ("stop", "stop_limit"):
                 raise invalid(f"stop_price cannot be set on a {old.type} order")
+            _check_increment(old.asset, "limit_price", limit_price)
+            _check_increment(old.asset, "stop_price", stop_price)
             if trail is not None and old.type != "trailing_stop":
                 raise invalid("trail can only be set on a trailing_stop order")
             client_order_id = body.get("client_order_id") or str(uuid.uuid4())
