@@ -66,3 +66,9 @@ async def test_upgrade_is_idempotent(database: Database) -> None:
     await upgrade(database.url)
     await upgrade(database.url)
     assert await current_revision(database) == head_revision()
+
+
+def test_fast_head_revision_agrees_with_alembic() -> None:
+    from alpaca_vault.db.migrate import alembic_head_revision
+
+    assert head_revision() == alembic_head_revision()

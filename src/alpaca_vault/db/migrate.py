@@ -9,18 +9,21 @@ which autogenerates a revision against a scratch SQLite file migrated to head.
 
 from __future__ import annotations
 
+import functools
+import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from alpaca_vault.db.engine import Database, DatabaseError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Arbitrary constant: serializes concurrent `db upgrade` runs on one PostgreSQL database.
@@ -28,6 +31,8 @@ _PG_MIGRATION_LOCK = 0x616C7061
 
 
 def make_config(url: str | None = None, connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("path_separator", "os")
@@ -38,17 +43,50 @@ def make_config(url: str | None = None, connection: Connection | None = None) ->
     return config
 
 
+_REVISION_LINE = re.compile(r"^revision(?::[^=]*)?=\s*[\"']([\w-]+)[\"']", re.MULTILINE)
+_DOWN_REVISION_LINE = re.compile(r"^down_revision(?::[^=]*)?=\s*(?:[\"']([\w-]+)[\"']|None)", re.MULTILINE)
+
+
+@functools.cache
 def head_revision() -> str:
+    """The newest revision in migrations/versions (read once per process).
+
+    Read from the scripts' ``revision``/``down_revision`` lines so start-up needs no
+    Alembic import; anything unusual (branches, odd formatting) defers to Alembic.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = script.read_text(encoding="utf-8")
+        revision, down = _REVISION_LINE.search(source), _DOWN_REVISION_LINE.search(source)
+        if revision is None:
+            continue
+        if down is None:
+            return alembic_head_revision()
+        revisions.add(revision.group(1))
+        if down.group(1):
+            parents.add(down.group(1))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else alembic_head_revision()
+
+
+def alembic_head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(make_config()).get_current_head()
     assert head is not None
     return head
 
 
 def _current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def _upgrade_on(connection: Connection) -> None:
+    from alembic import command
+
     command.upgrade(make_config(connection=connection), "head")
 
 
@@ -96,6 +134,8 @@ async def ensure_schema(db: Database) -> None:
 def _revision_cli(argv: list[str]) -> int:
     import argparse
     import asyncio
+
+    from alembic import command
 
     parser = argparse.ArgumentParser(prog="python -m alpaca_vault.db.migrate")
     sub = parser.add_subparsers(dest="cmd", required=True)

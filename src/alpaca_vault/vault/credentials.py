@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from alpaca_vault.db import Credential, Database, User
 from alpaca_vault.db.models import ENVIRONMENTS, utcnow
+from alpaca_vault.db.rls import lookup_user_id
 from alpaca_vault.vault.aead import AssociatedData
 from alpaca_vault.vault.errors import (
     CredentialAmbiguous,
@@ -177,27 +178,34 @@ class CredentialService:
 
     async def ensure_user(self, name: str) -> UserInfo:
         """The user with this name, created on first use."""
-        async with self._db.session(readonly=True) as session:
-            user = await session.scalar(select(User).where(User.name == name))
-            if user is not None:
-                return _user_info(user)
+        found = await self.find_user(name)
+        if found is not None:
+            return found
+        new_id = uuid.uuid4()
         try:
-            async with self._db.session() as session:
-                user = User(id=uuid.uuid4(), name=name, is_active=True, created_at=utcnow())
+            # Scoped to the new id: under PostgreSQL row-level security a row is only
+            # insertable by the transaction whose app.user_id is that row's user.
+            async with self._db.session(new_id) as session:
+                user = User(id=new_id, name=name, is_active=True, created_at=utcnow())
                 session.add(user)
                 await session.flush()
                 return _user_info(user)
         except IntegrityError:
-            # Another process created it between our read and our insert.
-            async with self._db.session(readonly=True) as session:
-                user = await session.scalar(select(User).where(User.name == name))
-                if user is None:
-                    raise
-                return _user_info(user)
+            # Another process created it between our lookup and our insert.
+            found = await self.find_user(name)
+            if found is None:
+                raise
+            return found
 
     async def find_user(self, name: str) -> UserInfo | None:
         async with self._db.session(readonly=True) as session:
-            user = await session.scalar(select(User).where(User.name == name))
+            # A user's id is not known before the lookup; rls.lookup_user_id is the narrow
+            # cross-user path (a SECURITY DEFINER function on PostgreSQL).
+            user_id = await lookup_user_id(session, name)
+        if user_id is None:
+            return None
+        async with self._db.session(user_id, readonly=True) as session:
+            user = await session.get(User, user_id)
             return None if user is None else _user_info(user)
 
     # credentials

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Text, func, or_, select, type_coerce, upda
 
 from alpaca_vault.db import Credential, Database
 from alpaca_vault.db.models import utcnow
+from alpaca_vault.db.rls import maintenance_session
 from alpaca_vault.db.sealed import TOKEN_VERSION
 from alpaca_vault.vault.aead import AssociatedData
 from alpaca_vault.vault.errors import UnsealError
@@ -63,7 +64,7 @@ def _needs_rotation(primary_kid: str) -> ColumnElement[bool]:
 
 async def count_pending(db: Database, keyring: KeyRing) -> int:
     """Credentials with a value or fingerprint not under the primary key."""
-    async with db.session(readonly=True) as session:
+    async with maintenance_session(db) as session:
         total = await session.scalar(
             select(func.count()).select_from(Credential).where(_needs_rotation(keyring.primary_kid))
         )
@@ -82,13 +83,14 @@ async def rotate(
         raise ValueError("batch_size must be at least 1")
     primary = keyring.primary_kid
     pending = _needs_rotation(primary)
-    async with db.session(readonly=True) as session:
+    async with maintenance_session(db) as session:
         total_rows = int(await session.scalar(select(func.count()).select_from(Credential)) or 0)
     state = RotationProgress(total=await count_pending(db, keyring))
     result = RotationResult(primary_kid=primary, already_current=total_rows - state.total)
     last_id: uuid.UUID | None = None
     while True:
-        async with db.session() as session:
+        # Rotation spans every user: on PostgreSQL this needs the tables' owner (row-level security).
+        async with maintenance_session(db) as session:
             query = (
                 select(
                     Credential.id,
