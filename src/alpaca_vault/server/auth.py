@@ -22,8 +22,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from mcp.server.auth.provider import AccessToken
 from pydantic import SecretStr
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.models import ApiToken, Credential, User, utcnow
 from alpaca_vault.db.rls import lookup_token, maintenance_session
+
+if TYPE_CHECKING:
+    from mcp.server.auth.provider import AccessToken
 
 logger = logging.getLogger("alpaca_vault.server.auth")
 
@@ -262,6 +265,9 @@ class BearerTokenVerifier:
         self._touched: dict[uuid.UUID, datetime] = {}
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        # Imported here: the users/tokens commands use this module and should not pay for the SDK.
+        from mcp.server.auth.provider import AccessToken
+
         if not _TOKEN_SHAPE.fullmatch(token):
             logger.debug("Bearer token refused: not an alpaca-vault token")
             return None
