@@ -201,3 +201,32 @@ async def test_portfolio_history_and_activities(broker: AlpacaClient, keys: Alpa
     assert [(a.activity_type, a.order_id, a.qty, a.symbol) for a in activities] == [
         ("FILL", order.id, Decimal("2"), "KO")
     ]
+
+
+async def test_live_trading_switch_is_a_second_wall(simulator: Any, sim_account: Any) -> None:
+    from alpaca_vault.broker import LiveTradingDisabled
+
+    from .conftest import keys_for, make_client
+
+    client = make_client(simulator, allow_live_trading=False)
+    live, paper = keys_for(sim_account, environment="live"), keys_for(sim_account)
+    resting = far_limit_buy()
+    try:
+        assert (await client.get_account(live)).status == "ACTIVE"  # reading is fine
+        with pytest.raises(LiveTradingDisabled, match="place an order") as caught:
+            await client.place_order(live, resting)
+        assert "ALPACA_VAULT_ALLOW_LIVE_TRADING" in str(caught.value)
+        for attempt in (
+            client.cancel_all_orders(live),
+            client.close_all_positions(live),
+            client.close_position(live, "AAPL"),
+            client.cancel_order(live, str(uuid.uuid4())),
+            client.replace_order(live, str(uuid.uuid4()), ReplaceOrderRequest(qty=Decimal(1))),
+        ):
+            with pytest.raises(LiveTradingDisabled):
+                await attempt
+        assert simulator.orders(sim_account.api_key) == []
+        placed = await client.place_order(paper, resting)  # paper keys are not affected
+        assert [o["id"] for o in simulator.orders(sim_account.api_key)] == [placed.id]
+    finally:
+        await client.aclose()

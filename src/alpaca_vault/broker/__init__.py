@@ -18,6 +18,7 @@ from .errors import (
     AlpacaTimeout,
     AlpacaUnavailable,
     InvalidRequestError,
+    LiveTradingDisabled,
     OrderOutcomeUnknown,
 )
 from .models import (
@@ -66,6 +67,7 @@ __all__ = [
     "Clock",
     "ClosePositionResult",
     "InvalidRequestError",
+    "LiveTradingDisabled",
     "Order",
     "OrderOutcomeUnknown",
     "OrderRequest",

@@ -47,6 +47,7 @@ from .errors import (
     AlpacaTimeout,
     AlpacaUnavailable,
     InvalidRequestError,
+    LiveTradingDisabled,
     OrderOutcomeUnknown,
     error_for_status,
 )
@@ -263,6 +264,7 @@ class AlpacaClient:
         retry: RetryPolicy | None = None,
         max_rate_limiters: int = 1024,
         rate_limit_period: float = 60.0,
+        allow_live_trading: bool = True,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -275,6 +277,8 @@ class AlpacaClient:
         self._rate = rate_limit_per_minute
         self._rate_period = rate_limit_period
         self._max_limiters = max(1, max_rate_limiters)
+        # A second wall behind tools/' own check: with False, live keys can only read.
+        self._allow_live_trading = allow_live_trading
         self._limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
         # No default auth, no event hooks. Cookies are refused: one pooled client serves many
         # credentials, and a cookie set for one must never ride along with another's request.
@@ -310,6 +314,10 @@ class AlpacaClient:
         else:
             self._limiters.move_to_end(limiter_key)
         return limiter
+
+    def _check_may_trade(self, keys: AlpacaKeys, action: str) -> None:
+        if keys.environment == "live" and not self._allow_live_trading:
+            raise LiveTradingDisabled(action)
 
     def _trading(self, keys: AlpacaKeys, path: str) -> str:
         return self._base[keys.environment] + path
@@ -461,6 +469,7 @@ class AlpacaClient:
         percentage: str | float | None = None,
     ) -> Order:
         """Place the order that closes all or part of a position (qty shares, or percentage of it)."""
+        self._check_may_trade(keys, "close a position")
         if qty is not None and percentage is not None:
             raise InvalidRequestError("give qty or percentage to close part of a position, not both.")
         params: dict[str, Any] = {}
@@ -479,6 +488,7 @@ class AlpacaClient:
         self, keys: AlpacaKeys, *, cancel_orders: bool = False
     ) -> list[ClosePositionResult]:
         """Liquidate every position (optionally cancelling open orders first); one result per position."""
+        self._check_may_trade(keys, "close all positions")
         params = {"cancel_orders": "true"} if cancel_orders else {}
         payload = await self._unrepeatable(
             keys, "DELETE", self._trading(keys, "/v2/positions"), params=params, what="closing all positions"
@@ -542,6 +552,7 @@ class AlpacaClient:
         Raises OrderOutcomeUnknown (with the client_order_id) when it cannot tell whether the
         order exists; look it up with get_order_by_client_id before anything else.
         """
+        self._check_may_trade(keys, "place an order")
         client_order_id = order.client_order_id or new_client_order_id()
         body = order.to_alpaca(client_order_id)
         url = self._trading(keys, "/v2/orders")
@@ -563,6 +574,7 @@ class AlpacaClient:
 
     async def replace_order(self, keys: AlpacaKeys, order_id: str, changes: ReplaceOrderRequest) -> Order:
         """Replace an open order; the result is the new order (its client_order_id given or generated)."""
+        self._check_may_trade(keys, "replace an order")
         oid = _order_id(order_id)
         url = self._trading(keys, f"/v2/orders/{oid}")
         client_order_id = changes.client_order_id or new_client_order_id()
@@ -583,6 +595,7 @@ class AlpacaClient:
 
     async def cancel_order(self, keys: AlpacaKeys, order_id: str) -> None:
         """Request cancellation of an open order (Alpaca answers 204; the order turns canceled)."""
+        self._check_may_trade(keys, "cancel an order")
         oid = _order_id(order_id)
         url = self._trading(keys, f"/v2/orders/{oid}")
         try:
@@ -597,6 +610,7 @@ class AlpacaClient:
 
     async def cancel_all_orders(self, keys: AlpacaKeys) -> list[CancelOrderResult]:
         """Cancel every open order; one result per order (status 200 cancelled, else why not)."""
+        self._check_may_trade(keys, "cancel all orders")
         payload = await self._call(keys, "DELETE", self._trading(keys, "/v2/orders"), idempotent=True)
         return self._parse_list(CancelOrderResult, payload)
 

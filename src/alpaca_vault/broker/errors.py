@@ -177,6 +177,18 @@ class OrderOutcomeUnknown(AlpacaError):
         return {**super().as_dict(), "client_order_id": self.client_order_id}
 
 
+class LiveTradingDisabled(AlpacaError):
+    """A live-environment credential asked to change something while live trading is off."""
+
+    hint = (
+        "Live trading is disabled on this server; use a paper credential, or ask the operator to set "
+        "ALPACA_VAULT_ALLOW_LIVE_TRADING=true."
+    )
+
+    def __init__(self, action: str) -> None:
+        super().__init__(None, None, f"Refused to {action} with a live-environment credential")
+
+
 class InvalidRequestError(ValueError):
     """The client refused the arguments before sending anything (bad symbol, order id, timeframe...)."""
 
