@@ -1,0 +1,142 @@
+"""`alpaca-vault users ...` and `tokens ...`: what an operator sees, on SQLite and as PostgreSQL roles."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from alpaca_vault.db import Database
+from alpaca_vault.server.auth import BearerTokenVerifier
+from alpaca_vault.server.cli import app
+from tests.multiuser.conftest import RlsDatabase
+
+runner = CliRunner()
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"ALPACA_VAULT_DATA_DIR": str(tmp_path / "data")}
+
+
+def test_users_add_list_and_duplicate(env: dict[str, str]) -> None:
+    code, out, err = run(env, "users", "add", "alice")
+    assert code == 0 and "Added user 'alice'" in out and "tokens create --user alice" in err
+    code, _, err = run(env, "users", "add", "alice")
+    assert code == 1 and "already exists" in err
+    code, _, err = run(env, "users", "add", "bad name!")
+    assert code == 1 and "Invalid user name" in err
+    code, out, _ = run(env, "users", "list", "--json")
+    (alice,) = json.loads(out)
+    assert (alice["name"], alice["credentials"], alice["tokens"], alice["is_active"]) == ("alice", 0, 0, True)
+
+
+def test_tokens_create_prints_only_the_token_on_stdout_and_list_never_shows_it(env: dict[str, str]) -> None:
+    run(env, "users", "add", "alice")
+    code, out, err = run(env, "tokens", "create", "--user", "alice", "--name", "laptop", "--expires-in", "30")
+    assert code == 0, err
+    token = out.strip()
+    assert out == token + "\n" and token.startswith("avt_") and len(token) == 47
+    assert "Authorization: Bearer <the token above>" in err and token not in err
+    code, out, _ = run(env, "tokens", "list", "--json")
+    (listed,) = json.loads(out)
+    assert listed["user"] == "alice" and listed["name"] == "laptop" and listed["status"] == "active"
+    assert (
+        listed["prefix"] == token[:12] and listed["expires_at"] is not None and listed["last_used_at"] is None
+    )
+    code, table, _ = run(env, "tokens", "list")
+    assert code == 0 and "laptop" in table and token[:12] in table
+    for text in (out, table):
+        assert token not in text and token[12:20] not in text
+
+
+def test_tokens_create_for_an_unknown_user_names_the_known_ones(env: dict[str, str]) -> None:
+    run(env, "users", "add", "alice")
+    code, out, err = run(env, "tokens", "create", "--user", "bob")
+    assert code == 1 and out == ""
+    assert "User 'bob' not found. Known users: alice. `alpaca-vault users add bob` creates it." in err
+
+
+def test_tokens_revoke_by_id_or_prefix_and_never_by_the_token(env: dict[str, str]) -> None:
+    run(env, "users", "add", "alice")
+    first = run(env, "tokens", "create", "--user", "alice", "--name", "one")[1].strip()
+    run(env, "tokens", "create", "--user", "alice", "--name", "two")
+    by_name = {t["name"]: t for t in json.loads(run(env, "tokens", "list", "--json")[1])}
+    code, _, err = run(env, "tokens", "revoke", first)
+    assert code == 1 and "never the token itself" in err and first not in err
+    code, out, _ = run(env, "tokens", "revoke", by_name["one"]["prefix"])
+    assert code == 0 and "Revoked token 'one'" in out
+    code, out, _ = run(env, "tokens", "revoke", by_name["two"]["id"])
+    assert code == 0 and "Revoked token 'two'" in out
+    code, out, _ = run(env, "tokens", "revoke", by_name["two"]["id"])
+    assert code == 0 and "already revoked" in out
+    code, _, err = run(env, "tokens", "revoke", str(uuid.uuid4()))
+    assert code == 1 and "not found" in err
+    assert {t["status"] for t in json.loads(run(env, "tokens", "list", "--json")[1])} == {"revoked"}
+
+
+def test_no_expiry_and_bounds(env: dict[str, str]) -> None:
+    run(env, "users", "add", "alice")
+    assert run(env, "tokens", "create", "--user", "alice", "--expires-in", "0")[0] == 0
+    assert json.loads(run(env, "tokens", "list", "--json")[1])[0]["expires_at"] is None
+    code, _, err = run(env, "tokens", "create", "--user", "alice", "--expires-in", "5000")
+    assert code == 2 and "--expires-in" in err
+
+
+def test_users_remove_takes_tokens_along_and_needs_yes_when_not_interactive(env: dict[str, str]) -> None:
+    run(env, "users", "add", "alice")
+    run(env, "users", "add", "bob")
+    run(env, "tokens", "create", "--user", "alice")
+    code, _, err = run(env, "users", "remove", "alice")
+    assert code == 1 and "--yes" in err
+    code, out, _ = run(env, "users", "remove", "alice", "--yes")
+    assert code == 0 and "Removed user 'alice' with 0 credential(s) and 1 token(s)." in out
+    assert json.loads(run(env, "tokens", "list", "--json")[1]) == []
+    assert [u["name"] for u in json.loads(run(env, "users", "list", "--json")[1])] == ["bob"]
+    code, _, err = run(env, "users", "remove", "alice", "--yes")
+    assert code == 1 and "User 'alice' not found" in err
+
+
+@pytest.mark.postgres
+def test_admin_commands_as_the_application_role_say_to_use_the_owner(rls_database: RlsDatabase) -> None:
+    as_app = {"ALPACA_VAULT_DATABASE_URL": rls_database.app_url}
+    as_owner = {"ALPACA_VAULT_DATABASE_URL": rls_database.owner_url}
+    for args in (("users", "add", "alice"), ("users", "list"), ("tokens", "list")):
+        code, _, err = run(as_app, *args)
+        assert code == 1 and "owns the tables" in err and "Traceback" not in err
+    assert run(as_owner, "users", "add", "alice")[0] == 0
+    code, _, err = run(as_owner, "tokens", "create", "--user", "alice")
+    assert code == 0, err
+    assert json.loads(run(as_owner, "users", "list", "--json")[1])[0]["tokens"] == 1
+
+
+async def test_an_inactive_users_token_is_refused(tmp_path: Path) -> None:
+    from sqlalchemy import update
+
+    from alpaca_vault.db.migrate import upgrade_database
+    from alpaca_vault.db.models import User
+    from alpaca_vault.server.auth import AccountAdmin
+
+    db = Database.create(f"sqlite+aiosqlite:///{tmp_path / 'vault.db'}")
+    try:
+        await upgrade_database(db)
+        admin = AccountAdmin(db)
+        await admin.add_user("alice")
+        token = (await admin.create_token("alice")).token.get_secret_value()
+        verifier = BearerTokenVerifier(db)
+        accepted = await verifier.verify_token(token)
+        assert accepted is not None and accepted.scopes == ["alpaca-vault"]
+        assert token not in accepted.model_dump_json()  # the SDK keeps this object: no copy of the secret
+        async with db.session() as session:
+            await session.execute(update(User).values(is_active=False))
+        assert await verifier.verify_token(token) is None
+    finally:
+        await db.dispose()
