@@ -202,14 +202,12 @@ async def test_users_removal_cascades_to_credentials_and_tokens(tenants: TwoTena
             assert owners == {tenants.alice}, table
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vault.CredentialService.ensure_user/find_user look users up by name without a user setting; under "
-    "RLS they must use db.rls.lookup_user_id and insert in session(new_id). Until then stdio on PostgreSQL "
-    "must connect as the owner. Remove this marker when fixed.",
-)
-async def test_stdio_finds_its_user_by_name_as_the_application_role(
+async def test_stdio_finds_and_creates_its_user_by_name_as_the_application_role(
     tenants: TwoTenants, tmp_path: Path
 ) -> None:
     vault = CredentialService(tenants.app, KeyRing.load(generate_key(), tmp_path))
     assert (await vault.ensure_user("alice")).id == tenants.alice
+    carol = await vault.ensure_user("carol")
+    assert (await vault.ensure_user("carol")).id == carol.id
+    assert await _owners(tenants.app, carol.id, "users") == [carol.id]
+    assert await _owners(tenants.app, None, "users") == []
