@@ -21,6 +21,7 @@ import pytest
 from pydantic import SecretStr
 
 from alpaca_vault.broker import (
+    AlpacaAuthError,
     AlpacaClient,
     AlpacaKeys,
     OrderRequest,
@@ -240,3 +241,37 @@ async def test_secret_never_leaks(
     finally:
         for c in (client, slow, dead):
             await c.aclose()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda s: s + "\n", id="pasted-with-newline"),
+        pytest.param(lambda s: " " + s, id="leading-space"),
+        pytest.param(lambda s: s[:4] + "é" + s[4:], id="non-ascii"),
+        pytest.param(lambda s: s + "\r\nX-Injected: 1", id="header-injection"),
+    ],
+)
+async def test_malformed_secret_is_refused_without_echoing_it(
+    damage: Callable[[str], str],
+    simulator: Any,
+    canary: tuple[Any, list[str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # HTTP libraries quote an illegal header value in full in their errors (h11: "Illegal header
+    # value b'...'"; the str codec: UnicodeEncodeError(..., '<the whole value>', ...)), and httpcore2
+    # logs that error at DEBUG. A pasted secret with a stray newline must not reach them.
+    account, markers = canary
+    keys = AlpacaKeys(SecretStr(account.api_key), SecretStr(damage(markers[1])), "paper", str(account.id))
+    client = make_client(simulator)
+    caplog.set_level(logging.DEBUG)
+    try:
+        with pytest.raises(AlpacaAuthError) as caught:
+            await client.get_account(keys)
+        assert caught.value.status is None
+        assert "store the key pair again" in str(caught.value)
+        assert_exception_clean(caught.value, markers)
+        for record in caplog.records:
+            assert not leaks(record.getMessage() + repr(vars(record)), markers), record.name
+    finally:
+        await client.aclose()

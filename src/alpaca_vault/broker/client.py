@@ -39,6 +39,7 @@ from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
 from .. import __version__
 from .errors import (
+    AlpacaAuthError,
     AlpacaBadResponse,
     AlpacaConnectionError,
     AlpacaError,
@@ -132,8 +133,25 @@ class _Reply:
     retry_after: float | None = field(default=None)
 
 
+# Alpaca key ids and secrets are printable ASCII without spaces. Anything else must never reach the
+# HTTP stack: h11 and the str codec quote an illegal header value in full in their errors, and
+# httpcore2 logs those errors at DEBUG.
+_KEY_CHARS = re.compile(r"[\x21-\x7e]{1,256}")
+
+
 def _auth_headers(keys: AlpacaKeys) -> dict[str, str]:
-    # The only place the secret is revealed: straight into the outgoing request.
+    # The only place the secret is revealed: straight into the outgoing request. No local
+    # variable holds it, so no traceback frame of ours can show it.
+    if not (
+        _KEY_CHARS.fullmatch(keys.api_key.get_secret_value())
+        and _KEY_CHARS.fullmatch(keys.secret_key.get_secret_value())
+    ):
+        raise AlpacaAuthError(
+            None,
+            None,
+            "The credential's key id or secret contains characters no Alpaca key has (spaces, line breaks "
+            "or non-ASCII), so it was not sent; store the key pair again",
+        )
     return {
         "APCA-API-KEY-ID": keys.api_key.get_secret_value(),
         "APCA-API-SECRET-KEY": keys.secret_key.get_secret_value(),
@@ -333,10 +351,11 @@ class AlpacaClient:
             started = time.perf_counter()
             failure: AlpacaError | None = None
             reply: _Reply | None = None
-            request = self._http.build_request(
-                method, url, params=_drop_none(params or {}), json=body, headers=_auth_headers(keys)
-            )
+            request: httpx2.Request | None = None
             try:
+                request = self._http.build_request(
+                    method, url, params=_drop_none(params or {}), json=body, headers=_auth_headers(keys)
+                )
                 response = await self._http.send(request)
                 try:
                     reply = _Reply(response.status_code, response.content, _wait_hint(response.headers))
@@ -355,6 +374,11 @@ class AlpacaClient:
                 failure = AlpacaConnectionError(
                     f"The connection to Alpaca broke before an answer arrived ({type(exc).__name__})",
                     request_sent=True,
+                )
+            except httpx2.RequestError as exc:
+                # e.g. an undecodable body: the request may well have taken effect.
+                failure = AlpacaConnectionError(
+                    f"Alpaca's answer could not be read ({type(exc).__name__})", request_sent=True
                 )
             finally:
                 # Drop the request (it holds the auth headers) before anything is raised.

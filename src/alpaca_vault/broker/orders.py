@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from .errors import (
+    AlpacaBadResponse,
     AlpacaConnectionError,
     AlpacaError,
     AlpacaNotFound,
@@ -49,7 +50,8 @@ def _outcome_unknown(error: AlpacaError) -> bool:
     """True when the request may have reached Alpaca and taken effect."""
     if isinstance(error, AlpacaTimeout | AlpacaConnectionError):
         return error.request_sent
-    return isinstance(error, AlpacaUnavailable)
+    # A 2xx we could not read still means Alpaca took the order.
+    return isinstance(error, AlpacaUnavailable | AlpacaBadResponse)
 
 
 async def _find(lookup: Lookup, client_order_id: str) -> Order | None:
