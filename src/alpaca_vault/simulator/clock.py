@@ -26,7 +26,7 @@ class MarketClock:
 
     def now(self) -> float:
         # Microseconds, as timestamps are written: a time read back from JSON compares equal.
-        return round(time.time() + self.offset, 6)
+        return round((time.time() + self.offset) * 1_000_000) / 1_000_000
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds

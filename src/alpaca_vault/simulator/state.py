@@ -249,6 +249,7 @@ class Broker:
         self.prices = PricePath(config.seed)
         self.accounts: dict[str, Account] = {}
         self._account_seq = 0
+        self._close_window = (0.0, 0.0)  # (a close, the next close): last_close's cache
         for spec in config.accounts:
             self.add_account(spec)
 
@@ -290,12 +291,17 @@ class Broker:
 
     def last_close(self, t: float) -> float:
         """The most recent 16:00 New York close strictly before ``t``."""
+        close, following = self._close_window
+        if close < t <= following:  # hot path: GET /v2/account asks this on every request
+            return close
         local = datetime.fromtimestamp(t, NEW_YORK)
         day = local.date()
         while True:
-            close = datetime.combine(day, datetime.min.time().replace(hour=16), NEW_YORK)
-            if day.weekday() < 5 and close.timestamp() < t:
-                return close.timestamp()
+            candidate = datetime.combine(day, datetime.min.time().replace(hour=16), NEW_YORK)
+            if day.weekday() < 5 and candidate.timestamp() < t:
+                close = candidate.timestamp()
+                self._close_window = (close, self.clock.next_close(close).timestamp())
+                return close
             day -= timedelta(days=1)
 
     def _reserved_buying_power(self, account: Account, now: float) -> Decimal:
