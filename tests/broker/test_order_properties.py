@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from alpaca_vault.broker import OrderRequest
+from alpaca_vault.broker import AlpacaError, InvalidRequestError, OrderRequest
 
 prices = st.one_of(
     st.none(), st.decimals(min_value=-5, max_value=1000, places=2, allow_nan=False), st.just("x")
@@ -69,3 +70,19 @@ def test_any_arguments_validate_or_explain(args: dict[str, Any]) -> None:
         assert "take_profit" not in body and "stop_loss" not in body
     assert all(not isinstance(v, float) for v in body.values())
     assert all(Decimal(body[k]) > 0 for k in ("qty", "notional", "limit_price", "stop_price") if k in body)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=40))
+async def test_arbitrary_identifiers_give_results_or_typed_errors(text: str, broker: Any, keys: Any) -> None:
+    """Whatever an agent passes as a symbol or id: a result, a typed error, or an argument error."""
+    calls = [
+        lambda: broker.get_order_by_client_id(keys, text),
+        lambda: broker.get_order(keys, text),
+        lambda: broker.get_asset(keys, text),
+        lambda: broker.get_latest_quote(keys, text),
+        lambda: broker.list_orders(keys, status="all", symbols=text or None),
+    ]
+    for call in calls:
+        with contextlib.suppress(AlpacaError, InvalidRequestError):
+            await call()
