@@ -8,6 +8,7 @@ the last check up to now, so the outcome depends only on the seed and the clock.
 
 from __future__ import annotations
 
+import bisect
 import secrets
 import string
 import threading
@@ -841,7 +842,9 @@ class Broker:
         order.status = "filled" if complete else "partially_filled"
         order.filled_at = t
         order.updated_at = t
-        account.fills.append(
+        # Kept in time order: a sync pass matches order by order, not instant by instant.
+        bisect.insort(
+            account.fills,
             Fill(
                 id=f"{datetime.fromtimestamp(t, NEW_YORK).strftime('%Y%m%d%H%M%S%f')[:17]}::{uuid.uuid4()}",
                 order=order,
@@ -852,7 +855,8 @@ class Broker:
                 leaves_qty=order.remaining_qty() if not complete else ZERO,
                 cum_qty=order.filled_qty,
                 order_status=order.status,
-            )
+            ),
+            key=lambda fill: fill.t,
         )
         if not complete:
             return
