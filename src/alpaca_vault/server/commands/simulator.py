@@ -79,6 +79,11 @@ def register(app: typer.Typer) -> None:
         port = sock.getsockname()[1]
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         print(f"Alpaca simulator on {url} (trading and market data base URL)", file=sys.stderr)
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            print(
+                "  warning: not on loopback; the /_simulator admin routes have no authentication",
+                file=sys.stderr,
+            )
         if demo:
             # Demo keys are throwaway paper keys for this process only; stderr, never stdout.
             print(f"  demo paper account  APCA-API-KEY-ID={accounts[0].api_key}", file=sys.stderr)
