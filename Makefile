@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
+	@# HTTP always requires a bearer token: make sure the local user exists and say how to get one.
+	@$(BIN)/alpaca-vault users list --json 2>/dev/null | grep -q '"name": "local"' || $(BIN)/alpaca-vault users add local >/dev/null 2>&1
+	@echo "Streamable HTTP at http://127.0.0.1:8000/mcp requires a bearer token. Create one for the local user" >&2
+	@echo "(it is printed once; send it as 'Authorization: Bearer <token>'):" >&2
+	@echo "  $(BIN)/alpaca-vault tokens create --user local" >&2
 	$(BIN)/alpaca-vault serve --transport http
 
 demo: $(STAMP)

@@ -21,7 +21,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from alpaca_vault.server.runner import build_http_app
+from alpaca_vault.server.runner import HTTP_KEEP_ALIVE_SECONDS, build_http_app
 from alpaca_vault.server.settings import Settings
 from alpaca_vault.vault.keyring import generate_key
 
@@ -50,7 +50,13 @@ def serve_http(settings: Settings, *, stateless: bool = False) -> Iterator[str]:
     port = sock.getsockname()[1]
     app = build_http_app(settings, host="127.0.0.1", port=port, stateless=stateless)
     config = uvicorn.Config(
-        app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=1, backlog=1024
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+        backlog=1024,
+        timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS,
     )
     server = uvicorn.Server(config)
     failure: list[BaseException] = []

@@ -141,6 +141,11 @@ async def _run_stdio(settings: Settings) -> None:
     await server.run_stdio_async()
 
 
+# Longer than a load balancer's idle timeout (60 s on common ones): if the server closed an idle
+# keep-alive connection first, a request the client was just sending on it would be lost.
+HTTP_KEEP_ALIVE_SECONDS = 75
+
+
 def http_auth(settings: Settings, *, host: str, port: int) -> tuple[Any, Any]:
     """(token verifier, AuthSettings) for the HTTP transport: every request needs an `avt_` bearer token.
 
@@ -204,7 +209,14 @@ async def _run_http(settings: Settings, host: str, port: int, stateless: bool) -
             "ALPACA_VAULT_ALLOWED_HOSTS (and ALPACA_VAULT_ALLOWED_ORIGINS for browsers) to the public name.",
             host,
         )
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, log_level=settings.log_level.lower())
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS,
+    )
     logger.info(
         "MCP endpoint: http://%s:%d/mcp (bearer token required; create one with "
         "`alpaca-vault tokens create --user %s`)",
