@@ -39,6 +39,12 @@ def test_latency_makes_a_short_timeout_expire(simulator: SimulatorHandle, http: 
     assert http.get("/v2/account", timeout=0.5).status_code == 200  # other routes are not delayed
 
 
+def test_numeric_strings_are_accepted(simulator: SimulatorHandle, http: httpx2.Client) -> None:
+    simulator.set_fault(match="GET /v2/account", status="503", count="1")
+    assert http.get("/v2/account").status_code == 503
+    assert http.get("/v2/account").status_code == 200
+
+
 def test_status_fault_for_the_next_count_requests(simulator: SimulatorHandle, http: httpx2.Client) -> None:
     simulator.set_fault(match="GET /v2/account", status=503, count=2)
     first, second, third = (http.get("/v2/account") for _ in range(3))
@@ -142,6 +148,7 @@ def test_glob_matching_and_admin_routes_are_exempt(simulator: SimulatorHandle, h
         {"match": "GET /v2/account", "rate": 2},
         {"match": "GET /v2/account", "lost_response": "maybe"},
         {"match": "GET /v2/account", "colour": "red"},
+        {"match": "GET /v2/account", "latency_ms": "slow"},
         {"match": ""},
     ],
 )

@@ -55,18 +55,29 @@ def parse_fault(body: dict[str, Any]) -> FaultSpec:
         raise ValueError(
             f"unknown fault fields: {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}"
         )
-    spec = FaultSpec(**{k: v for k, v in body.items() if v is not None or k in ("count", "status")})
+    fields = {k: v for k, v in body.items() if v is not None}
+    try:
+        for name in ("status", "count", "latency_ms", "retry_after", "rate_limit_per_minute"):
+            if name in fields:
+                fields[name] = int(fields[name])
+        if "rate" in fields:
+            fields["rate"] = float(fields["rate"])
+        if "lost_response" in fields:
+            fields["lost_response"] = str(fields["lost_response"])
+    except (TypeError, ValueError):
+        raise ValueError(f"fault fields must be numbers where numbers are expected: {body}") from None
+    spec = FaultSpec(**fields)
     if not isinstance(spec.match, str) or not spec.match.strip():
         raise ValueError('match must be "METHOD PATH-GLOB", e.g. "POST /v2/orders" or "* *"')
     if spec.status is not None and spec.status not in FAULT_STATUSES:
         raise ValueError(f"status must be one of {sorted(FAULT_STATUSES)}")
-    if not 0.0 <= float(spec.rate) <= 1.0:
+    if not 0.0 <= spec.rate <= 1.0:
         raise ValueError("rate must be between 0 and 1")
-    if spec.count is not None and int(spec.count) < 1:
+    if spec.count is not None and spec.count < 1:
         raise ValueError("count must be >= 1 or null (until cleared)")
-    if int(spec.latency_ms) < 0 or int(spec.retry_after) < 0:
+    if spec.latency_ms < 0 or spec.retry_after < 0:
         raise ValueError("latency_ms and retry_after must be >= 0")
-    if spec.rate_limit_per_minute is not None and int(spec.rate_limit_per_minute) < 0:
+    if spec.rate_limit_per_minute is not None and spec.rate_limit_per_minute < 0:
         raise ValueError("rate_limit_per_minute must be >= 0")
     if spec.lost_response is not None and spec.lost_response not in LOST_RESPONSES:
         raise ValueError(f"lost_response must be one of {sorted(LOST_RESPONSES)}")
