@@ -50,19 +50,24 @@ async def test_plaintext_is_unreachable_after_the_block(service: CredentialServi
             secret_plain = opened.secret_key.get_secret_value()
             # Sanity check of the probe: while open, the yielded object holds the secret.
             assert _referrers_besides_this_test(secret_plain)
+        # By name, the row is read as a plain row: no ORM object, no identity map entry.
+        assert loaded == []
+        # With no reference the ORM picks the only active credential.
+        async with service.unsealed(alice.id, None) as again:
+            secret_again = again.secret_key.get_secret_value()
     finally:
         event.remove(Credential, "load", on_load)
 
-    for plain in (api_plain, secret_plain):
+    for plain in (api_plain, secret_plain, secret_again):
         assert _referrers_besides_this_test(plain) == []
     with pytest.raises(UnsealedCredentialClosed, match="'gc' was used after its unsealed\\(\\) block ended"):
         _ = opened.secret_key
     with pytest.raises(UnsealedCredentialClosed):
-        _ = opened.api_key
+        _ = again.api_key
     assert secret_plain not in repr(opened)
 
     # The ORM objects that were loaded hold only sealed values.
-    assert loaded
+    assert len(loaded) == 1
     for row in loaded:
         assert isinstance(row.api_key, SealedValue) and isinstance(row.secret_key, SealedValue)
         state = repr(vars(row))

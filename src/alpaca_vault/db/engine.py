@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
-# Execution option a read-only session sets to start a deferred (shared) transaction on SQLite.
-_SQLITE_DEFERRED = "alpaca_vault_sqlite_deferred"
+# Execution option a read-only session sets on SQLite: no BEGIN, each SELECT reads the latest commit.
+_SQLITE_READ_ONLY = "alpaca_vault_sqlite_read_only"
 
 
 class DatabaseError(Exception):
@@ -58,8 +58,10 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
         # SQLite upgrades a deferred read transaction to a write one without calling
         # the busy handler, so concurrent writers would fail with "database is locked".
         # Writers take the write lock up front (BEGIN IMMEDIATE waits busy_timeout).
-        deferred = conn.get_execution_options().get(_SQLITE_DEFERRED, False)
-        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+        # Read-only sessions skip BEGIN altogether: with the driver in autocommit, each SELECT
+        # is its own snapshot, and an open costs a few thread hops fewer.
+        if not conn.get_execution_options().get(_SQLITE_READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -100,8 +102,9 @@ class Database:
         """One transaction: commit on success, rollback on error.
 
         On PostgreSQL, ``app.user_id`` is set for the transaction (row-level security
-        policies read it). On SQLite, ``readonly=True`` starts a deferred transaction
-        that does not wait for writers; the default takes the write lock up front.
+        policies read it). On SQLite the default takes the write lock up front
+        (BEGIN IMMEDIATE, waiting up to the busy timeout); ``readonly=True`` never
+        waits for writers and runs each SELECT on its own (no multi-statement snapshot).
         """
         return self._session(user_id, readonly)
 
@@ -109,7 +112,7 @@ class Database:
     async def _session(self, user_id: uuid.UUID | None, readonly: bool) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session, session.begin():
             if self.is_sqlite and readonly:
-                await session.connection(execution_options={_SQLITE_DEFERRED: True})
+                await session.connection(execution_options={_SQLITE_READ_ONLY: True})
             elif self.is_postgres:
                 await session.execute(
                     text("SELECT set_config('app.user_id', :uid, true)"),

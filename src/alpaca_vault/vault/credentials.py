@@ -7,11 +7,11 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,6 +38,8 @@ Environment = Literal["paper", "live"]
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Alpaca key ids and secrets are short ASCII tokens; anything with spaces or controls is a paste error.
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,256}$")
+# last_used_at is kept to this resolution, so repeated opens need no write.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
 ADD_HINT = "Add one with `alpaca-vault credentials add NAME --environment paper`."
 
 
@@ -110,7 +112,8 @@ class UnsealedCredential:
         )
 
 
-def _info(row: Credential) -> CredentialInfo:
+def _info(row: Any) -> CredentialInfo:
+    """From an ORM ``Credential`` or a Core row of the credentials table."""
     return CredentialInfo(
         id=row.id,
         user_id=row.user_id,
@@ -437,8 +440,8 @@ class CredentialService:
 
     @asynccontextmanager
     async def _unsealed(self, user_id: uuid.UUID, ref: str | None) -> AsyncIterator[UnsealedCredential]:
-        async with self._db.session(user_id) as session:
-            row = await self._resolve(session, user_id, ref)
+        async with self._db.session(user_id, readonly=True) as session:
+            row = await self._lookup_for_open(session, user_id, ref)
             if not row.is_active:
                 raise CredentialInactive(
                     f"Credential '{row.name}' is deactivated. Activate it with update_credential first."
@@ -452,9 +455,18 @@ class CredentialService:
                 )
             except UnsealError as exc:
                 raise UnsealError(f"Credential '{row.name}' could not be decrypted: {exc}.") from None
-            row.last_used_at = utcnow()
-            await session.flush()
             info = _info(row)
+        now = utcnow()
+        if info.last_used_at is None or now - info.last_used_at >= LAST_USED_RESOLUTION:
+            # A write only when the recorded time is stale: most opens stay read-only.
+            async with self._db.session(user_id) as session:
+                await session.execute(
+                    update(Credential)
+                    .where(Credential.id == info.id, Credential.user_id == user_id)
+                    .values(last_used_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            info = info.model_copy(update={"last_used_at": now})
         register_exposed(api_plain)
         register_exposed(secret_plain)
         opened = UnsealedCredential(info, SecretStr(api_plain), SecretStr(secret_plain))
@@ -463,3 +475,21 @@ class CredentialService:
             yield opened
         finally:
             opened._close()
+
+    async def _lookup_for_open(self, session: AsyncSession, user_id: uuid.UUID, ref: str | None) -> Any:
+        """The credential's row as a plain (Core) row: no ORM object, no identity map entry."""
+        if ref is not None and ref.strip():
+            ref = ref.strip()
+            try:
+                match = Credential.id == uuid.UUID(ref)
+            except ValueError:
+                match = Credential.name == ref
+            row = (
+                await session.execute(
+                    select(Credential.__table__).where(Credential.user_id == user_id, match)
+                )
+            ).first()
+            if row is not None:
+                return row
+        # No reference, or not found: the ORM path builds the helpful error (or picks the only one).
+        return await self._resolve(session, user_id, ref)
