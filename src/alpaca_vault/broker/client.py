@@ -396,13 +396,14 @@ class AlpacaClient:
 
     def _retry_hook(self, *, idempotent: bool) -> Callable[[Exception], bool | float]:
         cap = self._retry.retry_after_cap
+        floor = self._retry.wait_initial  # "Retry-After: 0" still gets a breath, not a hammering
 
         def should_retry(exc: Exception) -> bool | float:
             if isinstance(exc, AlpacaRateLimited):
                 # Alpaca did not act on a 429, so any request may wait it out.
                 if exc.retry_after is None:
                     return True
-                return False if exc.retry_after > cap else exc.retry_after
+                return False if exc.retry_after > cap else max(exc.retry_after, floor)
             if isinstance(exc, AlpacaTimeout | AlpacaConnectionError):
                 return idempotent or not exc.request_sent
             if isinstance(exc, AlpacaUnavailable):
