@@ -115,6 +115,7 @@ async def open_runtime(settings: Settings, *, require_token: bool = False) -> As
             data_url=settings.data_url,
             timeout=settings.http_timeout,
             rate_limit_per_minute=settings.rate_limit_per_minute,
+            allow_live_trading=settings.allow_live_trading,  # second wall behind the tools' own check
         )
         opened.append(broker)
         return RuntimeParts(vault=vault, broker=broker, local_user_id=local_user_id)

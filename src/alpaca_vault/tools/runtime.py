@@ -188,7 +188,7 @@ def describe_alpaca_error(exc: AlpacaError, credential_name: str | None = None) 
         return f"Alpaca's rate limit was reached for {who} ({detail}). Wait a little and try again."
     if isinstance(exc, AlpacaUnavailable):
         return f"Alpaca is unavailable right now ({detail}); retries did not help. Try again shortly."
-    return f"Alpaca request failed ({detail})."
+    return str(exc)  # the error's own text: what failed, and the next step
 
 
 def agent_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
