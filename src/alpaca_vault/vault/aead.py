@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from dataclasses import dataclass
@@ -25,25 +26,26 @@ class AssociatedData:
     purpose: str = CREDENTIAL_PURPOSE
 
     def encode(self, version: str = TOKEN_VERSION) -> bytes:
-        # Length-prefixed fields: no separator ambiguity between e.g. table and column.
-        fields = (
-            "alpaca-vault",
-            version,
-            self.purpose,
-            self.table,
-            self.column,
-            str(self.row_id),
-            str(self.user_id),
+        # Length-prefixed names (no separator ambiguity between table and column), then the
+        # two ids as their fixed 16 bytes.
+        return (
+            _location_prefix(version, self.purpose, self.table, self.column)
+            + self.row_id.bytes
+            + self.user_id.bytes
         )
-        out = bytearray()
-        for field in fields:
-            raw = field.encode("utf-8")
-            out += len(raw).to_bytes(2, "big") + raw
-        return bytes(out)
 
     @classmethod
     def for_credential(cls, column: str, row_id: uuid.UUID, user_id: uuid.UUID) -> AssociatedData:
         return cls(table="credentials", column=column, row_id=row_id, user_id=user_id)
+
+
+@functools.lru_cache(maxsize=64)
+def _location_prefix(version: str, purpose: str, table: str, column: str) -> bytes:
+    out = bytearray()
+    for field in ("alpaca-vault", version, purpose, table, column):
+        raw = field.encode("utf-8")
+        out += len(raw).to_bytes(2, "big") + raw
+    return bytes(out)
 
 
 class DecryptFailed(Exception):

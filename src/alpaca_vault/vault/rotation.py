@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Text, func, or_, select, type_coerce, update
+from sqlalchemy import ColumnElement, Table, Text, bindparam, func, or_, select, type_coerce, update
 
 from alpaca_vault.db import Credential, Database
 from alpaca_vault.db.models import utcnow
@@ -22,8 +22,6 @@ from alpaca_vault.db.sealed import TOKEN_VERSION
 from alpaca_vault.vault.aead import AssociatedData
 from alpaca_vault.vault.errors import UnsealError
 from alpaca_vault.vault.keyring import KeyRing
-
-SEALED_COLUMNS = ("api_key", "secret_key")
 
 
 @dataclass
@@ -87,25 +85,37 @@ async def rotate(
         total_rows = int(await session.scalar(select(func.count()).select_from(Credential)) or 0)
     state = RotationProgress(total=await count_pending(db, keyring))
     result = RotationResult(primary_kid=primary, already_current=total_rows - state.total)
+    table = cast(Table, Credential.__table__)
+    # Core statements (no ORM objects): rotation touches every row, so per-row overhead counts.
+    resealed = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            api_key=bindparam("b_api_key"),
+            secret_key=bindparam("b_secret_key"),
+            key_fingerprint=bindparam("b_key_fingerprint"),
+            updated_at=bindparam("b_updated_at"),
+        )
+    )
     last_id: uuid.UUID | None = None
     while True:
         # Rotation spans every user: on PostgreSQL this needs the tables' owner (row-level security).
         async with maintenance_session(db) as session:
             query = (
                 select(
-                    Credential.id,
-                    Credential.user_id,
-                    Credential.name,
-                    Credential.api_key,
-                    Credential.secret_key,
-                    Credential.key_fingerprint,
+                    table.c.id,
+                    table.c.user_id,
+                    table.c.name,
+                    table.c.api_key,
+                    table.c.secret_key,
+                    table.c.key_fingerprint,
                 )
                 .where(pending)
-                .order_by(Credential.id)
+                .order_by(table.c.id)
                 .limit(batch_size)
             )
             if last_id is not None:
-                query = query.where(Credential.id > last_id)
+                query = query.where(table.c.id > last_id)
             rows = (await session.execute(query)).all()
             if not rows:
                 break
@@ -113,31 +123,35 @@ async def rotate(
             changes: list[dict[str, object]] = []
             now = utcnow()
             for row in rows:
-                change: dict[str, object] = {"id": row.id, "updated_at": now}
                 try:
-                    api_plain: str | None = None
-                    for column in SEALED_COLUMNS:
-                        token = getattr(row, column)
-                        aad = AssociatedData.for_credential(column, row.id, row.user_id)
-                        if token.kid == primary and column != "api_key":
-                            continue
-                        plain = keyring.open(token, aad)
-                        if column == "api_key":
-                            api_plain = plain
-                        if token.kid != primary:
-                            change[column] = keyring.seal(plain, aad)
-                            state.resealed_values += 1
-                    if api_plain is not None:
-                        change["key_fingerprint"] = keyring.fingerprint(api_plain)
+                    api_aad = AssociatedData.for_credential("api_key", row.id, row.user_id)
+                    secret_aad = AssociatedData.for_credential("secret_key", row.id, row.user_id)
+                    api_plain = keyring.open(row.api_key, api_aad)
+                    api_token, secret_token = row.api_key, row.secret_key
+                    if api_token.kid != primary:
+                        api_token = keyring.seal(api_plain, api_aad)
+                        state.resealed_values += 1
+                    if secret_token.kid != primary:
+                        secret_token = keyring.seal(keyring.open(secret_token, secret_aad), secret_aad)
+                        state.resealed_values += 1
+                    fingerprint = keyring.fingerprint(api_plain)
                     del api_plain
                 except UnsealError as exc:
                     state.failed += 1
                     result.failed.append(f"credential '{row.name}' (user {row.user_id}): {exc}")
                     continue
-                changes.append(change)
+                changes.append(
+                    {
+                        "b_id": row.id,
+                        "b_api_key": api_token,
+                        "b_secret_key": secret_token,
+                        "b_key_fingerprint": fingerprint,
+                        "b_updated_at": now,
+                    }
+                )
             if changes:
-                # ORM bulk UPDATE by primary key: one executemany per batch.
-                await session.execute(update(Credential), changes)
+                # One executemany per batch.
+                await (await session.connection()).execute(resealed, changes)
             result.batches += 1
             result.credentials_rotated += len(changes)
             state.done += len(rows)
