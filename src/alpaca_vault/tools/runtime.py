@@ -166,6 +166,11 @@ def describe_alpaca_error(exc: AlpacaError, credential_name: str | None = None) 
     """Turn a broker error into a sentence an agent can act on."""
     who = f"credential '{credential_name}'" if credential_name else "this credential"
     detail = f"{exc.message}" + (f" (Alpaca code {exc.code})" if exc.code else "")
+    if isinstance(exc, OrderOutcomeUnknown) and exc.client_order_id is None:
+        return (
+            f"{exc.message}. Do NOT repeat the request: check alpaca_list_orders(status='all') and "
+            "alpaca_get_positions first to see whether it took effect."
+        )
     if isinstance(exc, OrderOutcomeUnknown):
         return (
             f"The order's outcome is unknown: Alpaca did not answer in time and the order could not be found "
