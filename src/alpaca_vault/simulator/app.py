@@ -685,10 +685,14 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             return _json({"code": 40510000, "message": "method not allowed"}, 405)
         return _json({"code": status * 100000, "message": "request failed"}, status)
 
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # A simulator bug still answers in Alpaca's shape; the traceback goes to stderr via uvicorn.
+        return _json({"code": 50010000, "message": "internal server error occurred"}, 500)
+
     app = Starlette(
         routes=routes,
         middleware=[Middleware(FaultMiddleware, injector=sim.faults)],
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     app.state.simulator = sim
     return app

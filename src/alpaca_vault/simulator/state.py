@@ -66,6 +66,25 @@ def _decimal(value: Any, name: str) -> Decimal:
     return result
 
 
+def _text(body: dict[str, Any], name: str) -> str | None:
+    """A string field, or None when absent; anything else is a clear 422 (never a 500)."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid(f"{name} must be a string")
+    return value
+
+
+def _prices(body: dict[str, Any], name: str) -> dict[str, Any] | None:
+    value = body.get(name)
+    if value is None or value == {}:
+        return None
+    if not isinstance(value, dict):
+        raise invalid(f'{name} must be an object such as {{"limit_price": "100"}}')
+    return value
+
+
 def _optional_decimal(body: dict[str, Any], name: str) -> Decimal | None:
     value = body.get(name)
     if value is None or value == "":
@@ -467,16 +486,16 @@ class Broker:
         asset = find_asset(symbol)
         if asset is None:
             raise unprocessable(f'asset "{symbol}" not found')
-        side = body.get("side")
+        side = _text(body, "side")
         if side not in ("buy", "sell"):
             raise invalid("side must be buy or sell")
-        order_type = body.get("type", body.get("order_type"))
+        order_type = _text(body, "type") or _text(body, "order_type")
         if order_type not in ORDER_TYPES:
             raise invalid(f"invalid order type: {order_type!r}")
-        tif = body.get("time_in_force")
+        tif = _text(body, "time_in_force")
         if tif not in TIME_IN_FORCE:
             raise invalid(f"invalid time_in_force: {tif!r}")
-        order_class = body.get("order_class") or "simple"
+        order_class = _text(body, "order_class") or "simple"
         if order_class not in ORDER_CLASSES:
             raise invalid(f"invalid order_class: {order_class!r}")
         qty = _optional_decimal(body, "qty")
@@ -554,15 +573,15 @@ class Broker:
             extended_hours=bool(body.get("extended_hours", False)),
             created_at=now,
             updated_at=now,
-            position_intent=body.get("position_intent"),
+            position_intent=_text(body, "position_intent"),
             last_eval=now,
         )
         self._attach_legs(order, body, now)
         return order
 
     def _attach_legs(self, order: Order, body: dict[str, Any], now: float) -> None:
-        take_profit = body.get("take_profit") or None
-        stop_loss = body.get("stop_loss") or None
+        take_profit = _prices(body, "take_profit")
+        stop_loss = _prices(body, "stop_loss")
         if order.order_class == "simple":
             if take_profit or stop_loss:
                 raise invalid("take_profit and stop_loss require order_class bracket, oco or oto")
@@ -584,8 +603,10 @@ class Broker:
             raise unprocessable(f"{order.order_class} entry must be market, limit, stop or stop_limit")
         if order.order_class in ("bracket", "oto", "oco") and order.time_in_force not in ("day", "gtc"):
             raise unprocessable(f"{order.order_class} orders must be day or gtc")
-        tp_price = _decimal(take_profit["limit_price"], "take_profit.limit_price") if take_profit else None
-        sl_stop = _decimal(stop_loss["stop_price"], "stop_loss.stop_price") if stop_loss else None
+        tp_price = (
+            _decimal(take_profit.get("limit_price"), "take_profit.limit_price") if take_profit else None
+        )
+        sl_stop = _decimal(stop_loss.get("stop_price"), "stop_loss.stop_price") if stop_loss else None
         sl_limit = (
             _decimal(stop_loss["limit_price"], "stop_loss.limit_price")
             if stop_loss and stop_loss.get("limit_price") is not None
@@ -998,7 +1019,7 @@ class Broker:
             qty = _optional_decimal(body, "qty")
             if qty is not None and (qty <= 0 or qty <= old.filled_qty):
                 raise invalid("qty must be > 0 and greater than the filled quantity")
-            tif = body.get("time_in_force") or old.time_in_force
+            tif = _text(body, "time_in_force") or old.time_in_force
             if tif not in TIME_IN_FORCE:
                 raise invalid(f"invalid time_in_force: {tif!r}")
             limit_price = _optional_decimal(body, "limit_price")
@@ -1012,7 +1033,7 @@ class Broker:
             _check_increment(old.asset, "stop_price", stop_price)
             if trail is not None and old.type != "trailing_stop":
                 raise invalid("trail can only be set on a trailing_stop order")
-            client_order_id = body.get("client_order_id") or str(uuid.uuid4())
+            client_order_id = _text(body, "client_order_id") or str(uuid.uuid4())
             if client_order_id in account.orders_by_client_id:
                 raise invalid("client_order_id must be unique")
             new = Order(

@@ -1,0 +1,141 @@
+"""Malformed input never breaks the simulator: every answer is an Alpaca-shaped error, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.fixtures.simulator import SimAccount, SimulatorHandle
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "AAPL",
+            "BTC/USD",
+            "buy",
+            "sell",
+            "market",
+            "limit",
+            "stop",
+            "day",
+            "gtc",
+            "1e400",
+            "-1",
+            "NaN",
+            "Infinity",
+            "0.0000000001",
+        ]
+    ),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+fields = st.sampled_from(
+    [
+        "symbol",
+        "qty",
+        "notional",
+        "side",
+        "type",
+        "time_in_force",
+        "limit_price",
+        "stop_price",
+        "trail_price",
+        "trail_percent",
+        "order_class",
+        "take_profit",
+        "stop_loss",
+        "client_order_id",
+        "extended_hours",
+    ]
+)
+bodies = st.dictionaries(fields, values, max_size=8)
+
+
+@pytest.fixture(scope="module")
+def client(simulator: SimulatorHandle) -> httpx2.Client:
+    account: SimAccount = simulator.new_account()
+    with httpx2.Client(base_url=simulator.base_url, headers=account.headers, timeout=10) as http:
+        yield http
+
+
+def _assert_alpaca_shaped(response: httpx2.Response) -> None:
+    assert response.status_code in (200, 204, 400, 403, 404, 422), response.text
+    if response.status_code >= 400:
+        body = response.json()
+        assert isinstance(body["code"], int) and isinstance(body["message"], str) and body["message"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=bodies)
+def test_random_order_bodies(client: httpx2.Client, body: dict[str, Any]) -> None:
+    _assert_alpaca_shaped(client.post("/v2/orders", json=body))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=bodies)
+def test_random_replace_bodies(client: httpx2.Client, body: dict[str, Any]) -> None:
+    resting = client.post(
+        "/v2/orders",
+        json={
+            "symbol": "KO",
+            "qty": "1",
+            "side": "buy",
+            "type": "limit",
+            "limit_price": "1",
+            "time_in_force": "gtc",
+        },
+    ).json()
+    _assert_alpaca_shaped(client.patch(f"/v2/orders/{resting['id']}", json=body))
+    client.delete(f"/v2/orders/{resting['id']}")
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(
+        [
+            "/v2/orders",
+            "/v2/stocks/bars",
+            "/v2/account/portfolio/history",
+            "/v2/account/activities",
+            "/v2/calendar",
+        ]
+    ),
+    params=st.dictionaries(
+        st.sampled_from(
+            [
+                "status",
+                "limit",
+                "after",
+                "until",
+                "direction",
+                "symbols",
+                "timeframe",
+                "start",
+                "end",
+                "period",
+                "page_token",
+                "page_size",
+                "date",
+                "sort",
+                "nested",
+                "side",
+            ]
+        ),
+        st.text(max_size=12),
+        max_size=5,
+    ),
+)
+def test_random_query_parameters(client: httpx2.Client, path: str, params: dict[str, str]) -> None:
+    _assert_alpaca_shaped(client.get(path, params=params))
