@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from alpaca_vault.db import Credential, Database, DatabaseError, SealedValue, User
 from alpaca_vault.db.migrate import upgrade_database
+from tests.fixtures.postgres import PostgresDatabases
 
 SEALED = SealedValue("v1", "abcd1234", b"\x00" * 40)
 
@@ -54,23 +55,27 @@ async def test_session_rolls_back_on_error(database: Database) -> None:
         assert await session.scalar(select(func.count()).select_from(User)) == 0
 
 
-async def test_postgres_session_sets_app_user_id(database: Database) -> None:
-    if not database.is_postgres:
-        pytest.skip("app.user_id is a PostgreSQL setting (row-level security)")
+@pytest.mark.postgres
+async def test_postgres_session_sets_app_user_id(postgres_databases: PostgresDatabases) -> None:
+    database = Database.create(await postgres_databases.create_migrated())
     user_id = uuid.uuid4()
     async with database.session(user_id) as session:
         assert await session.scalar(text("SELECT current_setting('app.user_id', true)")) == str(user_id)
     async with database.session(None) as session:
         assert await session.scalar(text("SELECT current_setting('app.user_id', true)")) == ""
+    await database.dispose()
 
 
-async def test_sqlite_connection_pragmas(database: Database) -> None:
-    if not database.is_sqlite:
-        pytest.skip("SQLite pragmas")
-    async with database.session() as session:
-        assert (await session.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
-        assert (await session.execute(text("PRAGMA foreign_keys"))).scalar() == 1
-        assert (await session.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+async def test_sqlite_connection_pragmas(tmp_path: Path) -> None:
+    database = Database.create(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
+    try:
+        for readonly in (False, True):
+            async with database.session(readonly=readonly) as session:
+                assert (await session.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+                assert (await session.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+                assert (await session.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+    finally:
+        await database.dispose()
 
 
 async def test_deleting_a_user_cascades_to_credentials(database: Database) -> None:

@@ -91,6 +91,10 @@ class Database:
         engine_options.setdefault("hide_parameters", True)
         if backend == "postgresql":
             engine_options.setdefault("pool_pre_ping", True)
+        else:
+            # The driver runs in autocommit and every transaction is our explicit BEGIN, which
+            # the Connection itself ends; the pool's extra ROLLBACK would be one more thread hop.
+            engine_options.setdefault("pool_reset_on_return", None)
         engine = create_async_engine(url, **engine_options)
         if backend == "sqlite":
             _install_sqlite_pragmas(engine)
