@@ -80,13 +80,13 @@ def test_open_orders_consume_buying_power(simulator: SimulatorHandle) -> None:
     client = TradingClient(account.api_key, account.secret_key, paper=True, url_override=simulator.base_url)
     client.submit_order(
         LimitOrderRequest(
-            symbol="KO", qty=15, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=60.0
+            symbol="KO", qty=900, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=1.0
         )
-    )
+    )  # far below the market: it rests and holds 900 of the 1000 cash
     with pytest.raises(APIError) as caught:
         client.submit_order(
             LimitOrderRequest(
-                symbol="KO", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=60.0
+                symbol="KO", qty=150, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, limit_price=1.0
             )
         )
     assert caught.value.status_code == 403

@@ -298,14 +298,19 @@ def test_unknown_asset_is_404(trading: TradingClient) -> None:
 
 
 def test_portfolio_history_moves_with_fills(trading: TradingClient) -> None:
-    _buy(trading, "SPY", 10)
+    bought = _buy(trading, "SPY", 10)
+    fill_price = Decimal(str(bought.filled_avg_price))
+    cash_after = Decimal("100000") - fill_price * 10
     history = trading.get_portfolio_history(GetPortfolioHistoryRequest(period="1D", timeframe="5Min"))
     assert isinstance(history, PortfolioHistory)
     assert history.timeframe == "5Min"
     assert len(history.timestamp) == len(history.equity) == len(history.profit_loss) > 100
     assert history.equity[0] == 100000.0
-    # The last point is after the buy: cash plus SPY at that moment, no longer exactly the deposit.
-    assert history.equity[-1] != 100000.0
+    assert history.base_value == 100000.0
+    assert history.profit_loss[-1] == pytest.approx(history.equity[-1] - 100000.0)
+    # The last window ends after the buy: its equity is the cash left plus 10 SPY at that moment.
+    spy_value = Decimal(str(history.equity[-1])) - cash_after
+    assert abs(spy_value / 10 - fill_price) < fill_price * Decimal("0.01")
     daily = trading.get_portfolio_history(GetPortfolioHistoryRequest(period="1M", timeframe="1D"))
     assert 18 <= len(daily.timestamp) <= 24
 
