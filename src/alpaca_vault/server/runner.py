@@ -146,6 +146,14 @@ async def _run_stdio(settings: Settings) -> None:
 HTTP_KEEP_ALIVE_SECONDS = 75
 
 
+def token_hint(settings: Settings) -> str:
+    """How to get a token for the local user (run with the same ALPACA_VAULT_* settings as the server)."""
+    return (
+        f"create the user once with `alpaca-vault users add {settings.user}`, "
+        f"then a token with `alpaca-vault tokens create --user {settings.user}`"
+    )
+
+
 def http_auth(settings: Settings, *, host: str, port: int) -> tuple[Any, Any]:
     """(token verifier, AuthSettings) for the HTTP transport: every request needs an `avt_` bearer token.
 
@@ -218,10 +226,6 @@ async def _run_http(settings: Settings, host: str, port: int, stateless: bool) -
         timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS,
     )
     logger.info(
-        "MCP endpoint: http://%s:%d/mcp (bearer token required; create one with "
-        "`alpaca-vault tokens create --user %s`)",
-        host,
-        port,
-        settings.user,
+        "MCP endpoint: http://%s:%d/mcp (bearer token required: %s)", host, port, token_hint(settings)
     )
     await uvicorn.Server(config).serve()
