@@ -211,3 +211,32 @@ async def test_stdio_finds_and_creates_its_user_by_name_as_the_application_role(
     assert (await vault.ensure_user("carol")).id == carol.id
     assert await _owners(tenants.app, carol.id, "users") == [carol.id]
     assert await _owners(tenants.app, None, "users") == []
+
+
+async def test_migration_0002_downgrades_and_upgrades_again(rls_database: RlsDatabase) -> None:
+    from alembic import command
+
+    from alpaca_vault.db.migrate import make_config
+
+    owner = Database.create(rls_database.owner_url)
+    try:
+
+        async def row_security() -> list[tuple[str, bool, bool]]:
+            async with owner.engine.connect() as conn:
+                rows = await conn.execute(
+                    text(
+                        "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class "
+                        "WHERE relname IN ('users', 'credentials', 'api_tokens') ORDER BY relname"
+                    )
+                )
+                return [tuple(row) for row in rows]  # type: ignore[misc]
+
+        assert {(f, g) for _, f, g in await row_security()} == {(True, True)}
+        async with owner.engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(make_config(connection=c), "0001"))
+        assert {(f, g) for _, f, g in await row_security()} == {(False, False)}
+        async with owner.engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(make_config(connection=c), "head"))
+        assert {(f, g) for _, f, g in await row_security()} == {(True, True)}
+    finally:
+        await owner.dispose()
