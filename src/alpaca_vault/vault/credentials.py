@@ -8,10 +8,10 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +41,16 @@ _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,256}$")
 # last_used_at is kept to this resolution, so repeated opens need no write.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 ADD_HINT = "Add one with `alpaca-vault credentials add NAME --environment paper`."
+
+
+_credentials = cast(Table, Credential.__table__)
+# Built once: the open path runs these for every Alpaca call.
+_OPEN_BY_NAME = select(_credentials).where(
+    _credentials.c.user_id == bindparam("user_id"), _credentials.c.name == bindparam("ref")
+)
+_OPEN_BY_ID = select(_credentials).where(
+    _credentials.c.user_id == bindparam("user_id"), _credentials.c.id == bindparam("ref")
+)
 
 
 class UserInfo(BaseModel):
@@ -480,15 +490,13 @@ class CredentialService:
         """The credential's row as a plain (Core) row: no ORM object, no identity map entry."""
         if ref is not None and ref.strip():
             ref = ref.strip()
+            params: dict[str, object]
             try:
-                match = Credential.id == uuid.UUID(ref)
+                statement, params = _OPEN_BY_ID, {"user_id": user_id, "ref": uuid.UUID(ref)}
             except ValueError:
-                match = Credential.name == ref
-            row = (
-                await session.execute(
-                    select(Credential.__table__).where(Credential.user_id == user_id, match)
-                )
-            ).first()
+                statement, params = _OPEN_BY_NAME, {"user_id": user_id, "ref": ref}
+            # Core on the session's connection: the hot path skips ORM statement processing.
+            row = (await (await session.connection()).execute(statement, params)).first()
             if row is not None:
                 return row
         # No reference, or not found: the ORM path builds the helpful error (or picks the only one).
