@@ -114,6 +114,16 @@ def _symbols_param(request: Request, required: bool = True) -> list[str]:
     return symbols
 
 
+def _cash(value: Any) -> Decimal:
+    try:
+        cash = Decimal(str(value))
+    except InvalidOperation:
+        raise invalid('cash must be a decimal amount such as "100000"') from None
+    if not cash.is_finite() or not 0 <= cash < 10**12:
+        raise invalid("cash must be >= 0 and below 1,000,000,000,000")
+    return cash
+
+
 def asset_json(asset: Asset) -> dict[str, Any]:
     crypto = asset.is_crypto
     data: dict[str, Any] = {
@@ -510,12 +520,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
     async def admin_create_account(request: Request) -> Response:
         body = await _body(request)
         api_key, secret_key = new_key_pair()
-        try:
-            cash = Decimal(str(body.get("cash", "100000")))
-        except InvalidOperation:
-            raise invalid('cash must be a decimal amount such as "100000"') from None
-        if not cash.is_finite() or cash < 0:
-            raise invalid("cash must be >= 0")
+        cash = _cash(body.get("cash", "100000"))
         spec = AccountSpec(
             api_key=body.get("api_key") or api_key,
             secret_key=body.get("secret_key") or secret_key,
@@ -555,7 +560,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             if "status" in body:
                 account.status = str(body["status"])
             if "cash" in body:
-                account.cash = Decimal(str(body["cash"]))
+                account.cash = _cash(body["cash"])
             return _json(_admin_account(account))
 
     async def admin_orders(request: Request) -> Response:

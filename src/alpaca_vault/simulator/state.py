@@ -42,6 +42,7 @@ ORDER_TYPES = frozenset({"market", "limit", "stop", "stop_limit", "trailing_stop
 TIME_IN_FORCE = frozenset({"day", "gtc", "ioc", "fok", "opg", "cls"})
 ORDER_CLASSES = frozenset({"simple", "bracket", "oco", "oto"})
 _MAX_SAMPLES = 2000
+_MAX_AMOUNT = Decimal(10) ** 12  # beyond any real order; keeps Decimal arithmetic in range
 
 
 def money(value: Decimal) -> str:
@@ -63,6 +64,8 @@ def _decimal(value: Any, name: str) -> Decimal:
         raise invalid(f"invalid {name}: {value!r} is not a number") from None
     if not result.is_finite():
         raise invalid(f"invalid {name}")
+    if abs(result) >= _MAX_AMOUNT:
+        raise invalid(f"invalid {name}: {value} is too large")
     return result
 
 
