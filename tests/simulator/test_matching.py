@@ -270,6 +270,59 @@ def test_stop_buy_beyond_cash_is_rejected_at_execution(market: SimulatorHandle) 
         market.pin_price("AAPL", None)
 
 
+def test_replace_checks_funds_without_the_old_order(market: SimulatorHandle) -> None:
+    market.pin_price("KO", "60")
+    try:
+        trader = Trader(market, market.new_account(cash="1000"))
+        resting = trader.order("KO", qty="15", type="limit", limit_price="50")  # holds 750
+        bigger = trader.http.patch(
+            f"/v2/orders/{resting['id']}", json={"qty": "19"}
+        )  # 950: fits once 750 is freed
+        assert bigger.status_code == 200, bigger.text
+        too_big = trader.http.patch(f"/v2/orders/{bigger.json()['id']}", json={"qty": "30"})
+        assert too_big.status_code == 403
+        assert too_big.json()["message"] == "insufficient buying power"
+        # The refused replace leaves the order working: it still fills when the price comes down.
+        market.pin_price("KO", "49")
+        still = trader.get(bigger.json()["id"])
+        assert (still["status"], still["filled_qty"]) == ("filled", "19")
+    finally:
+        market.pin_price("KO", None)
+
+
+def test_replace_sell_limited_to_the_position(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("AAPL", "100")
+    trader.order(qty="10")
+    exit_order = trader.order(qty="5", side="sell", type="limit", limit_price="150")
+    grown = trader.http.patch(f"/v2/orders/{exit_order['id']}", json={"qty": "10"})
+    assert grown.status_code == 200
+    refused = trader.http.patch(f"/v2/orders/{grown.json()['id']}", json={"qty": "11"})
+    assert refused.status_code == 403
+    assert refused.json()["message"] == "insufficient qty available for order (requested: 11, available: 10)"
+    stale = trader.http.patch(f"/v2/orders/{exit_order['id']}", json={"qty": "9"})
+    assert stale.status_code == 422
+    assert stale.json()["message"] == 'order is already in "replaced" state'
+
+
+def test_replace_oco_take_profit(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("KO", "60")
+    trader.order("KO", qty="10")
+    oco = trader.order(
+        "KO",
+        qty="10",
+        side="sell",
+        type="limit",
+        order_class="oco",
+        take_profit={"limit_price": "66"},
+        stop_loss={"stop_price": "57"},
+    )
+    replaced = trader.http.patch(f"/v2/orders/{oco['id']}", json={"limit_price": "65"})
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["limit_price"] == "65"
+    market.pin_price("KO", "65.50")
+    assert trader.get(replaced.json()["id"])["status"] == "filled"
+
+
 def test_concurrent_orders_never_overspend(market: SimulatorHandle) -> None:
     market.pin_price("AAPL", "100")  # ask 100.01
     try:

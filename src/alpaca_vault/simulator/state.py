@@ -51,8 +51,8 @@ def money(value: Decimal) -> str:
 
 
 def number(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
+    """Quantities and prices as Alpaca writes them: no trailing zeros ("10", "0.5", "187.8")."""
+    return format(value.normalize(), "f")
 
 
 def _decimal(value: Any, name: str) -> Decimal:
@@ -327,10 +327,10 @@ class Broker:
                 return close
             day -= timedelta(days=1)
 
-    def _reserved_buying_power(self, account: Account, now: float) -> Decimal:
+    def _reserved_buying_power(self, account: Account, now: float, exclude: Order | None = None) -> Decimal:
         reserved = ZERO
         for order in account.open_orders():
-            if order.side != "buy" or order.status == "held":
+            if order is exclude or order.side != "buy" or order.status == "held":
                 continue
             if order.notional is not None:
                 reserved += order.notional
@@ -344,7 +344,9 @@ class Broker:
         held = ZERO
         seen_groups: set[str] = set()
         for order in account.open_orders():
-            if order is exclude or order.side != "sell" or order.asset is not asset:
+            if order.side != "sell" or order.asset is not asset:
+                continue
+            if exclude is not None and (order is exclude or order.parent is exclude):
                 continue
             if order.status == "held":
                 continue
@@ -672,7 +674,10 @@ class Broker:
             last_eval=now,
         )
 
-    def _check_funds(self, account: Account, order: Order, now: float) -> None:
+    def _check_funds(
+        self, account: Account, order: Order, now: float, replacing: Order | None = None
+    ) -> None:
+        """Buying power for buys, held quantity for sells; ``replacing`` no longer counts."""
         if order.side == "buy":
             if order.notional is not None:
                 cost = order.notional
@@ -681,7 +686,7 @@ class Broker:
                 _, ask = self.prices.quote(order.asset.symbol, now)
                 price = order.limit_price or order.stop_price or ask
                 cost = order.qty * price
-            buying_power = account.cash - self._reserved_buying_power(account, now)
+            buying_power = account.cash - self._reserved_buying_power(account, now, exclude=replacing)
             if cost > buying_power:
                 raise forbidden(
                     "insufficient buying power",
@@ -691,7 +696,7 @@ class Broker:
             return
         position = account.positions.get(order.asset.symbol)
         existing = position.qty if position else ZERO
-        held = self._held_for_orders(account, order.asset)
+        held = self._held_for_orders(account, order.asset, exclude=replacing)
         available = existing - held
         if order.notional is not None:
             requested = (order.notional / self.prices.quote(order.asset.symbol, now)[0]).quantize(
@@ -1066,13 +1071,8 @@ class Broker:
                 last_eval=now,
                 expires_at=old.expires_at,
             )
-            if new.side == "buy":
-                # Check funds as if the old order were gone.
-                old_status, old.status = old.status, "pending_replace_check"
-                try:
-                    self._check_funds(account, new, now)
-                finally:
-                    old.status = old_status
+            if new.parent is None:
+                self._check_funds(account, new, now, replacing=old)
             old.status = "replaced"
             old.replaced_at = now
             old.replaced_by = new.id
