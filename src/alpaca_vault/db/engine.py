@@ -11,7 +11,13 @@ from typing import Any
 
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option a read-only session sets on SQLite: no BEGIN, each SELECT reads the latest commit.
@@ -123,6 +129,26 @@ class Database:
                     {"uid": "" if user_id is None else str(user_id)},
                 )
             yield session
+
+    def connection(
+        self, user_id: uuid.UUID | None = None, *, readonly: bool = False
+    ) -> AbstractAsyncContextManager[AsyncConnection]:
+        """Like :meth:`session` (same transaction rules), for Core statements on hot paths."""
+        return self._connection(user_id, readonly)
+
+    @asynccontextmanager
+    async def _connection(self, user_id: uuid.UUID | None, readonly: bool) -> AsyncIterator[AsyncConnection]:
+        options = {_SQLITE_READ_ONLY: True} if self.is_sqlite and readonly else {}
+        async with self.engine.connect() as conn:
+            if options:
+                await conn.execution_options(**options)
+            async with conn.begin():
+                if self.is_postgres:
+                    await conn.execute(
+                        text("SELECT set_config('app.user_id', :uid, true)"),
+                        {"uid": "" if user_id is None else str(user_id)},
+                    )
+                yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()

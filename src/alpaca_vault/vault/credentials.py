@@ -52,6 +52,12 @@ _OPEN_BY_ID = select(_credentials).where(
     _credentials.c.user_id == bindparam("user_id"), _credentials.c.id == bindparam("ref")
 )
 
+_TOUCH_LAST_USED = (
+    update(_credentials)
+    .where(_credentials.c.id == bindparam("b_id"), _credentials.c.user_id == bindparam("b_user_id"))
+    .values(last_used_at=bindparam("b_now"))
+)
+
 
 class UserInfo(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -450,32 +456,27 @@ class CredentialService:
 
     @asynccontextmanager
     async def _unsealed(self, user_id: uuid.UUID, ref: str | None) -> AsyncIterator[UnsealedCredential]:
-        async with self._db.session(user_id, readonly=True) as session:
-            row = await self._lookup_for_open(session, user_id, ref)
-            if not row.is_active:
-                raise CredentialInactive(
-                    f"Credential '{row.name}' is deactivated. Activate it with update_credential first."
-                )
-            try:
-                api_plain = self._keyring.open(
-                    row.api_key, AssociatedData.for_credential("api_key", row.id, user_id)
-                )
-                secret_plain = self._keyring.open(
-                    row.secret_key, AssociatedData.for_credential("secret_key", row.id, user_id)
-                )
-            except UnsealError as exc:
-                raise UnsealError(f"Credential '{row.name}' could not be decrypted: {exc}.") from None
-            info = _info(row)
+        row = await self._lookup_for_open(user_id, ref)
+        if not row.is_active:
+            raise CredentialInactive(
+                f"Credential '{row.name}' is deactivated. Activate it with update_credential first."
+            )
+        try:
+            api_plain = self._keyring.open(
+                row.api_key, AssociatedData.for_credential("api_key", row.id, user_id)
+            )
+            secret_plain = self._keyring.open(
+                row.secret_key, AssociatedData.for_credential("secret_key", row.id, user_id)
+            )
+        except UnsealError as exc:
+            raise UnsealError(f"Credential '{row.name}' could not be decrypted: {exc}.") from None
+        info = _info(row)
+        del row
         now = utcnow()
         if info.last_used_at is None or now - info.last_used_at >= LAST_USED_RESOLUTION:
             # A write only when the recorded time is stale: most opens stay read-only.
-            async with self._db.session(user_id) as session:
-                await session.execute(
-                    update(Credential)
-                    .where(Credential.id == info.id, Credential.user_id == user_id)
-                    .values(last_used_at=now)
-                    .execution_options(synchronize_session=False)
-                )
+            async with self._db.connection(user_id) as conn:
+                await conn.execute(_TOUCH_LAST_USED, {"b_id": info.id, "b_user_id": user_id, "b_now": now})
             info = info.model_copy(update={"last_used_at": now})
         register_exposed(api_plain)
         register_exposed(secret_plain)
@@ -486,7 +487,7 @@ class CredentialService:
         finally:
             opened._close()
 
-    async def _lookup_for_open(self, session: AsyncSession, user_id: uuid.UUID, ref: str | None) -> Any:
+    async def _lookup_for_open(self, user_id: uuid.UUID, ref: str | None) -> Any:
         """The credential's row as a plain (Core) row: no ORM object, no identity map entry."""
         if ref is not None and ref.strip():
             ref = ref.strip()
@@ -495,9 +496,11 @@ class CredentialService:
                 statement, params = _OPEN_BY_ID, {"user_id": user_id, "ref": uuid.UUID(ref)}
             except ValueError:
                 statement, params = _OPEN_BY_NAME, {"user_id": user_id, "ref": ref}
-            # Core on the session's connection: the hot path skips ORM statement processing.
-            row = (await (await session.connection()).execute(statement, params)).first()
+            # A Core connection, read-only: the hot path skips ORM and session machinery.
+            async with self._db.connection(user_id, readonly=True) as conn:
+                row = (await conn.execute(statement, params)).first()
             if row is not None:
                 return row
         # No reference, or not found: the ORM path builds the helpful error (or picks the only one).
-        return await self._resolve(session, user_id, ref)
+        async with self._db.session(user_id, readonly=True) as session:
+            return await self._resolve(session, user_id, ref)
