@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,11 @@ async def test_postgres_session_sets_app_user_id(postgres_databases: PostgresDat
         assert await session.scalar(text("SELECT current_setting('app.user_id', true)")) == str(user_id)
     async with database.session(None) as session:
         assert await session.scalar(text("SELECT current_setting('app.user_id', true)")) == ""
+    async with database.connection(user_id, readonly=True) as conn:
+        assert await conn.scalar(text("SELECT current_setting('app.user_id', true)")) == str(user_id)
+    # Transaction-local: a later transaction on a pooled connection does not inherit it.
+    async with database.connection(None) as conn:
+        assert await conn.scalar(text("SELECT current_setting('app.user_id', true)")) == ""
     await database.dispose()
 
 
@@ -142,3 +148,18 @@ def test_sqlite_file_and_directory_are_private(tmp_path: Path) -> None:
     Database.create(f"sqlite+aiosqlite:///{path}")
     assert path.stat().st_mode & 0o777 == 0o600
     assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
+async def test_core_connection_commits_and_rolls_back(database: Database) -> None:
+    user_id = uuid.uuid4()
+    async with database.connection(user_id) as conn:
+        await conn.execute(
+            User.__table__.insert(),
+            {"id": user_id, "name": "conn", "is_active": True, "created_at": datetime.now(UTC)},
+        )
+    with pytest.raises(RuntimeError):
+        async with database.connection(user_id) as conn:
+            await conn.execute(text("DELETE FROM users"))
+            raise RuntimeError("abort")
+    async with database.connection(user_id, readonly=True) as conn:
+        assert await conn.scalar(select(func.count()).select_from(User)) == 1
