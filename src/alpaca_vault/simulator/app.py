@@ -268,12 +268,12 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         with sim.broker.lock:
             sim.broker.sync(account)
             positions = sorted(account.positions.values(), key=lambda p: p.asset.symbol)
-            return _json([sim.broker.position_json(p) for p in positions])
+            return _json([sim.broker.position_json(account, p) for p in positions])
 
     async def get_position(request: Request, account: Account) -> Response:
         with sim.broker.lock:
             position = sim.broker.get_position(account, request.path_params["symbol"])
-            return _json(sim.broker.position_json(position))
+            return _json(sim.broker.position_json(account, position))
 
     async def close_position(request: Request, account: Account) -> Response:
         params = request.query_params

@@ -411,7 +411,7 @@ class Broker:
             "pending_reg_taf_fees": "0",
         }
 
-    def position_json(self, position: Position) -> dict[str, Any]:
+    def position_json(self, account: Account, position: Position) -> dict[str, Any]:
         now = self.clock.now()
         asset = position.asset
         current = self.price(asset, now)
@@ -435,7 +435,7 @@ class Broker:
             "lastday_price": number(lastday),
             "change_today": number(((current - lastday) / lastday).quantize(Decimal("0.0000000001"))),
         }
-        available = position.qty - self._held_for_orders(self._owner_of(position), asset)
+        available = position.qty - self._held_for_orders(account, asset)
         return {
             "asset_id": asset.id,
             "symbol": asset.position_symbol,
@@ -447,12 +447,6 @@ class Broker:
             **values,
             "qty_available": number(max(ZERO, available)),
         }
-
-    def _owner_of(self, position: Position) -> Account:
-        for account in self.accounts.values():
-            if account.positions.get(position.asset.symbol) is position:
-                return account
-        raise LookupError("position without an account")
 
     def _equity_at(self, account: Account, t: float) -> Decimal:
         if t <= account.created_at:
