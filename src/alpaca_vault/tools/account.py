@@ -41,6 +41,9 @@ class PortfolioHistoryResult(BaseModel):
 class ActivitiesResult(BaseModel):
     credential: str
     activities: list[Activity]
+    next_page_token: str | None = Field(
+        default=None, description="Pass as page_token for the next page; null when this page was the last."
+    )
 
 
 def _money(value: Any) -> str:
@@ -137,10 +140,18 @@ async def alpaca_get_activities(
     after: Annotated[dt.datetime | None, Field(description="Only activities after this time.")] = None,
     until: Annotated[dt.datetime | None, Field(description="Only activities until this time.")] = None,
     direction: Annotated[Literal["asc", "desc"], Field(description="Sort order by time.")] = "desc",
-    page_size: Annotated[int, Field(ge=1, le=100, description="At most this many (1-100).")] = 50,
+    page_size: Annotated[int, Field(ge=1, le=100, description="At most this many per page (1-100).")] = 50,
+    page_token: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=128,
+            description="next_page_token from the previous call (same other arguments) for the next page.",
+        ),
+    ] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, ActivitiesResult]:
-    """List account activities: fills, dividends, transfers, fees."""
+    """List account activities: fills, dividends, transfers, fees; newest first by default, paged."""
     async with alpaca_keys(ctx, credential) as (keys, info):
         activities = await runtime(ctx).broker.get_activities(
             keys,
@@ -149,6 +160,12 @@ async def alpaca_get_activities(
             until=until,
             direction=direction,
             page_size=page_size,
+            page_token=page_token,
         )
+    # Alpaca pages activities by id: a full page may have a successor, which starts after its last id.
+    next_page_token = activities[-1].id if len(activities) == page_size else None
     summary = f"{len(activities)} activit{'y' if len(activities) == 1 else 'ies'} in '{info.name}'."
-    return respond(ActivitiesResult(credential=info.name, activities=activities), summary)
+    if next_page_token:
+        summary += f" More may follow: pass page_token='{next_page_token}'."
+    result = ActivitiesResult(credential=info.name, activities=activities, next_page_token=next_page_token)
+    return respond(result, summary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,7 @@ from alpaca_vault.tools.runtime import (
     respond,
     runtime,
 )
+from alpaca_vault.vault.exposure import register_exposed
 
 Environment = Literal["paper", "live"]
 
@@ -83,6 +85,25 @@ def _describe(info: CredentialSummary) -> str:
     return f"'{info.name}' [{info.environment}, {state}{account}]"
 
 
+# What an Alpaca key id or secret can be: printable ASCII without spaces (the vault and the broker
+# refuse anything else too; checking here names the argument and keeps a stray character from
+# reaching Alpaca's validation as a misleading "401").
+_KEY_CHARS = re.compile(r"[\x21-\x7e]{1,256}")
+
+
+def _clean_key(value: SecretStr, argument: str, outcome: str) -> SecretStr:
+    """The key with pasted surrounding whitespace removed; refused (by argument name) if still malformed."""
+    plain = value.get_secret_value().strip()
+    if not _KEY_CHARS.fullmatch(plain):
+        raise ToolError(
+            f"{argument} is empty or contains spaces, line breaks or non-ASCII characters, which no Alpaca "
+            f"key has. Copy it again exactly as Alpaca shows it. {outcome}"
+        )
+    if plain != value.get_secret_value():
+        register_exposed(plain)  # the scrubber knows the argument as sent; teach it the stripped form too
+    return SecretStr(plain)
+
+
 # Alpaca key ids: PK... for paper, AK... for live. Used to refuse an obvious mix-up early.
 _KEY_PREFIX_ENVIRONMENT = {"PK": "paper", "AK": "live"}
 
@@ -138,6 +159,8 @@ async def store_credential(
     never shown again by any tool. By default it is checked with Alpaca first: the account must be
     ACTIVE and the keys must belong to the given environment.
     """
+    api_key = _clean_key(api_key, "api_key", "Nothing was stored.")
+    secret_key = _clean_key(secret_key, "secret_key", "Nothing was stored.")
     rt = runtime(ctx)
     user_id = await current_user(ctx)
     account_number = account_status = None
@@ -225,6 +248,9 @@ async def update_credential(
         raise ToolError("Give both api_key and secret_key to replace a key pair, or neither.")
     if new_name is None and is_active is None and api_key is None:
         raise ToolError("Nothing to change: give new_name, is_active, or api_key and secret_key.")
+    if api_key is not None and secret_key is not None:
+        api_key = _clean_key(api_key, "api_key", "Nothing was changed.")
+        secret_key = _clean_key(secret_key, "secret_key", "Nothing was changed.")
     rt = runtime(ctx)
     user_id = await current_user(ctx)
     current = await rt.vault.get(user_id, credential)

@@ -10,6 +10,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from alpaca_vault.broker.errors import AlpacaNotFound
 from alpaca_vault.broker.models import (
     Asset,
     Bar,
@@ -39,6 +40,34 @@ def _only(by_symbol: dict[str, T], symbol: str, what: str) -> T:
 
 
 Timeframe = Literal["1Min", "5Min", "15Min", "30Min", "1Hour", "4Hour", "1Day"]
+_BAR_SECONDS: dict[str, int] = {
+    "1Min": 60,
+    "5Min": 300,
+    "15Min": 900,
+    "30Min": 1800,
+    "1Hour": 3600,
+    "4Hour": 14_400,
+    "1Day": 86_400,
+}
+# Alpaca's market data begins in 2015/2016; an earlier start only makes the request slower.
+_EARLIEST = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
+
+
+def _lookback_start(timeframe: str, limit: int, end: dt.datetime | None) -> dt.datetime:
+    """A start far enough back that ``limit`` bars exist before ``end``.
+
+    Without a start Alpaca begins at today's open, so "the last 100 daily bars" would be one bar.
+    Markets trade about a fifth of the calendar (6.5 h, 5 days a week) plus holidays: six times the
+    bars' span and a week covers it; newest-first with ``limit`` stops Alpaca at the right bar.
+    """
+    until = end or dt.datetime.now(dt.UTC)
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=dt.UTC)
+    span = dt.timedelta(seconds=_BAR_SECONDS[timeframe] * limit * 6) + dt.timedelta(days=7)
+    try:
+        return max(until - span, _EARLIEST)
+    except OverflowError:
+        return _EARLIEST
 
 
 class ClockResult(BaseModel):
@@ -100,6 +129,8 @@ async def alpaca_get_calendar(
     """Trading days with their open and close times (exchange time, America/New_York)."""
     start = start or dt.date.today()
     end = end or start + dt.timedelta(days=7)
+    if end < start:
+        raise ToolError(f"end ({end}) is before start ({start}); give end on or after start.")
     async with alpaca_keys(ctx, credential) as (keys, _):
         days = await runtime(ctx).broker.get_calendar(keys, start=start, end=end)
     summary = f"{len(days)} trading day(s) from {start} to {end}" + (
@@ -115,7 +146,13 @@ async def alpaca_get_asset(
     """Look up an asset: tradable, fractionable, shortable, marginable, exchange, name."""
     symbol = normalize_symbol(symbol)
     async with alpaca_keys(ctx, credential) as (keys, _):
-        asset = await runtime(ctx).broker.get_asset(keys, symbol)
+        try:
+            asset = await runtime(ctx).broker.get_asset(keys, symbol)
+        except AlpacaNotFound:
+            raise ToolError(
+                f"Alpaca has no asset {symbol} (HTTP 404). Check the spelling: tickers like 'AAPL' or 'BRK.B', "
+                "crypto pairs like 'BTC/USD'."
+            ) from None
     flags = [f for f in ("tradable", "fractionable", "shortable", "marginable") if getattr(asset, f)]
     summary = (
         f"{asset.symbol} ({asset.name}, {asset.exchange}, {asset.status}): {', '.join(flags) or 'no flags'}."
@@ -157,16 +194,24 @@ async def alpaca_get_bars(
     start: Annotated[dt.datetime | None, Field(description="From this time (RFC 3339).")] = None,
     end: Annotated[dt.datetime | None, Field(description="Until this time (RFC 3339).")] = None,
     limit: Annotated[int, Field(ge=1, le=10_000, description="At most this many bars.")] = 100,
-    page_token: Annotated[str | None, Field(description="next_page_token from a previous call.")] = None,
+    page_token: Annotated[
+        str | None,
+        Field(description="next_page_token from the previous call (same other arguments) for the next page."),
+    ] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, BarsResult]:
     """Historical OHLCV bars for a stock or crypto pair, oldest first.
 
-    Without start, returns the most recent `limit` bars (and next_page_token goes further back in time).
+    Without start, returns the most recent `limit` bars (before end, default now), and next_page_token
+    goes further back in time. With start, returns bars from start onwards, and next_page_token goes forward.
     """
     symbol = normalize_symbol(symbol)
+    if start is not None and end is not None and end < start:
+        raise ToolError(f"end ({end.isoformat()}) is before start ({start.isoformat()}); swap them.")
     # Without a start, an agent wants the most recent bars: ask newest-first, then show them in time order.
     latest_first = start is None
+    if start is None:
+        start = _lookback_start(timeframe, limit, end)
     async with alpaca_keys(ctx, credential) as (keys, _):
         page = await runtime(ctx).broker.get_bars(
             keys,
@@ -183,6 +228,9 @@ async def alpaca_get_bars(
     if bars:
         summary += f" from {bars[0].timestamp.isoformat()} to {bars[-1].timestamp.isoformat()}, "
         summary += f"last close {bars[-1].close}"
+    else:
+        summary += " in that range. Check the symbol with alpaca_get_asset (crypto pairs are written like "
+        summary += "BTC/USD), or widen start/end"
     summary += "." + (" More pages: pass next_page_token as page_token." if page.next_page_token else "")
     result = BarsResult(symbol=symbol, timeframe=timeframe, bars=bars, next_page_token=page.next_page_token)
     return respond(result, summary)

@@ -7,6 +7,7 @@ destroys, can be repeated safely, and talks to Alpaca.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -75,4 +76,11 @@ def register_tools(server: MCPServer[Any], toolsets: frozenset[str] | None = Non
     """Register every tool (or only those in ``toolsets``) on ``server``."""
     for spec in TOOLS:
         if toolsets is None or spec.toolset in toolsets:
-            server.add_tool(spec.fn, name=spec.name, title=spec.title, annotations=spec.annotations())
+            server.add_tool(
+                spec.fn,
+                name=spec.name,
+                title=spec.title,
+                # Dedented: the SDK would send a docstring's source indentation to the model as is.
+                description=inspect.cleandoc(spec.fn.__doc__ or ""),
+                annotations=spec.annotations(),
+            )

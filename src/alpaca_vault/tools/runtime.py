@@ -157,13 +157,19 @@ async def alpaca_keys(
         try:
             yield keys, unsealed.info
         except AlpacaError as exc:
-            raise ToolError(describe_alpaca_error(exc, unsealed.info.name)) from None
+            raise ToolError(describe_alpaca_error(exc, unsealed.info.name, action=action)) from None
         finally:
             del keys
 
 
-def describe_alpaca_error(exc: AlpacaError, credential_name: str | None = None) -> str:
-    """Turn a broker error into a sentence an agent can act on."""
+# Actions on an existing order: Alpaca's 422 then almost always means the order is no longer open.
+_ORDER_ACTIONS = frozenset({"replace an order", "cancel an order"})
+
+
+def describe_alpaca_error(
+    exc: AlpacaError, credential_name: str | None = None, *, action: str | None = None
+) -> str:
+    """Turn a broker error into a sentence an agent can act on: what happened, then the next step."""
     who = f"credential '{credential_name}'" if credential_name else "this credential"
     detail = f"{exc.message}" + (f" (Alpaca code {exc.code})" if exc.code else "")
     if isinstance(exc, OrderOutcomeUnknown) and exc.client_order_id is None:
@@ -173,8 +179,9 @@ def describe_alpaca_error(exc: AlpacaError, credential_name: str | None = None) 
         )
     if isinstance(exc, OrderOutcomeUnknown):
         return (
-            f"The order's outcome is unknown: Alpaca did not answer in time and the order could not be found "
-            f"yet. client_order_id={exc.client_order_id}. Do NOT place it again; call alpaca_get_order with "
+            f"The order's outcome is unknown: Alpaca's answer was lost (timeout, dropped connection or server "
+            f"error) and the order could not be found yet. client_order_id={exc.client_order_id}. Do NOT send "
+            f"it again under another client_order_id; call alpaca_get_order with "
             f"client_order_id='{exc.client_order_id}' to see whether it exists."
         )
     if isinstance(exc, AlpacaAuthError):
@@ -184,11 +191,22 @@ def describe_alpaca_error(exc: AlpacaError, credential_name: str | None = None) 
             "`alpaca-vault credentials add`, then validate_credential."
         )
     if isinstance(exc, AlpacaForbidden):
-        return f"Alpaca refused the request for {who} (HTTP 403: {detail})."
+        return (
+            f"Alpaca refused the request for {who} (HTTP 403: {detail}). Check alpaca_get_account (buying "
+            "power, trading_blocked) and alpaca_get_positions (quantity available) before trying again."
+        )
     if isinstance(exc, AlpacaNotFound):
-        return f"Alpaca found nothing for that request (HTTP 404: {detail})."
+        return (
+            f"Alpaca found nothing for that request (HTTP 404: {detail}). Check the id or symbol: "
+            "alpaca_list_orders(status='all'), alpaca_get_positions and alpaca_get_asset show what exists."
+        )
     if isinstance(exc, AlpacaRejected):
-        return f"Alpaca rejected the request (HTTP 422: {detail}). Fix the arguments and try again."
+        if action in _ORDER_ACTIONS:
+            return (
+                f"Alpaca rejected the request (HTTP 422: {detail}). The order is probably no longer open "
+                "(filled, canceled, expired or already replaced): check it with alpaca_get_order."
+            )
+        return f"Alpaca rejected the request (HTTP 422: {detail}). Change what Alpaca's message names and try again."
     if isinstance(exc, AlpacaRateLimited):
         return f"Alpaca's rate limit was reached for {who} ({detail}). Wait a little and try again."
     if isinstance(exc, AlpacaUnavailable):

@@ -22,6 +22,7 @@ from alpaca_vault.broker.models import (
     ReplaceOrderRequest,
     StopLoss,
     TakeProfit,
+    is_crypto_symbol,
     normalize_symbol,
 )
 from alpaca_vault.tools.account import Symbol
@@ -85,9 +86,12 @@ async def alpaca_place_order(
         Literal["market", "limit", "stop", "stop_limit", "trailing_stop"], Field(description="Order type.")
     ] = "market",
     time_in_force: Annotated[
-        Literal["day", "gtc", "ioc", "fok", "opg", "cls"],
-        Field(description="day, gtc, ioc, fok, opg (at the open), cls (at the close). Crypto: gtc or ioc."),
-    ] = "day",
+        Literal["day", "gtc", "ioc", "fok", "opg", "cls"] | None,
+        Field(
+            description="day, gtc, ioc, fok, opg (at the open), cls (at the close). Default: day for stocks, "
+            "gtc for crypto pairs (which accept only gtc or ioc)."
+        ),
+    ] = None,
     limit_price: Annotated[Decimal | None, Field(gt=0, description="For limit and stop_limit.")] = None,
     stop_price: Annotated[Decimal | None, Field(gt=0, description="For stop and stop_limit.")] = None,
     trail_price: Annotated[
@@ -129,6 +133,9 @@ async def alpaca_place_order(
     client_order_id; if the outcome is ever unknown, look it up with alpaca_get_order(client_order_id=...)
     rather than placing the order again. Live credentials are refused unless the server allows live trading.
     """
+    symbol = normalize_symbol(symbol)
+    if time_in_force is None:
+        time_in_force = "gtc" if is_crypto_symbol(symbol) else "day"
     take_profit = TakeProfit(limit_price=take_profit_limit_price) if take_profit_limit_price else None
     if stop_loss_limit_price is not None and stop_loss_stop_price is None:
         raise ToolError("stop_loss_limit_price needs stop_loss_stop_price (the stop-loss trigger).")
@@ -236,7 +243,11 @@ async def alpaca_replace_order(
     ] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrderResult]:
-    """Replace (modify) an open order. Alpaca creates a new order that replaces the old one; both are returned ids."""
+    """Replace (modify) an open order: Alpaca creates a new order in its place.
+
+    The result is the new order (its own id and client_order_id); its `replaces` field holds the old
+    order's id. Give at least one of qty, time_in_force, limit_price, stop_price or trail.
+    """
     request = ReplaceOrderRequest(
         qty=qty,
         time_in_force=time_in_force,
