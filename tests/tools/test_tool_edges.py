@@ -371,3 +371,82 @@ async def test_tool_descriptions_are_dedented(server_settings: Settings) -> None
     for tool in tools:
         assert tool.description and tool.description == tool.description.strip(), tool.name
         assert "\n    " not in tool.description, tool.name
+
+
+# --------------------------------------------------------------------------- Alpaca's failures
+
+
+async def test_revoked_keys_name_the_credential_and_the_fix(
+    server_settings: Settings, sim_account: Any, simulator: Any
+) -> None:
+    async with paper_session(server_settings, sim_account) as client:
+        data(
+            await client.call_tool(
+                "update_credential",
+                {
+                    "credential": "paper-1",
+                    "api_key": sim_account.api_key,
+                    "secret_key": "RevokedSecretRevokedSecret0000000000000",
+                    "validate": False,
+                },
+            )
+        )
+        for name, arguments in [
+            ("alpaca_get_account", {}),
+            ("alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 1}),
+            ("validate_credential", {}),
+        ]:
+            text = error_text(await client.call_tool(name, arguments))
+            assert "401" in text and "'paper-1'" in text and "update_credential" in text, (name, text)
+    assert simulator.orders(sim_account.api_key) == []
+
+
+async def test_a_long_rate_limit_says_how_long_to_wait(
+    server_settings: Settings, sim_account: Any, simulator: Any
+) -> None:
+    async with paper_session(server_settings, sim_account) as client:
+        simulator.set_fault(match="GET /v2/account", status=429, retry_after=60, count=1)
+        text = error_text(await client.call_tool("alpaca_get_account", {}))
+        assert "rate limit" in text and "'paper-1'" in text and "Wait 60 s" in text
+
+
+async def test_server_errors_on_an_order_post_are_not_blindly_retried(
+    server_settings: Settings, sim_account: Any, simulator: Any
+) -> None:
+    async with paper_session(server_settings, sim_account) as client:
+        simulator.set_fault(match="POST /v2/orders", status=503, count=2)
+        text = error_text(
+            await client.call_tool(
+                "alpaca_place_order",
+                {"symbol": "AAPL", "side": "buy", "qty": 1, "client_order_id": "five-oh-3"},
+            )
+        )
+        assert "NOT placed" in text and "five-oh-3" in text
+        assert simulator.orders(sim_account.api_key) == []
+        again = data(
+            await client.call_tool(
+                "alpaca_place_order",
+                {"symbol": "AAPL", "side": "buy", "qty": 1, "client_order_id": "five-oh-3"},
+            )
+        )
+        assert again["order"]["client_order_id"] == "five-oh-3"
+        assert len(simulator.orders(sim_account.api_key)) == 1
+
+
+async def test_a_lost_order_that_cannot_be_looked_up_says_which_id_to_check(
+    server_settings: Settings, sim_account: Any, simulator: Any
+) -> None:
+    async with paper_session(server_settings, sim_account) as client:
+        simulator.set_fault(match="POST /v2/orders", lost_response="504", count=1)
+        simulator.set_fault(match="GET /v2/orders:by_client_order_id", status=503, count=4)
+        text = error_text(
+            await client.call_tool(
+                "alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 1, "client_order_id": "lost-1"}
+            )
+        )
+        assert "outcome is unknown" in text and "Do NOT" in text
+        assert "alpaca_get_order" in text and "client_order_id='lost-1'" in text
+        simulator.clear_faults()
+        found = data(await client.call_tool("alpaca_get_order", {"client_order_id": "lost-1"}))
+        assert found["order"]["client_order_id"] == "lost-1"
+        assert len(simulator.orders(sim_account.api_key)) == 1

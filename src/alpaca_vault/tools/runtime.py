@@ -208,7 +208,8 @@ def describe_alpaca_error(
             )
         return f"Alpaca rejected the request (HTTP 422: {detail}). Change what Alpaca's message names and try again."
     if isinstance(exc, AlpacaRateLimited):
-        return f"Alpaca's rate limit was reached for {who} ({detail}). Wait a little and try again."
+        wait = f"Wait {exc.retry_after:g} s" if exc.retry_after else "Wait a little"
+        return f"Alpaca's rate limit was reached for {who} ({detail}). {wait} and try again."
     if isinstance(exc, AlpacaUnavailable):
         return f"Alpaca is unavailable right now ({detail}); retries did not help. Try again shortly."
     return str(exc)  # the error's own text: what failed, and the next step
