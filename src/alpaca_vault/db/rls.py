@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from alpaca_vault.db.engine import Database, DatabaseError
 from alpaca_vault.db.models import ApiToken, User
@@ -63,12 +63,18 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
-def _dialect(session: AsyncSession) -> str:
+def _dialect(session: AsyncSession | AsyncConnection) -> str:
+    if isinstance(session, AsyncConnection):
+        return session.dialect.name
     return session.get_bind().dialect.name
 
 
-async def lookup_token(session: AsyncSession, token_hash: str) -> TokenLookup | None:
-    """The token whose SHA-256 hex digest is ``token_hash``, across users, or None."""
+async def lookup_token(session: AsyncSession | AsyncConnection, token_hash: str) -> TokenLookup | None:
+    """The token whose SHA-256 hex digest is ``token_hash``, across users, or None.
+
+    On PostgreSQL ``session`` may be an autocommit ``AsyncConnection`` (one round trip, and the
+    function's opt-in lives exactly as long as its statement); SQLite needs an ``AsyncSession``.
+    """
     if _dialect(session) == "postgresql":
         row = (
             await session.execute(
@@ -90,6 +96,7 @@ async def lookup_token(session: AsyncSession, token_hash: str) -> TokenLookup | 
             last_used_at=_utc(row.last_used_at),
             user_active=bool(row.user_active),
         )
+    assert isinstance(session, AsyncSession), "SQLite token lookups take an AsyncSession"
     found = (
         await session.execute(
             select(ApiToken, User.is_active)

@@ -272,8 +272,14 @@ class BearerTokenVerifier:
             logger.debug("Bearer token refused: not an alpaca-vault token")
             return None
         digest = hash_token(token)
-        async with self._db.session(readonly=True) as session:
-            found = await lookup_token(session, digest)
+        if self._db.is_postgres:
+            # Autocommit: the definer lookup alone, without BEGIN/set_config/COMMIT round trips.
+            async with self._db.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                found = await lookup_token(conn, digest)
+        else:
+            async with self._db.session(readonly=True) as session:
+                found = await lookup_token(session, digest)
         if found is None or not hmac.compare_digest(found.token_hash, digest):
             logger.info("Bearer token refused: unknown token")
             return None
