@@ -140,3 +140,35 @@ async def test_an_inactive_users_token_is_refused(tmp_path: Path) -> None:
         assert await verifier.verify_token(token) is None
     finally:
         await db.dispose()
+
+
+async def test_removing_a_user_deletes_its_credentials_on_sqlite_too(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+    from sqlalchemy import func, select
+
+    from alpaca_vault.db.migrate import upgrade_database
+    from alpaca_vault.db.models import ApiToken, Credential
+    from alpaca_vault.server.auth import AccountAdmin
+    from alpaca_vault.vault.credentials import CredentialService
+    from alpaca_vault.vault.keyring import KeyRing, generate_key
+
+    db = Database.create(f"sqlite+aiosqlite:///{tmp_path / 'vault.db'}")
+    try:
+        await upgrade_database(db)
+        admin = AccountAdmin(db)
+        vault = CredentialService(db, KeyRing.load(generate_key(), tmp_path))
+        for name in ("alice", "bob"):
+            user = await admin.add_user(name)
+            await admin.create_token(name)
+            await vault.store(
+                user.id, "paper", "paper", SecretStr(f"PK{name.upper():0<18}"), SecretStr("s" * 40)
+            )
+        removed = await admin.remove_user("alice")
+        assert (removed.credentials, removed.tokens) == (1, 1)
+        async with db.session() as session:
+            for table in (Credential, ApiToken):
+                owners = (await session.scalars(select(table.user_id))).all()
+                assert len(owners) == 1 and owners[0] != removed.id
+                assert await session.scalar(select(func.count()).select_from(table)) == 1
+    finally:
+        await db.dispose()
