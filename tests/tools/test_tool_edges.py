@@ -450,3 +450,30 @@ async def test_a_lost_order_that_cannot_be_looked_up_says_which_id_to_check(
         found = data(await client.call_tool("alpaca_get_order", {"client_order_id": "lost-1"}))
         assert found["order"]["client_order_id"] == "lost-1"
         assert len(simulator.orders(sim_account.api_key)) == 1
+
+
+async def test_an_unreachable_alpaca_says_what_to_check(
+    server_settings: Settings, sim_account: Any, unused_tcp_port: int
+) -> None:
+    async with paper_session(server_settings, sim_account):
+        pass  # the credential is stored in the data dir; now serve it with URLs nothing listens on
+    nowhere = f"http://127.0.0.1:{unused_tcp_port}"
+    unreachable = server_settings.model_copy(update={"paper_url": nowhere, "data_url": nowhere})
+    async with connect(unreachable) as client:
+        text = error_text(await client.call_tool("alpaca_get_clock", {}))
+        assert "Could not connect to Alpaca" in text and "ALPACA_VAULT_PAPER_URL" in text
+        placed = error_text(
+            await client.call_tool("alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 1})
+        )
+        assert "Could not connect to Alpaca" in placed
+
+
+async def test_validating_a_closed_account_warns_it_cannot_trade(
+    server_settings: Settings, sim_account: Any, simulator: Any
+) -> None:
+    async with paper_session(server_settings, sim_account) as client:
+        simulator.set_account_status(sim_account.api_key, "ACCOUNT_CLOSED")
+        result = await client.call_tool("validate_credential", {})
+        body = data(result)
+        assert body["credential"]["account_status"] == "ACCOUNT_CLOSED"
+        assert "not ACTIVE" in text_of(result)

@@ -217,10 +217,10 @@ async def validate_credential(
         user_id, info.id, account_number=account.account_number, account_status=str(account.status)
     )
     fresh = CredentialSummary.of(await rt.vault.get(user_id, str(info.id)))
-    return respond(
-        CredentialResult(credential=fresh, validated=True),
-        f"Alpaca accepted credential {_describe(fresh)}.",
-    )
+    summary = f"Alpaca accepted credential {_describe(fresh)}."
+    if str(account.status).upper() != "ACTIVE":
+        summary += f" Warning: the account is {account.status}, not ACTIVE, so it cannot trade."
+    return respond(CredentialResult(credential=fresh, validated=True), summary)
 
 
 @agent_errors

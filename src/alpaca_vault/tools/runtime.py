@@ -24,11 +24,13 @@ from pydantic import BaseModel, ValidationError
 from alpaca_vault.broker.client import AlpacaKeys
 from alpaca_vault.broker.errors import (
     AlpacaAuthError,
+    AlpacaConnectionError,
     AlpacaError,
     AlpacaForbidden,
     AlpacaNotFound,
     AlpacaRateLimited,
     AlpacaRejected,
+    AlpacaTimeout,
     AlpacaUnavailable,
     OrderOutcomeUnknown,
 )
@@ -212,6 +214,16 @@ def describe_alpaca_error(
         return f"Alpaca's rate limit was reached for {who} ({detail}). {wait} and try again."
     if isinstance(exc, AlpacaUnavailable):
         return f"Alpaca is unavailable right now ({detail}); retries did not help. Try again shortly."
+    if isinstance(exc, AlpacaTimeout | AlpacaConnectionError):
+        if action is not None and exc.request_sent:
+            return (
+                f"{exc.message}, even after retries, so whether alpaca-vault managed to {action} is unknown. "
+                "Check with alpaca_get_order or alpaca_list_orders(status='all') before repeating it."
+            )
+        return (
+            f"{exc.message}, even after retries. Try again shortly; if it persists, the network or the "
+            "server's Alpaca URLs (ALPACA_VAULT_PAPER_URL / LIVE_URL / DATA_URL) may be wrong."
+        )
     return str(exc)  # the error's own text: what failed, and the next step
 
 

@@ -286,8 +286,13 @@ async def alpaca_cancel_all_orders(
     """Cancel every open order of the account."""
     async with alpaca_keys(ctx, credential, action="cancel orders") as (keys, info):
         results = await runtime(ctx).broker.cancel_all_orders(keys)
-    ok = sum(1 for r in results if 200 <= r.status < 300)
-    summary = f"Cancel requested for {ok} of {len(results)} open order(s) in '{info.name}'."
+    refused = [r for r in results if not r.ok]
+    summary = f"Cancel requested for {len(results) - len(refused)} of {len(results)} open order(s) in '{info.name}'."
+    if refused:
+        summary += " Not canceled: " + "; ".join(
+            f"{r.id} ({r.status}: {r.message or 'no reason given'})" for r in refused
+        )
+        summary += ". Check them with alpaca_get_order."
     return respond(CancelAllResult(credential=info.name, results=results), summary)
 
 
