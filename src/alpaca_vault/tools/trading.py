@@ -314,8 +314,9 @@ async def alpaca_close_position(
         order = await runtime(ctx).broker.close_position(
             keys,
             symbol,
-            qty=str(qty) if qty is not None else None,
-            percentage=str(percentage) if percentage is not None else None,
+            # Plain notation: str(Decimal) would send "1E+1" for an agent's "1e1".
+            qty=format(qty, "f") if qty is not None else None,
+            percentage=format(percentage, "f") if percentage is not None else None,
         )
     return respond(
         ClosePositionOutcome(credential=info.name, order=order),
