@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 from typer.testing import CliRunner
 
 from alpaca_vault.db import Database
@@ -116,6 +117,13 @@ def test_admin_commands_as_the_application_role_say_to_use_the_owner(rls_databas
     code, _, err = run(as_owner, "tokens", "create", "--user", "alice")
     assert code == 0, err
     assert json.loads(run(as_owner, "users", "list", "--json")[1])[0]["tokens"] == 1
+    # A role the server does not know: one line saying so, no traceback, no password.
+    stranger = make_url(rls_database.app_url).set(username="no_such_role_42", password="hunter2-hunter2")
+    code, _, err = run(
+        {"ALPACA_VAULT_DATABASE_URL": stranger.render_as_string(hide_password=False)}, "users", "list"
+    )
+    assert code == 1 and "the database refused" in err and "no_such_role_42" in err
+    assert "hunter2" not in err and "Traceback" not in err
 
 
 async def test_an_inactive_users_token_is_refused(tmp_path: Path) -> None:

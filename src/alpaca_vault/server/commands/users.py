@@ -38,6 +38,8 @@ async def account_admin() -> AsyncIterator[AccountAdmin]:
 
 def run_admin(action: Callable[[AccountAdmin], Awaitable[T]]) -> T:
     """Run one admin action; expected failures become one stderr line and exit 1 (2 for bad settings)."""
+    from sqlalchemy.exc import DBAPIError
+
     from alpaca_vault.db.engine import DatabaseError
     from alpaca_vault.server.auth import AccountError
     from alpaca_vault.server.settings import SettingsError
@@ -56,6 +58,10 @@ def run_admin(action: Callable[[AccountAdmin], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
     except OSError as exc:  # e.g. PostgreSQL unreachable
         typer.echo(f"alpaca-vault: cannot reach the database: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    except DBAPIError as exc:  # e.g. wrong password, missing grant: the driver's first line says which
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        typer.echo(f"alpaca-vault: the database refused: {reason}", err=True)
         raise typer.Exit(1) from None
 
 
