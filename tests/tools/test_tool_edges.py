@@ -11,6 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from mcp import Client
 
 from alpaca_vault.server.settings import Settings
@@ -477,3 +478,51 @@ async def test_validating_a_closed_account_warns_it_cannot_trade(
         body = data(result)
         assert body["credential"]["account_status"] == "ACCOUNT_CLOSED"
         assert "not ACTIVE" in text_of(result)
+
+
+async def test_list_orders_filters_by_status_and_symbol(server_settings: Settings, sim_account: Any) -> None:
+    async with paper_session(server_settings, sim_account) as client:
+        await buy(client, "AAPL", "1")
+        await buy(client, "MSFT", "1")
+        price = await latest_price(client, "SPY")
+        resting = data(
+            await client.call_tool(
+                "alpaca_place_order",
+                {
+                    "symbol": "SPY",
+                    "side": "buy",
+                    "qty": 1,
+                    "type": "limit",
+                    "limit_price": str((price / 2).quantize(Decimal("0.01"))),
+                },
+            )
+        )["order"]
+        open_orders = data(await client.call_tool("alpaca_list_orders", {}))["orders"]
+        assert [o["id"] for o in open_orders] == [resting["id"]]
+        closed = data(await client.call_tool("alpaca_list_orders", {"status": "closed"}))["orders"]
+        assert sorted(o["symbol"] for o in closed) == ["AAPL", "MSFT"]
+        only_msft = data(
+            await client.call_tool("alpaca_list_orders", {"status": "all", "symbols": ["msft"]})
+        )["orders"]
+        assert [o["symbol"] for o in only_msft] == ["MSFT"]
+        newest = data(await client.call_tool("alpaca_list_orders", {"status": "all", "limit": 1}))["orders"]
+        assert [o["id"] for o in newest] == [resting["id"]]
+        empty = await client.call_tool("alpaca_list_orders", {"symbols": ["NVDA"]})
+        assert "No open orders" in text_of(empty)
+        bad = error_text(await client.call_tool("alpaca_list_orders", {"symbols": ["../x"]}))
+        assert "not a valid symbol" in bad
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="broker OrderRequest refuses notional unless time_in_force='day', but crypto needs gtc/ioc "
+    "(Alpaca and the simulator accept notional crypto market orders with gtc); fix in broker/models.py",
+)
+async def test_a_dollar_amount_of_crypto_can_be_bought(server_settings: Settings, sim_account: Any) -> None:
+    async with paper_session(server_settings, sim_account) as client:
+        order = data(
+            await client.call_tool(
+                "alpaca_place_order", {"symbol": "BTC/USD", "side": "buy", "notional": 100}
+            )
+        )["order"]
+        assert Decimal(order["notional"]) == 100
