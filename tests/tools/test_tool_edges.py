@@ -163,6 +163,14 @@ async def test_crypto_orders_default_to_good_till_canceled(
             )
         )
         assert "gtc" in explicit_day and "ioc" in explicit_day
+        assert "Invalid arguments: crypto orders (BTC/USD) need time_in_force" in explicit_day
+        tp_only = error_text(
+            await client.call_tool(
+                "alpaca_place_order",
+                {"symbol": "AAPL", "side": "buy", "qty": 1, "take_profit_limit_price": 500},
+            )
+        )
+        assert "Invalid arguments: take_profit and stop_loss need order_class" in tp_only
 
 
 async def test_close_position_fully_by_qty_or_by_percentage(

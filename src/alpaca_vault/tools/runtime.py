@@ -256,9 +256,9 @@ def validation_message(exc: ValidationError) -> str:
     """Pydantic's errors without the input values (which may be secrets)."""
     parts = []
     for error in exc.errors(include_input=False, include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or "arguments"
+        where = ".".join(str(p) for p in error["loc"])  # empty for a check across several arguments
         message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}")
+        parts.append(f"{where}: {message}" if where else message)
     return "Invalid arguments: " + "; ".join(parts)
 
 
