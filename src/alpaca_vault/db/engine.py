@@ -59,6 +59,25 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
+    dialect = sync_engine.dialect
+    driver_commit, driver_rollback = dialect.do_commit, dialect.do_rollback
+
+    def _in_transaction(dbapi_connection: Any) -> bool:
+        # aiosqlite reads this flag without a trip to its worker thread.
+        return bool(getattr(dbapi_connection, "_connection", dbapi_connection).in_transaction)
+
+    def do_commit(dbapi_connection: Any) -> None:
+        # A read-only session never sent BEGIN: no COMMIT to send (and no thread hop to pay).
+        if _in_transaction(dbapi_connection):
+            driver_commit(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        if _in_transaction(dbapi_connection):
+            driver_rollback(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # SQLite upgrades a deferred read transaction to a write one without calling
