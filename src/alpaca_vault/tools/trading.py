@@ -45,7 +45,10 @@ class OrdersResult(BaseModel):
 class CancelResult(BaseModel):
     credential: str
     order_id: str
-    canceled: bool
+    canceled: bool = Field(
+        description="True when Alpaca accepted the cancel request (or the order was already canceled); "
+        "alpaca_get_order shows the final status."
+    )
 
 
 class CancelAllResult(BaseModel):
