@@ -10,6 +10,7 @@ import select
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 
@@ -30,10 +31,18 @@ def _assert_clean(result: subprocess.CompletedProcess[str], *secrets_: str) -> N
 
 async def test_add_list_remove_never_show_the_secret(cli: Cli) -> None:
     api, secret = _pair()
-    added = cli("credentials", "add", "paper-main", "--environment", "paper", input=f"{api}\n{secret}\n")
+    added = cli(
+        "credentials",
+        "add",
+        "paper-main",
+        "--environment",
+        "paper",
+        "--no-validate",
+        input=f"{api}\n{secret}\n",
+    )
     assert added.returncode == 0, added.stderr
     assert "Stored credential 'paper-main' (paper) for user 'local'." in added.stdout
-    assert "without validation" in added.stdout
+    assert "Not validated against Alpaca (--no-validate)" in added.stdout
     _assert_clean(added, api, secret)
 
     listed = cli("credentials", "list")
@@ -69,19 +78,25 @@ def test_refusals_are_one_clear_line_without_traceback(tmp_path: Path) -> None:
     # CLI behaviour only (the service's refusals are covered on both backends in tests/vault).
     cli = Cli(tmp_path / "data", None)
     api, secret = _pair()
-    assert cli("credentials", "add", "main", "-e", "live", input=f"{api}\n{secret}\n").returncode == 0
+    api = "AK" + api[2:]  # a live-looking key id, stored as live
+    assert (
+        cli(
+            "credentials", "add", "main", "-e", "live", "--no-validate", input=f"{api}\n{secret}\n"
+        ).returncode
+        == 0
+    )
 
-    again = cli("credentials", "add", "main", "-e", "paper", input="PKOTHER\nSKOTHER\n")
+    again = cli("credentials", "add", "main", "-e", "paper", "--no-validate", input="PKOTHER\nSKOTHER\n")
     assert again.returncode == 1
     assert "A credential named 'main' already exists" in again.stderr
     _assert_clean(again, "SKOTHER")
 
-    same_pair = cli("credentials", "add", "copy", "-e", "live", input=f"{api}\n{secret}\n")
+    same_pair = cli("credentials", "add", "copy", "-e", "live", "--no-validate", input=f"{api}\n{secret}\n")
     assert same_pair.returncode == 1
     assert "already stored as credential 'main'" in same_pair.stderr
     _assert_clean(same_pair, api, secret)
 
-    one_line = cli("credentials", "add", "half", "-e", "paper", input=f"{api}\n")
+    one_line = cli("credentials", "add", "half", "-e", "paper", "--no-validate", input=f"{api}\n")
     assert one_line.returncode == 1
     assert "secret key on the second" in one_line.stderr
 
@@ -98,7 +113,7 @@ def test_hidden_prompt_on_a_terminal_does_not_echo(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_VAULT_")}
     env["ALPACA_VAULT_DATA_DIR"] = str(tmp_path)
     proc = subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "credentials", "add", "tty", "-e", "paper"],
+        [str(CONSOLE_SCRIPT), "credentials", "add", "tty", "-e", "paper", "--no-validate"],
         stdin=slave,
         stdout=slave,
         stderr=slave,
@@ -143,3 +158,61 @@ def test_keys_generate_prints_a_key_and_how_to_use_it(tmp_path: Path) -> None:
     assert len(key) == 43 and "\n" not in key
     assert "ALPACA_VAULT_ENCRYPTION_KEYS" in result.stderr and "keys rotate" in result.stderr
     assert key not in result.stderr
+
+
+def _simulated(tmp_path: Path, simulator: Any) -> Cli:
+    """The console script pointed at the simulator, so validation talks to a real (loopback) broker."""
+    return Cli(
+        tmp_path / "data",
+        None,
+        env={
+            "ALPACA_VAULT_PAPER_URL": simulator.base_url,
+            "ALPACA_VAULT_LIVE_URL": simulator.base_url,
+            "ALPACA_VAULT_DATA_URL": simulator.base_url,
+        },
+    )
+
+
+def test_add_validates_with_alpaca_and_validate_rechecks(
+    tmp_path: Path, simulator: Any, sim_account: Any
+) -> None:
+    cli = _simulated(tmp_path, simulator)
+    pair = f"{sim_account.api_key}\n{sim_account.secret_key}\n"
+    added = cli("credentials", "add", "main", "-e", "paper", input=pair)
+    assert added.returncode == 0, added.stderr
+    assert f"Alpaca accepted it: account {sim_account.account_number}, ACTIVE." in added.stdout
+    _assert_clean(added, sim_account.api_key, sim_account.secret_key)
+
+    listed = json.loads(cli("credentials", "list", "--json").stdout)
+    assert listed[0]["account_number"] == sim_account.account_number
+    assert listed[0]["last_validated_at"] is not None
+
+    checked = cli("credentials", "validate", "main")
+    assert checked.returncode == 0, checked.stderr
+    assert (
+        f"Alpaca accepted credential 'main': account {sim_account.account_number}, ACTIVE." in checked.stdout
+    )
+    _assert_clean(checked, sim_account.api_key, sim_account.secret_key)
+
+    simulator.set_account_status(sim_account.api_key, "ACCOUNT_CLOSED")
+    closed = cli("credentials", "validate", "main")
+    assert closed.returncode == 1
+    assert "is ACCOUNT_CLOSED, not ACTIVE" in closed.stderr
+
+
+def test_add_refuses_pairs_alpaca_rejects_and_stores_nothing(
+    tmp_path: Path, simulator: Any, sim_account: Any
+) -> None:
+    cli = _simulated(tmp_path, simulator)
+    wrong = cli("credentials", "add", "bad", "-e", "paper", input=f"{sim_account.api_key}\nWrongSecret0000\n")
+    assert wrong.returncode == 1
+    assert "did not accept this key pair on the paper endpoint (401)" in wrong.stderr
+    assert "Nothing was stored." in wrong.stderr
+    _assert_clean(wrong, sim_account.api_key, sim_account.secret_key, "WrongSecret0000")
+
+    mixed_up = cli(
+        "credentials", "add", "bad", "-e", "live", input=f"{sim_account.api_key}\n{sim_account.secret_key}\n"
+    )
+    assert mixed_up.returncode == 1
+    assert "looks like a paper key" in mixed_up.stderr and "--environment paper" in mixed_up.stderr
+    assert json.loads(cli("credentials", "list", "--json").stdout) == []

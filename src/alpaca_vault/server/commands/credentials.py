@@ -113,15 +113,51 @@ def read_key_pair() -> tuple[SecretStr, SecretStr]:
     return SecretStr(api_key), SecretStr(secret_key)
 
 
-async def validate_with_alpaca(
-    settings: Settings, environment: str, api_key: SecretStr, secret_key: SecretStr
-) -> tuple[str, str] | None:
-    """Hook: check the pair against Alpaca and return (account_number, account_status).
+# Alpaca key ids start PK (paper) or AK (live): an obvious mix-up is refused before any request.
+_KEY_PREFIX_ENVIRONMENT = {"PK": "paper", "AK": "live"}
 
-    Not called yet: it is wired in with the Alpaca client (broker/). Returning
-    None means "not validated"; raising a VaultError refuses the credential.
-    """
-    return None
+
+async def validate_with_alpaca(
+    settings: Settings, environment: str, api_key: SecretStr, secret_key: SecretStr, *, storing: bool = True
+) -> tuple[str, str]:
+    """Check the pair against Alpaca; return (account_number, account_status) or refuse with the reason."""
+    from alpaca_vault.broker.client import AlpacaClient, AlpacaKeys
+    from alpaca_vault.broker.errors import AlpacaAuthError, AlpacaError
+    from alpaca_vault.vault.errors import InvalidCredentialInput
+
+    nothing_stored = " Nothing was stored." if storing else ""
+    looks_like = _KEY_PREFIX_ENVIRONMENT.get(api_key.get_secret_value()[:2].upper())
+    if looks_like is not None and looks_like != environment:
+        raise InvalidCredentialInput(
+            f"that key id looks like a {looks_like} key, but --environment {environment} was given. "
+            f"Use --environment {looks_like}, or check that you copied the right key."
+        )
+    keys = AlpacaKeys(api_key=api_key, secret_key=secret_key, environment=environment, limiter_key="cli")  # type: ignore[arg-type]
+    async with AlpacaClient(
+        paper_url=settings.paper_url,
+        live_url=settings.live_url,
+        data_url=settings.data_url,
+        timeout=settings.http_timeout,
+    ) as broker:
+        try:
+            account = await broker.get_account(keys)
+        except AlpacaAuthError:
+            other = "live" if environment == "paper" else "paper"
+            raise InvalidCredentialInput(
+                f"Alpaca did not accept this key pair on the {environment} endpoint (401). Check the key id "
+                f"and secret; if they are {other} keys use --environment {other}.{nothing_stored}"
+            ) from None
+        except AlpacaError as exc:
+            raise InvalidCredentialInput(
+                f"could not check the keys with Alpaca: {exc}{nothing_stored}"
+                + (" --no-validate stores without checking." if storing else "")
+            ) from None
+    if account.status.upper() != "ACTIVE":
+        raise InvalidCredentialInput(
+            f"Alpaca account {account.account_number} is {account.status}, not ACTIVE, so it cannot trade."
+            + (" Nothing was stored; --no-validate stores it anyway." if storing else "")
+        )
+    return account.account_number, account.status
 
 
 @app.command("add")
@@ -140,17 +176,58 @@ def add(
 
     async def action() -> CredentialInfo:
         async with open_vault() as vault:
+            account: tuple[str | None, str | None] = (None, None)
+            if not no_validate:
+                account = await validate_with_alpaca(vault.settings, environment.value, api_key, secret_key)
             owner = await vault.service.ensure_user(user or vault.settings.user)
-            return await vault.service.store(owner.id, name, environment.value, api_key, secret_key)
+            return await vault.service.store(
+                owner.id,
+                name,
+                environment.value,
+                api_key,
+                secret_key,
+                account_number=account[0],
+                account_status=account[1],
+                validated=not no_validate,
+            )
 
     info = run(action)
     typer.echo(f"Stored credential '{info.name}' ({info.environment}) for user '{user or _default_user()}'.")
     if no_validate:
-        typer.echo("Not validated against Alpaca (--no-validate).")
-    else:
         typer.echo(
-            "Stored without validation: checking keys against Alpaca is not available in this version yet."
+            "Not validated against Alpaca (--no-validate); `alpaca-vault credentials validate` checks it."
         )
+    else:
+        typer.echo(f"Alpaca accepted it: account {info.account_number}, {info.account_status}.")
+
+
+@app.command("validate")
+def validate(
+    name: Annotated[str, typer.Argument(help="Credential name (or id).")],
+    user: UserOption = None,
+) -> None:
+    """Check a stored credential with Alpaca now and record its account number and status."""
+
+    async def action() -> tuple[str, str, str]:
+        from alpaca_vault.vault import CredentialNotFound
+
+        async with open_vault() as vault:
+            who = user or vault.settings.user
+            owner = await vault.service.find_user(who)
+            if owner is None:
+                raise CredentialNotFound(f"User '{who}' has no credentials.")
+            async with vault.service.unsealed(owner.id, name) as opened:
+                info = opened.info
+                number, status = await validate_with_alpaca(
+                    vault.settings, info.environment, opened.api_key, opened.secret_key, storing=False
+                )
+            await vault.service.record_validation(
+                owner.id, info.id, account_number=number, account_status=status
+            )
+            return info.name, number, status
+
+    shown, number, status = run(action)
+    typer.echo(f"Alpaca accepted credential '{shown}': account {number}, {status}.")
 
 
 def _default_user() -> str:
