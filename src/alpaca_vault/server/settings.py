@@ -77,6 +77,17 @@ class Settings(BaseSettings):
         description="Extra Origin header values the HTTP transport accepts (loopback origins are always accepted).",
     )
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _empty_data_dir_means_default(cls, value: object) -> object:
+        # An exported-but-empty ALPACA_VAULT_DATA_DIR must not put the vault in the current directory.
+        return _default_data_dir() if value is None or (isinstance(value, str) and not value.strip()) else value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
