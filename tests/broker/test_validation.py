@@ -54,7 +54,7 @@ BAD_ORDERS: list[tuple[str, dict[str, Any], str]] = [
         "only to type='trailing_stop'",
     ),
     ("notional limit order", order(qty=None, notional=100, type="limit", limit_price=5), "notional"),
-    ("notional gtc", order(qty=None, notional=100, time_in_force="gtc"), "time_in_force='day'"),
+    ("notional gtc", order(qty=None, notional=100, time_in_force="gtc"), "time_in_force 'day'"),
     ("extended hours market", order(extended_hours=True), "extended_hours=true needs type='limit'"),
     (
         "extended hours ioc",

@@ -11,7 +11,6 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from mcp import Client
 
 from alpaca_vault.server.settings import Settings
@@ -521,11 +520,6 @@ async def test_list_orders_filters_by_status_and_symbol(server_settings: Setting
         assert "not a valid symbol" in bad
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="broker OrderRequest refuses notional unless time_in_force='day', but crypto needs gtc/ioc "
-    "(Alpaca and the simulator accept notional crypto market orders with gtc); fix in broker/models.py",
-)
 async def test_a_dollar_amount_of_crypto_can_be_bought(server_settings: Settings, sim_account: Any) -> None:
     async with paper_session(server_settings, sim_account) as client:
         order = data(

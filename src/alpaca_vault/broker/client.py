@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import functools
+from decimal import Decimal
 import http
 import json
 import logging
@@ -843,7 +844,10 @@ def _positive_number(value: str | float, name: str) -> str:
         raise InvalidRequestError(f"{name} must be a number, got {value!r}.") from None
     if not number > 0:
         raise InvalidRequestError(f"{name} must be greater than 0.")
-    return str(value)
+    try:
+        return format(Decimal(str(value)), "f")  # plain digits: "10", never "1E+1"
+    except ArithmeticError:
+        raise InvalidRequestError(f"{name} must be a number, got {value!r}.") from None
 
 
 def _client_order_id(value: str) -> str:

@@ -14,7 +14,17 @@ import re
 from decimal import Decimal
 from typing import Any, Literal, Self
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FieldSerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 OrderSide = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
@@ -45,7 +55,41 @@ def is_crypto_symbol(symbol: str) -> bool:
     return "/" in symbol
 
 
-class AlpacaModel(BaseModel):
+def plain_decimals(value: Any) -> Any:
+    """Decimals as plain digits ("0.0000001", "10"), never exponent form ("1E-7", "1E+1"), at any depth."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, list):
+        return [plain_decimals(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain_decimals(item) for key, item in value.items()}
+    return value
+
+
+class _PlainDecimalJson(BaseModel):
+    """Serialises every Decimal field in JSON mode as plain digits: Alpaca's wire form, and what agents read."""
+
+    @field_serializer("*", mode="wrap", when_used="json")
+    def _plain_decimals(
+        self, value: Any, handler: SerializerFunctionWrapHandler, info: FieldSerializationInfo
+    ) -> Any:
+        if _decimals_only(value):
+            return plain_decimals(value)
+        return handler(value)
+
+
+def _decimals_only(value: Any) -> bool:
+    """A Decimal, or lists/dicts holding nothing but Decimals and None (portfolio history's series)."""
+    if isinstance(value, Decimal):
+        return True
+    if isinstance(value, list):
+        return bool(value) and all(v is None or _decimals_only(v) for v in value)
+    if isinstance(value, dict):
+        return bool(value) and all(v is None or _decimals_only(v) for v in value.values())
+    return False
+
+
+class AlpacaModel(_PlainDecimalJson):
     """Base for everything Alpaca answers: tolerant of new fields."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -339,7 +383,7 @@ class BarsPage(AlpacaModel):
 # --------------------------------------------------------------------------- requests
 
 
-class _Request(BaseModel):
+class _Request(_PlainDecimalJson):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -395,10 +439,12 @@ class OrderRequest(_Request):
             raise ValueError(
                 "give exactly one of qty (shares) or notional (dollars), not both and not neither."
             )
-        if self.notional is not None and (kind != "market" or self.time_in_force != "day"):
+        # Dollar amounts: market orders only; day for stocks, gtc/ioc for crypto (checked below).
+        notional_tif = ("gtc", "ioc") if is_crypto_symbol(self.symbol) else ("day",)
+        if self.notional is not None and (kind != "market" or self.time_in_force not in notional_tif):
             raise ValueError(
-                "notional (dollar amount) orders must be type='market' with time_in_force='day'; "
-                "use qty for other order types."
+                f"notional (dollar amount) orders must be type='market' with time_in_force "
+                f"{' or '.join(repr(t) for t in notional_tif)}; use qty for other order types."
             )
         if kind in ("limit", "stop_limit") and self.limit_price is None:
             raise ValueError(f"a {kind} order needs limit_price.")

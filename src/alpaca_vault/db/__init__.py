@@ -3,10 +3,33 @@
 ``db`` stores sealed tokens and never holds a key; ``vault`` does the cryptography.
 """
 
-from alpaca_vault.db.engine import Database, DatabaseError
-from alpaca_vault.db.migrate import ensure_schema, upgrade
-from alpaca_vault.db.models import ApiToken, Base, Credential, User
-from alpaca_vault.db.sealed import MalformedToken, SealedToken, SealedValue
+# Re-exports resolve on first use (PEP 562), so importing db.rls or db.models alone
+# does not drag in migrations (Alembic).
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alpaca_vault.db.engine import Database, DatabaseError
+    from alpaca_vault.db.migrate import ensure_schema, upgrade
+    from alpaca_vault.db.models import ApiToken, Base, Credential, User
+    from alpaca_vault.db.sealed import MalformedToken, SealedToken, SealedValue
+
+_EXPORTS = {
+    "ApiToken": "alpaca_vault.db.models",
+    "Base": "alpaca_vault.db.models",
+    "Credential": "alpaca_vault.db.models",
+    "Database": "alpaca_vault.db.engine",
+    "DatabaseError": "alpaca_vault.db.engine",
+    "MalformedToken": "alpaca_vault.db.sealed",
+    "SealedToken": "alpaca_vault.db.sealed",
+    "SealedValue": "alpaca_vault.db.sealed",
+    "User": "alpaca_vault.db.models",
+    "ensure_schema": "alpaca_vault.db.migrate",
+    "upgrade": "alpaca_vault.db.migrate",
+}
 
 __all__ = [
     "ApiToken",
@@ -21,3 +44,11 @@ __all__ = [
     "ensure_schema",
     "upgrade",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(importlib.import_module(module), name)

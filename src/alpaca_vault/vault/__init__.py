@@ -1,26 +1,53 @@
 """The secret-handling domain: key ring + AEAD, credential lifecycle, decrypt on demand."""
 
-from alpaca_vault.vault.aead import AssociatedData
-from alpaca_vault.vault.credentials import (
-    CredentialInfo,
-    CredentialService,
-    UnsealedCredential,
-    UserInfo,
-)
-from alpaca_vault.vault.errors import (
-    CredentialAmbiguous,
-    CredentialExists,
-    CredentialInactive,
-    CredentialNotFound,
-    DuplicateKeyPair,
-    InvalidCredentialInput,
-    KeyRingError,
-    UnsealedCredentialClosed,
-    UnsealError,
-    VaultError,
-)
-from alpaca_vault.vault.exposure import exposed_values, exposure_scope, register_exposed
-from alpaca_vault.vault.keyring import KeyRing, generate_key
+# Re-exports resolve on first use (PEP 562): importing one light module, such as
+# vault.exposure or vault.errors, must not pull in SQLAlchemy and the crypto stack.
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alpaca_vault.vault.aead import AssociatedData
+    from alpaca_vault.vault.credentials import CredentialInfo, CredentialService, UnsealedCredential, UserInfo
+    from alpaca_vault.vault.errors import (
+        CredentialAmbiguous,
+        CredentialExists,
+        CredentialInactive,
+        CredentialNotFound,
+        DuplicateKeyPair,
+        InvalidCredentialInput,
+        KeyRingError,
+        UnsealedCredentialClosed,
+        UnsealError,
+        VaultError,
+    )
+    from alpaca_vault.vault.exposure import exposed_values, exposure_scope, register_exposed
+    from alpaca_vault.vault.keyring import KeyRing, generate_key
+
+_EXPORTS = {
+    "AssociatedData": "alpaca_vault.vault.aead",
+    "CredentialAmbiguous": "alpaca_vault.vault.errors",
+    "CredentialExists": "alpaca_vault.vault.errors",
+    "CredentialInactive": "alpaca_vault.vault.errors",
+    "CredentialInfo": "alpaca_vault.vault.credentials",
+    "CredentialNotFound": "alpaca_vault.vault.errors",
+    "CredentialService": "alpaca_vault.vault.credentials",
+    "DuplicateKeyPair": "alpaca_vault.vault.errors",
+    "InvalidCredentialInput": "alpaca_vault.vault.errors",
+    "KeyRing": "alpaca_vault.vault.keyring",
+    "KeyRingError": "alpaca_vault.vault.errors",
+    "UnsealError": "alpaca_vault.vault.errors",
+    "UnsealedCredential": "alpaca_vault.vault.credentials",
+    "UnsealedCredentialClosed": "alpaca_vault.vault.errors",
+    "UserInfo": "alpaca_vault.vault.credentials",
+    "VaultError": "alpaca_vault.vault.errors",
+    "exposed_values": "alpaca_vault.vault.exposure",
+    "exposure_scope": "alpaca_vault.vault.exposure",
+    "generate_key": "alpaca_vault.vault.keyring",
+    "register_exposed": "alpaca_vault.vault.exposure",
+}
 
 __all__ = [
     "AssociatedData",
@@ -44,3 +71,11 @@ __all__ = [
     "generate_key",
     "register_exposed",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(importlib.import_module(module), name)
