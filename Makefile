@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/vault.py
 	$(BIN)/python bench/simulator.py
 	$(BIN)/python bench/tool_latency.py
+	$(BIN)/python bench/multiuser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

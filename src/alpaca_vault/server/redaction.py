@@ -22,7 +22,7 @@ REDACTED = "[REDACTED]"
 # Alpaca key ids are 20 upper-case alphanumerics starting PK (paper) or AK (live);
 # secrets are 40 mixed-case alphanumerics. Masked in logs whatever their origin.
 _ALPACA_KEY_ID = re.compile(r"\b[PA]K[A-Z0-9]{16,30}\b")
-_LONG_SECRET = re.compile(r"\b[A-Za-z0-9/+]{40,}\b")
+_LONG_SECRET = re.compile(r"\b[A-Za-z0-9]{40,}\b")  # no "/": file paths in tracebacks must survive
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{16,}")
 _HEADER_VALUE = re.compile(r"(?i)(apca-api-(?:key-id|secret-key)['\"]?\s*[:=,]\s*['\"]?)[^'\"\s,}]+")
 _TOKEN = re.compile(r"\bavt_[A-Za-z0-9_-]{20,}\b")

@@ -7,7 +7,6 @@ receive plain values as arguments, so they can be tested without touching
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -129,7 +128,7 @@ class Settings(BaseSettings):
             raise ValueError("must be sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASSWORD@HOST/DB")
         return value
 
-    @cached_property
+    @property
     def effective_database_url(self) -> str:
         """The configured database, or the embedded SQLite file inside the data dir."""
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'vault.db'}"
