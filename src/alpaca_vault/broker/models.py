@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AliasChoices,
@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     FieldSerializationInfo,
     SerializerFunctionWrapHandler,
+    WithJsonSchema,
     field_serializer,
     field_validator,
     model_validator,
@@ -89,6 +90,11 @@ def _decimals_only(value: Any) -> bool:
     return False
 
 
+# Money and quantities in results: Decimal in Python, plain-digit strings on the wire, and said so in
+# the output schema (the SDK derives it in validation mode, which would offer "number or string").
+Money = Annotated[Decimal, WithJsonSchema({"type": "string", "description": "A decimal number as a string."})]
+
+
 class AlpacaModel(_PlainDecimalJson):
     """Base for everything Alpaca answers: tolerant of new fields."""
 
@@ -104,25 +110,25 @@ class Account(AlpacaModel):
     status: str
     crypto_status: str | None = None
     currency: str | None = None
-    cash: Decimal | None = None
-    buying_power: Decimal | None = None
-    regt_buying_power: Decimal | None = None
-    daytrading_buying_power: Decimal | None = None
-    non_marginable_buying_power: Decimal | None = None
-    options_buying_power: Decimal | None = None
-    portfolio_value: Decimal | None = None
-    equity: Decimal | None = None
-    last_equity: Decimal | None = None
-    long_market_value: Decimal | None = None
-    short_market_value: Decimal | None = None
-    initial_margin: Decimal | None = None
-    maintenance_margin: Decimal | None = None
-    last_maintenance_margin: Decimal | None = None
-    sma: Decimal | None = None
-    multiplier: Decimal | None = None
-    accrued_fees: Decimal | None = None
-    pending_transfer_in: Decimal | None = None
-    pending_transfer_out: Decimal | None = None
+    cash: Money | None = None
+    buying_power: Money | None = None
+    regt_buying_power: Money | None = None
+    daytrading_buying_power: Money | None = None
+    non_marginable_buying_power: Money | None = None
+    options_buying_power: Money | None = None
+    portfolio_value: Money | None = None
+    equity: Money | None = None
+    last_equity: Money | None = None
+    long_market_value: Money | None = None
+    short_market_value: Money | None = None
+    initial_margin: Money | None = None
+    maintenance_margin: Money | None = None
+    last_maintenance_margin: Money | None = None
+    sma: Money | None = None
+    multiplier: Money | None = None
+    accrued_fees: Money | None = None
+    pending_transfer_in: Money | None = None
+    pending_transfer_out: Money | None = None
     pattern_day_trader: bool | None = None
     daytrade_count: int | None = None
     trading_blocked: bool | None = None
@@ -142,18 +148,18 @@ class Position(AlpacaModel):
     asset_class: str | None = None
     asset_marginable: bool | None = None
     side: str | None = None
-    qty: Decimal
-    qty_available: Decimal | None = None
-    avg_entry_price: Decimal | None = None
-    market_value: Decimal | None = None
-    cost_basis: Decimal | None = None
-    unrealized_pl: Decimal | None = None
-    unrealized_plpc: Decimal | None = None
-    unrealized_intraday_pl: Decimal | None = None
-    unrealized_intraday_plpc: Decimal | None = None
-    current_price: Decimal | None = None
-    lastday_price: Decimal | None = None
-    change_today: Decimal | None = None
+    qty: Money
+    qty_available: Money | None = None
+    avg_entry_price: Money | None = None
+    market_value: Money | None = None
+    cost_basis: Money | None = None
+    unrealized_pl: Money | None = None
+    unrealized_plpc: Money | None = None
+    unrealized_intraday_pl: Money | None = None
+    unrealized_intraday_plpc: Money | None = None
+    current_price: Money | None = None
+    lastday_price: Money | None = None
+    change_today: Money | None = None
 
 
 class Order(AlpacaModel):
@@ -173,21 +179,21 @@ class Order(AlpacaModel):
     asset_id: str | None = None
     symbol: str | None = None
     asset_class: str | None = None
-    notional: Decimal | None = None
-    qty: Decimal | None = None
-    filled_qty: Decimal | None = None
-    filled_avg_price: Decimal | None = None
+    notional: Money | None = None
+    qty: Money | None = None
+    filled_qty: Money | None = None
+    filled_avg_price: Money | None = None
     order_class: str | None = None
     order_type: str | None = None
     type: str | None = None
     side: str | None = None
     position_intent: str | None = None
     time_in_force: str | None = None
-    limit_price: Decimal | None = None
-    stop_price: Decimal | None = None
-    trail_price: Decimal | None = None
-    trail_percent: Decimal | None = None
-    hwm: Decimal | None = None
+    limit_price: Money | None = None
+    stop_price: Money | None = None
+    trail_price: Money | None = None
+    trail_percent: Money | None = None
+    hwm: Money | None = None
     status: str
     extended_hours: bool | None = None
     legs: list[Order] | None = None
@@ -277,22 +283,22 @@ class Asset(AlpacaModel):
     shortable: bool | None = None
     easy_to_borrow: bool | None = None
     fractionable: bool | None = None
-    min_order_size: Decimal | None = None
-    min_trade_increment: Decimal | None = None
-    price_increment: Decimal | None = None
-    maintenance_margin_requirement: Decimal | None = None
+    min_order_size: Money | None = None
+    min_trade_increment: Money | None = None
+    price_increment: Money | None = None
+    maintenance_margin_requirement: Money | None = None
     attributes: list[str] | None = None
 
 
 class PortfolioHistory(AlpacaModel):
     timestamp: list[int]
-    equity: list[Decimal | None]
-    profit_loss: list[Decimal | None]
-    profit_loss_pct: list[Decimal | None]
-    base_value: Decimal | None = None
+    equity: list[Money | None]
+    profit_loss: list[Money | None]
+    profit_loss_pct: list[Money | None]
+    base_value: Money | None = None
     base_value_asof: dt.date | None = None
     timeframe: str
-    cashflow: dict[str, list[Decimal | None]] | None = None
+    cashflow: dict[str, list[Money | None]] | None = None
 
 
 class Activity(AlpacaModel):
@@ -303,20 +309,20 @@ class Activity(AlpacaModel):
     # trade activities
     transaction_time: dt.datetime | None = None
     type: str | None = None
-    price: Decimal | None = None
-    qty: Decimal | None = None
+    price: Money | None = None
+    qty: Money | None = None
     side: str | None = None
     symbol: str | None = None
-    leaves_qty: Decimal | None = None
-    cum_qty: Decimal | None = None
+    leaves_qty: Money | None = None
+    cum_qty: Money | None = None
     order_id: str | None = None
     order_status: str | None = None
     # non-trade activities
     date: dt.date | None = None
-    net_amount: Decimal | None = None
+    net_amount: Money | None = None
     description: str | None = None
     status: str | None = None
-    per_share_amount: Decimal | None = None
+    per_share_amount: Money | None = None
 
 
 # --------------------------------------------------------------------------- market data
@@ -325,11 +331,11 @@ class Activity(AlpacaModel):
 class Quote(AlpacaModel):
     symbol: str | None = None
     timestamp: dt.datetime | None = Field(default=None, validation_alias=AliasChoices("timestamp", "t"))
-    ask_price: Decimal | None = Field(default=None, validation_alias=AliasChoices("ask_price", "ap"))
-    ask_size: Decimal | None = Field(default=None, validation_alias=AliasChoices("ask_size", "as"))
+    ask_price: Money | None = Field(default=None, validation_alias=AliasChoices("ask_price", "ap"))
+    ask_size: Money | None = Field(default=None, validation_alias=AliasChoices("ask_size", "as"))
     ask_exchange: str | None = Field(default=None, validation_alias=AliasChoices("ask_exchange", "ax"))
-    bid_price: Decimal | None = Field(default=None, validation_alias=AliasChoices("bid_price", "bp"))
-    bid_size: Decimal | None = Field(default=None, validation_alias=AliasChoices("bid_size", "bs"))
+    bid_price: Money | None = Field(default=None, validation_alias=AliasChoices("bid_price", "bp"))
+    bid_size: Money | None = Field(default=None, validation_alias=AliasChoices("bid_size", "bs"))
     bid_exchange: str | None = Field(default=None, validation_alias=AliasChoices("bid_exchange", "bx"))
     conditions: list[str] | None = Field(default=None, validation_alias=AliasChoices("conditions", "c"))
     tape: str | None = Field(default=None, validation_alias=AliasChoices("tape", "z"))
@@ -338,8 +344,8 @@ class Quote(AlpacaModel):
 class Trade(AlpacaModel):
     symbol: str | None = None
     timestamp: dt.datetime | None = Field(default=None, validation_alias=AliasChoices("timestamp", "t"))
-    price: Decimal | None = Field(default=None, validation_alias=AliasChoices("price", "p"))
-    size: Decimal | None = Field(default=None, validation_alias=AliasChoices("size", "s"))
+    price: Money | None = Field(default=None, validation_alias=AliasChoices("price", "p"))
+    size: Money | None = Field(default=None, validation_alias=AliasChoices("size", "s"))
     exchange: str | None = Field(default=None, validation_alias=AliasChoices("exchange", "x"))
     id: int | str | None = Field(default=None, validation_alias=AliasChoices("id", "i"))
     conditions: list[str] | None = Field(default=None, validation_alias=AliasChoices("conditions", "c"))
@@ -349,13 +355,13 @@ class Trade(AlpacaModel):
 
 class Bar(AlpacaModel):
     timestamp: dt.datetime = Field(validation_alias=AliasChoices("timestamp", "t"))
-    open: Decimal = Field(validation_alias=AliasChoices("open", "o"))
-    high: Decimal = Field(validation_alias=AliasChoices("high", "h"))
-    low: Decimal = Field(validation_alias=AliasChoices("low", "l"))
-    close: Decimal = Field(validation_alias=AliasChoices("close", "c"))
-    volume: Decimal | None = Field(default=None, validation_alias=AliasChoices("volume", "v"))
+    open: Money = Field(validation_alias=AliasChoices("open", "o"))
+    high: Money = Field(validation_alias=AliasChoices("high", "h"))
+    low: Money = Field(validation_alias=AliasChoices("low", "l"))
+    close: Money = Field(validation_alias=AliasChoices("close", "c"))
+    volume: Money | None = Field(default=None, validation_alias=AliasChoices("volume", "v"))
     trade_count: int | None = Field(default=None, validation_alias=AliasChoices("trade_count", "n"))
-    vwap: Decimal | None = Field(default=None, validation_alias=AliasChoices("vwap", "vw"))
+    vwap: Money | None = Field(default=None, validation_alias=AliasChoices("vwap", "vw"))
 
 
 class Snapshot(AlpacaModel):
