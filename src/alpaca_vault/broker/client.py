@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import functools
-from decimal import Decimal
 import http
 import json
 import logging
@@ -29,6 +28,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Literal, Self, TypeVar
 from urllib.parse import quote
