@@ -55,17 +55,24 @@ async def secret_scope_middleware(ctx: ServerRequestContext[Any, Any], call_next
         secrets = frozenset(exposed_values())
         if result is None:
             return result
-        is_model = isinstance(result, BaseModel)
-        is_error = bool(getattr(result, "is_error", False)) if is_model else bool(result.get("isError"))
+        # Handlers return either a result model or its plain-dict form; both are scrubbed alike.
+        if isinstance(result, BaseModel):
+            is_error = bool(getattr(result, "is_error", False))
+        else:
+            is_error = bool(result.get("isError"))
         if not is_error:
             # The common case: one serialisation to look for a secret; rebuild only if one is there.
             if not secrets:
                 return result
-            text = result.model_dump_json(by_alias=True) if is_model else str(result)
+            text = result.model_dump_json(by_alias=True) if isinstance(result, BaseModel) else str(result)
             escapable = any('"' in s or "\\" in s for s in secrets)  # JSON would escape these
             if not escapable and not any(secret in text for secret in secrets):
                 return result
-        dumped = result.model_dump(mode="json", by_alias=True, exclude_none=True) if is_model else result
+        dumped = (
+            result.model_dump(mode="json", by_alias=True, exclude_none=True)
+            if isinstance(result, BaseModel)
+            else result
+        )
         if not isinstance(dumped, dict):
             return result
         if is_error:
@@ -74,4 +81,4 @@ async def secret_scope_middleware(ctx: ServerRequestContext[Any, Any], call_next
                 for block in dumped.get("content", [])
             ]
         cleaned = scrub_known(dumped, secrets)
-        return type(result).model_validate(cleaned) if is_model else cleaned
+        return type(result).model_validate(cleaned) if isinstance(result, BaseModel) else cleaned
