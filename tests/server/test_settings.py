@@ -17,7 +17,9 @@ def test_defaults_are_the_embedded_sqlite_vault(monkeypatch: pytest.MonkeyPatch,
     assert settings.allow_live_trading is False
 
 
-def test_an_empty_data_dir_means_the_default_not_the_current_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_empty_data_dir_means_the_default_not_the_current_directory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("ALPACA_VAULT_DATA_DIR", "")
     assert load_settings().data_dir != Path.cwd()
 
@@ -31,7 +33,11 @@ def test_postgres_urls_are_normalised_to_asyncpg(monkeypatch: pytest.MonkeyPatch
     ("variable", "value", "expected"),
     [
         ("ALPACA_VAULT_DATABASE_URL", "mysql://x", "ALPACA_VAULT_DATABASE_URL"),
-        ("ALPACA_VAULT_PAPER_URL", "paper-api.alpaca.markets", "ALPACA_VAULT_PAPER_URL: Value error, must start"),
+        (
+            "ALPACA_VAULT_PAPER_URL",
+            "paper-api.alpaca.markets",
+            "ALPACA_VAULT_PAPER_URL: Value error, must start",
+        ),
         ("ALPACA_VAULT_LOG_LEVEL", "loud", "ALPACA_VAULT_LOG_LEVEL"),
         ("ALPACA_VAULT_ALLOW_LIVE_TRADING", "perhaps", "ALPACA_VAULT_ALLOW_LIVE_TRADING"),
         ("ALPACA_VAULT_TOOLSETS", "trading,options", "unknown toolset(s) options"),

@@ -80,7 +80,9 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_data_dir_means_default(cls, value: object) -> object:
         # An exported-but-empty ALPACA_VAULT_DATA_DIR must not put the vault in the current directory.
-        return _default_data_dir() if value is None or (isinstance(value, str) and not value.strip()) else value
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return _default_data_dir()
+        return value
 
     @field_validator("data_dir")
     @classmethod
