@@ -303,9 +303,8 @@ async def main(args: argparse.Namespace) -> None:
             peer_env = {**bench.env, "ALPACA_API_KEY": SIM_KEY, "ALPACA_SECRET_KEY": SIM_SECRET}
             theirs = cold_start(peer, peer_env, args.cold_runs)
             ratio = statistics.median(ours) / statistics.median(theirs)
-            print(
-                f"  alpaca-mcp-server 2.4    {statistics.median(theirs):.3f} s  (runs: {', '.join(f'{s:.2f}' for s in theirs)})"
-            )
+            runs = ", ".join(f"{s:.2f}" for s in theirs)
+            print(f"  alpaca-mcp-server 2.4    {statistics.median(theirs):.3f} s  (runs: {runs})")
             print(f"  ratio ours/peer: {ratio:.2f} (target <= 0.80)")
 
         print(
