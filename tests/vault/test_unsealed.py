@@ -52,9 +52,12 @@ async def test_plaintext_is_unreachable_after_the_block(service: CredentialServi
             assert _referrers_besides_this_test(secret_plain)
         # By name, the row is read as a plain row: no ORM object, no identity map entry.
         assert loaded == []
-        # With no reference the ORM picks the only active credential.
+        # With no reference the only active credential is read the same way.
         async with service.unsealed(alice.id, None) as again:
             secret_again = again.secret_key.get_secret_value()
+        assert loaded == []
+        # Metadata reads go through the ORM: those objects must hold only sealed values.
+        await service.get(alice.id, None)
     finally:
         event.remove(Credential, "load", on_load)
 

@@ -52,6 +52,13 @@ _OPEN_BY_ID = select(_credentials).where(
     _credentials.c.user_id == bindparam("user_id"), _credentials.c.id == bindparam("ref")
 )
 
+# The only active credential (two rows at most: a second one means "ambiguous", handled by the ORM path).
+_OPEN_ONLY_ACTIVE = (
+    select(_credentials)
+    .where(_credentials.c.user_id == bindparam("user_id"), _credentials.c.is_active.is_(True))
+    .limit(2)
+)
+
 _TOUCH_LAST_USED = (
     update(_credentials)
     .where(_credentials.c.id == bindparam("b_id"), _credentials.c.user_id == bindparam("b_user_id"))
@@ -489,18 +496,20 @@ class CredentialService:
 
     async def _lookup_for_open(self, user_id: uuid.UUID, ref: str | None) -> Any:
         """The credential's row as a plain (Core) row: no ORM object, no identity map entry."""
+        params: dict[str, object]
         if ref is not None and ref.strip():
             ref = ref.strip()
-            params: dict[str, object]
             try:
                 statement, params = _OPEN_BY_ID, {"user_id": user_id, "ref": uuid.UUID(ref)}
             except ValueError:
                 statement, params = _OPEN_BY_NAME, {"user_id": user_id, "ref": ref}
-            # A Core connection, read-only: the hot path skips ORM and session machinery.
-            async with self._db.connection(user_id, readonly=True) as conn:
-                row = (await conn.execute(statement, params)).first()
-            if row is not None:
-                return row
+        else:
+            statement, params = _OPEN_ONLY_ACTIVE, {"user_id": user_id}
+        # A Core connection, read-only: the hot path skips ORM and session machinery.
+        async with self._db.connection(user_id, readonly=True) as conn:
+            rows = (await conn.execute(statement, params)).fetchall()
+        if len(rows) == 1:
+            return rows[0]
         # No reference, or not found: the ORM path builds the helpful error (or picks the only one).
         async with self._db.session(user_id, readonly=True) as session:
             return await self._resolve(session, user_id, ref)
