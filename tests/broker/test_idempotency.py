@@ -72,7 +72,8 @@ async def test_client_order_id_reused_for_a_different_order_is_refused(
         await broker.place_order(
             keys, OrderRequest(symbol="AAPL", side="buy", qty=1, client_order_id="taken")
         )
-    assert "already belongs to another order" in str(caught.value)
+    assert "already belongs to a different order" in str(caught.value)
+    assert "symbol" in str(caught.value) and "nothing new was placed" in str(caught.value)
     assert len(simulator.orders(sim_account.api_key)) == 1
 
 
@@ -86,7 +87,7 @@ async def test_unknown_outcome_when_lookup_fails_too(
             keys, OrderRequest(symbol="AAPL", side="buy", qty=1, client_order_id="unsure")
         )
     assert caught.value.client_order_id == "unsure"
-    assert "get_order_by_client_id" in str(caught.value)
+    assert "alpaca_get_order(client_order_id='unsure')" in str(caught.value)
     # Never resubmitted blindly: the one order the broker took is the only one.
     assert [o["client_order_id"] for o in simulator.orders(sim_account.api_key)] == ["unsure"]
 
@@ -119,7 +120,7 @@ async def test_lost_close_position_answer_is_reported_not_repeated(
     with pytest.raises(OrderOutcomeUnknown) as caught:
         await broker.close_position(keys, "AAPL", qty=1)
     assert caught.value.client_order_id is None
-    assert "list recent orders and positions" in str(caught.value)
+    assert "alpaca_list_orders(status='all') and alpaca_get_positions" in str(caught.value)
     sells = [o for o in simulator.orders(sim_account.api_key) if o["side"] == "sell"]
     assert len(sells) == 1
 

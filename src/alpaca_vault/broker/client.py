@@ -233,8 +233,52 @@ def _order_id(value: str) -> str:
     except ValueError:
         raise InvalidRequestError(
             f"{value!r} is not an Alpaca order id (a UUID like 61e69015-8549-4bfd-b9c3-01e75843f47d); "
-            "list_orders shows the ids, and get_order_by_client_id finds an order by your own id."
+            "alpaca_list_orders shows the ids, and alpaca_get_order(client_order_id=...) finds an order "
+            "by your own id."
         ) from None
+
+
+def _order_differences(order: OrderRequest, found: Order) -> list[str]:
+    """Fields in which the order found under a client_order_id differs from the request (none: same order)."""
+    differences: list[str] = []
+    if (found.symbol or "").upper().replace("/", "") != order.symbol.replace("/", ""):
+        differences.append("symbol")
+    if found.side != order.side:
+        differences.append("side")
+    if (found.type or found.order_type) != order.type:
+        differences.append("type")
+    if found.time_in_force != order.time_in_force:
+        differences.append("time_in_force")
+    if (found.order_class or "simple") != order.order_class:
+        differences.append("order_class")
+    amounts: list[tuple[str, Decimal | None, Decimal | None]] = [
+        ("qty", order.qty, found.qty),
+        ("notional", order.notional, found.notional),
+        ("limit_price", order.limit_price, found.limit_price),
+        ("trail_price", order.trail_price, found.trail_price),
+        ("trail_percent", order.trail_percent, found.trail_percent),
+    ]
+    # A trailing stop's stop_price is set by Alpaca and moves with the market: not part of the request.
+    if order.type != "trailing_stop":
+        amounts.append(("stop_price", order.stop_price, found.stop_price))
+    # Decimal equality ignores scale: Alpaca echoes qty "1" for a request of Decimal("1.0").
+    differences.extend(name for name, wanted, echoed in amounts if wanted != echoed)
+    return differences
+
+
+def _describe(order: Order) -> str:
+    """A one-line account of an order for error messages: side, amount, symbol, type, prices, tif."""
+    amount = f"${order.notional}" if order.notional is not None else f"{order.qty}"
+    parts = [f"{order.side} {amount} {order.symbol} {order.type or order.order_type}"]
+    for name in ("limit_price", "stop_price", "trail_price", "trail_percent"):
+        value = getattr(order, name)
+        if value is not None:
+            parts.append(f"{name}={value}")
+    parts.append(f"time_in_force={order.time_in_force}")
+    if order.order_class not in (None, "", "simple"):
+        parts.append(f"order_class={order.order_class}")
+    parts.append(f"status={order.status}")
+    return " ".join(parts)
 
 
 def _symbols(value: str | Sequence[str]) -> list[str]:
@@ -574,7 +618,8 @@ class AlpacaClient:
     async def place_order(self, keys: AlpacaKeys, order: OrderRequest) -> Order:
         """Submit an order exactly once. Its client_order_id (given or generated) is on the result.
 
-        Calling again with the same client_order_id returns the existing order and creates none.
+        Calling again with the same client_order_id and the same request returns the existing
+        order and creates none; the same id with a different request is refused (AlpacaRejected).
         Raises OrderOutcomeUnknown (with the client_order_id) when it cannot tell whether the
         order exists; look it up with get_order_by_client_id before anything else.
         """
@@ -590,13 +635,14 @@ class AlpacaClient:
             return await self.get_order_by_client_id(keys, client_order_id)
 
         def mismatch(found: Order) -> str | None:
-            if (found.symbol or "").upper().replace("/", "") == order.symbol.replace("/", "") and (
-                found.side == order.side
-            ):
+            differences = _order_differences(order, found)
+            if not differences:
                 return None
-            return f"order {found.id}: {found.side} {found.symbol}"
+            return f"order {found.id}: {_describe(found)}; differs in {', '.join(differences)}"
 
-        return await submit_once(submit, lookup, client_order_id, mismatch)
+        return await submit_once(
+            submit, lookup, client_order_id, mismatch, untouched="nothing new was placed"
+        )
 
     async def replace_order(self, keys: AlpacaKeys, order_id: str, changes: ReplaceOrderRequest) -> Order:
         """Replace an open order; the result is the new order (its client_order_id given or generated)."""
@@ -613,11 +659,23 @@ class AlpacaClient:
             return await self.get_order_by_client_id(keys, client_order_id)
 
         def mismatch(found: Order) -> str | None:
-            if found.replaces is None or found.replaces == oid:
+            # Only an order that replaced this very one is our replacement. Any other order under
+            # the id (an ordinary order, or one that replaced something else) means Alpaca refused
+            # the PATCH because the id was taken.
+            if found.replaces == oid:
                 return None
-            return f"order {found.id}, which replaced {found.replaces}"
+            if found.replaces is None:
+                return f"order {found.id}: {_describe(found)}"
+            return f"order {found.id}, which replaced order {found.replaces}"
 
-        return await submit_once(submit, lookup, client_order_id, mismatch, what="order replacement")
+        return await submit_once(
+            submit,
+            lookup,
+            client_order_id,
+            mismatch,
+            what="order replacement",
+            untouched=f"order {oid} was NOT replaced",
+        )
 
     async def cancel_order(self, keys: AlpacaKeys, order_id: str) -> None:
         """Request cancellation of an open order (Alpaca answers 204; the order turns canceled)."""

@@ -154,8 +154,8 @@ class AlpacaBadResponse(AlpacaError):
 class OrderOutcomeUnknown(AlpacaError):
     """An order request was sent but whether it took effect could not be established.
 
-    Never resubmit blindly: look the order up first (``get_order_by_client_id``
-    when ``client_order_id`` is set, otherwise list recent orders and positions).
+    Never resubmit blindly: look the order up first (the ``alpaca_get_order`` tool with
+    ``client_order_id`` when it is set, otherwise ``alpaca_list_orders`` and ``alpaca_get_positions``).
     """
 
     def __init__(self, message: str, *, client_order_id: str | None) -> None:
@@ -163,12 +163,15 @@ class OrderOutcomeUnknown(AlpacaError):
         self.client_order_id = client_order_id
         if client_order_id is not None:
             self.hint = (
-                f"Do not place it again blindly: look it up with get_order_by_client_id "
+                f"Do not place it again blindly: look it up with alpaca_get_order"
                 f"(client_order_id={client_order_id!r}); placing it again with the same "
                 f"client_order_id can never create a second order."
             )
         else:
-            self.hint = "Do not repeat it blindly: list recent orders and positions to see what happened."
+            self.hint = (
+                "Do not repeat it blindly: check alpaca_list_orders(status='all') and alpaca_get_positions "
+                "to see what happened."
+            )
 
     def __repr__(self) -> str:
         return f"OrderOutcomeUnknown(client_order_id={self.client_order_id!r}, message={self.message!r})"

@@ -69,9 +69,19 @@ async def _find(lookup: Lookup, client_order_id: str) -> Order | None:
 
 
 async def submit_once(
-    submit: Submit, lookup: Lookup, client_order_id: str, mismatch: Mismatch, *, what: str = "order"
+    submit: Submit,
+    lookup: Lookup,
+    client_order_id: str,
+    mismatch: Mismatch,
+    *,
+    what: str = "order",
+    untouched: str = "nothing new was placed",
 ) -> Order:
-    """Submit, reconciling by ``client_order_id`` so at most one order results."""
+    """Submit, reconciling by ``client_order_id`` so at most one order results.
+
+    ``untouched`` tells the caller what did not happen when the id turns out to belong to a
+    different order (Alpaca refuses a reused id, so the request took no effect).
+    """
     for attempt in (1, 2):
         try:
             return await submit()
@@ -97,8 +107,8 @@ async def submit_once(
                 raise AlpacaRejected(
                     422,
                     None,
-                    f"client_order_id {client_order_id!r} already belongs to another order ({reason}); "
-                    "choose a new client_order_id, or omit it to get a fresh one",
+                    f"client_order_id {client_order_id!r} already belongs to a different order "
+                    f"({reason}); {untouched}. Choose a new client_order_id, or omit it to get a fresh one",
                 )
             return found
         if duplicate:
