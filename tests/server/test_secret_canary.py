@@ -30,9 +30,16 @@ def secret_marker() -> str:
     return "canary" + uuid.uuid4().hex + "SECRET"
 
 
+def odd_marker(kind: str) -> str:
+    """A secret NOT shaped like an Alpaca key (dashes, slashes, short runs), so the generic log masks
+    cannot hide a failure of the exact-match scrubbing: only the exposure scope can catch it."""
+    return f"odd-{kind}-{uuid.uuid4().hex[:10]}/x+{uuid.uuid4().hex[:8]}"
+
+
 def leaks(marker: str, text: str) -> bool:
     """True when any 8-character piece of the marker's random part shows up (catches truncated echoes)."""
     core = marker.removeprefix("PK").removeprefix("canary").removesuffix("SECRET")
+    core = core.removeprefix("odd-key-").removeprefix("odd-secret-")
     return any(core[i : i + 8] in text for i in range(len(core) - 7))
 
 
@@ -68,8 +75,10 @@ async def test_planted_secrets_never_surface(
 ) -> None:
     key_id, secret = key_id_marker(), secret_marker()
     wrong_key_id, wrong_secret = key_id_marker(), secret_marker()
-    markers = [key_id, secret, wrong_key_id, wrong_secret]
+    odd_key_id, odd_secret = odd_marker("key"), odd_marker("secret")
+    markers = [key_id, secret, wrong_key_id, wrong_secret, odd_key_id, odd_secret]
     simulator.new_account(api_key=key_id, secret_key=secret)
+    simulator.new_account(api_key=odd_key_id, secret_key=odd_secret)
 
     settings = make_settings(tmp_path / "data", simulator.base_url, http_timeout=1.0)
     configure_logging("DEBUG")
@@ -111,6 +120,20 @@ async def test_planted_secrets_never_surface(
         assert unauthorized.is_error and "401" in text_of(unauthorized)
         await call(client, "validate_credential", {"credential": "broken"})
         await call(client, "delete_credential", {"credential": "broken"})
+
+        # A credential whose keys do not look like keys: logged at DEBUG, only the scope can scrub them.
+        odd = await call(
+            client,
+            "store_credential",
+            {"name": "odd", "api_key": odd_key_id, "secret_key": odd_secret, "validate": False},
+        )
+        assert not odd.is_error, text_of(odd)
+        await call(client, "alpaca_get_account", {"credential": "odd"})
+        await call(
+            client, "alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 1, "credential": "odd"}
+        )
+        await call(client, "store_credential", {"api_key": odd_key_id, "secret_key": odd_secret})
+        await call(client, "delete_credential", {"credential": "odd"})
 
         placed = await call(client, "alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 3})
         assert not placed.is_error, text_of(placed)

@@ -427,7 +427,7 @@ class OrderRequest(_Request):
         min_length=1,
         max_length=128,
         description="Your unique id for this order; generated when omitted. "
-        "Reusing one never makes a second order.",
+        "Reusing one for the same order never makes a second; for a different order it is refused.",
     )
     order_class: OrderClass = "simple"
     take_profit: TakeProfit | None = None

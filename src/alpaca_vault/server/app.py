@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,7 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from alpaca_vault import __version__
 from alpaca_vault.server.logs import install_record_scrubber
-from alpaca_vault.server.middleware import secret_scope_middleware
+from alpaca_vault.server.middleware import argument_guard, secret_scope_middleware
 from alpaca_vault.server.settings import Settings
 from alpaca_vault.tools.registry import register_tools
 from alpaca_vault.tools.runtime import RuntimeParts, ToolRuntime
@@ -77,7 +77,17 @@ def build_server(
         middleware=[secret_scope_middleware],
     )
     register_tools(server, settings.enabled_toolsets)
+    server.middleware.append(argument_guard(_input_properties(server)))
     return server
+
+
+def _input_properties(server: MCPServer[ToolRuntime]) -> Callable[[str], dict[str, Any] | None]:
+    """Each tool's input-schema properties; schemas also say additionalProperties: false to clients."""
+    properties: dict[str, dict[str, Any]] = {}
+    for tool in server._tool_manager.list_tools():  # the SDK has no public accessor for the schemas
+        tool.parameters["additionalProperties"] = False
+        properties[tool.name] = tool.parameters.get("properties", {})
+    return properties.get
 
 
 @asynccontextmanager
@@ -102,6 +112,7 @@ async def open_runtime(settings: Settings, *, require_token: bool = False) -> As
         keyring = KeyRing.load(
             settings.encryption_keys.get_secret_value() if settings.encryption_keys else None,
             settings.data_dir,
+            create_key_file=settings.is_embedded_sqlite,  # a shared database needs the same keys everywhere
         )
         database = Database.create(settings.effective_database_url)
         opened.append(database)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
 
 from alpaca_vault.server.redaction import scrub_known
@@ -22,8 +24,68 @@ _INPUT_VALUE = re.compile(r"input_value=.*?, input_type=", re.DOTALL)
 _PYDANTIC_URL = re.compile(r"\n? *For further information visit https://errors\.pydantic\.dev\S*")
 
 
+_SDK_VALIDATION = re.compile(
+    r"^Error executing tool (?P<tool>\S+): \d+ validation errors? for \S+\n(?P<body>.*)\Z", re.S
+)
+_ERROR_DETAIL = re.compile(r"\s*\[type=[^\]]*\]\s*$")
+
+
 def strip_input_values(text: str) -> str:
-    return _PYDANTIC_URL.sub("", _INPUT_VALUE.sub("input_type=", text))
+    """Remove pydantic's echoed inputs, and turn the SDK's argument-validation report into one line."""
+    text = _PYDANTIC_URL.sub("", _INPUT_VALUE.sub("input_type=", text))
+    match = _SDK_VALIDATION.match(text)
+    if match is None:
+        return text
+    lines = [line for line in match["body"].splitlines() if line.strip()]
+    problems = []
+    for field, message in zip(lines[::2], lines[1::2], strict=False):
+        problems.append(f"{field.strip()}: {_ERROR_DETAIL.sub('', message.strip())}")
+    return f"Invalid arguments for {match['tool']}: " + "; ".join(problems) + "."
+
+
+# Names agents borrow from Alpaca's REST API (or guess), mapped to ours: the error says what to send.
+_ARGUMENT_HINTS = {
+    "take_profit": "take_profit_limit_price",
+    "stop_loss": "stop_loss_stop_price (and stop_loss_limit_price)",
+    "tif": "time_in_force",
+    "order_type": "type",
+    "price": "limit_price",
+    "quantity": "qty",
+    "amount": "notional",
+    "id": "order_id",
+    "client_id": "client_order_id",
+    "account": "credential",
+    "credential_name": "credential",
+}
+
+
+def argument_guard(input_properties: Callable[[str], dict[str, Any] | None]) -> ServerMiddleware[Any]:
+    """Refuse ``tools/call`` arguments a tool does not define, instead of silently dropping them.
+
+    A dropped ``stop_loss`` would turn a protected bracket order into a plain one; the agent must
+    hear about it. ``input_properties(name)`` gives a tool's input-schema properties (None: no such tool).
+    """
+
+    async def guard(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method != "tools/call":
+            return await call_next(ctx)
+        params = ctx.params or {}
+        arguments = params.get("arguments")
+        properties = input_properties(str(params.get("name")))
+        if not isinstance(arguments, dict) or properties is None:
+            return await call_next(ctx)
+        unknown = sorted(str(name) for name in arguments if name not in properties)
+        if not unknown:
+            return await call_next(ctx)
+        hints = [f"{name} -> {_ARGUMENT_HINTS[name]}" for name in unknown if name in _ARGUMENT_HINTS]
+        text = (
+            f"Unknown argument(s) for {params.get('name')}: {', '.join(unknown)}. Nothing was done. "
+            + (f"Did you mean: {'; '.join(hints)}? " if hints else "")
+            + f"Valid arguments: {', '.join(properties)}."
+        )
+        return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+
+    return guard
 
 
 async def secret_scope_middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -62,8 +63,11 @@ def simulated_alpaca(settings: Settings) -> Iterator[Settings]:
                 "paper_url": base_url,
                 "live_url": base_url,
                 "data_url": base_url,
+                # Always its own embedded vault, whatever the real one is: demo keys and demo tokens
+                # must never land in a production database.
                 "data_dir": settings.data_dir / "simulator",
-                "database_url": None if settings.is_embedded_sqlite else settings.database_url,
+                "database_url": None,
+                "encryption_keys": None,
             }
         )
 
@@ -100,7 +104,10 @@ async def create_demo_token(settings: Settings) -> str:
 
     database = Database.create(settings.effective_database_url)
     try:
-        issued = await AccountAdmin(database).create_token(settings.user, name="demo")
+        # Short-lived: a demo token is for this session at the keyboard, not for a config file.
+        issued = await AccountAdmin(database).create_token(
+            settings.user, name="demo", expires_in=timedelta(days=1)
+        )
         return issued.token.get_secret_value()
     finally:
         await database.dispose()
@@ -123,7 +130,7 @@ def run_server(
                 token = anyio.run(create_demo_token, settings)
                 # Printed, not logged: this token opens only the simulator's demo vault.
                 print(
-                    f"Demo vault (simulator only): send 'Authorization: Bearer {token}' to "
+                    f"Demo vault (simulator only; token valid 24 h): send 'Authorization: Bearer {token}' to "
                     f"http://{host}:{port}/mcp",
                     file=sys.stderr,
                     flush=True,

@@ -203,6 +203,8 @@ def describe_alpaca_error(
             "alpaca_list_orders(status='all'), alpaca_get_positions and alpaca_get_asset show what exists."
         )
     if isinstance(exc, AlpacaRejected):
+        if "client_order_id" in exc.message:  # a reused id: the broker's message says what to change
+            return f"Alpaca rejected the request (HTTP 422): {exc.message}"
         if action in _ORDER_ACTIONS:
             return (
                 f"Alpaca rejected the request (HTTP 422: {detail}). The order is probably no longer open "

@@ -63,11 +63,16 @@ class ClosePositionOutcome(BaseModel):
 
 def _describe_order(order: Order) -> str:
     size = f"{order.qty}" if order.qty is not None else f"${order.notional}"
-    price = ""
-    if order.limit_price is not None:
-        price += f" limit {order.limit_price}"
+    prices = []
     if order.stop_price is not None:
-        price += f" stop {order.stop_price}"
+        prices.append(f"stop {order.stop_price}")
+    if order.limit_price is not None:
+        prices.append(f"limit {order.limit_price}")
+    if order.trail_price is not None or order.trail_percent is not None:
+        prices.append(
+            f"trail {order.trail_price}" if order.trail_price is not None else f"trail {order.trail_percent}%"
+        )
+    price = f" @ {', '.join(prices)}" if prices else ""
     filled = f", filled {order.filled_qty} @ {order.filled_avg_price}" if order.filled_qty else ""
     kind = order.type or order.order_type
     return (
@@ -83,7 +88,12 @@ async def alpaca_place_order(
     side: Annotated[Literal["buy", "sell"], Field(description="buy or sell.")],
     qty: Annotated[Decimal | None, Field(gt=0, description="Shares or coins. Give qty or notional.")] = None,
     notional: Annotated[
-        Decimal | None, Field(gt=0, description="Dollar amount (market orders with time_in_force day only).")
+        Decimal | None,
+        Field(
+            gt=0,
+            description="Dollar amount instead of qty: market orders only, "
+            "time_in_force day (stocks) or gtc/ioc (crypto).",
+        ),
     ] = None,
     type: Annotated[
         Literal["market", "limit", "stop", "stop_limit", "trailing_stop"], Field(description="Order type.")
@@ -124,8 +134,8 @@ async def alpaca_place_order(
         Field(
             min_length=1,
             max_length=128,
-            description="Your unique id for this order (generated if omitted). Retrying with the same id never "
-            "creates a second order.",
+            description="Your unique id for this order (generated if omitted). Retrying the same order with "
+            "the same id never creates a second one; using it for a different order is refused.",
         ),
     ] = None,
     credential: CredentialRef = None,

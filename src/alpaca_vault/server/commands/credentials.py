@@ -61,7 +61,8 @@ async def open_vault(*, schema: bool = True) -> AsyncIterator[VaultContext]:
 
     settings = load_settings()
     keys = settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
-    keyring = KeyRing.load(keys, settings.data_dir)
+    # Only the embedded SQLite vault may make its own key; a shared database needs the replicas' keys.
+    keyring = KeyRing.load(keys, settings.data_dir, create_key_file=settings.is_embedded_sqlite)
     db = Database.create(settings.effective_database_url)
     try:
         if schema:
@@ -117,6 +118,18 @@ def read_key_pair() -> tuple[SecretStr, SecretStr]:
 _KEY_PREFIX_ENVIRONMENT = {"PK": "paper", "AK": "live"}
 
 
+def check_environment_matches(api_key: SecretStr, environment: str) -> None:
+    """Refuse a paper key given as live (or the reverse), validated or not."""
+    from alpaca_vault.vault.errors import InvalidCredentialInput
+
+    looks_like = _KEY_PREFIX_ENVIRONMENT.get(api_key.get_secret_value()[:2].upper())
+    if looks_like is not None and looks_like != environment:
+        raise InvalidCredentialInput(
+            f"that key id looks like a {looks_like} key, but --environment {environment} was given. "
+            f"Use --environment {looks_like}, or check that you copied the right key."
+        )
+
+
 async def validate_with_alpaca(
     settings: Settings, environment: str, api_key: SecretStr, secret_key: SecretStr, *, storing: bool = True
 ) -> tuple[str, str]:
@@ -126,12 +139,7 @@ async def validate_with_alpaca(
     from alpaca_vault.vault.errors import InvalidCredentialInput
 
     nothing_stored = " Nothing was stored." if storing else ""
-    looks_like = _KEY_PREFIX_ENVIRONMENT.get(api_key.get_secret_value()[:2].upper())
-    if looks_like is not None and looks_like != environment:
-        raise InvalidCredentialInput(
-            f"that key id looks like a {looks_like} key, but --environment {environment} was given. "
-            f"Use --environment {looks_like}, or check that you copied the right key."
-        )
+    check_environment_matches(api_key, environment)
     keys = AlpacaKeys(api_key=api_key, secret_key=secret_key, environment=environment, limiter_key="cli")  # type: ignore[arg-type]
     async with AlpacaClient(
         paper_url=settings.paper_url,
@@ -177,6 +185,7 @@ def add(
     async def action() -> CredentialInfo:
         async with open_vault() as vault:
             account: tuple[str | None, str | None] = (None, None)
+            check_environment_matches(api_key, environment.value)
             if not no_validate:
                 account = await validate_with_alpaca(vault.settings, environment.value, api_key, secret_key)
             owner = await vault.service.ensure_user(user or vault.settings.user)
