@@ -14,7 +14,7 @@ from sqlalchemy import insert
 
 from alpaca_vault.db import Credential, Database
 from alpaca_vault.db.models import utcnow
-from alpaca_vault.vault import AssociatedData, KeyRing
+from alpaca_vault.vault import AssociatedData, KeyRing, generate_key
 from tests.fixtures.postgres import PostgresDatabases
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "alpaca-vault"
@@ -67,12 +67,14 @@ class Cli:
 @pytest.fixture(params=["sqlite", "postgres"])
 async def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
     """SQLite: the embedded default (no URL; the file is created and migrated on first use).
-    PostgreSQL: a fresh migrated database via ALPACA_VAULT_DATABASE_URL."""
+    PostgreSQL: a fresh migrated database via ALPACA_VAULT_DATABASE_URL, keys via ENCRYPTION_KEYS."""
     data_dir = tmp_path / "data"
     if request.param == "sqlite":
         return Cli(data_dir, None)
     databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    return Cli(data_dir, await databases.create_migrated())
+    # A shared database never gets a key file made for it: the key ring comes from the environment.
+    keys = {"ALPACA_VAULT_ENCRYPTION_KEYS": generate_key()}
+    return Cli(data_dir, await databases.create_migrated(), env=keys)
 
 
 async def bulk_seal(

@@ -50,7 +50,7 @@ def test_duplicate_key_is_refused() -> None:
 
 def test_key_file_is_created_0600_in_a_0700_directory_and_reused(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    ring = KeyRing.load(None, data_dir)
+    ring = KeyRing.load(None, data_dir, create_key_file=True)
     key_file = data_dir / "master.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert data_dir.stat().st_mode & 0o777 == 0o700
@@ -60,11 +60,26 @@ def test_key_file_is_created_0600_in_a_0700_directory_and_reused(tmp_path: Path)
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
 def test_key_file_readable_by_others_is_refused_with_the_fix(tmp_path: Path, mode: int) -> None:
-    KeyRing.load(None, tmp_path)
+    KeyRing.load(None, tmp_path, create_key_file=True)
     key_file = tmp_path / "master.key"
     key_file.chmod(mode)
     with pytest.raises(KeyRingError, match=rf"chmod 600 {re.escape(str(key_file))}"):
         KeyRing.load(None, tmp_path)
+
+
+def test_without_keys_a_missing_key_file_is_not_created_unless_allowed(tmp_path: Path) -> None:
+    # A shared database: a key made on this host would seal what the other replicas cannot open.
+    with pytest.raises(KeyRingError) as caught:
+        KeyRing.load(None, tmp_path)
+    message = str(caught.value)
+    assert "set ALPACA_VAULT_ENCRYPTION_KEYS to the same keys on every replica" in message
+    assert "`alpaca-vault keys generate` makes one" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_key_file_is_used_without_permission_to_create(tmp_path: Path) -> None:
+    made = KeyRing.load(None, tmp_path, create_key_file=True)
+    assert KeyRing.load(None, tmp_path).primary_kid == made.primary_kid
 
 
 def test_encryption_keys_setting_wins_over_the_key_file(tmp_path: Path) -> None:

@@ -7,12 +7,17 @@ receive plain values as arguments, so they can be tested without touching
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
+import pydantic_settings
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -24,6 +29,15 @@ TOOLSETS = ("credentials", "account", "trading", "market")
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("alpaca-vault", appauthor=False))
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback  # 127.0.0.0/8 and ::1
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -67,13 +81,17 @@ class Settings(BaseSettings):
         description="Comma-separated toolsets to expose: credentials, account, trading, market. Default: all. "
         "Leave out 'trading' for a read-only server.",
     )
-    allowed_hosts: list[str] = Field(
+    # NoDecode: the environment value goes to _comma_separated as text, so a plain
+    # `vault.example.com` works as well as a JSON list.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Extra Host header values the HTTP transport accepts (loopback names are always accepted).",
+        description="Extra Host header values the HTTP transport accepts, comma-separated "
+        "(loopback names are always accepted).",
     )
-    allowed_origins: list[str] = Field(
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Extra Origin header values the HTTP transport accepts (loopback origins are always accepted).",
+        description="Extra Origin header values the HTTP transport accepts, comma-separated "
+        "(loopback origins are always accepted).",
     )
 
     @field_validator("data_dir", mode="before")
@@ -94,11 +112,39 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError(
+                    'not a valid JSON list; write a comma-separated list (a.example,b.example) or ["a.example"]'
+                ) from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+
     @field_validator("paper_url", "live_url", "data_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+            raise ValueError("must start with https://")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        except ValueError:
+            raise ValueError("is not a valid URL (check the host and port)") from None
+        if not parts.hostname:
+            raise ValueError("has no host name")
+        # Alpaca key pairs travel in request headers: plain HTTP only where nothing leaves this machine.
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError(
+                "http:// would send Alpaca key pairs in cleartext; use https:// "
+                "(http:// is accepted only for a loopback host: localhost, 127.0.0.1, ::1)"
+            )
         return value.rstrip("/")
 
     @field_validator("toolsets")
@@ -125,9 +171,21 @@ class Settings(BaseSettings):
             return None
         if value.startswith("postgresql://") or value.startswith("postgres://"):
             # Accept the URL people copy from their provider; we always speak asyncpg.
-            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must be sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASSWORD@HOST/DB")
+        # Here, not at the top: only a configured URL pays for importing SQLAlchemy.
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        # Never echo the URL in the message: it may hold the database password.
+        usage = "use postgresql+asyncpg://USER:PASSWORD@HOST[:PORT]/DB (percent-encode @ : / in the password)"
+        try:
+            url = make_url(value)
+        except (ValueError, ArgumentError):
+            raise ValueError(f"cannot be parsed (is the port a number?); {usage}") from None
+        if url.port is not None and not 1 <= url.port <= 65535:
+            raise ValueError(f"the port must be between 1 and 65535; {usage}")
         return value
 
     @property
@@ -149,8 +207,17 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
+        lines: list[str] = []
         for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"])
-            lines.append(f"  ALPACA_VAULT_{field.upper()}: {error['msg']}")
+            # The variable only: a list item's index means nothing to whoever sets the variable.
+            field = str(error["loc"][0]) if error["loc"] else "settings"
+            line = f"  ALPACA_VAULT_{field.upper()}: {error['msg']}"
+            if line not in lines:
+                lines.append(line)
         raise SettingsError("Invalid settings:\n" + "\n".join(lines)) from None
+    except pydantic_settings.SettingsError as exc:
+        # Raised while reading the environment, before validation (e.g. a value that is not JSON).
+        # Its text quotes the source, not the value; keep only the field it names.
+        named = re.search(r'field "(\w+)"', str(exc))
+        variable = f"ALPACA_VAULT_{named.group(1).upper()}" if named else "an ALPACA_VAULT_ variable"
+        raise SettingsError(f"Invalid settings:\n  {variable}: cannot be parsed") from None

@@ -7,9 +7,10 @@ kid; ``KID:KEY`` names a key explicitly. A ring is comma- (or newline-)
 separated, primary first; the primary seals, every key opens.
 
 Sources, first found wins: the ``encryption_keys`` string
-(ALPACA_VAULT_ENCRYPTION_KEYS), else the file ``DATA_DIR/master.key``, created
-with mode 0600 (its directory 0700) on first use and refused when group or
-others can read it.
+(ALPACA_VAULT_ENCRYPTION_KEYS), else the file ``DATA_DIR/master.key``, refused
+when group or others can read it. The file is created (mode 0600, its
+directory 0700) only when the caller allows it: for the embedded SQLite vault,
+never for a shared database, where each host would otherwise make its own key.
 """
 
 from __future__ import annotations
@@ -104,11 +105,23 @@ class KeyRing:
         return cls([_parse_key(entry, i, source) for i, entry in enumerate(entries, 1)], source)
 
     @classmethod
-    def load(cls, encryption_keys: str | None, data_dir: Path) -> KeyRing:
-        """From the keys string when given, else from (or creating) ``data_dir/master.key``."""
+    def load(cls, encryption_keys: str | None, data_dir: Path, *, create_key_file: bool = False) -> KeyRing:
+        """From the keys string when given, else from ``data_dir/master.key``.
+
+        ``create_key_file`` makes that file when it is missing: only for a database on this
+        host (embedded SQLite). Replicas sharing a database that each made their own key
+        would seal credentials the others cannot open.
+        """
         if encryption_keys is not None and encryption_keys.strip():
             return cls.from_string(encryption_keys)
-        return cls.from_key_file(data_dir / KEY_FILE_NAME, create=True)
+        path = data_dir / KEY_FILE_NAME
+        if not create_key_file and not path.exists():
+            raise KeyRingError(
+                f"No master key: ALPACA_VAULT_ENCRYPTION_KEYS is not set and there is no key file {path}. "
+                "With a shared database, set ALPACA_VAULT_ENCRYPTION_KEYS to the same keys on every "
+                "replica; `alpaca-vault keys generate` makes one."
+            )
+        return cls.from_key_file(path, create=create_key_file)
 
     @classmethod
     def from_key_file(cls, path: Path, *, create: bool = False) -> KeyRing:
