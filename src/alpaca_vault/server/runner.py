@@ -245,50 +245,19 @@ def serve_http_in_thread(settings: Settings, *, stateless: bool = False) -> Iter
     Yields the ``/mcp`` URL. For tests and benchmarks: the server has its own event loop, so the
     caller may be sync or async.
     """
-    import socket
-    import threading
-    import time
+    from alpaca_vault.simulator.runner import listening_socket, uvicorn_in_thread
 
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
+    sock = listening_socket("127.0.0.1", 0, backlog=1024)
     port = sock.getsockname()[1]  # bound first: the Host/Origin allowlist names the real port
     app = build_http_app(settings, host="127.0.0.1", port=port, stateless=stateless)
-    config = uvicorn.Config(
+    with uvicorn_in_thread(
         app,
+        sock,
+        name=f"alpaca-vault-http-{port}",
+        startup_timeout=30,
         log_config=None,
-        access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=1,
         backlog=1024,
         timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS,
-    )
-    server = uvicorn.Server(config)
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            server.run(sockets=[sock])
-        except BaseException as error:  # surfaced to the caller below
-            failure.append(error)
-
-    thread = threading.Thread(target=run, name=f"alpaca-vault-http-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if failure or not thread.is_alive():
-            sock.close()
-            raise StartupError("the HTTP server failed to start") from (failure[0] if failure else None)
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise StartupError("the HTTP server did not start within 30 s")
-        time.sleep(0.01)
-    try:
+    ):
         yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()

@@ -11,16 +11,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 
-@contextmanager
-def serve_in_thread(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, startup_timeout: float = 10.0
-) -> Iterator[str]:
-    """Run ``app`` on ``host:port`` (0 = a free port) until the block exits; yields ``http://host:port``."""
+def listening_socket(host: str = "127.0.0.1", port: int = 0, backlog: int = 2048) -> socket.socket:
+    """A bound, listening TCP socket (0 = a free port), so the caller knows the port before serving."""
     # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto
     # says TCP; without it, every response waits ~40 ms for a delayed ACK (Nagle).
     sock = socket.socket(
@@ -28,17 +26,20 @@ def serve_in_thread(
     )
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(2048)
+    sock.listen(backlog)
     sock.set_inheritable(True)
-    bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-        backlog=2048,
-    )
+    return sock
+
+
+@contextmanager
+def uvicorn_in_thread(
+    app: ASGIApp, sock: socket.socket, *, name: str, startup_timeout: float = 10.0, **options: Any
+) -> Iterator[None]:
+    """Serve ``app`` on ``sock`` with uvicorn in a background thread (its own event loop) until exit.
+
+    ``options`` go to ``uvicorn.Config``. The socket is closed when the block ends.
+    """
+    config = uvicorn.Config(app, access_log=False, timeout_graceful_shutdown=1, **options)
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
 
@@ -48,23 +49,38 @@ def serve_in_thread(
         except BaseException as error:  # surfaced to the caller below
             failure.append(error)
 
-    thread = threading.Thread(target=run, name=f"simulator-{bound_port}", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if failure or not thread.is_alive():
-            sock.close()
-            raise RuntimeError(f"the simulator failed to start on {host}:{bound_port}") from (
-                failure[0] if failure else None
-            )
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the simulator did not start within {startup_timeout}s")
-        time.sleep(0.01)
-    url_host = f"[{host}]" if ":" in host else host
     try:
-        yield f"http://{url_host}:{bound_port}"
+        while not server.started:
+            if failure or not thread.is_alive():
+                raise RuntimeError(f"{name} failed to start") from (failure[0] if failure else None)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start within {startup_timeout}s")
+            time.sleep(0.01)
+        yield
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=15)
         sock.close()
+
+
+@contextmanager
+def serve_in_thread(
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, startup_timeout: float = 10.0
+) -> Iterator[str]:
+    """Run ``app`` on ``host:port`` (0 = a free port) until the block exits; yields ``http://host:port``."""
+    sock = listening_socket(host, port)
+    bound_port = sock.getsockname()[1]
+    url_host = f"[{host}]" if ":" in host else host
+    with uvicorn_in_thread(
+        app,
+        sock,
+        name=f"simulator-{bound_port}",
+        startup_timeout=startup_timeout,
+        log_level="warning",
+        lifespan="off",
+        backlog=2048,
+    ):
+        yield f"http://{url_host}:{bound_port}"
