@@ -214,5 +214,5 @@ def test_add_refuses_pairs_alpaca_rejects_and_stores_nothing(
         "credentials", "add", "bad", "-e", "live", input=f"{sim_account.api_key}\n{sim_account.secret_key}\n"
     )
     assert mixed_up.returncode == 1
-    assert "looks like a paper key" in mixed_up.stderr and "--environment paper" in mixed_up.stderr
+    assert "looks like a paper key" in mixed_up.stderr and "Store it as paper" in mixed_up.stderr
     assert json.loads(cli("credentials", "list", "--json").stdout) == []

@@ -11,9 +11,9 @@ from alpaca_vault.db import Database
 from alpaca_vault.vault import CredentialService, KeyRing, UserInfo
 
 
-def key_pair(marker: str = "") -> tuple[SecretStr, SecretStr]:
-    """A unique Alpaca-shaped pair; ``marker`` is embedded so raw reads can search for it."""
-    api = f"PK{marker}{secrets.token_hex(8).upper()}"
+def key_pair(marker: str = "", prefix: str = "PK") -> tuple[SecretStr, SecretStr]:
+    """A unique Alpaca-shaped pair (PK: paper, AK: live); ``marker`` is embedded so raw reads can search for it."""
+    api = f"{prefix}{marker}{secrets.token_hex(8).upper()}"
     secret = f"SK{marker}{secrets.token_urlsafe(30)}"
     return SecretStr(api), SecretStr(secret)
 

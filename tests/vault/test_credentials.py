@@ -67,7 +67,7 @@ async def test_raw_database_never_holds_plaintext(
 
 async def test_list_and_get_are_metadata_only(service: CredentialService, alice: UserInfo) -> None:
     api, secret = key_pair()
-    await service.store(alice.id, "b-live", "live", *key_pair())
+    await service.store(alice.id, "b-live", "live", *key_pair(prefix="AK"))
     await service.store(alice.id, "a-paper", "paper", api, secret)
     listed = await service.list(alice.id)
     assert [c.name for c in listed] == ["a-paper", "b-live"]
@@ -328,3 +328,20 @@ async def test_fifty_concurrent_stores_and_opens(service: CredentialService, ali
     assert await asyncio.gather(*(open_again(i) for i in range(50))) == [
         a.get_secret_value() for a, _ in pairs
     ]
+
+
+async def test_a_paper_key_id_cannot_be_stored_or_swapped_in_as_live(
+    service: CredentialService, alice: UserInfo
+) -> None:
+    """The vault itself refuses the mix-up, whichever door (tool, CLI, --no-validate) it came through."""
+    with pytest.raises(InvalidCredentialInput, match="looks like a paper key"):
+        await service.store(alice.id, "oops", "live", SecretStr("PKMIXEDUP00000000001"), SecretStr("s" * 40))
+    assert await service.list(alice.id) == []
+    live = await service.store(
+        alice.id, "live", "live", SecretStr("AKLIVE00000000000001"), SecretStr("s" * 40)
+    )
+    with pytest.raises(InvalidCredentialInput, match="looks like a paper key"):
+        await service.update(
+            alice.id, "live", api_key=SecretStr("PKMIXEDUP00000000002"), secret_key=SecretStr("t" * 40)
+        )
+    assert (await service.get(alice.id, "live")).updated_at == live.updated_at

@@ -22,6 +22,7 @@ from alpaca_vault.tools.runtime import (
     runtime,
 )
 from alpaca_vault.vault.exposure import register_exposed
+from alpaca_vault.vault.key_ids import check_key_environment
 
 Environment = Literal["paper", "live"]
 
@@ -104,26 +105,11 @@ def _clean_key(value: SecretStr, argument: str, outcome: str) -> SecretStr:
     return SecretStr(plain)
 
 
-# Alpaca key ids: PK... for paper, AK... for live. Used to refuse an obvious mix-up early.
-_KEY_PREFIX_ENVIRONMENT = {"PK": "paper", "AK": "live"}
-
-
-def _check_environment_matches(api_key: SecretStr, environment: Environment) -> None:
-    """Refuse a paper key stored as live (or the reverse), validated or not."""
-    prefix_env = _KEY_PREFIX_ENVIRONMENT.get(api_key.get_secret_value()[:2].upper())
-    if prefix_env is not None and prefix_env != environment:
-        raise ToolError(
-            f"That key id looks like a {prefix_env} key (Alpaca's {prefix_env} key ids start with "
-            f"'{'PK' if prefix_env == 'paper' else 'AK'}'), but environment='{environment}' was given. "
-            f"Store it with environment='{prefix_env}', or check that you copied the right key."
-        )
-
-
 async def _check_with_alpaca(
     ctx: Context[Any, Any], api_key: SecretStr, secret_key: SecretStr, environment: Environment, label: str
 ) -> tuple[str, str]:
     """Ask Alpaca for the account behind a key pair; returns (account_number, status) or raises ToolError."""
-    _check_environment_matches(api_key, environment)
+    check_key_environment(api_key, environment)
     keys = AlpacaKeys(api_key=api_key, secret_key=secret_key, environment=environment, limiter_key=label)
     try:
         account = await runtime(ctx).broker.get_account(keys)
@@ -166,7 +152,7 @@ async def store_credential(
     """
     api_key = _clean_key(api_key, "api_key", "Nothing was stored.")
     secret_key = _clean_key(secret_key, "secret_key", "Nothing was stored.")
-    _check_environment_matches(api_key, environment)
+    check_key_environment(api_key, environment)
     rt = runtime(ctx)
     user_id = await current_user(ctx)
     account_number = account_status = None

@@ -31,6 +31,7 @@ from alpaca_vault.vault.errors import (
     VaultError,
 )
 from alpaca_vault.vault.exposure import register_exposed
+from alpaca_vault.vault.key_ids import check_key_environment
 from alpaca_vault.vault.keyring import KeyRing
 
 Environment = Literal["paper", "live"]
@@ -251,6 +252,7 @@ class CredentialService:
         """Seal and store a new key pair. Refuses a taken name or a key pair already stored."""
         name = _check_name(name)
         env = _check_environment(environment)
+        check_key_environment(api_key, env)
         api_plain = _check_key(api_key, "API key id")
         secret_plain = _check_key(secret_key, "secret key")
         credential_id = uuid.uuid4()
@@ -401,6 +403,8 @@ class CredentialService:
         try:
             async with self._db.session(user_id) as session:
                 row = await self._resolve(session, user_id, ref)
+                if api_key is not None:
+                    check_key_environment(api_key, row.environment)
                 await self._refuse_duplicates(session, user_id, new_name, api_plain, exclude=row.id)
                 if new_name is not None:
                     row.name = new_name

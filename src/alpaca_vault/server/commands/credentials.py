@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from alpaca_vault.vault.key_ids import check_key_environment
+
 if TYPE_CHECKING:
     from pydantic import SecretStr
 
@@ -114,22 +116,6 @@ def read_key_pair() -> tuple[SecretStr, SecretStr]:
     return SecretStr(api_key), SecretStr(secret_key)
 
 
-# Alpaca key ids start PK (paper) or AK (live): an obvious mix-up is refused before any request.
-_KEY_PREFIX_ENVIRONMENT = {"PK": "paper", "AK": "live"}
-
-
-def check_environment_matches(api_key: SecretStr, environment: str) -> None:
-    """Refuse a paper key given as live (or the reverse), validated or not."""
-    from alpaca_vault.vault.errors import InvalidCredentialInput
-
-    looks_like = _KEY_PREFIX_ENVIRONMENT.get(api_key.get_secret_value()[:2].upper())
-    if looks_like is not None and looks_like != environment:
-        raise InvalidCredentialInput(
-            f"that key id looks like a {looks_like} key, but --environment {environment} was given. "
-            f"Use --environment {looks_like}, or check that you copied the right key."
-        )
-
-
 async def validate_with_alpaca(
     settings: Settings, environment: str, api_key: SecretStr, secret_key: SecretStr, *, storing: bool = True
 ) -> tuple[str, str]:
@@ -139,7 +125,7 @@ async def validate_with_alpaca(
     from alpaca_vault.vault.errors import InvalidCredentialInput
 
     nothing_stored = " Nothing was stored." if storing else ""
-    check_environment_matches(api_key, environment)
+    check_key_environment(api_key, environment)
     keys = AlpacaKeys(api_key=api_key, secret_key=secret_key, environment=environment, limiter_key="cli")  # type: ignore[arg-type]
     async with AlpacaClient(
         paper_url=settings.paper_url,
@@ -185,7 +171,7 @@ def add(
     async def action() -> CredentialInfo:
         async with open_vault() as vault:
             account: tuple[str | None, str | None] = (None, None)
-            check_environment_matches(api_key, environment.value)
+            check_key_environment(api_key, environment.value)
             if not no_validate:
                 account = await validate_with_alpaca(vault.settings, environment.value, api_key, secret_key)
             owner = await vault.service.ensure_user(user or vault.settings.user)
