@@ -81,6 +81,8 @@ async def test_planted_secrets_never_surface(
     simulator.new_account(api_key=odd_key_id, secret_key=odd_secret)
 
     settings = make_settings(tmp_path / "data", simulator.base_url, http_timeout=1.0)
+    assert settings.encryption_keys is not None
+    markers.append(settings.encryption_keys.get_secret_value())  # the master key must never surface either
     configure_logging("DEBUG")
     caplog.set_level(logging.DEBUG)
     results: list[str] = []

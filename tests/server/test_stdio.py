@@ -77,12 +77,13 @@ def test_raw_stdio_stream_is_pure_json_rpc_and_never_carries_a_secret(tmp_path: 
         ("alpaca_get_account", {"credential": "missing"}),
         ("validate_credential", {"credential": "c"}),
     ]
+    server_environment = server_env(tmp_path, simulator.base_url)
     process = subprocess.Popen(
         SERVE,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=server_env(tmp_path, simulator.base_url),
+        env=server_environment,
     )
     assert process.stdin and process.stdout and process.stderr
     raw_lines: list[bytes] = []
@@ -122,7 +123,8 @@ def test_raw_stdio_stream_is_pure_json_rpc_and_never_carries_a_secret(tmp_path: 
     assert answers[6]["result"]["isError"] is True
     stdout = b"".join(raw_lines).decode()
     assert "DEBUG" in stderr  # logs went to stderr, at DEBUG
-    for marker in (key_id, secret):
+    master_key = server_environment["ALPACA_VAULT_ENCRYPTION_KEYS"]
+    for marker in (key_id, secret, master_key):
         assert not leaks(marker, stdout)
         assert not leaks(marker, stderr)
     database = b"".join(p.read_bytes() for p in tmp_path.glob("vault.db*")).decode("latin-1")
