@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from alpaca_vault.db import Credential, Database, DatabaseError, SealedValue, User
@@ -163,3 +164,66 @@ async def test_core_connection_commits_and_rolls_back(database: Database) -> Non
             raise RuntimeError("abort")
     async with database.connection(user_id, readonly=True) as conn:
         assert await conn.scalar(select(func.count()).select_from(User)) == 1
+
+
+async def _add_user(database: Database, name: str) -> uuid.UUID:
+    user_id = uuid.uuid4()
+    async with database.session(user_id) as session:
+        session.add(User(id=user_id, name=name))
+    return user_id
+
+
+async def test_read_inline_reads_sqlite_files_and_leaves_postgres_to_the_async_path(
+    database: Database,
+) -> None:
+    user_id = await _add_user(database, "inline")
+    statement = select(User.__table__).where(User.__table__.c.id == bindparam("id"))
+    rows = database.read_inline(statement, {"id": user_id})
+    if database.is_postgres:
+        assert rows is None  # RLS and asyncpg: no inline path
+    else:
+        assert rows is not None and [(row.id, row.name) for row in rows] == [(user_id, "inline")]
+        assert rows[0].created_at.tzinfo is not None  # the column types still apply
+        assert database.read_inline(statement, {"id": uuid.uuid4()}) == []
+
+
+async def test_read_inline_never_waits_for_a_lock_and_the_async_path_does(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    database = Database.create(f"sqlite+aiosqlite:///{path}")
+    await upgrade_database(database)
+    user_id = await _add_user(database, "waits")
+    statement = select(User.__table__.c.name).where(User.__table__.c.id == bindparam("id"))
+    await database.dispose()  # close our pooled connections so the holder can take the file
+    # Another process holds the file exclusively: even WAL readers get "database is locked".
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        assert database.read_inline(statement, {"id": user_id}) is None  # at once, not after a timeout
+
+        async def read_async() -> str | None:
+            async with database.connection(readonly=True) as conn:
+                return await conn.scalar(statement, {"id": user_id})
+
+        waiting = asyncio.create_task(read_async())
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # the async path waits (busy_timeout) on its worker thread...
+        holder.execute("COMMIT")
+        holder.close()
+        assert await waiting == "waits"  # ...and reads once the lock is gone
+        assert database.read_inline(statement, {"id": user_id}) is not None
+    finally:
+        holder.close()
+        await database.dispose()
+
+
+async def test_read_inline_cannot_write(tmp_path: Path) -> None:
+    database = Database.create(f"sqlite+aiosqlite:///{tmp_path / 'ro.db'}")
+    await upgrade_database(database)
+    try:
+        row = {"id": uuid.uuid4(), "name": "sneaky", "is_active": True, "created_at": datetime.now(UTC)}
+        assert database.read_inline(User.__table__.insert(), row) is None  # query_only refuses it
+        async with database.session(readonly=True) as session:
+            assert await session.scalar(select(func.count()).select_from(User)) == 0
+    finally:
+        await database.dispose()

@@ -509,9 +509,11 @@ class CredentialService:
                 statement, params = _OPEN_BY_NAME, {"user_id": user_id, "ref": ref}
         else:
             statement, params = _OPEN_ONLY_ACTIVE, {"user_id": user_id}
-        # A Core connection, read-only: the hot path skips ORM and session machinery.
-        async with self._db.connection(user_id, readonly=True) as conn:
-            rows = (await conn.execute(statement, params)).fetchall()
+        # The hot path: a Core read, inline on SQLite, else on a read-only connection (no ORM, no session).
+        rows = self._db.read_inline(statement, params)
+        if rows is None:
+            async with self._db.connection(user_id, readonly=True) as conn:
+                rows = (await conn.execute(statement, params)).fetchall()
         if len(rows) == 1:
             return rows[0]
         # No reference, or not found: the ORM path builds the helpful error (or picks the only one).

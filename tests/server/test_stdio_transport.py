@@ -1,0 +1,147 @@
+"""server/stdio.py: the stdio transport on the event loop's own pipes, and its fallback.
+
+A tiny MCPServer (no vault, no broker) is served through ``stdio_streams()`` in a
+subprocess, so these tests pin the transport alone: what reaches stdout, what a
+stray print does, an oversized line, and stdin/stdout that are files, not pipes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+SERVER_SCRIPT = """
+import sys
+import anyio
+from mcp.server.mcpserver import MCPServer
+from alpaca_vault.server import stdio
+
+stdio.MAX_LINE_BYTES = 4096  # small, so a test can overrun it cheaply
+server = MCPServer("transport-test")
+
+@server.tool()
+def shout(text: str) -> str:
+    print("STRAY-PRINT-FROM-A-TOOL", text)  # must land on stderr, not on the wire
+    return text.upper()
+
+async def main() -> None:
+    lowlevel = server._lowlevel_server
+    async with stdio.stdio_streams() as (read_stream, write_stream):
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
+anyio.run(main)
+"""
+
+
+@pytest.fixture
+def server_script(tmp_path: Path) -> Path:
+    path = tmp_path / "transport_server.py"
+    path.write_text(SERVER_SCRIPT)
+    return path
+
+
+def _message(request_id: int | None, method: str, params: dict[str, Any] | None = None) -> bytes:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if request_id is not None:
+        message["id"] = request_id
+    if params is not None:
+        message["params"] = params
+    return (json.dumps(message) + "\n").encode()
+
+
+HANDSHAKE = _message(
+    0,
+    "initialize",
+    {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}},
+) + _message(None, "notifications/initialized")
+
+
+def _call(request_id: int, text: str) -> bytes:
+    return _message(request_id, "tools/call", {"name": "shout", "arguments": {"text": text}})
+
+
+def _read_until(stdout: Any, request_id: int, seen: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Read JSON-RPC lines until the answer to ``request_id`` (the server exits at EOF on stdin,
+    cancelling what is in flight, so a test keeps stdin open until it has its answers)."""
+    while request_id not in seen:
+        line = stdout.readline()
+        assert line, "the server closed stdout early"
+        message = json.loads(line)  # every stdout line is a JSON-RPC message, nothing else
+        assert message["jsonrpc"] == "2.0"
+        if "id" in message:
+            seen[message["id"]] = message
+    return seen[request_id]
+
+
+async def test_sdk_client_over_pipes(server_script: Path) -> None:
+    params = StdioServerParameters(command=sys.executable, args=[str(server_script)])
+    async with Client(params) as client:
+        for text in ("one", "two", "x" * 2000):
+            result = await client.call_tool("shout", {"text": text})
+            assert not result.is_error
+            assert result.content[0].text == text.upper()  # type: ignore[union-attr]
+
+
+def test_pipes_stray_print_goes_to_stderr_and_an_oversized_line_is_refused(server_script: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, str(server_script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin and process.stdout and process.stderr
+    seen: dict[int, dict[str, Any]] = {}
+    oversized = _call(2, "y" * 5000)  # over the 4096-byte line limit the script sets
+    process.stdin.write(HANDSHAKE + _call(1, "before") + oversized + _call(3, "after"))
+    process.stdin.flush()
+    try:
+        assert _read_until(process.stdout, 1, seen)["result"]["content"][0]["text"] == "BEFORE"
+        assert _read_until(process.stdout, 3, seen)["result"]["content"][0]["text"] == "AFTER"
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
+    assert 2 not in seen  # refused as unparseable, not half-read; and the server kept serving
+    assert b"STRAY-PRINT-FROM-A-TOOL" not in process.stdout.read()
+    assert b"STRAY-PRINT-FROM-A-TOOL before" in process.stderr.read()
+
+
+def test_stdout_to_a_file_uses_the_sdk_transport(server_script: Path, tmp_path: Path) -> None:
+    """A regular file cannot take an asyncio pipe transport: the SDK's threaded transport serves it."""
+    answers = tmp_path / "answers.jsonl"
+    with answers.open("wb") as stdout:
+        process = subprocess.Popen([sys.executable, str(server_script)], stdin=subprocess.PIPE, stdout=stdout)
+        assert process.stdin
+        process.stdin.write(HANDSHAKE + _call(1, "into a file"))
+        process.stdin.flush()
+        try:
+            with answers.open("rb") as reader:
+                seen: dict[int, dict[str, Any]] = {}
+                answer = _read_until(_Follow(reader), 1, seen)
+        finally:
+            process.stdin.close()
+            process.wait(timeout=30)
+    assert answer["result"]["content"][0]["text"] == "INTO A FILE"
+
+
+class _Follow:
+    """``readline`` on a file another process is still writing: waits for each complete line."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+
+    def readline(self) -> bytes:
+        deadline = time.monotonic() + 30
+        pending = b""
+        while time.monotonic() < deadline:
+            pending += self._reader.readline()
+            if pending.endswith(b"\n"):
+                return pending
+            time.sleep(0.02)
+        return b""
