@@ -217,13 +217,17 @@ async def test_read_inline_never_waits_for_a_lock_and_the_async_path_does(tmp_pa
         await database.dispose()
 
 
-async def test_read_inline_cannot_write(tmp_path: Path) -> None:
+async def test_read_inline_connection_can_only_read_and_never_waits(tmp_path: Path) -> None:
     database = Database.create(f"sqlite+aiosqlite:///{tmp_path / 'ro.db'}")
     await upgrade_database(database)
     try:
-        row = {"id": uuid.uuid4(), "name": "sneaky", "is_active": True, "created_at": datetime.now(UTC)}
-        assert database.read_inline(User.__table__.insert(), row) is None  # query_only refuses it
-        async with database.session(readonly=True) as session:
-            assert await session.scalar(select(func.count()).select_from(User)) == 0
+        assert database.read_inline(select(User.__table__), {}) == []  # opens this thread's connection
+        connection = database._inline._connection()  # type: ignore[union-attr]
+        assert connection.execute("PRAGMA query_only").fetchone() == (1,)
+        assert connection.execute("PRAGMA busy_timeout").fetchone() == (0,)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            connection.execute(
+                "INSERT INTO users (id, name, is_active, created_at) VALUES ('x', 'y', 1, 'z')"
+            )
     finally:
         await database.dispose()

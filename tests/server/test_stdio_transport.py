@@ -27,7 +27,7 @@ stdio.MAX_LINE_BYTES = 4096  # small, so a test can overrun it cheaply
 server = MCPServer("transport-test")
 
 @server.tool()
-def shout(text: str) -> str:
+async def shout(text: str) -> str:
     print("STRAY-PRINT-FROM-A-TOOL", text)  # must land on stderr, not on the wire
     return text.upper()
 

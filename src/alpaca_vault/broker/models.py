@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     FieldSerializationInfo,
+    PlainSerializer,
     SerializerFunctionWrapHandler,
     WithJsonSchema,
     field_serializer,
@@ -68,7 +69,7 @@ def plain_decimals(value: Any) -> Any:
 
 
 class _PlainDecimalJson(BaseModel):
-    """Serialises every Decimal field in JSON mode as plain digits: Alpaca's wire form, and what agents read."""
+    """Serialises every Decimal field in JSON mode as plain digits: Alpaca's wire form (requests we send)."""
 
     @field_serializer("*", mode="wrap", when_used="json")
     def _plain_decimals(
@@ -90,13 +91,23 @@ def _decimals_only(value: Any) -> bool:
     return False
 
 
+def _plain_digits(value: Decimal) -> str:
+    return format(value, "f")
+
+
 # Money and quantities in results: Decimal in Python, plain-digit strings on the wire, and said so in
 # the output schema (the SDK derives it in validation mode, which would offer "number or string").
-Money = Annotated[Decimal, WithJsonSchema({"type": "string", "description": "A decimal number as a string."})]
+# The serializer sits on the type, not on every field: the other fields stay in pydantic's Rust core,
+# which makes dumping an account about three times faster (it runs on every tool result).
+Money = Annotated[
+    Decimal,
+    PlainSerializer(_plain_digits, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "description": "A decimal number as a string."}),
+]
 
 
-class AlpacaModel(_PlainDecimalJson):
-    """Base for everything Alpaca answers: tolerant of new fields."""
+class AlpacaModel(BaseModel):
+    """Base for everything Alpaca answers: tolerant of new fields. Decimal fields are typed ``Money``."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections import namedtuple
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Executable, create_engine, event, make_url, text
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy import Select, event, make_url, text
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -90,31 +92,73 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _inline_reader(path: Path) -> Engine:
-    """A synchronous engine on the same SQLite file, for :meth:`Database.read_inline`.
+class _CompiledRead:
+    """One SELECT compiled once for SQLite: its SQL, how to bind each parameter, how to load each column."""
 
-    Its connections can only read (``query_only``) and never wait for a lock
-    (``busy_timeout = 0``): a read that would have to wait fails at once and the
-    caller takes the async path, so the event loop is never held up by another writer.
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.defaults = compiled.params  # values compiled into the statement (e.g. its LIMIT)
+        self.names = compiled.positiontup or []
+        self.binders = [
+            compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in self.names
+        ]
+        columns = list(statement.selected_columns)
+        self.loaders = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self.row: Any = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]  # row.name, like a Row
+
+    def run(self, connection: sqlite3.Connection, params: dict[str, Any]) -> list[Any]:
+        values = {**self.defaults, **params}
+        args = [
+            bind(values[n]) if bind else values[n] for n, bind in zip(self.names, self.binders, strict=True)
+        ]
+        return [
+            self.row._make([load(v) if load else v for v, load in zip(raw, self.loaders, strict=True)])
+            for raw in connection.execute(self.sql, args).fetchall()
+        ]
+
+
+class _InlineReader:
+    """Reads the SQLite file on the calling thread, for :meth:`Database.read_inline`.
+
+    One plain ``sqlite3`` connection per thread (the event loop's, in practice) that
+    can only read (``query_only``) and never waits for a lock (``busy_timeout = 0``):
+    a read that would have to wait fails at once and the caller takes the async path.
+    Statements are compiled once by SQLAlchemy and keep its column types.
     """
-    engine = create_engine(
-        f"sqlite:///{path}",
-        hide_parameters=True,
-        # Only the event loop's thread uses a connection, one statement at a time; the pool may
-        # hand it to another loop's thread later, which sqlite3 would otherwise refuse.
-        connect_args={"check_same_thread": False},
-        pool_reset_on_return=None,
-    )
 
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # autocommit: each SELECT reads the latest commit
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout = 0")
-        cursor.execute("PRAGMA query_only = ON")
-        cursor.close()
+    def __init__(self, path: Path, dialect: Dialect) -> None:
+        self._path = path
+        self._dialect = dialect
+        self._compiled: dict[Select[Any], _CompiledRead] = {}
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
 
-    return engine
+    def read(self, statement: Select[Any], params: dict[str, Any]) -> list[Any]:
+        compiled = self._compiled.get(statement)
+        if compiled is None:
+            compiled = self._compiled[statement] = _CompiledRead(statement, self._dialect)
+        return compiled.run(self._connection(), params)
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            # check_same_thread=False only so close() may run on another thread; each thread reads on its own.
+            connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA busy_timeout = 0")
+            connection.execute("PRAGMA query_only = ON")
+            with self._lock:
+                self._connections.append(connection)
+            self._local.connection = connection
+        return connection
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+            self._local = threading.local()
+        for connection in connections:
+            connection.close()
 
 
 class Database:
@@ -128,7 +172,7 @@ class Database:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
         self.schema_checked = False
         path = sqlite_path(url) if self.is_sqlite else None
-        self._inline: Engine | None = _inline_reader(path) if path is not None else None
+        self._inline = _InlineReader(path, engine.dialect) if path is not None else None
 
     @classmethod
     def create(cls, url: str, **engine_options: Any) -> Database:
@@ -199,29 +243,31 @@ class Database:
                     )
                 yield conn
 
-    def read_inline(self, statement: Executable, params: dict[str, Any]) -> Sequence[Row[Any]] | None:
-        """Run a small read on the calling thread, or return None if it has to go the async way.
+    def read_inline(self, statement: Select[Any], params: dict[str, Any]) -> list[Any] | None:
+        """Run a small SELECT on the calling thread; None means "use :meth:`connection` instead".
 
         Why: aiosqlite runs every step of a query on its worker thread, and each of the
         four hops of a one-row lookup costs a thread wake-up (about 0.2 ms on a small
         machine), far more than the read itself (tens of microseconds from the page
-        cache). On an SQLite file in WAL mode a reader never waits for writers, so the
-        read is safe to run inline. None for PostgreSQL and in-memory SQLite, and when
-        the read would have to wait for a lock; use :meth:`connection` then. The
-        statement gets no per-user scoping beyond its own ``WHERE user_id`` (SQLite has no RLS).
+        cache). On an SQLite file in WAL mode a reader does not wait for writers, so the
+        read is safe to run inline. None for PostgreSQL (asyncpg has no thread hops, and
+        RLS needs the session's ``app.user_id``), for in-memory SQLite, and whenever the
+        read would have to wait for a lock. ``statement`` should be a module-level
+        constant: it is compiled once and cached. Rows are named tuples (``row.name``),
+        with the columns' types applied; scoping to a user is the statement's own
+        ``WHERE user_id`` (SQLite has no RLS).
         """
         if self._inline is None:
             return None
         try:
-            with self._inline.connect() as conn:
-                return conn.execute(statement, params).fetchall()
-        except sa_exc.OperationalError:  # locked or busy: let the async path wait for it
+            return self._inline.read(statement, params)
+        except sqlite3.OperationalError:  # locked or busy (or a write): let the async path handle it
             return None
 
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._inline is not None:
-            self._inline.dispose()
+            self._inline.close()
 
     def __repr__(self) -> str:
         return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

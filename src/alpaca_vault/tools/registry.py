@@ -16,6 +16,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import ToolAnnotations
 
 from alpaca_vault.tools import account, credentials, market, trading
+from alpaca_vault.tools.schemas import compact_schema
 
 Toolset = Literal["credentials", "account", "trading", "market"]
 Risk = Literal["read", "write", "destructive"]
@@ -84,3 +85,7 @@ def register_tools(server: MCPServer[Any], toolsets: frozenset[str] | None = Non
                 description=inspect.cleandoc(spec.fn.__doc__ or ""),
                 annotations=spec.annotations(),
             )
+    # Every result is validated by the client against its output schema: publish the cheap form.
+    for tool in server._tool_manager.list_tools():  # the SDK has no public accessor for the schemas
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)

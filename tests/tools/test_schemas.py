@@ -1,0 +1,127 @@
+"""tools/schemas.py: the compact output schemas accept and refuse exactly what the originals do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import validators
+
+from alpaca_vault.tools.schemas import compact_schema
+
+SNAPSHOT = Path(__file__).parents[1] / "server" / "snapshots" / "tool_list.json"
+
+
+def _valid(schema: dict[str, Any], instance: Any) -> bool:
+    return bool(validators.validator_for(schema)(schema).is_valid(instance))
+
+
+NULLABLE_DECIMAL = {
+    "$defs": {
+        "Money": {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "description": "A decimal as a string."}
+    },
+    "type": "object",
+    "properties": {
+        "cash": {"anyOf": [{"$ref": "#/$defs/Money"}, {"type": "null"}], "description": "Cash."},
+        "side": {"anyOf": [{"enum": ["buy", "sell"], "type": "string"}, {"type": "null"}]},
+        "id": {"anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}]},
+        "tags": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
+        "either": {"anyOf": [{"type": "string", "minLength": 3}, {"type": "string", "maxLength": 1}]},
+    },
+    "required": ["cash"],
+}
+
+INSTANCES = [
+    {"cash": "12.5"},
+    {"cash": None},
+    {"cash": "twelve"},
+    {"cash": 12.5},
+    {},
+    {"cash": "1", "side": "buy"},
+    {"cash": "1", "side": None},
+    {"cash": "1", "side": "hold"},
+    {"cash": "1", "id": 7},
+    {"cash": "1", "id": "7"},
+    {"cash": "1", "id": None},
+    {"cash": "1", "id": 7.5},
+    {"cash": "1", "tags": ["a"]},
+    {"cash": "1", "tags": [1]},
+    {"cash": "1", "tags": None},
+    {"cash": "1", "either": "abcd"},
+    {"cash": "1", "either": "a"},
+    {"cash": "1", "either": "ab"},
+]
+
+
+def test_nullable_pairs_become_type_lists_and_defs_are_inlined() -> None:
+    compact = compact_schema(NULLABLE_DECIMAL)
+    assert "$defs" not in compact
+    cash = compact["properties"]["cash"]
+    assert cash["type"] == ["string", "null"] and cash["pattern"] == r"^-?\d+(\.\d+)?$"
+    assert cash["description"] == "Cash."  # the field's description wins over the type's
+    assert compact["properties"]["id"] == {"type": ["integer", "string", "null"]}
+    assert compact["properties"]["tags"]["type"] == ["array", "null"]
+    # Not merged: an enum would then refuse null; two constrained string branches cannot share a level.
+    assert "anyOf" in compact["properties"]["side"]
+    assert "anyOf" in compact["properties"]["either"]
+
+
+@pytest.mark.parametrize("instance", INSTANCES, ids=[json.dumps(i) for i in INSTANCES])
+def test_compact_schema_accepts_and_refuses_the_same_documents(instance: dict[str, Any]) -> None:
+    assert _valid(compact_schema(NULLABLE_DECIMAL), instance) == _valid(NULLABLE_DECIMAL, instance)
+
+
+def test_a_recursive_definition_keeps_its_ref() -> None:
+    schema = {
+        "$defs": {
+            "Order": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "legs": {
+                        "anyOf": [{"type": "array", "items": {"$ref": "#/$defs/Order"}}, {"type": "null"}]
+                    },
+                },
+            }
+        },
+        "type": "object",
+        "properties": {"order": {"$ref": "#/$defs/Order"}},
+    }
+    compact = compact_schema(schema)
+    assert set(compact["$defs"]) == {"Order"}
+    assert compact["$defs"]["Order"]["properties"]["legs"]["type"] == ["array", "null"]
+    good = {"order": {"id": "a", "legs": [{"id": "b", "legs": None}]}}
+    bad = {"order": {"id": "a", "legs": [{"id": 5}]}}
+    assert _valid(compact, good) and not _valid(compact, bad)
+    assert _valid(schema, good) and not _valid(schema, bad)
+
+
+def _published_output_schemas() -> dict[str, dict[str, Any]]:
+    tools = json.loads(SNAPSHOT.read_text())
+    return {tool["name"]: tool["outputSchema"] for tool in tools if "outputSchema" in tool}
+
+
+def test_every_published_output_schema_is_already_compact() -> None:
+    for name, schema in _published_output_schemas().items():
+        assert compact_schema(schema) == schema, name
+        assert "anyOf" not in json.dumps(schema), name  # every union we publish is a plain type list
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cash=json_values, side=json_values, id_=json_values, tags=json_values, either=json_values)
+def test_equivalence_on_arbitrary_values(cash: Any, side: Any, id_: Any, tags: Any, either: Any) -> None:
+    instance = {"cash": cash, "side": side, "id": id_, "tags": tags, "either": either}
+    assert _valid(compact_schema(NULLABLE_DECIMAL), instance) == _valid(NULLABLE_DECIMAL, instance)
