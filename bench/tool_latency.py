@@ -5,7 +5,10 @@
 Measures, in one run:
 1. alpaca_get_account latency (p50/p99): the raw broker call, the same call as an MCP tool
    in-process, over stdio (a real `alpaca-vault serve` subprocess) and over Streamable HTTP
-   (a real `alpaca-vault serve --transport http` subprocess with a bearer token);
+   (a real `alpaca-vault serve --transport http` subprocess with a bearer token). The four take
+   turns in blocks (raw, in-process, stdio, HTTP, raw, ...; --rounds), each block in steady
+   state: on a small shared VM the speed of everything drifts by up to 2x over minutes, and
+   measuring one mode after the other would put that drift into the overhead;
 2. cold start: spawning `alpaca-vault serve` until it answers tools/list over stdio, next to
    the peer `alpaca-mcp-server` 2.4 (installed into bench/.peer-venv on first use);
 3. load: N concurrent HTTP clients, each its own user, token and credential, M calls each.
@@ -70,14 +73,20 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {p50 * 1000:7.2f} ms   p99 {p99 * 1000:7.2f} ms   (n={len(ordered)})"
 
 
-async def timed(n: int, call: Callable[[], Awaitable[Any]]) -> list[float]:
-    for _ in range(min(20, n)):  # warm up connections and caches
-        await call()
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        await call()
-        samples.append(time.perf_counter() - start)
+async def in_rounds(
+    n: int, rounds: int, calls: dict[str, Callable[[], Awaitable[Any]]]
+) -> dict[str, list[float]]:
+    """Time ``n`` calls of each, in ``rounds`` blocks taking turns (A B C A B C ...); seconds per call."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    block = max(1, n // rounds)
+    for _ in range(rounds):
+        for name, call in calls.items():
+            for _ in range(min(20, block)):  # back in steady state: warm connections and caches
+                await call()
+            for _ in range(block):
+                start = time.perf_counter()
+                await call()
+                samples[name].append(time.perf_counter() - start)
     return samples
 
 
@@ -161,14 +170,8 @@ class Bench:
 
     # ------------------------------------------------------------------ measurements
 
-    async def raw_broker(self) -> list[float]:
-        keys = AlpacaKeys(SecretStr(SIM_KEY), SecretStr(SIM_SECRET), "paper", "bench")
-        async with AlpacaClient(
-            paper_url=self.sim_url, live_url=self.sim_url, data_url=self.sim_url, rate_limit_per_minute=10_000
-        ) as broker:
-            return await timed(self.args.calls, lambda: broker.get_account(keys))
-
-    async def in_process(self) -> list[float]:
+    async def latency(self, http_url: str) -> dict[str, list[float]]:
+        """alpaca_get_account four ways, interleaved: raw broker, in-process, stdio, HTTP."""
         from alpaca_vault.server.app import build_server
         from alpaca_vault.server.settings import Settings
 
@@ -179,13 +182,29 @@ class Bench:
         finally:
             os.environ.clear()
             os.environ.update(saved)
-        async with Client(build_server(settings)) as client:
-            return await timed(self.args.calls, lambda: self._account(client))
-
-    async def stdio(self) -> list[float]:
-        params = StdioServerParameters(command=str(BIN / "alpaca-vault"), args=["serve"], env=self.env)
-        async with Client(params) as client:
-            return await timed(self.args.calls, lambda: self._account(client))
+        keys = AlpacaKeys(SecretStr(SIM_KEY), SecretStr(SIM_SECRET), "paper", "bench")
+        stdio = StdioServerParameters(command=str(BIN / "alpaca-vault"), args=["serve"], env=self.env)
+        async with (
+            AlpacaClient(
+                paper_url=self.sim_url,
+                live_url=self.sim_url,
+                data_url=self.sim_url,
+                rate_limit_per_minute=10_000,
+            ) as broker,
+            Client(build_server(settings)) as in_process,
+            Client(stdio) as over_stdio,
+            self.http_client(http_url, self.local_token) as over_http,
+        ):
+            return await in_rounds(
+                self.args.calls,
+                self.args.rounds,
+                {
+                    "raw broker call": lambda: broker.get_account(keys),
+                    "MCP tool, in-process": lambda: self._account(in_process),
+                    "MCP tool, stdio": lambda: self._account(over_stdio),
+                    "MCP tool, HTTP": lambda: self._account(over_http),
+                },
+            )
 
     def start_http(self) -> str:
         port = free_port()
@@ -196,10 +215,6 @@ class Bench:
     def http_client(self, url: str, token: str) -> Client:
         http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
         return Client(streamable_http_client(url, http_client=http))
-
-    async def http(self, url: str) -> list[float]:
-        async with self.http_client(url, self.local_token) as client:
-            return await timed(self.args.calls, lambda: self._account(client))
 
     async def load(self, url: str) -> tuple[int, int, float]:
         errors = 0
@@ -280,16 +295,12 @@ async def main(args: argparse.Namespace) -> None:
     bench = Bench(args)
     try:
         await bench.setup()
-        print(f"alpaca_get_account latency, {args.calls} sequential calls each")
-        raw = await bench.raw_broker()
-        print(f"  raw broker call      {percentiles(raw)}")
-        inproc = await bench.in_process()
-        print(f"  MCP tool, in-process {percentiles(inproc)}")
-        stdio = await bench.stdio()
-        print(f"  MCP tool, stdio      {percentiles(stdio)}")
         url = bench.start_http()
-        http = await bench.http(url)
-        print(f"  MCP tool, HTTP       {percentiles(http)}")
+        print(f"alpaca_get_account latency, {args.calls} calls each, in {args.rounds} rounds taking turns")
+        samples = await bench.latency(url)
+        for name, values in samples.items():
+            print(f"  {name:21s}{percentiles(values)}")
+        raw, stdio = samples["raw broker call"], samples["MCP tool, stdio"]
         overhead = statistics.median(stdio) - statistics.median(raw)
         print(f"  tool overhead over the raw call, stdio p50: {overhead * 1000:.2f} ms (target <= 2 ms)")
 
@@ -320,7 +331,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--calls", type=int, default=300, help="sequential calls per latency measurement")
+    parser.add_argument("--calls", type=int, default=1000, help="calls per mode in the latency measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="blocks the latency calls are split into")
     parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients in the load test")
     parser.add_argument("--calls-per-client", type=int, default=500, help="calls each load client makes")
     parser.add_argument("--cold-runs", type=int, default=5, help="cold starts measured per server")
