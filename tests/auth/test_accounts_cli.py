@@ -150,6 +150,40 @@ async def test_an_inactive_users_token_is_refused(tmp_path: Path) -> None:
         await db.dispose()
 
 
+async def test_a_token_is_verified_while_another_process_holds_the_sqlite_file(tmp_path: Path) -> None:
+    """The inline lookup never waits for a lock; the async path waits it out and the token still works."""
+    import asyncio
+    import sqlite3
+
+    from alpaca_vault.db.migrate import upgrade_database
+    from alpaca_vault.server.auth import AccountAdmin
+
+    path = tmp_path / "vault.db"
+    db = Database.create(f"sqlite+aiosqlite:///{path}")
+    try:
+        await upgrade_database(db)
+        admin = AccountAdmin(db)
+        await admin.add_user("alice")
+        token = (await admin.create_token("alice")).token.get_secret_value()
+        verifier = BearerTokenVerifier(db)
+        assert await verifier.verify_token(token) is not None  # records last use now: no write below
+        await db.dispose()  # let the holder take the file
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            waiting = asyncio.create_task(verifier.verify_token(token))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()  # waiting on the async path, not refused and not blocking the loop
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+        accepted = await waiting
+        assert accepted is not None and accepted.scopes == ["alpaca-vault"]
+    finally:
+        await db.dispose()
+
+
 async def test_removing_a_user_deletes_its_credentials_on_sqlite_too(tmp_path: Path) -> None:
     from pydantic import SecretStr
     from sqlalchemy import func, select

@@ -7,7 +7,7 @@ import sqlite3
 import threading
 import uuid
 from collections import namedtuple
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -95,7 +95,7 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
 class _CompiledRead:
     """One SELECT compiled once for SQLite: its SQL, how to bind each parameter, how to load each column."""
 
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = compiled.string
         self.defaults = compiled.params  # values compiled into the statement (e.g. its LIMIT)
@@ -130,12 +130,12 @@ class _InlineReader:
     def __init__(self, path: Path, dialect: Dialect) -> None:
         self._path = path
         self._dialect = dialect
-        self._compiled: dict[Select[Any], _CompiledRead] = {}
+        self._compiled: dict[Select[*tuple[Any, ...]], _CompiledRead] = {}
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
 
-    def read(self, statement: Select[Any], params: dict[str, Any]) -> list[Any]:
+    def read(self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]) -> list[Any]:
         compiled = self._compiled.get(statement)
         if compiled is None:
             compiled = self._compiled[statement] = _CompiledRead(statement, self._dialect)
@@ -243,7 +243,9 @@ class Database:
                     )
                 yield conn
 
-    def read_inline(self, statement: Select[Any], params: dict[str, Any]) -> list[Any] | None:
+    def read_inline(
+        self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]
+    ) -> Sequence[Any] | None:
         """Run a small SELECT on the calling thread; None means "use :meth:`connection` instead".
 
         Why: aiosqlite runs every step of a query on its worker thread, and each of the

@@ -29,8 +29,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from alpaca_vault.db.engine import Database, DatabaseError
@@ -96,25 +97,45 @@ async def lookup_token(session: AsyncSession | AsyncConnection, token_hash: str)
             last_used_at=_utc(row.last_used_at),
             user_active=bool(row.user_active),
         )
-    assert isinstance(session, AsyncSession), "SQLite token lookups take an AsyncSession"
-    found = (
-        await session.execute(
-            select(ApiToken, User.is_active)
-            .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == token_hash)
-        )
-    ).one_or_none()
-    if found is None:
-        return None
-    token, user_active = found
+    rows = (await session.execute(_TOKEN_BY_HASH, {"token_hash": token_hash})).all()
+    return _token_lookup(rows[0]) if rows else None
+
+
+def lookup_token_inline(database: Database, token_hash: str) -> list[TokenLookup] | None:
+    """``lookup_token`` on the calling thread (SQLite files; see ``Database.read_inline``).
+
+    ``[]`` for no such token, ``[token]`` when found, None when this path is not
+    available right now: then use ``lookup_token``.
+    """
+    rows = database.read_inline(_TOKEN_BY_HASH, {"token_hash": token_hash})
+    return None if rows is None else [_token_lookup(row) for row in rows]
+
+
+# SQLite only (PostgreSQL goes through the definer function): one Core statement for both paths.
+_TOKEN_BY_HASH = (
+    select(
+        ApiToken.id.label("token_id"),
+        ApiToken.user_id,
+        ApiToken.token_hash,
+        ApiToken.expires_at,
+        ApiToken.revoked_at,
+        ApiToken.last_used_at,
+        User.is_active.label("user_active"),
+    )
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+
+def _token_lookup(row: Any) -> TokenLookup:
     return TokenLookup(
-        token_id=token.id,
-        user_id=token.user_id,
-        token_hash=token.token_hash,
-        expires_at=token.expires_at,
-        revoked_at=token.revoked_at,
-        last_used_at=token.last_used_at,
-        user_active=bool(user_active),
+        token_id=row.token_id,
+        user_id=row.user_id,
+        token_hash=row.token_hash,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+        user_active=bool(row.user_active),
     )
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.models import ApiToken, Credential, User, utcnow
-from alpaca_vault.db.rls import lookup_token, maintenance_session
+from alpaca_vault.db.rls import TokenLookup, lookup_token, lookup_token_inline, maintenance_session
 
 if TYPE_CHECKING:
     from mcp.server.auth.provider import AccessToken
@@ -272,14 +272,7 @@ class BearerTokenVerifier:
             logger.debug("Bearer token refused: not an alpaca-vault token")
             return None
         digest = hash_token(token)
-        if self._db.is_postgres:
-            # Autocommit: the definer lookup alone, without BEGIN/set_config/COMMIT round trips.
-            async with self._db.engine.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                found = await lookup_token(conn, digest)
-        else:
-            async with self._db.session(readonly=True) as session:
-                found = await lookup_token(session, digest)
+        found = await self._lookup(digest)
         if found is None or not hmac.compare_digest(found.token_hash, digest):
             logger.info("Bearer token refused: unknown token")
             return None
@@ -302,6 +295,18 @@ class BearerTokenVerifier:
             expires_at=None if found.expires_at is None else int(found.expires_at.timestamp()),
             subject=str(found.user_id),
         )
+
+    async def _lookup(self, digest: str) -> TokenLookup | None:
+        inline = lookup_token_inline(self._db, digest)  # SQLite: no worker-thread hops on every request
+        if inline is not None:
+            return inline[0] if inline else None
+        if self._db.is_postgres:
+            # Autocommit: the definer lookup alone, without BEGIN/set_config/COMMIT round trips.
+            async with self._db.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return await lookup_token(conn, digest)
+        async with self._db.session(readonly=True) as session:
+            return await lookup_token(session, digest)
 
     async def _touch(
         self, token_id: uuid.UUID, user_id: uuid.UUID, last_used_at: datetime | None, now: datetime

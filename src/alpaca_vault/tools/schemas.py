@@ -49,7 +49,7 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """An equivalent schema: non-recursive ``$defs`` inlined, nullable ``anyOf`` pairs as type lists."""
     defs: dict[str, Any] = schema.get("$defs", {})
     recursive = {name for name in defs if _refers_to(defs[name], name, defs, set())}
-    compacted = _compact({k: v for k, v in schema.items() if k != "$defs"}, defs, recursive)
+    compacted: dict[str, Any] = _compact({k: v for k, v in schema.items() if k != "$defs"}, defs, recursive)
     kept = {name: _compact(defs[name], defs, recursive) for name in sorted(recursive)}
     if kept:
         compacted["$defs"] = kept

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
@@ -510,7 +510,7 @@ class CredentialService:
         else:
             statement, params = _OPEN_ONLY_ACTIVE, {"user_id": user_id}
         # The hot path: a Core read, inline on SQLite, else on a read-only connection (no ORM, no session).
-        rows = self._db.read_inline(statement, params)
+        rows: Sequence[Any] | None = self._db.read_inline(statement, params)
         if rows is None:
             async with self._db.connection(user_id, readonly=True) as conn:
                 rows = (await conn.execute(statement, params)).fetchall()
