@@ -1,11 +1,13 @@
 """Tool latency, cold start and HTTP load, against the simulator on loopback.
 
-    python bench/tool_latency.py [--calls 300] [--clients 32] [--calls-per-client 500] [--no-peer]
+    python bench/tool_latency.py [--calls 1000] [--rounds 5] [--clients 32] [--calls-per-client 500] [--no-peer]
 
 Measures, in one run:
 1. alpaca_get_account latency (p50/p99): the raw broker call, the same call as an MCP tool
    in-process, over stdio (a real `alpaca-vault serve` subprocess) and over Streamable HTTP
-   (a real `alpaca-vault serve --transport http` subprocess with a bearer token). The four take
+   (a real `alpaca-vault serve --transport http` subprocess with a bearer token), and the SDK
+   floor (bench/sdk_floor_server.py: the same tool and result on the bare SDK, no vault, no
+   middleware) to tell the SDK's share of the overhead from ours. The five take
    turns in blocks (raw, in-process, stdio, HTTP, raw, ...; --rounds), each block in steady
    state: on a small shared VM the speed of everything drifts by up to 2x over minutes, and
    measuring one mode after the other would put that drift into the overhead;
@@ -171,7 +173,7 @@ class Bench:
     # ------------------------------------------------------------------ measurements
 
     async def latency(self, http_url: str) -> dict[str, list[float]]:
-        """alpaca_get_account four ways, interleaved: raw broker, in-process, stdio, HTTP."""
+        """alpaca_get_account five ways, taking turns: raw broker, in-process, stdio, the SDK floor, HTTP."""
         from alpaca_vault.server.app import build_server
         from alpaca_vault.server.settings import Settings
 
@@ -184,6 +186,11 @@ class Bench:
             os.environ.update(saved)
         keys = AlpacaKeys(SecretStr(SIM_KEY), SecretStr(SIM_SECRET), "paper", "bench")
         stdio = StdioServerParameters(command=str(BIN / "alpaca-vault"), args=["serve"], env=self.env)
+        floor = StdioServerParameters(
+            command=sys.executable,
+            args=[str(ROOT / "bench" / "sdk_floor_server.py")],
+            env={**self.env, "BENCH_KEY_ID": SIM_KEY, "BENCH_SECRET": SIM_SECRET},
+        )
         async with (
             AlpacaClient(
                 paper_url=self.sim_url,
@@ -193,6 +200,7 @@ class Bench:
             ) as broker,
             Client(build_server(settings)) as in_process,
             Client(stdio) as over_stdio,
+            Client(floor) as sdk_floor,
             self.http_client(http_url, self.local_token) as over_http,
         ):
             return await in_rounds(
@@ -202,6 +210,7 @@ class Bench:
                     "raw broker call": lambda: broker.get_account(keys),
                     "MCP tool, in-process": lambda: self._account(in_process),
                     "MCP tool, stdio": lambda: self._account(over_stdio),
+                    "SDK floor, stdio": lambda: self._account(sdk_floor),
                     "MCP tool, HTTP": lambda: self._account(over_http),
                 },
             )
@@ -303,6 +312,12 @@ async def main(args: argparse.Namespace) -> None:
         raw, stdio = samples["raw broker call"], samples["MCP tool, stdio"]
         overhead = statistics.median(stdio) - statistics.median(raw)
         print(f"  tool overhead over the raw call, stdio p50: {overhead * 1000:.2f} ms (target <= 2 ms)")
+        floor = statistics.median(samples["SDK floor, stdio"])
+        print(
+            f"    of which the MCP SDK and the stdio round trip (SDK floor - raw): "
+            f"{(floor - statistics.median(raw)) * 1000:.2f} ms; alpaca-vault itself (stdio - SDK floor): "
+            f"{(statistics.median(stdio) - floor) * 1000:.2f} ms"
+        )
 
         print(f"\nCold start to a tools/list answer over stdio, median of {args.cold_runs} runs")
         ours = cold_start([str(BIN / "alpaca-vault"), "serve"], bench.env, args.cold_runs)
