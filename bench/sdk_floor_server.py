@@ -20,10 +20,10 @@ from mcp_types import CallToolResult
 from pydantic import SecretStr
 
 from alpaca_vault.broker.client import AlpacaClient, AlpacaKeys
-from alpaca_vault.server.stdio import stdio_streams
+from alpaca_vault.server.stdio import serve_stdio
 from alpaca_vault.tools.account import AccountResult
 from alpaca_vault.tools.runtime import respond
-from alpaca_vault.tools.schemas import compact_schema
+from alpaca_vault.tools.schemas import compact_output_schemas
 
 URL = os.environ["ALPACA_VAULT_PAPER_URL"]
 KEYS = AlpacaKeys(
@@ -48,16 +48,7 @@ async def alpaca_get_account(ctx: Context[Any, Any]) -> Annotated[CallToolResult
     return respond(AccountResult(credential="bench", account=account), f"Account {account.account_number}.")
 
 
-for tool in server._tool_manager.list_tools():  # the same published schema as the real tool
-    if tool.fn_metadata.output_schema is not None:
-        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
-
-
-async def main() -> None:
-    lowlevel = server._lowlevel_server
-    async with stdio_streams() as (read_stream, write_stream):
-        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
-
+compact_output_schemas(server)  # the same published schema as the real tool
 
 if __name__ == "__main__":
-    anyio.run(main)
+    anyio.run(serve_stdio, server)

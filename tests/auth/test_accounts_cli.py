@@ -154,6 +154,7 @@ async def test_a_token_is_verified_while_another_process_holds_the_sqlite_file(t
     """The inline lookup never waits for a lock; the async path waits it out and the token still works."""
     import asyncio
     import sqlite3
+    import time
 
     from alpaca_vault.db.migrate import upgrade_database
     from alpaca_vault.server.auth import AccountAdmin
@@ -173,8 +174,11 @@ async def test_a_token_is_verified_while_another_process_holds_the_sqlite_file(t
         holder.execute("BEGIN EXCLUSIVE")
         try:
             waiting = asyncio.create_task(verifier.verify_token(token))
+            started = time.monotonic()
             await asyncio.sleep(0.2)
-            assert not waiting.done()  # waiting on the async path, not refused and not blocking the loop
+            # The loop kept running (an inline read waiting out a 5 s busy timeout would stall it)...
+            assert time.monotonic() - started < 2.0
+            assert not waiting.done()  # ...while the check waits on the async path, not refused
         finally:
             holder.execute("COMMIT")
             holder.close()

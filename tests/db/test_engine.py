@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,7 +200,10 @@ async def test_read_inline_never_waits_for_a_lock_and_the_async_path_does(tmp_pa
     holder.execute("PRAGMA locking_mode = EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        assert database.read_inline(statement, {"id": user_id}) is None  # at once, not after a timeout
+        started = time.monotonic()
+        assert database.read_inline(statement, {"id": user_id}) is None
+        # At once: not after sqlite3's default 5 s busy timeout, which would stall the event loop.
+        assert time.monotonic() - started < 2.0
 
         async def read_async() -> str | None:
             async with database.connection(readonly=True) as conn:
@@ -229,5 +233,25 @@ async def test_read_inline_connection_can_only_read_and_never_waits(tmp_path: Pa
             connection.execute(
                 "INSERT INTO users (id, name, is_active, created_at) VALUES ('x', 'y', 1, 'z')"
             )
+    finally:
+        await database.dispose()
+
+
+async def test_read_inline_refuses_what_it_cannot_run_faithfully(tmp_path: Path) -> None:
+    path = tmp_path / "strict.db"
+    database = Database.create(f"sqlite+aiosqlite:///{path}")
+    await upgrade_database(database)
+    try:
+        by_id = select(User.__table__).where(User.__table__.c.id == bindparam("id"))
+        with pytest.raises(ValueError, match="no value for parameter"):  # never a silent NULL
+            database.read_inline(by_id, {})
+        in_list = select(User.__table__).where(User.__table__.c.name.in_(bindparam("names", expanding=True)))
+        with pytest.raises(ValueError, match="IN-list"):
+            database.read_inline(in_list, {"names": ["a"]})
+        await database.dispose()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        assert database.read_inline(by_id, {"id": uuid.uuid4()}) is None  # no file: the async path says so
+        assert not path.exists()  # and the inline path did not create one (with the wrong mode)
     finally:
         await database.dispose()

@@ -111,6 +111,27 @@ def test_every_published_output_schema_is_already_compact() -> None:
         assert "anyOf" not in json.dumps(schema), name  # every union we publish is a plain type list
 
 
+@pytest.mark.parametrize(
+    "schema",
+    [
+        # integer and number overlap: a minimum on the integer branch must not reach the numbers
+        {"anyOf": [{"type": "integer", "minimum": 5}, {"type": "number"}]},
+        # a type beside the anyOf applies too: merging would let null through
+        {"type": "string", "anyOf": [{"type": "string"}, {"type": "null"}]},
+        # keywords beside a $ref apply with the definition's (2020-12): both "required"s hold
+        {
+            "$defs": {"A": {"type": "object", "required": ["a"]}},
+            "properties": {"x": {"$ref": "#/$defs/A", "required": ["b"]}},
+        },
+    ],
+    ids=["integer-number", "type-beside-anyOf", "required-beside-ref"],
+)
+def test_unions_and_refs_that_cannot_be_flattened_keep_their_meaning(schema: dict[str, Any]) -> None:
+    compact = compact_schema(schema)
+    for instance in (3, 3.5, 7, None, "s", {"x": {"a": 1}}, {"x": {"b": 1}}, {"x": {"a": 1, "b": 2}}):
+        assert _valid(compact, instance) == _valid(schema, instance), instance
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda children: (
@@ -125,3 +146,51 @@ json_values = st.recursive(
 def test_equivalence_on_arbitrary_values(cash: Any, side: Any, id_: Any, tags: Any, either: Any) -> None:
     instance = {"cash": cash, "side": side, "id": id_, "tags": tags, "either": either}
     assert _valid(compact_schema(NULLABLE_DECIMAL), instance) == _valid(NULLABLE_DECIMAL, instance)
+
+
+# Schemas built the way pydantic builds them (unions of simple branches, defs behind $ref, keywords
+# beside both), with instances drawn freely: the compact form must agree on every one.
+_BRANCHES = st.sampled_from(
+    [
+        {"type": "null"},
+        {"type": "string"},
+        {"type": "string", "minLength": 2},
+        {"type": "string", "pattern": "^a"},
+        {"type": "integer"},
+        {"type": "integer", "minimum": 5},
+        {"type": "number"},
+        {"type": "number", "maximum": 1.5},
+        {"type": "boolean"},
+        {"type": "array", "items": {"type": "integer"}},
+        {"type": "object", "required": ["a"]},
+        {"enum": ["a", 1]},
+        {"const": None},
+        {"$ref": "#/$defs/D"},
+    ]
+)
+_BESIDE = st.sampled_from([{}, {"description": "d"}, {"default": None}, {"type": "string"}, {"minimum": 2}])
+_DEFINITIONS = st.sampled_from(
+    [{"type": "string"}, {"type": "integer", "minimum": 0}, {"type": "object", "required": ["b"]}]
+)
+schemas = st.builds(
+    lambda branches, beside, definition, ref_beside: {
+        "$defs": {"D": definition},
+        "type": "object",
+        "properties": {
+            "u": {"anyOf": branches, **beside},
+            "r": {"$ref": "#/$defs/D", **ref_beside},
+        },
+    },
+    st.lists(_BRANCHES, min_size=2, max_size=3),
+    _BESIDE,
+    _DEFINITIONS,
+    _BESIDE,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(schema=schemas, u=json_values, r=json_values)
+def test_equivalence_on_arbitrary_schemas_and_values(schema: dict[str, Any], u: Any, r: Any) -> None:
+    compact = compact_schema(schema)
+    for instance in ({"u": u, "r": r}, {"u": u}, {"r": r}):
+        assert _valid(compact, instance) == _valid(schema, instance), (compact, instance)

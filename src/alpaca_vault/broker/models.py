@@ -91,17 +91,13 @@ def _decimals_only(value: Any) -> bool:
     return False
 
 
-def _plain_digits(value: Decimal) -> str:
-    return format(value, "f")
-
-
 # Money and quantities in results: Decimal in Python, plain-digit strings on the wire, and said so in
 # the output schema (the SDK derives it in validation mode, which would offer "number or string").
 # The serializer sits on the type, not on every field: the other fields stay in pydantic's Rust core,
 # which makes dumping an account about three times faster (it runs on every tool result).
 Money = Annotated[
     Decimal,
-    PlainSerializer(_plain_digits, return_type=str, when_used="json"),
+    PlainSerializer(plain_decimals, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "description": "A decimal number as a string."}),
 ]
 

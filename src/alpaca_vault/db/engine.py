@@ -92,14 +92,21 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# Enough for every module-level statement that uses the inline path, with room to spare.
+_MAX_COMPILED_READS = 64
+
+
 class _CompiledRead:
     """One SELECT compiled once for SQLite: its SQL, how to bind each parameter, how to load each column."""
 
     def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
+        if any(bind.expanding for bind in compiled.binds.values()):
+            raise ValueError("read_inline cannot run IN-list (expanding) parameters; use Database.connection")
         self.sql = compiled.string
         self.defaults = compiled.params  # values compiled into the statement (e.g. its LIMIT)
         self.names = compiled.positiontup or []
+        self.required = frozenset(n for n in self.names if compiled.binds[n].required)
         self.binders = [
             compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in self.names
         ]
@@ -108,6 +115,8 @@ class _CompiledRead:
         self.row: Any = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]  # row.name, like a Row
 
     def run(self, connection: sqlite3.Connection, params: dict[str, Any]) -> list[Any]:
+        if missing := self.required - params.keys():  # as SQLAlchemy would: never bind None silently
+            raise ValueError(f"read_inline: no value for parameter(s) {', '.join(sorted(missing))}")
         values = {**self.defaults, **params}
         args = [
             bind(values[n]) if bind else values[n] for n, bind in zip(self.names, self.binders, strict=True)
@@ -138,6 +147,8 @@ class _InlineReader:
     def read(self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]) -> list[Any]:
         compiled = self._compiled.get(statement)
         if compiled is None:
+            if len(self._compiled) >= _MAX_COMPILED_READS:  # statements built per call would pile up
+                self._compiled.clear()
             compiled = self._compiled[statement] = _CompiledRead(statement, self._dialect)
         return compiled.run(self._connection(), params)
 
@@ -145,7 +156,13 @@ class _InlineReader:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             # check_same_thread=False only so close() may run on another thread; each thread reads on its own.
-            connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            # mode=rw: never create the file (Database.create made it, 0600; a missing one is an error).
+            connection = sqlite3.connect(
+                f"{self._path.resolve().as_uri()}?mode=rw",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
             connection.execute("PRAGMA busy_timeout = 0")
             connection.execute("PRAGMA query_only = ON")
             with self._lock:

@@ -143,13 +143,9 @@ def run_server(
 
 async def _run_stdio(settings: Settings) -> None:
     from alpaca_vault.server.app import build_server
-    from alpaca_vault.server.stdio import stdio_streams
+    from alpaca_vault.server.stdio import serve_stdio
 
-    server = build_server(settings)
-    # What MCPServer.run_stdio_async does, on the event loop's own pipes (see server/stdio.py).
-    lowlevel = server._lowlevel_server
-    async with stdio_streams() as (read_stream, write_stream):
-        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+    await serve_stdio(build_server(settings))
 
 
 # Longer than a load balancer's idle timeout (60 s on common ones): if the server closed an idle

@@ -16,7 +16,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import ToolAnnotations
 
 from alpaca_vault.tools import account, credentials, market, trading
-from alpaca_vault.tools.schemas import compact_schema
+from alpaca_vault.tools.schemas import compact_output_schemas
 
 Toolset = Literal["credentials", "account", "trading", "market"]
 Risk = Literal["read", "write", "destructive"]
@@ -86,6 +86,4 @@ def register_tools(server: MCPServer[Any], toolsets: frozenset[str] | None = Non
                 annotations=spec.annotations(),
             )
     # Every result is validated by the client against its output schema: publish the cheap form.
-    for tool in server._tool_manager.list_tools():  # the SDK has no public accessor for the schemas
-        if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
+    compact_output_schemas(server)

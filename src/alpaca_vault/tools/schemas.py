@@ -6,9 +6,11 @@ into). Pydantic spells an optional field as ``anyOf: [{type: string},
 {type: null}]`` and nests models behind ``$ref``; the account result alone
 has some thirty of those. The same constraints written as ``type: [string,
 null]`` with the models inlined validate the same documents at about half the
-cost. Nothing is lost: only keywords that apply to one JSON type are merged
-(a ``pattern`` does not constrain ``null``), and a schema that refers to
-itself keeps its ``$ref``.
+cost. Nothing is lost: a union is merged only when its branches' types are
+disjoint and at most one branch has keywords, all of them ones that apply to
+its type alone (a ``pattern`` does not constrain ``null``); a definition is
+inlined only where nothing but annotations stand beside its ``$ref``; a
+schema that refers to itself keeps its ``$ref``. Anything else is left as is.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# Keywords that constrain only instances of one JSON type, or only annotate: merging them next to
-# "null" in a type list keeps their meaning. Anything else (enum, const, anyOf, $ref ...) is left as is.
-_TYPE_SPECIFIC_OR_ANNOTATION = frozenset(
+from mcp.server.mcpserver import MCPServer
+
+# Keywords that say something without constraining anything.
+_ANNOTATIONS = frozenset({"title", "description", "examples", "default"})
+# Keywords that constrain instances of one JSON type only: beside "null" in a type list they keep their
+# meaning. Anything else (enum, const, anyOf, $ref, not ...) applies to every type and is never merged.
+_TYPE_SPECIFIC = frozenset(
     {
-        "type",
         "format",
         "pattern",
         "minLength",
@@ -36,24 +41,41 @@ _TYPE_SPECIFIC_OR_ANNOTATION = frozenset(
         "items",
         "minItems",
         "maxItems",
-        "title",
-        "description",
-        "examples",
     }
 )
-_ANNOTATIONS = frozenset({"title", "description", "examples"})
 _DEFS_PREFIX = "#/$defs/"
+
+
+def compact_output_schemas(server: MCPServer[Any]) -> None:
+    """Publish every registered tool's output schema in its compact form."""
+    for tool in server._tool_manager.list_tools():  # the SDK has no public accessor for the schemas
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
 
 
 def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """An equivalent schema: non-recursive ``$defs`` inlined, nullable ``anyOf`` pairs as type lists."""
     defs: dict[str, Any] = schema.get("$defs", {})
-    recursive = {name for name in defs if _refers_to(defs[name], name, defs, set())}
-    compacted: dict[str, Any] = _compact({k: v for k, v in schema.items() if k != "$defs"}, defs, recursive)
-    kept = {name: _compact(defs[name], defs, recursive) for name in sorted(recursive)}
+    kept_names = {name for name in defs if _refers_to(defs[name], name, defs, set())}
+    kept_names |= _refs_with_constraints_beside(schema)
+    compacted: dict[str, Any] = _compact({k: v for k, v in schema.items() if k != "$defs"}, defs, kept_names)
+    kept = {name: _compact(defs[name], defs, kept_names) for name in sorted(kept_names) if name in defs}
     if kept:
         compacted["$defs"] = kept
     return compacted
+
+
+def _refs_with_constraints_beside(node: Any) -> set[str]:
+    """Definitions referred to with more than annotations beside the ``$ref`` (2020-12 applies both)."""
+    if isinstance(node, list):
+        return set().union(*(_refs_with_constraints_beside(item) for item in node)) if node else set()
+    if not isinstance(node, dict):
+        return set()
+    found = set().union(*(_refs_with_constraints_beside(v) for v in node.values())) if node else set()
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith(_DEFS_PREFIX) and set(node) - _ANNOTATIONS - {"$ref"}:
+        found.add(ref.removeprefix(_DEFS_PREFIX))
+    return found
 
 
 def _refers_to(node: Any, target: str, defs: dict[str, Any], seen: set[str]) -> bool:
@@ -74,19 +96,19 @@ def _refers_to(node: Any, target: str, defs: dict[str, Any], seen: set[str]) -> 
     return any(_refers_to(value, target, defs, seen) for key, value in node.items() if key != "$ref")
 
 
-def _compact(node: Any, defs: dict[str, Any], recursive: set[str]) -> Any:
+def _compact(node: Any, defs: dict[str, Any], kept: set[str]) -> Any:
     if isinstance(node, list):
-        return [_compact(item, defs, recursive) for item in node]
+        return [_compact(item, defs, kept) for item in node]
     if not isinstance(node, dict):
         return node
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith(_DEFS_PREFIX):
         name = ref.removeprefix(_DEFS_PREFIX)
-        if name in defs and name not in recursive:
-            # Inline the definition; keywords beside the $ref (a field's description) win.
-            inlined = _compact(json.loads(json.dumps(defs[name])), defs, recursive)
-            return {**inlined, **{k: _compact(v, defs, recursive) for k, v in node.items() if k != "$ref"}}
-    compacted = {key: _compact(value, defs, recursive) for key, value in node.items()}
+        if name in defs and name not in kept:
+            # Inline the definition; only annotations stand beside the $ref (a field's description wins).
+            inlined = _compact(json.loads(json.dumps(defs[name])), defs, kept)
+            return {**inlined, **{k: v for k, v in node.items() if k != "$ref"}}
+    compacted = {key: _compact(value, defs, kept) for key, value in node.items()}
     return _merge_nullable(compacted)
 
 
@@ -96,11 +118,15 @@ def _merge_nullable(node: dict[str, Any]) -> dict[str, Any]:
     branches = node.get("anyOf")
     if not isinstance(branches, list) or len(branches) < 2 or not all(isinstance(b, dict) for b in branches):
         return node
+    if set(node) - _ANNOTATIONS - {"anyOf"}:  # e.g. a "type" beside the anyOf: both apply, keep them apart
+        return node
     types = [branch.get("type") for branch in branches]
     if not all(isinstance(t, str) for t in types) or len(set(types)) != len(types):
         return node
+    if {"integer", "number"} <= set(types):  # not disjoint: every integer is a number
+        return node
     constrained = [b for b in branches if set(b) - _ANNOTATIONS - {"type"}]
-    if len(constrained) > 1 or any(not set(b) <= _TYPE_SPECIFIC_OR_ANNOTATION for b in constrained):
+    if len(constrained) > 1 or any(set(b) - _ANNOTATIONS - _TYPE_SPECIFIC - {"type"} for b in constrained):
         # Two constrained branches (or a keyword such as enum that applies to every type) cannot share a level.
         return node
     merged = {key: value for key, value in node.items() if key != "anyOf"}
