@@ -126,19 +126,25 @@ def test_admin_commands_as_the_application_role_say_to_use_the_owner(rls_databas
     assert "hunter2" not in err and "Traceback" not in err
 
 
+async def _sqlite_vault_with_a_token(path: Path) -> tuple[Database, str]:
+    """A migrated SQLite vault with user alice and one bearer token of hers."""
+    from alpaca_vault.db.migrate import upgrade_database
+    from alpaca_vault.server.auth import AccountAdmin
+
+    db = Database.create(f"sqlite+aiosqlite:///{path}")
+    await upgrade_database(db)
+    admin = AccountAdmin(db)
+    await admin.add_user("alice")
+    return db, (await admin.create_token("alice")).token.get_secret_value()
+
+
 async def test_an_inactive_users_token_is_refused(tmp_path: Path) -> None:
     from sqlalchemy import update
 
-    from alpaca_vault.db.migrate import upgrade_database
     from alpaca_vault.db.models import User
-    from alpaca_vault.server.auth import AccountAdmin
 
-    db = Database.create(f"sqlite+aiosqlite:///{tmp_path / 'vault.db'}")
+    db, token = await _sqlite_vault_with_a_token(tmp_path / "vault.db")
     try:
-        await upgrade_database(db)
-        admin = AccountAdmin(db)
-        await admin.add_user("alice")
-        token = (await admin.create_token("alice")).token.get_secret_value()
         verifier = BearerTokenVerifier(db)
         accepted = await verifier.verify_token(token)
         assert accepted is not None and accepted.scopes == ["alpaca-vault"]
@@ -156,16 +162,9 @@ async def test_a_token_is_verified_while_another_process_holds_the_sqlite_file(t
     import sqlite3
     import time
 
-    from alpaca_vault.db.migrate import upgrade_database
-    from alpaca_vault.server.auth import AccountAdmin
-
     path = tmp_path / "vault.db"
-    db = Database.create(f"sqlite+aiosqlite:///{path}")
+    db, token = await _sqlite_vault_with_a_token(path)
     try:
-        await upgrade_database(db)
-        admin = AccountAdmin(db)
-        await admin.add_user("alice")
-        token = (await admin.create_token("alice")).token.get_secret_value()
         verifier = BearerTokenVerifier(db)
         assert await verifier.verify_token(token) is not None  # records last use now: no write below
         await db.dispose()  # let the holder take the file

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
+from tests.server.test_stdio import _rpc
+
 SERVER_SCRIPT = """
 import logging
 import os
@@ -49,12 +51,7 @@ def server_script(tmp_path: Path) -> Path:
 
 
 def _message(request_id: int | None, method: str, params: dict[str, Any] | None = None) -> bytes:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-    if request_id is not None:
-        message["id"] = request_id
-    if params is not None:
-        message["params"] = params
-    return (json.dumps(message) + "\n").encode()
+    return _rpc(request_id, method, params).encode()
 
 
 HANDSHAKE = _message(
