@@ -29,20 +29,9 @@ from alpaca_vault.broker import (
 )
 
 from .conftest import make_client
+from .test_errors import exception_chain
 
 WATCHED_MODULES = ("alpaca_vault.broker", "httpx2", "httpcore2", "stamina", "tenacity")
-
-
-def exception_chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    pending: list[BaseException | None] = [exc]
-    while pending:
-        current = pending.pop()
-        if current is None or any(current is s for s in seen):
-            continue
-        seen.append(current)
-        pending += [current.__cause__, current.__context__]
-    return seen
 
 
 def frames(tb: types.TracebackType | None) -> list[types.FrameType]:
