@@ -1,0 +1,27 @@
+"""audit_events and order_intents
+
+Placeholder, reserved by the integrator so that parallel work on separate
+issues keeps one linear migration chain. Filled in by the work on issue #13;
+until then it changes nothing.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-01 08:45:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
