@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from alpaca_vault.simulator.prices import Asset, PricePath
+from alpaca_vault.simulator.assets import Asset
+from alpaca_vault.simulator.prices import PricePath
 
 CENT = Decimal("0.01")
 QTY_STEP = Decimal("0.000000001")  # Alpaca accepts up to 9 decimal places of quantity

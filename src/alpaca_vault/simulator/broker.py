@@ -16,12 +16,13 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any, cast
 
 from alpaca_vault.simulator import intake, views
+from alpaca_vault.simulator.assets import UNIVERSE, Asset, find_asset
 from alpaca_vault.simulator.books import QTY_STEP, ZERO, Account, Order, Position, equity_at, number
 from alpaca_vault.simulator.clock import MarketClock, iso
 from alpaca_vault.simulator.config import AccountSpec, ClockMode, SimulatorConfig
 from alpaca_vault.simulator.errors import BrokerError, forbidden, invalid, not_found, unprocessable
 from alpaca_vault.simulator.matching import MatchingEngine
-from alpaca_vault.simulator.prices import UNIVERSE, Asset, PricePath, find_asset
+from alpaca_vault.simulator.prices import PricePath
 
 JSON = dict[str, Any]
 

@@ -10,6 +10,7 @@ import uuid
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
+from alpaca_vault.simulator.assets import Asset, find_asset
 from alpaca_vault.simulator.books import (
     CENT,
     QTY_STEP,
@@ -22,7 +23,7 @@ from alpaca_vault.simulator.books import (
     reserved_buying_power,
 )
 from alpaca_vault.simulator.errors import forbidden, invalid, unprocessable
-from alpaca_vault.simulator.prices import Asset, PricePath, find_asset
+from alpaca_vault.simulator.prices import PricePath
 
 ORDER_TYPES = frozenset({"market", "limit", "stop", "stop_limit", "trailing_stop"})
 TIME_IN_FORCE = frozenset({"day", "gtc", "ioc", "fok", "opg", "cls"})

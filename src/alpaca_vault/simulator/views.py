@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from alpaca_vault.simulator.assets import Asset
 from alpaca_vault.simulator.books import (
     ZERO,
     Account,
@@ -22,7 +23,7 @@ from alpaca_vault.simulator.books import (
     reserved_buying_power,
 )
 from alpaca_vault.simulator.clock import NEW_YORK, MarketClock, iso
-from alpaca_vault.simulator.prices import Asset, PricePath
+from alpaca_vault.simulator.prices import PricePath
 
 _PCT = Decimal("0.0000000001")
 

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alpaca_vault.simulator.assets import UNIVERSE, find_asset
 from alpaca_vault.simulator.books import new_key_pair
 from alpaca_vault.simulator.config import AccountSpec
 from alpaca_vault.simulator.errors import invalid, not_found
 from alpaca_vault.simulator.faults import parse_fault
-from alpaca_vault.simulator.prices import UNIVERSE, find_asset
 from alpaca_vault.simulator.routes.common import admin, json_body, json_response, simulator
 from alpaca_vault.simulator.views import admin_account_json
 

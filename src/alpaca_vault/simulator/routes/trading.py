@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alpaca_vault.simulator.assets import find_asset
 from alpaca_vault.simulator.books import Account
 from alpaca_vault.simulator.clock import NEW_YORK, trading_days
 from alpaca_vault.simulator.errors import invalid, not_found
-from alpaca_vault.simulator.prices import find_asset
 from alpaca_vault.simulator.routes.common import (
     authenticated,
     bool_param,
