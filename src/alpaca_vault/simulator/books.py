@@ -75,6 +75,7 @@ class Order:
     hwm: Decimal | None = None
     position_intent: str | None = None
     ratio_qty: Decimal | None = None  # a multi-leg order's leg: contracts per spread unit
+    opens_short: bool = False  # an option sold to open (written): may take the position below zero
     legs: list[Order] = field(default_factory=list)
     parent: Order | None = None
     last_eval: float = 0.0
