@@ -128,6 +128,13 @@ async def pin_price(request: Request) -> Response:
     )
 
 
+@admin
+async def plant_news(request: Request) -> Response:
+    sim = simulator(request)
+    article = sim.news.plant(await json_body(request), sim.broker.clock.now())
+    return json_response(article.to_json(include_content=True), 201)
+
+
 routes = [
     Route("/_simulator/health", health, methods=["GET"]),
     Route("/_simulator/accounts", create_account, methods=["POST"]),
@@ -143,4 +150,5 @@ routes = [
     Route("/_simulator/clock", get_clock, methods=["GET"]),
     Route("/_simulator/clock", set_clock, methods=["POST"]),
     Route("/_simulator/prices", pin_price, methods=["POST"]),
+    Route("/_simulator/news", plant_news, methods=["POST"]),
 ]
