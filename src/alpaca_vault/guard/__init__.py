@@ -1,7 +1,7 @@
-"""The trading guard: what a tool call intends, and (issue #14) the policy checks on it.
+"""Trading policy, order preview, human confirmation, durable order intents and their reconciler.
 
-``Intent`` lives here, below tools/, so the guard's checks and the audit trail can reason about a
-call's effect without importing the MCP layer.
+``Intent`` (guard/intents.py) lives here, below tools/, so the guard's checks and the audit trail
+reason about what a call does without importing the MCP layer.
 """
 
 from alpaca_vault.guard.intents import Intent

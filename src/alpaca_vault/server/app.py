@@ -23,7 +23,7 @@ from alpaca_vault.server.middleware import build_middleware_stack
 from alpaca_vault.server.settings import Settings
 from alpaca_vault.tools.gate import GateHooks
 from alpaca_vault.tools.registry import register_tools
-from alpaca_vault.tools.runtime import STDIO, Actor, Caller, RuntimeParts, ToolRuntime
+from alpaca_vault.tools.runtime import Caller, RuntimeParts, ToolRuntime
 
 INSTRUCTIONS = """\
 alpaca-vault lets you operate Alpaca brokerage accounts through credentials stored in an encrypted vault.
@@ -142,6 +142,8 @@ async def open_runtime(
         return parts
 
     def resolve_caller(local_user_id: uuid.UUID) -> Caller:
+        from alpaca_vault.audit.chain import STDIO, Actor  # loaded with the runtime, not at start-up
+
         token = get_access_token()
         if token is not None:
             try:
@@ -149,7 +151,8 @@ async def open_runtime(
             except ValueError:
                 raise ToolError("This bearer token does not name a known user; create a new one.") from None
             claims = token.claims or {}
-            actor = Actor("token", token_id=claims.get("token_id"), token_name=claims.get("token_name"))
+            token_id = claims.get("token_id")
+            actor = Actor("token", uuid.UUID(token_id) if token_id else None, claims.get("token_name"))
             return Caller(user_id, actor)
         if require_token:  # pragma: no cover - the bearer middleware refuses first
             raise ToolError("Not authenticated: send a bearer token from `alpaca-vault tokens create`.")
@@ -186,6 +189,7 @@ async def _open_quietly(runtime: ToolRuntime) -> None:
 
 
 def _import_runtime_modules() -> None:
+    import alpaca_vault.audit.chain
     import alpaca_vault.broker.client
     import alpaca_vault.db.migrate
     import alpaca_vault.vault.credentials  # noqa: F401

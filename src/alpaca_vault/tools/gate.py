@@ -64,9 +64,10 @@ from alpaca_vault.broker.errors import LiveTradingDisabled
 from alpaca_vault.broker.orders import new_client_order_id
 from alpaca_vault.guard.intents import Intent
 from alpaca_vault.tools.errors import as_tool_error, intent_phrase
-from alpaca_vault.tools.runtime import Actor, runtime
+from alpaca_vault.tools.runtime import runtime
 
 if TYPE_CHECKING:
+    from alpaca_vault.audit.chain import Actor
     from alpaca_vault.broker.client import AlpacaClient
     from alpaca_vault.broker.models import OrderRequest, ReplaceOrderRequest
     from alpaca_vault.vault.credentials import CredentialService

@@ -12,40 +12,24 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 if TYPE_CHECKING:
+    from alpaca_vault.audit.chain import Actor
     from alpaca_vault.broker.client import AlpacaClient
     from alpaca_vault.tools.gate import GateHooks
     from alpaca_vault.vault.credentials import CredentialService
 
 logger = logging.getLogger("alpaca_vault.tools")
 
-ActorKind = Literal["stdio", "token", "cli", "console"]
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who made a call on the user's behalf: the stdio client, a bearer token, the CLI or the console."""
-
-    kind: ActorKind
-    token_id: str | None = None
-    token_name: str | None = None
-
-    def __str__(self) -> str:
-        if self.kind == "token":
-            return f"token {self.token_id}" + (f" ({self.token_name})" if self.token_name else "")
-        return self.kind
-
-
-STDIO = Actor("stdio")
-
 
 @dataclass(frozen=True)
 class Caller:
+    """Who is calling: the user the call acts for, and the actor (stdio client, bearer token, ...)."""
+
     user_id: uuid.UUID
     actor: Actor
 
