@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import httpx2
 import pytest
@@ -34,7 +35,7 @@ from tests.simulator.conftest import no_retries
 
 
 def _friday(weeks: int = 1, today: date | None = None) -> date:
-    today = today or datetime.now(UTC).date()
+    today = today or datetime.now(ZoneInfo("America/New_York")).date()  # the simulator dates by New York
     return today + timedelta(days=(4 - today.weekday()) % 7 + 7 * weeks)
 
 
