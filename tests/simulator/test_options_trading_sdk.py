@@ -193,6 +193,9 @@ def test_multi_leg_limit_rests_until_its_net_price_and_ratio_quantities(trading:
     )
     assert resting.status == OrderStatus.NEW and resting.limit_price == "-100"
     assert resting.legs is not None and [leg.qty for leg in resting.legs] == ["1", "2"]
+    with pytest.raises(APIError) as caught:  # all or nothing: a leg is not canceled alone
+        trading.cancel_order_by_id(resting.legs[0].id)
+    assert caught.value.status_code == 422 and "cancel the order" in caught.value.message
     canceled = trading.cancel_orders()
     assert [c.id for c in canceled] == [resting.id]
     assert trading.get_order_by_id(resting.id).status == OrderStatus.CANCELED

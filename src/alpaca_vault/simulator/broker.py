@@ -228,6 +228,8 @@ class Broker:
             order = self._order(account, order_id)
             if not order.is_open:
                 raise unprocessable(f'order is already in "{order.status}" state')
+            if order.parent is not None and order.parent.order_class == "mleg":
+                raise unprocessable("a leg of a multi-leg order cannot be canceled alone; cancel the order")
             self.engine.close(order, "canceled", now)
 
     def cancel_all(self, account: Account) -> list[JSON]:
