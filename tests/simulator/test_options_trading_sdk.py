@@ -197,7 +197,7 @@ def test_multi_leg_limit_rests_until_its_net_price_and_ratio_quantities(trading:
         trading.cancel_order_by_id(resting.legs[0].id)
     assert caught.value.status_code == 422 and "cancel the order" in caught.value.message
     canceled = trading.cancel_orders()
-    assert [c.id for c in canceled] == [resting.id]
+    assert [c.id for c in canceled] == [resting.id, *(leg.id for leg in resting.legs)]  # legs reported too
     assert trading.get_order_by_id(resting.id).status == OrderStatus.CANCELED
 
 

@@ -245,11 +245,13 @@ class Broker:
         self.sync(account, now)
         canceled = []
         for order in account.open_orders():
-            # Top-level orders take their legs with them; legs whose parent is done (the exits of a
-            # filled bracket entry) are canceled and reported on their own, as Alpaca does.
-            if order.is_open and (order.parent is None or not order.parent.is_open):
+            # Every open order is canceled and reported, held legs included: a top-level order
+            # takes its legs with it, and the live exits of a filled bracket entry go on their own.
+            if order.is_open:
                 self.engine.close(order, "canceled", now)
                 canceled.append(order)
+            elif order.status == "canceled" and order.canceled_at == now and order.parent is not None:
+                canceled.append(order)  # a leg just canceled with its parent
         return canceled
 
     def replace_order(self, account: Account, order_id: str, body: JSON) -> JSON:
