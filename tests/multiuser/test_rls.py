@@ -34,7 +34,7 @@ from tests.multiuser.conftest import RlsDatabase
 pytestmark = pytest.mark.postgres
 
 # The column that names a row's user, per tenant table.
-OWNER_COLUMN = {"users": "id", "credentials": "user_id", "api_tokens": "user_id"}
+OWNER_COLUMN = {"users": "id", "credentials": "user_id", "api_tokens": "user_id", "data_keys": "user_id"}
 
 
 @dataclass
