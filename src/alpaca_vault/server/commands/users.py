@@ -22,13 +22,12 @@ T = TypeVar("T")
 @asynccontextmanager
 async def account_admin() -> AsyncIterator[AccountAdmin]:
     """The users/tokens admin on the configured database (the embedded SQLite file is created if new)."""
-    from alpaca_vault.db.engine import Database
     from alpaca_vault.db.migrate import ensure_schema
     from alpaca_vault.server.auth import AccountAdmin
     from alpaca_vault.server.settings import load_settings
 
     settings = load_settings()
-    db = Database.create(settings.effective_database_url)
+    db = settings.open_database()
     try:
         await ensure_schema(db)
         yield AccountAdmin(db)
