@@ -14,12 +14,15 @@ Nothing caches it: not a global, not the service, not a session.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, cast
 
 from cryptography.hazmat.primitives import hashes
@@ -29,6 +32,7 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alpaca_vault.db import Credential, Database, DataKey
+from alpaca_vault.db.engine import sqlite_path
 from alpaca_vault.db.models import utcnow
 from alpaca_vault.db.sealed import DATA_KEY_TOKEN_VERSION, SealedValue
 from alpaca_vault.vault.aead import AssociatedData, DecryptFailed, open_with, seal_with
@@ -196,3 +200,32 @@ async def shred_user(db: Database, user_id: uuid.UUID) -> ShredResult:
         old_form_credentials_deleted=int(old_form.rowcount or 0),  # type: ignore[attr-defined]
         destroyed_at=now,
     )
+
+
+async def erase_freed_space(db: Database) -> None:
+    """Make the database files forget deleted rows now, not when their space is reused.
+
+    SQLite: VACUUM rebuilds the file from live rows only, and a TRUNCATE checkpoint empties the WAL.
+    PostgreSQL: VACUUM FULL rewrites ``data_keys`` (small: one row per user) without its dead row
+    versions; the table's owner must run it. Neither reaches WAL archives, replicas' lag, or the
+    file system's own copies: docs/vault.md says what stays.
+    """
+    if db.is_sqlite:
+        path = sqlite_path(db.url)
+        if path is not None:
+            await asyncio.to_thread(_vacuum_sqlite, path)
+        return
+    async with db.engine.connect() as conn:
+        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.exec_driver_sql("VACUUM (FULL) data_keys")
+
+
+def _vacuum_sqlite(path: Path) -> None:
+    # A plain connection with no transaction of its own: VACUUM cannot run inside one.
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA busy_timeout = 5000")
+        connection.execute("VACUUM")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
