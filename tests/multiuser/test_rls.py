@@ -26,6 +26,7 @@ from alpaca_vault.db.rls import (
     lookup_user_id,
     maintenance_session,
 )
+from alpaca_vault.guard.store import PolicyStore
 from alpaca_vault.server.auth import AccountAdmin, hash_token
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing, generate_key
@@ -34,7 +35,12 @@ from tests.multiuser.conftest import RlsDatabase
 pytestmark = pytest.mark.postgres
 
 # The column that names a row's user, per tenant table.
-OWNER_COLUMN = {"users": "id", "credentials": "user_id", "api_tokens": "user_id"}
+OWNER_COLUMN = {
+    "users": "id",
+    "credentials": "user_id",
+    "api_tokens": "user_id",
+    "trading_policies": "user_id",
+}
 
 
 @dataclass
@@ -67,6 +73,8 @@ async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[Tw
                 SecretStr(f"{prefix}{n:013d}"),
                 SecretStr(f"secret-{prefix}-{n}" * 2),
             )
+        # A trading policy row per user, written as the CLI writes it (as the application role here).
+        await PolicyStore(app).update(user, "cred-0", {"max_orders_per_day": 5})
     try:
         yield TwoTenants(app, owner, alice, bob, alice_token, bob_token)
     finally:

@@ -1,4 +1,4 @@
-"""Tables: users, credentials, api_tokens.
+"""Tables: users, credentials, api_tokens (and trading_policies, #14).
 
 Every tenant table carries ``user_id`` (ON DELETE CASCADE). Primary keys are
 UUIDs made by the application, because the vault binds each ciphertext to its
@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Dialect,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     UniqueConstraint,
@@ -130,3 +133,66 @@ class ApiToken(Base):
 
     def __repr__(self) -> str:
         return f"ApiToken(id={self.id}, user_id={self.user_id}, prefix={self.prefix!r})"
+
+
+# --------------------------------------------------------------------------- #14 trading guardrails
+
+POLICY_MODES = ("read_only", "trade")
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """An exact decimal stored as plain-digit text: SQLite has no decimal type, and dollars must not float."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise ValueError("decimal columns take a finite Decimal")
+        return format(value, "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class TradingPolicy(Base):
+    """One credential's trading policy (guard/): edited only by its owner, never by a tool.
+
+    A credential without a row trades under the defaults for its environment
+    (guard/policy.py); ``alpaca-vault policy set`` writes the row. List fields
+    are JSON arrays; ``symbols`` NULL means any symbol.
+    """
+
+    __tablename__ = "trading_policies"
+    __table_args__ = (
+        CheckConstraint("mode IN ('read_only', 'trade')", name="mode"),
+        CheckConstraint("duplicate_window_seconds >= 0", name="duplicate_window"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("credentials.id", ondelete="CASCADE"), unique=True
+    )
+    mode: Mapped[str] = mapped_column(String(16))
+    max_order_notional: Mapped[Decimal | None] = mapped_column(DecimalText, default=None)
+    max_daily_notional: Mapped[Decimal | None] = mapped_column(DecimalText, default=None)
+    max_orders_per_day: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_orders_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    symbols: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    deny_symbols: Mapped[list[str]] = mapped_column(JSON, default=list)
+    asset_classes: Mapped[list[str]] = mapped_column(JSON)
+    order_types: Mapped[list[str]] = mapped_column(JSON)
+    allow_short: Mapped[bool] = mapped_column(Boolean)
+    allow_extended_hours: Mapped[bool] = mapped_column(Boolean)
+    confirm_above_notional: Mapped[Decimal | None] = mapped_column(DecimalText, default=None)
+    confirm_live: Mapped[bool] = mapped_column(Boolean, default=True)
+    duplicate_window_seconds: Mapped[int] = mapped_column(Integer, default=30)
+    halted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"TradingPolicy(credential_id={self.credential_id}, mode={self.mode!r}, halted={self.halted})"

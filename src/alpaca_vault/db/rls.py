@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from alpaca_vault.db.engine import Database, DatabaseError
 from alpaca_vault.db.models import ApiToken, User
 
-TENANT_TABLES = ("users", "credentials", "api_tokens")
+TENANT_TABLES = ("users", "credentials", "api_tokens", "trading_policies")
 DEFINER_FUNCTIONS = ("alpaca_vault_token_lookup(text)", "alpaca_vault_user_id(text)")
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SCRAM_ITERATIONS = 4096
