@@ -56,6 +56,12 @@ class CheckReport:
     environment: str
     checks: list[CheckResult] = field(default_factory=list)
     confirmation_reasons: list[str] = field(default_factory=list)
+    # The rule behind each reason (confirm_live, duplicate_window, confirm_above_notional), same order.
+    confirmation_rules: list[str] = field(default_factory=list)
+
+    def ask(self, rule: str, reason: str) -> None:
+        self.confirmation_rules.append(rule)
+        self.confirmation_reasons.append(reason)
 
     @property
     def refusals(self) -> list[CheckResult]:
@@ -121,7 +127,8 @@ def check_call(
         add(CheckResult("halted", True, f"{name} is not halted."))
 
     if policy.environment == "live" and policy.confirm_live:
-        report.confirmation_reasons.append(
+        report.ask(
+            "confirm_live",
             f"{name} is a live credential and its policy asks a person to confirm every change (confirm_live)."
         )
 
@@ -232,7 +239,8 @@ def _order_checks(
             if counters.duplicate_age_seconds is not None
             else "just now"
         )
-        report.confirmation_reasons.append(
+        report.ask(
+            "duplicate_window",
             f"The same order ({order.describe()}) was placed {age} under client_order_id "
             f"{counters.duplicate_of}; a repeat within {policy.duplicate_window_seconds} s is most often a retry "
             "without the id. To retry safely, reuse that client_order_id instead."
@@ -242,7 +250,8 @@ def _order_checks(
         and estimate.amount is not None
         and estimate.amount > policy.confirm_above_notional
     ):
-        report.confirmation_reasons.append(
+        report.ask(
+            "confirm_above_notional",
             f"Its estimated value, about {dollars(estimate.amount)}, is above {name}'s confirmation threshold of "
             f"{dollars(policy.confirm_above_notional)} (confirm_above_notional)."
         )
