@@ -129,7 +129,7 @@ def check_call(
     if policy.environment == "live" and policy.confirm_live:
         report.ask(
             "confirm_live",
-            f"{name} is a live credential and its policy asks a person to confirm every change (confirm_live)."
+            f"{name} is a live credential and its policy asks a person to confirm every change (confirm_live).",
         )
 
     if action == "place" and order is not None:
@@ -243,7 +243,7 @@ def _order_checks(
             "duplicate_window",
             f"The same order ({order.describe()}) was placed {age} under client_order_id "
             f"{counters.duplicate_of}; a repeat within {policy.duplicate_window_seconds} s is most often a retry "
-            "without the id. To retry safely, reuse that client_order_id instead."
+            "without the id. To retry safely, reuse that client_order_id instead.",
         )
     if (
         policy.confirm_above_notional is not None
@@ -253,7 +253,7 @@ def _order_checks(
         report.ask(
             "confirm_above_notional",
             f"Its estimated value, about {dollars(estimate.amount)}, is above {name}'s confirmation threshold of "
-            f"{dollars(policy.confirm_above_notional)} (confirm_above_notional)."
+            f"{dollars(policy.confirm_above_notional)} (confirm_above_notional).",
         )
 
 

@@ -33,7 +33,13 @@ from alpaca_vault.guard.checks import Action, CheckReport, CheckResult, Counters
 from alpaca_vault.guard.confirm import Confirmation, ConfirmationNeeded, ask_person
 from alpaca_vault.guard.errors import ConfirmationDeclined, PolicyRefused, Refusal
 from alpaca_vault.guard.intents import Intent
-from alpaca_vault.guard.orders import NormalisedOrder, NotionalEstimate, dollars, estimate_notional, needs_quote
+from alpaca_vault.guard.orders import (
+    NormalisedOrder,
+    NotionalEstimate,
+    dollars,
+    estimate_notional,
+    needs_quote,
+)
 from alpaca_vault.guard.policy import Policy
 from alpaca_vault.guard.store import CredentialRef, load_policy, lock_credential
 
@@ -138,7 +144,9 @@ class Evaluation:
 # Hooks another room supplies when the server is assembled (the audit trail; the intent store).
 RecordRefusal = Callable[[GuardedCall, str, dict[str, Any]], Awaitable[None]]
 RecordIntent = Callable[["AsyncSession", GuardedCall, NormalisedOrder, NotionalEstimate], Awaitable[None]]
-CountActivity = Callable[["AsyncSession", uuid.UUID, uuid.UUID, NormalisedOrder, datetime, int], Awaitable[Counters]]
+CountActivity = Callable[
+    ["AsyncSession", uuid.UUID, uuid.UUID, NormalisedOrder, datetime, int], Awaitable[Counters]
+]
 OpenKeys = Callable[[uuid.UUID, uuid.UUID], Any]  # (user_id, credential_id) -> async CM yielding AlpacaKeys
 
 
@@ -308,7 +316,9 @@ class Guard:
             **({"order": order.as_json()} if order else {}),
         }
         try:
-            answer = await ask_person(confirmation, credential=credential.name, environment=credential.environment)
+            answer = await ask_person(
+                confirmation, credential=credential.name, environment=credential.environment
+            )
         except ConfirmationNeeded:
             await self._audit(call, "confirmation_unavailable", details)
             raise
