@@ -158,6 +158,9 @@ AUDIT_ACTIONS = (
     "user.add",
     "user.remove",
     "key.rotate",
+    # #14: a call the trading guard refused (details name the rule), and an owner's policy change.
+    "guard.refused",
+    "policy.change",
 )
 ORDER_INTENT_STATES = ("pending", "accepted", "rejected", "unknown", "reconciled")
 # Events that belong to no user (key.rotate) are chained under this id; no user row has it.
