@@ -32,7 +32,6 @@ from alpaca_vault.broker.models import OrderRequest, Quote
 from alpaca_vault.guard.checks import Action, CheckReport, CheckResult, Counters, check_call
 from alpaca_vault.guard.confirm import Confirmation, ConfirmationNeeded, ask_person
 from alpaca_vault.guard.errors import ConfirmationDeclined, PolicyRefused, Refusal
-from alpaca_vault.guard.intents import Intent
 from alpaca_vault.guard.orders import (
     NormalisedOrder,
     NotionalEstimate,
@@ -51,17 +50,18 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("alpaca_vault.guard")
 
-# How each state-changing intent is judged: new risk (place), changes to risk (replace), risk reduced.
-ACTION_OF_INTENT: dict[Intent, Action] = {
-    Intent.PLACE: "place",
-    Intent.REPLACE: "replace",
-    Intent.EXERCISE: "replace",
-    Intent.CONFIGURE_ACCOUNT: "replace",
-    Intent.CANCEL: "cancel",
-    Intent.CANCEL_ALL: "cancel",
-    Intent.CHANGE_WATCHLIST: "cancel",
-    Intent.CLOSE: "close",
-    Intent.CLOSE_ALL: "close",
+# How each state-changing intent (guard/intents.py's Intent values) is judged: new risk (place),
+# a change to risk (replace), or less risk (cancel, close: allowed while halted).
+ACTION_OF_INTENT: dict[str, Action] = {
+    "place": "place",
+    "replace": "replace",
+    "exercise": "replace",
+    "configure_account": "replace",
+    "cancel": "cancel",
+    "cancel_all": "cancel",
+    "change_watchlist": "cancel",
+    "close": "close",
+    "close_all": "close",
 }
 GUARDED_INTENTS = frozenset(ACTION_OF_INTENT)
 
@@ -70,7 +70,7 @@ class GuardedCall(Protocol):
     """What the guard reads from the gate's ToolCall (tools/gate.py), without importing tools/."""
 
     tool: str
-    intent: Intent
+    intent: Any  # guard.intents.Intent (a StrEnum)
     user_id: uuid.UUID
     actor: Any
     credential: Any
@@ -243,7 +243,7 @@ class Guard:
 
     async def before_send(self, call: GuardedCall) -> None:
         """The gate's before-send hook for every state-changing intent (raising refuses the call)."""
-        action = ACTION_OF_INTENT.get(call.intent)
+        action = ACTION_OF_INTENT.get(str(call.intent))
         if action is None or call.credential is None:
             return
         credential = CredentialRef(call.credential.id, call.credential.name, call.credential.environment)
