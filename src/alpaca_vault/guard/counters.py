@@ -7,18 +7,19 @@ then count each other's intents and cannot together pass a daily limit.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alpaca_vault.broker.models import OrderRequest
+from alpaca_vault.db.engine import Database
 from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.guard.checks import Counters
-from alpaca_vault.guard.orders import NormalisedOrder
+from alpaca_vault.guard.orders import NormalisedOrder, fingerprint_of
 
 NEW_YORK = ZoneInfo("America/New_York")
 # Everything that is or may become an order counts; a rejected one never reached the book.
@@ -31,13 +32,35 @@ def start_of_trading_day(now: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
-def fingerprint_of_request(request: dict[str, object]) -> str | None:
-    """The duplicate fingerprint of a stored order body (None when it is not a new order's body)."""
-    body = {k: v for k, v in request.items() if k != "client_order_id"}
-    try:
-        return NormalisedOrder.from_request(OrderRequest.model_validate(body)).fingerprint()
-    except (ValidationError, ValueError, TypeError):
-        return None
+def fingerprint_of_request(request: dict[str, object]) -> str:
+    """The duplicate fingerprint of a stored order body (the same for the same order under any id)."""
+    return fingerprint_of(request)
+
+
+# Module-level statements: compiled once, and run inline on SQLite (Database.read_inline).
+INTENTS_SINCE = (
+    select(
+        OrderIntent.client_order_id,
+        OrderIntent.request,
+        OrderIntent.state,
+        OrderIntent.notional_estimate,
+        OrderIntent.created_at,
+    )
+    .where(
+        OrderIntent.user_id == bindparam("user_id"),
+        OrderIntent.credential_id == bindparam("credential_id"),
+        OrderIntent.created_at >= bindparam("since"),
+    )
+    .order_by(OrderIntent.created_at.desc())
+)
+INTENT_BY_CLIENT_ORDER_ID = select(OrderIntent.id).where(
+    OrderIntent.credential_id == bindparam("credential_id"),
+    OrderIntent.client_order_id == bindparam("client_order_id"),
+)
+
+
+def _since(now: datetime, duplicate_window_seconds: int) -> datetime:
+    return min(start_of_trading_day(now), now - timedelta(seconds=max(duplicate_window_seconds, 60)))
 
 
 async def count_activity(
@@ -49,24 +72,57 @@ async def count_activity(
     now: datetime,
     duplicate_window_seconds: int,
 ) -> Counters:
-    since = min(start_of_trading_day(now), now - timedelta(seconds=max(duplicate_window_seconds, 60)))
-    rows = (
-        await session.execute(
-            select(
-                OrderIntent.client_order_id,
-                OrderIntent.request,
-                OrderIntent.state,
-                OrderIntent.notional_estimate,
-                OrderIntent.created_at,
-            )
-            .where(
-                OrderIntent.user_id == user_id,
-                OrderIntent.credential_id == credential_id,
-                OrderIntent.created_at >= since,
-            )
-            .order_by(OrderIntent.created_at.desc())
+    params = {
+        "user_id": user_id,
+        "credential_id": credential_id,
+        "since": _since(now, duplicate_window_seconds),
+    }
+    rows = (await session.execute(INTENTS_SINCE, params)).all()
+    counters = tally(rows, order, now=now, duplicate_window_seconds=duplicate_window_seconds)
+    if not counters.same_id_exists and order.client_order_id is not None:
+        # An older intent under this id (outside the counted span) is still the same order.
+        found = await session.scalar(
+            INTENT_BY_CLIENT_ORDER_ID,
+            {"credential_id": credential_id, "client_order_id": order.client_order_id},
         )
-    ).all()
+        if found is not None:
+            counters = replace(counters, same_id_exists=True)
+    return counters
+
+
+def count_activity_inline(
+    db: Database,
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID,
+    order: NormalisedOrder,
+    *,
+    now: datetime,
+    duplicate_window_seconds: int,
+) -> Counters | None:
+    """``count_activity`` on the calling thread (SQLite files); None: use a session instead."""
+    params = {
+        "user_id": user_id,
+        "credential_id": credential_id,
+        "since": _since(now, duplicate_window_seconds),
+    }
+    rows = db.read_inline(INTENTS_SINCE, params)
+    if rows is None:
+        return None
+    counters = tally(rows, order, now=now, duplicate_window_seconds=duplicate_window_seconds)
+    if not counters.same_id_exists and order.client_order_id is not None:
+        found = db.read_inline(
+            INTENT_BY_CLIENT_ORDER_ID,
+            {"credential_id": credential_id, "client_order_id": order.client_order_id},
+        )
+        if found is None:
+            return None
+        if found:
+            counters = replace(counters, same_id_exists=True)
+    return counters
+
+
+def tally(rows: Any, order: NormalisedOrder, *, now: datetime, duplicate_window_seconds: int) -> Counters:
+    """Today's orders and notional, the last minute's orders, a duplicate, this id: from the intents' rows."""
     day_start = start_of_trading_day(now)
     minute_ago = now - timedelta(seconds=60)
     window_start = now - timedelta(seconds=duplicate_window_seconds)
@@ -93,20 +149,14 @@ async def count_activity(
             and row.created_at >= window_start
             and row.client_order_id != order.client_order_id
             and isinstance(row.request, dict)
+            # Cheap comparisons first: most of a day's intents differ in symbol, side or type.
+            and row.request.get("symbol") == order.symbol
+            and row.request.get("side") == order.side
+            and row.request.get("type") == order.type
             and fingerprint_of_request(row.request) == fingerprint
         ):
             duplicate_of = row.client_order_id
             duplicate_age = max(int((now - row.created_at).total_seconds()), 0)
-    if not same_id and order.client_order_id is not None:
-        # An older intent under this id (outside the counted span) is still the same order.
-        same_id = (
-            await session.scalar(
-                select(OrderIntent.id).where(
-                    OrderIntent.credential_id == credential_id,
-                    OrderIntent.client_order_id == order.client_order_id,
-                )
-            )
-        ) is not None
     return Counters(
         orders_today=orders_today,
         notional_today=notional_today,

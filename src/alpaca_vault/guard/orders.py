@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from typing import Any, Literal
@@ -69,18 +70,7 @@ class NormalisedOrder:
 
     def fingerprint(self) -> str:
         """The same order whatever its client_order_id: symbol, side, size, type and prices."""
-        essence = [
-            self.symbol,
-            self.side,
-            self.type,
-            _plain(self.qty),
-            _plain(self.notional),
-            _plain(self.limit_price),
-            _plain(self.stop_price),
-            _plain(self.trail_price),
-            _plain(self.trail_percent),
-        ]
-        return hashlib.sha256(json.dumps(essence).encode()).hexdigest()[:32]
+        return fingerprint_of(self.as_json())
 
     def describe(self) -> str:
         """'buy 10 AAPL limit @ 150' in the words a person would use."""
@@ -115,6 +105,27 @@ class NormalisedOrder:
             "asset_class": self.asset_class,
             "client_order_id": self.client_order_id,
         }
+
+
+FINGERPRINT_FIELDS = (
+    "symbol", "side", "type", "qty", "notional", "limit_price", "stop_price", "trail_price", "trail_percent",
+)  # fmt: skip
+_PRICE_FIELDS = frozenset(FINGERPRINT_FIELDS[3:])
+
+
+def fingerprint_of(body: Mapping[str, Any]) -> str:
+    """The duplicate fingerprint of an order body (ours, or one stored in an intent): no pydantic, so a day's
+    intents are compared in microseconds."""
+    essence = []
+    for name in FINGERPRINT_FIELDS:
+        value = body.get(name)
+        if name in _PRICE_FIELDS and value is not None:
+            try:
+                value = _plain(Decimal(str(value)))
+            except ArithmeticError:
+                value = str(value)
+        essence.append(value)
+    return hashlib.sha256(json.dumps(essence).encode()).hexdigest()[:32]
 
 
 def _plain(value: Decimal | None) -> str | None:

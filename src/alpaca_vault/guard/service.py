@@ -31,6 +31,7 @@ from alpaca_vault.broker.errors import AlpacaError, AlpacaNotFound
 from alpaca_vault.broker.models import OrderRequest, Quote
 from alpaca_vault.guard.checks import Action, CheckReport, CheckResult, Counters, check_call
 from alpaca_vault.guard.confirm import Confirmation, ConfirmationNeeded, ask_person
+from alpaca_vault.guard.counters import count_activity, count_activity_inline
 from alpaca_vault.guard.errors import ConfirmationDeclined, PolicyRefused, Refusal
 from alpaca_vault.guard.orders import (
     NormalisedOrder,
@@ -40,7 +41,13 @@ from alpaca_vault.guard.orders import (
     needs_quote,
 )
 from alpaca_vault.guard.policy import Policy
-from alpaca_vault.guard.store import CredentialRef, load_policy, lock_credential
+from alpaca_vault.guard.store import (
+    CredentialRef,
+    PolicyStore,
+    load_policy,
+    load_policy_inline,
+    lock_credential,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -176,15 +183,14 @@ class Guard:
         broker: AlpacaClient,
         open_keys: OpenKeys,
         *,
-        count_activity: CountActivity | None = None,
         record_intent: RecordIntent | None = None,
         record_refusal: RecordRefusal | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._db = db
+        self.policies = PolicyStore(db)
         self._broker = broker
         self._open_keys = open_keys
-        self._count = count_activity
         self._record_intent = record_intent
         self._record_refusal = record_refusal
         self._now = now
@@ -192,11 +198,10 @@ class Guard:
 
     async def _counters(self, session: AsyncSession, user_id: uuid.UUID, credential: CredentialRef,
                         order: NormalisedOrder, policy: Policy) -> Counters:  # fmt: skip
-        if self._count is None:
-            return Counters()
-        return await self._count(
-            session, user_id, credential.id, order, self._now(), policy.duplicate_window_seconds
-        )
+        return await count_activity(
+            session, user_id, credential.id, order, now=self._now(),
+            duplicate_window_seconds=policy.duplicate_window_seconds,
+        )  # fmt: skip
 
     async def evaluate(
         self,
@@ -209,16 +214,27 @@ class Guard:
         keys: AlpacaKeys | None = None,
         want_account: bool = False,
     ) -> Evaluation:
-        """The checks without side effects (what the preview shows, and step 1-3 of a call)."""
-        async with self._db.session(user_id, readonly=True) as session:
-            policy = await load_policy(session, user_id, credential)
-            report = check_call(policy, action)
-            if order is None or not report.allowed:
-                return Evaluation(policy, report, order)
-            if facts is None:
-                facts = await self._facts(user_id, credential, policy, order, keys, want_account)
-            estimate = estimate_notional(order, facts.quote)
-            counters = await self._counters(session, user_id, credential, order, policy)
+        """The checks without side effects (what the preview shows, and steps 1-3 of a call).
+
+        On an SQLite file the reads run inline (no thread hops); otherwise in a read-only session.
+        """
+        policy = load_policy_inline(self._db, user_id, credential)
+        if policy is None:
+            async with self._db.session(user_id, readonly=True) as session:
+                policy = await load_policy(session, user_id, credential)
+        report = check_call(policy, action)
+        if order is None or not report.allowed:
+            return Evaluation(policy, report, order)
+        if facts is None:
+            facts = await self._facts(user_id, credential, policy, order, keys, want_account)
+        estimate = estimate_notional(order, facts.quote)
+        window = policy.duplicate_window_seconds
+        counters = count_activity_inline(
+            self._db, user_id, credential.id, order, now=self._now(), duplicate_window_seconds=window
+        )
+        if counters is None:
+            async with self._db.session(user_id, readonly=True) as session:
+                counters = await self._counters(session, user_id, credential, order, policy)
         report = check_call(
             policy, action, order=order, estimate=estimate, position_qty=facts.position_qty, counters=counters
         )
@@ -275,7 +291,11 @@ class Guard:
                 report.checks.append(_changed_meanwhile(policy))
             if not report.allowed:
                 final = Evaluation(policy, report, order, first.estimate, counters, first.facts)
-            elif order is not None and self._record_intent is not None:
+            elif (
+                order is not None
+                and self._record_intent is not None
+                and not (counters is not None and counters.same_id_exists)  # a retry: its intent exists
+            ):
                 assert first.estimate is not None
                 await self._record_intent(session, call, order, first.estimate)
                 return

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alpaca_vault.db.engine import Database
@@ -35,7 +35,14 @@ class CredentialRef:
     environment: str
 
 
-def _policy(credential: CredentialRef, row: TradingPolicy | None) -> Policy:
+# One Core statement for the policy read, run inline on SQLite (Database.read_inline) or in a session.
+POLICY_ROW = select(*(getattr(TradingPolicy, f) for f in SETTING_FIELDS), TradingPolicy.updated_at).where(
+    TradingPolicy.user_id == bindparam("user_id"), TradingPolicy.credential_id == bindparam("credential_id")
+)
+
+
+def policy_from_row(credential: CredentialRef, row: Any | None) -> Policy:
+    """The policy for ``credential`` from its row (None: its environment's defaults)."""
     if row is None:
         settings = default_settings(credential.environment)
         updated_at = None
@@ -54,12 +61,16 @@ def _policy(credential: CredentialRef, row: TradingPolicy | None) -> Policy:
 
 async def load_policy(session: AsyncSession, user_id: uuid.UUID, credential: CredentialRef) -> Policy:
     """The policy in force for ``credential`` (its stored row, else its environment's defaults)."""
-    row = await session.scalar(
-        select(TradingPolicy).where(
-            TradingPolicy.user_id == user_id, TradingPolicy.credential_id == credential.id
-        )
-    )
-    return _policy(credential, row)
+    row = (await session.execute(POLICY_ROW, {"user_id": user_id, "credential_id": credential.id})).first()
+    return policy_from_row(credential, row)
+
+
+def load_policy_inline(db: Database, user_id: uuid.UUID, credential: CredentialRef) -> Policy | None:
+    """``load_policy`` on the calling thread (SQLite files); None: use a session instead."""
+    rows = db.read_inline(POLICY_ROW, {"user_id": user_id, "credential_id": credential.id})
+    if rows is None:
+        return None
+    return policy_from_row(credential, rows[0] if rows else None)
 
 
 async def lock_credential(session: AsyncSession, user_id: uuid.UUID, credential_id: uuid.UUID) -> None:
