@@ -30,7 +30,10 @@ class PolicyRefused(GuardError):
         self.refusals = refusals
         self.credential = credential
         self.environment = environment
-        super().__init__(" ".join(r.message for r in refusals))
+        super().__init__(
+            f"Refused by the trading policy of '{credential}' ({environment}); nothing was sent to Alpaca. "
+            + " ".join(r.message for r in refusals)
+        )
 
     @property
     def rules(self) -> list[str]:
