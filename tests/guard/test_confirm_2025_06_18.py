@@ -59,7 +59,9 @@ def test_form_elicitation_on_2025_06_18_accept_places_and_decline_refuses(
     tmp_path: Path, simulator: Any, sim_account: Any
 ) -> None:
     env = server_env(tmp_path, simulator.base_url)
-    process = subprocess.Popen(SERVE, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(
+        SERVE, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+    )
     client = RawClient(process)
     try:
         init = client.ask(0, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {"elicitation": {}},
@@ -89,8 +91,8 @@ def test_form_elicitation_on_2025_06_18_accept_places_and_decline_refuses(
         assert question["requestedSchema"]["properties"]["confirm"]["type"] == "boolean"
         assert len(simulator.orders(sim_account.api_key)) == 1
 
-        declined = client.ask(3, "tools/call", {"name": "alpaca_place_order",
-                                                "arguments": {**order, "limit_price": "99"}}, answer="decline")  # fmt: skip
+        cheaper = {"name": "alpaca_place_order", "arguments": {**order, "limit_price": "99"}}
+        declined = client.ask(3, "tools/call", cheaper, answer="decline")
         assert declined["result"]["isError"] is True
         assert "The user declined this order on 'paper-1' (paper)" in declined["result"]["content"][0]["text"]
         assert len(client.asked) == 2

@@ -19,7 +19,7 @@ from mcp import Client, StdioServerParameters
 from alpaca_vault.db import Database
 from alpaca_vault.guard.store import PolicyStore
 from alpaca_vault.vault.credentials import CredentialService
-from alpaca_vault.vault.keyring import KeyRing, generate_key
+from alpaca_vault.vault.keyring import KeyRing
 from tests.fixtures.mcp_server import text_of
 from tests.fixtures.postgres import PostgresDatabases
 from tests.server.test_stdio import SERVE, server_env
@@ -31,13 +31,14 @@ async def test_two_replicas_never_together_pass_a_daily_limit_and_both_obey_a_ha
     tmp_path: Path, simulator: Any, sim_account: Any, postgres_databases: PostgresDatabases
 ) -> None:
     url = await postgres_databases.create_migrated()
-    keys = generate_key()
-    env = server_env(tmp_path / "data", simulator.base_url, ALPACA_VAULT_DATABASE_URL=url,
-                     ALPACA_VAULT_ENCRYPTION_KEYS=keys, ALPACA_VAULT_LOG_LEVEL="WARNING")  # fmt: skip
+    env = server_env(tmp_path / "data", simulator.base_url, ALPACA_VAULT_DATABASE_URL=url)
+    env["ALPACA_VAULT_LOG_LEVEL"] = "WARNING"
+    keys = env["ALPACA_VAULT_ENCRYPTION_KEYS"]  # the same master keys on both replicas
     params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)
     async with Client(params, raise_exceptions=False) as one, Client(params, raise_exceptions=False) as two:
         stored = await one.call_tool(
-            "store_credential", {"name": "paper-1", "api_key": sim_account.api_key, "secret_key": sim_account.secret_key}
+            "store_credential",
+            {"name": "paper-1", "api_key": sim_account.api_key, "secret_key": sim_account.secret_key},
         )
         assert not stored.is_error, text_of(stored)
         db = Database.create(url)
@@ -53,10 +54,7 @@ async def test_two_replicas_never_together_pass_a_daily_limit_and_both_obey_a_ha
                 return {"symbol": "AAPL", "side": "buy", "qty": 1, "type": "limit", "limit_price": str(price)}
 
             results = await asyncio.gather(
-                *(
-                    (one if i % 2 else two).call_tool("alpaca_place_order", order(i))
-                    for i in range(40)
-                )
+                *((one if i % 2 else two).call_tool("alpaca_place_order", order(i)) for i in range(40))
             )
             placed = [r for r in results if not r.is_error]
             refused = [r for r in results if r.is_error]

@@ -149,7 +149,7 @@ class Evaluation:
 
 
 # Hooks another room supplies when the server is assembled (the audit trail; the intent store).
-RecordRefusal = Callable[[GuardedCall, str, dict[str, Any]], Awaitable[None]]
+RecordRefusal = Callable[[GuardedCall, dict[str, Any]], Awaitable[None]]
 RecordIntent = Callable[["AsyncSession", GuardedCall, NormalisedOrder, NotionalEstimate], Awaitable[None]]
 CountActivity = Callable[
     ["AsyncSession", uuid.UUID, uuid.UUID, NormalisedOrder, datetime, int], Awaitable[Counters]
@@ -310,14 +310,11 @@ class Guard:
         refusals = [Refusal(c.rule, c.message, c.limit, c.value) for c in report.refusals]
         await self._audit(
             call,
-            "policy",
-            {
-                "rules": [r.rule for r in refusals],
-                "limits": {r.rule: r.limit for r in refusals if r.limit is not None},
-                "values": {r.rule: r.value for r in refusals if r.value is not None},
-                "environment": report.environment,
-                **({"order": evaluation.order.as_json()} if evaluation.order else {}),
-            },
+            [r.rule for r in refusals],
+            "refused",
+            evaluation.order,
+            report.environment,
+            error=refusals[0].message,
         )
         raise PolicyRefused(refusals, credential=report.credential, environment=report.environment)
 
@@ -329,29 +326,47 @@ class Guard:
         confirmation = Confirmation.bound_to(
             summary, str(credential.id), call.tool, action, order.fingerprint() if order else call.tool
         )
-        details: dict[str, Any] = {
-            "rules": ["confirmation"],
-            "reasons": reasons,
-            "environment": credential.environment,
-            **({"order": order.as_json()} if order else {}),
-        }
         try:
             answer = await ask_person(
                 confirmation, credential=credential.name, environment=credential.environment
             )
         except ConfirmationNeeded:
-            await self._audit(call, "confirmation_unavailable", details)
+            await self._audit(call, evaluation.report.confirmation_rules, "confirmation_unavailable", order,
+                              credential.environment)  # fmt: skip
             raise
         if answer != "accept":
-            await self._audit(call, f"confirmation_{answer}d" if answer == "decline" else "confirmation_cancelled",
-                              details)  # fmt: skip
+            await self._audit(call, evaluation.report.confirmation_rules, f"confirmation_{answer}", order,
+                              credential.environment)  # fmt: skip
             raise ConfirmationDeclined(credential.name, credential.environment, action=answer)
 
-    async def _audit(self, call: GuardedCall, rule: str, details: dict[str, Any]) -> None:
+    async def _audit(
+        self,
+        call: GuardedCall,
+        rules: list[str],
+        outcome: str,
+        order: NormalisedOrder | None,
+        environment: str,
+        *,
+        error: str | None = None,
+    ) -> None:
+        """A ``guard.refused`` audit event: the rule(s), the outcome, the environment and the order."""
+        details: dict[str, Any] = {"policy_rule": rules, "outcome": outcome, "environment": environment}
+        if order is not None:
+            details.update(
+                {k: v for k, v in order.as_json().items() if k in _AUDITED_ORDER_FIELDS and v is not None}
+            )
+        if error is not None:
+            details["error"] = error
         if self._record_refusal is None:
-            logger.info("Refused %s on '%s': %s", call.tool, getattr(call.credential, "name", "?"), rule)
+            logger.info("Refused %s on '%s': %s", call.tool, getattr(call.credential, "name", "?"), rules)
             return
-        await self._record_refusal(call, rule, details)
+        await self._record_refusal(call, details)
+
+
+_AUDITED_ORDER_FIELDS = frozenset(
+    {"symbol", "side", "qty", "notional", "type", "time_in_force", "order_class", "limit_price", "stop_price",
+     "client_order_id"}
+)  # fmt: skip
 
 
 def _changed_meanwhile(policy: Policy) -> CheckResult:

@@ -69,16 +69,11 @@ def build_guard(
                     **order_details(request),
                     "client_order_id": call.client_order_id,
                     "environment": call.credential.environment,
-                    **(
-                        {"notional_estimate": format(estimate.amount, "f")}
-                        if estimate.amount is not None
-                        else {}
-                    ),
                 },
                 session=session,
             )
 
-    async def record_refusal(call: GuardedCall, rule: str, details: dict[str, Any]) -> None:
+    async def record_refusal(call: GuardedCall, details: dict[str, Any]) -> None:
         if audit is None or call.credential is None:
             return
         await audit.append(
@@ -88,7 +83,7 @@ def build_guard(
             credential_id=call.credential.id,
             credential_name=call.credential.name,
             tool=call.tool,
-            details={"rule": rule, **details},
+            details=details,
         )
 
     return Guard(
