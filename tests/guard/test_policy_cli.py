@@ -6,7 +6,17 @@ import json
 import secrets
 from typing import Any
 
+import pytest
+from sqlalchemy import select
+
+from alpaca_vault.db import Database
+from alpaca_vault.db.models import AuditEvent
+from alpaca_vault.db.rls import maintenance_session
 from tests.cli.conftest import Cli
+
+# Each test runs the console script several times (a new process each, as a user would): on a busy
+# machine that takes longer than the default timeout.
+pytestmark = pytest.mark.timeout(400)
 
 
 def _add(cli: Cli, name: str, environment: str = "paper") -> None:
@@ -147,6 +157,31 @@ async def test_halt_and_resume_one_or_all(cli: Cli) -> None:
     assert resumed.returncode == 0, resumed.stderr
     assert "Resumed 'paper-a' (paper)" in resumed.stdout
     assert (_policy(cli, "paper-a")["halted"], _policy(cli, "paper-b")["halted"]) == (False, False)
+
+    # Every change is on the audit trail, written by the CLI in the change's own transaction.
+    db = Database.create(cli.effective_url)
+    try:
+        async with maintenance_session(db) as session:
+            events = (
+                await session.execute(
+                    select(
+                        AuditEvent.action, AuditEvent.actor, AuditEvent.credential_name, AuditEvent.details
+                    )
+                    .where(AuditEvent.action == "policy.change")
+                    .order_by(AuditEvent.seq)
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    changes = [(e.credential_name, e.details["changes"]) for e in events]
+    assert changes == [
+        ("paper-a", ["halted"]),
+        ("paper-a", ["halted"]),
+        ("paper-b", ["halted"]),
+        ("paper-a", ["resumed"]),
+        ("paper-b", ["resumed"]),
+    ]
+    assert {e.actor for e in events} == {"cli"}
 
 
 async def test_live_set_to_trade_warns_about_the_server_wall(cli: Cli) -> None:

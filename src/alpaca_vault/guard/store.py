@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+if TYPE_CHECKING:
+    from alpaca_vault.audit.log import AuditLog
+
+from alpaca_vault.audit.chain import CLI, Actor
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.models import Credential, TradingPolicy
 from alpaca_vault.guard.policy import (
@@ -126,17 +130,27 @@ class PolicyStore:
             ).all()
             return [await load_policy(session, user_id, CredentialRef(*row)) for row in rows]
 
-    async def update(self, user_id: uuid.UUID, ref: str, changes: dict[str, Any]) -> Policy:
-        """Apply ``changes`` (validated as a whole first: a bad value changes nothing)."""
+    async def update(
+        self, user_id: uuid.UUID, ref: str, changes: dict[str, Any], *, audit: AuditLog | None = None,
+        actor: Actor | None = None,
+    ) -> Policy:  # fmt: skip
+        """Apply ``changes`` (validated as a whole first: a bad value changes nothing).
+
+        With ``audit``, a ``policy.change`` event is written in the same transaction (fail closed).
+        """
         async with self._db.session(user_id) as session:
             credential = await find_credential(session, user_id, ref)
             await lock_credential(session, user_id, credential.id)
             current = await load_policy(session, user_id, credential)
             settings = apply_changes(current.settings, changes)
             await _save(session, user_id, credential, settings)
+            await _audit_change(session, audit, actor, user_id, credential, sorted(changes))
             return await load_policy(session, user_id, credential)
 
-    async def set_halted(self, user_id: uuid.UUID, ref: str | None, halted: bool) -> list[Policy]:
+    async def set_halted(
+        self, user_id: uuid.UUID, ref: str | None, halted: bool, *, audit: AuditLog | None = None,
+        actor: Actor | None = None,
+    ) -> list[Policy]:  # fmt: skip
         """Halt (or resume) one credential, or every credential of the user when ``ref`` is None."""
         async with self._db.session(user_id) as session:
             if ref is None:
@@ -155,8 +169,32 @@ class PolicyStore:
                 await lock_credential(session, user_id, credential.id)
                 current = await load_policy(session, user_id, credential)
                 await _save(session, user_id, credential, apply_changes(current.settings, {"halted": halted}))
+                await _audit_change(
+                    session, audit, actor, user_id, credential, ["halted" if halted else "resumed"]
+                )
                 changed.append(await load_policy(session, user_id, credential))
             return changed
+
+
+async def _audit_change(
+    session: AsyncSession,
+    audit: AuditLog | None,
+    actor: Actor | None,
+    user_id: uuid.UUID,
+    credential: CredentialRef,
+    changes: list[str],
+) -> None:
+    if audit is None:
+        return
+    await audit.append(
+        user_id,
+        "policy.change",
+        actor or CLI,
+        credential_id=credential.id,
+        credential_name=credential.name,
+        details={"changes": changes, "environment": credential.environment},
+        session=session,
+    )
 
 
 async def _save(

@@ -32,10 +32,16 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _run(user: str | None, action: Callable[[PolicyStore, uuid.UUID], Awaitable[T]]) -> T:
-    """Open the database, resolve the user, run ``action``; expected failures are one stderr line."""
+def _run(
+    user: str | None, action: Callable[[PolicyStore, uuid.UUID, Any], Awaitable[T]], *, audited: bool = False
+) -> T:
+    """Open the database, resolve the user, run ``action``; expected failures are one stderr line.
+
+    ``audited``: a change; ``action`` also gets the audit trail, to record it in the same transaction.
+    """
     from sqlalchemy.exc import DBAPIError
 
+    from alpaca_vault.audit.log import AuditUnavailable
     from alpaca_vault.db import Database, DatabaseError, ensure_schema
     from alpaca_vault.db.rls import lookup_user_id
     from alpaca_vault.guard.errors import GuardError
@@ -56,7 +62,20 @@ def _run(user: str | None, action: Callable[[PolicyStore, uuid.UUID], Awaitable[
                     f"user '{who}' does not exist. `alpaca-vault credentials list --user NAME` shows a "
                     "user's credentials; `alpaca-vault users list` shows the users."
                 )
-            return await action(PolicyStore(db), user_id)
+            audit = None
+            if audited:
+                from alpaca_vault.audit.chain import ChainKeys
+                from alpaca_vault.audit.log import AuditLog
+                from alpaca_vault.vault.keyring import KeyRing
+
+                keys = settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
+                keyring = KeyRing.load(keys, settings.data_dir, create_key_file=settings.is_embedded_sqlite)
+                audit = AuditLog(db, ChainKeys.from_keyring(keyring))
+            try:
+                return await action(PolicyStore(db), user_id, audit)
+            finally:
+                if audit is not None:
+                    audit.close()
         finally:
             await db.dispose()
 
@@ -64,7 +83,7 @@ def _run(user: str | None, action: Callable[[PolicyStore, uuid.UUID], Awaitable[
         return asyncio.run(main())
     except SettingsError as exc:
         raise _fail(str(exc), 2) from None
-    except (GuardError, VaultError, DatabaseError) as exc:
+    except (GuardError, VaultError, DatabaseError, AuditUnavailable) as exc:
         raise _fail(str(exc)) from None
     except DBAPIError as exc:
         first_line = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
@@ -126,7 +145,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show the trading policy in force for a credential."""
-    policy = _run(user, lambda store, uid: store.show(uid, name))
+    policy = _run(user, lambda store, uid, _audit: store.show(uid, name))
     _echo_policy(policy, as_json)
 
 
@@ -251,7 +270,7 @@ def set_(
             changes[field] = flag
     if not changes:
         raise _fail("nothing to change: give at least one option (see `alpaca-vault policy set --help`).")
-    policy = _run(user, lambda store, uid: store.update(uid, name, changes))
+    policy = _run(user, lambda store, uid, audit: store.update(uid, name, changes, audit=audit), audited=True)
     if not as_json:
         typer.echo(f"Updated the trading policy of '{policy.credential}'.")
     _echo_policy(policy, as_json)
@@ -266,7 +285,11 @@ def _halt_or_resume(name: str | None, all_: bool, user: str | None, halted: bool
     verb = "halt" if halted else "resume"
     if (name is None) == (not all_):
         raise _fail(f"give a credential name or --all (not both): alpaca-vault policy {verb} NAME")
-    policies = _run(user, lambda store, uid: store.set_halted(uid, None if all_ else name, halted))
+    policies = _run(
+        user,
+        lambda store, uid, audit: store.set_halted(uid, None if all_ else name, halted, audit=audit),
+        audited=True,
+    )
     if not policies:
         typer.echo("No credentials to change.", err=True)
         return
