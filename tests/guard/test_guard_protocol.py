@@ -293,6 +293,7 @@ async def test_the_preview_takes_exactly_the_place_orders_arguments(server_setti
     async with Client(build_server(server_settings), raise_exceptions=False) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
     place, preview = tools["alpaca_place_order"], tools["alpaca_preview_order"]
+
     def arguments(tool: Any) -> dict[str, Any]:
         return {k: v for k, v in tool.input_schema.items() if k != "title"}  # the title names the tool
 
