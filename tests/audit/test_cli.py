@@ -22,7 +22,7 @@ from alpaca_vault.audit.chain import CLI, GENESIS_HASH, STDIO, Actor, canonical_
 from alpaca_vault.db import Database
 from alpaca_vault.db.models import AuditEvent
 from alpaca_vault.vault import CredentialService, KeyRing
-from tests.cli.conftest import Cli, cli  # noqa: F401 - the fixture, for this directory too
+from tests.cli.conftest import Cli
 
 
 @dataclass
