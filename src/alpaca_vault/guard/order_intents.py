@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from alpaca_vault.audit.chain import Actor
@@ -169,9 +169,14 @@ class OrderIntents:
         alpaca_status: str | None = None,
         error: dict[str, Any] | None = None,
         details: dict[str, Any] | None = None,
+        state: str | None = None,
     ) -> None:
-        """Record the outcome and its ``order.<outcome>`` event in one transaction."""
-        values: dict[str, Any] = {"state": outcome, "updated_at": datetime.now(UTC)}
+        """Record the outcome and its ``order.<outcome>`` event in one transaction.
+
+        ``state`` overrides the stored state (the reconciler records a confirmed absence as
+        ``order.reconciled`` with state rejected).
+        """
+        values: dict[str, Any] = {"state": state or outcome, "updated_at": datetime.now(UTC)}
         if alpaca_order_id is not None:
             values["alpaca_order_id"] = alpaca_order_id
         if alpaca_status is not None:
@@ -256,3 +261,23 @@ class OrderIntents:
         async with self.db.session(user_id, readonly=True) as session:
             values = (await session.execute(stmt)).scalars().all()
         return sum((v for v in values if v is not None), Decimal(0))
+
+
+async def open_intent_ids(db: Database, created_before: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(intent id, user id) of every user's pending or unknown intent created before ``created_before``.
+
+    On PostgreSQL through a definer function (the application role sees one user at a time).
+    """
+    async with db.session(readonly=True) as session:
+        if db.is_postgres:
+            rows = await session.execute(
+                text("SELECT intent_id, user_id FROM alpaca_vault_open_order_intents(:before)"),
+                {"before": created_before},
+            )
+        else:
+            rows = await session.execute(
+                select(OrderIntent.id, OrderIntent.user_id)
+                .where(OrderIntent.state.in_(OPEN_STATES), OrderIntent.created_at < created_before)
+                .order_by(OrderIntent.created_at)
+            )
+        return [(row[0], row[1]) for row in rows]

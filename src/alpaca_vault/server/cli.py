@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from alpaca_vault.server.commands import audit, credentials, db, keys, serve, simulator, tokens, users
+from alpaca_vault.server.commands import audit, credentials, db, keys, orders, serve, simulator, tokens, users
 
 app = typer.Typer(
     name="alpaca-vault",
@@ -26,6 +26,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
+app.add_typer(orders.app, name="orders")
 
 
 def main() -> None:
