@@ -202,3 +202,64 @@ def export(
 
     count = run(write)
     typer.echo(f"Exported {count} event(s).", err=True)
+
+
+# --- the CLI's own events: changes made from the terminal are on record too ----------------------
+
+
+async def record_cli_event(
+    vault: VaultContext,
+    user_id: uuid.UUID,
+    action: str,
+    *,
+    credential_id: uuid.UUID | None = None,
+    credential_name: str | None = None,
+    details: dict[str, object] | None = None,
+) -> None:
+    """Append one event with actor ``cli``; a failure is a clear error (exit 1), never a traceback."""
+    from alpaca_vault.audit import AuditLog, AuditUnavailable, ChainKeys
+    from alpaca_vault.audit.chain import CLI
+
+    log = AuditLog(vault.db, ChainKeys.from_keyring(vault.keyring))
+    try:
+        await log.append(
+            user_id,
+            action,
+            CLI,
+            credential_id=credential_id,
+            credential_name=credential_name,
+            details=details,
+        )
+    except AuditUnavailable as exc:
+        raise fail(
+            f"{exc}; check that the database is writable, then run `alpaca-vault audit verify`."
+        ) from None
+    finally:
+        log.close()
+
+
+def require_audit_keys() -> None:
+    """Fail before an admin change when its audit record could not be signed (no key ring configured)."""
+
+    async def check() -> None:
+        async with open_vault(schema=False):
+            pass
+
+    run(check)
+
+
+def record_admin_event(user: str | uuid.UUID, action: str, details: dict[str, object] | None = None) -> None:
+    """Record a users/tokens change made by the admin commands, on the user's chain."""
+
+    async def record() -> None:
+        async with open_vault() as vault:
+            if isinstance(user, uuid.UUID):
+                user_id = user
+            else:
+                found = await vault.service.find_user(user)
+                if found is None:  # pragma: no cover - the change just succeeded for this user
+                    raise fail(f"user '{user}' vanished before its audit record was written")
+                user_id = found.id
+            await record_cli_event(vault, user_id, action, details=details)
+
+    run(record)

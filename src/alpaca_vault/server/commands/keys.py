@@ -62,7 +62,22 @@ def rotate(
                 def on_batch(state: RotationProgress) -> None:
                     bar.update(task, completed=state.done)
 
-                return await rotate_all(vault.db, vault.keyring, batch_size=batch_size, progress=on_batch)
+                result = await rotate_all(vault.db, vault.keyring, batch_size=batch_size, progress=on_batch)
+            from alpaca_vault.db.models import SYSTEM_USER_ID
+            from alpaca_vault.server.commands.audit import record_cli_event
+
+            # Rotation belongs to no user: it is chained under the system id (`audit list --user` shows it).
+            await record_cli_event(
+                vault,
+                SYSTEM_USER_ID,
+                "key.rotate",
+                details={
+                    "kid": result.primary_kid,
+                    "resealed": result.values_resealed,
+                    "count": result.credentials_rotated,
+                },
+            )
+            return result
 
     result = run(action)
     typer.echo(
