@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sqlite3
 import string
 import uuid
 from pathlib import Path
@@ -171,6 +172,16 @@ async def test_planted_secrets_never_surface(
     assert database_bytes  # the vault file exists and was read
 
     database_text = database_bytes.decode("latin-1")
+    # The audit trail and the order intents (#13), row by row: on record, and never with a secret in them.
+    with sqlite3.connect(tmp_path / "data" / "vault.db") as connection:
+        audit_rows = connection.execute("SELECT * FROM audit_events").fetchall()
+        intent_rows = connection.execute("SELECT * FROM order_intents").fetchall()
+    actions = {row[5] for row in audit_rows}
+    assert {"credential.unseal", "credential.store", "order.intent", "order.accepted"} <= actions
+    assert len(intent_rows) >= 3
+    records_text = repr(audit_rows) + repr(intent_rows)
+    for marker in markers:
+        assert not leaks(marker, records_text)
     for marker in markers:
         for result in results:
             assert not leaks(marker, result), result

@@ -23,6 +23,7 @@ DESIGN_TOOL_NAMES = {
     "validate_credential",
     "update_credential",
     "delete_credential",
+    "list_audit_events",
     "alpaca_get_account",
     "alpaca_get_positions",
     "alpaca_get_position",
@@ -69,7 +70,11 @@ async def test_every_design_tool_is_listed_with_truthful_annotations(tmp_path: P
         assert isinstance(annotations, dict)
         assert tool["outputSchema"], name
         assert tool["description"], name
-        reads_only = name.startswith("alpaca_get") or name in {"alpaca_list_orders", "list_credentials"}
+        reads_only = name.startswith("alpaca_get") or name in {
+            "alpaca_list_orders",
+            "list_credentials",
+            "list_audit_events",
+        }
         assert annotations["readOnlyHint"] is reads_only, name
         if name in {
             "alpaca_place_order",
@@ -78,7 +83,9 @@ async def test_every_design_tool_is_listed_with_truthful_annotations(tmp_path: P
             "delete_credential",
         }:
             assert annotations["destructiveHint"] is True, name
-        assert annotations["openWorldHint"] is (name not in {"list_credentials", "delete_credential"}), name
+        assert annotations["openWorldHint"] is (
+            name not in {"list_credentials", "delete_credential", "list_audit_events"}
+        ), name
     # Secrets are write-only inputs and never outputs.
     store = tools["store_credential"]
     secret_schema = store["inputSchema"]["properties"]["secret_key"]  # type: ignore[index]

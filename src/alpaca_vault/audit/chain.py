@@ -36,6 +36,7 @@ DETAIL_KEYS = frozenset(
         "stop_price",
         "client_order_id",
         "alpaca_order_id",
+        "order_id",
         "status",
         "error_status",
         "error_code",

@@ -11,7 +11,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import MCPServer
@@ -24,6 +24,9 @@ from alpaca_vault.server.settings import Settings
 from alpaca_vault.tools.gate import GateHooks
 from alpaca_vault.tools.registry import register_tools
 from alpaca_vault.tools.runtime import Caller, RuntimeParts, ToolRuntime
+
+if TYPE_CHECKING:
+    from alpaca_vault.tools.audit_hooks import AuditHooks
 
 INSTRUCTIONS = """\
 alpaca-vault lets you operate Alpaca brokerage accounts through credentials stored in an encrypted vault.
@@ -108,6 +111,7 @@ async def open_runtime(
         from alpaca_vault.broker.client import AlpacaClient
         from alpaca_vault.db.engine import Database
         from alpaca_vault.db.migrate import ensure_schema
+        from alpaca_vault.tools.audit_hooks import AuditHooks
         from alpaca_vault.vault.credentials import CredentialService
         from alpaca_vault.vault.keyring import KeyRing
 
@@ -137,8 +141,10 @@ async def open_runtime(
             allow_live_trading=settings.allow_live_trading,  # the broker's backstop behind the gate's wall
         )
         opened.extend((database, broker))
-        parts = RuntimeParts(vault=vault, broker=broker, local_user_id=local_user_id)
-        install_gate_hooks(hooks, parts, settings)
+        audit = AuditHooks.open(database, keyring, vault, broker)
+        opened.append(audit)  # closed first: stops the background reconciler before the database goes
+        parts = RuntimeParts(vault=vault, broker=broker, local_user_id=local_user_id, audit=audit.log)
+        install_gate_hooks(hooks, parts, settings, audit=audit)
         return parts
 
     def resolve_caller(local_user_id: uuid.UUID) -> Caller:
@@ -173,13 +179,17 @@ async def open_runtime(
                 await (resource.aclose() if hasattr(resource, "aclose") else resource.dispose())
 
 
-def install_gate_hooks(hooks: GateHooks, parts: RuntimeParts, settings: Settings) -> None:
+def install_gate_hooks(
+    hooks: GateHooks, parts: RuntimeParts, settings: Settings, *, audit: AuditHooks | None = None
+) -> None:
     """Where other rooms plug their checks and records into every tool call (see tools/gate.py).
 
-    The trading guard (#14) registers its policy checks and the durable order intent with
-    ``hooks.add_before_send``; the audit trail (#13) its record before anything is unsealed or sent
-    (``add_before_send``) and the outcome (``add_after_call``). Nothing is registered yet.
+    The trading guard (#14) registers its policy checks with ``hooks.add_before_send``. The audit
+    trail (#13) comes after them: its ``credential.unseal`` record and the durable order intent before
+    anything is unsealed or sent, and the order's outcome after the call (tools/audit_hooks.py).
     """
+    if audit is not None:
+        audit.install(hooks)
 
 
 async def _open_quietly(runtime: ToolRuntime) -> None:

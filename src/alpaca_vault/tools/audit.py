@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from alpaca_vault.tools.runtime import agent_errors, current_user, respond, runtime
+from alpaca_vault.tools.gate import vault_call
+from alpaca_vault.tools.params import InvalidArgument
+from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.runtime import runtime
 
 AuditAction = Literal[
     "credential.unseal",
@@ -55,7 +57,6 @@ class AuditEventsResult(BaseModel):
     )
 
 
-@agent_errors
 async def list_audit_events(
     ctx: Context[Any, Any],
     credential: Annotated[
@@ -69,32 +70,33 @@ async def list_audit_events(
     page_token: Annotated[
         str | None, Field(max_length=20, description="next_page_token of the previous page.")
     ] = None,
-) -> CallToolResult:
+) -> Annotated[CallToolResult, AuditEventsResult]:
     """What was done in your name, newest first: every decrypt of a credential, every order intent and its
     outcome (accepted, rejected, unknown, reconciled), cancels, replaces and closes, and the CLI's changes to
     your credentials and tokens. Only your own events. Read-only."""
-    user_id = await current_user(ctx)
-    audit = getattr(runtime(ctx).parts, "audit", None)
-    if audit is None:  # pragma: no cover - the server always assembles the audit log
-        raise ToolError("The audit trail is not available on this server.")
     before_seq = None
     if page_token is not None:
         if not page_token.isdigit() or int(page_token) < 1:
-            raise ToolError(
+            raise InvalidArgument(
                 "page_token is not one this tool returned; omit it to start from the newest event."
             )
         before_seq = int(page_token)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)  # a time without a zone is read as UTC, like every time we show
-    events = await audit.events(
-        user_id,
-        credential=credential,
-        action=action,
-        since=since,
-        before_seq=before_seq,
-        limit=limit + 1,
-        by_seq=True,
-    )
+    async with vault_call(ctx) as call:
+        audit = runtime(ctx).parts.audit
+        # The caller's own chain only: the filter is the caller's user id (and RLS on PostgreSQL).
+        events = call.returned(
+            await audit.events(
+                call.user_id,
+                credential=credential,
+                action=action,
+                since=since,
+                before_seq=before_seq,
+                limit=limit + 1,
+                by_seq=True,
+            )
+        )
     more = len(events) > limit
     events = events[:limit]
     views = [
