@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -98,14 +99,21 @@ async def in_process(calls: int, rounds: int) -> dict[str, list[float]]:
             for mode in samples:
                 settings = make_settings(Path(tmp) / mode.replace(" ", "-"), sim_url)
                 server = build_server(settings)
-                if mode == "without audit":
-                    _remove_audit_hooks(server)
-                client = await stack.enter_async_context(Client(server))
-                result = await client.call_tool("list_credentials", {})  # opens the vault
+                from alpaca_vault.tools import audit_hooks
+
+                original = audit_hooks.AuditHooks.install
+                if mode == "without audit":  # bench only: this server's runtime opens without the hooks
+                    audit_hooks.AuditHooks.install = lambda self, hooks: None  # type: ignore[method-assign]
+                try:
+                    client = await stack.enter_async_context(Client(server))
+                    result = await client.call_tool("list_credentials", {})  # opens the vault (and hooks)
+                finally:
+                    audit_hooks.AuditHooks.install = original  # type: ignore[method-assign]
                 from alpaca_vault.db import Database
 
                 db = Database.create(settings.effective_database_url)
-                keyring = KeyRing.load(None, settings.data_dir, create_key_file=True)
+                assert settings.encryption_keys is not None
+                keyring = KeyRing.from_string(settings.encryption_keys.get_secret_value())
                 service = CredentialService(db, keyring)
                 owner = await service.ensure_user(settings.user)
                 await service.store(
@@ -131,11 +139,43 @@ async def in_process(calls: int, rounds: int) -> dict[str, list[float]]:
     return samples
 
 
-def _remove_audit_hooks(server: Any) -> None:
-    """Bench only: the same server with the audit hooks taken out (no product switch exists)."""
-    from alpaca_vault.tools import audit_hooks
+async def http_throughput(args: argparse.Namespace) -> dict[str, list[float]]:
+    """calls/s of N concurrent HTTP clients, with and without the audit hooks, taking turns."""
+    from bench.tool_latency import Bench, free_port, wait_for_port
 
-    audit_hooks.AuditHooks.install = lambda self, hooks: None  # type: ignore[method-assign]
+    bench = Bench(args)
+    rates: dict[str, list[float]] = {"with audit": [], "without audit": []}
+    try:
+        await bench.setup()
+        urls = {"with audit": bench.start_http()}
+        port = free_port()
+        bench.processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(Path(__file__).parent / "_no_audit.py"),
+                    "serve",
+                    "--transport",
+                    "http",
+                    "--port",
+                    str(port),
+                ],
+                env=bench.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        wait_for_port(port)
+        urls["without audit"] = f"http://127.0.0.1:{port}/mcp"
+        for _ in range(args.http_rounds):
+            for mode, url in urls.items():
+                total, errors, elapsed = await bench.load(url)
+                if errors:
+                    raise RuntimeError(f"{errors} errors in the {mode} load run")
+                rates[mode].append(total / elapsed)
+    finally:
+        bench.close()
+    return rates
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -163,6 +203,19 @@ async def main(args: argparse.Namespace) -> None:
         print(f"{mode:14s}{fmt(values)}")
     added = p50_p99(samples["with audit"])[0] - p50_p99(samples["without audit"])[0]
     print(f"added p50: {added * 1000:.3f} ms (target <= 0.3 ms)")
+    if not args.skip_http:
+        print(
+            f"== 3. HTTP throughput, {args.clients} clients x {args.calls_per_client} alpaca_get_account =="
+        )
+        rates = await http_throughput(args)
+        for mode, values in rates.items():
+            print(
+                f"{mode:14s}median {statistics.median(values):7.0f} calls/s  (rounds: "
+                + ", ".join(f"{v:.0f}" for v in values)
+                + ")"
+            )
+        change = statistics.median(rates["with audit"]) / statistics.median(rates["without audit"]) - 1
+        print(f"throughput change with audit: {change * 100:+.1f}% (target >= -10%)")
 
 
 if __name__ == "__main__":
@@ -174,6 +227,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--calls-per-client", type=int, default=100)
+    parser.add_argument("--http-rounds", type=int, default=2)
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     asyncio.run(main(parser.parse_args()))
