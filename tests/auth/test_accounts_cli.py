@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from alpaca_vault.db import Database
 from alpaca_vault.server.auth import BearerTokenVerifier
 from alpaca_vault.server.cli import app
+from alpaca_vault.vault.keyring import generate_key
 from tests.multiuser.conftest import RlsDatabase
 
 runner = CliRunner()
@@ -108,8 +109,10 @@ def test_users_remove_takes_tokens_along_and_needs_yes_when_not_interactive(env:
 
 @pytest.mark.postgres
 def test_admin_commands_as_the_application_role_say_to_use_the_owner(rls_database: RlsDatabase) -> None:
-    as_app = {"ALPACA_VAULT_DATABASE_URL": rls_database.app_url}
-    as_owner = {"ALPACA_VAULT_DATABASE_URL": rls_database.owner_url}
+    # User and token changes are audited, so a shared database needs its key ring for them (#13).
+    keys = {"ALPACA_VAULT_ENCRYPTION_KEYS": generate_key()}
+    as_app = {"ALPACA_VAULT_DATABASE_URL": rls_database.app_url, **keys}
+    as_owner = {"ALPACA_VAULT_DATABASE_URL": rls_database.owner_url, **keys}
     for args in (("users", "add", "alice"), ("users", "list"), ("tokens", "list")):
         code, _, err = run(as_app, *args)
         assert code == 1 and "owns the tables" in err and "Traceback" not in err

@@ -209,6 +209,16 @@ async def test_planted_secrets_never_surface(
             base64.urlsafe_b64encode(raw).decode().rstrip("="),
             base64.b64encode(raw).decode(),
         ]
+    # The audit trail and the order intents (#13), row by row: on record, and never with a secret in them.
+    with sqlite3.connect(tmp_path / "data" / "vault.db") as connection:
+        audit_rows = connection.execute("SELECT * FROM audit_events").fetchall()
+        intent_rows = connection.execute("SELECT * FROM order_intents").fetchall()
+    actions = {row[5] for row in audit_rows}
+    assert {"credential.unseal", "credential.store", "order.intent", "order.accepted"} <= actions
+    assert len(intent_rows) >= 3
+    records_text = repr(audit_rows) + repr(intent_rows)
+    for marker in markers:
+        assert not leaks(marker, records_text)
     for marker in markers:
         for result in results:
             assert not leaks(marker, result), result

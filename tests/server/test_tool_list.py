@@ -24,6 +24,7 @@ DESIGN_TOOL_NAMES = {
     "update_credential",
     "delete_credential",
     "get_trading_policy",
+    "list_audit_events",
     "alpaca_get_account",
     "alpaca_get_positions",
     "alpaca_get_position",
@@ -75,6 +76,7 @@ async def test_every_design_tool_is_listed_with_truthful_annotations(tmp_path: P
             "alpaca_list_orders",
             "list_credentials",
             "alpaca_preview_order",
+            "list_audit_events",
         }
         assert annotations["readOnlyHint"] is reads_only, name
         if name in {
@@ -85,7 +87,7 @@ async def test_every_design_tool_is_listed_with_truthful_annotations(tmp_path: P
         }:
             assert annotations["destructiveHint"] is True, name
         assert annotations["openWorldHint"] is (
-            name not in {"list_credentials", "delete_credential", "get_trading_policy"}
+            name not in {"list_credentials", "delete_credential", "get_trading_policy", "list_audit_events"}
         ), name
     # Secrets are write-only inputs and never outputs.
     store = tools["store_credential"]

@@ -375,7 +375,7 @@ async def test_unknown_symbol_for_each_market_data_tool(server_settings: Setting
 async def test_tool_descriptions_are_dedented(server_settings: Settings) -> None:
     async with connect(server_settings) as client:
         tools = (await client.list_tools()).tools
-    assert len(tools) == 26
+    assert len(tools) == 27
     for tool in tools:
         assert tool.description and tool.description == tool.description.strip(), tool.name
         assert "\n    " not in tool.description, tool.name

@@ -11,7 +11,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import MCPServer
@@ -25,6 +25,9 @@ from alpaca_vault.server.settings import Settings
 from alpaca_vault.tools.gate import GateHooks
 from alpaca_vault.tools.registry import register_tools
 from alpaca_vault.tools.runtime import Caller, RuntimeParts, ToolRuntime
+
+if TYPE_CHECKING:
+    from alpaca_vault.tools.audit_hooks import AuditHooks
 
 INSTRUCTIONS = """\
 alpaca-vault lets you operate Alpaca brokerage accounts through credentials stored in an encrypted vault.
@@ -114,6 +117,7 @@ async def open_runtime(
         await asyncio.to_thread(_import_runtime_modules)
         from alpaca_vault.broker.client import AlpacaClient
         from alpaca_vault.db.migrate import ensure_schema
+        from alpaca_vault.tools.audit_hooks import AuditHooks
         from alpaca_vault.vault.credentials import CredentialService
         from alpaca_vault.vault.keyring import KeyRing
 
@@ -143,8 +147,10 @@ async def open_runtime(
             allow_live_trading=settings.allow_live_trading,  # the broker's backstop behind the gate's wall
         )
         opened.extend((database, broker))
-        parts = RuntimeParts(vault=vault, broker=broker, local_user_id=local_user_id)
-        return install_gate_hooks(hooks, parts, settings, database=database, keyring=keyring)
+        audit = AuditHooks.open(database, keyring, vault, broker)
+        opened.append(audit)  # closed first: stops the background reconciler before the database goes
+        parts = RuntimeParts(vault=vault, broker=broker, local_user_id=local_user_id, audit=audit.log)
+        return install_gate_hooks(hooks, parts, settings, database=database, audit=audit)
 
     def resolve_caller(local_user_id: uuid.UUID) -> Caller:
         from alpaca_vault.audit.chain import STDIO, Actor  # loaded with the runtime, not at start-up
@@ -179,26 +185,28 @@ async def open_runtime(
 
 
 def install_gate_hooks(
-    hooks: GateHooks, parts: RuntimeParts, settings: Settings, *, database: Any, keyring: Any
+    hooks: GateHooks, parts: RuntimeParts, settings: Settings, *, database: Any, audit: AuditHooks
 ) -> RuntimeParts:
     """Where other rooms plug their checks and records into every tool call (see tools/gate.py).
 
-    The trading guard (#14) registers its policy checks, the human confirmation and the durable order
-    intent (one transaction, serialized per credential) for every state-changing intent, and rides
-    on the parts so the policy and preview tools reach it. The audit trail (#13) adds its record
-    before anything is unsealed or sent (``add_before_send``) and the outcome (``add_after_call``).
+    Order matters, and it is the order of registration:
+
+    1. The trading guard (#14): policy checks, the human confirmation, and for an order the durable
+       order intent with its ``order.intent`` event, in one transaction serialized per credential (so
+       replicas cannot together pass a daily limit). It rides on the parts so the policy and preview
+       tools reach it.
+    2. The audit trail (#13): its ``credential.unseal`` record (and the intent, when no guard wrote
+       it) before anything is unsealed or sent, and the order's outcome after the call
+       (tools/audit_hooks.py).
     """
     import dataclasses
 
-    from alpaca_vault.audit.chain import ChainKeys
-    from alpaca_vault.audit.log import AuditLog
     from alpaca_vault.guard.service import GUARDED_INTENTS
     from alpaca_vault.guard.wiring import build_guard
 
-    guard = build_guard(
-        database, parts.broker, parts.vault, AuditLog(database, ChainKeys.from_keyring(keyring))
-    )
+    guard = build_guard(database, parts.broker, parts.vault, audit.log, intents=audit.intents)
     hooks.add_before_send(guard.before_send, intents=[i for i in Intent if i.value in GUARDED_INTENTS])
+    audit.install(hooks)
     return dataclasses.replace(parts, guard=guard)
 
 

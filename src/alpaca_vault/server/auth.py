@@ -303,6 +303,8 @@ class BearerTokenVerifier:
             scopes=[TOKEN_SCOPE],
             expires_at=None if found.expires_at is None else int(found.expires_at.timestamp()),
             subject=str(found.user_id),
+            # The audit trail's actor (#13): which token acted; its name is looked up once per process.
+            claims={"token_id": str(found.token_id)},
         )
 
     async def _lookup(self, digest: str) -> TokenLookup | None:

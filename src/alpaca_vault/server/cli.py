@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import typer
 
-from alpaca_vault.server.commands import credentials, db, keys, policy, serve, simulator, tokens, users
+from alpaca_vault.server.commands import (
+    audit,
+    credentials,
+    db,
+    keys,
+    orders,
+    policy,
+    serve,
+    simulator,
+    tokens,
+    users,
+)
 
 app = typer.Typer(
     name="alpaca-vault",
@@ -26,6 +37,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(policy.app, name="policy")
+app.add_typer(audit.app, name="audit")
+app.add_typer(orders.app, name="orders")
 
 
 def main() -> None:

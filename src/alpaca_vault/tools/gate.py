@@ -106,6 +106,9 @@ class ToolCall:
     #: For orders: the broker request as it will be sent, ``client_order_id`` included.
     order: OrderRequest | ReplaceOrderRequest | None = None
     client_order_id: str | None = None
+    #: The durable order intent once a before-send hook wrote it (the guard, under its lock), so later
+    #: hooks (the audit trail's outcome record) settle that one instead of writing a second.
+    order_intent: Any = None
     #: What the broker or vault returned (set by the tool body with ``returned``).
     outcome: Any = None
     error: BaseException | None = None

@@ -19,6 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 if TYPE_CHECKING:
     from alpaca_vault.audit.chain import Actor
+    from alpaca_vault.audit.log import AuditLog
     from alpaca_vault.broker.client import AlpacaClient
     from alpaca_vault.guard.service import Guard
     from alpaca_vault.tools.gate import GateHooks
@@ -42,6 +43,8 @@ class RuntimeParts:
     vault: CredentialService
     broker: AlpacaClient
     local_user_id: uuid.UUID
+    #: The audit trail (#13): list_audit_events reads the caller's events from it.
+    audit: AuditLog
     #: The trading guard (#14): policies, preview, checks; installed on the gate's hooks by server/app.py.
     guard: Guard | None = None
 

@@ -169,13 +169,15 @@ def add(
     api_key, secret_key = read_key_pair()
 
     async def action() -> CredentialInfo:
+        from alpaca_vault.server.commands.audit import record_cli_event
+
         async with open_vault() as vault:
             account: tuple[str | None, str | None] = (None, None)
             check_key_environment(api_key, environment.value)
             if not no_validate:
                 account = await validate_with_alpaca(vault.settings, environment.value, api_key, secret_key)
             owner = await vault.service.ensure_user(user or vault.settings.user)
-            return await vault.service.store(
+            stored = await vault.service.store(
                 owner.id,
                 name,
                 environment.value,
@@ -185,6 +187,15 @@ def add(
                 account_status=account[1],
                 validated=not no_validate,
             )
+            await record_cli_event(
+                vault,
+                owner.id,
+                "credential.store",
+                credential_id=stored.id,
+                credential_name=stored.name,
+                details={"environment": stored.environment},
+            )
+            return stored
 
     info = run(action)
     typer.echo(f"Stored credential '{info.name}' ({info.environment}) for user '{user or _default_user()}'.")
@@ -204,6 +215,7 @@ def validate(
     """Check a stored credential with Alpaca now and record its account number and status."""
 
     async def action() -> tuple[str, str, str]:
+        from alpaca_vault.server.commands.audit import record_cli_event
         from alpaca_vault.vault import CredentialNotFound
 
         async with open_vault() as vault:
@@ -211,13 +223,26 @@ def validate(
             owner = await vault.service.find_user(who)
             if owner is None:
                 raise CredentialNotFound(f"User '{who}' has no credentials.")
-            async with vault.service.unsealed(owner.id, name) as opened:
+            found = await vault.service.get(owner.id, name)
+            # Fail closed like the server: no audit record, no decrypt.
+            await record_cli_event(
+                vault, owner.id, "credential.unseal", credential_id=found.id, credential_name=found.name
+            )
+            async with vault.service.unsealed(owner.id, str(found.id)) as opened:
                 info = opened.info
                 number, status = await validate_with_alpaca(
                     vault.settings, info.environment, opened.api_key, opened.secret_key, storing=False
                 )
             await vault.service.record_validation(
                 owner.id, info.id, account_number=number, account_status=status
+            )
+            await record_cli_event(
+                vault,
+                owner.id,
+                "credential.validate",
+                credential_id=info.id,
+                credential_name=info.name,
+                details={"status": status},
             )
             return info.name, number, status
 
@@ -286,6 +311,7 @@ def remove(
     """Delete a credential and its sealed keys."""
 
     async def action() -> CredentialInfo:
+        from alpaca_vault.server.commands.audit import record_cli_event
         from alpaca_vault.vault import CredentialNotFound
 
         async with open_vault() as vault:
@@ -293,7 +319,11 @@ def remove(
             owner = await vault.service.find_user(who)
             if owner is None:
                 raise CredentialNotFound(f"User '{who}' has no credentials.")
-            return await vault.service.delete(owner.id, name)
+            deleted = await vault.service.delete(owner.id, name)
+            await record_cli_event(
+                vault, owner.id, "credential.delete", credential_id=deleted.id, credential_name=deleted.name
+            )
+            return deleted
 
     info = run(action)
     typer.echo(f"Removed credential '{info.name}'.")

@@ -74,7 +74,11 @@ def format_when(value: object) -> str:
 @app.command("add")
 def add(name: Annotated[str, typer.Argument(help="A unique user name, e.g. alice.")]) -> None:
     """Create a user. Then give it a token: alpaca-vault tokens create --user NAME."""
+    from alpaca_vault.server.commands.audit import record_admin_event, require_audit_keys
+
+    require_audit_keys()  # no key ring, no signed record: refuse before changing anything
     user = run_admin(lambda admin: admin.add_user(name))
+    record_admin_event(user.id, "user.add", {"user_name": user.name})
     typer.echo(f"Added user '{user.name}' (id {user.id}).")
     typer.echo(f"Next: alpaca-vault tokens create --user {user.name}", err=True)
 
@@ -142,6 +146,9 @@ def remove(
             typer.echo("alpaca-vault: pass --yes to remove a user non-interactively.", err=True)
             raise typer.Exit(1)
         typer.confirm(f"Delete user '{name}' with all its credentials and tokens?", abort=True, err=True)
+    from alpaca_vault.server.commands.audit import record_admin_event, require_audit_keys
+
+    require_audit_keys()  # no key ring, no signed record: refuse before changing anything
 
     async def action(admin: AccountAdmin) -> tuple[UserRecord, ShredResult | None]:
         from alpaca_vault.vault.datakeys import erase_freed_space, shred_user
@@ -154,6 +161,8 @@ def remove(
         return record, shredded
 
     user, shredded = run_admin(action)
+    # The last entry of the removed user's chain (the record outlives the user).
+    record_admin_event(user.id, "user.remove", {"user_name": user.name, "count": user.credentials})
     typer.echo(
         f"Removed user '{user.name}' with {user.credentials} credential(s) and {user.tokens} token(s)."
     )
