@@ -198,7 +198,7 @@ CLIENT_MISUSE: list[tuple[str, Callable[[AlpacaClient, AlpacaKeys], Awaitable[An
     (
         "qty not a number",
         lambda c, k: c.close_position(k, "AAPL", qty="lots"),
-        "qty: must be greater than 0 and at most 1,000,000,000, with at most 9 decimal places (got something that is not a number)",
+        "qty: must be greater than 0 and at most 1,000,000,000, with at most 9 decimal places (got something",
     ),
     ("bad timeframe", lambda c, k: c.get_bars(k, "AAPL", timeframe="7Day"), "1Min..59Min"),
     ("mixed bars", lambda c, k: c.get_bars(k, ["AAPL", "BTC/USD"]), "separate calls"),
