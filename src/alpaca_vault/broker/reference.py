@@ -21,7 +21,7 @@ from .models import (
 )
 from .transport import AlpacaKeys, AlpacaTransport
 
-AnnouncementType = Literal["Dividend", "Merger", "Spinoff", "Split"]
+AnnouncementType = Literal["dividend", "merger", "spinoff", "split"]
 #: Alpaca answers announcements for at most 90 days at a time.
 MAX_ANNOUNCEMENT_DAYS = 90
 
@@ -74,8 +74,8 @@ class ReferenceApi(AlpacaTransport):
     ) -> list[CorporateActionAnnouncement]:
         """Announced dividends, mergers, spin-offs and splits in a window of at most 90 days."""
         types = list(dict.fromkeys(ca_types))
-        if not types or any(t not in ("Dividend", "Merger", "Spinoff", "Split") for t in types):
-            raise InvalidRequestError("ca_types are one or more of Dividend, Merger, Spinoff, Split.")
+        if not types or any(t not in ("dividend", "merger", "spinoff", "split") for t in types):
+            raise InvalidRequestError("ca_types are one or more of dividend, merger, spinoff, split.")
         if not since <= until or (until - since).days > MAX_ANNOUNCEMENT_DAYS:
             raise InvalidRequestError(
                 f"since must not be after until, and the window is at most {MAX_ANNOUNCEMENT_DAYS} days."

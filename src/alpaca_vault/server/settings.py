@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         "(loopback origins are always accepted).",
     )
 
+    # #15: market data
+    data_feed: Literal["iex", "sip", "delayed_sip", "boats", "overnight", "otc"] = Field(
+        default="iex",
+        description="Stock market data feed used when a call names none: iex (free, one exchange), "
+        "sip (all US exchanges; needs an Alpaca data subscription), delayed_sip (15 minutes late), ...",
+    )
+
     @field_validator("data_dir", mode="before")
     @classmethod
     def _empty_data_dir_means_default(cls, value: object) -> object:
