@@ -203,3 +203,13 @@ async def test_server_on_the_embedded_sqlite_vault_makes_its_key_file(
     async with open_runtime(load_settings(data_dir=tmp_path)) as runtime:
         await runtime.ready()
     assert (tmp_path / "master.key").stat().st_mode & 0o777 == 0o600
+
+
+# #15: the stock data feed
+def test_data_feed_defaults_to_iex_and_refuses_unknown_feeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().data_feed == "iex"
+    monkeypatch.setenv("ALPACA_VAULT_DATA_FEED", "sip")
+    assert load_settings().data_feed == "sip"
+    monkeypatch.setenv("ALPACA_VAULT_DATA_FEED", "nyse")
+    with pytest.raises(SettingsError, match="ALPACA_VAULT_DATA_FEED"):
+        load_settings()
