@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from alpaca_vault.console.links import LinkError, LinkStore
 from alpaca_vault.db import Database
 from alpaca_vault.db.rls import (
     TENANT_TABLES,
@@ -34,7 +36,7 @@ from tests.multiuser.conftest import RlsDatabase
 pytestmark = pytest.mark.postgres
 
 # The column that names a row's user, per tenant table.
-OWNER_COLUMN = {"users": "id", "credentials": "user_id", "api_tokens": "user_id"}
+OWNER_COLUMN = {"users": "id", "credentials": "user_id", "api_tokens": "user_id", "one_time_links": "user_id"}
 
 
 @dataclass
@@ -67,6 +69,10 @@ async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[Tw
                 SecretStr(f"{prefix}{n:013d}"),
                 SecretStr(f"secret-{prefix}-{n}" * 2),
             )
+    # #12: one-time links, issued the way the server issues them (as the application role).
+    links = LinkStore(app)
+    for user in (alice, bob):
+        await links.issue(user, "key_entry", lifetime=timedelta(minutes=10), bound_to="cred-new")
     try:
         yield TwoTenants(app, owner, alice, bob, alice_token, bob_token)
     finally:
@@ -240,3 +246,24 @@ async def test_migration_0002_downgrades_and_upgrades_again(rls_database: RlsDat
         assert {(f, g) for _, f, g in await row_security()} == {(True, True)}
     finally:
         await owner.dispose()
+
+
+async def test_a_link_is_found_by_its_hash_alone_and_then_only_within_its_users_rows(
+    tenants: TwoTenants,
+) -> None:
+    # #12: the definer lookup answers one link's owner; everything after runs under RLS for that owner.
+    links = LinkStore(tenants.app)
+    issued = await links.issue(tenants.bob, "key_entry", lifetime=timedelta(minutes=10), bound_to="x")
+    record = await links.find(issued.secret, "key_entry")
+    assert record.user_id == tenants.bob and record.user_name == "bob"
+    assert await links.get(tenants.alice, issued.id) is None  # alice's transaction cannot see bob's link
+    with pytest.raises(LinkError) as refused:
+        await links.find(issued.secret[:-1] + ("A" if issued.secret[-1] != "A" else "B"), "key_entry")
+    assert refused.value.reason == "unknown"
+    async with tenants.app.session() as session:
+        await session.execute(text("SELECT * FROM alpaca_vault_link_lookup(:h)"), {"h": "0" * 64})
+        setting = (
+            await session.execute(text("SELECT current_setting('app.maintenance', true)"))
+        ).scalar_one()
+        assert setting in ("", None)
+        assert (await session.execute(text("SELECT count(*) FROM one_time_links"))).scalar_one() == 0

@@ -37,8 +37,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from alpaca_vault.db.engine import Database, DatabaseError
 from alpaca_vault.db.models import ApiToken, User
 
-TENANT_TABLES = ("users", "credentials", "api_tokens")
-DEFINER_FUNCTIONS = ("alpaca_vault_token_lookup(text)", "alpaca_vault_user_id(text)")
+TENANT_TABLES = ("users", "credentials", "api_tokens", "one_time_links")
+DEFINER_FUNCTIONS = (
+    "alpaca_vault_token_lookup(text)",
+    "alpaca_vault_user_id(text)",
+    "alpaca_vault_link_lookup(text)",  # #12
+)
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SCRAM_ITERATIONS = 4096
 

@@ -77,6 +77,17 @@ def argument_guard(input_properties: Callable[[str], dict[str, Any] | None]) -> 
         unknown = sorted(str(name) for name in arguments if name not in properties)
         if not unknown:
             return await call_next(ctx)
+        if SECRET_ARGUMENT_NAMES & set(unknown):
+            # #12: a key pair as arguments where the operator has not allowed it; say why, not just "unknown".
+            tool = params.get("name")
+            text = (
+                f"{tool} does not take api_key or secret_key on this server: keys typed into a chat end up in the "
+                f"model's context and logs. Nothing was done. Call {tool} without them; the user then enters the "
+                "keys on a one-time page (your client opens it, or the result has entry_url to hand to the user). "
+                "Operators of orchestrators that are not language models can set "
+                "ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS=true."
+            )
+            return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
         hints = [f"{name} -> {_ARGUMENT_HINTS[name]}" for name in unknown if name in _ARGUMENT_HINTS]
         text = (
             f"Unknown argument(s) for {params.get('name')}: {', '.join(unknown)}. Nothing was done. "

@@ -53,6 +53,8 @@ class RuntimeParts:
     vault: CredentialService
     broker: AlpacaClient
     local_user_id: uuid.UUID
+    # #12: opens one-time key entry pages (console/keyentry.KeyEntryDesk); None when pages are off.
+    desk: Any = None
 
 
 class RuntimeUnavailable(ToolError):
@@ -73,12 +75,14 @@ class ToolRuntime:
         *,
         allow_live_trading: bool,
         resolve_user: Callable[[uuid.UUID], uuid.UUID],
+        allow_secrets_in_arguments: bool = False,
     ) -> None:
         self._opener = opener
         self._parts: RuntimeParts | None = None
         self._failure: str | None = None
         self._lock = asyncio.Lock()
         self.allow_live_trading = allow_live_trading
+        self.allow_secrets_in_arguments = allow_secrets_in_arguments
         # Maps the local user to the caller: the bearer token's user over HTTP, the local user over stdio.
         self._resolve_user = resolve_user
 
