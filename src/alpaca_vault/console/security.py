@@ -91,9 +91,10 @@ class PageGuard:
 
     def _same_origin(self, headers: Headers) -> bool:
         origin = headers.get("origin")
-        if origin is not None:
+        if origin is not None and origin != "null":
             return origin.lower().rstrip("/") in self.allowed_origins
-        # No Origin (some older browsers on same-origin posts): only an explicit same-origin fetch passes.
+        # Our own Referrer-Policy (no-referrer) makes browsers send "Origin: null" on form posts, and
+        # some send none: then the browser's Sec-Fetch-Site (which no page can forge) must say same-origin.
         return headers.get("sec-fetch-site") == "same-origin"
 
 
