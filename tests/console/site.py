@@ -72,9 +72,9 @@ def path_of(url: str) -> str:
 
 @asynccontextmanager
 async def running_site(
-    deployment: Any, tmp_path: Path, simulator: Any, **overrides: Any
+    deployment: Any, tmp_path: Path, simulator: Any, tokens: dict[str, str] | None = None, **overrides: Any
 ) -> AsyncIterator[Site]:
-    tokens = {name: await deployment.user_with_token(name) for name in ("alice", "bob")}
+    tokens = tokens or {name: await deployment.user_with_token(name) for name in ("alice", "bob")}
     settings = http_settings(
         tmp_path, deployment.server_url, simulator.base_url, allow_secrets_in_arguments=False, **overrides
     )
