@@ -4,36 +4,22 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, InputRequiredResult
 from pydantic import BaseModel, Field, SecretStr
 
 from alpaca_vault.broker.client import AlpacaKeys
-from alpaca_vault.broker.errors import AlpacaAuthError, AlpacaError
+from alpaca_vault.broker.errors import AlpacaAuthError
+from alpaca_vault.tools.errors import AccountNotActive, KeyPairRefused
+from alpaca_vault.tools.gate import alpaca_call, vault_call
 from alpaca_vault.tools.key_entry import KeyEntryCredential, KeyEntryResult, run_key_entry
-from alpaca_vault.tools.runtime import (
-    agent_errors,
-    alpaca_keys,
-    current_user,
-    describe_alpaca_error,
-    respond,
-    runtime,
-)
+from alpaca_vault.tools.params import CredentialRef, Environment, InvalidArgument
+from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.runtime import runtime
 from alpaca_vault.vault.exposure import register_exposed
 from alpaca_vault.vault.key_ids import check_key_environment
-
-Environment = Literal["paper", "live"]
-
-CredentialRef = Annotated[
-    str | None,
-    Field(
-        description="Credential name or id. May be omitted when you have exactly one active credential; "
-        "list_credentials shows them."
-    ),
-]
 
 
 class CredentialSummary(BaseModel):
@@ -97,7 +83,7 @@ def _clean_key(value: SecretStr, argument: str, outcome: str) -> SecretStr:
     """The key with pasted surrounding whitespace removed; refused (by argument name) if still malformed."""
     plain = value.get_secret_value().strip()
     if not _KEY_CHARS.fullmatch(plain):
-        raise ToolError(
+        raise InvalidArgument(
             f"{argument} is empty or contains spaces, line breaks or non-ASCII characters, which no Alpaca "
             f"key has. Copy it again exactly as Alpaca shows it. {outcome}"
         )
@@ -109,44 +95,35 @@ def _clean_key(value: SecretStr, argument: str, outcome: str) -> SecretStr:
 async def _check_with_alpaca(
     ctx: Context[Any, Any], api_key: SecretStr, secret_key: SecretStr, environment: Environment, label: str
 ) -> tuple[str, str]:
-    """Ask Alpaca for the account behind a key pair; returns (account_number, status) or raises ToolError."""
+    """Ask Alpaca for the account behind a key pair not stored yet; returns (account_number, status)."""
     check_key_environment(api_key, environment)
     keys = AlpacaKeys(api_key=api_key, secret_key=secret_key, environment=environment, limiter_key=label)
     try:
         account = await runtime(ctx).broker.get_account(keys)
     except AlpacaAuthError:
-        other = "live" if environment == "paper" else "paper"
-        raise ToolError(
-            f"Alpaca did not accept this key pair on the {environment} endpoint (401). Check the key id and "
-            f"secret; if they are {other} keys, use environment='{other}'. Nothing was stored."
-        ) from None
-    except AlpacaError as exc:
-        raise ToolError(describe_alpaca_error(exc) + " Nothing was stored.") from None
+        raise KeyPairRefused(environment) from None
     status = str(account.status)
     if status.upper().removeprefix("ACCOUNTSTATUS.") != "ACTIVE":
-        raise ToolError(
-            f"Alpaca account {account.account_number} is {status}, not ACTIVE, so it cannot trade. "
-            "Nothing was stored. Use validate=false to store it anyway."
-        )
+        raise AccountNotActive(account.account_number, status)
     return account.account_number, status
 
 
-# #12: the secret arguments exist only for operators who set ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS=true;
+# #12: the key arguments exist only for operators who set ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS=true;
 # otherwise build_server drops them from the published schema and the argument guard refuses them.
 SECRET_ARGUMENTS_SETTING = "ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS"  # noqa: S105 - a variable name
 KEY_ARGUMENTS = ("api_key", "secret_key", "validate")
 
 
 def _refuse_secret_arguments(ctx: Context[Any, Any], tool: str) -> None:
+    """Second wall behind the argument guard: keys as arguments only where the operator allows them."""
     if not runtime(ctx).allow_secrets_in_arguments:
-        raise ToolError(
+        raise InvalidArgument(
             f"{tool} does not take api_key or secret_key on this server: keys typed into a chat end up in the "
             f"model's context and logs. Nothing was done. Call {tool} without them and the user enters the keys "
             f"on a one-time page. (Operators of non-LLM orchestrators can set {SECRET_ARGUMENTS_SETTING}=true.)"
         )
 
 
-@agent_errors
 async def store_credential(
     ctx: Context[Any, Any],
     name: Annotated[
@@ -172,29 +149,35 @@ async def store_credential(
     list_credentials). Alpaca checks the pair first (the account must be ACTIVE; paper keys for paper).
     Never ask the user to type keys into the chat.
     """
-    user_id = await current_user(ctx)
     if api_key is None and secret_key is None:
-        return await run_key_entry(ctx, user_id, name=name, environment=environment)
+        async with vault_call(ctx) as call:
+            return await run_key_entry(ctx, call.user_id, name=name, environment=environment)
     _refuse_secret_arguments(ctx, "store_credential")
     if api_key is None or secret_key is None:
-        raise ToolError("Give both api_key and secret_key, or neither (then the user enters them on a page).")
+        raise InvalidArgument(
+            "Give both api_key and secret_key, or neither (then the user enters them on a page)."
+        )
     api_key = _clean_key(api_key, "api_key", "Nothing was stored.")
     secret_key = _clean_key(secret_key, "secret_key", "Nothing was stored.")
     check_key_environment(api_key, environment)
-    rt = runtime(ctx)
-    account_number = account_status = None
-    if validate:
-        account_number, account_status = await _check_with_alpaca(ctx, api_key, secret_key, environment, name)
-    info = await rt.vault.store(
-        user_id,
-        name,
-        environment,
-        api_key,
-        secret_key,
-        account_number=account_number,
-        account_status=account_status,
-        validated=validate,
-    )
+    async with vault_call(ctx) as call:
+        account_number = account_status = None
+        if validate:
+            account_number, account_status = await _check_with_alpaca(
+                ctx, api_key, secret_key, environment, name
+            )
+        info = call.returned(
+            await call.vault.store(
+                call.user_id,
+                name,
+                environment,
+                api_key,
+                secret_key,
+                account_number=account_number,
+                account_status=account_status,
+                validated=validate,
+            )
+        )
     summary = CredentialSummary.of(info)
     note = "validated with Alpaca" if validate else "NOT validated (validate=false)"
     return respond(
@@ -203,11 +186,10 @@ async def store_credential(
     )
 
 
-@agent_errors
 async def list_credentials(ctx: Context[Any, Any]) -> Annotated[CallToolResult, CredentialList]:
     """List your stored Alpaca credentials: name, environment, account, status. Never keys or secrets."""
-    user_id = await current_user(ctx)
-    infos = await runtime(ctx).vault.list(user_id)
+    async with vault_call(ctx) as call:
+        infos = call.returned(await call.vault.list(call.user_id))
     items = [CredentialSummary.of(i) for i in infos]
     if not items:
         summary = (
@@ -219,29 +201,25 @@ async def list_credentials(ctx: Context[Any, Any]) -> Annotated[CallToolResult, 
     return respond(CredentialList(credentials=items), summary)
 
 
-@agent_errors
 async def validate_credential(
     ctx: Context[Any, Any], credential: CredentialRef = None
 ) -> Annotated[CallToolResult, CredentialResult]:
     """Check a stored credential with Alpaca now and record the account number and status."""
-    rt = runtime(ctx)
-    user_id = await current_user(ctx)
-    async with alpaca_keys(ctx, credential) as (keys, info):
-        try:
-            account = await rt.broker.get_account(keys)
-        except AlpacaError as exc:
-            raise ToolError(describe_alpaca_error(exc, info.name)) from None
-    await rt.vault.record_validation(
-        user_id, info.id, account_number=account.account_number, account_status=str(account.status)
+    async with alpaca_call(ctx, credential) as call:
+        account = await call.send(call.broker.get_account)
+    await call.vault.record_validation(
+        call.user_id,
+        call.resolved.id,
+        account_number=account.account_number,
+        account_status=str(account.status),
     )
-    fresh = CredentialSummary.of(await rt.vault.get(user_id, str(info.id)))
+    fresh = CredentialSummary.of(await call.vault.get(call.user_id, str(call.resolved.id)))
     summary = f"Alpaca accepted credential {_describe(fresh)}."
     if str(account.status).upper() != "ACTIVE":
         summary += f" Warning: the account is {account.status}, not ACTIVE, so it cannot trade."
     return respond(CredentialResult(credential=fresh, validated=True), summary)
 
 
-@agent_errors
 async def update_credential(
     ctx: Context[Any, Any],
     credential: Annotated[str, Field(description="Credential name or id to change.")],
@@ -252,7 +230,7 @@ async def update_credential(
     replace_keys: Annotated[
         bool,
         Field(
-            description="true: the user enters a new key pair on a one-time page (same flow as store_credential)."
+            description="true: the user enters a new key pair on a one-time page (as with store_credential)."
         ),
     ] = False,
     api_key: Annotated[
@@ -274,44 +252,47 @@ async def update_credential(
     if keys_given:
         _refuse_secret_arguments(ctx, "update_credential")
     if (api_key is None) != (secret_key is None):
-        raise ToolError("Give both api_key and secret_key to replace a key pair, or neither.")
+        raise InvalidArgument("Give both api_key and secret_key to replace a key pair, or neither.")
     if replace_keys and keys_given:
-        raise ToolError("Use replace_keys=true or api_key and secret_key, not both.")
+        raise InvalidArgument("Use replace_keys=true or api_key and secret_key, not both.")
     if new_name is None and is_active is None and not keys_given and not replace_keys:
-        raise ToolError("Nothing to change: give new_name, is_active, or replace_keys=true.")
+        raise InvalidArgument("Nothing to change: give new_name, is_active, or replace_keys=true.")
     if api_key is not None and secret_key is not None:
         api_key = _clean_key(api_key, "api_key", "Nothing was changed.")
         secret_key = _clean_key(secret_key, "secret_key", "Nothing was changed.")
-    rt = runtime(ctx)
-    user_id = await current_user(ctx)
-    if replace_keys and ctx.request_state is not None:
-        # The second round of the 2026-07-28 flow: the entry is already open; its link says which credential.
-        return await run_key_entry(ctx, user_id, name="", environment="paper")
-    current = await rt.vault.get(user_id, credential)
-    validated = False
-    account_number = account_status = None
-    if api_key is not None and secret_key is not None and validate:
-        account_number, account_status = await _check_with_alpaca(
-            ctx, api_key, secret_key, current.environment, str(current.id)
-        )
-        validated = True
-    info = current
-    if new_name is not None or is_active is not None or api_key is not None:
-        info = await rt.vault.update(
-            user_id,
-            str(current.id),
-            name=new_name,
-            is_active=is_active,
-            api_key=api_key,
-            secret_key=secret_key,
-        )
-    if validated:
-        await rt.vault.record_validation(
-            user_id, info.id, account_number=account_number, account_status=account_status
-        )
-        info = await rt.vault.get(user_id, str(info.id))
-    if replace_keys:
-        return await run_key_entry(ctx, user_id, name=info.name, environment=info.environment, replace=info)
+    async with vault_call(ctx, credential=credential) as call:
+        current = await call.vault.get(call.user_id, str(call.resolved.id))
+        if replace_keys and ctx.request_state is not None:
+            # The 2026-07-28 retry: the entry is open already; its link says which credential it replaces.
+            return await run_key_entry(ctx, call.user_id, name=current.name, environment=current.environment)
+        validated = False
+        account_number = account_status = None
+        if api_key is not None and secret_key is not None and validate:
+            account_number, account_status = await _check_with_alpaca(
+                ctx, api_key, secret_key, current.environment, str(current.id)
+            )
+            validated = True
+        info = current
+        if new_name is not None or is_active is not None or api_key is not None:
+            info = call.returned(
+                await call.vault.update(
+                    call.user_id,
+                    str(current.id),
+                    name=new_name,
+                    is_active=is_active,
+                    api_key=api_key,
+                    secret_key=secret_key,
+                )
+            )
+        if validated:
+            await call.vault.record_validation(
+                call.user_id, info.id, account_number=account_number, account_status=account_status
+            )
+            info = await call.vault.get(call.user_id, str(info.id))
+        if replace_keys:
+            return await run_key_entry(
+                ctx, call.user_id, name=info.name, environment=info.environment, replace=info
+            )
     summary = CredentialSummary.of(info)
     return respond(
         KeyEntryResult(status="stored", credential=KeyEntryCredential.of(info), validated=validated),
@@ -319,13 +300,12 @@ async def update_credential(
     )
 
 
-@agent_errors
 async def delete_credential(
     ctx: Context[Any, Any],
     credential: Annotated[str, Field(description="Credential name or id to delete permanently.")],
 ) -> Annotated[CallToolResult, DeletedCredential]:
     """Delete a stored credential and its encrypted keys permanently. Orders at Alpaca are not affected."""
-    user_id = await current_user(ctx)
-    info = await runtime(ctx).vault.delete(user_id, credential)
+    async with vault_call(ctx, credential=credential) as call:
+        info = call.returned(await call.vault.delete(call.user_id, str(call.resolved.id)))
     summary = CredentialSummary.of(info)
     return respond(DeletedCredential(deleted=summary), f"Deleted credential {_describe(summary)}.")

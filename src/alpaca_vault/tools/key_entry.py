@@ -33,7 +33,8 @@ from mcp_types import (
 from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, Field
 
-from alpaca_vault.tools.runtime import respond, runtime
+from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.runtime import runtime
 
 KEY_ENTRY_INPUT = "key_entry"
 _STATE_PREFIX = "key-entry:v1:"
