@@ -68,6 +68,11 @@ async def test_a_person_uses_the_console_in_a_browser(
         assert "paper-main" in listed and account.account_number in listed
         await page.screenshot(path=str(shots / "console-credentials.png"))
 
+        await page.goto(site.base + "/console/audit")
+        trail = await page.inner_text("main")
+        assert "credential.store" in trail and "paper-main" in trail  # the page recorded the entry
+        await page.screenshot(path=str(shots / "console-audit.png"))
+
         await page.goto(site.base + "/console/tokens")
         await page.get_by_label("Name").fill("laptop")
         await page.get_by_label("Expires in (days, 0 = never)").fill("30")

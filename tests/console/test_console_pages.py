@@ -288,3 +288,42 @@ async def test_cli_console_prints_a_one_time_sign_in_link(
             check=False,
         )
         assert unknown.returncode == 1 and "users add mallory" in unknown.stderr
+
+
+async def test_audit_page_shows_only_the_users_own_events_and_filters_them(
+    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
+) -> None:
+    async with (
+        running_site(deployment, tmp_path, simulator) as site,
+        site.http() as alice,
+        site.http() as bob,
+    ):
+        link = path_of(await site.entry_link("alice", "audited"))
+        stored = await site.post_keys(alice, link, sim_account.api_key, sim_account.secret_key)
+        assert stored.status_code == 200
+        await site.sign_in(alice, "alice")
+        await site.sign_in(bob, "bob")
+        csrf = csrf_of((await alice.get("/console/")).text)
+        credential_id = await _credential_id(site, "alice", "audited")
+        await alice.post(
+            f"/console/credentials/{credential_id}/deactivate", data={"csrf": csrf}, headers=site.origin
+        )
+        page = await alice.get("/console/audit")
+        assert page.status_code == 200
+        assert_security_headers(page.headers)
+        text = __import__("html").unescape(page.text)
+        # Recorded by the pages themselves, as the console actor, before the vault changed.
+        assert "<td>credential.store</td>" in text and "<td>credential.update</td>" in text
+        assert "key entry page" in text
+        assert "audited" in text and "console" in text
+        assert sim_account.api_key not in text and sim_account.secret_key not in text
+        only_updates = __import__("html").unescape(
+            (await alice.get("/console/audit", params={"action": "credential.update"})).text
+        )
+        assert (
+            "<td>credential.update</td>" in only_updates and "<td>credential.store</td>" not in only_updates
+        )
+        none = await alice.get("/console/audit", params={"action": "token.revoke"})
+        assert "No events match" in none.text
+        bobs = await bob.get("/console/audit")
+        assert bobs.status_code == 200 and "No events" in bobs.text and "audited" not in bobs.text

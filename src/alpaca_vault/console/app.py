@@ -41,7 +41,7 @@ from alpaca_vault.console.security import (
 )
 from alpaca_vault.console.tokens import TokenRequestError, UserTokens
 from alpaca_vault.db.engine import Database
-from alpaca_vault.db.models import User
+from alpaca_vault.db.models import AUDIT_ACTIONS, User
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.errors import VaultError
 from alpaca_vault.vault.keyring import KeyRing
@@ -94,6 +94,8 @@ class ConsoleServices:
     tokens: UserTokens
     # A bearer token -> its user id (or None); the server's own verifier, so the rules are one.
     verify_token: Callable[[str], Awaitable[uuid.UUID | None]] | None = None
+    # The audit trail (#13): the console records what it changes and shows the user's own events.
+    audit: Any = None
     # #13 / #14 publish their pages here (audit trail, trading policy) when their stores land.
     extra_pages: dict[str, ExtraPage] = field(default_factory=dict)
 
@@ -413,6 +415,15 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
         except (ValueError, VaultError):
             # Unknown and another user's ids look the same: nothing to probe.
             return message(404, "Not found", "No such credential.", static_prefix="/console")
+        if action != "replace" and not await _audited(
+            s,
+            session.user_id,
+            "credential.delete" if action == "delete" else "credential.update",
+            credential_id=info.id,
+            credential_name=info.name,
+            details={"changes": action},
+        ):
+            return _audit_refusal()
         if action == "replace":
             ticket = await s.desk.open_entry(
                 session.user_id, name=info.name, environment=info.environment, replace=info
@@ -457,6 +468,10 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
         if isinstance(state, Response):
             return state
         s, session, _, form = state
+        if not await _audited(
+            s, session.user_id, "token.create", details={"token_name": form.get("name", "")[:64]}
+        ):
+            return _audit_refusal()
         try:
             days = int(form.get("expires_in", "90"))
             row, token = await s.tokens.create(session.user_id, form.get("name", ""), days)
@@ -477,10 +492,50 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
             token_id = uuid.UUID(request.path_params["token_id"])
         except ValueError:
             token_id = None
+        owned = token_id is not None and any(t.id == token_id for t in await s.tokens.list(session.user_id))
+        if owned and not await _audited(
+            s, session.user_id, "token.revoke", details={"token_id": str(token_id)}
+        ):
+            return _audit_refusal()
         row = await s.tokens.revoke(session.user_id, token_id) if token_id else None
         if row is None:
             return message(404, "Not found", "No such token.", static_prefix="/console")
         return await tokens_page(request, notice=f"Revoked token '{row.name}' ({row.prefix}…).")
+
+    # the audit trail (#13): the user's own events, newest first, with filters
+
+    async def audit_page(request: Request) -> Response:
+        state = await signed_in(request)
+        if isinstance(state, Response):
+            return state
+        s, session, name = state
+        if s.audit is None:
+            return render(
+                "placeholder.html",
+                title="Audit trail",
+                heading="Audit trail",
+                message="The audit trail is not available on this server.",
+                **base(session, s, name, "audit"),
+            )
+        query = request.query_params
+        credential = query.get("credential", "").strip()[:64] or None
+        action = query.get("action", "").strip()[:64] or None
+        try:
+            limit = int(query.get("limit", "50"))
+        except ValueError:
+            limit = 50
+        limit = limit if limit in (25, 50, 100, 200) else 50
+        events = await s.audit.events(session.user_id, credential=credential, action=action, limit=limit)
+        names = [c.name for c in await s.vault.list(session.user_id)]
+        return render(
+            "audit.html",
+            title="Audit trail",
+            events=events,
+            credential_names=names,
+            actions=AUDIT_ACTIONS,
+            filters={"credential": credential, "action": action, "limit": limit},
+            **base(session, s, name, "audit"),
+        )
 
     # pages other rooms fill in
 
@@ -526,17 +581,35 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
             extra("policies", "Trading policy", "Trading policies are not available on this server yet."),
             methods=["GET"],
         ),
-        Route(
-            "/audit",
-            extra("audit", "Audit trail", "The audit trail is not available on this server yet."),
-            methods=["GET"],
-        ),
+        Route("/audit", audit_page, methods=["GET"]),
     ]
     app = Starlette(routes=routes)
     return PageGuard(app, allowed_hosts=config.allowed_hosts, allowed_origins=config.allowed_origins)
 
 
 _CREDENTIAL_ACTIONS = frozenset({"replace", "deactivate", "activate", "delete"})
+
+
+async def _audited(s: ConsoleServices, user_id: uuid.UUID, action: str, **fields: Any) -> bool:
+    """Record a console change before it happens; False (change refused) when the record cannot be written."""
+    if s.audit is None:
+        return True
+    from alpaca_vault.audit.chain import CONSOLE
+
+    try:
+        await s.audit.append(user_id, action, CONSOLE, **fields)
+    except Exception:  # AuditUnavailable, or anything else: fail closed
+        return False
+    return True
+
+
+def _audit_refusal() -> HTMLResponse:
+    return message(
+        503,
+        "Not changed",
+        "The audit trail cannot be written right now, so nothing was changed. Try again shortly.",
+        static_prefix="/console",
+    )
 
 
 def _path_of(url: str) -> str:

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
@@ -154,7 +154,8 @@ class KeyEntryDesk:
         with contextlib.suppress(Exception):
             await self.links.wait(user_id, link_id)
         current = asyncio.current_task()
-        self._watchers.discard(current)  # type: ignore[arg-type]
+        if current is not None:
+            self._watchers.discard(current)
         if self._on_settled is not None and not self._watchers:
             await self._on_settled()
 
@@ -179,10 +180,13 @@ class SubmitResult:
 class KeyEntry:
     """The page's side: validate a pasted pair with Alpaca, store it sealed, finish the link."""
 
-    def __init__(self, links: LinkStore, vault: CredentialService, broker: AlpacaClient) -> None:
+    def __init__(
+        self, links: LinkStore, vault: CredentialService, broker: AlpacaClient, *, audit: Any = None
+    ) -> None:
         self.links = links
         self.vault = vault
         self.broker = broker
+        self.audit = audit  # the audit trail (#13); the record is written before the vault changes
 
     async def submit(self, record: LinkRecord, api_key: str, secret_key: str) -> SubmitResult:
         # A fresh exposure scope: the log scrubber removes these two values from anything logged below.
@@ -199,7 +203,7 @@ class KeyEntry:
 
     async def _submit(self, record: LinkRecord, api_key: SecretStr, secret_key: SecretStr) -> SubmitResult:
         details = record.details
-        environment = str(details.get("environment", "paper"))
+        environment = "live" if details.get("environment") == "live" else "paper"
         name = str(details.get("name", record.bound_to or ""))
         replace = details.get("action") == "replace"
         if not (
@@ -223,8 +227,11 @@ class KeyEntry:
                 f"Enter {environment} keys here, or ask for a {other} entry instead.",
             )
         keys = AlpacaKeys(
-            api_key=api_key, secret_key=secret_key, environment=environment, limiter_key=f"entry:{record.id}"
-        )  # type: ignore[arg-type]
+            api_key=api_key,
+            secret_key=secret_key,
+            environment="live" if environment == "live" else "paper",
+            limiter_key=f"entry:{record.id}",
+        )
         try:
             account = await self.broker.get_account(keys)
         except AlpacaAuthError:
@@ -251,6 +258,12 @@ class KeyEntry:
                 "account_not_active",
                 f"Alpaca accepted the keys, but account {account.account_number} is {status}, not ACTIVE, so it "
                 "cannot trade. Nothing was stored.",
+            )
+        if self.audit is not None and not await self._audited(record, replace, name, environment):
+            return SubmitResult(
+                False,
+                "The audit trail cannot be written right now, so nothing was stored. Try again in a moment.",
+                can_retry=True,
             )
         # Claim the link before writing: of two tabs submitting at once, exactly one stores.
         if not await self.links.consume(record, "storing"):
@@ -292,6 +305,23 @@ class KeyEntry:
             f"{info.account_number}, {status}. You can close this tab and go back to your assistant.",
             credential=info,
         )
+
+    async def _audited(self, record: LinkRecord, replace: bool, name: str, environment: str) -> bool:
+        from alpaca_vault.audit.chain import CONSOLE
+
+        try:
+            await self.audit.append(
+                record.user_id,
+                "credential.update" if replace else "credential.store",
+                CONSOLE,
+                credential_id=uuid.UUID(record.bound_to) if replace and record.bound_to else None,
+                credential_name=name,
+                details={"environment": environment, "changes": "keys entered on the key entry page"},
+            )
+        except Exception:  # fail closed: no record, no change
+            logger.error("Key entry %s: the audit record could not be written; nothing stored", record.id)
+            return False
+        return True
 
     async def _refused(self, record: LinkRecord, reason: str, message: str) -> SubmitResult:
         attempts = await self.links.record_failure(record, reason)

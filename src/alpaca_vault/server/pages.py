@@ -42,6 +42,7 @@ class PagesHub:
         self._services: ConsoleServices | None = None
         self.listener: LoopbackListener | None = None
         self.extra_pages: dict[str, Any] = {}
+        self._audit: Any = None
 
     @property
     def key_entry_lifetime(self) -> timedelta:
@@ -72,6 +73,8 @@ class PagesHub:
         from alpaca_vault.console.tokens import UserTokens
 
         links = LinkStore(db)
+        audit = _audit_log(db, keyring)
+        self._audit = audit
         if self.base_url is not None:
             fixed = self.base_url
 
@@ -95,11 +98,12 @@ class PagesHub:
             vault=vault,
             broker=broker,
             links=links,
-            key_entry=KeyEntry(links, vault, broker),
+            key_entry=KeyEntry(links, vault, broker, audit=audit),
             desk=desk,
             tokens=UserTokens(db),
             verify_token=self.verify_token,
             extra_pages=self.extra_pages,
+            audit=audit,
         )
         return desk
 
@@ -122,3 +126,13 @@ class PagesHub:
         if self.listener is not None:
             with contextlib.suppress(Exception):
                 await self.listener.close()
+        if self._audit is not None:
+            with contextlib.suppress(Exception):
+                self._audit.close()
+
+
+def _audit_log(db: Any, keyring: Any) -> Any:
+    """The audit trail (#13) the pages record to and read from."""
+    from alpaca_vault.audit import AuditLog, ChainKeys
+
+    return AuditLog(db, ChainKeys.from_keyring(keyring))
