@@ -37,7 +37,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from alpaca_vault.db.engine import Database, DatabaseError
 from alpaca_vault.db.models import ApiToken, User
 
-TENANT_TABLES = ("users", "credentials", "api_tokens", "audit_events", "order_intents", "one_time_links")
+TENANT_TABLES = (
+    "users",
+    "credentials",
+    "api_tokens",
+    "data_keys",
+    "audit_events",
+    "order_intents",
+    "one_time_links",
+)
 # The application role may read and append to these, never change or delete a row (#13).
 APPEND_ONLY_TABLES = frozenset({"audit_events"})
 DEFINER_FUNCTIONS = (
