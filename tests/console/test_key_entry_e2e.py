@@ -23,6 +23,7 @@ from sqlalchemy import text
 
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.rls import maintenance_session
+from alpaca_vault.db.sealed import TOKEN_VERSIONS, SealedValue
 from alpaca_vault.server.app import build_server
 from alpaca_vault.server.logs import configure_logging
 from alpaca_vault.server.runner import serve_http_in_thread
@@ -203,7 +204,8 @@ async def test_http_client_with_url_elicitation(
             got = await client.call_tool("alpaca_get_account", {})
             assert got.structured_content["account"]["account_number"] == account.account_number
     sealed = await _sealed_rows(deployment.admin_url)
-    assert len(sealed) == 1 and all(value.startswith("v1.") for value in sealed[0])
+    assert len(sealed) == 1
+    assert all(SealedValue.parse(value).version in TOKEN_VERSIONS for value in sealed[0])  # sealed tokens only
     log_text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert_nowhere(
         [api_key, secret],
