@@ -205,7 +205,9 @@ async def test_http_client_with_url_elicitation(
             assert got.structured_content["account"]["account_number"] == account.account_number
     sealed = await _sealed_rows(deployment.admin_url)
     assert len(sealed) == 1
-    assert all(SealedValue.parse(value).version in TOKEN_VERSIONS for value in sealed[0])  # sealed tokens only
+    assert all(
+        SealedValue.parse(value).version in TOKEN_VERSIONS for value in sealed[0]
+    )  # sealed tokens only
     log_text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert_nowhere(
         [api_key, secret],

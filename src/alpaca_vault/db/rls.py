@@ -44,6 +44,7 @@ TENANT_TABLES = (
     "data_keys",
     "audit_events",
     "order_intents",
+    "trading_policies",
     "one_time_links",
 )
 # The application role may read and append to these, never change or delete a row (#13).

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import typer
 
-from alpaca_vault.server.commands import console, credentials, db, keys, serve, simulator, tokens, users
+from alpaca_vault.server.commands import (
+    console,
+    credentials,
+    db,
+    keys,
+    policy,
+    serve,
+    simulator,
+    tokens,
+    users,
+)
 
 app = typer.Typer(
     name="alpaca-vault",
@@ -26,6 +36,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(policy.app, name="policy")
 
 
 def main() -> None:
