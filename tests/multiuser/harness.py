@@ -38,8 +38,10 @@ def http_settings(data_dir: Path, database_url: str, simulator_url: str, **overr
     return Settings(**values)
 
 
-def serve_http(settings: Settings, *, stateless: bool = False) -> AbstractContextManager[str]:
-    return serve_http_in_thread(settings, stateless=stateless)
+def serve_http(
+    settings: Settings, *, stateless: bool = False, gate_hooks: Any = None
+) -> AbstractContextManager[str]:
+    return serve_http_in_thread(settings, stateless=stateless, gate_hooks=gate_hooks)
 
 
 @asynccontextmanager

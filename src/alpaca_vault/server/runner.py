@@ -99,8 +99,8 @@ async def store_demo_credential(settings: Settings) -> None:
 
 async def create_demo_token(settings: Settings) -> str:
     """A fresh bearer token for the local user of the simulator's demo vault."""
+    from alpaca_vault.accounts import AccountAdmin
     from alpaca_vault.db.engine import Database
-    from alpaca_vault.server.auth import AccountAdmin
 
     database = Database.create(settings.effective_database_url)
     try:
@@ -184,12 +184,14 @@ def http_auth(settings: Settings, *, host: str, port: int) -> tuple[Any, Any]:
     return BearerTokenVerifier(Database.create(settings.effective_database_url)), auth
 
 
-def build_http_app(settings: Settings, *, host: str, port: int, stateless: bool = False) -> Any:
+def build_http_app(
+    settings: Settings, *, host: str, port: int, stateless: bool = False, gate_hooks: Any = None
+) -> Any:
     """The Starlette app `serve --transport http` runs (tests mount the same); always behind bearer tokens."""
     from alpaca_vault.server.app import build_server
 
     verifier, auth = http_auth(settings, host=host, port=port)
-    server = build_server(settings, token_verifier=verifier, auth=auth)
+    server = build_server(settings, token_verifier=verifier, auth=auth, gate_hooks=gate_hooks)
     app = server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=stateless,
@@ -239,7 +241,9 @@ async def _run_http(settings: Settings, host: str, port: int, stateless: bool) -
 
 
 @contextlib.contextmanager
-def serve_http_in_thread(settings: Settings, *, stateless: bool = False) -> Iterator[str]:
+def serve_http_in_thread(
+    settings: Settings, *, stateless: bool = False, gate_hooks: Any = None
+) -> Iterator[str]:
     """Run exactly what `serve --transport http` runs, on a free loopback port in a background thread.
 
     Yields the ``/mcp`` URL. For tests and benchmarks: the server has its own event loop, so the
@@ -249,7 +253,7 @@ def serve_http_in_thread(settings: Settings, *, stateless: bool = False) -> Iter
 
     sock = listening_socket("127.0.0.1", 0, backlog=1024)
     port = sock.getsockname()[1]  # bound first: the Host/Origin allowlist names the real port
-    app = build_http_app(settings, host="127.0.0.1", port=port, stateless=stateless)
+    app = build_http_app(settings, host="127.0.0.1", port=port, stateless=stateless, gate_hooks=gate_hooks)
     with uvicorn_in_thread(
         app,
         sock,
