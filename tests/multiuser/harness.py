@@ -32,7 +32,7 @@ def http_settings(data_dir: Path, database_url: str, simulator_url: str, **overr
         "live_url": simulator_url,
         "data_url": simulator_url,
         "http_timeout": 5.0,
-        "log_level": "DEBUG",
+        "log_level": "WARNING",  # a test that wants more asks for it
     }
     values.update(overrides)
     return Settings(**values)
