@@ -67,7 +67,11 @@ CANARY_CALLS: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
     "alpaca_get_activities": lambda p: {"credential": "c"},
     "alpaca_list_orders": lambda p: {"status": "all", "credential": "c"},
     "alpaca_get_order": lambda p: {"order_id": p["order_id"], "credential": "c"},
-    "alpaca_place_order": lambda p: {"symbol": "AAPL", "side": "buy", "qty": 1, "credential": "c"},
+    # The same order as the one placed before, under a new id inside the duplicate window: the guard's
+    # refusal path (#14).
+    "alpaca_place_order": lambda p: {"symbol": "AAPL", "side": "buy", "qty": 3, "credential": "c"},
+    "alpaca_preview_order": lambda p: {"symbol": "AAPL", "side": "buy", "qty": 2, "credential": "c"},
+    "get_trading_policy": lambda p: {"credential": "c"},
     "alpaca_replace_order": lambda p: {"order_id": p["order_id"], "qty": 2, "credential": "c"},
     "alpaca_cancel_order": lambda p: {"order_id": p["order_id"], "credential": "c"},
     "alpaca_cancel_all_orders": lambda p: {"credential": "c"},

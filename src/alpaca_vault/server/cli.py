@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from alpaca_vault.server.commands import credentials, db, keys, serve, simulator, tokens, users
+from alpaca_vault.server.commands import credentials, db, keys, policy, serve, simulator, tokens, users
 
 app = typer.Typer(
     name="alpaca-vault",
@@ -25,6 +25,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(policy.app, name="policy")
 
 
 def main() -> None:
