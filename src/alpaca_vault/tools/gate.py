@@ -271,16 +271,26 @@ async def alpaca_call(
         await _after(call, rt.hooks.after_call(call.intent))
 
 
+class _NamesNoCredential:
+    """``vault_call``'s default: the call acts on no stored credential (storing one, listing them)."""
+
+
+NO_CREDENTIAL = _NamesNoCredential()
+
+
 @asynccontextmanager
-async def vault_call(ctx: Context[Any, Any], *, credential: str | None = None) -> AsyncIterator[ToolCall]:
+async def vault_call(
+    ctx: Context[Any, Any], *, credential: str | _NamesNoCredential | None = NO_CREDENTIAL
+) -> AsyncIterator[ToolCall]:
     """Steps 2-4 and 7 for a call that changes or reads only the vault: nothing is unsealed.
 
-    ``credential`` names an existing credential the call acts on (None: the call names none).
+    ``credential`` names an existing credential the call acts on, resolved like any tool's
+    (None: the only active one); leave it out when the call acts on none.
     """
     call = current_call()
     rt = runtime(ctx)
     try:
-        if credential is not None:
+        if not isinstance(credential, _NamesNoCredential):
             call.credential = ResolvedCredential.of(await rt.vault.get(call.user_id, credential))
         for hook in rt.hooks.before_send(call.intent):
             await hook(call)
