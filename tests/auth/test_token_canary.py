@@ -55,6 +55,7 @@ def env(tmp_path: Path, simulator: Any) -> dict[str, str]:
         ALPACA_VAULT_LIVE_URL=simulator.base_url,
         ALPACA_VAULT_DATA_URL=simulator.base_url,
         ALPACA_VAULT_LOG_LEVEL="DEBUG",
+        ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="true",  # keys as arguments here; tests/console covers the page
     )
     return values
 

@@ -33,6 +33,7 @@ def http_settings(data_dir: Path, database_url: str, simulator_url: str, **overr
         "data_url": simulator_url,
         "http_timeout": 5.0,
         "log_level": "WARNING",  # a test that wants more asks for it
+        "allow_secrets_in_arguments": True,  # keys as arguments here; tests/console covers the page
     }
     values.update(overrides)
     return Settings(**values)

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import typer
 
-from alpaca_vault.server.commands import credentials, db, keys, policy, serve, simulator, tokens, users
+from alpaca_vault.server.commands import (
+    console,
+    credentials,
+    db,
+    keys,
+    policy,
+    serve,
+    simulator,
+    tokens,
+    users,
+)
 
 app = typer.Typer(
     name="alpaca-vault",
@@ -19,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 serve.register(app)
+console.register(app)
 simulator.register(app)
 app.add_typer(credentials.app, name="credentials")
 app.add_typer(keys.app, name="keys")

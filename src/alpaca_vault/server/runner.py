@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -186,17 +187,34 @@ def build_http_app(
     settings: Settings, *, host: str, port: int, stateless: bool = False, gate_hooks: Any = None
 ) -> Any:
     """The Starlette app `serve --transport http` runs (tests mount the same); always behind bearer tokens."""
+    from starlette.routing import Mount
+
+    from alpaca_vault.console.app import connect_app, console_app
     from alpaca_vault.server.app import build_server
+    from alpaca_vault.server.pages import PagesHub
 
     verifier, auth = http_auth(settings, host=host, port=port)
-    server = build_server(settings, token_verifier=verifier, auth=auth, gate_hooks=gate_hooks)
+
+    async def verify_token(token: str) -> uuid.UUID | None:
+        access = await verifier.verify_token(token)
+        return uuid.UUID(access.subject) if access is not None and access.subject else None
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - display only
+    origin = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    pages = PagesHub(settings, base_url=origin, verify_token=verify_token)
+    server = build_server(settings, token_verifier=verifier, auth=auth, pages=pages, gate_hooks=gate_hooks)
+    security = transport_security(settings, host, port)
     app = server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=stateless,
         json_response=stateless,
-        transport_security=transport_security(settings, host, port),
+        transport_security=security,
         host=host,
     )
+    # #12: the key entry page and the console, on the same server (their own Host/Origin checks).
+    page_config = pages.page_config(list(security.allowed_hosts), list(security.allowed_origins))
+    app.router.routes.append(Mount("/connect", app=connect_app(pages.services, page_config)))
+    app.router.routes.append(Mount("/console", app=console_app(pages.services, page_config)))
     serve_sessions = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
