@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from alpaca_vault.accounts import AccountAdmin, hash_token
 from alpaca_vault.audit import AuditLog, ChainKeys
 from alpaca_vault.audit.chain import STDIO
 from alpaca_vault.console.links import LinkError, LinkStore
@@ -33,7 +34,6 @@ from alpaca_vault.db.rls import (
 )
 from alpaca_vault.guard.order_intents import OrderIntents
 from alpaca_vault.guard.store import PolicyStore
-from alpaca_vault.server.auth import AccountAdmin, hash_token
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing, generate_key
 from tests.multiuser.conftest import RlsDatabase
