@@ -131,8 +131,8 @@ def test_admin_commands_as_the_application_role_say_to_use_the_owner(rls_databas
 
 async def _sqlite_vault_with_a_token(path: Path) -> tuple[Database, str]:
     """A migrated SQLite vault with user alice and one bearer token of hers."""
+    from alpaca_vault.accounts import AccountAdmin
     from alpaca_vault.db.migrate import upgrade_database
-    from alpaca_vault.server.auth import AccountAdmin
 
     db = Database.create(f"sqlite+aiosqlite:///{path}")
     await upgrade_database(db)
@@ -194,9 +194,9 @@ async def test_removing_a_user_deletes_its_credentials_on_sqlite_too(tmp_path: P
     from pydantic import SecretStr
     from sqlalchemy import func, select
 
+    from alpaca_vault.accounts import AccountAdmin
     from alpaca_vault.db.migrate import upgrade_database
     from alpaca_vault.db.models import ApiToken, Credential
-    from alpaca_vault.server.auth import AccountAdmin
     from alpaca_vault.vault.credentials import CredentialService
     from alpaca_vault.vault.keyring import KeyRing, generate_key
 

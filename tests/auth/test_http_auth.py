@@ -17,9 +17,10 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from sqlalchemy import update
 
+from alpaca_vault.accounts import generate_token
 from alpaca_vault.db.models import ApiToken, utcnow
 from alpaca_vault.db.rls import maintenance_session
-from alpaca_vault.server.auth import generate_token
+from alpaca_vault.tools.gate import GateHooks, ToolCall
 from tests.fixtures.mcp_server import text_of
 from tests.multiuser.conftest import Deployment
 from tests.multiuser.harness import connect, http_settings, serve_http
@@ -143,3 +144,28 @@ async def test_last_used_is_recorded_at_most_once_a_minute(deployment: Deploymen
             await client.call_tool("list_credentials", {})
     (later,) = await deployment.admin.list_tokens("alice")
     assert later.last_used_at == first.last_used_at
+
+
+async def test_the_gate_knows_the_token_a_call_came_with(
+    deployment: Deployment, tmp_path: Path, simulator: Any
+) -> None:
+    """Every call's actor is its bearer token, by id and name (what the audit trail will record)."""
+    seen: list[ToolCall] = []
+    hooks = GateHooks()
+
+    async def watch(call: ToolCall) -> None:
+        seen.append(call)
+
+    hooks.add_before_send(watch)
+    await deployment.admin.add_user("carol")
+    issued = await deployment.admin.create_token("carol", name="laptop-agent")
+    settings = http_settings(tmp_path / "data", deployment.server_url, simulator.base_url)
+    with serve_http(settings, gate_hooks=hooks) as url:
+        async with connect(url, issued.token.get_secret_value()) as client:
+            listed = await client.call_tool("list_credentials", {})
+            assert not listed.is_error, text_of(listed)
+    assert len(seen) == 1
+    actor = seen[0].actor
+    assert actor.kind == "token" and actor.token_id == issued.record.id and actor.token_name == "laptop-agent"
+    users = {u.name: u.id for u in await deployment.admin.list_users()}
+    assert seen[0].user_id == users["carol"]

@@ -25,7 +25,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from alpaca_vault.server.auth import DISPLAY_PREFIX_LENGTH
+from alpaca_vault.accounts import DISPLAY_PREFIX_LENGTH
 from alpaca_vault.vault.keyring import generate_key
 from tests.fixtures.mcp_server import text_of
 from tests.multiuser.harness import connect
@@ -55,6 +55,7 @@ def env(tmp_path: Path, simulator: Any) -> dict[str, str]:
         ALPACA_VAULT_LIVE_URL=simulator.base_url,
         ALPACA_VAULT_DATA_URL=simulator.base_url,
         ALPACA_VAULT_LOG_LEVEL="DEBUG",
+        ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="true",  # keys as arguments here; tests/console covers the page
     )
     return values
 
@@ -147,5 +148,5 @@ async def test_a_token_is_shown_once_and_never_again(
         seen.append(path.read_bytes().decode("latin-1"))
     seen.append(server_log.read_text())
 
-    assert "DEBUG alpaca_vault.server.auth: Bearer token refused" in seen[-1]  # DEBUG logging really ran
+    assert "DEBUG alpaca_vault.accounts.tokens: Bearer token refused" in seen[-1]  # DEBUG logging really ran
     assert [i for i, text in enumerate(seen) if leaks(token, text)] == []

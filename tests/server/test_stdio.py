@@ -25,8 +25,10 @@ def server_env(data_dir: Path, simulator_url: str, **extra: str) -> dict[str, st
         ALPACA_VAULT_LIVE_URL=simulator_url,
         ALPACA_VAULT_DATA_URL=simulator_url,
         ALPACA_VAULT_LOG_LEVEL="DEBUG",
-        **extra,
+        # These tests store keys the orchestrator way; tests/console covers the default (key entry page).
+        ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="true",
     )
+    env.update(extra)
     return env
 
 

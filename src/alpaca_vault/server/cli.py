@@ -11,6 +11,7 @@ import typer
 
 from alpaca_vault.server.commands import (
     audit,
+    console,
     credentials,
     db,
     keys,
@@ -30,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 serve.register(app)
+console.register(app)
 simulator.register(app)
 app.add_typer(credentials.app, name="credentials")
 app.add_typer(keys.app, name="keys")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -99,7 +100,7 @@ async def store_demo_credential(settings: Settings) -> None:
 
 async def create_demo_token(settings: Settings) -> str:
     """A fresh bearer token for the local user of the simulator's demo vault."""
-    from alpaca_vault.server.auth import AccountAdmin
+    from alpaca_vault.accounts import AccountAdmin
 
     database = settings.open_database()
     try:
@@ -182,19 +183,38 @@ def http_auth(settings: Settings, *, host: str, port: int) -> tuple[Any, Any]:
     return BearerTokenVerifier(settings.open_database()), auth
 
 
-def build_http_app(settings: Settings, *, host: str, port: int, stateless: bool = False) -> Any:
+def build_http_app(
+    settings: Settings, *, host: str, port: int, stateless: bool = False, gate_hooks: Any = None
+) -> Any:
     """The Starlette app `serve --transport http` runs (tests mount the same); always behind bearer tokens."""
+    from starlette.routing import Mount
+
+    from alpaca_vault.console.app import connect_app, console_app
     from alpaca_vault.server.app import build_server
+    from alpaca_vault.server.pages import PagesHub
 
     verifier, auth = http_auth(settings, host=host, port=port)
-    server = build_server(settings, token_verifier=verifier, auth=auth)
+
+    async def verify_token(token: str) -> uuid.UUID | None:
+        access = await verifier.verify_token(token)
+        return uuid.UUID(access.subject) if access is not None and access.subject else None
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - display only
+    origin = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    pages = PagesHub(settings, base_url=origin, verify_token=verify_token)
+    server = build_server(settings, token_verifier=verifier, auth=auth, pages=pages, gate_hooks=gate_hooks)
+    security = transport_security(settings, host, port)
     app = server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=stateless,
         json_response=stateless,
-        transport_security=transport_security(settings, host, port),
+        transport_security=security,
         host=host,
     )
+    # #12: the key entry page and the console, on the same server (their own Host/Origin checks).
+    page_config = pages.page_config(list(security.allowed_hosts), list(security.allowed_origins))
+    app.router.routes.append(Mount("/connect", app=connect_app(pages.services, page_config)))
+    app.router.routes.append(Mount("/console", app=console_app(pages.services, page_config)))
     serve_sessions = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
@@ -237,7 +257,9 @@ async def _run_http(settings: Settings, host: str, port: int, stateless: bool) -
 
 
 @contextlib.contextmanager
-def serve_http_in_thread(settings: Settings, *, stateless: bool = False) -> Iterator[str]:
+def serve_http_in_thread(
+    settings: Settings, *, stateless: bool = False, gate_hooks: Any = None
+) -> Iterator[str]:
     """Run exactly what `serve --transport http` runs, on a free loopback port in a background thread.
 
     Yields the ``/mcp`` URL. For tests and benchmarks: the server has its own event loop, so the
@@ -247,7 +269,7 @@ def serve_http_in_thread(settings: Settings, *, stateless: bool = False) -> Iter
 
     sock = listening_socket("127.0.0.1", 0, backlog=1024)
     port = sock.getsockname()[1]  # bound first: the Host/Origin allowlist names the real port
-    app = build_http_app(settings, host="127.0.0.1", port=port, stateless=stateless)
+    app = build_http_app(settings, host="127.0.0.1", port=port, stateless=stateless, gate_hooks=gate_hooks)
     with uvicorn_in_thread(
         app,
         sock,

@@ -47,6 +47,8 @@ class RuntimeParts:
     audit: AuditLog
     #: The trading guard (#14): policies, preview, checks; installed on the gate's hooks by server/app.py.
     guard: Guard | None = None
+    # #12: opens one-time key entry pages (console/keyentry.KeyEntryDesk); None when pages are off.
+    desk: Any = None
 
 
 class RuntimeUnavailable(ToolError):
@@ -67,6 +69,7 @@ class ToolRuntime:
         allow_live_trading: bool,
         resolve_caller: Callable[[uuid.UUID], Caller],
         hooks: GateHooks | None = None,
+        allow_secrets_in_arguments: bool = False,
     ) -> None:
         from alpaca_vault.tools.gate import GateHooks
 
@@ -74,6 +77,8 @@ class ToolRuntime:
         self._parts: RuntimeParts | None = None
         self._lock = asyncio.Lock()
         self.allow_live_trading = allow_live_trading
+        # #12: store/update_credential take keys as arguments only when the operator allows it.
+        self.allow_secrets_in_arguments = allow_secrets_in_arguments
         # Maps the local user to the caller: the bearer token's user over HTTP, the local user over stdio.
         self._resolve_caller = resolve_caller
         #: Checks and records other rooms plug into every tool call (see tools/gate.py).

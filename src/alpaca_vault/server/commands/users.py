@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 if TYPE_CHECKING:
-    from alpaca_vault.server.auth import AccountAdmin, UserRecord
+    from alpaca_vault.accounts import AccountAdmin, UserRecord
     from alpaca_vault.vault.datakeys import ShredResult
 
 app = typer.Typer(help="Users of a multi-user (HTTP) deployment.", no_args_is_help=True)
@@ -23,8 +23,8 @@ T = TypeVar("T")
 @asynccontextmanager
 async def account_admin() -> AsyncIterator[AccountAdmin]:
     """The users/tokens admin on the configured database (the embedded SQLite file is created if new)."""
+    from alpaca_vault.accounts import AccountAdmin
     from alpaca_vault.db.migrate import ensure_schema
-    from alpaca_vault.server.auth import AccountAdmin
     from alpaca_vault.server.settings import load_settings
 
     settings = load_settings()
@@ -40,8 +40,8 @@ def run_admin(action: Callable[[AccountAdmin], Awaitable[T]]) -> T:
     """Run one admin action; expected failures become one stderr line and exit 1 (2 for bad settings)."""
     from sqlalchemy.exc import DBAPIError
 
+    from alpaca_vault.accounts import AccountError
     from alpaca_vault.db.engine import DatabaseError
-    from alpaca_vault.server.auth import AccountError
     from alpaca_vault.server.settings import SettingsError
 
     async def main() -> T:
