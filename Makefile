@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src/alpaca_vault/vault src/alpaca_vault/broker src/alpaca_vault/db
+	$(BIN)/mypy src/alpaca_vault/vault src/alpaca_vault/broker src/alpaca_vault/db src/alpaca_vault/audit
 
 bench: $(STAMP)
 	$(BIN)/python bench/vault.py

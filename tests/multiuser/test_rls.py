@@ -18,14 +18,18 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from alpaca_vault.audit import AuditLog, ChainKeys
+from alpaca_vault.audit.chain import STDIO
 from alpaca_vault.db import Database
 from alpaca_vault.db.rls import (
+    APPEND_ONLY_TABLES,
     TENANT_TABLES,
     MaintenanceNotPermitted,
     lookup_token,
     lookup_user_id,
     maintenance_session,
 )
+from alpaca_vault.guard.order_intents import OrderIntents
 from alpaca_vault.server.auth import AccountAdmin, hash_token
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing, generate_key
@@ -34,7 +38,13 @@ from tests.multiuser.conftest import RlsDatabase
 pytestmark = pytest.mark.postgres
 
 # The column that names a row's user, per tenant table.
-OWNER_COLUMN = {"users": "id", "credentials": "user_id", "api_tokens": "user_id"}
+OWNER_COLUMN = {
+    "users": "id",
+    "credentials": "user_id",
+    "api_tokens": "user_id",
+    "audit_events": "user_id",
+    "order_intents": "user_id",
+}
 
 
 @dataclass
@@ -57,16 +67,20 @@ async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[Tw
     alice_token = (await admin.create_token("alice")).token.get_secret_value()
     bob_token = (await admin.create_token("bob")).token.get_secret_value()
     # Credentials stored the way the server stores them: the vault, as the application role.
-    vault = CredentialService(app, KeyRing.load(generate_key(), tmp_path))
+    keyring = KeyRing.load(generate_key(), tmp_path)
+    vault = CredentialService(app, keyring)
+    intents = OrderIntents(app, AuditLog(app, ChainKeys.from_keyring(keyring)))
     for user, prefix in ((alice, "PKALICE"), (bob, "PKBOB")):
         for n in range(2):
-            await vault.store(
+            stored = await vault.store(
                 user,
                 f"cred-{n}",
                 "paper",
                 SecretStr(f"{prefix}{n:013d}"),
                 SecretStr(f"secret-{prefix}-{n}" * 2),
             )
+            # An order intent and its audit event, written as the application role writes them.
+            await intents.record(user, stored.id, stored.name, f"coid-{n}", {"symbol": "AAPL"}, actor=STDIO)
     try:
         yield TwoTenants(app, owner, alice, bob, alice_token, bob_token)
     finally:
@@ -120,7 +134,19 @@ async def test_without_a_setting_raw_sql_sees_no_rows(tenants: TwoTenants, table
         assert (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0
 
 
-@pytest.mark.parametrize("table", TENANT_TABLES)
+async def test_the_application_role_cannot_rewrite_audit_history_even_its_own(tenants: TwoTenants) -> None:
+    # Attack: a compromised server edits or deletes its own user's audit events to hide an action.
+    for statement in (
+        "UPDATE audit_events SET action = 'credential.validate' WHERE user_id = :alice",
+        "DELETE FROM audit_events WHERE user_id = :alice",
+    ):
+        with pytest.raises(DBAPIError, match="permission denied"):
+            async with tenants.app.session(tenants.alice) as session:
+                await session.execute(text(statement), {"alice": tenants.alice})
+    assert len(await _owners(tenants.app, tenants.alice, "audit_events")) == 2
+
+
+@pytest.mark.parametrize("table", [t for t in TENANT_TABLES if t not in APPEND_ONLY_TABLES])
 async def test_update_and_delete_aimed_at_another_users_rows_change_nothing(
     tenants: TwoTenants, table: str
 ) -> None:

@@ -1,4 +1,4 @@
-"""Tables: users, credentials, api_tokens.
+"""Tables: users, credentials, api_tokens, audit_events, order_intents.
 
 Every tenant table carries ``user_id`` (ON DELETE CASCADE). Primary keys are
 UUIDs made by the application, because the vault binds each ciphertext to its
@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Dialect,
@@ -130,3 +133,109 @@ class ApiToken(Base):
 
     def __repr__(self) -> str:
         return f"ApiToken(id={self.id}, user_id={self.user_id}, prefix={self.prefix!r})"
+
+
+# --- #13: the audit trail and durable order intents ------------------------------------------------
+
+AUDIT_ACTIONS = (
+    "credential.unseal",
+    "credential.store",
+    "credential.update",
+    "credential.delete",
+    "credential.validate",
+    "order.intent",
+    "order.accepted",
+    "order.rejected",
+    "order.unknown",
+    "order.reconciled",
+    "order.replace",
+    "order.cancel",
+    "order.cancel_all",
+    "position.close",
+    "token.create",
+    "token.revoke",
+    "user.add",
+    "user.remove",
+    "key.rotate",
+)
+ORDER_INTENT_STATES = ("pending", "accepted", "rejected", "unknown", "reconciled")
+# Events that belong to no user (key.rotate) are chained under this id; no user row has it.
+SYSTEM_USER_ID = uuid.UUID(int=0)
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """An exact decimal stored as text: SQLite has no decimal type and floats would round money."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise ValueError("decimal columns take finite Decimal values")
+        return format(value, "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class AuditEvent(Base):
+    """One entry of a user's append-only, keyed hash chain (see audit/chain.py for the MAC).
+
+    ``user_id`` is not a foreign key: a user's record outlives the user (``user.remove`` is the last entry).
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("user_id", "seq"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # "stdio", "cli", "console" or "token:<token id>:<token name>"
+    actor: Mapped[str] = mapped_column(String(140))
+    action: Mapped[str] = mapped_column(String(32))
+    credential_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    credential_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    tool: Mapped[str | None] = mapped_column(String(64), default=None)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    kid: Mapped[str] = mapped_column(String(32))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    def __repr__(self) -> str:
+        return f"AuditEvent(user_id={self.user_id}, seq={self.seq}, action={self.action!r})"
+
+
+class OrderIntent(Base):
+    """An order as it was about to be sent, written before the POST; its outcome is filled in after."""
+
+    __tablename__ = "order_intents"
+    __table_args__ = (
+        # The same client_order_id can never stand for two orders of one account, across restarts and replicas.
+        UniqueConstraint("credential_id", "client_order_id"),
+        Index("ix_order_intents_credential_id_created_at", "credential_id", "created_at"),
+        Index("ix_order_intents_state", "state"),
+        CheckConstraint(
+            "state IN ('pending', 'accepted', 'rejected', 'unknown', 'reconciled')", name="state"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("credentials.id", ondelete="CASCADE"))
+    client_order_id: Mapped[str] = mapped_column(String(128))
+    # The order body as sent to Alpaca (symbol, side, qty/notional, type, prices, ...): never a key.
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    alpaca_order_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    alpaca_status: Mapped[str | None] = mapped_column(String(32), default=None)
+    notional_estimate: Mapped[Decimal | None] = mapped_column(DecimalText, default=None)
+    # {"status": HTTP status, "code": Alpaca's code, "message": Alpaca's text (data, not our words)}
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"OrderIntent(id={self.id}, client_order_id={self.client_order_id!r}, state={self.state!r})"

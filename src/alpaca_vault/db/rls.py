@@ -37,7 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from alpaca_vault.db.engine import Database, DatabaseError
 from alpaca_vault.db.models import ApiToken, User
 
-TENANT_TABLES = ("users", "credentials", "api_tokens")
+TENANT_TABLES = ("users", "credentials", "api_tokens", "audit_events", "order_intents")
+# The application role may read and append to these, never change or delete a row (#13).
+APPEND_ONLY_TABLES = frozenset({"audit_events"})
 DEFINER_FUNCTIONS = ("alpaca_vault_token_lookup(text)", "alpaca_vault_user_id(text)")
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SCRAM_ITERATIONS = 4096
@@ -231,7 +233,11 @@ def app_role_grants(role: str, *, schema: str = "public") -> list[str]:
         # ensure_schema reads the revision to refuse a database that is behind.
         f"GRANT SELECT ON {s}.alembic_version TO {r}",
     ]
-    statements += [f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.{table} TO {r}" for table in TENANT_TABLES]
+    statements += [
+        f"GRANT {'SELECT, INSERT' if table in APPEND_ONLY_TABLES else 'SELECT, INSERT, UPDATE, DELETE'} "
+        f"ON {s}.{table} TO {r}"
+        for table in TENANT_TABLES
+    ]
     statements += [f"GRANT EXECUTE ON FUNCTION {s}.{fn} TO {r}" for fn in DEFINER_FUNCTIONS]
     return statements
 

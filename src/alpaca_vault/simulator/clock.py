@@ -23,6 +23,7 @@ class MarketClock:
     def __init__(self, mode: ClockMode = "always_open") -> None:
         self.mode: ClockMode = mode
         self.offset = 0.0
+        self._close_window = (0.0, 0.0)  # (a close, the next close): last_close's cache
 
     def now(self) -> float:
         # Microseconds, as timestamps are written: a time read back from JSON compares equal.
@@ -35,6 +36,21 @@ class MarketClock:
         if self.mode == "always_open":
             return True
         return exchange_open(t)
+
+    def last_close(self, t: float) -> float:
+        """The most recent 16:00 New York close strictly before ``t``."""
+        close, following = self._close_window
+        if close < t <= following:  # hot path: GET /v2/account asks this on every request
+            return close
+        local = datetime.fromtimestamp(t, NEW_YORK)
+        day = local.date()
+        while True:
+            candidate = datetime.combine(day, CLOSE, NEW_YORK)
+            if day.weekday() < 5 and candidate.timestamp() < t:
+                close = candidate.timestamp()
+                self._close_window = (close, self.next_close(close).timestamp())
+                return close
+            day -= timedelta(days=1)
 
     def next_open(self, t: float) -> datetime:
         local = datetime.fromtimestamp(t, NEW_YORK)

@@ -26,6 +26,11 @@ class Asset:
     base_price: float
     fractionable: bool = True
     id: str = ""
+    multiplier: int = 1  # an option contract is for 100 shares
+
+    @property
+    def is_option(self) -> bool:
+        return self.asset_class == "us_option"
 
     @property
     def is_crypto(self) -> bool:

@@ -58,6 +58,7 @@ class _Key:
     kid: str
     cipher: AESGCM = field(repr=False)
     fingerprint_key: bytes = field(repr=False)
+    audit_key: bytes = field(repr=False)
 
 
 def _parse_key(entry: str, position: int, source: str) -> _Key:
@@ -83,6 +84,7 @@ def _parse_key(entry: str, position: int, source: str) -> _Key:
         kid=kid or key_id(raw),
         cipher=AESGCM(_derive(raw, b"alpaca-vault v1 aes-256-gcm")),
         fingerprint_key=_derive(raw, b"alpaca-vault v1 key-fingerprint"),
+        audit_key=_derive(raw, b"alpaca-vault v1 audit-chain"),
     )
 
 
@@ -170,6 +172,10 @@ class KeyRing:
     def fingerprints(self, api_key: str) -> list[str]:
         """The fingerprint under every key in the ring (rows not yet rotated use older keys)."""
         return [self.fingerprint(api_key, kid) for kid in self.kids]
+
+    def audit_keys(self) -> dict[str, bytes]:
+        """The audit chain's MAC key under each kid (HKDF of the master key, used for nothing else)."""
+        return {kid: key.audit_key for kid, key in self._keys.items()}
 
     def __repr__(self) -> str:
         return f"KeyRing(primary_kid={self.primary_kid!r}, kids={self.kids!r})"

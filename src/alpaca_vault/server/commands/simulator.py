@@ -38,8 +38,8 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from alpaca_vault.simulator import AccountSpec, SimulatorConfig, create_app
+        from alpaca_vault.simulator.books import new_key_pair
         from alpaca_vault.simulator.faults import parse_fault
-        from alpaca_vault.simulator.state import new_key_pair
 
         if clock not in ("always_open", "exchange_hours"):
             raise typer.BadParameter("use always_open or exchange_hours", param_hint="--clock")

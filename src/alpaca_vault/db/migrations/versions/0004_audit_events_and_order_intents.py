@@ -1,8 +1,14 @@
-"""audit_events and order_intents
+"""audit_events and order_intents, with row-level security on PostgreSQL
 
-Placeholder, reserved by the integrator so that parallel work on separate
-issues keeps one linear migration chain. Filled in by the work on issue #13;
-until then it changes nothing.
+``audit_events``: each user's append-only chain of keyed MACs (seq unique per
+user). ``user_id`` is deliberately not a foreign key: the record outlives the
+user. ``order_intents``: an order written before it is sent, unique per
+(credential, client_order_id).
+
+On PostgreSQL both tables get RLS enabled and forced with the same two
+policies as 0002 (``tenant_isolation`` on ``app.user_id``, ``maintenance``
+for the owner with ``app.maintenance = 'on'``), and ``audit_events`` refuses
+UPDATE and DELETE from the application role by grant (see db/rls.py).
 
 Revision ID: 0004
 Revises: 0003
@@ -13,15 +19,117 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy import text
+
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+TENANT_TABLES = (("audit_events", "user_id"), ("order_intents", "user_id"))
+CURRENT_USER_ID = "NULLIF(current_setting('app.user_id', true), '')::uuid"
+MAINTENANCE_ON = "current_setting('app.maintenance', true) = 'on'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "audit_events",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=140), nullable=False),
+        sa.Column("action", sa.String(length=32), nullable=False),
+        sa.Column("credential_id", sa.Uuid(), nullable=True),
+        sa.Column("credential_name", sa.String(length=64), nullable=True),
+        sa.Column("tool", sa.String(length=64), nullable=True),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.Column("kid", sa.String(length=32), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+        sa.UniqueConstraint("user_id", "seq", name=op.f("uq_audit_events_user_id_seq")),
+    )
+    op.create_table(
+        "order_intents",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("credential_id", sa.Uuid(), nullable=False),
+        sa.Column("client_order_id", sa.String(length=128), nullable=False),
+        sa.Column("request", sa.JSON(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("alpaca_order_id", sa.String(length=64), nullable=True),
+        sa.Column("alpaca_status", sa.String(length=32), nullable=True),
+        sa.Column("notional_estimate", sa.String(length=40), nullable=True),
+        sa.Column("error", sa.JSON(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "state IN ('pending', 'accepted', 'rejected', 'unknown', 'reconciled')",
+            name=op.f("ck_order_intents_state"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["credential_id"],
+            ["credentials.id"],
+            name=op.f("fk_order_intents_credential_id_credentials"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_order_intents_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_intents")),
+        sa.UniqueConstraint(
+            "credential_id", "client_order_id", name=op.f("uq_order_intents_credential_id_client_order_id")
+        ),
+    )
+    with op.batch_alter_table("order_intents", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_order_intents_credential_id_created_at", ["credential_id", "created_at"], unique=False
+        )
+        batch_op.create_index("ix_order_intents_state", ["state"], unique=False)
+        batch_op.create_index(batch_op.f("ix_order_intents_user_id"), ["user_id"], unique=False)
+
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    schema = _ident(bind.execute(text("SELECT current_schema()")).scalar_one())
+    owner = _ident(
+        bind.execute(
+            text(
+                "SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'users'"
+            )
+        ).scalar_one()
+    )
+    for table, column in TENANT_TABLES:
+        t = f"{schema}.{_ident(table)}"
+        op.execute(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY")
+        op.execute(
+            f"CREATE POLICY tenant_isolation ON {t} "
+            f"USING ({_ident(column)} = {CURRENT_USER_ID}) WITH CHECK ({_ident(column)} = {CURRENT_USER_ID})"
+        )
+        op.execute(
+            f"CREATE POLICY maintenance ON {t} TO {owner} USING ({MAINTENANCE_ON}) WITH CHECK ({MAINTENANCE_ON})"
+        )
 
 
 def downgrade() -> None:
-    pass
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        schema = _ident(bind.execute(text("SELECT current_schema()")).scalar_one())
+        for table, _column in reversed(TENANT_TABLES):
+            t = f"{schema}.{_ident(table)}"
+            op.execute(f"DROP POLICY IF EXISTS maintenance ON {t}")
+            op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {t}")
+    with op.batch_alter_table("order_intents", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_order_intents_user_id"))
+        batch_op.drop_index("ix_order_intents_state")
+        batch_op.drop_index("ix_order_intents_credential_id_created_at")
+    op.drop_table("order_intents")
+    op.drop_table("audit_events")

@@ -1,0 +1,164 @@
+"""The chain's MAC: what an event's hash covers, under which key, and who acted.
+
+Each event's ``hash`` is HMAC-SHA256 over a canonical JSON of every field that
+matters (user, seq, time, actor, action, credential, tool, details, kid) and
+the previous event's hash. The key is derived from a master key of the key ring
+(HKDF, its own purpose string) and named by ``kid`` on the event, so whoever can
+write the database but holds no master key can neither forge nor re-chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+CHAIN_VERSION = "alpaca-vault audit v1"
+GENESIS_HASH = "0" * 64
+
+# Details are facts about an action, never its secrets: only these keys, only short scalars.
+DETAIL_KEYS = frozenset(
+    {
+        "symbol",
+        "side",
+        "qty",
+        "notional",
+        "type",
+        "time_in_force",
+        "order_class",
+        "limit_price",
+        "stop_price",
+        "client_order_id",
+        "alpaca_order_id",
+        "status",
+        "error_status",
+        "error_code",
+        "error",
+        "policy_rule",
+        "outcome",
+        "environment",
+        "percentage",
+        "count",
+        "token_id",
+        "token_name",
+        "user_name",
+        "kid",
+        "resealed",
+        "repeat",
+        "changes",
+    }
+)
+MAX_DETAIL_TEXT = 200
+
+ActorKind = Literal["stdio", "token", "cli", "console", "server"]
+
+
+class KeySource(Protocol):
+    """What the chain needs of a key ring (vault.keyring.KeyRing fits; audit/ does not import vault/)."""
+
+    primary_kid: str
+
+    def audit_keys(self) -> dict[str, bytes]: ...
+
+
+@dataclass(frozen=True)
+class ChainKeys:
+    """The MAC keys by kid; the primary signs new events, every key verifies old ones."""
+
+    primary_kid: str
+    keys: Mapping[str, bytes] = field(repr=False)
+
+    @classmethod
+    def from_keyring(cls, keyring: KeySource) -> ChainKeys:
+        return cls(keyring.primary_kid, keyring.audit_keys())
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: the local stdio user, a bearer token (id and name), the CLI, the console, or the server."""
+
+    kind: ActorKind
+    token_id: uuid.UUID | None = None
+    token_name: str | None = None
+
+    @classmethod
+    def token(cls, token_id: uuid.UUID, name: str) -> Actor:
+        return cls("token", token_id, name)
+
+    def __str__(self) -> str:
+        if self.kind == "token":
+            return f"token:{self.token_id}:{self.token_name or ''}"
+        return self.kind
+
+
+STDIO = Actor("stdio")
+CLI = Actor("cli")
+CONSOLE = Actor("console")
+SERVER = Actor("server")  # the reconciler, acting on its own at start-up and in the background
+
+
+def clean_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The details to store: known keys only, short scalars only (a programming error otherwise)."""
+    cleaned: dict[str, Any] = {}
+    for key, value in (details or {}).items():
+        if key not in DETAIL_KEYS:
+            raise ValueError(f"audit detail {key!r} is not a recorded field")
+        if value is None or isinstance(value, bool | int):
+            cleaned[key] = value
+        elif isinstance(value, Decimal):
+            cleaned[key] = format(value, "f")
+        elif isinstance(value, str | uuid.UUID):
+            cleaned[key] = str(value)[:MAX_DETAIL_TEXT]
+        elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            cleaned[key] = [v[:MAX_DETAIL_TEXT] for v in value][:20]
+        else:
+            raise ValueError(f"audit detail {key!r} must be a short scalar, not {type(value).__name__}")
+    return cleaned
+
+
+def canonical_time(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def event_mac(
+    key: bytes,
+    *,
+    user_id: uuid.UUID,
+    seq: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    credential_id: uuid.UUID | None,
+    credential_name: str | None,
+    tool: str | None,
+    details: Mapping[str, Any],
+    kid: str,
+    prev_hash: str,
+) -> str:
+    """HMAC-SHA256 (hex) over the event's canonical form and the previous hash."""
+    message = json.dumps(
+        [
+            CHAIN_VERSION,
+            str(user_id),
+            seq,
+            canonical_time(at),
+            actor,
+            action,
+            None if credential_id is None else str(credential_id),
+            credential_name,
+            tool,
+            dict(details),
+            kid,
+            prev_hash,
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()

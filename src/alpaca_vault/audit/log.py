@@ -1,0 +1,465 @@
+"""Write, list, verify and export the audit trail.
+
+Writes are fail closed: ``append`` either commits the event or raises
+``AuditUnavailable``, and the caller must then not do what it was about to do.
+Per-user ``seq`` is gap-free under concurrency: on PostgreSQL a transaction-scoped
+advisory lock per user serialises appends of one user (other users never wait);
+on SQLite every writer holds the file's write lock (BEGIN IMMEDIATE).
+
+On an SQLite file the hot path (one event per tool call) runs inline on the
+calling thread with a plain ``sqlite3`` connection that never waits for a lock:
+about 30 us instead of several aiosqlite thread hops. If the file is busy it
+falls back to the async path, which waits like every other writer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from alpaca_vault.audit.chain import GENESIS_HASH, Actor, ChainKeys, clean_details, event_mac
+from alpaca_vault.db.engine import Database, sqlite_path
+from alpaca_vault.db.models import AUDIT_ACTIONS, SYSTEM_USER_ID, AuditEvent, User
+from alpaca_vault.db.rls import maintenance_session
+
+logger = logging.getLogger("alpaca_vault.audit")
+
+_ADVISORY_NAMESPACE = 0x6175646974  # "audit": keeps our per-user locks apart from other advisory locks
+_VERIFY_BATCH = 1000
+MAX_LIST_LIMIT = 500
+
+
+class AuditUnavailable(Exception):
+    """The audit event could not be written, so the action it records must not happen."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(f"the audit record for {action} could not be written ({reason})")
+        self.action = action
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class AuditEventInfo:
+    """One event as listed and exported (everything stored; nothing in it is secret)."""
+
+    user_id: uuid.UUID
+    user_name: str | None
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    credential_id: uuid.UUID | None
+    credential_name: str | None
+    tool: str | None
+    details: dict[str, Any]
+    kid: str
+    prev_hash: str
+    hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "user_id": str(self.user_id),
+            "user": self.user_name,
+            "seq": self.seq,
+            "at": self.at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "actor": self.actor,
+            "action": self.action,
+            "credential_id": None if self.credential_id is None else str(self.credential_id),
+            "credential": self.credential_name,
+            "tool": self.tool,
+            "details": self.details,
+            "kid": self.kid,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    user_id: uuid.UUID
+    user_name: str | None
+    seq: int
+    problem: str
+
+    def __str__(self) -> str:
+        who = self.user_name or ("(system)" if self.user_id == SYSTEM_USER_ID else str(self.user_id))
+        return f"user {who}: seq {self.seq}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    users: int
+    events: int
+    problems: list[ChainProblem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _advisory_key(user_id: uuid.UUID) -> int:
+    return int.from_bytes(user_id.bytes[:8], "big", signed=True) ^ _ADVISORY_NAMESPACE
+
+
+_LAST_EVENT = (
+    select(AuditEvent.seq, AuditEvent.hash)
+    .where(AuditEvent.user_id == bindparam("user_id"))
+    .order_by(AuditEvent.seq.desc())
+    .limit(1)
+)
+
+
+class _InlineSqliteAppender:
+    """Appends on the calling thread with plain sqlite3 (see the module docstring)."""
+
+    def __init__(self, db: Database) -> None:
+        path = sqlite_path(db.url)
+        assert path is not None
+        self._path = path
+        dialect = db.engine.dialect
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        last = _LAST_EVENT.compile(dialect=dialect)
+        self._last_sql = last.string
+        self._last_defaults = dict(last.params)  # the LIMIT, compiled in as a parameter
+        self._last_names = list(last.positiontup or [])
+        self._last_binds = {
+            n: last.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in self._last_names
+        }
+        columns = [c.key for c in AuditEvent.__table__.columns]
+        stmt = insert(AuditEvent).values({c: bindparam(c) for c in columns})
+        compiled = stmt.compile(dialect=dialect)
+        self._insert_sql = compiled.string
+        self._insert_names = list(compiled.positiontup or [])
+        self._insert_binds = {
+            n: compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect)
+            for n in self._insert_names
+        }
+
+    def _bind(self, names: list[str], binds: Mapping[str, Any], values: Mapping[str, Any]) -> list[Any]:
+        out = []
+        for name in names:
+            processor = binds[name]
+            value = values[name]
+            out.append(processor(value) if processor is not None else value)
+        return out
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                f"{self._path.resolve().as_uri()}?mode=rw",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            connection.execute("PRAGMA busy_timeout = 0")  # never block the event loop: fall back instead
+            connection.execute("PRAGMA synchronous = NORMAL")
+            with self._lock:
+                self._connections.append(connection)
+            self._local.connection = connection
+        return connection
+
+    def append(self, build: Any, user_id: uuid.UUID) -> dict[str, Any] | None:
+        """The stored row, or None when the file is busy (then use the async path)."""
+        connection = self._connection()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return None
+        try:
+            last = connection.execute(
+                self._last_sql,
+                self._bind(self._last_names, self._last_binds, {**self._last_defaults, "user_id": user_id}),
+            ).fetchone()
+            row = build(None if last is None else (int(last[0]), str(last[1])))
+            connection.execute(self._insert_sql, self._bind(self._insert_names, self._insert_binds, row))
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return row  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+            self._local = threading.local()
+        for connection in connections:
+            connection.close()
+
+
+class AuditLog:
+    """The audit trail of one database, signed with keys derived from the key ring."""
+
+    def __init__(self, db: Database, keys: ChainKeys) -> None:
+        self.db = db
+        self.keys = keys
+        self._inline = _InlineSqliteAppender(db) if sqlite_path(db.url) is not None else None
+
+    def close(self) -> None:
+        if self._inline is not None:
+            self._inline.close()
+
+    def _row_builder(
+        self,
+        user_id: uuid.UUID,
+        action: str,
+        actor: Actor,
+        credential_id: uuid.UUID | None,
+        credential_name: str | None,
+        tool: str | None,
+        details: dict[str, Any],
+    ) -> Any:
+        kid = self.keys.primary_kid
+        key = self.keys.keys[kid]
+
+        def build(last: tuple[int, str] | None) -> dict[str, Any]:
+            seq, prev_hash = (1, GENESIS_HASH) if last is None else (last[0] + 1, last[1])
+            at = datetime.now(UTC)
+            fields: dict[str, Any] = {
+                "user_id": user_id,
+                "seq": seq,
+                "at": at,
+                "actor": str(actor),
+                "action": action,
+                "credential_id": credential_id,
+                "credential_name": credential_name,
+                "tool": tool,
+                "details": details,
+                "kid": kid,
+                "prev_hash": prev_hash,
+            }
+            return {"id": uuid.uuid4(), **fields, "hash": event_mac(key, **fields)}
+
+        return build
+
+    async def append(
+        self,
+        user_id: uuid.UUID,
+        action: str,
+        actor: Actor,
+        *,
+        credential_id: uuid.UUID | None = None,
+        credential_name: str | None = None,
+        tool: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        session: AsyncSession | AsyncConnection | None = None,
+    ) -> dict[str, Any]:
+        """Write one event and return its row; raises AuditUnavailable when it cannot be written.
+
+        With ``session`` the event joins that transaction (it commits or rolls back with it).
+        """
+        if action not in AUDIT_ACTIONS:
+            raise ValueError(f"unknown audit action {action!r}")
+        build = self._row_builder(
+            user_id, action, actor, credential_id, credential_name, tool, clean_details(details)
+        )
+        try:
+            if session is not None:
+                return await self._append_in(session, user_id, build)
+            if self._inline is not None:
+                row = self._inline.append(build, user_id)
+                if row is not None:
+                    return row
+            async with self.db.connection(user_id) as conn:
+                return await self._append_in(conn, user_id, build)
+        except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+            reason = type(exc).__name__
+            logger.error("audit event %s for user %s could not be written: %s", action, user_id, reason)
+            raise AuditUnavailable(action, "the audit table cannot be written") from None
+
+    async def _append_in(
+        self, conn: AsyncSession | AsyncConnection, user_id: uuid.UUID, build: Any
+    ) -> dict[str, Any]:
+        if self.db.is_postgres:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _advisory_key(user_id)})
+        last = (await conn.execute(_LAST_EVENT, {"user_id": user_id})).one_or_none()
+        row: dict[str, Any] = build(None if last is None else (int(last.seq), str(last.hash)))
+        await conn.execute(insert(AuditEvent), [row])
+        return row
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    async def events(
+        self,
+        user_id: uuid.UUID | None,
+        *,
+        credential: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        before_seq: int | None = None,
+        limit: int | None = 50,
+        newest_first: bool = True,
+    ) -> list[AuditEventInfo]:
+        """Events of ``user_id`` (None: every user, which needs the tables' owner on PostgreSQL)."""
+        stmt = select(AuditEvent, User.name).outerjoin(User, User.id == AuditEvent.user_id)
+        if user_id is not None:
+            stmt = stmt.where(AuditEvent.user_id == user_id)
+        if credential is not None:
+            try:
+                as_id = uuid.UUID(credential)
+            except ValueError:
+                stmt = stmt.where(AuditEvent.credential_name == credential)
+            else:
+                stmt = stmt.where(AuditEvent.credential_id == as_id)
+        if action is not None:
+            stmt = stmt.where(AuditEvent.action == action)
+        if since is not None:
+            stmt = stmt.where(AuditEvent.at >= since)
+        if before_seq is not None:
+            stmt = stmt.where(AuditEvent.seq < before_seq)
+        if newest_first:
+            stmt = stmt.order_by(AuditEvent.at.desc(), AuditEvent.user_id, AuditEvent.seq.desc())
+        else:
+            stmt = stmt.order_by(AuditEvent.user_id, AuditEvent.seq)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        async with self._reading(user_id) as session:
+            rows = (await session.execute(stmt)).all()
+        return [_info(event, name) for event, name in rows]
+
+    def _reading(self, user_id: uuid.UUID | None) -> Any:
+        if user_id is None:
+            return maintenance_session(self.db)
+        return self.db.session(user_id, readonly=True)
+
+    async def export(self, user_id: uuid.UUID | None) -> AsyncIterator[AuditEventInfo]:
+        """Every event of ``user_id`` (or of every user), oldest first per user, in batches."""
+        for uid in await self._chain_owners(user_id):
+            after = 0
+            while True:
+                batch = await self._batch(uid, after)
+                if not batch:
+                    break
+                for event in batch:
+                    yield event
+                after = batch[-1].seq
+
+    async def _chain_owners(self, user_id: uuid.UUID | None) -> list[uuid.UUID]:
+        if user_id is not None:
+            return [user_id]
+        async with maintenance_session(self.db) as session:
+            rows = await session.execute(
+                select(AuditEvent.user_id).group_by(AuditEvent.user_id).order_by(func.min(AuditEvent.at))
+            )
+            return [row[0] for row in rows]
+
+    async def _batch(self, user_id: uuid.UUID, after_seq: int) -> list[AuditEventInfo]:
+        stmt = (
+            select(AuditEvent, User.name)
+            .outerjoin(User, User.id == AuditEvent.user_id)
+            .where(AuditEvent.user_id == user_id, AuditEvent.seq > after_seq)
+            .order_by(AuditEvent.seq)
+            .limit(_VERIFY_BATCH)
+        )
+        async with self._reading(user_id if not self._owner_reads else None) as session:
+            rows = (await session.execute(stmt)).all()
+        return [_info(event, name) for event, name in rows]
+
+    # The CLI reads other users' chains as the tables' owner; the server reads its caller's own.
+    _owner_reads = False
+
+    def as_owner(self) -> AuditLog:
+        """The same log, reading through maintenance sessions (admin CLI on PostgreSQL)."""
+        clone = AuditLog.__new__(AuditLog)
+        clone.db, clone.keys, clone._inline = self.db, self.keys, None
+        clone._owner_reads = True
+        return clone
+
+    async def verify(self, user_id: uuid.UUID | None = None) -> VerifyReport:
+        """Walk each chain from seq 1; report the first broken event of each user."""
+        problems: list[ChainProblem] = []
+        users = events = 0
+        for uid in await self._chain_owners(user_id):
+            users += 1
+            expected_seq, prev_hash, name = 1, GENESIS_HASH, None
+            broken = False
+            after = 0
+            while not broken:
+                batch = await self._batch(uid, after)
+                if not batch:
+                    break
+                for event in batch:
+                    events += 1
+                    name = event.user_name
+                    problem = self._check(event, expected_seq, prev_hash)
+                    if problem is not None:
+                        problems.append(ChainProblem(uid, name, min(event.seq, expected_seq), problem))
+                        broken = True
+                        break
+                    expected_seq, prev_hash = event.seq + 1, event.hash
+                after = batch[-1].seq
+        return VerifyReport(users, events, problems)
+
+    def _check(self, event: AuditEventInfo, expected_seq: int, prev_hash: str) -> str | None:
+        if event.seq != expected_seq:
+            missing = (
+                f"seq {expected_seq}"
+                if event.seq == expected_seq + 1
+                else f"seq {expected_seq}-{event.seq - 1}"
+            )
+            return f"{missing} missing: the next event present is seq {event.seq} (events were deleted or renumbered)"
+        key = self.keys.keys.get(event.kid)
+        if key is None:
+            return (
+                f"signed under key '{event.kid}', which is not in the key ring: add that key back (after the "
+                "primary) to verify it"
+            )
+        if event.prev_hash != prev_hash:
+            return (
+                "prev_hash does not match the previous event's hash "
+                "(an event before it was removed, replaced or moved)"
+            )
+        expected = event_mac(
+            key,
+            user_id=event.user_id,
+            seq=event.seq,
+            at=event.at,
+            actor=event.actor,
+            action=event.action,
+            credential_id=event.credential_id,
+            credential_name=event.credential_name,
+            tool=event.tool,
+            details=event.details,
+            kid=event.kid,
+            prev_hash=event.prev_hash,
+        )
+        if expected != event.hash:
+            return (
+                "hash does not match the event's contents under the audit key (the event was edited, or the "
+                "chain was recomputed without the master key)"
+            )
+        return None
+
+
+def _info(event: AuditEvent, user_name: str | None) -> AuditEventInfo:
+    details = event.details
+    if isinstance(details, str):  # pragma: no cover - JSON columns load as dicts on both backends
+        details = json.loads(details)
+    return AuditEventInfo(
+        user_id=event.user_id,
+        user_name=user_name,
+        seq=event.seq,
+        at=event.at,
+        actor=event.actor,
+        action=event.action,
+        credential_id=event.credential_id,
+        credential_name=event.credential_name,
+        tool=event.tool,
+        details=dict(details or {}),
+        kid=event.kid,
+        prev_hash=event.prev_hash,
+        hash=event.hash,
+    )

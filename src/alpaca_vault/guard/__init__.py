@@ -1,0 +1,1 @@
+"""Trading policy, order preview, human confirmation, durable order intents and their reconciler."""

@@ -1,0 +1,27 @@
+"""One running simulator: its broker (the books, behind one lock), market data and faults.
+
+The app keeps it in ``app.state.simulator``; every route reads it from there, so
+``/_simulator/reset`` can swap the books under live routes.
+"""
+
+from __future__ import annotations
+
+from alpaca_vault.simulator.broker import Broker
+from alpaca_vault.simulator.config import SimulatorConfig
+from alpaca_vault.simulator.faults import FaultInjector
+from alpaca_vault.simulator.market_data import MarketData
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.faults = FaultInjector(config.seed, config.faults)
+        self.broker = Broker(config)
+        self.market = MarketData(self.broker.prices, self.broker.clock)
+
+    def reset(self) -> None:
+        self.broker = Broker(self.config)
+        self.market = MarketData(self.broker.prices, self.broker.clock)
+        self.faults.clear()
+        for spec in self.config.faults:
+            self.faults.add(spec)
