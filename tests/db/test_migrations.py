@@ -30,7 +30,14 @@ async def test_migrated_database_is_at_head_with_all_tables(database: Database) 
     assert await current_revision(database) == head_revision()
     async with database.engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-    assert {"users", "credentials", "api_tokens", "audit_events", "order_intents", "alembic_version"} <= tables
+    assert {
+        "users",
+        "credentials",
+        "api_tokens",
+        "audit_events",
+        "order_intents",
+        "alembic_version",
+    } <= tables
 
 
 async def test_ensure_schema_upgrades_a_fresh_embedded_sqlite_file(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from alpaca_vault import __version__
+from alpaca_vault.server.hints import runnable
 from alpaca_vault.server.logs import install_record_scrubber
 from alpaca_vault.server.middleware import argument_guard, secret_scope_middleware
 from alpaca_vault.server.settings import Settings
@@ -68,7 +69,9 @@ def build_server(
         name="alpaca-vault",
         title="Alpaca Vault",
         description="Trade through Alpaca without ever seeing an API key.",
-        instructions=INSTRUCTIONS,
+        # stdio runs on the user's machine: name the CLI as their shell can run it. Over HTTP the
+        # reader is elsewhere, and the server's paths are none of their business.
+        instructions=INSTRUCTIONS if token_verifier is not None else runnable(INSTRUCTIONS),
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level,
@@ -78,7 +81,27 @@ def build_server(
     )
     register_tools(server, settings.enabled_toolsets)
     server.middleware.append(argument_guard(_input_properties(server)))
+    _serve_only_tools(server)
     return server
+
+
+# The SDK serves (and so advertises) prompts and resources on every MCPServer; we have neither.
+_UNUSED_METHODS = (
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+)
+
+
+def _serve_only_tools(server: MCPServer[ToolRuntime]) -> None:
+    """Drop the empty prompt and resource handlers, so initialize advertises only what exists."""
+    handlers = server._lowlevel_server._request_handlers  # the SDK derives capabilities from this table
+    for method in _UNUSED_METHODS:
+        handlers.pop(method, None)
 
 
 def _input_properties(server: MCPServer[ToolRuntime]) -> Callable[[str], dict[str, Any] | None]:
