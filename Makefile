@@ -35,7 +35,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src/alpaca_vault/vault src/alpaca_vault/broker src/alpaca_vault/db src/alpaca_vault/audit
+	$(BIN)/mypy src/alpaca_vault/vault src/alpaca_vault/broker src/alpaca_vault/db src/alpaca_vault/audit \
+		src/alpaca_vault/guard src/alpaca_vault/tools
 
 bench: $(STAMP)
 	$(BIN)/python bench/vault.py

@@ -47,7 +47,8 @@ async def test_rename_deactivate_activate(cli: Cli) -> None:
     refused = cli("credentials", "validate", "paper-main")
     assert refused.returncode == 1
     assert "update_credential" not in refused.stderr
-    assert "credentials update paper-main --activate` first." in refused.stderr
+    assert "Credential 'paper-main' is deactivated." in refused.stderr
+    assert "credentials update paper-main --activate` activates it." in refused.stderr
 
     activated = cli("credentials", "update", "paper-main", "--activate")
     assert activated.returncode == 0, activated.stderr
@@ -64,6 +65,7 @@ async def test_rename_deactivate_activate(cli: Cli) -> None:
     clash = cli("credentials", "update", "other", "--rename", "paper-main")
     assert clash.returncode == 1
     assert "already exists" in clash.stderr and "update_credential" not in clash.stderr
+    assert "credentials update paper-main --replace-keys`" in clash.stderr
     _clean(clash, "SKOTHER123")
 
 

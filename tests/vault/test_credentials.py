@@ -138,9 +138,9 @@ async def test_unknown_credential_lists_the_available_names(
     await service.store(alice.id, "paper-2", "paper", *key_pair())
     with pytest.raises(CredentialNotFound) as caught:
         await service.get(alice.id, "main")
-    assert str(caught.value) == (
-        "Credential 'main' not found. Available: paper-1, paper-2. list_credentials shows them all."
-    )
+    # Facts only: the vault names no MCP tool (tools/errors.py adds the agent's next step).
+    assert str(caught.value) == "Credential 'main' not found. Available: paper-1, paper-2."
+    assert caught.value.available == ("paper-1", "paper-2")
 
 
 async def test_no_reference_means_the_only_active_credential(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,10 +20,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from alpaca_vault import __version__
 from alpaca_vault.server.hints import runnable
 from alpaca_vault.server.logs import install_record_scrubber
-from alpaca_vault.server.middleware import argument_guard, secret_scope_middleware
+from alpaca_vault.server.middleware import build_middleware_stack
 from alpaca_vault.server.settings import Settings
+from alpaca_vault.tools.gate import GateHooks
 from alpaca_vault.tools.registry import register_tools
-from alpaca_vault.tools.runtime import RuntimeParts, ToolRuntime
+from alpaca_vault.tools.runtime import Caller, RuntimeParts, ToolRuntime
 
 INSTRUCTIONS = """\
 alpaca-vault lets you operate Alpaca brokerage accounts through credentials stored in an encrypted vault.
@@ -55,12 +56,19 @@ def build_server(
     *,
     token_verifier: Any = None,
     auth: Any = None,
+    gate_hooks: GateHooks | None = None,
 ) -> MCPServer[ToolRuntime]:
-    """The MCP server for ``settings``. With ``token_verifier`` and ``auth``, HTTP requires a token."""
+    """The MCP server for ``settings``. With ``token_verifier`` and ``auth``, HTTP requires a token.
+
+    ``gate_hooks``: checks and records to run in every tool call's gate, besides those the rooms
+    install (``install_gate_hooks``); tests use it to watch the gate's order of steps.
+    """
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ToolRuntime]) -> AsyncIterator[ToolRuntime]:
-        async with open_runtime(settings, require_token=token_verifier is not None) as runtime:
+        async with open_runtime(
+            settings, require_token=token_verifier is not None, hooks=gate_hooks
+        ) as runtime:
             yield runtime
 
     # Before the SDK configures logging: every log record is scrubbed as it is created.
@@ -77,10 +85,10 @@ def build_server(
         log_level=settings.log_level,
         token_verifier=token_verifier,
         auth=auth,
-        middleware=[secret_scope_middleware],
     )
-    register_tools(server, settings.enabled_toolsets)
-    server.middleware.append(argument_guard(_input_properties(server)))
+    tools = register_tools(server, settings.enabled_toolsets)
+    # Inside the SDK's own middleware, as the constructor's ``middleware`` would be; declared in one place.
+    server.middleware.extend(build_middleware_stack(tools))
     _serve_only_tools(server)
     return server
 
@@ -104,24 +112,18 @@ def _serve_only_tools(server: MCPServer[ToolRuntime]) -> None:
         handlers.pop(method, None)
 
 
-def _input_properties(server: MCPServer[ToolRuntime]) -> Callable[[str], dict[str, Any] | None]:
-    """Each tool's input-schema properties; schemas also say additionalProperties: false to clients."""
-    properties: dict[str, dict[str, Any]] = {}
-    for tool in server._tool_manager.list_tools():  # the SDK has no public accessor for the schemas
-        tool.parameters["additionalProperties"] = False
-        properties[tool.name] = tool.parameters.get("properties", {})
-    return properties.get
-
-
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, require_token: bool = False) -> AsyncIterator[ToolRuntime]:
+async def open_runtime(
+    settings: Settings, *, require_token: bool = False, hooks: GateHooks | None = None
+) -> AsyncIterator[ToolRuntime]:
     """The runtime of one server process: vault, key ring, database and broker, closed on exit.
 
     They are opened by a background task started here, so the MCP handshake and
     ``tools/list`` do not wait for the database (or for importing its drivers);
     the first tool call waits for it instead.
     """
-    opened: list[Any] = []  # what to close: the database and the broker client
+    opened: list[Any] = []  # what to close on exit: the database and the broker client of the open runtime
+    hooks = hooks if hooks is not None else GateHooks()
 
     async def open_parts() -> RuntimeParts:
         # Imported here: `alpaca-vault --help`, the CLI commands and tools/list should not pay for them.
@@ -138,37 +140,49 @@ async def open_runtime(settings: Settings, *, require_token: bool = False) -> As
             create_key_file=settings.is_embedded_sqlite,  # a shared database needs the same keys everywhere
         )
         database = Database.create(settings.effective_database_url)
-        opened.append(database)
-        if settings.is_embedded_sqlite:
-            await ensure_schema(database)
-        vault = CredentialService(database, keyring)
-        # With bearer tokens every caller is a token's user: no local user is made (on PostgreSQL the
-        # application role could not make one under row-level security). The nil id matches no row.
-        local_user_id = uuid.UUID(int=0) if require_token else (await vault.ensure_user(settings.user)).id
+        try:
+            if settings.is_embedded_sqlite:
+                await ensure_schema(database)
+            vault = CredentialService(database, keyring)
+            # With bearer tokens every caller is a token's user: no local user is made (on PostgreSQL the
+            # application role could not make one under row-level security). The nil id matches no row.
+            local_user_id = uuid.UUID(int=0) if require_token else (await vault.ensure_user(settings.user)).id
+        except BaseException:
+            # A failed attempt is retried by the next tool call: it must not leave its engine open.
+            await database.dispose()
+            raise
         broker = AlpacaClient(
             paper_url=settings.paper_url,
             live_url=settings.live_url,
             data_url=settings.data_url,
             timeout=settings.http_timeout,
             rate_limit_per_minute=settings.rate_limit_per_minute,
-            allow_live_trading=settings.allow_live_trading,  # second wall behind the tools' own check
+            allow_live_trading=settings.allow_live_trading,  # the broker's backstop behind the gate's wall
         )
-        opened.append(broker)
-        return RuntimeParts(vault=vault, broker=broker, local_user_id=local_user_id)
+        opened.extend((database, broker))
+        parts = RuntimeParts(vault=vault, broker=broker, local_user_id=local_user_id)
+        install_gate_hooks(hooks, parts, settings)
+        return parts
 
-    def resolve_user(local_user_id: uuid.UUID) -> uuid.UUID:
+    def resolve_caller(local_user_id: uuid.UUID) -> Caller:
+        from alpaca_vault.audit.chain import STDIO, Actor  # loaded with the runtime, not at start-up
+
         token = get_access_token()
         if token is not None:
             try:
-                return uuid.UUID(token.subject or token.client_id)
+                user_id = uuid.UUID(token.subject or token.client_id)
             except ValueError:
                 raise ToolError("This bearer token does not name a known user; create a new one.") from None
+            claims = token.claims or {}
+            token_id = claims.get("token_id")
+            actor = Actor("token", uuid.UUID(token_id) if token_id else None, claims.get("token_name"))
+            return Caller(user_id, actor)
         if require_token:  # pragma: no cover - the bearer middleware refuses first
             raise ToolError("Not authenticated: send a bearer token from `alpaca-vault tokens create`.")
-        return local_user_id
+        return Caller(local_user_id, STDIO)
 
     runtime = ToolRuntime(
-        open_parts, allow_live_trading=settings.allow_live_trading, resolve_user=resolve_user
+        open_parts, allow_live_trading=settings.allow_live_trading, resolve_caller=resolve_caller, hooks=hooks
     )
     warm_up = asyncio.create_task(_open_quietly(runtime))
     try:
@@ -182,6 +196,15 @@ async def open_runtime(settings: Settings, *, require_token: bool = False) -> As
                 await (resource.aclose() if hasattr(resource, "aclose") else resource.dispose())
 
 
+def install_gate_hooks(hooks: GateHooks, parts: RuntimeParts, settings: Settings) -> None:
+    """Where other rooms plug their checks and records into every tool call (see tools/gate.py).
+
+    The trading guard (#14) registers its policy checks and the durable order intent with
+    ``hooks.add_before_send``; the audit trail (#13) its record before anything is unsealed or sent
+    (``add_before_send``) and the outcome (``add_after_call``). Nothing is registered yet.
+    """
+
+
 async def _open_quietly(runtime: ToolRuntime) -> None:
     """Open the runtime now; a failure is logged here and reported again by every tool call."""
     with contextlib.suppress(ToolError):
@@ -189,6 +212,7 @@ async def _open_quietly(runtime: ToolRuntime) -> None:
 
 
 def _import_runtime_modules() -> None:
+    import alpaca_vault.audit.chain
     import alpaca_vault.broker.client
     import alpaca_vault.db.migrate
     import alpaca_vault.vault.credentials  # noqa: F401

@@ -1,4 +1,8 @@
-"""MCP middleware: a per-call secret scope and the last-line result scrubber."""
+"""MCP middleware, declared in one place: ``build_middleware_stack`` lists it in order.
+
+Each piece reads what it needs of a tool from the registry's table (secret arguments from the
+input schemas, argument hints from the rows): no tool knowledge is written here.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,9 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
 
 from alpaca_vault.server.redaction import scrub_known
+from alpaca_vault.tools.registry import ToolTable
 from alpaca_vault.vault.exposure import exposed_values, exposure_scope, register_exposed
 
-# Tool arguments that carry secrets. They are registered before the SDK even
-# validates the arguments, because a validation error echoes the input values.
-SECRET_ARGUMENT_NAMES = frozenset({"api_key", "secret_key"})
 _MIN_SECRET_LENGTH = 6  # shorter "secrets" would turn ordinary words into [REDACTED]
 # pydantic's error text echoes (a truncated repr of) the rejected input; truncation can cut a
 # secret into pieces no exact-match scrubber recognises, so error texts never carry input values.
@@ -43,27 +45,23 @@ def strip_input_values(text: str) -> str:
     return f"Invalid arguments for {match['tool']}: " + "; ".join(problems) + "."
 
 
-# Names agents borrow from Alpaca's REST API (or guess), mapped to ours: the error says what to send.
-_ARGUMENT_HINTS = {
-    "take_profit": "take_profit_limit_price",
-    "stop_loss": "stop_loss_stop_price (and stop_loss_limit_price)",
-    "tif": "time_in_force",
-    "order_type": "type",
-    "price": "limit_price",
-    "quantity": "qty",
-    "amount": "notional",
-    "id": "order_id",
-    "client_id": "client_order_id",
-    "account": "credential",
-    "credential_name": "credential",
-}
+def build_middleware_stack(tools: ToolTable) -> list[ServerMiddleware[Any]]:
+    """The middleware around every request, outermost first. The order matters:
+
+    1. ``secret_scope``: a fresh exposure scope per ``tools/call``; the tool's secret arguments are
+       registered before the SDK validates them (its errors echo inputs); whatever the vault unseals
+       joins them; the result, and a protocol error, is scrubbed of them on the way out.
+    2. ``argument_guard``: arguments a tool does not define are refused (never silently dropped),
+       with the row's hints; inside the scope, so even a refusal is scrubbed.
+    """
+    return [secret_scope(tools.secret_arguments), argument_guard(tools)]
 
 
-def argument_guard(input_properties: Callable[[str], dict[str, Any] | None]) -> ServerMiddleware[Any]:
+def argument_guard(tools: ToolTable) -> ServerMiddleware[Any]:
     """Refuse ``tools/call`` arguments a tool does not define, instead of silently dropping them.
 
     A dropped ``stop_loss`` would turn a protected bracket order into a plain one; the agent must
-    hear about it. ``input_properties(name)`` gives a tool's input-schema properties (None: no such tool).
+    hear about it, with the row's hint when it used a name borrowed from Alpaca's REST API.
     """
 
     async def guard(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -71,13 +69,14 @@ def argument_guard(input_properties: Callable[[str], dict[str, Any] | None]) -> 
             return await call_next(ctx)
         params = ctx.params or {}
         arguments = params.get("arguments")
-        properties = input_properties(str(params.get("name")))
-        if not isinstance(arguments, dict) or properties is None:
+        tool = tools.get(str(params.get("name")))
+        if not isinstance(arguments, dict) or tool is None:
             return await call_next(ctx)
+        properties = tool.properties
         unknown = sorted(str(name) for name in arguments if name not in properties)
         if not unknown:
             return await call_next(ctx)
-        hints = [f"{name} -> {_ARGUMENT_HINTS[name]}" for name in unknown if name in _ARGUMENT_HINTS]
+        hints = [f"{name} -> {tool.spec.hints[name]}" for name in unknown if name in tool.spec.hints]
         text = (
             f"Unknown argument(s) for {params.get('name')}: {', '.join(unknown)}. Nothing was done. "
             + (f"Did you mean: {'; '.join(hints)}? " if hints else "")
@@ -88,59 +87,69 @@ def argument_guard(input_properties: Callable[[str], dict[str, Any] | None]) -> 
     return guard
 
 
-async def secret_scope_middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+def secret_scope(secret_arguments: Callable[[str], frozenset[str]]) -> ServerMiddleware[Any]:
     """Give every ``tools/call`` its own exposure scope and scrub what it returns.
 
-    Whatever the vault unsealed during the call (and any secret the caller
-    sent as an argument) is replaced by ``[REDACTED]`` in the result and in
-    a protocol error's message. Log records are scrubbed against the same
-    scope as they are created (see ``server.logs``).
+    Whatever the vault unsealed during the call (and any secret the caller sent as an argument:
+    ``secret_arguments(tool)`` names them) is replaced by ``[REDACTED]`` in the result and in a
+    protocol error's message. Log records are scrubbed against the same scope as they are created
+    (see ``server.logs``).
     """
-    if ctx.method != "tools/call":
-        return await call_next(ctx)
-    with exposure_scope():
-        arguments = (ctx.params or {}).get("arguments")
-        if isinstance(arguments, dict):
-            for name in SECRET_ARGUMENT_NAMES:
-                value = arguments.get(name)
-                if isinstance(value, str) and len(value) >= _MIN_SECRET_LENGTH:
-                    register_exposed(value)
-        try:
-            result = await call_next(ctx)
-        except MCPError as exc:
-            secrets = frozenset(exposed_values())
-            if secrets:
-                exc.error.message = scrub_known(exc.error.message, secrets)
-                exc.error.data = scrub_known(exc.error.data, secrets)
-                exc.args = (exc.error.code, exc.error.message, exc.error.data)
-            raise
+
+    async def scope(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method != "tools/call":
+            return await call_next(ctx)
+        with exposure_scope():
+            params = ctx.params or {}
+            arguments = params.get("arguments")
+            if isinstance(arguments, dict):
+                for name in secret_arguments(str(params.get("name"))):
+                    value = arguments.get(name)
+                    if isinstance(value, str) and len(value) >= _MIN_SECRET_LENGTH:
+                        register_exposed(value)
+            return await _scrubbed(ctx, call_next)
+
+    return scope
+
+
+async def _scrubbed(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Run the call; scrub the exposure scope's secrets from its result or protocol error."""
+    try:
+        result = await call_next(ctx)
+    except MCPError as exc:
         secrets = frozenset(exposed_values())
-        if result is None:
+        if secrets:
+            exc.error.message = scrub_known(exc.error.message, secrets)
+            exc.error.data = scrub_known(exc.error.data, secrets)
+            exc.args = (exc.error.code, exc.error.message, exc.error.data)
+        raise
+    secrets = frozenset(exposed_values())
+    if result is None:
+        return result
+    # Handlers return either a result model or its plain-dict form; both are scrubbed alike.
+    if isinstance(result, BaseModel):
+        is_error = bool(getattr(result, "is_error", False))
+    else:
+        is_error = bool(result.get("isError"))
+    if not is_error:
+        # The common case: one serialisation to look for a secret; rebuild only if one is there.
+        if not secrets:
             return result
-        # Handlers return either a result model or its plain-dict form; both are scrubbed alike.
-        if isinstance(result, BaseModel):
-            is_error = bool(getattr(result, "is_error", False))
-        else:
-            is_error = bool(result.get("isError"))
-        if not is_error:
-            # The common case: one serialisation to look for a secret; rebuild only if one is there.
-            if not secrets:
-                return result
-            text = result.model_dump_json(by_alias=True) if isinstance(result, BaseModel) else str(result)
-            escapable = any('"' in s or "\\" in s for s in secrets)  # JSON would escape these
-            if not escapable and not any(secret in text for secret in secrets):
-                return result
-        dumped = (
-            result.model_dump(mode="json", by_alias=True, exclude_none=True)
-            if isinstance(result, BaseModel)
-            else result
-        )
-        if not isinstance(dumped, dict):
+        text = result.model_dump_json(by_alias=True) if isinstance(result, BaseModel) else str(result)
+        escapable = any('"' in s or "\\" in s for s in secrets)  # JSON would escape these
+        if not escapable and not any(secret in text for secret in secrets):
             return result
-        if is_error:
-            dumped["content"] = [
-                {**block, "text": strip_input_values(block["text"])} if block.get("type") == "text" else block
-                for block in dumped.get("content", [])
-            ]
-        cleaned = scrub_known(dumped, secrets)
-        return type(result).model_validate(cleaned) if isinstance(result, BaseModel) else cleaned
+    dumped = (
+        result.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if isinstance(result, BaseModel)
+        else result
+    )
+    if not isinstance(dumped, dict):
+        return result
+    if is_error:
+        dumped["content"] = [
+            {**block, "text": strip_input_values(block["text"])} if block.get("type") == "text" else block
+            for block in dumped.get("content", [])
+        ]
+    cleaned = scrub_known(dumped, secrets)
+    return type(result).model_validate(cleaned) if isinstance(result, BaseModel) else cleaned

@@ -9,13 +9,10 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from alpaca_vault.broker.models import Account, Activity, PortfolioHistory, Position, normalize_symbol
-from alpaca_vault.tools.credentials import CredentialRef
-from alpaca_vault.tools.runtime import agent_errors, alpaca_keys, respond, runtime
-
-Symbol = Annotated[
-    str, Field(min_length=1, max_length=32, description="Ticker like 'AAPL' or pair like 'BTC/USD'.")
-]
+from alpaca_vault.broker.models import Account, Activity, PortfolioHistory, Position
+from alpaca_vault.tools.gate import alpaca_call
+from alpaca_vault.tools.params import CredentialRef, Symbol, symbol_of
+from alpaca_vault.tools.results import money, respond
 
 
 class AccountResult(BaseModel):
@@ -46,58 +43,51 @@ class ActivitiesResult(BaseModel):
     )
 
 
-def _money(value: Any) -> str:
-    return "n/a" if value is None else f"${value:,.2f}"
-
-
-@agent_errors
 async def alpaca_get_account(
     ctx: Context[Any, Any], credential: CredentialRef = None
 ) -> Annotated[CallToolResult, AccountResult]:
     """Get the Alpaca account: status, cash, buying power, equity, portfolio value, day-trade flags."""
-    async with alpaca_keys(ctx, credential) as (keys, info):
-        account = await runtime(ctx).broker.get_account(keys)
+    async with alpaca_call(ctx, credential) as call:
+        account = await call.send(call.broker.get_account)
     summary = (
-        f"Account {account.account_number} ({info.environment}, {account.status}) via '{info.name}': "
-        f"equity {_money(account.equity)}, cash {_money(account.cash)}, "
-        f"buying power {_money(account.buying_power)}."
+        f"Account {account.account_number} ({call.resolved.environment}, {account.status}) "
+        f"via '{call.credential_name}': "
+        f"equity {money(account.equity)}, cash {money(account.cash)}, "
+        f"buying power {money(account.buying_power)}."
     )
-    return respond(AccountResult(credential=info.name, account=account), summary)
+    return respond(AccountResult(credential=call.credential_name, account=account), summary)
 
 
-@agent_errors
 async def alpaca_get_positions(
     ctx: Context[Any, Any], credential: CredentialRef = None
 ) -> Annotated[CallToolResult, PositionsResult]:
     """List open positions with quantity, average entry price, market value and unrealized P/L."""
-    async with alpaca_keys(ctx, credential) as (keys, info):
-        positions = await runtime(ctx).broker.get_positions(keys)
+    async with alpaca_call(ctx, credential) as call:
+        positions = await call.send(call.broker.get_positions)
     if positions:
         lines = "; ".join(
-            f"{p.symbol} {p.qty} @ avg {p.avg_entry_price} (P/L {_money(p.unrealized_pl)})" for p in positions
+            f"{p.symbol} {p.qty} @ avg {p.avg_entry_price} (P/L {money(p.unrealized_pl)})" for p in positions
         )
-        summary = f"{len(positions)} open position(s) in '{info.name}': {lines}."
+        summary = f"{len(positions)} open position(s) in '{call.credential_name}': {lines}."
     else:
-        summary = f"No open positions in '{info.name}'."
-    return respond(PositionsResult(credential=info.name, positions=positions), summary)
+        summary = f"No open positions in '{call.credential_name}'."
+    return respond(PositionsResult(credential=call.credential_name, positions=positions), summary)
 
 
-@agent_errors
 async def alpaca_get_position(
     ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None
 ) -> Annotated[CallToolResult, PositionResult]:
     """Get the open position in one symbol."""
-    symbol = normalize_symbol(symbol)
-    async with alpaca_keys(ctx, credential) as (keys, info):
-        position = await runtime(ctx).broker.get_position(keys, symbol)
+    symbol = symbol_of(symbol)
+    async with alpaca_call(ctx, credential) as call:
+        position = await call.send(call.broker.get_position, symbol)
     summary = (
-        f"'{info.name}' holds {position.qty} {position.symbol} at avg {position.avg_entry_price}, "
-        f"market value {_money(position.market_value)}, unrealized P/L {_money(position.unrealized_pl)}."
+        f"'{call.credential_name}' holds {position.qty} {position.symbol} at avg {position.avg_entry_price}, "
+        f"market value {money(position.market_value)}, unrealized P/L {money(position.unrealized_pl)}."
     )
-    return respond(PositionResult(credential=info.name, position=position), summary)
+    return respond(PositionResult(credential=call.credential_name, position=position), summary)
 
 
-@agent_errors
 async def alpaca_get_portfolio_history(
     ctx: Context[Any, Any],
     period: Annotated[
@@ -115,9 +105,9 @@ async def alpaca_get_portfolio_history(
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, PortfolioHistoryResult]:
     """Get the account's equity and profit/loss over time."""
-    async with alpaca_keys(ctx, credential) as (keys, info):
-        history = await runtime(ctx).broker.get_portfolio_history(
-            keys,
+    async with alpaca_call(ctx, credential) as call:
+        history = await call.send(
+            call.broker.get_portfolio_history,
             period=period,
             timeframe=timeframe,
             start=start,
@@ -126,12 +116,11 @@ async def alpaca_get_portfolio_history(
         )
     points = len(history.timestamp)
     last_equity = next((e for e in reversed(history.equity) if e is not None), None)
-    summary = f"Portfolio history of '{info.name}': {points} point(s) at {history.timeframe}, "
-    summary += f"latest equity {_money(last_equity)}."
-    return respond(PortfolioHistoryResult(credential=info.name, history=history), summary)
+    summary = f"Portfolio history of '{call.credential_name}': {points} point(s) at {history.timeframe}, "
+    summary += f"latest equity {money(last_equity)}."
+    return respond(PortfolioHistoryResult(credential=call.credential_name, history=history), summary)
 
 
-@agent_errors
 async def alpaca_get_activities(
     ctx: Context[Any, Any],
     activity_types: Annotated[
@@ -152,9 +141,9 @@ async def alpaca_get_activities(
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, ActivitiesResult]:
     """List account activities: fills, dividends, transfers, fees; newest first by default, paged."""
-    async with alpaca_keys(ctx, credential) as (keys, info):
-        activities = await runtime(ctx).broker.get_activities(
-            keys,
+    async with alpaca_call(ctx, credential) as call:
+        activities = await call.send(
+            call.broker.get_activities,
             activity_types=[a.upper() for a in activity_types] if activity_types else None,
             after=after,
             until=until,
@@ -164,8 +153,12 @@ async def alpaca_get_activities(
         )
     # Alpaca pages activities by id: a full page may have a successor, which starts after its last id.
     next_page_token = activities[-1].id if len(activities) == page_size else None
-    summary = f"{len(activities)} activit{'y' if len(activities) == 1 else 'ies'} in '{info.name}'."
+    summary = (
+        f"{len(activities)} activit{'y' if len(activities) == 1 else 'ies'} in '{call.credential_name}'."
+    )
     if next_page_token:
         summary += f" More may follow: pass page_token='{next_page_token}'."
-    result = ActivitiesResult(credential=info.name, activities=activities, next_page_token=next_page_token)
+    result = ActivitiesResult(
+        credential=call.credential_name, activities=activities, next_page_token=next_page_token
+    )
     return respond(result, summary)

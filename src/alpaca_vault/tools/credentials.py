@@ -4,35 +4,21 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field, SecretStr
 
 from alpaca_vault.broker.client import AlpacaKeys
-from alpaca_vault.broker.errors import AlpacaAuthError, AlpacaError
-from alpaca_vault.tools.runtime import (
-    agent_errors,
-    alpaca_keys,
-    current_user,
-    describe_alpaca_error,
-    respond,
-    runtime,
-)
+from alpaca_vault.broker.errors import AlpacaAuthError
+from alpaca_vault.tools.errors import AccountNotActive, KeyPairRefused
+from alpaca_vault.tools.gate import alpaca_call, vault_call
+from alpaca_vault.tools.params import CredentialRef, Environment, InvalidArgument
+from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.runtime import runtime
 from alpaca_vault.vault.exposure import register_exposed
 from alpaca_vault.vault.key_ids import check_key_environment
-
-Environment = Literal["paper", "live"]
-
-CredentialRef = Annotated[
-    str | None,
-    Field(
-        description="Credential name or id. May be omitted when you have exactly one active credential; "
-        "list_credentials shows them."
-    ),
-]
 
 
 class CredentialSummary(BaseModel):
@@ -96,7 +82,7 @@ def _clean_key(value: SecretStr, argument: str, outcome: str) -> SecretStr:
     """The key with pasted surrounding whitespace removed; refused (by argument name) if still malformed."""
     plain = value.get_secret_value().strip()
     if not _KEY_CHARS.fullmatch(plain):
-        raise ToolError(
+        raise InvalidArgument(
             f"{argument} is empty or contains spaces, line breaks or non-ASCII characters, which no Alpaca "
             f"key has. Copy it again exactly as Alpaca shows it. {outcome}"
         )
@@ -108,29 +94,19 @@ def _clean_key(value: SecretStr, argument: str, outcome: str) -> SecretStr:
 async def _check_with_alpaca(
     ctx: Context[Any, Any], api_key: SecretStr, secret_key: SecretStr, environment: Environment, label: str
 ) -> tuple[str, str]:
-    """Ask Alpaca for the account behind a key pair; returns (account_number, status) or raises ToolError."""
+    """Ask Alpaca for the account behind a key pair not stored yet; returns (account_number, status)."""
     check_key_environment(api_key, environment)
     keys = AlpacaKeys(api_key=api_key, secret_key=secret_key, environment=environment, limiter_key=label)
     try:
         account = await runtime(ctx).broker.get_account(keys)
     except AlpacaAuthError:
-        other = "live" if environment == "paper" else "paper"
-        raise ToolError(
-            f"Alpaca did not accept this key pair on the {environment} endpoint (401). Check the key id and "
-            f"secret; if they are {other} keys, use environment='{other}'. Nothing was stored."
-        ) from None
-    except AlpacaError as exc:
-        raise ToolError(describe_alpaca_error(exc) + " Nothing was stored.") from None
+        raise KeyPairRefused(environment) from None
     status = str(account.status)
     if status.upper().removeprefix("ACCOUNTSTATUS.") != "ACTIVE":
-        raise ToolError(
-            f"Alpaca account {account.account_number} is {status}, not ACTIVE, so it cannot trade. "
-            "Nothing was stored. Use validate=false to store it anyway."
-        )
+        raise AccountNotActive(account.account_number, status)
     return account.account_number, status
 
 
-@agent_errors
 async def store_credential(
     ctx: Context[Any, Any],
     name: Annotated[
@@ -153,21 +129,24 @@ async def store_credential(
     api_key = _clean_key(api_key, "api_key", "Nothing was stored.")
     secret_key = _clean_key(secret_key, "secret_key", "Nothing was stored.")
     check_key_environment(api_key, environment)
-    rt = runtime(ctx)
-    user_id = await current_user(ctx)
-    account_number = account_status = None
-    if validate:
-        account_number, account_status = await _check_with_alpaca(ctx, api_key, secret_key, environment, name)
-    info = await rt.vault.store(
-        user_id,
-        name,
-        environment,
-        api_key,
-        secret_key,
-        account_number=account_number,
-        account_status=account_status,
-        validated=validate,
-    )
+    async with vault_call(ctx) as call:
+        account_number = account_status = None
+        if validate:
+            account_number, account_status = await _check_with_alpaca(
+                ctx, api_key, secret_key, environment, name
+            )
+        info = call.returned(
+            await call.vault.store(
+                call.user_id,
+                name,
+                environment,
+                api_key,
+                secret_key,
+                account_number=account_number,
+                account_status=account_status,
+                validated=validate,
+            )
+        )
     summary = CredentialSummary.of(info)
     note = "validated with Alpaca" if validate else "NOT validated (validate=false)"
     return respond(
@@ -176,11 +155,10 @@ async def store_credential(
     )
 
 
-@agent_errors
 async def list_credentials(ctx: Context[Any, Any]) -> Annotated[CallToolResult, CredentialList]:
     """List your stored Alpaca credentials: name, environment, account, status. Never keys or secrets."""
-    user_id = await current_user(ctx)
-    infos = await runtime(ctx).vault.list(user_id)
+    async with vault_call(ctx) as call:
+        infos = call.returned(await call.vault.list(call.user_id))
     items = [CredentialSummary.of(i) for i in infos]
     if not items:
         summary = (
@@ -193,29 +171,25 @@ async def list_credentials(ctx: Context[Any, Any]) -> Annotated[CallToolResult, 
     return respond(CredentialList(credentials=items), summary)
 
 
-@agent_errors
 async def validate_credential(
     ctx: Context[Any, Any], credential: CredentialRef = None
 ) -> Annotated[CallToolResult, CredentialResult]:
     """Check a stored credential with Alpaca now and record the account number and status."""
-    rt = runtime(ctx)
-    user_id = await current_user(ctx)
-    async with alpaca_keys(ctx, credential) as (keys, info):
-        try:
-            account = await rt.broker.get_account(keys)
-        except AlpacaError as exc:
-            raise ToolError(describe_alpaca_error(exc, info.name)) from None
-    await rt.vault.record_validation(
-        user_id, info.id, account_number=account.account_number, account_status=str(account.status)
+    async with alpaca_call(ctx, credential) as call:
+        account = await call.send(call.broker.get_account)
+    await call.vault.record_validation(
+        call.user_id,
+        call.resolved.id,
+        account_number=account.account_number,
+        account_status=str(account.status),
     )
-    fresh = CredentialSummary.of(await rt.vault.get(user_id, str(info.id)))
+    fresh = CredentialSummary.of(await call.vault.get(call.user_id, str(call.resolved.id)))
     summary = f"Alpaca accepted credential {_describe(fresh)}."
     if str(account.status).upper() != "ACTIVE":
         summary += f" Warning: the account is {account.status}, not ACTIVE, so it cannot trade."
     return respond(CredentialResult(credential=fresh, validated=True), summary)
 
 
-@agent_errors
 async def update_credential(
     ctx: Context[Any, Any],
     credential: Annotated[str, Field(description="Credential name or id to change.")],
@@ -237,43 +211,48 @@ async def update_credential(
     terminal under a new name and delete the old credential.
     """
     if (api_key is None) != (secret_key is None):
-        raise ToolError("Give both api_key and secret_key to replace a key pair, or neither.")
+        raise InvalidArgument("Give both api_key and secret_key to replace a key pair, or neither.")
     if new_name is None and is_active is None and api_key is None:
-        raise ToolError("Nothing to change: give new_name, is_active, or api_key and secret_key.")
+        raise InvalidArgument("Nothing to change: give new_name, is_active, or api_key and secret_key.")
     if api_key is not None and secret_key is not None:
         api_key = _clean_key(api_key, "api_key", "Nothing was changed.")
         secret_key = _clean_key(secret_key, "secret_key", "Nothing was changed.")
-    rt = runtime(ctx)
-    user_id = await current_user(ctx)
-    current = await rt.vault.get(user_id, credential)
-    validated = False
-    account_number = account_status = None
-    if api_key is not None and secret_key is not None and validate:
-        account_number, account_status = await _check_with_alpaca(
-            ctx, api_key, secret_key, current.environment, str(current.id)
+    async with vault_call(ctx, credential=credential) as call:
+        current = call.resolved
+        validated = False
+        account_number = account_status = None
+        if api_key is not None and secret_key is not None and validate:
+            account_number, account_status = await _check_with_alpaca(
+                ctx, api_key, secret_key, current.environment, str(current.id)
+            )
+            validated = True
+        info = call.returned(
+            await call.vault.update(
+                call.user_id,
+                str(current.id),
+                name=new_name,
+                is_active=is_active,
+                api_key=api_key,
+                secret_key=secret_key,
+            )
         )
-        validated = True
-    info = await rt.vault.update(
-        user_id, str(current.id), name=new_name, is_active=is_active, api_key=api_key, secret_key=secret_key
-    )
-    if validated:
-        await rt.vault.record_validation(
-            user_id, info.id, account_number=account_number, account_status=account_status
-        )
-        info = await rt.vault.get(user_id, str(info.id))
+        if validated:
+            await call.vault.record_validation(
+                call.user_id, info.id, account_number=account_number, account_status=account_status
+            )
+            info = await call.vault.get(call.user_id, str(info.id))
     summary = CredentialSummary.of(info)
     return respond(
         CredentialResult(credential=summary, validated=validated), f"Updated {_describe(summary)}."
     )
 
 
-@agent_errors
 async def delete_credential(
     ctx: Context[Any, Any],
     credential: Annotated[str, Field(description="Credential name or id to delete permanently.")],
 ) -> Annotated[CallToolResult, DeletedCredential]:
     """Delete a stored credential and its encrypted keys permanently. Orders at Alpaca are not affected."""
-    user_id = await current_user(ctx)
-    info = await runtime(ctx).vault.delete(user_id, credential)
+    async with vault_call(ctx, credential=credential) as call:
+        info = call.returned(await call.vault.delete(call.user_id, str(call.resolved.id)))
     summary = CredentialSummary.of(info)
     return respond(DeletedCredential(deleted=summary), f"Deleted credential {_describe(summary)}.")

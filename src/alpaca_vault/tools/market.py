@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
@@ -19,11 +18,11 @@ from alpaca_vault.broker.models import (
     Quote,
     Snapshot,
     Trade,
-    normalize_symbol,
 )
-from alpaca_vault.tools.account import Symbol
-from alpaca_vault.tools.credentials import CredentialRef
-from alpaca_vault.tools.runtime import agent_errors, alpaca_keys, respond, runtime
+from alpaca_vault.tools.errors import NoMarketData, UnknownAsset
+from alpaca_vault.tools.gate import alpaca_call
+from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, symbol_of
+from alpaca_vault.tools.results import respond
 
 T = TypeVar("T")
 
@@ -33,10 +32,7 @@ def _only(by_symbol: dict[str, T], symbol: str, what: str) -> T:
     try:
         return by_symbol[symbol]
     except KeyError:
-        raise ToolError(
-            f"Alpaca has no {what} for {symbol}. Check the symbol with alpaca_get_asset; "
-            "crypto pairs are written like BTC/USD."
-        ) from None
+        raise NoMarketData(symbol, what) from None
 
 
 Timeframe = Literal["1Min", "5Min", "15Min", "30Min", "1Hour", "4Hour", "1Day"]
@@ -71,28 +67,34 @@ def _lookback_start(timeframe: str, limit: int, end: dt.datetime | None) -> dt.d
 
 
 class ClockResult(BaseModel):
+    credential: str = Field(description="The credential used.")
     clock: Clock
 
 
 class CalendarResult(BaseModel):
+    credential: str = Field(description="The credential used.")
     days: list[CalendarDay]
 
 
 class AssetResult(BaseModel):
+    credential: str = Field(description="The credential used.")
     asset: Asset
 
 
 class QuoteResult(BaseModel):
+    credential: str = Field(description="The credential used.")
     symbol: str
     quote: Quote
 
 
 class TradeResult(BaseModel):
+    credential: str = Field(description="The credential used.")
     symbol: str
     trade: Trade
 
 
 class BarsResult(BaseModel):
+    credential: str = Field(description="The credential used.")
     symbol: str
     timeframe: str
     bars: list[Bar]
@@ -100,24 +102,23 @@ class BarsResult(BaseModel):
 
 
 class SnapshotResult(BaseModel):
+    credential: str = Field(description="The credential used.")
     symbol: str
     snapshot: Snapshot
 
 
-@agent_errors
 async def alpaca_get_clock(
     ctx: Context[Any, Any], credential: CredentialRef = None
 ) -> Annotated[CallToolResult, ClockResult]:
     """Is the US market open now, and when does it next open and close?"""
-    async with alpaca_keys(ctx, credential) as (keys, _):
-        clock = await runtime(ctx).broker.get_clock(keys)
+    async with alpaca_call(ctx, credential) as call:
+        clock = await call.send(call.broker.get_clock)
     state = "OPEN" if clock.is_open else "CLOSED"
     summary = f"Market is {state} at {clock.timestamp.isoformat()}; next open {clock.next_open.isoformat()}, "
     summary += f"next close {clock.next_close.isoformat()}."
-    return respond(ClockResult(clock=clock), summary)
+    return respond(ClockResult(credential=call.credential_name, clock=clock), summary)
 
 
-@agent_errors
 async def alpaca_get_calendar(
     ctx: Context[Any, Any],
     start: Annotated[dt.date | None, Field(description="First date (YYYY-MM-DD), default today.")] = None,
@@ -130,63 +131,56 @@ async def alpaca_get_calendar(
     start = start or dt.date.today()
     end = end or start + dt.timedelta(days=7)
     if end < start:
-        raise ToolError(f"end ({end}) is before start ({start}); give end on or after start.")
-    async with alpaca_keys(ctx, credential) as (keys, _):
-        days = await runtime(ctx).broker.get_calendar(keys, start=start, end=end)
+        raise InvalidArgument(f"end ({end}) is before start ({start}); give end on or after start.")
+    async with alpaca_call(ctx, credential) as call:
+        days = await call.send(call.broker.get_calendar, start=start, end=end)
     summary = f"{len(days)} trading day(s) from {start} to {end}" + (
         ": " + ", ".join(f"{d.date} {d.open}-{d.close}" for d in days[:10]) if days else "."
     )
-    return respond(CalendarResult(days=days), summary)
+    return respond(CalendarResult(credential=call.credential_name, days=days), summary)
 
 
-@agent_errors
 async def alpaca_get_asset(
     ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None
 ) -> Annotated[CallToolResult, AssetResult]:
     """Look up an asset: tradable, fractionable, shortable, marginable, exchange, name."""
-    symbol = normalize_symbol(symbol)
-    async with alpaca_keys(ctx, credential) as (keys, _):
+    symbol = symbol_of(symbol)
+    async with alpaca_call(ctx, credential) as call:
         try:
-            asset = await runtime(ctx).broker.get_asset(keys, symbol)
+            asset = await call.send(call.broker.get_asset, symbol)
         except AlpacaNotFound:
-            raise ToolError(
-                f"Alpaca has no asset {symbol} (HTTP 404). Check the spelling: tickers like 'AAPL' or 'BRK.B', "
-                "crypto pairs like 'BTC/USD'."
-            ) from None
+            raise UnknownAsset(symbol) from None
     flags = [f for f in ("tradable", "fractionable", "shortable", "marginable") if getattr(asset, f)]
     summary = (
         f"{asset.symbol} ({asset.name}, {asset.exchange}, {asset.status}): {', '.join(flags) or 'no flags'}."
     )
-    return respond(AssetResult(asset=asset), summary)
+    return respond(AssetResult(credential=call.credential_name, asset=asset), summary)
 
 
-@agent_errors
 async def alpaca_get_latest_quote(
     ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None
 ) -> Annotated[CallToolResult, QuoteResult]:
     """Latest bid/ask quote for a stock (AAPL) or crypto pair (BTC/USD)."""
-    symbol = normalize_symbol(symbol)
-    async with alpaca_keys(ctx, credential) as (keys, _):
-        quote = _only(await runtime(ctx).broker.get_latest_quote(keys, symbol), symbol, "quote")
+    symbol = symbol_of(symbol)
+    async with alpaca_call(ctx, credential) as call:
+        quote = _only(await call.send(call.broker.get_latest_quote, symbol), symbol, "quote")
     summary = f"{symbol}: bid {quote.bid_price} x {quote.bid_size}, ask {quote.ask_price} x {quote.ask_size}"
     summary += f" at {quote.timestamp.isoformat() if quote.timestamp else 'n/a'}."
-    return respond(QuoteResult(symbol=symbol, quote=quote), summary)
+    return respond(QuoteResult(credential=call.credential_name, symbol=symbol, quote=quote), summary)
 
 
-@agent_errors
 async def alpaca_get_latest_trade(
     ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None
 ) -> Annotated[CallToolResult, TradeResult]:
     """Latest trade (price and size) for a stock or crypto pair."""
-    symbol = normalize_symbol(symbol)
-    async with alpaca_keys(ctx, credential) as (keys, _):
-        trade = _only(await runtime(ctx).broker.get_latest_trade(keys, symbol), symbol, "trade")
+    symbol = symbol_of(symbol)
+    async with alpaca_call(ctx, credential) as call:
+        trade = _only(await call.send(call.broker.get_latest_trade, symbol), symbol, "trade")
     summary = f"{symbol}: last trade {trade.size} @ {trade.price}"
     summary += f" at {trade.timestamp.isoformat() if trade.timestamp else 'n/a'}."
-    return respond(TradeResult(symbol=symbol, trade=trade), summary)
+    return respond(TradeResult(credential=call.credential_name, symbol=symbol, trade=trade), summary)
 
 
-@agent_errors
 async def alpaca_get_bars(
     ctx: Context[Any, Any],
     symbol: Symbol,
@@ -205,16 +199,16 @@ async def alpaca_get_bars(
     Without start, returns the most recent `limit` bars (before end, default now), and next_page_token
     goes further back in time. With start, returns bars from start onwards, and next_page_token goes forward.
     """
-    symbol = normalize_symbol(symbol)
+    symbol = symbol_of(symbol)
     if start is not None and end is not None and end < start:
-        raise ToolError(f"end ({end.isoformat()}) is before start ({start.isoformat()}); swap them.")
+        raise InvalidArgument(f"end ({end.isoformat()}) is before start ({start.isoformat()}); swap them.")
     # Without a start, an agent wants the most recent bars: ask newest-first, then show them in time order.
     latest_first = start is None
     if start is None:
         start = _lookback_start(timeframe, limit, end)
-    async with alpaca_keys(ctx, credential) as (keys, _):
-        page = await runtime(ctx).broker.get_bars(
-            keys,
+    async with alpaca_call(ctx, credential) as call:
+        page = await call.send(
+            call.broker.get_bars,
             symbol,
             timeframe=timeframe,
             start=start,
@@ -232,21 +226,28 @@ async def alpaca_get_bars(
         summary += " in that range. Check the symbol with alpaca_get_asset (crypto pairs are written like "
         summary += "BTC/USD), or widen start/end"
     summary += "." + (" More pages: pass next_page_token as page_token." if page.next_page_token else "")
-    result = BarsResult(symbol=symbol, timeframe=timeframe, bars=bars, next_page_token=page.next_page_token)
+    result = BarsResult(
+        credential=call.credential_name,
+        symbol=symbol,
+        timeframe=timeframe,
+        bars=bars,
+        next_page_token=page.next_page_token,
+    )
     return respond(result, summary)
 
 
-@agent_errors
 async def alpaca_get_snapshot(
     ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None
 ) -> Annotated[CallToolResult, SnapshotResult]:
     """Snapshot of a symbol: latest trade and quote, current minute bar, today's and yesterday's daily bars."""
-    symbol = normalize_symbol(symbol)
-    async with alpaca_keys(ctx, credential) as (keys, _):
-        snapshot = _only(await runtime(ctx).broker.get_snapshot(keys, symbol), symbol, "snapshot")
+    symbol = symbol_of(symbol)
+    async with alpaca_call(ctx, credential) as call:
+        snapshot = _only(await call.send(call.broker.get_snapshot, symbol), symbol, "snapshot")
     last = snapshot.latest_trade.price if snapshot.latest_trade else None
     day = snapshot.daily_bar
     summary = f"{symbol}: last {last}" + (
         f", day O {day.open} H {day.high} L {day.low} C {day.close}" if day else ""
     )
-    return respond(SnapshotResult(symbol=symbol, snapshot=snapshot), summary + ".")
+    return respond(
+        SnapshotResult(credential=call.credential_name, symbol=symbol, snapshot=snapshot), summary + "."
+    )

@@ -1,36 +1,81 @@
-"""Every tool in one table: name, function, title, toolset and what it may do to the world.
+"""Every tool in one table: name, function, title, toolset, intent, and what it promises clients.
 
-The annotations are promises to clients (which ask a human before a
-destructive call), so each row says plainly whether the tool reads, writes,
-destroys, can be repeated safely, and talks to Alpaca.
+A row declares what the tool does (its :class:`~alpaca_vault.guard.Intent`, which the gate, the
+trading guard and the audit trail key on), whether it can be repeated safely, whether it talks to
+Alpaca, and the hints for argument names agents borrow from Alpaca's REST API. The MCP annotations
+derive from the row (clients ask a human before a destructive call), the secret arguments from the
+tool's input schema (``writeOnly``, what pydantic writes for ``SecretStr``). ``register_tools``
+refuses a malformed row when the server starts, before any client can call it.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.utilities.context_injection import find_context_parameter
 from mcp_types import ToolAnnotations
 
+from alpaca_vault.guard.intents import Intent
 from alpaca_vault.tools import account, credentials, market, trading
+from alpaca_vault.tools.gate import guarded
 from alpaca_vault.tools.schemas import compact_output_schemas
 
 Toolset = Literal["credentials", "account", "trading", "market"]
 Risk = Literal["read", "write", "destructive"]
+TOOLSETS: frozenset[str] = frozenset({"credentials", "account", "trading", "market"})
+
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+# Names agents borrow from Alpaca's REST API (or guess), mapped to ours: the error says what to send.
+CREDENTIAL_HINTS: Mapping[str, str] = MappingProxyType(
+    {"account": "credential", "credential_name": "credential"}
+)
+ORDER_ID_HINTS: Mapping[str, str] = MappingProxyType({"id": "order_id", "client_id": "client_order_id"})
+ORDER_HINTS: Mapping[str, str] = MappingProxyType(
+    {
+        "take_profit": "take_profit_limit_price",
+        "stop_loss": "stop_loss_stop_price (and stop_loss_limit_price)",
+        "tif": "time_in_force",
+        "order_type": "type",
+        "price": "limit_price",
+        "quantity": "qty",
+        "amount": "notional",
+        "client_id": "client_order_id",
+    }
+)
+REPLACE_HINTS: Mapping[str, str] = MappingProxyType(
+    {
+        "tif": "time_in_force",
+        "price": "limit_price",
+        "quantity": "qty",
+        "trail_price": "trail",
+        "id": "order_id",
+    }
+)
+
+
+class MalformedToolSpec(ValueError):
+    """A registry row contradicts itself or its function; the server refuses to start with it."""
 
 
 @dataclass(frozen=True)
 class ToolSpec:
     name: str
-    fn: Callable[..., Any]
+    fn: Callable[..., Awaitable[Any]]
     title: str
     toolset: Toolset
+    intent: Intent
     risk: Risk
     idempotent: bool
     calls_alpaca: bool
+    #: Unknown argument -> what to send instead (say it in the refusal).
+    hints: Mapping[str, str] = field(default_factory=dict)
 
     def annotations(self) -> ToolAnnotations:
         return ToolAnnotations(
@@ -42,48 +87,164 @@ class ToolSpec:
         )
 
 
+C, ORD, R = CREDENTIAL_HINTS, ORDER_HINTS, ORDER_ID_HINTS  # short names keep the table one row per tool
 # fmt: off
 TOOLS: tuple[ToolSpec, ...] = (
-    #        name                            function                               title                           toolset        risk           idempotent  alpaca
-    ToolSpec("store_credential",             credentials.store_credential,          "Store an Alpaca credential",    "credentials", "write",       False,      True),
-    ToolSpec("list_credentials",             credentials.list_credentials,          "List stored credentials",       "credentials", "read",        True,       False),
-    ToolSpec("validate_credential",          credentials.validate_credential,       "Validate a credential",         "credentials", "write",       True,       True),
-    ToolSpec("update_credential",            credentials.update_credential,         "Update a credential",           "credentials", "destructive", True,       True),
-    ToolSpec("delete_credential",            credentials.delete_credential,         "Delete a credential",           "credentials", "destructive", True,       False),
-    ToolSpec("alpaca_get_account",           account.alpaca_get_account,            "Get account",                   "account",     "read",        True,       True),
-    ToolSpec("alpaca_get_positions",         account.alpaca_get_positions,          "Get positions",                 "account",     "read",        True,       True),
-    ToolSpec("alpaca_get_position",          account.alpaca_get_position,           "Get one position",              "account",     "read",        True,       True),
-    ToolSpec("alpaca_get_portfolio_history", account.alpaca_get_portfolio_history,  "Get portfolio history",         "account",     "read",        True,       True),
-    ToolSpec("alpaca_get_activities",        account.alpaca_get_activities,         "Get account activities",        "account",     "read",        True,       True),
-    ToolSpec("alpaca_close_position",        trading.alpaca_close_position,         "Close a position",              "trading",     "destructive", False,      True),
-    ToolSpec("alpaca_list_orders",           trading.alpaca_list_orders,            "List orders",                   "trading",     "read",        True,       True),
-    ToolSpec("alpaca_get_order",             trading.alpaca_get_order,              "Get an order",                  "trading",     "read",        True,       True),
-    ToolSpec("alpaca_place_order",           trading.alpaca_place_order,            "Place an order",                "trading",     "destructive", False,      True),
-    ToolSpec("alpaca_replace_order",         trading.alpaca_replace_order,          "Replace an order",              "trading",     "destructive", False,      True),
-    ToolSpec("alpaca_cancel_order",          trading.alpaca_cancel_order,           "Cancel an order",               "trading",     "destructive", True,       True),
-    ToolSpec("alpaca_cancel_all_orders",     trading.alpaca_cancel_all_orders,      "Cancel all orders",             "trading",     "destructive", True,       True),
-    ToolSpec("alpaca_get_clock",             market.alpaca_get_clock,               "Get market clock",              "market",      "read",        True,       True),
-    ToolSpec("alpaca_get_calendar",          market.alpaca_get_calendar,            "Get market calendar",           "market",      "read",        True,       True),
-    ToolSpec("alpaca_get_asset",             market.alpaca_get_asset,               "Get an asset",                  "market",      "read",        True,       True),
-    ToolSpec("alpaca_get_latest_quote",      market.alpaca_get_latest_quote,        "Get latest quote",              "market",      "read",        True,       True),
-    ToolSpec("alpaca_get_latest_trade",      market.alpaca_get_latest_trade,        "Get latest trade",              "market",      "read",        True,       True),
-    ToolSpec("alpaca_get_bars",              market.alpaca_get_bars,                "Get price bars",                "market",      "read",        True,       True),
-    ToolSpec("alpaca_get_snapshot",          market.alpaca_get_snapshot,            "Get a snapshot",                "market",      "read",        True,       True),
+    #        name                            function                               title                           toolset        intent                        risk           idempotent alpaca hints
+    ToolSpec("store_credential",             credentials.store_credential,          "Store an Alpaca credential",    "credentials", Intent.CREDENTIAL_STORE,      "write",       False,     True,  {"key": "api_key", "secret": "secret_key"}),
+    ToolSpec("list_credentials",             credentials.list_credentials,          "List stored credentials",       "credentials", Intent.READ,                  "read",        True,      False),
+    ToolSpec("validate_credential",          credentials.validate_credential,       "Validate a credential",         "credentials", Intent.CREDENTIAL_VALIDATE,   "write",       True,      True,  C),
+    ToolSpec("update_credential",            credentials.update_credential,         "Update a credential",           "credentials", Intent.CREDENTIAL_UPDATE,     "destructive", True,      True,  {**C, "name": "new_name"}),
+    ToolSpec("delete_credential",            credentials.delete_credential,         "Delete a credential",           "credentials", Intent.CREDENTIAL_DELETE,     "destructive", True,      False, C),
+    ToolSpec("alpaca_get_account",           account.alpaca_get_account,            "Get account",                   "account",     Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_positions",         account.alpaca_get_positions,          "Get positions",                 "account",     Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_position",          account.alpaca_get_position,           "Get one position",              "account",     Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_portfolio_history", account.alpaca_get_portfolio_history,  "Get portfolio history",         "account",     Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_activities",        account.alpaca_get_activities,         "Get account activities",        "account",     Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_close_position",        trading.alpaca_close_position,         "Close a position",              "trading",     Intent.CLOSE,                 "destructive", False,     True,  {**C, "quantity": "qty", "percent": "percentage"}),
+    ToolSpec("alpaca_list_orders",           trading.alpaca_list_orders,            "List orders",                   "trading",     Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_order",             trading.alpaca_get_order,              "Get an order",                  "trading",     Intent.READ,                  "read",        True,      True,  {**C, **R}),
+    ToolSpec("alpaca_place_order",           trading.alpaca_place_order,            "Place an order",                "trading",     Intent.PLACE,                 "destructive", False,     True,  {**C, **ORD}),
+    ToolSpec("alpaca_replace_order",         trading.alpaca_replace_order,          "Replace an order",              "trading",     Intent.REPLACE,               "destructive", False,     True,  {**C, **REPLACE_HINTS}),
+    ToolSpec("alpaca_cancel_order",          trading.alpaca_cancel_order,           "Cancel an order",               "trading",     Intent.CANCEL,                "destructive", True,      True,  {**C, "id": "order_id"}),
+    ToolSpec("alpaca_cancel_all_orders",     trading.alpaca_cancel_all_orders,      "Cancel all orders",             "trading",     Intent.CANCEL_ALL,            "destructive", True,      True,  C),
+    ToolSpec("alpaca_get_clock",             market.alpaca_get_clock,               "Get market clock",              "market",      Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_calendar",          market.alpaca_get_calendar,            "Get market calendar",           "market",      Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_asset",             market.alpaca_get_asset,               "Get an asset",                  "market",      Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_latest_quote",      market.alpaca_get_latest_quote,        "Get latest quote",              "market",      Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_latest_trade",      market.alpaca_get_latest_trade,        "Get latest trade",              "market",      Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_bars",              market.alpaca_get_bars,                "Get price bars",                "market",      Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_snapshot",          market.alpaca_get_snapshot,            "Get a snapshot",                "market",      Intent.READ,                  "read",        True,      True,  C),
 )
 # fmt: on
+del C, ORD, R
 
 
-def register_tools(server: MCPServer[Any], toolsets: frozenset[str] | None = None) -> None:
-    """Register every tool (or only those in ``toolsets``) on ``server``."""
-    for spec in TOOLS:
-        if toolsets is None or spec.toolset in toolsets:
-            server.add_tool(
-                spec.fn,
-                name=spec.name,
-                title=spec.title,
-                # Dedented: the SDK would send a docstring's source indentation to the model as is.
-                description=inspect.cleandoc(spec.fn.__doc__ or ""),
-                annotations=spec.annotations(),
-            )
+@dataclass(frozen=True)
+class RegisteredTool:
+    """A row as served: its spec plus what its input schema says (the middleware stack reads these)."""
+
+    spec: ToolSpec
+    properties: Mapping[str, Any]
+    secret_arguments: frozenset[str]
+
+
+class ToolTable(Mapping[str, RegisteredTool]):
+    """The tools a server serves, by name."""
+
+    def __init__(self, tools: Mapping[str, RegisteredTool]) -> None:
+        self._tools = dict(tools)
+
+    def __getitem__(self, name: str) -> RegisteredTool:
+        return self._tools[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tools)
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def secret_arguments(self, name: str) -> frozenset[str]:
+        tool = self._tools.get(name)
+        return tool.secret_arguments if tool is not None else frozenset()
+
+
+def secret_arguments(input_schema: Mapping[str, Any]) -> frozenset[str]:
+    """The arguments whose schema (or a branch of it) is ``writeOnly``: pydantic's mark for ``SecretStr``."""
+    return frozenset(
+        name
+        for name, schema in input_schema.get("properties", {}).items()
+        if _write_only(schema, input_schema)
+    )
+
+
+def _write_only(schema: Any, root: Mapping[str, Any]) -> bool:
+    if isinstance(schema, list):
+        return any(_write_only(item, root) for item in schema)
+    if not isinstance(schema, dict):
+        return False
+    if schema.get("writeOnly") is True:
+        return True
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return _write_only(root.get("$defs", {}).get(ref.removeprefix("#/$defs/")), root)
+    return any(_write_only(schema.get(key), root) for key in ("anyOf", "oneOf", "allOf"))
+
+
+def check_spec(spec: ToolSpec) -> None:
+    """Refuse a row that contradicts itself or its function (MalformedToolSpec says which and why)."""
+
+    def refuse(problem: str) -> None:
+        raise MalformedToolSpec(f"Tool row {spec.name!r}: {problem}")
+
+    if not _NAME.fullmatch(spec.name):
+        refuse("a tool name is 1-64 lower-case letters, digits and underscores, starting with a letter")
+    if not isinstance(spec.intent, Intent):
+        refuse(f"intent must be an Intent, not {spec.intent!r}")
+    if spec.toolset not in TOOLSETS:
+        refuse(f"unknown toolset {spec.toolset!r}")
+    if spec.risk not in ("read", "write", "destructive"):
+        refuse(f"unknown risk {spec.risk!r}")
+    if (spec.intent is Intent.READ) != (spec.risk == "read"):
+        refuse(f"intent {spec.intent} and risk {spec.risk!r} disagree (only a read is risk 'read')")
+    if spec.intent.changes_alpaca_state and not spec.calls_alpaca:
+        refuse(f"intent {spec.intent} changes state at Alpaca, so calls_alpaca must be True")
+    if not inspect.iscoroutinefunction(spec.fn):
+        refuse("the function must be async")
+    if not inspect.cleandoc(spec.fn.__doc__ or ""):
+        refuse("the function needs a docstring: it is the tool's description")
+    if find_context_parameter(spec.fn) is None:
+        refuse("the function must take a Context parameter (the gate finds the caller through it)")
+    parameters = inspect.signature(spec.fn).parameters
+    for wrong, right in spec.hints.items():
+        if wrong in parameters:
+            refuse(f"hint {wrong!r} is a real argument of the tool")
+        target = right.split(" ", 1)[0]
+        if target not in parameters:
+            refuse(f"hint {wrong!r} -> {right!r} names no argument of the tool")
+
+
+def register_tools(
+    server: MCPServer[Any], toolsets: frozenset[str] | None = None, *, rows: Sequence[ToolSpec] = TOOLS
+) -> ToolTable:
+    """Register every row (or those in ``toolsets``) on ``server``, each behind the gate.
+
+    Every row is checked first, enabled or not: a malformed one stops the server from starting.
+    Returns what the middleware stack needs to know of each tool: its input properties and secret arguments.
+    """
+    registered: dict[str, RegisteredTool] = {}
+    names = [spec.name for spec in rows]
+    if len(set(names)) != len(names):
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        raise MalformedToolSpec(f"Tool names must be unique; repeated: {', '.join(duplicated)}")
+    for spec in rows:
+        check_spec(spec)
+    for spec in rows:
+        if toolsets is not None and spec.toolset not in toolsets:
+            continue
+        secret: set[str] = set()  # filled below, from the input schema the SDK builds
+        fn = guarded(
+            spec.fn,
+            tool=spec.name,
+            intent=spec.intent,
+            context_parameter=find_context_parameter(spec.fn) or "ctx",
+            secret_arguments=secret,
+        )
+        server.add_tool(
+            fn,
+            name=spec.name,
+            title=spec.title,
+            # Dedented: the SDK would send a docstring's source indentation to the model as is.
+            description=inspect.cleandoc(spec.fn.__doc__ or ""),
+            annotations=spec.annotations(),
+        )
+        tool = server._tool_manager.get_tool(spec.name)  # the SDK has no public accessor for the schemas
+        assert tool is not None
+        tool.parameters["additionalProperties"] = False  # say to clients what argument_guard enforces
+        secret.update(secret_arguments(tool.parameters))
+        registered[spec.name] = RegisteredTool(
+            spec=spec, properties=tool.parameters.get("properties", {}), secret_arguments=frozenset(secret)
+        )
     # Every result is validated by the client against its output schema: publish the cheap form.
     compact_output_schemas(server)
+    return ToolTable(registered)

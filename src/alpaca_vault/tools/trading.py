@@ -1,7 +1,8 @@
 """Trading tools: orders and closing positions.
 
-Everything that changes state goes through ``alpaca_keys(..., action=...)``,
-which refuses live credentials unless live trading is enabled (fail closed).
+Each tool's intent (registry.py) tells the gate what it changes: the gate refuses live credentials
+for those unless live trading is enabled (fail closed), and mints an order's client_order_id before
+anything is sent.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
@@ -23,13 +23,10 @@ from alpaca_vault.broker.models import (
     StopLoss,
     TakeProfit,
     is_crypto_symbol,
-    normalize_symbol,
 )
-from alpaca_vault.tools.account import Symbol
-from alpaca_vault.tools.credentials import CredentialRef
-from alpaca_vault.tools.runtime import agent_errors, alpaca_keys, respond, runtime
-
-Price = Annotated[Decimal | None, Field(gt=0)]
+from alpaca_vault.tools.gate import ToolCall, alpaca_call
+from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, TimeInForce, symbol_of
+from alpaca_vault.tools.results import respond
 
 
 class OrderResult(BaseModel):
@@ -61,6 +58,18 @@ class ClosePositionOutcome(BaseModel):
     order: Order = Field(description="The order Alpaca created to close the position.")
 
 
+def request_sent(call: ToolCall) -> OrderRequest:
+    """The order request as the gate passed it on (with its client_order_id minted)."""
+    assert isinstance(call.order, OrderRequest)
+    return call.order
+
+
+def replacement_sent(call: ToolCall) -> ReplaceOrderRequest:
+    """The replacement request as the gate passed it on (with its client_order_id minted)."""
+    assert isinstance(call.order, ReplaceOrderRequest)
+    return call.order
+
+
 def _describe_order(order: Order) -> str:
     size = f"{order.qty}" if order.qty is not None else f"${order.notional}"
     prices = []
@@ -81,7 +90,6 @@ def _describe_order(order: Order) -> str:
     )
 
 
-@agent_errors
 async def alpaca_place_order(
     ctx: Context[Any, Any],
     symbol: Symbol,
@@ -99,7 +107,7 @@ async def alpaca_place_order(
         Literal["market", "limit", "stop", "stop_limit", "trailing_stop"], Field(description="Order type.")
     ] = "market",
     time_in_force: Annotated[
-        Literal["day", "gtc", "ioc", "fok", "opg", "cls"] | None,
+        TimeInForce | None,
         Field(
             description="day, gtc, ioc, fok, opg (at the open), cls (at the close). Default: day for stocks, "
             "gtc for crypto pairs (which accept only gtc or ioc)."
@@ -146,12 +154,12 @@ async def alpaca_place_order(
     client_order_id; if the outcome is ever unknown, look it up with alpaca_get_order(client_order_id=...)
     rather than placing the order again. Live credentials are refused unless the server allows live trading.
     """
-    symbol = normalize_symbol(symbol)
+    symbol = symbol_of(symbol)
     if time_in_force is None:
         time_in_force = "gtc" if is_crypto_symbol(symbol) else "day"
     take_profit = TakeProfit(limit_price=take_profit_limit_price) if take_profit_limit_price else None
     if stop_loss_limit_price is not None and stop_loss_stop_price is None:
-        raise ToolError("stop_loss_limit_price needs stop_loss_stop_price (the stop-loss trigger).")
+        raise InvalidArgument("stop_loss_limit_price needs stop_loss_stop_price (the stop-loss trigger).")
     stop_loss = (
         StopLoss(stop_price=stop_loss_stop_price, limit_price=stop_loss_limit_price)
         if stop_loss_stop_price
@@ -174,14 +182,12 @@ async def alpaca_place_order(
         take_profit=take_profit,
         stop_loss=stop_loss,
     )
-    async with alpaca_keys(ctx, credential, action="place an order") as (keys, info):
-        order = await runtime(ctx).broker.place_order(keys, request)
-    return respond(
-        OrderResult(credential=info.name, order=order), f"Order in '{info.name}': {_describe_order(order)}."
-    )
+    async with alpaca_call(ctx, credential, order=request) as call:
+        order = await call.send(call.broker.place_order, request_sent(call))
+    used = call.credential_name
+    return respond(OrderResult(credential=used, order=order), f"Order in '{used}': {_describe_order(order)}.")
 
 
-@agent_errors
 async def alpaca_list_orders(
     ctx: Context[Any, Any],
     status: Annotated[Literal["open", "closed", "all"], Field(description="Which orders.")] = "open",
@@ -194,10 +200,10 @@ async def alpaca_list_orders(
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrdersResult]:
     """List orders (open by default), newest first."""
-    clean_symbols = [normalize_symbol(s) for s in symbols] if symbols else None
-    async with alpaca_keys(ctx, credential) as (keys, info):
-        orders = await runtime(ctx).broker.list_orders(
-            keys,
+    clean_symbols = [symbol_of(s) for s in symbols] if symbols else None
+    async with alpaca_call(ctx, credential) as call:
+        orders = await call.send(
+            call.broker.list_orders,
             status=status,
             limit=limit,
             after=after,
@@ -207,17 +213,16 @@ async def alpaca_list_orders(
             nested=nested,
         )
     if orders:
-        summary = f"{len(orders)} {status} order(s) in '{info.name}': " + "; ".join(
+        summary = f"{len(orders)} {status} order(s) in '{call.credential_name}': " + "; ".join(
             _describe_order(o) for o in orders[:20]
         )
         if len(orders) > 20:
             summary += f"; and {len(orders) - 20} more (see data)"
     else:
-        summary = f"No {status} orders in '{info.name}'."
-    return respond(OrdersResult(credential=info.name, orders=orders), summary)
+        summary = f"No {status} orders in '{call.credential_name}'."
+    return respond(OrdersResult(credential=call.credential_name, orders=orders), summary)
 
 
-@agent_errors
 async def alpaca_get_order(
     ctx: Context[Any, Any],
     order_id: Annotated[str | None, Field(description="Alpaca's order id.")] = None,
@@ -228,26 +233,21 @@ async def alpaca_get_order(
 ) -> Annotated[CallToolResult, OrderResult]:
     """Get one order by its id or by your client_order_id (use this to check an order whose outcome is unknown)."""
     if (order_id is None) == (client_order_id is None):
-        raise ToolError("Give exactly one of order_id or client_order_id.")
-    async with alpaca_keys(ctx, credential) as (keys, info):
-        broker = runtime(ctx).broker
+        raise InvalidArgument("Give exactly one of order_id or client_order_id.")
+    async with alpaca_call(ctx, credential) as call:
         if order_id is not None:
-            order = await broker.get_order(keys, order_id)
+            order = await call.send(call.broker.get_order, order_id)
         else:
-            order = await broker.get_order_by_client_id(keys, client_order_id or "")
-    return respond(
-        OrderResult(credential=info.name, order=order), f"Order in '{info.name}': {_describe_order(order)}."
-    )
+            order = await call.send(call.broker.get_order_by_client_id, client_order_id or "")
+    used = call.credential_name
+    return respond(OrderResult(credential=used, order=order), f"Order in '{used}': {_describe_order(order)}.")
 
 
-@agent_errors
 async def alpaca_replace_order(
     ctx: Context[Any, Any],
     order_id: Annotated[str, Field(description="The open order to replace.")],
     qty: Annotated[Decimal | None, Field(gt=0, description="New quantity.")] = None,
-    time_in_force: Annotated[
-        Literal["day", "gtc", "ioc", "fok", "opg", "cls"] | None, Field(description="New time in force.")
-    ] = None,
+    time_in_force: Annotated[TimeInForce | None, Field(description="New time in force.")] = None,
     limit_price: Annotated[Decimal | None, Field(gt=0, description="New limit price.")] = None,
     stop_price: Annotated[Decimal | None, Field(gt=0, description="New stop price.")] = None,
     trail: Annotated[Decimal | None, Field(gt=0, description="New trail_price or trail_percent.")] = None,
@@ -269,47 +269,47 @@ async def alpaca_replace_order(
         trail=trail,
         client_order_id=client_order_id,
     )
-    async with alpaca_keys(ctx, credential, action="replace an order") as (keys, info):
-        order = await runtime(ctx).broker.replace_order(keys, order_id, request)
+    async with alpaca_call(ctx, credential, order=request) as call:
+        order = await call.send(call.broker.replace_order, order_id, replacement_sent(call))
     return respond(
-        OrderResult(credential=info.name, order=order),
-        f"Replaced order {order_id} in '{info.name}' with: {_describe_order(order)}.",
+        OrderResult(credential=call.credential_name, order=order),
+        f"Replaced order {order_id} in '{call.credential_name}' with: {_describe_order(order)}.",
     )
 
 
-@agent_errors
 async def alpaca_cancel_order(
     ctx: Context[Any, Any],
     order_id: Annotated[str, Field(description="The open order to cancel.")],
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, CancelResult]:
     """Cancel one open order. A filled order cannot be canceled."""
-    async with alpaca_keys(ctx, credential, action="cancel an order") as (keys, info):
-        await runtime(ctx).broker.cancel_order(keys, order_id)
+    async with alpaca_call(ctx, credential) as call:
+        await call.send(call.broker.cancel_order, order_id)
     return respond(
-        CancelResult(credential=info.name, order_id=order_id, canceled=True),
-        f"Cancel requested for order {order_id} in '{info.name}'. alpaca_get_order shows its final status.",
+        CancelResult(credential=call.credential_name, order_id=order_id, canceled=True),
+        f"Cancel requested for order {order_id} in '{call.credential_name}'. alpaca_get_order shows its final status.",
     )
 
 
-@agent_errors
 async def alpaca_cancel_all_orders(
     ctx: Context[Any, Any], credential: CredentialRef = None
 ) -> Annotated[CallToolResult, CancelAllResult]:
     """Cancel every open order of the account."""
-    async with alpaca_keys(ctx, credential, action="cancel orders") as (keys, info):
-        results = await runtime(ctx).broker.cancel_all_orders(keys)
+    async with alpaca_call(ctx, credential) as call:
+        results = await call.send(call.broker.cancel_all_orders)
     refused = [r for r in results if not r.ok]
-    summary = f"Cancel requested for {len(results) - len(refused)} of {len(results)} open order(s) in '{info.name}'."
+    summary = (
+        f"Cancel requested for {len(results) - len(refused)} of {len(results)} open order(s) "
+        f"in '{call.credential_name}'."
+    )
     if refused:
         summary += " Not canceled: " + "; ".join(
             f"{r.id} ({r.status}: {r.message or 'no reason given'})" for r in refused
         )
         summary += ". Check them with alpaca_get_order."
-    return respond(CancelAllResult(credential=info.name, results=results), summary)
+    return respond(CancelAllResult(credential=call.credential_name, results=results), summary)
 
 
-@agent_errors
 async def alpaca_close_position(
     ctx: Context[Any, Any],
     symbol: Symbol,
@@ -321,17 +321,17 @@ async def alpaca_close_position(
 ) -> Annotated[CallToolResult, ClosePositionOutcome]:
     """Close (liquidate) a position, fully or partly, with a market order."""
     if qty is not None and percentage is not None:
-        raise ToolError("Give qty or percentage, not both (or neither to close the whole position).")
-    symbol = normalize_symbol(symbol)
-    async with alpaca_keys(ctx, credential, action="close a position") as (keys, info):
-        order = await runtime(ctx).broker.close_position(
-            keys,
+        raise InvalidArgument("Give qty or percentage, not both (or neither to close the whole position).")
+    symbol = symbol_of(symbol)
+    async with alpaca_call(ctx, credential) as call:
+        order = await call.send(
+            call.broker.close_position,
             symbol,
             # Plain notation: str(Decimal) would send "1E+1" for an agent's "1e1".
             qty=format(qty, "f") if qty is not None else None,
             percentage=format(percentage, "f") if percentage is not None else None,
         )
     return respond(
-        ClosePositionOutcome(credential=info.name, order=order),
-        f"Closing {symbol} in '{info.name}': {_describe_order(order)}.",
+        ClosePositionOutcome(credential=call.credential_name, order=order),
+        f"Closing {symbol} in '{call.credential_name}': {_describe_order(order)}.",
     )

@@ -306,10 +306,7 @@ class CredentialService:
             if exclude is not None:
                 query = query.where(Credential.id != exclude)
             if await session.scalar(query) is not None:
-                raise CredentialExists(
-                    f"A credential named '{name}' already exists. Choose another name, "
-                    "or use update_credential to replace its keys."
-                )
+                raise CredentialExists(f"A credential named '{name}' already exists.")
         if api_plain is not None:
             by_key = select(Credential.name).where(
                 Credential.user_id == user_id,
@@ -345,14 +342,11 @@ class CredentialService:
                 return active[0]
             if len(active) > 1:
                 listed = ", ".join(c.name for c in active)
-                raise CredentialAmbiguous(
-                    f"Several active credentials: {listed}. Say which one with the credential argument."
-                )
+                raise CredentialAmbiguous(f"Several active credentials: {listed}; none was named.")
             names = await self._names(session, user_id)
             if names:
                 raise CredentialNotFound(
-                    f"No active credential. Inactive: {', '.join(names)}. "
-                    "Activate one with update_credential, or name it."
+                    f"No active credential. Inactive: {', '.join(names)}.", inactive=names
                 )
             raise CredentialNotFound(f"No credentials are stored yet. {ADD_HINT}")
         ref = ref.strip()
@@ -370,8 +364,7 @@ class CredentialService:
         names = await self._names(session, user_id)
         if names:
             raise CredentialNotFound(
-                f"Credential '{_shown(ref)}' not found. Available: {', '.join(names)}. "
-                "list_credentials shows them all."
+                f"Credential '{_shown(ref)}' not found. Available: {', '.join(names)}.", available=names
             )
         raise CredentialNotFound(
             f"Credential '{_shown(ref)}' not found. No credentials are stored yet. {ADD_HINT}"
@@ -469,9 +462,7 @@ class CredentialService:
     async def _unsealed(self, user_id: uuid.UUID, ref: str | None) -> AsyncIterator[UnsealedCredential]:
         row = await self._lookup_for_open(user_id, ref)
         if not row.is_active:
-            raise CredentialInactive(
-                f"Credential '{row.name}' is deactivated. Activate it with update_credential first."
-            )
+            raise CredentialInactive(f"Credential '{row.name}' is deactivated.")
         try:
             api_plain = self._keyring.open(
                 row.api_key, AssociatedData.for_credential("api_key", row.id, user_id)

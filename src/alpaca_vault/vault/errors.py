@@ -1,7 +1,9 @@
-"""Vault errors. Every message is safe to show an agent: names and next steps, never secret
-material, never ciphertext."""
+"""Vault errors. Every message is safe to show anyone: names and facts, never secret material, never
+ciphertext, and never the name of an MCP tool (tools/errors.py adds the agent's next step)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class VaultError(Exception):
@@ -9,7 +11,16 @@ class VaultError(Exception):
 
 
 class CredentialNotFound(VaultError):
-    """No credential matches the reference (the message lists the available names)."""
+    """No credential matches the reference (the message lists the available names).
+
+    ``available``: the user's credential names (empty when none is stored); ``inactive``: when no
+    reference was given, the names of the deactivated ones (there was no active one to default to).
+    """
+
+    def __init__(self, message: str, *, available: Sequence[str] = (), inactive: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.available = tuple(available)
+        self.inactive = tuple(inactive)
 
 
 class CredentialAmbiguous(VaultError):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shlex
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -50,10 +52,10 @@ class VaultContext:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """One stderr line, ``alpaca-vault: <what went wrong>. <what to run>``, in terminal words."""
-    from alpaca_vault.server.hints import for_terminal
+    """One stderr line, ``alpaca-vault: <what went wrong>. <what to run>``, runnable from this shell."""
+    from alpaca_vault.server.hints import runnable
 
-    typer.echo(f"alpaca-vault: {for_terminal(message)}", err=True)
+    typer.echo(f"alpaca-vault: {runnable(message)}", err=True)
     return typer.Exit(code)
 
 
@@ -91,7 +93,9 @@ def run(action: Callable[[], Awaitable[T]]) -> T:
         raise fail(str(exc), 2) from None
     except typer.Exit:
         raise
-    except (VaultError, DatabaseError) as exc:
+    except VaultError as exc:
+        raise fail(_with_next_step(exc)) from None
+    except DatabaseError as exc:
         raise fail(str(exc)) from None
     except DBAPIError as exc:
         # hide_parameters keeps values out; still show only the driver's first line.
@@ -101,6 +105,31 @@ def run(action: Callable[[], Awaitable[T]]) -> T:
         raise fail(f"cannot reach the database: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
         raise fail("interrupted", 130) from None
+
+
+_NAMED = re.compile(r"'([^']+)'")
+
+
+def _with_next_step(exc: Exception) -> str:
+    """A vault error (facts only) plus what to run next, in CLI words: one table keyed by class."""
+    from alpaca_vault.server.hints import program
+    from alpaca_vault.vault import CredentialExists, CredentialInactive, CredentialNotFound, DuplicateKeyPair
+
+    text = str(exc)
+    named = _NAMED.search(text)
+    name = shlex.quote(named.group(1)) if named else "NAME"
+    cmd = program()
+    steps: dict[type[Exception], str] = {
+        CredentialInactive: f"`{cmd} credentials update {name} --activate` activates it.",
+        CredentialExists: f"Choose another name, or replace its keys with `{cmd} credentials update {name} "
+        "--replace-keys`.",
+        DuplicateKeyPair: f"`{cmd} credentials remove {name}` removes it.",
+        CredentialNotFound: f"`{cmd} credentials list` shows them all.",
+    }
+    step = next((hint for kind, hint in steps.items() if isinstance(exc, kind)), "")
+    if isinstance(exc, CredentialNotFound) and not getattr(exc, "available", ()):
+        step = ""  # nothing stored: the message already says how to add one
+    return f"{text} {step}".strip()
 
 
 def read_key_pair() -> tuple[SecretStr, SecretStr]:

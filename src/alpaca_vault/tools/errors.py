@@ -1,0 +1,365 @@
+"""One voice: every error text an agent reads, in one table keyed by error class.
+
+Lower rooms (broker, vault, guard, audit) raise errors that carry facts (status, Alpaca's code and
+message, the credential's name, the names available) and never name an MCP tool. This table turns
+each class into what the agent reads: what happened, then its next step, naming our tools. A class
+is looked up along its MRO, so a subclass without a row of its own reads as its parent.
+
+Anything raised that has no row here is a bug, not advice: it is logged with its (scrubbed)
+traceback and the agent gets a generic internal-error text. Only errors we raise on purpose have
+rows; a bare ``ValueError`` or ``KeyError`` from a programming mistake never reaches the agent as
+if it were a hint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import ValidationError
+
+from alpaca_vault.broker import errors as broker
+from alpaca_vault.guard.intents import Intent
+from alpaca_vault.tools.params import InvalidArgument
+from alpaca_vault.vault import errors as vault
+
+if TYPE_CHECKING:
+    from alpaca_vault.tools.gate import ToolCall
+
+logger = logging.getLogger("alpaca_vault.tools")
+
+E = TypeVar("E", bound=BaseException)
+Text = Callable[[Any, "ToolCall | None"], str]
+
+
+# What each intent does, as a phrase: "alpaca-vault will not <phrase>".
+_INTENT_PHRASES: dict[Intent, str] = {
+    Intent.READ: "read it",
+    Intent.PLACE: "place an order",
+    Intent.REPLACE: "replace an order",
+    Intent.CANCEL: "cancel an order",
+    Intent.CANCEL_ALL: "cancel orders",
+    Intent.CLOSE: "close a position",
+    Intent.CLOSE_ALL: "close positions",
+    Intent.EXERCISE: "exercise an option",
+    Intent.CONFIGURE_ACCOUNT: "change the account's configuration",
+    Intent.CHANGE_WATCHLIST: "change a watchlist",
+    Intent.CREDENTIAL_STORE: "store the credential",
+    Intent.CREDENTIAL_UPDATE: "update the credential",
+    Intent.CREDENTIAL_DELETE: "delete the credential",
+    Intent.CREDENTIAL_VALIDATE: "validate the credential",
+}
+
+
+def intent_phrase(intent: Intent) -> str:
+    return _INTENT_PHRASES[intent]
+
+
+class NoMarketData(Exception):
+    """Alpaca's multi-symbol answer had no entry for the symbol asked for."""
+
+    def __init__(self, symbol: str, what: str) -> None:
+        super().__init__(f"no {what} for {symbol}")
+        self.symbol = symbol
+        self.what = what
+
+
+class UnknownAsset(Exception):
+    """Alpaca has no asset under this symbol (its 404)."""
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(f"no asset {symbol}")
+        self.symbol = symbol
+
+
+class AccountNotActive(Exception):
+    """A key pair's Alpaca account is not ACTIVE, so it cannot trade."""
+
+    def __init__(self, account_number: str, status: str) -> None:
+        super().__init__(f"account {account_number} is {status}")
+        self.account_number = account_number
+        self.status = status
+
+
+class KeyPairRefused(Exception):
+    """Alpaca refused a key pair given to store (its 401 on the environment's endpoint)."""
+
+    def __init__(self, environment: str) -> None:
+        super().__init__(f"key pair refused on the {environment} endpoint")
+        self.environment = environment
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Helpers the texts share
+
+
+def _who(call: ToolCall | None) -> str:
+    return f"credential '{call.credential.name}'" if call and call.credential else "this credential"
+
+
+def _detail(exc: broker.AlpacaError) -> str:
+    return f"{exc.message}" + (f" (Alpaca code {exc.code})" if exc.code else "")
+
+
+def _nothing_done(call: ToolCall | None) -> str:
+    """For a credential being stored or re-keyed: say plainly that the vault is unchanged."""
+    if call is None:
+        return ""
+    if call.intent is Intent.CREDENTIAL_STORE:
+        return " Nothing was stored."
+    if call.intent is Intent.CREDENTIAL_UPDATE:
+        return " Nothing was changed."
+    return ""
+
+
+def _changes_state(call: ToolCall | None) -> bool:
+    return call is not None and call.intent.changes_alpaca_state
+
+
+def validation_message(exc: ValidationError) -> str:
+    """Pydantic's errors without the input values (which may be secrets)."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in error["loc"])  # empty for a check across several arguments
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "Invalid arguments: " + "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Broker errors: Alpaca's facts, our next step
+
+
+def _auth(exc: broker.AlpacaAuthError, call: ToolCall | None) -> str:
+    return (
+        f"Alpaca rejected the key pair of {_who(call)} (HTTP 401: {_detail(exc)}). The keys may be revoked, "
+        "mistyped, or for the other environment (paper vs live). Store new keys with update_credential or "
+        "`alpaca-vault credentials add`, then validate_credential." + _nothing_done(call)
+    )
+
+
+def _forbidden(exc: broker.AlpacaForbidden, call: ToolCall | None) -> str:
+    return (
+        f"Alpaca refused the request for {_who(call)} (HTTP 403: {_detail(exc)}). Check alpaca_get_account "
+        "(buying power, trading_blocked) and alpaca_get_positions (quantity available) before trying again."
+    )
+
+
+def _not_found(exc: broker.AlpacaNotFound, call: ToolCall | None) -> str:
+    return (
+        f"Alpaca found nothing for that request (HTTP 404: {_detail(exc)}). Check the id or symbol: "
+        "alpaca_list_orders(status='all'), alpaca_get_positions and alpaca_get_asset show what exists."
+    )
+
+
+def _rejected(exc: broker.AlpacaRejected, call: ToolCall | None) -> str:
+    if "client_order_id" in exc.message:  # a reused id: the broker's message says what to change
+        return f"Alpaca rejected the request (HTTP 422): {exc.message}"
+    if call is not None and call.intent in (Intent.REPLACE, Intent.CANCEL):
+        # Actions on an existing order: Alpaca's 422 then almost always means the order is no longer open.
+        return (
+            f"Alpaca rejected the request (HTTP 422: {_detail(exc)}). The order is probably no longer open "
+            "(filled, canceled, expired or already replaced): check it with alpaca_get_order."
+        )
+    return f"Alpaca rejected the request (HTTP 422: {_detail(exc)}). Change what Alpaca's message names and try again."
+
+
+def _bad_request(exc: broker.AlpacaBadRequest, call: ToolCall | None) -> str:
+    return (
+        f"Alpaca could not read the request (HTTP 400: {_detail(exc)}). Check the arguments' names and "
+        "formats against the tool's input schema." + _nothing_done(call)
+    )
+
+
+def _rate_limited(exc: broker.AlpacaRateLimited, call: ToolCall | None) -> str:
+    wait = f"Wait {exc.retry_after:g} s" if exc.retry_after else "Wait a little"
+    return f"Alpaca's rate limit was reached for {_who(call)} ({_detail(exc)}). {wait} and try again."
+
+
+def _unavailable(exc: broker.AlpacaUnavailable, call: ToolCall | None) -> str:
+    return f"Alpaca is unavailable right now ({_detail(exc)}); retries did not help. Try again shortly."
+
+
+def _no_answer(exc: broker.AlpacaTimeout | broker.AlpacaConnectionError, call: ToolCall | None) -> str:
+    if _changes_state(call) and exc.request_sent:
+        assert call is not None
+        return (
+            f"{exc.message}, even after retries, so whether alpaca-vault managed to "
+            f"{intent_phrase(call.intent)} is unknown. Check with alpaca_get_order or "
+            "alpaca_list_orders(status='all') before repeating it."
+        )
+    return (
+        f"{exc.message}, even after retries. Try again shortly; if it persists, the network or the "
+        "server's Alpaca URLs (ALPACA_VAULT_PAPER_URL / LIVE_URL / DATA_URL) may be wrong."
+        + _nothing_done(call)
+    )
+
+
+def _bad_response(exc: broker.AlpacaBadResponse, call: ToolCall | None) -> str:
+    text = f"Alpaca's answer had an unexpected shape ({exc.message})."
+    if _changes_state(call):
+        return (
+            text
+            + " Check with alpaca_list_orders(status='all') and alpaca_get_positions before repeating it."
+        )
+    return text + " Try again; if it persists, report it to the operator."
+
+
+def _outcome_unknown(exc: broker.OrderOutcomeUnknown, call: ToolCall | None) -> str:
+    if exc.client_order_id is None:
+        return (
+            f"{exc.message}. Do NOT repeat the request: check alpaca_list_orders(status='all') and "
+            "alpaca_get_positions first to see whether it took effect."
+        )
+    return (
+        f"The order's outcome is unknown: Alpaca's answer was lost (timeout, dropped connection or server "
+        f"error) and the order could not be found yet. client_order_id={exc.client_order_id}. Do NOT send "
+        f"it again under another client_order_id; call alpaca_get_order with "
+        f"client_order_id='{exc.client_order_id}' to see whether it exists."
+    )
+
+
+def _live_trading_disabled(exc: broker.LiveTradingDisabled, call: ToolCall | None) -> str:
+    what = intent_phrase(call.intent) if call is not None else "do that"
+    return (
+        f"{_who(call).capitalize()} is a live-trading credential and live trading is disabled, "
+        f"so alpaca-vault will not {what}. Use a paper credential, or ask the operator to set "
+        "ALPACA_VAULT_ALLOW_LIVE_TRADING=true and restart the server."
+    )
+
+
+def _alpaca(exc: broker.AlpacaError, call: ToolCall | None) -> str:
+    status = f"HTTP {exc.status}: " if exc.status is not None else ""
+    return f"Alpaca refused the request ({status}{_detail(exc)})." + _nothing_done(call)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Vault errors: names and facts from the vault, our next step
+
+
+def _not_found_credential(exc: vault.CredentialNotFound, call: ToolCall | None) -> str:
+    if exc.available:
+        return f"{exc} list_credentials shows them all."
+    if exc.inactive:
+        return f"{exc} Activate one with update_credential, or name it."
+    return f"{exc} (store_credential works too, but puts the secret in this chat.)"
+
+
+def _ambiguous(exc: vault.CredentialAmbiguous, call: ToolCall | None) -> str:
+    return f"{exc} Say which one with the credential argument."
+
+
+def _exists(exc: vault.CredentialExists, call: ToolCall | None) -> str:
+    return f"{exc} Choose another name, or use update_credential to replace its keys."
+
+
+def _inactive(exc: vault.CredentialInactive, call: ToolCall | None) -> str:
+    return f"{exc} Activate it with update_credential first."
+
+
+def _as_is(exc: BaseException, call: ToolCall | None) -> str:
+    return str(exc)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The tools' own refusals
+
+
+def _no_market_data(exc: NoMarketData, call: ToolCall | None) -> str:
+    return (
+        f"Alpaca has no {exc.what} for {exc.symbol}. Check the symbol with alpaca_get_asset; "
+        "crypto pairs are written like BTC/USD."
+    )
+
+
+def _unknown_asset(exc: UnknownAsset, call: ToolCall | None) -> str:
+    return (
+        f"Alpaca has no asset {exc.symbol} (HTTP 404). Check the spelling: tickers like 'AAPL' or 'BRK.B', "
+        "crypto pairs like 'BTC/USD'."
+    )
+
+
+def _account_not_active(exc: AccountNotActive, call: ToolCall | None) -> str:
+    return (
+        f"Alpaca account {exc.account_number} is {exc.status}, not ACTIVE, so it cannot trade."
+        + _nothing_done(call)
+        + " Use validate=false to store it anyway."
+    )
+
+
+def _key_pair_refused(exc: KeyPairRefused, call: ToolCall | None) -> str:
+    other = "live" if exc.environment == "paper" else "paper"
+    return (
+        f"Alpaca did not accept this key pair on the {exc.environment} endpoint (401). Check the key id and "
+        f"secret; if they are {other} keys, use environment='{other}'." + _nothing_done(call)
+    )
+
+
+def _validation(exc: ValidationError, call: ToolCall | None) -> str:
+    return validation_message(exc)
+
+
+#: Error class -> the text an agent reads. Looked up along the raised error's MRO.
+ERROR_TEXTS: dict[type[BaseException], Text] = {
+    # Our own tool errors, and arguments refused before anything was done.
+    ToolError: _as_is,
+    InvalidArgument: _as_is,
+    ValidationError: _validation,
+    broker.InvalidRequestError: _as_is,
+    NoMarketData: _no_market_data,
+    UnknownAsset: _unknown_asset,
+    AccountNotActive: _account_not_active,
+    KeyPairRefused: _key_pair_refused,
+    # Broker: every class has its hint.
+    broker.AlpacaError: _alpaca,
+    broker.AlpacaBadRequest: _bad_request,
+    broker.AlpacaAuthError: _auth,
+    broker.AlpacaForbidden: _forbidden,
+    broker.AlpacaNotFound: _not_found,
+    broker.AlpacaRejected: _rejected,
+    broker.AlpacaRateLimited: _rate_limited,
+    broker.AlpacaUnavailable: _unavailable,
+    broker.AlpacaTimeout: _no_answer,
+    broker.AlpacaConnectionError: _no_answer,
+    broker.AlpacaBadResponse: _bad_response,
+    broker.OrderOutcomeUnknown: _outcome_unknown,
+    broker.LiveTradingDisabled: _live_trading_disabled,
+    # Vault: its messages name things (credentials, key ids, files); the next step is ours.
+    vault.VaultError: _as_is,
+    vault.CredentialNotFound: _not_found_credential,
+    vault.CredentialAmbiguous: _ambiguous,
+    vault.CredentialExists: _exists,
+    vault.CredentialInactive: _inactive,
+}
+
+INTERNAL_ERROR = (
+    "alpaca-vault hit an internal error in {tool}; it has been logged for the operator. "
+    "Nothing in this message comes from the request."
+)
+INTERNAL_ERROR_STATE = (
+    " It may have happened after Alpaca was called: check alpaca_list_orders(status='all') and "
+    "alpaca_get_positions before repeating it."
+)
+
+
+def agent_text(exc: BaseException, call: ToolCall | None = None) -> str | None:
+    """The text for ``exc`` from the table; None when its class has no row (a bug)."""
+    for cls in type(exc).__mro__:
+        text = ERROR_TEXTS.get(cls)
+        if text is not None:
+            return text(exc, call)
+    return None
+
+
+def as_tool_error(exc: BaseException, call: ToolCall | None) -> ToolError:
+    """The tool error an agent receives for ``exc``; an exception without a row is logged as a bug."""
+    text = agent_text(exc, call)
+    if text is not None:
+        return ToolError(text)
+    tool = call.tool if call is not None else "a tool"
+    logger.error("internal error in %s", tool, exc_info=exc)
+    return ToolError(
+        INTERNAL_ERROR.format(tool=tool) + (INTERNAL_ERROR_STATE if _changes_state(call) else "")
+    )
