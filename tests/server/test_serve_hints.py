@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 from mcp import Client, StdioServerParameters
@@ -324,3 +324,24 @@ async def test_stdio_instructions_name_the_executable_when_it_is_not_on_path(tmp
     async with Client(StdioServerParameters(command=str(CONSOLE_SCRIPT), args=["serve"], env=env)) as client:
         assert client.instructions is not None
         assert "`alpaca-vault credentials add NAME" in client.instructions
+
+
+async def test_summaries_count_in_words_not_all_order_s(server_settings: Any, sim_account: Any) -> None:
+    from tests.fixtures.mcp_server import paper_session
+
+    async with paper_session(server_settings, sim_account) as client:
+        for limit in ("1", "2", "3"):  # far below the price: they rest
+            placed = await client.call_tool(
+                "alpaca_place_order",
+                {"symbol": "AAPL", "qty": "1", "side": "buy", "type": "limit", "limit_price": limit},
+            )
+            assert not placed.is_error, text_of(placed)
+        every = text_of(await client.call_tool("alpaca_list_orders", {"status": "all"}))
+        assert every.startswith("3 orders in 'paper-1': ")
+        assert text_of(await client.call_tool("alpaca_list_orders", {})).startswith(
+            "3 open orders in 'paper-1'"
+        )
+        assert text_of(await client.call_tool("list_credentials", {})).startswith("1 credential: ")
+        cancelled = text_of(await client.call_tool("alpaca_cancel_all_orders", {}))
+        assert cancelled.startswith("Cancel requested for 3 of 3 open orders in 'paper-1'.")
+        assert "(s)" not in every + cancelled

@@ -15,7 +15,7 @@ from alpaca_vault.broker.errors import AlpacaAuthError
 from alpaca_vault.tools.errors import AccountNotActive, KeyPairRefused
 from alpaca_vault.tools.gate import alpaca_call, vault_call
 from alpaca_vault.tools.params import CredentialRef, Environment, InvalidArgument
-from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.results import counted, respond
 from alpaca_vault.tools.runtime import runtime
 from alpaca_vault.vault.exposure import register_exposed
 from alpaca_vault.vault.key_ids import check_key_environment
@@ -167,7 +167,7 @@ async def list_credentials(ctx: Context[Any, Any]) -> Annotated[CallToolResult, 
             "or with store_credential."
         )
     else:
-        summary = f"{len(items)} credential(s): " + "; ".join(_describe(i) for i in items)
+        summary = f"{counted(len(items), 'credential')}: " + "; ".join(_describe(i) for i in items)
     return respond(CredentialList(credentials=items), summary)
 
 
