@@ -161,6 +161,18 @@ async def test_a_database_behind_on_migrations_says_db_upgrade(
     assert cli("doctor").returncode == 0
 
 
+def test_the_database_password_is_never_printed_even_when_the_database_is_down(tmp_path: Path) -> None:
+    password = "Pw-" + "s3cret-doctor-canary"
+    url = f"postgresql+asyncpg://vault:{password}@127.0.0.1:{_closed_port()}/vault"
+    cli = Cli(tmp_path / "data", url, env={"ALPACA_VAULT_ENCRYPTION_KEYS": "k" * 43})
+    text, report = _doctor(cli)
+    assert text.returncode == 1
+    assert password not in text.stdout + text.stderr + json.dumps(report)
+    database = next(c for c in report["checks"] if c["check"] == "database")
+    assert database["status"] == "fail" and "cannot connect" in database["message"]
+    assert "vault:***@127.0.0.1" in database["message"]
+
+
 def test_version_prints_the_package_version(tmp_path: Path) -> None:
     from alpaca_vault import __version__
 

@@ -345,3 +345,21 @@ async def test_summaries_count_in_words_not_all_order_s(server_settings: Any, si
         cancelled = text_of(await client.call_tool("alpaca_cancel_all_orders", {}))
         assert cancelled.startswith("Cancel requested for 3 of 3 open orders in 'paper-1'.")
         assert "(s)" not in every + cancelled
+
+
+def test_the_simulator_on_a_busy_port_is_one_line_naming_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(CONSOLE_SCRIPT), "simulator", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+            timeout=60,
+        )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"alpaca-vault: cannot listen on 127.0.0.1:{port} (")
+    assert line.endswith("); choose another with --port.")
