@@ -11,7 +11,7 @@ from starlette.responses import Response
 from alpaca_vault.simulator.config import SimulatorConfig
 from alpaca_vault.simulator.faults import FaultMiddleware
 from alpaca_vault.simulator.instance import Simulator
-from alpaca_vault.simulator.routes import admin, market_data, trading
+from alpaca_vault.simulator.routes import admin, market_data, options, reference_data, trading, watchlists
 from alpaca_vault.simulator.routes.common import json_response
 
 
@@ -33,7 +33,14 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
     """An Alpaca-compatible paper broker as a Starlette app (trading and market data on one base URL)."""
     sim = Simulator(config or SimulatorConfig())
     app = Starlette(
-        routes=[*trading.routes, *market_data.routes, *admin.routes],
+        routes=[
+            *trading.routes,
+            *watchlists.routes,
+            *market_data.routes,
+            *options.routes,
+            *reference_data.routes,
+            *admin.routes,
+        ],
         middleware=[Middleware(FaultMiddleware, injector=sim.faults)],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from alpaca_vault.simulator.prices import Asset, PricePath
+from alpaca_vault.simulator.assets import Asset
+from alpaca_vault.simulator.prices import PricePath
 
 CENT = Decimal("0.01")
 QTY_STEP = Decimal("0.000000001")  # Alpaca accepts up to 9 decimal places of quantity
@@ -74,6 +75,7 @@ class Order:
     hwm: Decimal | None = None
     position_intent: str | None = None
     ratio_qty: Decimal | None = None  # a multi-leg order's leg: contracts per spread unit
+    opens_short: bool = False  # an option sold to open (written): may take the position below zero
     legs: list[Order] = field(default_factory=list)
     parent: Order | None = None
     last_eval: float = 0.0

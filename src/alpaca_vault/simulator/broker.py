@@ -15,13 +15,14 @@ from collections.abc import Iterable
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, cast
 
-from alpaca_vault.simulator import intake, views
+from alpaca_vault.simulator import account_config, exercise, intake, option_intake, views, watchlists
+from alpaca_vault.simulator.assets import UNIVERSE, Asset, find_asset
 from alpaca_vault.simulator.books import QTY_STEP, ZERO, Account, Order, Position, equity_at, number
 from alpaca_vault.simulator.clock import MarketClock, iso
 from alpaca_vault.simulator.config import AccountSpec, ClockMode, SimulatorConfig
 from alpaca_vault.simulator.errors import BrokerError, forbidden, invalid, not_found, unprocessable
 from alpaca_vault.simulator.matching import MatchingEngine
-from alpaca_vault.simulator.prices import UNIVERSE, Asset, PricePath, find_asset
+from alpaca_vault.simulator.prices import PricePath
 
 JSON = dict[str, Any]
 
@@ -73,12 +74,24 @@ class Broker:
 
     def sync(self, account: Account, now: float | None = None) -> None:
         with self.lock:
-            self.engine.sync(account, self.clock.now() if now is None else now)
+            now = self.clock.now() if now is None else now
+            self.engine.sync(account, now)
+            exercise.settle_expirations(self.engine, account, self.prices, now)
 
     def account_json(self, account: Account) -> JSON:
         with self.lock:
             self.sync(account)
             return views.account_json(account, self.prices, self.clock)
+
+    def configurations(self, account: Account) -> JSON:
+        with self.lock:
+            return account_config.configurations(account.configurations)
+
+    def update_configurations(self, account: Account, body: JSON) -> JSON:
+        changes = account_config.validate_update(body)
+        with self.lock:
+            account.configurations.update(changes)
+            return account_config.configurations(account.configurations)
 
     def price(self, asset: Asset, t: float | None = None) -> Decimal:
         return self.prices.price(asset.symbol, self.clock.now() if t is None else t)
@@ -99,8 +112,22 @@ class Broker:
         self.sync(account, now)
         if account.status != "ACTIVE":
             raise forbidden("account is not active for trading")
-        order = intake.build_order(account, body, self.prices, now)
-        intake.check_funds(account, order, self.prices, now)
+        if account.configurations.get("suspend_trade"):
+            raise forbidden("trading is suspended for this account (account configuration suspend_trade)")
+        if body.get("order_class") == "mleg":
+            order = option_intake.build_multileg(account, body, self.prices, now)
+        else:
+            order = intake.build_order(account, body, self.prices, now)
+            if order.asset.is_option:
+                option_intake.check_single_leg(account, order, self.prices, now)
+            fractional = order.notional is not None or (order.qty is not None and order.qty % 1 != 0)
+            if (
+                fractional
+                and not order.asset.is_crypto
+                and not account.configurations.get("fractional_trading", True)
+            ):
+                raise forbidden("fractional trading is disabled for this account (account configuration)")
+            intake.check_funds(account, order, self.prices, now)
         self.engine.accept(account, order, now)
         self.engine.evaluate(account, order, now, now, submitting=True)
         for leg in order.legs:
@@ -146,9 +173,11 @@ class Broker:
             for order in account.orders:
                 if nested and order.parent is not None:
                     continue
-                if status == "open" and not order.is_open:
+                # Rolled up, a group is open while any of it is: a filled bracket entry with live exits.
+                live = order.is_open or (nested and any(leg.is_open for leg in order.legs))
+                if status == "open" and not live:
                     continue
-                if status == "closed" and order.is_open:
+                if status == "closed" and live:
                     continue
                 if (
                     wanted is not None
@@ -187,7 +216,9 @@ class Broker:
         self.sync(account, now)
         canceled = []
         for order in account.open_orders():
-            if order.is_open and order.parent is None:
+            # Top-level orders take their legs with them; legs whose parent is done (the exits of a
+            # filled bracket entry) are canceled and reported on their own, as Alpaca does.
+            if order.is_open and (order.parent is None or not order.parent.is_open):
                 self.engine.close(order, "canceled", now)
                 canceled.append(order)
         return canceled
@@ -299,6 +330,52 @@ class Broker:
                         }
                     )
             return results
+
+    def exercise(self, account: Account, contract: Asset) -> None:
+        with self.lock:
+            self.sync(account)
+            exercise.exercise(self.engine, account, contract, self.clock)
+
+    def do_not_exercise(self, account: Account, contract: Asset) -> None:
+        with self.lock:
+            self.sync(account)
+            position = account.positions.get(contract.symbol)
+            if position is None or position.qty <= 0:
+                raise not_found("position does not exist")
+            account.do_not_exercise.add(contract.symbol)
+
+    # ------------------------------------------------------------------ watchlists
+
+    def watchlists(self, account: Account) -> list[JSON]:
+        with self.lock:
+            return [watchlists.watchlist_json(account, w, with_assets=False) for w in account.watchlists]
+
+    def watchlist(
+        self,
+        account: Account,
+        action: str,
+        *,
+        watchlist_id: str | None = None,
+        name: str | None = None,
+        body: JSON | None = None,
+        symbol: str | None = None,
+    ) -> JSON | None:
+        """One watchlist action (get, create, update, add, remove, delete) by id or by name."""
+        with self.lock:
+            now = self.clock.now()
+            if action == "create":
+                return watchlists.watchlist_json(account, watchlists.create(account, body or {}, now))
+            found = watchlists.find(account, watchlist_id=watchlist_id, name=name)
+            if action == "update":
+                found = watchlists.update(account, found, body or {}, now)
+            elif action == "add":
+                found = watchlists.add(found, body or {}, now)
+            elif action == "remove":
+                found = watchlists.remove(found, symbol or "", now)
+            elif action == "delete":
+                watchlists.delete(account, found)
+                return None
+            return watchlists.watchlist_json(account, found)
 
     # ------------------------------------------------------------------ history
 

@@ -10,6 +10,7 @@ from alpaca_vault.simulator.broker import Broker
 from alpaca_vault.simulator.config import SimulatorConfig
 from alpaca_vault.simulator.faults import FaultInjector
 from alpaca_vault.simulator.market_data import MarketData
+from alpaca_vault.simulator.news import NewsWire
 
 
 class Simulator:
@@ -18,10 +19,12 @@ class Simulator:
         self.faults = FaultInjector(config.seed, config.faults)
         self.broker = Broker(config)
         self.market = MarketData(self.broker.prices, self.broker.clock)
+        self.news = NewsWire(config.seed, self.broker.clock.now())
 
     def reset(self) -> None:
         self.broker = Broker(self.config)
         self.market = MarketData(self.broker.prices, self.broker.clock)
+        self.news = NewsWire(self.config.seed, self.broker.clock.now())
         self.faults.clear()
         for spec in self.config.faults:
             self.faults.add(spec)

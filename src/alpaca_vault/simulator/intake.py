@@ -10,6 +10,7 @@ import uuid
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
+from alpaca_vault.simulator.assets import Asset, find_asset
 from alpaca_vault.simulator.books import (
     CENT,
     QTY_STEP,
@@ -22,7 +23,7 @@ from alpaca_vault.simulator.books import (
     reserved_buying_power,
 )
 from alpaca_vault.simulator.errors import forbidden, invalid, unprocessable
-from alpaca_vault.simulator.prices import Asset, PricePath, find_asset
+from alpaca_vault.simulator.prices import PricePath
 
 ORDER_TYPES = frozenset({"market", "limit", "stop", "stop_limit", "trailing_stop"})
 TIME_IN_FORCE = frozenset({"day", "gtc", "ioc", "fok", "opg", "cls"})
@@ -127,6 +128,8 @@ def build_order(account: Account, body: dict[str, Any], prices: PricePath, now: 
         if tif not in ("gtc", "ioc"):
             raise unprocessable("crypto orders only accept time_in_force gtc or ioc")
     elif asset.is_option:
+        if notional is not None:
+            raise unprocessable("notional orders are not supported for options")
         if fractional:
             raise unprocessable("options orders require a whole-contract qty")
         if tif != "day":
@@ -356,6 +359,8 @@ def check_funds(
     account: Account, order: Order, prices: PricePath, now: float, replacing: Order | None = None
 ) -> None:
     """Buying power for buys, held quantity for sells; ``replacing`` no longer counts."""
+    if order.opens_short:
+        return  # an option written: its cover was checked at intake
     if order.side == "buy":
         if order.notional is not None:
             cost = order.notional
@@ -384,11 +389,17 @@ def check_funds(
         assert order.qty is not None
         requested = order.qty
     if requested > available:
+        related = [
+            o.id
+            for o in account.open_orders()
+            if o.side == "sell" and o.asset is order.asset and o.status != "held" and o is not replacing
+        ]
         raise forbidden(
             f"insufficient qty available for order (requested: {number(requested)}, "
             f"available: {number(max(ZERO, available))})",
             available=number(max(ZERO, available)),
             existing_qty=number(existing),
             held_for_orders=number(held),
+            related_orders=related,
             symbol=order.asset.position_symbol,
         )

@@ -15,6 +15,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from alpaca_vault.simulator.books import CENT, QTY_STEP, ZERO, Account, Fill, Order, Position
 from alpaca_vault.simulator.clock import NEW_YORK, MarketClock
+from alpaca_vault.simulator.option_intake import net_price_at
 from alpaca_vault.simulator.prices import PricePath
 
 _MAX_SAMPLES = 2000
@@ -42,6 +43,8 @@ class MatchingEngine:
             order.status = "accepted"
         for o in (order, *order.legs):
             account.add_order(o)
+        if order.order_class == "mleg":
+            self._set_status(order, order.status, now)
 
     def sync(self, account: Account, now: float) -> None:
         """Match every working order of the account against the path up to now."""
@@ -62,8 +65,12 @@ class MatchingEngine:
     def evaluate(
         self, account: Account, order: Order, start: float, end: float, submitting: bool = False
     ) -> None:
-        if not order.working:
+        if not order.working or (order.parent is not None and order.parent.order_class == "mleg"):
+            # A multi-leg order's legs execute only together, when their parent does.
             order.last_eval = max(order.last_eval, end)
+            return
+        if order.order_class == "mleg":
+            self._evaluate_multileg(account, order, start, end, submitting)
             return
         times = [end] if submitting else self._sample_times(start, end)
         equity_hours = not order.asset.is_crypto
@@ -98,6 +105,57 @@ class MatchingEngine:
         order.last_eval = end
         if submitting and order.time_in_force in ("ioc", "fok") and order.is_open:
             self.close(order, "canceled", end)
+
+    def _evaluate_multileg(
+        self, account: Account, order: Order, start: float, end: float, submitting: bool
+    ) -> None:
+        for t in [end] if submitting else self._sample_times(start, end):
+            if order.expires_at is not None and t >= order.expires_at:
+                self.close(order, "expired", order.expires_at)
+                return
+            if not self.clock.is_open(t):
+                continue
+            if order.status == "accepted":
+                self._set_status(order, "new", t)
+            net = net_price_at(order, self.prices, t)
+            if order.type == "market" or (order.limit_price is not None and net <= order.limit_price):
+                self._fill_multileg(account, order, net, t)
+                break
+        order.last_eval = end
+
+    def _set_status(self, order: Order, status: str, t: float) -> None:
+        for o in (order, *order.legs):
+            o.status = status
+            o.updated_at = t
+
+    def _fill_multileg(self, account: Account, order: Order, net: Decimal, t: float) -> None:
+        """Every leg at its touch, or none: a closing leg without its position, or too little cash, rejects all."""
+        assert order.qty is not None
+        cost = ZERO
+        for leg in order.legs:
+            assert leg.qty is not None
+            held = account.positions.get(leg.asset.symbol)
+            held_qty = held.qty if held else ZERO
+            if leg.position_intent == "sell_to_close" and held_qty < leg.qty:
+                self.reject(order, t)
+                return
+            if leg.position_intent == "buy_to_close" and -held_qty < leg.qty:
+                self.reject(order, t)
+                return
+            bid, ask = self.prices.quote(leg.asset.symbol, t)
+            cost += (ask if leg.side == "buy" else -bid) * leg.qty * leg.asset.multiplier
+        if cost > account.cash:
+            self.reject(order, t)
+            return
+        for leg in order.legs:
+            assert leg.qty is not None
+            bid, ask = self.prices.quote(leg.asset.symbol, t)
+            self.book_fill(account, leg, leg.qty, ask if leg.side == "buy" else bid, t)
+        order.filled_qty = order.qty
+        order.filled_avg_price = net
+        order.status = "filled"
+        order.filled_at = t
+        order.updated_at = t
 
     # ------------------------------------------------------------------ prices
 
@@ -150,7 +208,7 @@ class MatchingEngine:
             if cap is not None:
                 qty = min(qty, cap)
         symbol = order.asset.symbol
-        if order.side == "sell":
+        if order.side == "sell" and not order.opens_short:
             held = account.positions.get(symbol)
             if qty > (held.qty if held else ZERO):
                 self.reject(order, t)
@@ -235,7 +293,7 @@ class MatchingEngine:
         order.updated_at = t
         for leg in order.legs:
             if leg.is_open:
-                self.close(leg, "canceled", t)
+                self.close(leg, "rejected" if order.order_class == "mleg" else "canceled", t)
 
     def close(self, order: Order, status: str, t: float) -> None:
         order.status = status

@@ -1,100 +1,25 @@
-"""The asset universe and a deterministic, seeded price path per symbol.
+"""A deterministic, seeded price path per symbol, and option premiums from it.
 
 The path is a sum of seeded sine waves (days down to a minute) plus a small per-second jitter,
 so the price at any instant is computed in O(1) from (seed, symbol, time): the same seed and
-the same wall-clock time always give the same price, with no state to replay.
+the same wall-clock time always give the same price, with no state to replay. An option's
+premium is Black-Scholes on its underlying's path, with a volatility smile around the money.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import uuid
 import zlib
-from dataclasses import dataclass
+from datetime import datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 
+from alpaca_vault.simulator import black_scholes
+from alpaca_vault.simulator.assets import OPTION_UNDERLYINGS, UNIVERSE, Asset, find_asset
+from alpaca_vault.simulator.clock import NEW_YORK
+
 _CENT = Decimal("0.01")
-
-
-@dataclass(frozen=True)
-class Asset:
-    symbol: str  # Alpaca's form: "AAPL", "BTC/USD"
-    name: str
-    exchange: str
-    asset_class: str  # "us_equity" | "crypto"
-    base_price: float
-    fractionable: bool = True
-    id: str = ""
-    multiplier: int = 1  # an option contract is for 100 shares
-
-    @property
-    def is_option(self) -> bool:
-        return self.asset_class == "us_option"
-
-    @property
-    def is_crypto(self) -> bool:
-        return self.asset_class == "crypto"
-
-    @property
-    def position_symbol(self) -> str:
-        """Alpaca lists crypto positions without the slash (``BTCUSD``)."""
-        return self.symbol.replace("/", "")
-
-
-_EQUITIES: list[tuple[str, str, str, float, bool]] = [
-    ("AAPL", "Apple Inc. Common Stock", "NASDAQ", 190.0, True),
-    ("MSFT", "Microsoft Corporation Common Stock", "NASDAQ", 410.0, True),
-    ("NVDA", "NVIDIA Corporation Common Stock", "NASDAQ", 120.0, True),
-    ("AMZN", "Amazon.com, Inc. Common Stock", "NASDAQ", 180.0, True),
-    ("GOOGL", "Alphabet Inc. Class A Common Stock", "NASDAQ", 165.0, True),
-    ("META", "Meta Platforms, Inc. Class A Common Stock", "NASDAQ", 500.0, True),
-    ("TSLA", "Tesla, Inc. Common Stock", "NASDAQ", 240.0, True),
-    ("AMD", "Advanced Micro Devices, Inc. Common Stock", "NASDAQ", 160.0, True),
-    ("NFLX", "Netflix, Inc. Common Stock", "NASDAQ", 640.0, True),
-    ("INTC", "Intel Corporation Common Stock", "NASDAQ", 31.0, True),
-    ("JPM", "JPMorgan Chase & Co. Common Stock", "NYSE", 200.0, True),
-    ("V", "Visa Inc.", "NYSE", 275.0, True),
-    ("KO", "Coca-Cola Company (The) Common Stock", "NYSE", 62.0, True),
-    ("DIS", "Walt Disney Company (The) Common Stock", "NYSE", 100.0, True),
-    ("XOM", "Exxon Mobil Corporation Common Stock", "NYSE", 115.0, True),
-    ("BRK.B", "Berkshire Hathaway Inc. New Common Stock", "NYSE", 410.0, True),
-    ("SPY", "SPDR S&P 500 ETF Trust", "ARCA", 520.0, True),
-    ("QQQ", "Invesco QQQ Trust, Series 1", "NASDAQ", 440.0, True),
-    ("IWM", "iShares Russell 2000 ETF", "ARCA", 205.0, True),
-    ("GME", "GameStop Corporation Common Stock", "NYSE", 23.0, False),
-]
-_CRYPTO: list[tuple[str, str, float]] = [
-    ("BTC/USD", "Bitcoin  / US Dollar", 65000.0),
-    ("ETH/USD", "Ethereum  / US Dollar", 3200.0),
-    ("SOL/USD", "Solana  / US Dollar", 150.0),
-]
-
-
-def _asset_id(symbol: str) -> str:
-    # Stable ids across restarts, like Alpaca's fixed asset ids.
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"alpaca-vault-simulator/asset/{symbol}"))
-
-
-UNIVERSE: dict[str, Asset] = {
-    **{
-        sym: Asset(sym, name, exch, "us_equity", price, frac, _asset_id(sym))
-        for sym, name, exch, price, frac in _EQUITIES
-    },
-    **{
-        sym: Asset(sym, name, "CRYPTO", "crypto", price, True, _asset_id(sym)) for sym, name, price in _CRYPTO
-    },
-}
-_BY_ALIAS: dict[str, Asset] = {}
-for _a in UNIVERSE.values():
-    _BY_ALIAS[_a.symbol] = _a
-    _BY_ALIAS[_a.position_symbol] = _a
-    _BY_ALIAS[_a.id] = _a
-
-
-def find_asset(symbol_or_id: str) -> Asset | None:
-    """An asset by symbol (``BTC/USD`` or ``BTCUSD``) or asset id; ``None`` if outside the universe."""
-    return _BY_ALIAS.get(symbol_or_id.upper()) or _BY_ALIAS.get(symbol_or_id)
+_YEAR_SECONDS = 365 * 86400.0
 
 
 # (period seconds, amplitude of log-price): multi-day drift down to minute wiggles.
@@ -129,7 +54,9 @@ class PricePath:
         pinned = self._pins.get(symbol)
         if pinned is not None:
             return float(pinned)
-        asset = UNIVERSE[symbol]
+        asset = UNIVERSE.get(symbol)
+        if asset is None:
+            return self._premium(symbol, t)
         x = 0.0
         for (period, amp), phase in zip(_WAVES, self._phases[symbol], strict=True):
             x += amp * math.sin(2 * math.pi * t / period + phase)
@@ -138,14 +65,48 @@ class PricePath:
         x += _JITTER * (h / 0xFFFFFFFF - 0.5)
         return asset.base_price * math.exp(x)
 
+    # ------------------------------------------------------------------ options
+
+    def years_to_expiry(self, contract: Asset, t: float) -> float:
+        assert contract.expiration is not None
+        close = datetime.combine(contract.expiration, time(16), NEW_YORK).timestamp()
+        return max(0.0, (close - t) / _YEAR_SECONDS)
+
+    def volatility(self, contract: Asset, spot: float) -> float:
+        """The contract's volatility: its underlying's at the money, rising away from it (a smile)."""
+        assert contract.underlying is not None and contract.strike is not None
+        moneyness = math.log(float(contract.strike) / spot)
+        return OPTION_UNDERLYINGS[contract.underlying] * (1 + 2.0 * moneyness * moneyness)
+
+    def _premium(self, symbol: str, t: float) -> float:
+        contract = find_asset(symbol)
+        if contract is None or not contract.is_option:
+            raise KeyError(symbol)
+        assert contract.underlying is not None and contract.strike is not None
+        spot = self.raw(contract.underlying, t)
+        value = black_scholes.price(
+            contract.option_type == "call",
+            spot,
+            float(contract.strike),
+            self.years_to_expiry(contract, t),
+            self.volatility(contract, spot),
+        )
+        return max(0.01, value)
+
+    # ------------------------------------------------------------------ prices and quotes
+
     def price(self, symbol: str, t: float) -> Decimal:
         """The trade price at unix time ``t``, in cents."""
         return Decimal(repr(self.raw(symbol, t))).quantize(_CENT, rounding=ROUND_HALF_UP)
 
     def quote(self, symbol: str, t: float) -> tuple[Decimal, Decimal]:
-        """(bid, ask) around the trade price: one cent wide, wider for crypto."""
+        """(bid, ask) around the trade price: one cent wide, wider for crypto and options."""
         mid = self.price(symbol, t)
-        half = max(_CENT, (mid * Decimal("0.0001")).quantize(_CENT)) if UNIVERSE[symbol].is_crypto else _CENT
+        asset = UNIVERSE.get(symbol)
+        if asset is None:  # an option: 2% wide, at least a cent each side; a bid can be zero
+            half = max(_CENT, (mid * Decimal("0.02")).quantize(_CENT))
+            return max(Decimal(0), mid - half), mid + half
+        half = max(_CENT, (mid * Decimal("0.0001")).quantize(_CENT)) if asset.is_crypto else _CENT
         return max(_CENT, mid - half), mid + half
 
     def bar(self, symbol: str, start: float, seconds: float) -> tuple[float, float, float, float]:
@@ -156,6 +117,8 @@ class PricePath:
         return samples[0], max(samples), min(samples), samples[-1]
 
     def volume(self, symbol: str, start: float, seconds: float) -> int:
-        h = ((int(start) * 40503) ^ self._salt[symbol]) & 0xFFFF
-        per_minute = 5_000 if not UNIVERSE[symbol].is_crypto else 3
+        salt = self._salt.get(symbol) or zlib.crc32(f"{self.seed}:{symbol}".encode())
+        h = ((int(start) * 40503) ^ salt) & 0xFFFF
+        asset = UNIVERSE.get(symbol)
+        per_minute = 20 if asset is None else (3 if asset.is_crypto else 5_000)
         return max(1, int(per_minute * max(1.0, seconds / 60) * (0.5 + h / 0xFFFF)))

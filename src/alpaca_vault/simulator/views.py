@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from alpaca_vault.simulator.assets import Asset
 from alpaca_vault.simulator.books import (
     ZERO,
     Account,
@@ -22,7 +23,7 @@ from alpaca_vault.simulator.books import (
     reserved_buying_power,
 )
 from alpaca_vault.simulator.clock import NEW_YORK, MarketClock, iso
-from alpaca_vault.simulator.prices import Asset, PricePath
+from alpaca_vault.simulator.prices import PricePath
 
 _PCT = Decimal("0.0000000001")
 
@@ -95,7 +96,7 @@ def account_json(account: Account, prices: PricePath, clock: MarketClock) -> dic
     buying_power = max(ZERO, account.cash - reserved_buying_power(account, prices, now))
     blocked = account.status != "ACTIVE"
     config = account.configurations
-    options_level = int(config.get("max_options_trading_level", 0) or 0)
+    options_level = int(config.get("max_options_trading_level", 3))
     return {
         "id": account.id,
         "admin_configurations": {},
@@ -103,7 +104,7 @@ def account_json(account: Account, prices: PricePath, clock: MarketClock) -> dic
         "account_number": account.account_number,
         "status": account.status,
         "crypto_status": account.status,
-        "options_approved_level": options_level,
+        "options_approved_level": 3,  # paper accounts are approved for every level
         "options_trading_level": options_level,
         "currency": "USD",
         "buying_power": money(buying_power),
@@ -210,7 +211,23 @@ def asset_json(asset: Asset) -> dict[str, Any]:
 
 
 def fill_activity_json(account: Account, fill: Fill) -> dict[str, Any]:
-    """A FILL activity, with ``_t`` (its unix time) for the route to filter on and drop."""
+    """A FILL activity (or an option exercise, assignment or expiry), with ``_t`` (its unix time)
+    for the route to filter on and drop."""
+    if fill.activity_type != "FILL":
+        signed = fill.qty if fill.order.side == "buy" else -fill.qty
+        return {
+            "id": fill.id,
+            "account_id": account.id,
+            "activity_type": fill.activity_type,
+            "date": datetime.fromtimestamp(fill.t, NEW_YORK).date().isoformat(),
+            "net_amount": money(fill.cash_delta),
+            "description": "",
+            "symbol": fill.order.asset.symbol,
+            "qty": number(signed),
+            "per_share_amount": number(fill.price),
+            "status": "executed",
+            "_t": fill.t,
+        }
     return {
         "id": fill.id,
         "account_id": account.id,

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alpaca_vault.simulator.assets import UNIVERSE, find_asset
 from alpaca_vault.simulator.books import new_key_pair
 from alpaca_vault.simulator.config import AccountSpec
 from alpaca_vault.simulator.errors import invalid, not_found
 from alpaca_vault.simulator.faults import parse_fault
-from alpaca_vault.simulator.prices import UNIVERSE, find_asset
 from alpaca_vault.simulator.routes.common import admin, json_body, json_response, simulator
 from alpaca_vault.simulator.views import admin_account_json
 
@@ -128,6 +128,13 @@ async def pin_price(request: Request) -> Response:
     )
 
 
+@admin
+async def plant_news(request: Request) -> Response:
+    sim = simulator(request)
+    article = sim.news.plant(await json_body(request), sim.broker.clock.now())
+    return json_response(article.to_json(include_content=True), 201)
+
+
 routes = [
     Route("/_simulator/health", health, methods=["GET"]),
     Route("/_simulator/accounts", create_account, methods=["POST"]),
@@ -143,4 +150,5 @@ routes = [
     Route("/_simulator/clock", get_clock, methods=["GET"]),
     Route("/_simulator/clock", set_clock, methods=["POST"]),
     Route("/_simulator/prices", pin_price, methods=["POST"]),
+    Route("/_simulator/news", plant_news, methods=["POST"]),
 ]

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -15,6 +16,33 @@ from alpaca_vault.simulator.books import Account
 from alpaca_vault.simulator.clock import parse_time
 from alpaca_vault.simulator.errors import BrokerError, invalid, unauthorized
 from alpaca_vault.simulator.instance import Simulator
+
+
+class _Word(Convertor[str]):
+    """A path segment that must be one of a few words (so ``/v2/stocks/{kind}`` never eats a symbol)."""
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class _LatestKind(_Word):
+    regex = "quotes|trades|bars"
+
+
+class _TickKind(_Word):
+    regex = "quotes|trades"
+
+
+class _MarketType(_Word):
+    regex = "stocks|crypto"
+
+
+register_url_convertor("latest_kind", _LatestKind())
+register_url_convertor("tick_kind", _TickKind())
+register_url_convertor("market_type", _MarketType())
 
 Handler = Callable[[Request], Awaitable[Response]]
 AccountHandler = Callable[[Request, Account], Awaitable[Response]]

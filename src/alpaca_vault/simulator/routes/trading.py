@@ -10,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from alpaca_vault.simulator import options
+from alpaca_vault.simulator.assets import Asset, find_asset
 from alpaca_vault.simulator.books import Account
 from alpaca_vault.simulator.clock import NEW_YORK, trading_days
 from alpaca_vault.simulator.errors import invalid, not_found
-from alpaca_vault.simulator.prices import find_asset
 from alpaca_vault.simulator.routes.common import (
     authenticated,
     bool_param,
@@ -37,19 +38,13 @@ async def get_account(request: Request, account: Account) -> Response:
 
 @authenticated
 async def get_account_configurations(request: Request, account: Account) -> Response:
-    return json_response(
-        {
-            "dtbp_check": "entry",
-            "trade_confirm_email": "all",
-            "suspend_trade": False,
-            "no_shorting": True,
-            "fractional_trading": True,
-            "max_margin_multiplier": "1",
-            "max_options_trading_level": 0,
-            "pdt_check": "entry",
-            "ptp_no_exception_entry": False,
-        }
-    )
+    return json_response(simulator(request).broker.configurations(account))
+
+
+@authenticated
+async def update_account_configurations(request: Request, account: Account) -> Response:
+    body = await json_body(request)
+    return json_response(simulator(request).broker.update_configurations(account, body))
 
 
 # ---------------------------------------------------------------- orders
@@ -141,6 +136,27 @@ async def close_position(request: Request, account: Account) -> Response:
 async def close_all_positions(request: Request, account: Account) -> Response:
     results = simulator(request).broker.close_all_positions(account, bool_param(request, "cancel_orders"))
     return json_response(results, 207)
+
+
+def _held_contract(request: Request) -> Asset:
+    today = datetime.fromtimestamp(simulator(request).broker.clock.now(), NEW_YORK).date()
+    text = request.path_params["symbol_or_contract_id"]
+    contract = find_asset(text) or options.contract_by_id(text, today)
+    if contract is None or not contract.is_option:
+        raise not_found("position does not exist")
+    return contract
+
+
+@authenticated
+async def exercise_position(request: Request, account: Account) -> Response:
+    simulator(request).broker.exercise(account, _held_contract(request))
+    return Response(status_code=200)
+
+
+@authenticated
+async def do_not_exercise_position(request: Request, account: Account) -> Response:
+    simulator(request).broker.do_not_exercise(account, _held_contract(request))
+    return Response(status_code=200)
 
 
 # ---------------------------------------------------------------- clock, calendar, assets
@@ -313,6 +329,7 @@ async def activities(request: Request, account: Account) -> Response:
 routes = [
     Route("/v2/account", get_account, methods=["GET"]),
     Route("/v2/account/configurations", get_account_configurations, methods=["GET"]),
+    Route("/v2/account/configurations", update_account_configurations, methods=["PATCH"]),
     Route("/v2/account/portfolio/history", portfolio_history, methods=["GET"]),
     Route("/v2/account/activities", activities, methods=["GET"]),
     Route("/v2/account/activities/{activity_type}", activities, methods=["GET"]),
@@ -325,6 +342,10 @@ routes = [
     Route("/v2/orders/{order_id}", cancel_order, methods=["DELETE"]),
     Route("/v2/positions", list_positions, methods=["GET"]),
     Route("/v2/positions", close_all_positions, methods=["DELETE"]),
+    Route("/v2/positions/{symbol_or_contract_id}/exercise", exercise_position, methods=["POST"]),
+    Route(
+        "/v2/positions/{symbol_or_contract_id}/do-not-exercise", do_not_exercise_position, methods=["POST"]
+    ),
     Route("/v2/positions/{symbol:path}", get_position, methods=["GET"]),
     Route("/v2/positions/{symbol:path}", close_position, methods=["DELETE"]),
     Route("/v2/clock", get_clock, methods=["GET"]),
