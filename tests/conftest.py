@@ -16,6 +16,7 @@ for _name in list(os.environ):
 
 pytest_plugins = [
     "tests.fixtures.postgres",
+    "tests.fixtures.postgres_tls",
     "tests.fixtures.databases",
     "tests.fixtures.simulator",
     "tests.fixtures.mcp_server",

@@ -114,9 +114,36 @@ def test_a_missing_key_file_is_reported_before_it_is_replaced(
     assert text.returncode == 1
     [failed] = _checks(report, "fail")
     assert failed["check"] == "sealed values"
-    assert "1 credential sealed, but the key that sealed them is missing" in failed["message"]
+    assert "1 credential stored, but the master key that protects them is missing" in failed["message"]
     assert "restore master.key" in failed["fix"]
     assert not key_file.exists(), "doctor must never create a key file"
+
+
+async def test_values_still_in_the_old_form_are_reported_with_the_command_that_moves_them(
+    tmp_path: Path, simulator: Any
+) -> None:
+    from alpaca_vault.db import Database
+    from alpaca_vault.vault import CredentialService, KeyRing
+    from tests.cli.conftest import bulk_seal
+
+    cli = _simulated(Cli(tmp_path / "data", None), simulator.base_url)
+    assert cli("credentials", "list").returncode == 0  # makes the vault and its key
+    keyring = KeyRing.load(None, cli.data_dir)
+    db = Database.create(cli.effective_url)
+    try:
+        user = await CredentialService(db, keyring).ensure_user("local")
+        await bulk_seal(db, keyring, user.id, 2, prefix="old")  # sealed directly under the master key
+    finally:
+        await db.dispose()
+    text, report = _doctor(cli)
+    assert text.returncode == 0  # a warning: everything still opens
+    [envelope] = [c for c in report["checks"] if c["check"] == "envelope"]
+    assert envelope["status"] == "warn"
+    assert envelope["message"].startswith("2 credentials of 1 user still sealed in the old form")
+    assert envelope["fix"].endswith("keys rotate")
+    assert cli("keys", "rotate").returncode == 0
+    _, after = _doctor(cli)
+    assert not [c for c in after["checks"] if c["check"] == "envelope"]
 
 
 def test_a_world_readable_key_file_names_the_chmod(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ async def test_migrated_database_is_at_head_with_all_tables(database: Database) 
         "users",
         "credentials",
         "api_tokens",
+        "data_keys",
         "audit_events",
         "order_intents",
         "alembic_version",

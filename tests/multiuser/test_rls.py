@@ -42,6 +42,7 @@ OWNER_COLUMN = {
     "users": "id",
     "credentials": "user_id",
     "api_tokens": "user_id",
+    "data_keys": "user_id",
     "audit_events": "user_id",
     "order_intents": "user_id",
 }

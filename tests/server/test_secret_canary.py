@@ -2,13 +2,16 @@
 then search everything a person or an agent could see for them.
 
 Attack stopped: a key or secret leaking into a tool result, an error message (including the SDK's own
-argument-validation errors, which echo input values), a log line at any level, or the database file.
+argument-validation errors, which echo input values), a log line at any level, or the database file;
+nor any user's data key (#16), in any encoding, nor unwrapped in the database.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
+import sqlite3
 import string
 import uuid
 from pathlib import Path
@@ -17,8 +20,11 @@ from typing import Any
 import pytest
 from mcp import Client
 
+from alpaca_vault.db.sealed import SealedValue
 from alpaca_vault.server.app import build_server
 from alpaca_vault.server.logs import configure_logging
+from alpaca_vault.vault.aead import AssociatedData
+from alpaca_vault.vault.keyring import KeyRing
 from tests.fixtures.mcp_server import make_settings, text_of
 
 
@@ -41,6 +47,21 @@ def leaks(marker: str, text: str) -> bool:
     core = marker.removeprefix("PK").removeprefix("canary").removesuffix("SECRET")
     core = core.removeprefix("odd-key-").removeprefix("odd-secret-")
     return any(core[i : i + 8] in text for i in range(len(core) - 7))
+
+
+def _unwrapped_data_keys(vault_file: Path, master_keys: str) -> list[bytes]:
+    """The raw data keys in the vault file, opened the way the vault opens them."""
+    ring = KeyRing.from_string(master_keys)
+    with sqlite3.connect(vault_file) as connection:
+        rows = connection.execute(
+            "SELECT id, user_id, sealed_key FROM data_keys WHERE sealed_key IS NOT NULL"
+        ).fetchall()
+    return [
+        ring.unwrap(
+            SealedValue.parse(sealed), AssociatedData.for_data_key(uuid.UUID(key_id), uuid.UUID(user_id))
+        )
+        for key_id, user_id, sealed in rows
+    ]
 
 
 def every_tool_call(order_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -171,6 +192,19 @@ async def test_planted_secrets_never_surface(
     assert database_bytes  # the vault file exists and was read
 
     database_text = database_bytes.decode("latin-1")
+
+    # #16: every user's data key (unwrapped here, by the test, with the master key) is planted too.
+    data_keys = _unwrapped_data_keys(
+        tmp_path / "data" / "vault.db", settings.encryption_keys.get_secret_value()
+    )
+    assert data_keys  # the canary user's credentials were sealed under a data key
+    for raw in data_keys:
+        assert raw not in database_bytes  # never stored unwrapped
+        markers += [
+            raw.hex(),
+            base64.urlsafe_b64encode(raw).decode().rstrip("="),
+            base64.b64encode(raw).decode(),
+        ]
     for marker in markers:
         for result in results:
             assert not leaks(marker, result), result

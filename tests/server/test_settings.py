@@ -203,3 +203,36 @@ async def test_server_on_the_embedded_sqlite_vault_makes_its_key_file(
     async with open_runtime(load_settings(data_dir=tmp_path)) as runtime:
         await runtime.ready()
     assert (tmp_path / "master.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_every_setting_is_documented_in_the_readme_configuration_table() -> None:
+    from alpaca_vault.server.settings import Settings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Configuration") :]
+    missing = [
+        f"ALPACA_VAULT_{name.upper()}"
+        for name in Settings.model_fields
+        if f"ALPACA_VAULT_{name.upper()}" not in table
+    ]
+    assert missing == []
+
+
+def test_database_tls_settings_are_validated_and_reach_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALPACA_VAULT_DATABASE_SSLMODE", "Verify-Full")
+    monkeypatch.setenv("ALPACA_VAULT_DATABASE_SSL_CA", "/etc/ca.pem")
+    monkeypatch.setenv("ALPACA_VAULT_DATABASE_POOL_RECYCLE", "600")
+    connection = load_settings().database_connection
+    assert (connection.sslmode, str(connection.ca_file), connection.pool_recycle_seconds) == (
+        "verify-full",
+        "/etc/ca.pem",
+        600,
+    )
+    assert connection.allow_plaintext is False and connection.pool_pre_ping is True
+    monkeypatch.setenv("ALPACA_VAULT_DATABASE_SSLMODE", "prefer")
+    with pytest.raises(SettingsError, match="ALPACA_VAULT_DATABASE_SSLMODE"):
+        load_settings()
+    monkeypatch.setenv("ALPACA_VAULT_DATABASE_SSLMODE", "")
+    monkeypatch.setenv("ALPACA_VAULT_DATABASE_SSL_CERT", "/etc/client.pem")
+    with pytest.raises(SettingsError, match=r"ALPACA_VAULT_DATABASE_SSL_KEY: .*together"):
+        load_settings()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import insert
 
-from alpaca_vault.db import Database
-from alpaca_vault.vault import CredentialService, KeyRing, UserInfo
+from alpaca_vault.db import Credential, Database
+from alpaca_vault.db.models import utcnow
+from alpaca_vault.vault import AssociatedData, CredentialService, KeyRing, UserInfo
 
 
 def key_pair(marker: str = "", prefix: str = "PK") -> tuple[SecretStr, SecretStr]:
@@ -31,3 +34,29 @@ async def alice(service: CredentialService) -> UserInfo:
 @pytest.fixture
 async def bob(service: CredentialService) -> UserInfo:
     return await service.ensure_user("bob")
+
+
+async def store_old_form(
+    database: Database, keyring: KeyRing, user_id: uuid.UUID, name: str, pair: tuple[SecretStr, SecretStr]
+) -> uuid.UUID:
+    """A credential as stored before envelope encryption: sealed directly under the master key, no data key."""
+    row_id = uuid.uuid4()
+    api, secret = (value.get_secret_value() for value in pair)
+    now = utcnow()
+    async with database.session(user_id) as session:
+        await session.execute(
+            insert(Credential).values(
+                id=row_id,
+                user_id=user_id,
+                name=name,
+                provider="alpaca",
+                environment="paper",
+                api_key=keyring.seal(api, AssociatedData.for_credential("api_key", row_id, user_id)),
+                secret_key=keyring.seal(secret, AssociatedData.for_credential("secret_key", row_id, user_id)),
+                key_fingerprint=keyring.fingerprint(api),
+                is_active=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return row_id

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from alpaca_vault.db.engine import Database, DatabaseError
     from alpaca_vault.db.migrate import ensure_schema, upgrade
-    from alpaca_vault.db.models import ApiToken, Base, Credential, User
+    from alpaca_vault.db.models import ApiToken, Base, Credential, DataKey, User
     from alpaca_vault.db.sealed import MalformedToken, SealedToken, SealedValue
 
 _EXPORTS = {
     "ApiToken": "alpaca_vault.db.models",
     "Base": "alpaca_vault.db.models",
     "Credential": "alpaca_vault.db.models",
+    "DataKey": "alpaca_vault.db.models",
     "Database": "alpaca_vault.db.engine",
     "DatabaseError": "alpaca_vault.db.engine",
     "MalformedToken": "alpaca_vault.db.sealed",
@@ -35,6 +36,7 @@ __all__ = [
     "ApiToken",
     "Base",
     "Credential",
+    "DataKey",
     "Database",
     "DatabaseError",
     "MalformedToken",

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sqlite3
+import ssl
 import threading
 import uuid
 from collections import namedtuple
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, event, make_url, text
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -29,6 +32,175 @@ _SQLITE_READ_ONLY = "alpaca_vault_sqlite_read_only"
 
 class DatabaseError(Exception):
     """The database cannot be used as configured; the message says what to do."""
+
+
+# --- #16 TLS to PostgreSQL ----------------------------------------------------------------------
+
+SslMode = Literal["disable", "require", "verify-ca", "verify-full"]
+SSL_MODES: tuple[SslMode, ...] = ("disable", "require", "verify-ca", "verify-full")
+_URL_SSL_PARAMETERS = ("sslmode", "ssl")
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """How to reach PostgreSQL: TLS and pool behaviour (ignored for SQLite).
+
+    ``sslmode`` None means: ``verify-full`` for a host that is not loopback, ``disable`` for
+    loopback and Unix sockets (nothing leaves the machine). ``ca_file`` None verifies against
+    the system's trust store. ``allow_plaintext`` is the explicit opt-out that lets a password
+    travel in cleartext to a host that is not loopback.
+    """
+
+    sslmode: SslMode | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    allow_plaintext: bool = False
+    pool_pre_ping: bool = True
+    pool_recycle_seconds: int = 1800
+
+
+def _is_local_host(host: str | None) -> bool:
+    """Loopback names and addresses, and Unix socket directories (or no host at all: the default socket)."""
+    if not host or host.startswith("/"):
+        return True
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _hosts(url: URL) -> list[str | None]:
+    query_host = url.query.get("host")
+    hosts: list[str | None] = [url.host]
+    if query_host is not None:
+        hosts += [query_host] if isinstance(query_host, str) else list(query_host)
+    return hosts
+
+
+def _mode_from_url(url: URL) -> tuple[URL, SslMode | None]:
+    """Take ``sslmode``/``ssl`` out of the URL (providers put it there); the TLS context is ours to build."""
+    found: SslMode | None = None
+    for name in _URL_SSL_PARAMETERS:
+        value = url.query.get(name)
+        if value is None:
+            continue
+        text_value = value if isinstance(value, str) else value[-1]
+        aliases = {"prefer": "require", "allow": "disable", "true": "require", "false": "disable"}
+        mode = aliases.get(text_value, text_value)
+        if mode not in SSL_MODES:
+            raise DatabaseError(
+                f"ALPACA_VAULT_DATABASE_URL: unsupported {name}={text_value!r}; use one of "
+                f"{', '.join(SSL_MODES)} (or ALPACA_VAULT_DATABASE_SSLMODE)."
+            )
+        found = mode
+    return url.difference_update_query(_URL_SSL_PARAMETERS), found
+
+
+def _tls_context(mode: SslMode, settings: ConnectionSettings) -> ssl.SSLContext | Literal[False]:
+    if mode == "disable":
+        return False
+    try:
+        if mode == "require":
+            # Encrypted, not authenticated (libpq's require): no CA check, no host name check.
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        else:
+            context = ssl.create_default_context(
+                cafile=str(settings.ca_file) if settings.ca_file is not None else None
+            )
+            context.check_hostname = mode == "verify-full"
+        if settings.cert_file is not None:
+            context.load_cert_chain(
+                str(settings.cert_file), str(settings.key_file) if settings.key_file is not None else None
+            )
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise DatabaseError(
+            "Cannot set up TLS to the database: the CA bundle (ALPACA_VAULT_DATABASE_SSL_CA) or the client "
+            f"certificate and key (ALPACA_VAULT_DATABASE_SSL_CERT / _SSL_KEY) cannot be read: {reason}."
+        ) from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def _explain_connect_error(exc: BaseException, mode: SslMode, settings: ConnectionSettings) -> str | None:
+    """A clear sentence for the TLS failures an operator can fix; None for anything else."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        against = f"the CA bundle {settings.ca_file}" if settings.ca_file else "the system's trusted CAs"
+        detail = exc.verify_message or "certificate verify failed"
+        return (
+            f"The database server's TLS certificate was refused (sslmode={mode}): {detail}. It must be issued "
+            f"by a CA in {against} (ALPACA_VAULT_DATABASE_SSL_CA)"
+            + (" and name the host in the database URL." if mode == "verify-full" else ".")
+        )
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS with the database server failed (sslmode={mode}): {exc.reason or type(exc).__name__}."
+    message = str(exc)
+    if "rejected SSL upgrade" in message or "server does not support SSL" in message:
+        return (
+            f"The database server does not offer TLS, and sslmode={mode} requires it. Enable ssl on the "
+            "server, or (for a loopback or trusted private network only) set ALPACA_VAULT_DATABASE_SSLMODE=disable."
+        )
+    if mode == "disable" and ("no encryption" in message or "SSL off" in message):
+        return (
+            "The database server accepts only TLS connections, and ALPACA_VAULT_DATABASE_SSLMODE is disable. "
+            "Set ALPACA_VAULT_DATABASE_SSLMODE=verify-full and ALPACA_VAULT_DATABASE_SSL_CA to the server's CA."
+        )
+    if "certificate" in message.lower() and "client" in message.lower():
+        return (
+            f"The database server requires a client certificate it trusts: {message.splitlines()[0]} "
+            "(ALPACA_VAULT_DATABASE_SSL_CERT and ALPACA_VAULT_DATABASE_SSL_KEY)."
+        )
+    return None
+
+
+def _postgres_options(url: str, settings: ConnectionSettings, engine_options: dict[str, Any]) -> URL:
+    """Refuse cleartext credentials to a remote host; put the TLS context and pool settings in place."""
+    parsed, url_mode = _mode_from_url(make_url(url))
+    if url_mode is not None and settings.sslmode is not None and url_mode != settings.sslmode:
+        raise DatabaseError(
+            f"The database URL says sslmode={url_mode} but ALPACA_VAULT_DATABASE_SSLMODE is {settings.sslmode}; "
+            "set one of them."
+        )
+    local = all(_is_local_host(host) for host in _hosts(parsed))
+    mode: SslMode = settings.sslmode or url_mode or ("disable" if local else "verify-full")
+    if mode == "disable" and not local and not settings.allow_plaintext:
+        raise DatabaseError(
+            f"Refusing to send the database credentials in cleartext to {parsed.host}: TLS is disabled "
+            "(sslmode=disable) for a host that is not loopback. Set ALPACA_VAULT_DATABASE_SSLMODE=verify-full "
+            "(with ALPACA_VAULT_DATABASE_SSL_CA for a private CA), or, only on a network you trust, "
+            "ALPACA_VAULT_DATABASE_ALLOW_PLAINTEXT=true."
+        )
+    if (settings.cert_file is None) != (settings.key_file is None):
+        raise DatabaseError(
+            "Set both ALPACA_VAULT_DATABASE_SSL_CERT and ALPACA_VAULT_DATABASE_SSL_KEY (a client certificate "
+            "needs its key), or neither."
+        )
+    context = _tls_context(mode, settings)
+    connect_args = dict(engine_options.pop("connect_args", {}))
+    connect_args["ssl"] = context
+    engine_options["connect_args"] = connect_args
+    engine_options.setdefault("pool_pre_ping", settings.pool_pre_ping)
+    if settings.pool_recycle_seconds > 0:
+        engine_options.setdefault("pool_recycle", settings.pool_recycle_seconds)
+    engine_options["_alpaca_vault_sslmode"] = mode
+    return parsed
+
+
+def _install_connect_errors(engine: AsyncEngine, mode: SslMode, settings: ConnectionSettings) -> None:
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            explained = _explain_connect_error(exc, mode, settings)
+            if explained is None:
+                raise
+            raise DatabaseError(explained) from None
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -188,12 +360,19 @@ class Database:
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
         self.schema_checked = False
+        self.sslmode: SslMode | None = None  # PostgreSQL: the TLS mode in effect
         path = sqlite_path(url) if self.is_sqlite else None
         self._inline = _InlineReader(path, engine.dialect) if path is not None else None
 
     @classmethod
-    def create(cls, url: str, **engine_options: Any) -> Database:
-        """Open ``sqlite+aiosqlite:///PATH`` or ``postgresql+asyncpg://...`` (no I/O until first use)."""
+    def create(
+        cls, url: str, connection: ConnectionSettings | None = None, **engine_options: Any
+    ) -> Database:
+        """Open ``sqlite+aiosqlite:///PATH`` or ``postgresql+asyncpg://...`` (no I/O until first use).
+
+        ``connection`` (PostgreSQL only): TLS and pool settings; the default verifies the server
+        (verify-full) for any host that is not loopback, and refuses cleartext credentials to one.
+        """
         backend = make_url(url).get_backend_name()
         if backend not in ("sqlite", "postgresql"):
             raise DatabaseError(
@@ -205,16 +384,24 @@ class Database:
             _prepare_sqlite_file(path)
         # SQLAlchemy errors would otherwise quote bound parameters (sealed tokens, names) in messages.
         engine_options.setdefault("hide_parameters", True)
+        settings = connection or ConnectionSettings()
+        engine_url: str | URL = url
+        sslmode: SslMode | None = None
         if backend == "postgresql":
-            engine_options.setdefault("pool_pre_ping", True)
+            engine_url = _postgres_options(url, settings, engine_options)
+            sslmode = engine_options.pop("_alpaca_vault_sslmode")
         else:
             # The driver runs in autocommit and every transaction is our explicit BEGIN, which
             # the Connection itself ends; the pool's extra ROLLBACK would be one more thread hop.
             engine_options.setdefault("pool_reset_on_return", None)
-        engine = create_async_engine(url, **engine_options)
+        engine = create_async_engine(engine_url, **engine_options)
         if backend == "sqlite":
             _install_sqlite_pragmas(engine)
-        return cls(url, engine)
+        if sslmode is not None:
+            _install_connect_errors(engine, sslmode, settings)
+        db = cls(url, engine)
+        db.sslmode = sslmode
+        return db
 
     def session(
         self, user_id: uuid.UUID | None = None, *, readonly: bool = False

@@ -1,4 +1,4 @@
-"""Tables: users, credentials, api_tokens, audit_events, order_intents.
+"""Tables: users, credentials, api_tokens, data_keys, audit_events, order_intents.
 
 Every tenant table carries ``user_id`` (ON DELETE CASCADE). Primary keys are
 UUIDs made by the application, because the vault binds each ciphertext to its
@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -98,6 +99,11 @@ class Credential(Base):
     secret_key: Mapped[SealedValue] = mapped_column(SealedToken)
     # "<kid>:<hex HMAC-SHA256 of the key id>" under the key named by kid.
     key_fingerprint: Mapped[str] = mapped_column(String(100))
+    # #16: the data key that sealed api_key and secret_key (their v2 tokens name it too); NULL for the
+    # old form, sealed directly under the master key, until `alpaca-vault keys migrate` moves them.
+    data_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("data_keys.id"), default=None, index=True
+    )
     account_number: Mapped[str | None] = mapped_column(String(64), default=None)
     account_status: Mapped[str | None] = mapped_column(String(32), default=None)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -133,6 +139,39 @@ class ApiToken(Base):
 
     def __repr__(self) -> str:
         return f"ApiToken(id={self.id}, user_id={self.user_id}, prefix={self.prefix!r})"
+
+
+# --- #16 envelope encryption: per-user data keys -----------------------------------------------
+
+
+class DataKey(Base):
+    """A user's AES-256 data key, sealed under the master key ring (AAD bound to this row and user).
+
+    The current key (``retired_at`` NULL, at most one per user) seals new values; a retired key still
+    opens the values it sealed until data-key rotation has moved them; a destroyed key
+    (``destroyed_at`` set, ``sealed_key`` NULL) opens nothing ever again: crypto-shredding.
+    """
+
+    __tablename__ = "data_keys"
+    __table_args__ = (
+        Index(
+            "ix_data_keys_user_id_current",
+            "user_id",
+            unique=True,
+            sqlite_where=text("retired_at IS NULL"),
+            postgresql_where=text("retired_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    sealed_key: Mapped[SealedValue | None] = mapped_column(SealedToken, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    def __repr__(self) -> str:
+        return f"DataKey(id={self.id}, user_id={self.user_id}, destroyed={self.destroyed_at is not None})"
 
 
 # --- #13: the audit trail and durable order intents ------------------------------------------------

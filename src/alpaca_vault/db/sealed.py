@@ -1,8 +1,16 @@
 """The sealed column type: stores and parses encrypted tokens, never decrypts.
 
-A token is ``v1.<kid>.<base64url(nonce || ciphertext || tag)>``: it names the
-key that sealed it, so a key ring can open it and rotation can find values
-not yet under the primary key without trying to decrypt anything.
+A token is ``<form>.<key id>.<base64url(nonce || ciphertext || tag)>``; the
+form says which kind of key sealed it, the key id which one:
+
+* ``v1.<kid>.``: sealed directly under the master key ``kid``. Users' data
+  keys are stored in this form; so were credential values before envelope
+  encryption (the old form, still opened until ``keys migrate`` moves them).
+* ``v2.<data key id>.``: sealed under a user's data key (its id as 32 hex
+  digits); that data key is itself a ``v1`` token in ``data_keys``.
+
+So a key ring or a data key can open it, and rotation and migration can find
+values not yet where they should be, without trying to decrypt anything.
 """
 
 from __future__ import annotations
@@ -16,11 +24,14 @@ from typing import Any
 from sqlalchemy import Dialect, Text
 from sqlalchemy.types import TypeDecorator
 
-TOKEN_VERSION = "v1"  # noqa: S105 (a format tag, not a password)
+TOKEN_VERSION = "v1"  # noqa: S105 (a format tag, not a password): sealed under a master key
+DATA_KEY_TOKEN_VERSION = "v2"  # noqa: S105 (a format tag): sealed under a user's data key
+TOKEN_VERSIONS = (TOKEN_VERSION, DATA_KEY_TOKEN_VERSION)
 NONCE_BYTES = 12
 TAG_BYTES = 16
 # Key ids are short, URL-safe and contain no dot (the token's separator).
 KID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_DATA_KEY_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 _PAYLOAD_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -30,19 +41,28 @@ class MalformedToken(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class SealedValue:
-    """A parsed sealed token. ``payload`` is nonce || ciphertext || GCM tag."""
+    """A parsed sealed token. ``payload`` is nonce || ciphertext || GCM tag.
+
+    ``kid`` names the sealing key: a master key id (``v1``) or a data key id in hex (``v2``).
+    """
 
     version: str
     kid: str
     payload: bytes
 
     def __post_init__(self) -> None:
-        if self.version != TOKEN_VERSION:
+        if self.version not in TOKEN_VERSIONS:
             raise MalformedToken(f"unsupported sealed token version {self.version[:8]!r}")
-        if not KID_PATTERN.fullmatch(self.kid):
+        pattern = _DATA_KEY_ID_PATTERN if self.version == DATA_KEY_TOKEN_VERSION else KID_PATTERN
+        if not pattern.fullmatch(self.kid):
             raise MalformedToken("sealed token has an invalid key id")
         if len(self.payload) < NONCE_BYTES + TAG_BYTES:
             raise MalformedToken("sealed token payload is too short")
+
+    @property
+    def under_data_key(self) -> bool:
+        """True for the envelope form (sealed under a user's data key), False for the old master-key form."""
+        return self.version == DATA_KEY_TOKEN_VERSION
 
     @property
     def nonce(self) -> bytes:

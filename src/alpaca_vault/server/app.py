@@ -129,7 +129,6 @@ async def open_runtime(
         # Imported here: `alpaca-vault --help`, the CLI commands and tools/list should not pay for them.
         await asyncio.to_thread(_import_runtime_modules)
         from alpaca_vault.broker.client import AlpacaClient
-        from alpaca_vault.db.engine import Database
         from alpaca_vault.db.migrate import ensure_schema
         from alpaca_vault.vault.credentials import CredentialService
         from alpaca_vault.vault.keyring import KeyRing
@@ -139,7 +138,7 @@ async def open_runtime(
             settings.data_dir,
             create_key_file=settings.is_embedded_sqlite,  # a shared database needs the same keys everywhere
         )
-        database = Database.create(settings.effective_database_url)
+        database = settings.open_database()
         try:
             if settings.is_embedded_sqlite:
                 await ensure_schema(database)

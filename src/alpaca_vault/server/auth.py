@@ -139,6 +139,15 @@ class AccountAdmin:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @property
+    def db(self) -> Database:
+        return self._db
+
+    async def user_id(self, name: str) -> uuid.UUID | None:
+        """The id of the user called ``name``, or None (#16: shredding needs it before removal)."""
+        async with maintenance_session(self._db) as session:
+            return await session.scalar(select(User.id).where(User.name == name))
+
     async def _user(self, session: AsyncSession, name: str) -> User:
         user = await session.scalar(select(User).where(User.name == name))
         if user is None:

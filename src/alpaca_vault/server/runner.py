@@ -99,10 +99,9 @@ async def store_demo_credential(settings: Settings) -> None:
 
 async def create_demo_token(settings: Settings) -> str:
     """A fresh bearer token for the local user of the simulator's demo vault."""
-    from alpaca_vault.db.engine import Database
     from alpaca_vault.server.auth import AccountAdmin
 
-    database = Database.create(settings.effective_database_url)
+    database = settings.open_database()
     try:
         # Short-lived: a demo token is for this session at the keyboard, not for a config file.
         issued = await AccountAdmin(database).create_token(
@@ -213,7 +212,6 @@ def http_auth(settings: Settings, *, host: str, port: int) -> tuple[Any, Any]:
     """
     from mcp.server.auth.settings import AuthSettings
 
-    from alpaca_vault.db.engine import Database
     from alpaca_vault.server.auth import TOKEN_SCOPE, BearerTokenVerifier
 
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - display only
@@ -225,7 +223,7 @@ def http_auth(settings: Settings, *, host: str, port: int) -> tuple[Any, Any]:
         validate_token_resource=False,
         required_scopes=[TOKEN_SCOPE],
     )
-    return BearerTokenVerifier(Database.create(settings.effective_database_url)), auth
+    return BearerTokenVerifier(settings.open_database()), auth
 
 
 def build_http_app(settings: Settings, *, host: str, port: int, stateless: bool = False) -> Any:

@@ -11,13 +11,16 @@ import ipaddress
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
 import pydantic_settings
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from alpaca_vault.db.engine import ConnectionSettings, Database
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -93,6 +96,80 @@ class Settings(BaseSettings):
         description="Extra Origin header values the HTTP transport accepts, comma-separated "
         "(loopback origins are always accepted).",
     )
+
+    # --- #16 TLS to PostgreSQL and its connection pool (ignored for SQLite) ---
+    database_sslmode: Literal["disable", "require", "verify-ca", "verify-full"] | None = Field(
+        default=None,
+        description="TLS to PostgreSQL: disable, require (encrypted, unverified), verify-ca, verify-full. "
+        "Default: verify-full for a host that is not loopback, disable for loopback and Unix sockets.",
+    )
+    database_ssl_ca: Path | None = Field(
+        default=None,
+        description="PEM CA bundle that issued the PostgreSQL server's certificate. Default: the system's CAs.",
+    )
+    database_ssl_cert: Path | None = Field(
+        default=None, description="PEM client certificate for PostgreSQL (with DATABASE_SSL_KEY)."
+    )
+    database_ssl_key: Path | None = Field(
+        default=None, description="PEM private key of the client certificate (with DATABASE_SSL_CERT)."
+    )
+    database_allow_plaintext: bool = Field(
+        default=False,
+        description="Allow sslmode=disable to a PostgreSQL host that is not loopback (the password then "
+        "travels in cleartext). Off: refused.",
+    )
+    database_pool_pre_ping: bool = Field(
+        default=True,
+        description="Check a pooled PostgreSQL connection before use (survives server restarts).",
+    )
+    database_pool_recycle: int = Field(
+        default=1800,
+        ge=0,
+        le=86_400,
+        description="Seconds after which a pooled PostgreSQL connection is replaced (0: never).",
+    )
+
+    @field_validator(
+        "database_sslmode", "database_ssl_ca", "database_ssl_cert", "database_ssl_key", mode="before"
+    )
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("database_sslmode", mode="before")
+    @classmethod
+    def _lower_sslmode(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("database_ssl_key")
+    @classmethod
+    def _key_with_cert(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (value is None) != (info.data.get("database_ssl_cert") is None):
+            raise ValueError("set DATABASE_SSL_CERT and DATABASE_SSL_KEY together (or neither)")
+        return value
+
+    @property
+    def database_connection(self) -> ConnectionSettings:
+        """TLS and pool settings for ``Database.create`` (db/ never reads the environment itself)."""
+        from alpaca_vault.db.engine import ConnectionSettings
+
+        return ConnectionSettings(
+            sslmode=self.database_sslmode,
+            ca_file=self.database_ssl_ca,
+            cert_file=self.database_ssl_cert,
+            key_file=self.database_ssl_key,
+            allow_plaintext=self.database_allow_plaintext,
+            pool_pre_ping=self.database_pool_pre_ping,
+            pool_recycle_seconds=self.database_pool_recycle,
+        )
+
+    def open_database(self) -> Database:
+        """The configured database with its TLS and pool settings (no I/O until first use)."""
+        from alpaca_vault.db.engine import Database
+
+        return Database.create(self.effective_database_url, self.database_connection)
 
     @field_validator("data_dir", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from alpaca_vault.db.sealed import NONCE_BYTES, TOKEN_VERSION, SealedValue
 
 CREDENTIAL_PURPOSE = "alpaca-credential"
+DATA_KEY_PURPOSE = "data-key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,17 @@ class AssociatedData:
     def for_credential(cls, column: str, row_id: uuid.UUID, user_id: uuid.UUID) -> AssociatedData:
         return cls(table="credentials", column=column, row_id=row_id, user_id=user_id)
 
+    @classmethod
+    def for_data_key(cls, data_key_id: uuid.UUID, user_id: uuid.UUID) -> AssociatedData:
+        """A data key's wrapping: bound to its own row and its user (copied to another user, it fails)."""
+        return cls(
+            table="data_keys",
+            column="sealed_key",
+            row_id=data_key_id,
+            user_id=user_id,
+            purpose=DATA_KEY_PURPOSE,
+        )
+
 
 @functools.lru_cache(maxsize=64)
 def _location_prefix(version: str, purpose: str, table: str, column: str) -> bytes:
@@ -52,15 +64,26 @@ class DecryptFailed(Exception):
     """Authentication failed: wrong key, tampered value, or a value moved from elsewhere."""
 
 
-def seal_with(cipher: AESGCM, kid: str, plaintext: str, aad: AssociatedData) -> SealedValue:
+def seal_with(
+    cipher: AESGCM, kid: str, plaintext: str, aad: AssociatedData, version: str = TOKEN_VERSION
+) -> SealedValue:
+    return seal_bytes_with(cipher, kid, plaintext.encode("utf-8"), aad, version)
+
+
+def seal_bytes_with(
+    cipher: AESGCM, kid: str, plaintext: bytes, aad: AssociatedData, version: str = TOKEN_VERSION
+) -> SealedValue:
     nonce = os.urandom(NONCE_BYTES)
-    ciphertext = cipher.encrypt(nonce, plaintext.encode("utf-8"), aad.encode())
-    return SealedValue(version=TOKEN_VERSION, kid=kid, payload=nonce + ciphertext)
+    ciphertext = cipher.encrypt(nonce, plaintext, aad.encode(version))
+    return SealedValue(version=version, kid=kid, payload=nonce + ciphertext)
 
 
 def open_with(cipher: AESGCM, token: SealedValue, aad: AssociatedData) -> str:
+    return open_bytes_with(cipher, token, aad).decode("utf-8")
+
+
+def open_bytes_with(cipher: AESGCM, token: SealedValue, aad: AssociatedData) -> bytes:
     try:
-        plaintext = cipher.decrypt(token.nonce, token.ciphertext, aad.encode(token.version))
+        return cipher.decrypt(token.nonce, token.ciphertext, aad.encode(token.version))
     except InvalidTag:
         raise DecryptFailed from None
-    return plaintext.decode("utf-8")

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, SecretStr
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,11 +19,13 @@ from alpaca_vault.db import Credential, Database, User
 from alpaca_vault.db.models import ENVIRONMENTS, utcnow
 from alpaca_vault.db.rls import lookup_user_id
 from alpaca_vault.vault.aead import AssociatedData
+from alpaca_vault.vault.datakeys import current_data_key, data_keys, undestroyed_data_keys, unwrap
 from alpaca_vault.vault.errors import (
     CredentialAmbiguous,
     CredentialExists,
     CredentialInactive,
     CredentialNotFound,
+    DataKeyDestroyed,
     DuplicateKeyPair,
     InvalidCredentialInput,
     UnsealedCredentialClosed,
@@ -45,20 +47,29 @@ ADD_HINT = "Add one with `alpaca-vault credentials add NAME --environment paper`
 
 
 _credentials = cast(Table, Credential.__table__)
+# The credential's row and, in the same read, its wrapped data key (envelope form) or NULLs (old form).
+_WITH_DATA_KEY = select(
+    _credentials,
+    data_keys.c.sealed_key.label("dk_sealed_key"),
+    data_keys.c.destroyed_at.label("dk_destroyed_at"),
+).select_from(
+    _credentials.outerjoin(
+        data_keys,
+        and_(data_keys.c.id == _credentials.c.data_key_id, data_keys.c.user_id == _credentials.c.user_id),
+    )
+)
 # Built once: the open path runs these for every Alpaca call.
-_OPEN_BY_NAME = select(_credentials).where(
+_OPEN_BY_NAME = _WITH_DATA_KEY.where(
     _credentials.c.user_id == bindparam("user_id"), _credentials.c.name == bindparam("ref")
 )
-_OPEN_BY_ID = select(_credentials).where(
+_OPEN_BY_ID = _WITH_DATA_KEY.where(
     _credentials.c.user_id == bindparam("user_id"), _credentials.c.id == bindparam("ref")
 )
 
 # The only active credential (two rows at most: a second one means "ambiguous", handled by the ORM path).
-_OPEN_ONLY_ACTIVE = (
-    select(_credentials)
-    .where(_credentials.c.user_id == bindparam("user_id"), _credentials.c.is_active.is_(True))
-    .limit(2)
-)
+_OPEN_ONLY_ACTIVE = _WITH_DATA_KEY.where(
+    _credentials.c.user_id == bindparam("user_id"), _credentials.c.is_active.is_(True)
+).limit(2)
 
 _TOUCH_LAST_USED = (
     update(_credentials)
@@ -257,22 +268,26 @@ class CredentialService:
         secret_plain = _check_key(secret_key, "secret key")
         credential_id = uuid.uuid4()
         now = utcnow()
+        await self._ensure_data_key(user_id)
         try:
             async with self._db.session(user_id) as session:
                 await self._refuse_duplicates(session, user_id, name, api_plain, exclude=None)
+                data_key = await current_data_key(session, self._keyring, user_id, create=True)
+                assert data_key is not None
                 row = Credential(
                     id=credential_id,
                     user_id=user_id,
                     name=name,
                     provider="alpaca",
                     environment=env,
-                    api_key=self._keyring.seal(
+                    api_key=data_key.seal(
                         api_plain, AssociatedData.for_credential("api_key", credential_id, user_id)
                     ),
-                    secret_key=self._keyring.seal(
+                    secret_key=data_key.seal(
                         secret_plain, AssociatedData.for_credential("secret_key", credential_id, user_id)
                     ),
-                    key_fingerprint=self._keyring.fingerprint(api_plain),
+                    key_fingerprint=data_key.fingerprint(api_plain),
+                    data_key_id=data_key.id,
                     account_number=account_number,
                     account_status=account_status,
                     is_active=True,
@@ -293,6 +308,14 @@ class CredentialService:
         finally:
             del api_plain, secret_plain
 
+    async def _ensure_data_key(self, user_id: uuid.UUID) -> None:
+        """Make the user's first data key in a transaction of its own, so concurrent first stores agree."""
+        try:
+            async with self._db.session(user_id) as session:
+                await current_data_key(session, self._keyring, user_id, create=True)
+        except IntegrityError:
+            pass  # another store made it first (or the user is unknown: the store itself reports that)
+
     async def _refuse_duplicates(
         self,
         session: AsyncSession,
@@ -308,9 +331,14 @@ class CredentialService:
             if await session.scalar(query) is not None:
                 raise CredentialExists(f"A credential named '{name}' already exists.")
         if api_plain is not None:
+            # Under each data key of the user that can still open values, and under the master keys
+            # for values still in the old form.
+            candidates = [
+                key.fingerprint(api_plain)
+                for key in await undestroyed_data_keys(session, self._keyring, user_id)
+            ] + self._keyring.fingerprints(api_plain)
             by_key = select(Credential.name).where(
-                Credential.user_id == user_id,
-                Credential.key_fingerprint.in_(self._keyring.fingerprints(api_plain)),
+                Credential.user_id == user_id, Credential.key_fingerprint.in_(candidates)
             )
             if exclude is not None:
                 by_key = by_key.where(Credential.id != exclude)
@@ -404,13 +432,17 @@ class CredentialService:
                 if is_active is not None:
                     row.is_active = is_active
                 if api_plain is not None and secret_plain is not None:
-                    row.api_key = self._keyring.seal(
+                    data_key = await current_data_key(session, self._keyring, user_id, create=True)
+                    assert data_key is not None
+                    row.api_key = data_key.seal(
                         api_plain, AssociatedData.for_credential("api_key", row.id, user_id)
                     )
-                    row.secret_key = self._keyring.seal(
+                    row.secret_key = data_key.seal(
                         secret_plain, AssociatedData.for_credential("secret_key", row.id, user_id)
                     )
-                    row.key_fingerprint = self._keyring.fingerprint(api_plain)
+                    row.key_fingerprint = data_key.fingerprint(api_plain)
+                    row.data_key_id = data_key.id
+                    del data_key
                     # New keys: the old validation says nothing about them.
                     row.last_validated_at = None
                     row.account_number = None
@@ -463,15 +495,17 @@ class CredentialService:
         row = await self._lookup_for_open(user_id, ref)
         if not row.is_active:
             raise CredentialInactive(f"Credential '{row.name}' is deactivated.")
+        reason: str | None = None
         try:
-            api_plain = self._keyring.open(
-                row.api_key, AssociatedData.for_credential("api_key", row.id, user_id)
-            )
-            secret_plain = self._keyring.open(
-                row.secret_key, AssociatedData.for_credential("secret_key", row.id, user_id)
-            )
+            api_plain, secret_plain = self._open_pair(row, user_id)
+        except DataKeyDestroyed:
+            raise
         except UnsealError as exc:
-            raise UnsealError(f"Credential '{row.name}' could not be decrypted: {exc}.") from None
+            reason = str(exc)
+        if reason is not None:
+            # Raised here, outside the handler: the original's traceback (whose frames held the
+            # unwrapped data key) must not stay reachable as this error's context.
+            raise UnsealError(f"Credential '{row.name}' could not be decrypted: {reason}.")
         info = _info(row)
         del row
         now = utcnow()
@@ -488,6 +522,24 @@ class CredentialService:
             yield opened
         finally:
             opened._close()
+
+    def _open_pair(self, row: Any, user_id: uuid.UUID) -> tuple[str, str]:
+        """Both values of the row: through the user's data key, or (old form) the master key ring."""
+        api_aad = AssociatedData.for_credential("api_key", row.id, user_id)
+        secret_aad = AssociatedData.for_credential("secret_key", row.id, user_id)
+        if row.data_key_id is None:
+            return self._keyring.open(row.api_key, api_aad), self._keyring.open(row.secret_key, secret_aad)
+        if row.dk_sealed_key is None:
+            if row.dk_destroyed_at is not None:
+                raise DataKeyDestroyed(row.name, row.dk_destroyed_at)
+            raise UnsealError("its data key is missing")
+        # Unwrapped for this call only, and dropped before returning (even on an error: a traceback
+        # keeps its frames' locals alive).
+        data_key = unwrap(self._keyring, row.data_key_id, user_id, row.dk_sealed_key)
+        try:
+            return data_key.open(row.api_key, api_aad), data_key.open(row.secret_key, secret_aad)
+        finally:
+            del data_key
 
     async def _lookup_for_open(self, user_id: uuid.UUID, ref: str | None) -> Any:
         """The credential's row as a plain (Core) row: no ORM object, no identity map entry."""
@@ -507,6 +559,9 @@ class CredentialService:
                 rows = (await conn.execute(statement, params)).fetchall()
         if len(rows) == 1:
             return rows[0]
-        # No reference, or not found: the ORM path builds the helpful error (or picks the only one).
+        # No reference, or not found: the ORM path builds the helpful error (or picks the only one),
+        # then the chosen row is read again with its data key.
         async with self._db.session(user_id, readonly=True) as session:
-            return await self._resolve(session, user_id, ref)
+            chosen = (await self._resolve(session, user_id, ref)).id
+        async with self._db.connection(user_id, readonly=True) as conn:
+            return (await conn.execute(_OPEN_BY_ID, {"user_id": user_id, "ref": chosen})).one()

@@ -53,3 +53,23 @@ class KeyRingError(VaultError):
 
 class UnsealedCredentialClosed(VaultError):
     """An ``UnsealedCredential`` was used after its ``unsealed()`` block ended."""
+
+
+# --- #16 envelope encryption ---------------------------------------------------------------------
+
+
+class DataKeyDestroyed(UnsealError):
+    """The credential's values were sealed under a data key that has been destroyed (crypto-shredded).
+
+    Facts: ``credential_name`` and ``destroyed_at``. Nothing can open the values again.
+    """
+
+    def __init__(self, credential_name: str, destroyed_at: object) -> None:
+        self.credential_name = credential_name
+        self.destroyed_at = destroyed_at
+        when = destroyed_at.strftime("%Y-%m-%d %H:%M UTC") if hasattr(destroyed_at, "strftime") else "earlier"
+        super().__init__(
+            f"Credential '{credential_name}' cannot be opened: its data key was destroyed "
+            f"(crypto-shredded) on {when}, so its keys are gone for good. Remove the credential "
+            "and store the key pair again if it is still needed."
+        )

@@ -32,7 +32,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from alpaca_vault.db.sealed import KID_PATTERN, SealedValue
-from alpaca_vault.vault.aead import AssociatedData, DecryptFailed, open_with, seal_with
+from alpaca_vault.vault.aead import (
+    AssociatedData,
+    DecryptFailed,
+    open_bytes_with,
+    seal_bytes_with,
+    seal_with,
+)
 from alpaca_vault.vault.errors import KeyRingError, UnsealError
 
 KEY_BYTES = 32
@@ -147,8 +153,21 @@ class KeyRing:
     def seal(self, plaintext: str, aad: AssociatedData) -> SealedValue:
         return seal_with(self._keys[self.primary_kid].cipher, self.primary_kid, plaintext, aad)
 
+    def wrap(self, raw_key: bytes, aad: AssociatedData) -> SealedValue:
+        """Seal a data key under the primary key (a ``v1`` token)."""
+        return seal_bytes_with(self._keys[self.primary_kid].cipher, self.primary_kid, raw_key, aad)
+
+    def unwrap(self, token: SealedValue, aad: AssociatedData) -> bytes:
+        """Open a wrapped data key; raises UnsealError like :meth:`open`."""
+        return self._open_bytes(token, aad)
+
     def open(self, token: SealedValue, aad: AssociatedData) -> str:
         """Decrypt; raises UnsealError (safe message) for an unknown kid or failed authentication."""
+        return self._open_bytes(token, aad).decode("utf-8")
+
+    def _open_bytes(self, token: SealedValue, aad: AssociatedData) -> bytes:
+        if token.under_data_key:
+            raise UnsealError("it is sealed under a data key, not directly under a master key")
         key = self._keys.get(token.kid)
         if key is None:
             raise UnsealError(
@@ -156,7 +175,7 @@ class KeyRing:
                 "add that key back (after the primary) to open it"
             )
         try:
-            return open_with(key.cipher, token, aad)
+            return open_bytes_with(key.cipher, token, aad)
         except DecryptFailed:
             raise UnsealError(
                 f"authentication failed under key '{token.kid}': the value was altered, moved from "

@@ -62,7 +62,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 @asynccontextmanager
 async def open_vault(*, schema: bool = True) -> AsyncIterator[VaultContext]:
     """Settings, key ring, database (schema checked; an embedded SQLite file is upgraded) and service."""
-    from alpaca_vault.db import Database, ensure_schema
+    from alpaca_vault.db import ensure_schema
     from alpaca_vault.server.settings import load_settings
     from alpaca_vault.vault import CredentialService, KeyRing
 
@@ -70,7 +70,7 @@ async def open_vault(*, schema: bool = True) -> AsyncIterator[VaultContext]:
     keys = settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
     # Only the embedded SQLite vault may make its own key; a shared database needs the replicas' keys.
     keyring = KeyRing.load(keys, settings.data_dir, create_key_file=settings.is_embedded_sqlite)
-    db = Database.create(settings.effective_database_url)
+    db = settings.open_database()
     try:
         if schema:
             await ensure_schema(db)

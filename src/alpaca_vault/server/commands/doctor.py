@@ -364,81 +364,104 @@ def _check_key_ring(report: Report, settings: Settings, cmd: str) -> KeyRing | N
 async def _check_sealed_values(
     report: Report, db: Database, keyring: KeyRing | None, settings: Settings, cmd: str
 ) -> None:
-    """Every sealed value's key id (from its clear header) against the ring. Nothing is decrypted."""
+    """Which master keys the stored values need, from the clear headers: nothing is decrypted.
+
+    Master keys wrap each user's data key (data_keys.sealed_key, ``v1.<kid>``); values still in the
+    old form (no data key) are sealed under a master key directly (``v1.<kid>``); values under a data
+    key (``v2.<data key id>``) need whichever master key wraps that data key.
+    """
     from sqlalchemy import select
 
-    from alpaca_vault.db import Credential
+    from alpaca_vault.db import Credential, DataKey
     from alpaca_vault.db.rls import maintenance_session
 
     try:
         async with maintenance_session(db) as session:
-            rows = (
-                await session.execute(select(Credential.name, Credential.api_key, Credential.secret_key))
+            wrapped = (
+                await session.execute(select(DataKey.sealed_key).where(DataKey.sealed_key.is_not(None)))
             ).all()
+            old_form = (
+                await session.execute(
+                    select(Credential.name, Credential.api_key, Credential.secret_key).where(
+                        Credential.data_key_id.is_(None)
+                    )
+                )
+            ).all()
+            count = len((await session.execute(select(Credential.id))).all())
     except Exception as exc:
         report.add(
             "sealed values",
             "warn",
-            f"cannot read across users: {str(exc).splitlines()[0][:200]}",
+            f"cannot read across users: {(str(exc).splitlines() or [type(exc).__name__])[0][:200]}",
             "run doctor with the database URL of the tables' owner",
         )
         return
-    by_kid: dict[str, set[str]] = {}
-    for name, *values in rows:
+    needed: dict[str, int] = {}  # master kid -> how many sealed items need it
+    for (value,) in wrapped:
+        if value is not None:
+            needed[value.kid] = needed.get(value.kid, 0) + 1
+    for _, *values in old_form:
         for value in values:
-            by_kid.setdefault(value.kid, set()).add(name)
-    count = len(rows)
+            if not value.under_data_key:
+                needed[value.kid] = needed.get(value.kid, 0) + 1
     if keyring is None:
-        if count:
+        if needed:
             report.add(
                 "sealed values",
                 "fail",
-                f"{_count(count, 'credential')} sealed, but the key that sealed them is missing "
+                f"{_count(count, 'credential')} stored, but the master key that protects them is missing "
                 f"({settings.data_dir / 'master.key'} is gone): none of them can be opened",
                 "restore master.key from your backup into the data dir (mode 600), or set "
                 "ALPACA_VAULT_ENCRYPTION_KEYS to the keys that sealed them; do not start the server "
                 "before that (it would make a new, different key)",
-                kids=sorted(by_kid),
+                kids=sorted(needed),
             )
         else:
             report.add("sealed values", "ok", "nothing sealed yet")
         return
-    unknown = {kid: names for kid, names in by_kid.items() if kid not in keyring.kids}
-    old = {kid: names for kid, names in by_kid.items() if kid in keyring.kids and kid != keyring.primary_kid}
+    unknown = sorted(kid for kid in needed if kid not in keyring.kids)
+    older = sorted(kid for kid in needed if kid in keyring.kids and kid != keyring.primary_kid)
     if unknown:
-        names = sorted({n for ns in unknown.values() for n in ns})
         report.add(
             "sealed values",
             "fail",
-            f"{_count(len(names), 'credential')} sealed under key {', '.join(sorted(unknown))}, which the key "
-            f"ring does not have: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}",
+            f"{sum(needed[k] for k in unknown)} sealed item(s) need master key {', '.join(unknown)}, which the "
+            "key ring does not have: the credentials behind them cannot be opened",
             "add the missing key to ALPACA_VAULT_ENCRYPTION_KEYS (or master.key), after the primary",
-            kids=sorted(unknown),
+            kids=unknown,
         )
-    elif old:
+    elif older:
         report.add(
             "sealed values",
             "warn",
-            f"{_count(sum(len(n) for n in old.values()), 'credential')} still sealed under older key "
-            f"{', '.join(sorted(old))}",
+            f"{sum(needed[k] for k in older)} sealed item(s) still under older master key {', '.join(older)}",
             f"{cmd} keys rotate",
-            kids=sorted(old),
+            kids=older,
         )
     else:
         report.add(
             "sealed values",
             "ok",
-            f"{_count(count, 'credential')}, all under the primary key {keyring.primary_kid}",
+            f"{_count(count, 'credential')}; every master-key seal is under the primary {keyring.primary_kid}",
         )
-    _check_envelope(report)
+    await _check_envelope(report, db, cmd)
 
 
-def _check_envelope(report: Report) -> None:
-    """Values sealed in the pre-envelope form (master key directly, no per-user data key).
+async def _check_envelope(report: Report, db: Database, cmd: str) -> None:
+    """Values sealed in the old form (master key directly, no per-user data key): #16's report."""
+    from alpaca_vault.vault.rotation import old_form_report
 
-    Engineer `envelope` (#16) adds the function that counts them; until it lands there is nothing to
-    report. When it does, call it here and point at its migration command.
-    """
+    old = await old_form_report(db)
+    if old.credentials:
+        report.add(
+            "envelope",
+            "warn",
+            f"{_count(old.credentials, 'credential')} of {_count(old.users, 'user')} still sealed in the old "
+            "form (directly under the master key, without a per-user data key; cannot be crypto-shredded)",
+            f"{cmd} keys rotate",
+            credentials=old.credentials,
+            users=old.users,
+        )
 
 
 async def _check_credentials(report: Report, db: Database, cmd: str) -> None:

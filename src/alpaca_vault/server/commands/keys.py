@@ -1,7 +1,9 @@
-"""`alpaca-vault keys ...`: Master key management: generate and rotate."""
+"""`alpaca-vault keys ...`: master keys (generate, rotate = re-wrap data keys), data keys, migration."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -9,9 +11,19 @@ import typer
 from alpaca_vault.server.commands.credentials import fail, open_vault, run
 
 if TYPE_CHECKING:
-    from alpaca_vault.vault.rotation import RotationResult
+    from rich.progress import TaskID
 
-app = typer.Typer(help="Master key management: generate and rotate.", no_args_is_help=True)
+    from alpaca_vault.vault.rotation import (
+        DataKeyRotationResult,
+        MigrationResult,
+        RotationProgress,
+        RotationResult,
+    )
+
+app = typer.Typer(
+    help="Key management: generate and rotate master keys, rotate data keys, migrate old-form values.",
+    no_args_is_help=True,
+)
 
 
 @app.command("generate")
@@ -35,48 +47,134 @@ def generate() -> None:
     )
 
 
-@app.command("rotate")
-def rotate(
-    batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, max=10_000, help="Credentials re-sealed per transaction.")
-    ] = 500,
-) -> None:
-    """Re-seal every credential under the primary (first) key. Safe to interrupt and run again."""
+BatchSize = Annotated[
+    int, typer.Option("--batch-size", min=1, max=10_000, help="Rows changed per transaction.")
+]
+
+
+@contextmanager
+def _progress_bars() -> Iterator[Callable[[RotationProgress], None]]:
+    """One progress bar per phase (stderr), created when the phase reports first."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from alpaca_vault.vault.rotation import RotationProgress, count_pending
-    from alpaca_vault.vault.rotation import rotate as rotate_all
+    labels = {
+        "migrate": "Moving old-form values to data keys",
+        "rewrap": "Re-wrapping data keys under the primary",
+        "new data keys": "Making new data keys",
+        "reseal": "Re-sealing values under new data keys",
+    }
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
 
-    console = Console(stderr=True)
+        def on_batch(state: RotationProgress) -> None:
+            if state.phase not in tasks:
+                tasks[state.phase] = bar.add_task(labels.get(state.phase, state.phase), total=state.total)
+            bar.update(tasks[state.phase], completed=state.done)
 
-    async def action() -> RotationResult:
-        async with open_vault() as vault:
-            pending = await count_pending(vault.db, vault.keyring)
-            with Progress(
-                TextColumn(f"Re-sealing under key {vault.keyring.primary_kid}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as bar:
-                task = bar.add_task("rotate", total=pending)
+        yield on_batch
 
-                def on_batch(state: RotationProgress) -> None:
-                    bar.update(task, completed=state.done)
 
-                return await rotate_all(vault.db, vault.keyring, batch_size=batch_size, progress=on_batch)
-
-    result = run(action)
-    typer.echo(
-        f"Rotated {result.credentials_rotated} credentials ({result.values_resealed} sealed values) "
-        f"in {result.batches} batches; {result.already_current} were already under key {result.primary_kid}."
-    )
-    if result.failed:
-        for line in result.failed:
+def _report_failures(failed: list[str], command: str) -> None:
+    if failed:
+        for line in failed:
             typer.echo(f"  could not rotate {line}", err=True)
         raise fail(
-            f"{len(result.failed)} credentials could not be opened and were left as they are; "
-            "fix the key ring and run `alpaca-vault keys rotate` again."
+            f"{len(failed)} values could not be opened and were left as they are; "
+            f"fix the key ring and run `{command}` again."
         )
-    typer.echo("Every credential is now under the primary key; older keys can be removed from the ring.")
+
+
+@app.command("rotate")
+def rotate(
+    batch_size: BatchSize = 500,
+    data_keys: Annotated[
+        bool,
+        typer.Option(
+            "--data-keys",
+            help="Also give users new data keys and re-seal their values under them (when a data key may "
+            "have leaked); the old data keys are destroyed.",
+        ),
+    ] = False,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="With --data-keys: only this user's data key.")
+    ] = None,
+) -> None:
+    """Re-wrap every user's data key under the primary (first) master key. Safe to interrupt and run again.
+
+    Values still sealed directly under a master key (the old form) are moved to data keys first.
+    With --data-keys, users' data keys are replaced too.
+    """
+    from alpaca_vault.vault import rotation
+
+    if user is not None and not data_keys:
+        raise fail("--user works with --data-keys (a master-key rotation always covers every user).", 2)
+
+    async def action() -> tuple[RotationResult, DataKeyRotationResult | None]:
+        async with open_vault() as vault:
+            with _progress_bars() as on_batch:
+                if not data_keys:
+                    return await rotation.rotate(
+                        vault.db, vault.keyring, batch_size=batch_size, progress=on_batch
+                    ), None
+                user_id = None
+                if user is not None:
+                    found = await vault.service.find_user(user)
+                    if found is None:
+                        raise fail(f"No user named '{user}'. `alpaca-vault users list` shows them.")
+                    user_id = found.id
+                rotated = await rotation.rotate_data_keys(
+                    vault.db, vault.keyring, user_id=user_id, batch_size=batch_size, progress=on_batch
+                )
+                # New data keys are wrapped under the primary already; older ones of other users may not be.
+                rewrapped = await rotation.rewrap(
+                    vault.db, vault.keyring, batch_size=batch_size, progress=on_batch
+                )
+                return rotation.RotationResult(rotated.migration, rewrapped), rotated
+
+    result, rotated = run(action)
+    migration, rewrapped = result.migration, result.rewrap
+    if migration.credentials_migrated or migration.failed:
+        typer.echo(f"Moved {migration.credentials_migrated} credentials from the old form to data keys.")
+    if rotated is not None:
+        typer.echo(
+            f"Rotated the data keys of {rotated.users_rotated} users: re-sealed {rotated.credentials_resealed} "
+            f"credentials, destroyed {rotated.data_keys_destroyed} old data keys."
+        )
+    typer.echo(
+        f"Re-wrapped {rewrapped.data_keys_rewrapped} data keys in {rewrapped.batches} batches; "
+        f"{rewrapped.already_current} were already under key {rewrapped.primary_kid}."
+    )
+    failed = result.failed + (rotated.failed if rotated is not None else [])
+    _report_failures(failed, "alpaca-vault keys rotate" + (" --data-keys" if data_keys else ""))
+    typer.echo("Every data key is now under the primary key; older master keys can be removed from the ring.")
+
+
+@app.command("migrate")
+def migrate(batch_size: BatchSize = 500) -> None:
+    """Move values still sealed directly under a master key (the old form) to their users' data keys.
+
+    Safe to interrupt and run again; both forms open meanwhile. `keys rotate` does this too.
+    """
+    from alpaca_vault.vault.rotation import migrate_old_form, old_form_report
+
+    async def action() -> tuple[MigrationResult, int]:
+        async with open_vault() as vault:
+            with _progress_bars() as on_batch:
+                moved = await migrate_old_form(
+                    vault.db, vault.keyring, batch_size=batch_size, progress=on_batch
+                )
+            return moved, (await old_form_report(vault.db)).credentials
+
+    moved, left = run(action)
+    typer.echo(
+        f"Moved {moved.credentials_migrated} credentials ({moved.values_resealed} sealed values) "
+        f"to data keys in {moved.batches} batches; {left} left in the old form."
+    )
+    _report_failures(moved.failed, "alpaca-vault keys migrate")

@@ -14,7 +14,8 @@ import typer
 from alpaca_vault.server.hints import program
 
 if TYPE_CHECKING:
-    from alpaca_vault.server.auth import AccountAdmin
+    from alpaca_vault.server.auth import AccountAdmin, UserRecord
+    from alpaca_vault.vault.datakeys import ShredResult
 
 app = typer.Typer(help="Users of a multi-user (HTTP) deployment.", no_args_is_help=True)
 
@@ -24,13 +25,12 @@ T = TypeVar("T")
 @asynccontextmanager
 async def account_admin() -> AsyncIterator[AccountAdmin]:
     """The users/tokens admin on the configured database (the embedded SQLite file is created if new)."""
-    from alpaca_vault.db.engine import Database
     from alpaca_vault.db.migrate import ensure_schema
     from alpaca_vault.server.auth import AccountAdmin
     from alpaca_vault.server.settings import load_settings
 
     settings = load_settings()
-    db = Database.create(settings.effective_database_url)
+    db = settings.open_database()
     try:
         await ensure_schema(db)
         yield AccountAdmin(db)
@@ -124,15 +124,46 @@ def list_users(
 def remove(
     name: Annotated[str, typer.Argument(help="The user to delete.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    shred: Annotated[
+        bool,
+        typer.Option(
+            "--shred",
+            help="Also erase the freed bytes from the database files now (SQLite: VACUUM and a WAL "
+            "checkpoint; PostgreSQL: VACUUM FULL of data_keys), not only when the space is reused.",
+        ),
+    ] = False,
 ) -> None:
-    """Delete a user together with all its credentials and tokens."""
+    """Delete a user with all its credentials and tokens, destroying its data key first.
+
+    The data key is destroyed (crypto-shredded) in its own transaction before anything is deleted,
+    so the user's sealed values cannot be opened from this database or any backup of it taken
+    afterwards. Backups taken before still hold them: see docs/vault.md.
+    """
     from alpaca_vault.server.commands.credentials import fail
 
     if not yes:
         if not sys.stdin.isatty():
             raise fail("pass --yes to remove a user non-interactively.")
         typer.confirm(f"Delete user '{name}' with all its credentials and tokens?", abort=True, err=True)
-    user = run_admin(lambda admin: admin.remove_user(name))
+
+    async def action(admin: AccountAdmin) -> tuple[UserRecord, ShredResult | None]:
+        from alpaca_vault.vault.datakeys import erase_freed_space, shred_user
+
+        user_id = await admin.user_id(name)
+        shredded = await shred_user(admin.db, user_id) if user_id is not None else None
+        record = await admin.remove_user(name)  # an unknown name fails here, with the known names
+        if shred:
+            await erase_freed_space(admin.db)
+        return record, shredded
+
+    user, shredded = run_admin(action)
     typer.echo(
         f"Removed user '{user.name}' with {user.credentials} credential(s) and {user.tokens} token(s)."
     )
+    if shredded is not None:
+        typer.echo(
+            f"Destroyed {shredded.data_keys_destroyed} data key(s) first: its sealed values cannot be opened "
+            "from this database or from backups taken from now on."
+            + (" Freed space erased." if shred else "")
+        )
+        typer.echo("Backups taken before still hold them under the master key (docs/vault.md).", err=True)
