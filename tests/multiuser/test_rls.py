@@ -30,6 +30,7 @@ from alpaca_vault.db.rls import (
     maintenance_session,
 )
 from alpaca_vault.guard.order_intents import OrderIntents
+from alpaca_vault.guard.store import PolicyStore
 from alpaca_vault.server.auth import AccountAdmin, hash_token
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing, generate_key
@@ -45,6 +46,7 @@ OWNER_COLUMN = {
     "data_keys": "user_id",
     "audit_events": "user_id",
     "order_intents": "user_id",
+    "trading_policies": "user_id",
 }
 
 
@@ -82,6 +84,8 @@ async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[Tw
             )
             # An order intent and its audit event, written as the application role writes them.
             await intents.record(user, stored.id, stored.name, f"coid-{n}", {"symbol": "AAPL"}, actor=STDIO)
+        # A trading policy row per user, written as the CLI writes it (as the application role here).
+        await PolicyStore(app).update(user, "cred-0", {"max_orders_per_day": 5})
     try:
         yield TwoTenants(app, owner, alice, bob, alice_token, bob_token)
     finally:

@@ -67,6 +67,10 @@ def _unwrapped_data_keys(vault_file: Path, master_keys: str) -> list[bytes]:
 def every_tool_call(order_id: str) -> list[tuple[str, dict[str, Any]]]:
     """One call of every Alpaca tool, on the stored canary credential."""
     return [
+        ("get_trading_policy", {}),
+        ("alpaca_preview_order", {"symbol": "AAPL", "side": "buy", "qty": 2}),
+        # The same order under a new id inside the duplicate window: the guard's refusal path (#14).
+        ("alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 3}),
         ("alpaca_get_account", {}),
         ("alpaca_get_positions", {}),
         ("alpaca_get_position", {"symbol": "AAPL"}),

@@ -23,12 +23,14 @@ DESIGN_TOOL_NAMES = {
     "validate_credential",
     "update_credential",
     "delete_credential",
+    "get_trading_policy",
     "alpaca_get_account",
     "alpaca_get_positions",
     "alpaca_get_position",
     "alpaca_close_position",
     "alpaca_list_orders",
     "alpaca_get_order",
+    "alpaca_preview_order",
     "alpaca_place_order",
     "alpaca_replace_order",
     "alpaca_cancel_order",
@@ -69,7 +71,11 @@ async def test_every_design_tool_is_listed_with_truthful_annotations(tmp_path: P
         assert isinstance(annotations, dict)
         assert tool["outputSchema"], name
         assert tool["description"], name
-        reads_only = name.startswith("alpaca_get") or name in {"alpaca_list_orders", "list_credentials"}
+        reads_only = name.startswith(("alpaca_get", "get_")) or name in {
+            "alpaca_list_orders",
+            "list_credentials",
+            "alpaca_preview_order",
+        }
         assert annotations["readOnlyHint"] is reads_only, name
         if name in {
             "alpaca_place_order",
@@ -78,7 +84,9 @@ async def test_every_design_tool_is_listed_with_truthful_annotations(tmp_path: P
             "delete_credential",
         }:
             assert annotations["destructiveHint"] is True, name
-        assert annotations["openWorldHint"] is (name not in {"list_credentials", "delete_credential"}), name
+        assert annotations["openWorldHint"] is (
+            name not in {"list_credentials", "delete_credential", "get_trading_policy"}
+        ), name
     # Secrets are write-only inputs and never outputs.
     store = tools["store_credential"]
     secret_schema = store["inputSchema"]["properties"]["secret_key"]  # type: ignore[index]

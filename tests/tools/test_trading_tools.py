@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from mcp import Client
+from mcp_types import ElicitResult
 
 from alpaca_vault.server.app import build_server
 from alpaca_vault.server.settings import Settings
@@ -99,14 +100,14 @@ async def test_account_positions_and_a_full_order_lifecycle(
 async def test_cancel_all_orders(server_settings: Settings, sim_account: Any) -> None:
     async with paper_session(server_settings, sim_account) as paper_client:
         price = await latest_price(paper_client, "MSFT")
-        for _ in range(3):
+        for qty in (1, 2, 3):  # three different orders (the same one again would ask for a person)
             data(
                 await paper_client.call_tool(
                     "alpaca_place_order",
                     {
                         "symbol": "MSFT",
                         "side": "buy",
-                        "qty": 1,
+                        "qty": qty,
                         "type": "limit",
                         "limit_price": str((price / 2).quantize(Decimal("0.01"))),
                     },
@@ -220,9 +221,36 @@ async def test_live_credentials_cannot_trade_unless_enabled(
 
     enabled = server_settings.model_copy(update={"allow_live_trading": True})
     async with Client(build_server(enabled)) as client:
+        # A new live credential is read_only until its owner says otherwise (docs/guardrails.md) ...
+        refused = await client.call_tool("alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 1})
+        assert refused.is_error and "'live' is read_only" in text_of(refused)
+    await _owner_sets_trade(server_settings, "live")
+
+    async def confirm(_ctx: Any, _params: Any) -> ElicitResult:
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    # ... and then a person confirms each change in their client (confirm_live).
+    async with Client(build_server(enabled), elicitation_callback=confirm) as client:
         placed = await client.call_tool("alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 1})
         assert not placed.is_error, text_of(placed)
     assert len(simulator.orders(live.api_key)) == 1
+
+
+async def _owner_sets_trade(settings: Settings, name: str) -> None:
+    from alpaca_vault.db import Database
+    from alpaca_vault.guard.store import PolicyStore
+    from alpaca_vault.vault.credentials import CredentialService
+    from alpaca_vault.vault.keyring import KeyRing
+
+    assert settings.encryption_keys is not None
+    db = Database.create(settings.effective_database_url)
+    try:
+        user = await CredentialService(
+            db, KeyRing.from_string(settings.encryption_keys.get_secret_value())
+        ).ensure_user(settings.user)
+        await PolicyStore(db).update(user.id, name, {"mode": "trade"})
+    finally:
+        await db.dispose()
 
 
 async def test_lost_order_response_leaves_exactly_one_order(

@@ -1,4 +1,4 @@
-"""Tables: users, credentials, api_tokens, data_keys, audit_events, order_intents.
+"""Tables: users, credentials, api_tokens, data_keys, audit_events, order_intents, trading_policies.
 
 Every tenant table carries ``user_id`` (ON DELETE CASCADE). Primary keys are
 UUIDs made by the application, because the vault binds each ciphertext to its
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     UniqueConstraint,
@@ -196,6 +197,9 @@ AUDIT_ACTIONS = (
     "user.add",
     "user.remove",
     "key.rotate",
+    # #14: a call the trading guard refused (details name the rule), and an owner's policy change.
+    "guard.refused",
+    "policy.change",
 )
 ORDER_INTENT_STATES = ("pending", "accepted", "rejected", "unknown", "reconciled")
 # Events that belong to no user (key.rotate) are chained under this id; no user row has it.
@@ -278,3 +282,49 @@ class OrderIntent(Base):
 
     def __repr__(self) -> str:
         return f"OrderIntent(id={self.id}, client_order_id={self.client_order_id!r}, state={self.state!r})"
+
+
+# --------------------------------------------------------------------------- #14 trading guardrails
+
+POLICY_MODES = ("read_only", "trade")
+
+
+class TradingPolicy(Base):
+    """One credential's trading policy (guard/): edited only by its owner, never by a tool.
+
+    A credential without a row trades under the defaults for its environment
+    (guard/policy.py); ``alpaca-vault policy set`` writes the row. List fields
+    are JSON arrays; ``symbols`` NULL means any symbol.
+    """
+
+    __tablename__ = "trading_policies"
+    __table_args__ = (
+        CheckConstraint("mode IN ('read_only', 'trade')", name="mode"),
+        CheckConstraint("duplicate_window_seconds >= 0", name="duplicate_window"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("credentials.id", ondelete="CASCADE"), unique=True
+    )
+    mode: Mapped[str] = mapped_column(String(16))
+    max_order_notional: Mapped[Decimal | None] = mapped_column(DecimalText, default=None)
+    max_daily_notional: Mapped[Decimal | None] = mapped_column(DecimalText, default=None)
+    max_orders_per_day: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_orders_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    symbols: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    deny_symbols: Mapped[list[str]] = mapped_column(JSON, default=list)
+    asset_classes: Mapped[list[str]] = mapped_column(JSON)
+    order_types: Mapped[list[str]] = mapped_column(JSON)
+    allow_short: Mapped[bool] = mapped_column(Boolean)
+    allow_extended_hours: Mapped[bool] = mapped_column(Boolean)
+    confirm_above_notional: Mapped[Decimal | None] = mapped_column(DecimalText, default=None)
+    confirm_live: Mapped[bool] = mapped_column(Boolean, default=True)
+    duplicate_window_seconds: Mapped[int] = mapped_column(Integer, default=30)
+    halted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"TradingPolicy(credential_id={self.credential_id}, mode={self.mode!r}, halted={self.halted})"

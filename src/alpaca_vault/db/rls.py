@@ -37,7 +37,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from alpaca_vault.db.engine import Database, DatabaseError
 from alpaca_vault.db.models import ApiToken, User
 
-TENANT_TABLES = ("users", "credentials", "api_tokens", "data_keys", "audit_events", "order_intents")
+TENANT_TABLES = (
+    "users",
+    "credentials",
+    "api_tokens",
+    "data_keys",
+    "audit_events",
+    "order_intents",
+    "trading_policies",
+)
 # The application role may read and append to these, never change or delete a row (#13).
 APPEND_ONLY_TABLES = frozenset({"audit_events"})
 DEFINER_FUNCTIONS = ("alpaca_vault_token_lookup(text)", "alpaca_vault_user_id(text)")

@@ -18,6 +18,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from alpaca_vault import __version__
+from alpaca_vault.guard.intents import Intent
 from alpaca_vault.server.hints import runnable
 from alpaca_vault.server.logs import install_record_scrubber
 from alpaca_vault.server.middleware import build_middleware_stack
@@ -43,6 +44,12 @@ How to work:
 4. alpaca_replace_order / alpaca_cancel_order / alpaca_cancel_all_orders / alpaca_close_position change
    open orders and positions. Live-trading credentials are refused for these unless the operator enabled
    live trading on the server.
+5. Every credential has a trading policy set by its owner (limits, allowed symbols, read_only or trade,
+   a kill switch): get_trading_policy reads it, and alpaca_preview_order shows, without placing anything,
+   whether an order passes. A refusal names the rule and what to do instead; you cannot change a policy.
+   A live credential starts read_only, and its orders need the person's confirmation: the server asks
+   them directly in their client (so do orders above a threshold, and a repeated order under a new
+   client_order_id). If the person declines, do not retry. Results name the environment (paper or live).
 alpaca_get_bars without `start` returns the latest bars; alpaca_get_bars and alpaca_get_activities page
 with next_page_token -> page_token.
 Credentials: the user should add keys on their terminal with `alpaca-vault credentials add NAME
@@ -160,8 +167,7 @@ async def open_runtime(
         )
         opened.extend((database, broker))
         parts = RuntimeParts(vault=vault, broker=broker, local_user_id=local_user_id)
-        install_gate_hooks(hooks, parts, settings)
-        return parts
+        return install_gate_hooks(hooks, parts, settings, database=database, keyring=keyring)
 
     def resolve_caller(local_user_id: uuid.UUID) -> Caller:
         from alpaca_vault.audit.chain import STDIO, Actor  # loaded with the runtime, not at start-up
@@ -195,13 +201,28 @@ async def open_runtime(
                 await (resource.aclose() if hasattr(resource, "aclose") else resource.dispose())
 
 
-def install_gate_hooks(hooks: GateHooks, parts: RuntimeParts, settings: Settings) -> None:
+def install_gate_hooks(
+    hooks: GateHooks, parts: RuntimeParts, settings: Settings, *, database: Any, keyring: Any
+) -> RuntimeParts:
     """Where other rooms plug their checks and records into every tool call (see tools/gate.py).
 
-    The trading guard (#14) registers its policy checks and the durable order intent with
-    ``hooks.add_before_send``; the audit trail (#13) its record before anything is unsealed or sent
-    (``add_before_send``) and the outcome (``add_after_call``). Nothing is registered yet.
+    The trading guard (#14) registers its policy checks, the human confirmation and the durable order
+    intent (one transaction, serialized per credential) for every state-changing intent, and rides
+    on the parts so the policy and preview tools reach it. The audit trail (#13) adds its record
+    before anything is unsealed or sent (``add_before_send``) and the outcome (``add_after_call``).
     """
+    import dataclasses
+
+    from alpaca_vault.audit.chain import ChainKeys
+    from alpaca_vault.audit.log import AuditLog
+    from alpaca_vault.guard.service import GUARDED_INTENTS
+    from alpaca_vault.guard.wiring import build_guard
+
+    guard = build_guard(
+        database, parts.broker, parts.vault, AuditLog(database, ChainKeys.from_keyring(keyring))
+    )
+    hooks.add_before_send(guard.before_send, intents=[i for i in Intent if i.value in GUARDED_INTENTS])
+    return dataclasses.replace(parts, guard=guard)
 
 
 async def _open_quietly(runtime: ToolRuntime) -> None:

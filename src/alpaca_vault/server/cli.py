@@ -13,7 +13,17 @@ import typer
 import typer.core
 
 from alpaca_vault import __version__
-from alpaca_vault.server.commands import credentials, db, doctor, keys, serve, simulator, tokens, users
+from alpaca_vault.server.commands import (
+    credentials,
+    db,
+    doctor,
+    keys,
+    policy,
+    serve,
+    simulator,
+    tokens,
+    users,
+)
 
 
 def _plain_help_markers() -> None:
@@ -71,6 +81,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(policy.app, name="policy")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
 
+from alpaca_vault.guard.confirm import confirmation_middleware
 from alpaca_vault.server.redaction import scrub_known
 from alpaca_vault.tools.registry import ToolTable
 from alpaca_vault.vault.exposure import exposed_values, exposure_scope, register_exposed
@@ -53,8 +54,11 @@ def build_middleware_stack(tools: ToolTable) -> list[ServerMiddleware[Any]]:
        joins them; the result, and a protocol error, is scrubbed of them on the way out.
     2. ``argument_guard``: arguments a tool does not define are refused (never silently dropped),
        with the row's hints; inside the scope, so even a refusal is scrubbed.
+    3. ``confirmation``: gives the trading guard (deep in the gate) the request it runs in, so it can
+       ask the person (form elicitation), and returns a pending question as the call's
+       ``InputRequiredResult`` on 2026-07-28; inside the scope, so its questions are scrubbed too.
     """
-    return [secret_scope(tools.secret_arguments), argument_guard(tools)]
+    return [secret_scope(tools.secret_arguments), argument_guard(tools), confirmation_middleware]
 
 
 def argument_guard(tools: ToolTable) -> ServerMiddleware[Any]:

@@ -21,6 +21,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
 from alpaca_vault.broker import errors as broker
+from alpaca_vault.guard import confirm
+from alpaca_vault.guard import errors as guard
 from alpaca_vault.guard.intents import Intent
 from alpaca_vault.tools.params import InvalidArgument
 from alpaca_vault.vault import errors as vault
@@ -297,6 +299,11 @@ def _key_pair_refused(exc: KeyPairRefused, call: ToolCall | None) -> str:
     )
 
 
+def _confirmation_pending(exc: confirm.ConfirmationPending, call: ToolCall | None) -> str:
+    # Never read by an agent: the confirmation middleware answers with the InputRequiredResult instead.
+    return "A person is being asked to confirm this call."
+
+
 def _validation(exc: ValidationError, call: ToolCall | None) -> str:
     return validation_message(exc)
 
@@ -332,6 +339,10 @@ ERROR_TEXTS: dict[type[BaseException], Text] = {
     vault.CredentialAmbiguous: _ambiguous,
     vault.CredentialExists: _exists,
     vault.CredentialInactive: _inactive,
+    # Guard (#14): refusals name the rule, limit, value, environment and the way forward (a CLI command
+    # for the owner; no tool can change a policy); a declined confirmation says the user declined.
+    guard.GuardError: _as_is,
+    confirm.ConfirmationPending: _confirmation_pending,
 }
 
 INTERNAL_ERROR = (

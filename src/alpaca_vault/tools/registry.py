@@ -22,7 +22,7 @@ from mcp.server.mcpserver.utilities.context_injection import find_context_parame
 from mcp_types import ToolAnnotations
 
 from alpaca_vault.guard.intents import Intent
-from alpaca_vault.tools import account, credentials, market, trading
+from alpaca_vault.tools import account, credentials, guardrails, market, trading
 from alpaca_vault.tools.gate import guarded
 from alpaca_vault.tools.schemas import compact_output_schemas
 
@@ -96,6 +96,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("validate_credential",          credentials.validate_credential,       "Validate a credential",         "credentials", Intent.CREDENTIAL_VALIDATE,   "write",       True,      True,  C),
     ToolSpec("update_credential",            credentials.update_credential,         "Update a credential",           "credentials", Intent.CREDENTIAL_UPDATE,     "destructive", True,      True,  {**C, "name": "new_name"}),
     ToolSpec("delete_credential",            credentials.delete_credential,         "Delete a credential",           "credentials", Intent.CREDENTIAL_DELETE,     "destructive", True,      False, C),
+    ToolSpec("get_trading_policy",           guardrails.get_trading_policy,         "Get a trading policy",          "credentials", Intent.READ,                  "read",        True,      False, C),
     ToolSpec("alpaca_get_account",           account.alpaca_get_account,            "Get account",                   "account",     Intent.READ,                  "read",        True,      True,  C),
     ToolSpec("alpaca_get_positions",         account.alpaca_get_positions,          "Get positions",                 "account",     Intent.READ,                  "read",        True,      True,  C),
     ToolSpec("alpaca_get_position",          account.alpaca_get_position,           "Get one position",              "account",     Intent.READ,                  "read",        True,      True,  C),
@@ -104,6 +105,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("alpaca_close_position",        trading.alpaca_close_position,         "Close a position",              "trading",     Intent.CLOSE,                 "destructive", False,     True,  {**C, "quantity": "qty", "percent": "percentage"}),
     ToolSpec("alpaca_list_orders",           trading.alpaca_list_orders,            "List orders",                   "trading",     Intent.READ,                  "read",        True,      True,  C),
     ToolSpec("alpaca_get_order",             trading.alpaca_get_order,              "Get an order",                  "trading",     Intent.READ,                  "read",        True,      True,  {**C, **R}),
+    ToolSpec("alpaca_preview_order",         guardrails.alpaca_preview_order,       "Preview an order",              "trading",     Intent.READ,                  "read",        True,      True,  {**C, **ORD}),
     ToolSpec("alpaca_place_order",           trading.alpaca_place_order,            "Place an order",                "trading",     Intent.PLACE,                 "destructive", False,     True,  {**C, **ORD}),
     ToolSpec("alpaca_replace_order",         trading.alpaca_replace_order,          "Replace an order",              "trading",     Intent.REPLACE,               "destructive", False,     True,  {**C, **REPLACE_HINTS}),
     ToolSpec("alpaca_cancel_order",          trading.alpaca_cancel_order,           "Cancel an order",               "trading",     Intent.CANCEL,                "destructive", True,      True,  {**C, "id": "order_id"}),

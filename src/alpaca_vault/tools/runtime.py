@@ -20,6 +20,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 if TYPE_CHECKING:
     from alpaca_vault.audit.chain import Actor
     from alpaca_vault.broker.client import AlpacaClient
+    from alpaca_vault.guard.service import Guard
     from alpaca_vault.tools.gate import GateHooks
     from alpaca_vault.vault.credentials import CredentialService
 
@@ -41,6 +42,8 @@ class RuntimeParts:
     vault: CredentialService
     broker: AlpacaClient
     local_user_id: uuid.UUID
+    #: The trading guard (#14): policies, preview, checks; installed on the gate's hooks by server/app.py.
+    guard: Guard | None = None
 
 
 class RuntimeUnavailable(ToolError):
@@ -99,6 +102,10 @@ class ToolRuntime:
     @property
     def broker(self) -> AlpacaClient:
         return self.parts.broker
+
+    @property
+    def guard(self) -> Guard | None:
+        return self.parts.guard
 
     async def caller(self) -> Caller:
         parts = await self.ready()

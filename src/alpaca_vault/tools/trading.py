@@ -28,9 +28,13 @@ from alpaca_vault.tools.gate import ToolCall, alpaca_call
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, TimeInForce, symbol_of
 from alpaca_vault.tools.results import counted, respond
 
+Environment = Literal["paper", "live"]
+_ENVIRONMENT = Field(description="paper or live: which Alpaca environment the credential trades in.")
+
 
 class OrderResult(BaseModel):
     credential: str
+    environment: Environment = _ENVIRONMENT
     order: Order
 
 
@@ -41,6 +45,7 @@ class OrdersResult(BaseModel):
 
 class CancelResult(BaseModel):
     credential: str
+    environment: Environment = _ENVIRONMENT
     order_id: str
     canceled: bool = Field(
         description="True when Alpaca accepted the cancel request (or the order was already canceled); "
@@ -50,11 +55,13 @@ class CancelResult(BaseModel):
 
 class CancelAllResult(BaseModel):
     credential: str
+    environment: Environment = _ENVIRONMENT
     results: list[CancelOrderResult]
 
 
 class ClosePositionOutcome(BaseModel):
     credential: str
+    environment: Environment = _ENVIRONMENT
     order: Order = Field(description="The order Alpaca created to close the position.")
 
 
@@ -88,6 +95,57 @@ def _describe_order(order: Order) -> str:
         f"{order.side} {size} {order.symbol} {kind}{price} {order.time_in_force}: {order.status}{filled} "
         f"(id {order.id}, client_order_id {order.client_order_id})"
     )
+
+
+def order_request(
+    *,
+    symbol: str,
+    side: Literal["buy", "sell"],
+    qty: Decimal | None,
+    notional: Decimal | None,
+    type: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"],
+    time_in_force: TimeInForce | None,
+    limit_price: Decimal | None,
+    stop_price: Decimal | None,
+    trail_price: Decimal | None,
+    trail_percent: Decimal | None,
+    extended_hours: bool,
+    order_class: Literal["simple", "bracket", "oco", "oto"],
+    take_profit_limit_price: Decimal | None,
+    stop_loss_stop_price: Decimal | None,
+    stop_loss_limit_price: Decimal | None,
+    client_order_id: str | None,
+) -> OrderRequest:
+    """The broker request for alpaca_place_order's arguments (alpaca_preview_order builds the same)."""
+    symbol = symbol_of(symbol)
+    if time_in_force is None:
+        time_in_force = "gtc" if is_crypto_symbol(symbol) else "day"
+    take_profit = TakeProfit(limit_price=take_profit_limit_price) if take_profit_limit_price else None
+    if stop_loss_limit_price is not None and stop_loss_stop_price is None:
+        raise InvalidArgument("stop_loss_limit_price needs stop_loss_stop_price (the stop-loss trigger).")
+    stop_loss = (
+        StopLoss(stop_price=stop_loss_stop_price, limit_price=stop_loss_limit_price)
+        if stop_loss_stop_price
+        else None
+    )
+    request = OrderRequest(
+        symbol=symbol,
+        side=side,
+        type=type,
+        time_in_force=time_in_force,
+        qty=qty,
+        notional=notional,
+        limit_price=limit_price,
+        stop_price=stop_price,
+        trail_price=trail_price,
+        trail_percent=trail_percent,
+        extended_hours=extended_hours,
+        client_order_id=client_order_id,
+        order_class=order_class,
+        take_profit=take_profit,
+        stop_loss=stop_loss,
+    )
+    return request
 
 
 async def alpaca_place_order(
@@ -154,38 +212,20 @@ async def alpaca_place_order(
     client_order_id; if the outcome is ever unknown, look it up with alpaca_get_order(client_order_id=...)
     rather than placing the order again. Live credentials are refused unless the server allows live trading.
     """
-    symbol = symbol_of(symbol)
-    if time_in_force is None:
-        time_in_force = "gtc" if is_crypto_symbol(symbol) else "day"
-    take_profit = TakeProfit(limit_price=take_profit_limit_price) if take_profit_limit_price else None
-    if stop_loss_limit_price is not None and stop_loss_stop_price is None:
-        raise InvalidArgument("stop_loss_limit_price needs stop_loss_stop_price (the stop-loss trigger).")
-    stop_loss = (
-        StopLoss(stop_price=stop_loss_stop_price, limit_price=stop_loss_limit_price)
-        if stop_loss_stop_price
-        else None
-    )
-    request = OrderRequest(
-        symbol=symbol,
-        side=side,
-        type=type,
-        time_in_force=time_in_force,
-        qty=qty,
-        notional=notional,
-        limit_price=limit_price,
-        stop_price=stop_price,
-        trail_price=trail_price,
-        trail_percent=trail_percent,
-        extended_hours=extended_hours,
+    request = order_request(
+        symbol=symbol, side=side, qty=qty, notional=notional, type=type, time_in_force=time_in_force,
+        limit_price=limit_price, stop_price=stop_price, trail_price=trail_price, trail_percent=trail_percent,
+        extended_hours=extended_hours, order_class=order_class, take_profit_limit_price=take_profit_limit_price,
+        stop_loss_stop_price=stop_loss_stop_price, stop_loss_limit_price=stop_loss_limit_price,
         client_order_id=client_order_id,
-        order_class=order_class,
-        take_profit=take_profit,
-        stop_loss=stop_loss,
-    )
+    )  # fmt: skip
     async with alpaca_call(ctx, credential, order=request) as call:
         order = await call.send(call.broker.place_order, request_sent(call))
-    used = call.credential_name
-    return respond(OrderResult(credential=used, order=order), f"Order in '{used}': {_describe_order(order)}.")
+    used, environment = call.credential_name, call.resolved.environment
+    return respond(
+        OrderResult(credential=used, environment=environment, order=order),
+        f"Order in '{used}' ({environment}): {_describe_order(order)}.",
+    )
 
 
 async def alpaca_list_orders(
@@ -240,8 +280,11 @@ async def alpaca_get_order(
             order = await call.send(call.broker.get_order, order_id)
         else:
             order = await call.send(call.broker.get_order_by_client_id, client_order_id or "")
-    used = call.credential_name
-    return respond(OrderResult(credential=used, order=order), f"Order in '{used}': {_describe_order(order)}.")
+    used, environment = call.credential_name, call.resolved.environment
+    return respond(
+        OrderResult(credential=used, environment=environment, order=order),
+        f"Order in '{used}' ({environment}): {_describe_order(order)}.",
+    )
 
 
 async def alpaca_replace_order(
@@ -273,8 +316,9 @@ async def alpaca_replace_order(
     async with alpaca_call(ctx, credential, order=request) as call:
         order = await call.send(call.broker.replace_order, order_id, replacement_sent(call))
     return respond(
-        OrderResult(credential=call.credential_name, order=order),
-        f"Replaced order {order_id} in '{call.credential_name}' with: {_describe_order(order)}.",
+        OrderResult(credential=call.credential_name, environment=call.resolved.environment, order=order),
+        f"Replaced order {order_id} in '{call.credential_name}' ({call.resolved.environment}) with: "
+        f"{_describe_order(order)}.",
     )
 
 
@@ -287,8 +331,14 @@ async def alpaca_cancel_order(
     async with alpaca_call(ctx, credential) as call:
         await call.send(call.broker.cancel_order, order_id)
     return respond(
-        CancelResult(credential=call.credential_name, order_id=order_id, canceled=True),
-        f"Cancel requested for order {order_id} in '{call.credential_name}'. alpaca_get_order shows its final status.",
+        CancelResult(
+            credential=call.credential_name,
+            environment=call.resolved.environment,
+            order_id=order_id,
+            canceled=True,
+        ),
+        f"Cancel requested for order {order_id} in '{call.credential_name}' ({call.resolved.environment}). "
+        "alpaca_get_order shows its final status.",
     )
 
 
@@ -301,14 +351,19 @@ async def alpaca_cancel_all_orders(
     refused = [r for r in results if not r.ok]
     summary = (
         f"Cancel requested for {len(results) - len(refused)} of {counted(len(results), 'open order')} "
-        f"in '{call.credential_name}'."
+        f"in '{call.credential_name}' ({call.resolved.environment})."
     )
     if refused:
         summary += " Not canceled: " + "; ".join(
             f"{r.id} ({r.status}: {r.message or 'no reason given'})" for r in refused
         )
         summary += ". Check them with alpaca_get_order."
-    return respond(CancelAllResult(credential=call.credential_name, results=results), summary)
+    return respond(
+        CancelAllResult(
+            credential=call.credential_name, environment=call.resolved.environment, results=results
+        ),
+        summary,
+    )
 
 
 async def alpaca_close_position(
@@ -333,6 +388,8 @@ async def alpaca_close_position(
             percentage=format(percentage, "f") if percentage is not None else None,
         )
     return respond(
-        ClosePositionOutcome(credential=call.credential_name, order=order),
-        f"Closing {symbol} in '{call.credential_name}': {_describe_order(order)}.",
+        ClosePositionOutcome(
+            credential=call.credential_name, environment=call.resolved.environment, order=order
+        ),
+        f"Closing {symbol} in '{call.credential_name}' ({call.resolved.environment}): {_describe_order(order)}.",
     )

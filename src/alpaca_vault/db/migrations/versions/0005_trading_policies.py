@@ -1,8 +1,9 @@
-"""trading_policies
+"""trading_policies: one trading policy per credential (#14), with row-level security on PostgreSQL
 
-Placeholder, reserved by the integrator so that parallel work on separate
-issues keeps one linear migration chain. Filled in by the work on issue #14;
-until then it changes nothing.
+A credential without a row trades under its environment's defaults (paper:
+trade, no limits but the 30 s duplicate window; live: read_only). The table
+is a tenant table: RLS enabled and forced with the same ``tenant_isolation``
+and ``maintenance`` policies as migration 0002.
 
 Revision ID: 0005
 Revises: 0004
@@ -13,15 +14,88 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy import text
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+CURRENT_USER_ID = "NULLIF(current_setting('app.user_id', true), '')::uuid"
+MAINTENANCE_ON = "current_setting('app.maintenance', true) = 'on'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "trading_policies",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("credential_id", sa.Uuid(), nullable=False),
+        sa.Column("mode", sa.String(length=16), nullable=False),
+        sa.Column("max_order_notional", sa.String(length=40), nullable=True),
+        sa.Column("max_daily_notional", sa.String(length=40), nullable=True),
+        sa.Column("max_orders_per_day", sa.Integer(), nullable=True),
+        sa.Column("max_orders_per_minute", sa.Integer(), nullable=True),
+        sa.Column("symbols", sa.JSON(), nullable=True),
+        sa.Column("deny_symbols", sa.JSON(), nullable=False),
+        sa.Column("asset_classes", sa.JSON(), nullable=False),
+        sa.Column("order_types", sa.JSON(), nullable=False),
+        sa.Column("allow_short", sa.Boolean(), nullable=False),
+        sa.Column("allow_extended_hours", sa.Boolean(), nullable=False),
+        sa.Column("confirm_above_notional", sa.String(length=40), nullable=True),
+        sa.Column("confirm_live", sa.Boolean(), nullable=False),
+        sa.Column("duplicate_window_seconds", sa.Integer(), nullable=False),
+        sa.Column("halted", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("mode IN ('read_only', 'trade')", name=op.f("ck_trading_policies_mode")),
+        sa.CheckConstraint(
+            "duplicate_window_seconds >= 0", name=op.f("ck_trading_policies_duplicate_window")
+        ),
+        sa.ForeignKeyConstraint(
+            ["credential_id"],
+            ["credentials.id"],
+            name=op.f("fk_trading_policies_credential_id_credentials"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_trading_policies_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_trading_policies")),
+        sa.UniqueConstraint("credential_id", name=op.f("uq_trading_policies_credential_id")),
+    )
+    with op.batch_alter_table("trading_policies", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_trading_policies_user_id"), ["user_id"], unique=False)
+
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    schema = bind.execute(text("SELECT current_schema()")).scalar_one()
+    owner = bind.execute(
+        text(
+            "SELECT tableowner FROM pg_tables WHERE schemaname = :schema AND tablename = 'trading_policies'"
+        ),
+        {"schema": schema},
+    ).scalar_one()
+    t, o = f"{_ident(schema)}.{_ident('trading_policies')}", _ident(owner)
+    op.execute(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f"CREATE POLICY tenant_isolation ON {t} "
+        f"USING (user_id = {CURRENT_USER_ID}) WITH CHECK (user_id = {CURRENT_USER_ID})"
+    )
+    op.execute(
+        f"CREATE POLICY maintenance ON {t} TO {o} USING ({MAINTENANCE_ON}) WITH CHECK ({MAINTENANCE_ON})"
+    )
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("trading_policies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_trading_policies_user_id"))
+    op.drop_table("trading_policies")  # its RLS policies go with it

@@ -1,0 +1,378 @@
+"""The guard: policy checks, confirmation and the durable intent for every state-changing call.
+
+``Guard.before_send`` is registered on the gate's before-send hook point. For a
+new order it runs, in this order:
+
+1. the policy read and the checks that need no market data (mode, kill switch);
+2. the market facts the rules need (the latest quote for a market order's notional, the
+   position for a sell that must not go short), unsealing the credential for those reads only;
+3. the checks against today's counters, then the human confirmation if one is due
+   (no lock is held while a person decides);
+4. one transaction, serialized per credential (row lock on PostgreSQL, BEGIN IMMEDIATE on
+   SQLite): the policy and counters read again, the checks again, and the order intent
+   inserted, so two replicas can never together pass a daily limit.
+
+Every refusal is raised as an error carrying its facts (``PolicyRefused``,
+``ConfirmationDeclined``, ``ConfirmationNeeded``) after it is written to the audit trail.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+from alpaca_vault.broker.errors import AlpacaError, AlpacaNotFound
+from alpaca_vault.broker.models import OrderRequest, Quote
+from alpaca_vault.guard.checks import Action, CheckReport, CheckResult, Counters, check_call
+from alpaca_vault.guard.confirm import Confirmation, ConfirmationNeeded, ask_person
+from alpaca_vault.guard.counters import count_activity, count_activity_inline
+from alpaca_vault.guard.errors import ConfirmationDeclined, PolicyRefused, Refusal
+from alpaca_vault.guard.orders import (
+    NormalisedOrder,
+    NotionalEstimate,
+    dollars,
+    estimate_notional,
+    needs_quote,
+)
+from alpaca_vault.guard.policy import Policy
+from alpaca_vault.guard.store import (
+    CredentialRef,
+    PolicyStore,
+    load_policy,
+    load_policy_inline,
+    lock_credential,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from alpaca_vault.broker.client import AlpacaClient, AlpacaKeys
+    from alpaca_vault.db.engine import Database
+
+logger = logging.getLogger("alpaca_vault.guard")
+
+# How each state-changing intent (guard/intents.py's Intent values) is judged: new risk (place),
+# a change to risk (replace), or less risk (cancel, close: allowed while halted).
+ACTION_OF_INTENT: dict[str, Action] = {
+    "place": "place",
+    "replace": "replace",
+    "exercise": "replace",
+    "configure_account": "replace",
+    "cancel": "cancel",
+    "cancel_all": "cancel",
+    "change_watchlist": "cancel",
+    "close": "close",
+    "close_all": "close",
+}
+GUARDED_INTENTS = frozenset(ACTION_OF_INTENT)
+
+
+class GuardedCall(Protocol):
+    """What the guard reads from the gate's ToolCall (tools/gate.py), without importing tools/."""
+
+    tool: str
+    intent: Any  # guard.intents.Intent (a StrEnum)
+    user_id: uuid.UUID
+    actor: Any
+    credential: Any
+    order: Any
+    client_order_id: str | None
+
+
+@dataclass(frozen=True)
+class MarketFacts:
+    quote: Quote | None = None
+    position_qty: Decimal | None = None
+    buying_power: Decimal | None = None
+    unavailable: list[str] = field(default_factory=list)
+
+
+async def fetch_facts(
+    broker: AlpacaClient,
+    keys: AlpacaKeys,
+    order: NormalisedOrder,
+    *,
+    quote: bool,
+    position: bool,
+    account: bool = False,
+) -> MarketFacts:
+    """The latest quote, the position and the buying power the checks (or the preview) need."""
+    unavailable: list[str] = []
+    latest: Quote | None = None
+    held: Decimal | None = None
+    power: Decimal | None = None
+    if quote:
+        try:
+            latest = (await broker.get_latest_quote(keys, order.symbol)).get(order.symbol)
+        except AlpacaError as exc:
+            unavailable.append(f"latest quote ({type(exc).__name__})")
+    if position:
+        try:
+            held = Decimal((await broker.get_position(keys, order.symbol)).qty)
+        except AlpacaNotFound:
+            held = Decimal(0)
+        except AlpacaError as exc:
+            unavailable.append(f"position ({type(exc).__name__})")
+    if account:
+        try:
+            bp = (await broker.get_account(keys)).buying_power
+            power = Decimal(bp) if bp is not None else None
+        except AlpacaError as exc:
+            unavailable.append(f"account ({type(exc).__name__})")
+    return MarketFacts(latest, held, power, unavailable)
+
+
+def _needs_quote(policy: Policy, order: NormalisedOrder) -> bool:
+    """A quote only when a dollar rule needs the market order's value (no extra call otherwise)."""
+    dollar_rules = (policy.max_order_notional, policy.max_daily_notional, policy.confirm_above_notional)
+    return needs_quote(order) and any(rule is not None for rule in dollar_rules)
+
+
+def _needs_position(policy: Policy, order: NormalisedOrder) -> bool:
+    return order.side == "sell" and not policy.allow_short
+
+
+@dataclass
+class Evaluation:
+    policy: Policy
+    report: CheckReport
+    order: NormalisedOrder | None = None
+    estimate: NotionalEstimate | None = None
+    counters: Counters | None = None
+    facts: MarketFacts = field(default_factory=MarketFacts)
+
+
+# Hooks another room supplies when the server is assembled (the audit trail; the intent store).
+RecordRefusal = Callable[[GuardedCall, dict[str, Any]], Awaitable[None]]
+RecordIntent = Callable[["AsyncSession", GuardedCall, NormalisedOrder, NotionalEstimate], Awaitable[None]]
+CountActivity = Callable[
+    ["AsyncSession", uuid.UUID, uuid.UUID, NormalisedOrder, datetime, int], Awaitable[Counters]
+]
+OpenKeys = Callable[[uuid.UUID, uuid.UUID], Any]  # (user_id, credential_id) -> async CM yielding AlpacaKeys
+
+
+def summary_of(call_tool: str, action: Action, credential: CredentialRef, order: NormalisedOrder | None,
+               estimate: NotionalEstimate | None, reasons: list[str]) -> str:  # fmt: skip
+    """The plain summary a person confirms: who, where, what, how much, and why they are asked."""
+    where = f"'{credential.name}' ({credential.environment.upper()} account)"
+    if order is not None:
+        value = (
+            f", about {dollars(estimate.amount)} (from {estimate.source})"
+            if estimate is not None and estimate.amount is not None
+            else ""
+        )
+        what = f"{order.describe()} {order.time_in_force}{value}"
+    else:
+        what = f"{action} via {call_tool}"
+    why = " ".join(reasons)
+    return f"Confirm on {where}: {what}. Why you are asked: {why}"
+
+
+class Guard:
+    """The trading guard of one server process (state lives in the database, not here)."""
+
+    def __init__(
+        self,
+        db: Database,
+        broker: AlpacaClient,
+        open_keys: OpenKeys,
+        *,
+        record_intent: RecordIntent | None = None,
+        record_refusal: RecordRefusal | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._db = db
+        self.policies = PolicyStore(db)
+        self._broker = broker
+        self._open_keys = open_keys
+        self._record_intent = record_intent
+        self._record_refusal = record_refusal
+        self._now = now
+        self.last_quote_seconds = 0.0  # for bench/: the quote fetch, reported apart from the guard's own time
+
+    async def _counters(self, session: AsyncSession, user_id: uuid.UUID, credential: CredentialRef,
+                        order: NormalisedOrder, policy: Policy) -> Counters:  # fmt: skip
+        return await count_activity(
+            session, user_id, credential.id, order, now=self._now(),
+            duplicate_window_seconds=policy.duplicate_window_seconds,
+        )  # fmt: skip
+
+    async def evaluate(
+        self,
+        user_id: uuid.UUID,
+        credential: CredentialRef,
+        action: Action,
+        order: NormalisedOrder | None,
+        *,
+        facts: MarketFacts | None = None,
+        keys: AlpacaKeys | None = None,
+        want_account: bool = False,
+    ) -> Evaluation:
+        """The checks without side effects (what the preview shows, and steps 1-3 of a call).
+
+        On an SQLite file the reads run inline (no thread hops); otherwise in a read-only session.
+        """
+        policy = load_policy_inline(self._db, user_id, credential)
+        if policy is None:
+            async with self._db.session(user_id, readonly=True) as session:
+                policy = await load_policy(session, user_id, credential)
+        report = check_call(policy, action)
+        if order is None or not report.allowed:
+            return Evaluation(policy, report, order)
+        if facts is None:
+            facts = await self._facts(user_id, credential, policy, order, keys, want_account)
+        estimate = estimate_notional(order, facts.quote)
+        window = policy.duplicate_window_seconds
+        counters = count_activity_inline(
+            self._db, user_id, credential.id, order, now=self._now(), duplicate_window_seconds=window
+        )
+        if counters is None:
+            async with self._db.session(user_id, readonly=True) as session:
+                counters = await self._counters(session, user_id, credential, order, policy)
+        report = check_call(
+            policy, action, order=order, estimate=estimate, position_qty=facts.position_qty, counters=counters
+        )
+        return Evaluation(policy, report, order, estimate, counters, facts)
+
+    async def _facts(self, user_id: uuid.UUID, credential: CredentialRef, policy: Policy,
+                     order: NormalisedOrder, keys: AlpacaKeys | None, want_account: bool) -> MarketFacts:  # fmt: skip
+        quote = want_account or _needs_quote(policy, order)
+        position = want_account or _needs_position(policy, order)
+        if not (quote or position or want_account):
+            return MarketFacts()
+        started = time.perf_counter()
+        try:
+            if keys is not None:
+                return await fetch_facts(self._broker, keys, order, quote=quote, position=position,
+                                         account=want_account)  # fmt: skip
+            async with self._open_keys(user_id, credential.id) as opened:
+                return await fetch_facts(self._broker, opened, order, quote=quote, position=position,
+                                         account=want_account)  # fmt: skip
+        finally:
+            self.last_quote_seconds = time.perf_counter() - started
+
+    async def before_send(self, call: GuardedCall) -> None:
+        """The gate's before-send hook for every state-changing intent (raising refuses the call)."""
+        action = ACTION_OF_INTENT.get(str(call.intent))
+        if action is None or call.credential is None:
+            return
+        credential = CredentialRef(call.credential.id, call.credential.name, call.credential.environment)
+        order: NormalisedOrder | None = None
+        if action == "place" and isinstance(call.order, OrderRequest):
+            order = NormalisedOrder.from_request(call.order, call.client_order_id)
+        first = await self.evaluate(call.user_id, credential, action, order)
+        await self._refuse_if_needed(call, first)
+        confirmed: set[str] = set()
+        if first.report.needs_confirmation:
+            await self._confirm(call, action, credential, first)
+            confirmed = set(first.report.confirmation_rules)
+        # The decision that counts: under the per-credential lock, with the intent written in it.
+        async with self._db.session(call.user_id) as session:
+            await lock_credential(session, call.user_id, credential.id)
+            policy = await load_policy(session, call.user_id, credential)
+            counters = (
+                await self._counters(session, call.user_id, credential, order, policy) if order else None
+            )
+            report = check_call(
+                policy,
+                action,
+                order=order,
+                estimate=first.estimate,
+                position_qty=first.facts.position_qty,
+                counters=counters,
+            )
+            if report.allowed and not set(report.confirmation_rules) <= confirmed:
+                report.checks.append(_changed_meanwhile(policy))
+            if not report.allowed:
+                final = Evaluation(policy, report, order, first.estimate, counters, first.facts)
+            elif (
+                order is not None
+                and self._record_intent is not None
+                and not (counters is not None and counters.same_id_exists)  # a retry: its intent exists
+            ):
+                assert first.estimate is not None
+                await self._record_intent(session, call, order, first.estimate)
+                return
+            else:
+                return
+        await self._refuse_if_needed(call, final)
+
+    async def _refuse_if_needed(self, call: GuardedCall, evaluation: Evaluation) -> None:
+        report = evaluation.report
+        if report.allowed:
+            return
+        refusals = [Refusal(c.rule, c.message, c.limit, c.value) for c in report.refusals]
+        await self._audit(
+            call,
+            [r.rule for r in refusals],
+            "refused",
+            evaluation.order,
+            report.environment,
+            error=refusals[0].message,
+        )
+        raise PolicyRefused(refusals, credential=report.credential, environment=report.environment)
+
+    async def _confirm(self, call: GuardedCall, action: Action, credential: CredentialRef,
+                       evaluation: Evaluation) -> None:  # fmt: skip
+        reasons = evaluation.report.confirmation_reasons
+        order = evaluation.order
+        summary = summary_of(call.tool, action, credential, order, evaluation.estimate, reasons)
+        confirmation = Confirmation.bound_to(
+            summary, str(credential.id), call.tool, action, order.fingerprint() if order else call.tool
+        )
+        try:
+            answer = await ask_person(
+                confirmation, credential=credential.name, environment=credential.environment
+            )
+        except ConfirmationNeeded:
+            await self._audit(call, evaluation.report.confirmation_rules, "confirmation_unavailable", order,
+                              credential.environment)  # fmt: skip
+            raise
+        if answer != "accept":
+            await self._audit(call, evaluation.report.confirmation_rules, f"confirmation_{answer}", order,
+                              credential.environment)  # fmt: skip
+            raise ConfirmationDeclined(credential.name, credential.environment, action=answer)
+
+    async def _audit(
+        self,
+        call: GuardedCall,
+        rules: list[str],
+        outcome: str,
+        order: NormalisedOrder | None,
+        environment: str,
+        *,
+        error: str | None = None,
+    ) -> None:
+        """A ``guard.refused`` audit event: the rule(s), the outcome, the environment and the order."""
+        details: dict[str, Any] = {"policy_rule": rules, "outcome": outcome, "environment": environment}
+        if order is not None:
+            details.update(
+                {k: v for k, v in order.as_json().items() if k in _AUDITED_ORDER_FIELDS and v is not None}
+            )
+        if error is not None:
+            details["error"] = error
+        if self._record_refusal is None:
+            logger.info("Refused %s on '%s': %s", call.tool, getattr(call.credential, "name", "?"), rules)
+            return
+        await self._record_refusal(call, details)
+
+
+_AUDITED_ORDER_FIELDS = frozenset(
+    {"symbol", "side", "qty", "notional", "type", "time_in_force", "order_class", "limit_price", "stop_price",
+     "client_order_id"}
+)  # fmt: skip
+
+
+def _changed_meanwhile(policy: Policy) -> CheckResult:
+    return CheckResult(
+        "confirmation",
+        False,
+        f"Something changed on '{policy.credential}' while the person was confirming (another order, or the "
+        "policy), and what they confirmed no longer covers it. Nothing was sent; call again to be asked anew.",
+    )

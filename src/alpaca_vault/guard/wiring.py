@@ -1,0 +1,95 @@
+"""The guard as the server assembles it: the vault for market reads, the intent store, the audit trail.
+
+``build_guard`` is what ``server/app.py`` registers on the gate's before-send hook point; the
+benchmark builds the same object.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from alpaca_vault.broker.client import AlpacaKeys
+from alpaca_vault.db.models import OrderIntent
+from alpaca_vault.guard.order_intents import order_details
+from alpaca_vault.guard.orders import NormalisedOrder, NotionalEstimate
+from alpaca_vault.guard.service import Guard, GuardedCall
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from alpaca_vault.audit.log import AuditLog
+    from alpaca_vault.broker.client import AlpacaClient
+    from alpaca_vault.db.engine import Database
+    from alpaca_vault.vault.credentials import CredentialService
+
+
+def build_guard(
+    db: Database, broker: AlpacaClient, vault: CredentialService, audit: AuditLog | None = None
+) -> Guard:
+    @asynccontextmanager
+    async def open_keys(user_id: uuid.UUID, credential_id: uuid.UUID) -> AsyncIterator[AlpacaKeys]:
+        # Only for the reads a rule needs (the quote, the position); the gate unseals again to send.
+        async with vault.unsealed(user_id, str(credential_id)) as unsealed:
+            yield AlpacaKeys(
+                api_key=unsealed.api_key,
+                secret_key=unsealed.secret_key,
+                environment=unsealed.info.environment,
+                limiter_key=str(unsealed.info.id),
+            )
+
+    async def record_intent(
+        session: AsyncSession, call: GuardedCall, order: NormalisedOrder, estimate: NotionalEstimate
+    ) -> None:
+        """The durable order intent, in the guard's locked transaction (so it counts at once everywhere)."""
+        assert call.client_order_id is not None and call.credential is not None
+        request = call.order.to_alpaca(call.client_order_id)
+        session.add(
+            OrderIntent(
+                user_id=call.user_id,
+                credential_id=call.credential.id,
+                client_order_id=call.client_order_id,
+                request=request,
+                state="pending",
+                notional_estimate=estimate.amount,
+            )
+        )
+        await session.flush()
+        if audit is not None:
+            await audit.append(
+                call.user_id,
+                "order.intent",
+                call.actor,
+                credential_id=call.credential.id,
+                credential_name=call.credential.name,
+                tool=call.tool,
+                details={
+                    **order_details(request),
+                    "client_order_id": call.client_order_id,
+                    "environment": call.credential.environment,
+                },
+                session=session,
+            )
+
+    async def record_refusal(call: GuardedCall, details: dict[str, Any]) -> None:
+        if audit is None or call.credential is None:
+            return
+        await audit.append(
+            call.user_id,
+            "guard.refused",
+            call.actor,
+            credential_id=call.credential.id,
+            credential_name=call.credential.name,
+            tool=call.tool,
+            details=details,
+        )
+
+    return Guard(
+        db,
+        broker,
+        open_keys,
+        record_intent=record_intent,
+        record_refusal=record_refusal,
+    )
