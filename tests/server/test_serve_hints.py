@@ -343,7 +343,7 @@ async def test_summaries_count_in_words_not_all_order_s(server_settings: Any, si
         )
         assert text_of(await client.call_tool("list_credentials", {})).startswith("1 credential: ")
         cancelled = text_of(await client.call_tool("alpaca_cancel_all_orders", {}))
-        assert cancelled.startswith("Cancel requested for 3 of 3 open orders in 'paper-1'.")
+        assert cancelled.startswith("Cancel requested for 3 of 3 open orders in 'paper-1'")
         assert "(s)" not in every + cancelled
 
 
