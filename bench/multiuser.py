@@ -72,7 +72,7 @@ def server_process(env: dict[str, str]) -> Iterator[str]:
             if process.poll() is not None:
                 raise SystemExit("the server exited during start-up")
             try:
-                httpx2.get(f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp", timeout=1)
+                httpx2.get(f"http://127.0.0.1:{port}/mcp", timeout=1)  # any answer (a 401) means it is up
                 break
             except httpx2.TransportError:
                 if time.monotonic() > deadline:

@@ -14,6 +14,7 @@ from alpaca_vault.db import Database
 from alpaca_vault.server.auth import BearerTokenVerifier
 from alpaca_vault.server.cli import app
 from alpaca_vault.vault.keyring import generate_key
+from alpaca_vault.server.hints import program
 from tests.multiuser.conftest import RlsDatabase
 
 runner = CliRunner()
@@ -64,7 +65,8 @@ def test_tokens_create_for_an_unknown_user_names_the_known_ones(env: dict[str, s
     run(env, "users", "add", "alice")
     code, out, err = run(env, "tokens", "create", "--user", "bob")
     assert code == 1 and out == ""
-    assert "User 'bob' not found. Known users: alice. `alpaca-vault users add bob` creates it." in err
+    # The hint names the command as this shell can run it (the absolute path when it is not on PATH).
+    assert f"User 'bob' not found. Known users: alice. `{program()} users add bob` creates it." in err
 
 
 def test_tokens_revoke_by_id_or_prefix_and_never_by_the_token(env: dict[str, str]) -> None:

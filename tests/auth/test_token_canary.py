@@ -82,7 +82,7 @@ def http_server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path
             while True:
                 assert process.poll() is None, log.read_text()
                 try:
-                    httpx2.get(f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp", timeout=1)
+                    httpx2.get(f"http://127.0.0.1:{port}/mcp", timeout=1)  # any answer (a 401) means it is up
                     break
                 except httpx2.TransportError:
                     assert time.monotonic() < deadline, "the server did not start"

@@ -90,6 +90,28 @@ class TokenAuthenticator:
         name = await self._name(found.token_id, found.user_id)
         return AuthenticatedToken(found.token_id, name, found.user_id, found.expires_at)
 
+    async def refusal(self, token: str | None) -> str:
+        """Why ``token`` is refused: missing, unknown, expired, revoked or user_inactive.
+
+        A malformed token is "unknown" like any unmatched one: only the holder of a real token learns
+        more about it, so the answer helps nobody probe for tokens.
+        """
+        if not token:
+            return "missing"
+        if not _TOKEN_SHAPE.fullmatch(token):
+            return "unknown"
+        digest = hash_token(token)
+        found = await self._lookup(digest)
+        if found is None or not hmac.compare_digest(found.token_hash, digest):
+            return "unknown"
+        if found.revoked_at is not None:
+            return "revoked"
+        if found.expires_at is not None and found.expires_at <= utcnow():
+            return "expired"
+        if not found.user_active:
+            return "user_inactive"
+        return "unknown"  # valid now: it was created or changed after this request was refused
+
     async def _lookup(self, digest: str) -> TokenLookup | None:
         inline = lookup_token_inline(self._db, digest)  # SQLite: no worker-thread hops on every request
         if inline is not None:

@@ -19,6 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from alpaca_vault import __version__
 from alpaca_vault.guard.intents import Intent
+from alpaca_vault.server.hints import runnable
 from alpaca_vault.server.logs import install_record_scrubber
 from alpaca_vault.server.middleware import build_middleware_stack
 from alpaca_vault.server.pages import PagesHub
@@ -92,7 +93,9 @@ def build_server(
         name="alpaca-vault",
         title="Alpaca Vault",
         description="Trade through Alpaca without ever seeing an API key.",
-        instructions=INSTRUCTIONS,
+        # stdio runs on the user's machine: name the CLI as their shell can run it. Over HTTP the
+        # reader is elsewhere, and the server's paths are none of their business.
+        instructions=INSTRUCTIONS if token_verifier is not None else runnable(INSTRUCTIONS),
         version=__version__,
         lifespan=lifespan,
         log_level=settings.log_level,
@@ -104,6 +107,7 @@ def build_server(
         _hide_key_arguments(server)
     # Inside the SDK's own middleware, as the constructor's ``middleware`` would be; declared in one place.
     server.middleware.extend(build_middleware_stack(tools))
+    _serve_only_tools(server)
     return server
 
 
@@ -128,6 +132,25 @@ def _hide_key_arguments(server: MCPServer[ToolRuntime]) -> None:
                 tool.parameters["required"] = [
                     r for r in tool.parameters["required"] if r not in KEY_ARGUMENTS
                 ]
+
+
+# The SDK serves (and so advertises) prompts and resources on every MCPServer; we have neither.
+_UNUSED_METHODS = (
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+)
+
+
+def _serve_only_tools(server: MCPServer[ToolRuntime]) -> None:
+    """Drop the empty prompt and resource handlers, so initialize advertises only what exists."""
+    handlers = server._lowlevel_server._request_handlers  # the SDK derives capabilities from this table
+    for method in _UNUSED_METHODS:
+        handlers.pop(method, None)
 
 
 @asynccontextmanager

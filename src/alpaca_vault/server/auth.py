@@ -44,5 +44,9 @@ class BearerTokenVerifier:
             claims={"token_id": str(found.token_id), "token_name": found.name},
         )
 
+    async def refusal(self, token: str | None) -> str:
+        """Why ``token`` is refused, for the 401 (server/bearer.py); see ``TokenAuthenticator.refusal``."""
+        return await self._tokens.refusal(token)
+
     async def aclose(self) -> None:
         await self._tokens.aclose()

@@ -16,7 +16,7 @@ from alpaca_vault.tools.errors import AccountNotActive, KeyPairRefused
 from alpaca_vault.tools.gate import alpaca_call, vault_call
 from alpaca_vault.tools.key_entry import KeyEntryCredential, KeyEntryResult, run_key_entry
 from alpaca_vault.tools.params import CredentialRef, Environment, InvalidArgument
-from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.results import counted, respond
 from alpaca_vault.tools.runtime import runtime
 from alpaca_vault.vault.exposure import register_exposed
 from alpaca_vault.vault.key_ids import check_key_environment
@@ -197,7 +197,7 @@ async def list_credentials(ctx: Context[Any, Any]) -> Annotated[CallToolResult, 
             "one-time page (never in this chat), or they run `alpaca-vault credentials add NAME` on the terminal."
         )
     else:
-        summary = f"{len(items)} credential(s): " + "; ".join(_describe(i) for i in items)
+        summary = f"{counted(len(items), 'credential')}: " + "; ".join(_describe(i) for i in items)
     return respond(CredentialList(credentials=items), summary)
 
 

@@ -30,17 +30,20 @@ app = typer.Typer(
 @app.command("generate")
 def generate() -> None:
     """Print a new master key (stdout) and how to put it in use (stderr)."""
+    from alpaca_vault.server.hints import runnable
     from alpaca_vault.vault import KeyRing, generate_key
 
     key = generate_key()
     kid = KeyRing.from_string(key).primary_kid
     typer.echo(key)
     typer.echo(
-        f"\nNew master key (kid {kid}). Keep it secret and back it up:"
-        " without it the vault cannot be opened.\n"
-        "To rotate to it: put it first in ALPACA_VAULT_ENCRYPTION_KEYS, followed by the current keys\n"
-        "(or add it as the first line of DATA_DIR/master.key), run `alpaca-vault keys rotate`,\n"
-        "then remove the old keys.",
+        runnable(
+            f"\nNew master key (kid {kid}). Keep it secret and back it up:"
+            " without it the vault cannot be opened.\n"
+            "To rotate to it: put it first in ALPACA_VAULT_ENCRYPTION_KEYS, followed by the current keys\n"
+            "(or add it as the first line of DATA_DIR/master.key), run `alpaca-vault keys rotate`,\n"
+            "then remove the old keys."
+        ),
         err=True,
     )
 

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from alpaca_vault.server.commands.users import format_when, run_admin
+from alpaca_vault.server.hints import program
 
 app = typer.Typer(help="Bearer tokens for the HTTP transport.", no_args_is_help=True)
 
@@ -43,7 +44,7 @@ def create(
         f"expires {expires}).\n"
         "It is shown only this once and cannot be recovered; store it in your MCP client's secret store.\n"
         "Use it on the HTTP transport as the header:  Authorization: Bearer <the token above>\n"
-        f"Revoke it with: alpaca-vault tokens revoke {record.id}",
+        f"Revoke it with: {program()} tokens revoke {record.id}",
         err=True,
     )
 
@@ -73,7 +74,7 @@ def list_tokens(
         typer.echo(json.dumps(rows, indent=2))
         return
     if not records:
-        typer.echo("No tokens. `alpaca-vault tokens create --user NAME` makes one.", err=True)
+        typer.echo(f"No tokens. `{program()} tokens create --user NAME` makes one.", err=True)
         return
     from rich.console import Console
     from rich.table import Table

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from alpaca_vault.server.hints import program
+
 if TYPE_CHECKING:
     from alpaca_vault.accounts import AccountAdmin, UserRecord
     from alpaca_vault.vault.datakeys import ShredResult
@@ -48,21 +50,21 @@ def run_admin(action: Callable[[AccountAdmin], Awaitable[T]]) -> T:
         async with account_admin() as admin:
             return await action(admin)
 
+    from alpaca_vault.server.commands.credentials import fail
+
     try:
         return asyncio.run(main())
     except SettingsError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc), 2) from None
     except (AccountError, DatabaseError) as exc:
-        typer.echo(f"alpaca-vault: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(str(exc)) from None
     except OSError as exc:  # e.g. PostgreSQL unreachable
-        typer.echo(f"alpaca-vault: cannot reach the database: {exc.strerror or exc}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(f"cannot reach the database: {exc.strerror or exc}") from None
     except DBAPIError as exc:  # e.g. wrong password, missing grant: the driver's first line says which
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
-        typer.echo(f"alpaca-vault: the database refused: {reason}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(f"the database refused: {reason}") from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
 
 
 def format_when(value: object) -> str:
@@ -80,7 +82,7 @@ def add(name: Annotated[str, typer.Argument(help="A unique user name, e.g. alice
     user = run_admin(lambda admin: admin.add_user(name))
     record_admin_event(user.id, "user.add", {"user_name": user.name})
     typer.echo(f"Added user '{user.name}' (id {user.id}).")
-    typer.echo(f"Next: alpaca-vault tokens create --user {user.name}", err=True)
+    typer.echo(f"Next: {program()} tokens create --user {user.name}", err=True)
 
 
 @app.command("list")
@@ -104,7 +106,7 @@ def list_users(
         typer.echo(json.dumps(rows, indent=2))
         return
     if not users:
-        typer.echo("No users yet. `alpaca-vault users add NAME` creates one.", err=True)
+        typer.echo(f"No users yet. `{program()} users add NAME` creates one.", err=True)
         return
     from rich.console import Console
     from rich.table import Table
@@ -141,10 +143,11 @@ def remove(
     so the user's sealed values cannot be opened from this database or any backup of it taken
     afterwards. Backups taken before still hold them: see docs/vault.md.
     """
+    from alpaca_vault.server.commands.credentials import fail
+
     if not yes:
         if not sys.stdin.isatty():
-            typer.echo("alpaca-vault: pass --yes to remove a user non-interactively.", err=True)
-            raise typer.Exit(1)
+            raise fail("pass --yes to remove a user non-interactively.")
         typer.confirm(f"Delete user '{name}' with all its credentials and tokens?", abort=True, err=True)
     from alpaca_vault.server.commands.audit import record_admin_event, require_audit_keys
 
