@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from alpaca_vault.db import Database
 from alpaca_vault.server.auth import BearerTokenVerifier
 from alpaca_vault.server.cli import app
-from alpaca_vault.vault.keyring import generate_key
 from alpaca_vault.server.hints import program
+from alpaca_vault.vault.keyring import generate_key
 from tests.multiuser.conftest import RlsDatabase
 
 runner = CliRunner()
