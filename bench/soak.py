@@ -86,7 +86,7 @@ async def run_soak(
 
     from alpaca_vault.db import Database
     from alpaca_vault.db.migrate import upgrade_database
-    from alpaca_vault.server.auth import AccountAdmin
+    from alpaca_vault.accounts import AccountAdmin
     from alpaca_vault.vault import CredentialService, KeyRing, generate_key
 
     rng = random.Random(seed)

@@ -533,7 +533,7 @@ async def _check_tokens(report: Report, db: Database, cmd: str) -> None:
     from datetime import timedelta
 
     from alpaca_vault.db.models import utcnow
-    from alpaca_vault.server.auth import AccountAdmin
+    from alpaca_vault.accounts import AccountAdmin
 
     try:
         tokens = await AccountAdmin(db).list_tokens()
