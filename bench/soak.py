@@ -84,9 +84,10 @@ async def run_soak(
     """``simulator``: a handle with base_url, new_account, set_fault, clear_faults, orders (tests' SimulatorHandle)."""
     from pydantic import SecretStr
 
+    from alpaca_vault.accounts import AccountAdmin
     from alpaca_vault.db import Database
     from alpaca_vault.db.migrate import upgrade_database
-    from alpaca_vault.accounts import AccountAdmin
+    from alpaca_vault.guard.store import PolicyStore
     from alpaca_vault.vault import CredentialService, KeyRing, generate_key
 
     rng = random.Random(seed)
@@ -103,6 +104,9 @@ async def run_soak(
         await vault.store(
             user.id, "paper", "paper", SecretStr(account.api_key), SecretStr(account.secret_key)
         )
+        # The soak repeats small orders on purpose; the owner turns the guard's duplicate window off
+        # (it would ask a person, and this client has none to ask): faults are what is under test.
+        await PolicyStore(db).update(user.id, "paper", {"duplicate_window_seconds": 0})
         users[name] = (user.id, token, account)
 
     simulator.clear_faults()
