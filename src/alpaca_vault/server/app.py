@@ -141,6 +141,7 @@ async def open_runtime(
             timeout=settings.http_timeout,
             rate_limit_per_minute=settings.rate_limit_per_minute,
             allow_live_trading=settings.allow_live_trading,  # the broker's backstop behind the gate's wall
+            stock_feed=settings.data_feed,
         )
         opened.extend((database, broker))
         parts = RuntimeParts(vault=vault, broker=broker, local_user_id=local_user_id)

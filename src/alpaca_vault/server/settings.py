@@ -97,6 +97,13 @@ class Settings(BaseSettings):
         "(loopback origins are always accepted).",
     )
 
+    # #15: market data
+    data_feed: Literal["iex", "sip", "delayed_sip", "boats", "overnight", "otc"] = Field(
+        default="iex",
+        description="Stock market data feed used when a call names none: iex (free, one exchange), "
+        "sip (all US exchanges; needs an Alpaca data subscription), delayed_sip (15 minutes late), ...",
+    )
+
     # --- #16 TLS to PostgreSQL and its connection pool (ignored for SQLite) ---
     database_sslmode: Literal["disable", "require", "verify-ca", "verify-full"] | None = Field(
         default=None,
