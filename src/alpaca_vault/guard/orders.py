@@ -47,12 +47,20 @@ class NormalisedOrder:
 
     @classmethod
     def from_request(cls, request: OrderRequest, client_order_id: str | None = None) -> NormalisedOrder:
+        symbol, side, qty = request.symbol, request.side, request.qty
+        if request.order_class == "mleg" and request.legs:
+            # A spread is judged by its first leg (issue #15): its contract, side and contract count;
+            # the net limit price stands for the spread's price. Per-leg checks are not done yet.
+            first = request.legs[0]
+            symbol, side = first.symbol, first.side
+            qty = None if qty is None else qty * first.ratio_qty
+        assert symbol is not None and side is not None  # OrderRequest refuses an order without them
         return cls(
-            symbol=request.symbol,
-            side=request.side,
+            symbol=symbol,
+            side=side,
             type=request.type,
             time_in_force=request.time_in_force,
-            qty=request.qty,
+            qty=qty,
             notional=request.notional,
             limit_price=request.limit_price,
             stop_price=request.stop_price,
@@ -61,7 +69,7 @@ class NormalisedOrder:
             extended_hours=request.extended_hours,
             order_class=request.order_class,
             client_order_id=client_order_id or request.client_order_id,
-            asset_class=asset_class_of(request.symbol),
+            asset_class=asset_class_of(symbol),
         )
 
     @property
@@ -109,8 +117,10 @@ class NormalisedOrder:
 
 FINGERPRINT_FIELDS = (
     "symbol", "side", "type", "qty", "notional", "limit_price", "stop_price", "trail_price", "trail_percent",
+    # A spread (mleg, judged by its first leg) is not the same order as that leg bought alone (#15).
+    "order_class",
 )  # fmt: skip
-_PRICE_FIELDS = frozenset(FINGERPRINT_FIELDS[3:])
+_PRICE_FIELDS = frozenset(FINGERPRINT_FIELDS[3:9])
 
 
 def fingerprint_of(body: Mapping[str, Any]) -> str:
