@@ -197,7 +197,7 @@ async def test_option_and_mleg_argument_rules(
              "no symbol or side"),
             ({"order_class": "mleg", "qty": 1, "legs": same_twice}, "different contract"),
             ({"order_class": "mleg", "qty": 1, "legs": [{"symbol": c, "side": "buy"} for c in calls[:1] * 5]}, "legs"),
-            ({"order_class": "mleg", "qty": 1, "legs": [{"symbol": "AAPL", "side": "buy"}, {"symbol": calls[1], "side": "sell"}]},
+            ({"order_class": "mleg", "qty": 1, "legs": [{"symbol": "AAPL", "side": "buy"}, same_twice[0]]},
              "OCC"),
             ({"symbol": "AAPL", "side": "buy", "qty": 1, "legs": [{"symbol": calls[0], "side": "buy"}] * 2}, "mleg"),
             ({"side": "buy", "qty": 1}, "symbol and side"),
