@@ -89,9 +89,38 @@ def every_tool_call(order_id: str) -> list[tuple[str, dict[str, Any]]]:
         ("alpaca_cancel_order", {"order_id": order_id}),
         ("alpaca_cancel_all_orders", {}),
         ("alpaca_close_position", {"symbol": "AAPL", "qty": 1}),
+        # issue #15: every new tool, main path and an Alpaca error path where one is cheap.
+        ("alpaca_get_latest_quote", {"symbols": "AAPL,BTC/USD,AAPL261218C00190000"}),
+        ("alpaca_get_account_config", {}),
+        ("alpaca_update_account_config", {"trade_confirm_email": "none"}),
+        ("alpaca_list_assets", {"limit": 3}),
+        ("alpaca_get_quotes", {"symbols": "AAPL", "start": "2026-11-30T15:00:00Z", "limit": 2}),
+        ("alpaca_get_trades", {"symbols": "BTC/USD", "start": "2026-11-30T15:00:00Z", "limit": 2}),
+        ("alpaca_get_orderbook", {"symbols": "BTC/USD", "depth": 2}),
+        ("alpaca_get_option_contracts", {"underlying": "AAPL", "limit": 2}),
+        ("alpaca_get_option_chain", {"underlying": "AAPL", "limit": 2}),
+        ("alpaca_get_news", {"limit": 2}),
+        ("alpaca_get_corporate_actions", {"symbols": ["AAPL"], "start": "2020-01-01", "end": "2020-12-31"}),
+        ("alpaca_get_market_movers", {"top": 2}),
+        ("alpaca_get_most_actives", {"top": 2}),
+        ("alpaca_save_watchlist", {"name": "canary", "symbols": ["AAPL"]}),
+        ("alpaca_get_watchlists", {}),
+        ("alpaca_save_watchlist", {"watchlist_id": "00000000-0000-0000-0000-000000000000", "add": ["MSFT"]}),
+        ("alpaca_delete_watchlist", {"watchlist_id": "00000000-0000-0000-0000-000000000000"}),
+        ("alpaca_exercise_option", {"symbol": "AAPL261218C00190000"}),
+        ("alpaca_exercise_option", {"symbol": "AAPL261218C00190000", "action": "do_not_exercise"}),
+        ("alpaca_close_all_positions", {"cancel_orders": True}),
         ("validate_credential", {}),
         ("list_credentials", {}),
     ]
+
+
+def test_the_canary_calls_every_tool_in_the_registry() -> None:
+    from alpaca_vault.tools.registry import TOOLS
+
+    called = {name for name, _ in every_tool_call("order-id")}
+    called |= {"store_credential", "update_credential", "delete_credential"}  # called around the list
+    assert called == {spec.name for spec in TOOLS}
 
 
 @pytest.mark.timeout(300)
