@@ -135,3 +135,19 @@ async def test_list_assets_filters_and_bounds(server_settings: Settings, sim_acc
         )
         assert "exchange" in error_text(await client.call_tool("alpaca_list_assets", {"exchange": "NY SE"}))
         assert "limit" in error_text(await client.call_tool("alpaca_list_assets", {"limit": 0}))
+
+
+async def test_bars_for_option_contracts_and_weekly_bars(server_settings: Settings, sim_account: Any) -> None:
+    async with paper_session(server_settings, sim_account) as client:
+        option = await first_option_symbol(client)
+        bars = data(
+            await client.call_tool(
+                "alpaca_get_bars",
+                {"symbol": option, "timeframe": "1Hour", "start": "2026-11-30T14:00:00Z", "limit": 3},
+            )
+        )
+        assert bars["symbol"] == option and 1 <= len(bars["bars"]) <= 3
+        weekly = data(
+            await client.call_tool("alpaca_get_bars", {"symbol": "AAPL", "timeframe": "1Week", "limit": 4})
+        )
+        assert len(weekly["bars"]) == 4

@@ -40,7 +40,7 @@ from alpaca_vault.tools.results import respond
 T = TypeVar("T")
 
 
-Timeframe = Literal["1Min", "5Min", "15Min", "30Min", "1Hour", "4Hour", "1Day"]
+Timeframe = Literal["1Min", "5Min", "15Min", "30Min", "1Hour", "4Hour", "1Day", "1Week", "1Month"]
 _BAR_SECONDS: dict[str, int] = {
     "1Min": 60,
     "5Min": 300,
@@ -49,6 +49,8 @@ _BAR_SECONDS: dict[str, int] = {
     "1Hour": 3600,
     "4Hour": 14_400,
     "1Day": 86_400,
+    "1Week": 604_800,
+    "1Month": 2_592_000,
 }
 # Alpaca's market data begins in 2015/2016; an earlier start only makes the request slower.
 _EARLIEST = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)

@@ -24,7 +24,7 @@ from mcp_types import ToolAnnotations
 from alpaca_vault.guard.intents import Intent
 from alpaca_vault.tools import account, credentials, guardrails, market, news, options, trading, watchlists
 from alpaca_vault.tools.gate import guarded
-from alpaca_vault.tools.schemas import compact_output_schemas
+from alpaca_vault.tools.schemas import compact_input_schema, compact_output_schemas
 
 Toolset = Literal["credentials", "account", "trading", "market", "options", "news", "watchlists"]
 Risk = Literal["read", "write", "destructive"]
@@ -142,7 +142,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("alpaca_get_news",              news.alpaca_get_news,                  "Get news",                      "news",        Intent.READ,                  "read",        True,      True,  {**C, "symbol": "symbols"}),
     ToolSpec("alpaca_get_corporate_actions", news.alpaca_get_corporate_actions,     "Get corporate actions",         "news",        Intent.READ,                  "read",        True,      True,  {**C, "symbol": "symbols", "ca_types": "types"}),
     ToolSpec("alpaca_get_watchlists",        watchlists.alpaca_get_watchlists,      "Get watchlists",                "watchlists",  Intent.READ,                  "read",        True,      True,  {**C, "id": "watchlist_id"}),
-    ToolSpec("alpaca_save_watchlist",        watchlists.alpaca_save_watchlist,      "Create or change a watchlist",  "watchlists",  Intent.CHANGE_WATCHLIST,      "write",       False,     True,  {**C, "id": "watchlist_id", "symbol": "add"}),
+    ToolSpec("alpaca_save_watchlist",        watchlists.alpaca_save_watchlist,      "Create or change a watchlist",  "watchlists",  Intent.CHANGE_WATCHLIST,      "destructive", False,     True,  {**C, "id": "watchlist_id", "symbol": "add"}),
     ToolSpec("alpaca_delete_watchlist",      watchlists.alpaca_delete_watchlist,    "Delete a watchlist",            "watchlists",  Intent.CHANGE_WATCHLIST,      "destructive", True,      True,  {**C, "id": "watchlist_id"}),
 )
 # fmt: on
@@ -271,6 +271,7 @@ def register_tools(
         assert tool is not None
         tool.parameters["additionalProperties"] = False  # say to clients what argument_guard enforces
         secret.update(secret_arguments(tool.parameters))
+        tool.parameters = compact_input_schema(tool.parameters)  # what the model reads, at its cheapest
         registered[spec.name] = RegisteredTool(
             spec=spec, properties=tool.parameters.get("properties", {}), secret_arguments=frozenset(secret)
         )
