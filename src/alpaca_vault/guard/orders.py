@@ -11,6 +11,7 @@ from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from typing import Any, Literal
 
 from alpaca_vault.broker.models import OrderRequest, Quote, is_crypto_symbol
+from alpaca_vault.guard.errors import GuardError
 from alpaca_vault.guard.policy import AssetClass
 
 # OCC option symbol: root (1-6), expiry YYMMDD, C/P, strike x1000 (8 digits), e.g. AAPL250117C00150000.
@@ -47,20 +48,19 @@ class NormalisedOrder:
 
     @classmethod
     def from_request(cls, request: OrderRequest, client_order_id: str | None = None) -> NormalisedOrder:
-        symbol, side, qty = request.symbol, request.side, request.qty
-        if request.order_class == "mleg" and request.legs:
-            # A spread is judged by its first leg (issue #15): its contract, side and contract count;
-            # the net limit price stands for the spread's price. Per-leg checks are not done yet.
-            first = request.legs[0]
-            symbol, side = first.symbol, first.side
-            qty = None if qty is None else qty * first.ratio_qty
-        assert symbol is not None and side is not None  # OrderRequest refuses an order without them
+        symbol, side = request.symbol, request.side
+        if symbol is None or side is None:
+            # An mleg order (#15) names its contracts in its legs; until the policy checks legs, refuse it
+            # here (fail closed) rather than let it pass unchecked.
+            raise GuardError(
+                "multi-leg (mleg) orders are not checked by the trading guard yet; nothing was sent"
+            )
         return cls(
             symbol=symbol,
             side=side,
             type=request.type,
             time_in_force=request.time_in_force,
-            qty=qty,
+            qty=request.qty,
             notional=request.notional,
             limit_price=request.limit_price,
             stop_price=request.stop_price,
@@ -117,10 +117,8 @@ class NormalisedOrder:
 
 FINGERPRINT_FIELDS = (
     "symbol", "side", "type", "qty", "notional", "limit_price", "stop_price", "trail_price", "trail_percent",
-    # A spread (mleg, judged by its first leg) is not the same order as that leg bought alone (#15).
-    "order_class",
 )  # fmt: skip
-_PRICE_FIELDS = frozenset(FINGERPRINT_FIELDS[3:9])
+_PRICE_FIELDS = frozenset(FINGERPRINT_FIELDS[3:])
 
 
 def fingerprint_of(body: Mapping[str, Any]) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
+from alpaca_vault.audit.log import AuditUnavailable
 from alpaca_vault.broker import errors as broker
 from alpaca_vault.guard import confirm
 from alpaca_vault.guard import errors as guard
@@ -330,6 +331,15 @@ def _validation(exc: ValidationError, call: ToolCall | None) -> str:
     return validation_message(exc)
 
 
+def _audit_unavailable(exc: AuditUnavailable, call: ToolCall | None) -> str:
+    placed = " The order was NOT placed." if call is not None and call.intent is Intent.PLACE else ""
+    return (
+        "alpaca-vault could not write the audit record for this call, so it refused the call: nothing was "
+        f"decrypted and nothing was sent to Alpaca.{placed} The server's database is not accepting writes; "
+        "try again shortly, and tell the operator if it persists."
+    )
+
+
 #: Error class -> the text an agent reads. Looked up along the raised error's MRO.
 ERROR_TEXTS: dict[type[BaseException], Text] = {
     # Our own tool errors, and arguments refused before anything was done.
@@ -367,6 +377,8 @@ ERROR_TEXTS: dict[type[BaseException], Text] = {
     # for the owner; no tool can change a policy); a declined confirmation says the user declined.
     guard.GuardError: _as_is,
     confirm.ConfirmationPending: _confirmation_pending,
+    # Audit (#13): fail closed, nothing done.
+    AuditUnavailable: _audit_unavailable,
 }
 
 INTERNAL_ERROR = (

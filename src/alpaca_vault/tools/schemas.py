@@ -146,7 +146,8 @@ def compact_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
     information, about a fifth of the bytes. Titles are annotations only, so validation is unchanged
     (the server validates arguments with its own models, not this published copy).
     """
-    return _without_titles(compact_schema(schema))
+    stripped: dict[str, Any] = _without_titles(compact_schema(schema))
+    return stripped
 
 
 def _without_titles(node: Any, *, naming: bool = False) -> Any:
