@@ -85,6 +85,7 @@ CANARY_CALLS: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
     "alpaca_get_snapshot": lambda p: {"symbols": "AAPL,BTC/USD,AAPL261218C00190000", "credential": "c"},
     # issue #15: every new tool; Alpaca's error paths where they are cheap (an unknown watchlist, a contract
     # not held).
+    "list_audit_events": lambda p: {},
     "alpaca_get_account_config": lambda p: {"credential": "c"},
     "alpaca_update_account_config": lambda p: {"trade_confirm_email": "none", "credential": "c"},
     "alpaca_close_all_positions": lambda p: {"cancel_orders": True, "credential": "c"},

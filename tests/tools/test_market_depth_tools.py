@@ -3,6 +3,7 @@ crypto order books, screeners and the asset listing, against the simulator."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -17,9 +18,10 @@ def error_text(result: Any) -> str:
 
 
 async def first_option_symbol(client: Any, underlying: str = "AAPL") -> str:
-    found = data(
-        await client.call_tool("alpaca_get_option_contracts", {"underlying": underlying, "limit": 1})
-    )
+    # A few weeks out: a contract that close to expiry can have no time value left to solve greeks from.
+    soon = str(dt.date.today() + dt.timedelta(days=14))
+    arguments = {"underlying": underlying, "limit": 1, "expiration_date_gte": soon}
+    found = data(await client.call_tool("alpaca_get_option_contracts", arguments))
     return str(found["contracts"][0]["symbol"])
 
 
