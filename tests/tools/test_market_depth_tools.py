@@ -18,9 +18,16 @@ def error_text(result: Any) -> str:
 
 
 async def first_option_symbol(client: Any, underlying: str = "AAPL") -> str:
-    # A few weeks out: a contract that close to expiry can have no time value left to solve greeks from.
+    # Near the money and a few weeks out: a contract deep in the money or close to expiry can have no time
+    # value left to solve greeks from.
+    trade = data(await client.call_tool("alpaca_get_latest_trade", {"symbols": underlying}))
+    price = Decimal(str(trade["trades"][underlying]["price"]))
     soon = str(dt.date.today() + dt.timedelta(days=14))
-    arguments = {"underlying": underlying, "limit": 1, "expiration_date_gte": soon}
+    arguments = {
+        "underlying": underlying, "type": "call", "limit": 1, "expiration_date_gte": soon,
+        "strike_price_gte": str((price * Decimal("0.97")).quantize(Decimal("0.01"))),
+        "strike_price_lte": str((price * Decimal("1.05")).quantize(Decimal("0.01"))),
+    }  # fmt: skip
     found = data(await client.call_tool("alpaca_get_option_contracts", arguments))
     return str(found["contracts"][0]["symbol"])
 
