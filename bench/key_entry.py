@@ -18,10 +18,10 @@ from pathlib import Path
 
 import httpx2
 
+from alpaca_vault.accounts import AccountAdmin
 from alpaca_vault.console.links import LinkStore
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.migrate import upgrade_database
-from alpaca_vault.accounts import AccountAdmin
 from alpaca_vault.server.runner import serve_http_in_thread
 from alpaca_vault.server.settings import Settings
 from alpaca_vault.vault.keyring import generate_key

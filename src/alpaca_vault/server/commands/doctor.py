@@ -532,8 +532,8 @@ def _when(value: Any) -> str:
 async def _check_tokens(report: Report, db: Database, cmd: str) -> None:
     from datetime import timedelta
 
-    from alpaca_vault.db.models import utcnow
     from alpaca_vault.accounts import AccountAdmin
+    from alpaca_vault.db.models import utcnow
 
     try:
         tokens = await AccountAdmin(db).list_tokens()
