@@ -28,7 +28,7 @@ UNSEALING_CALLS: list[tuple[str, dict[str, Any]]] = [
     ("alpaca_get_positions", {}),
     ("alpaca_list_orders", {"status": "all"}),
     ("alpaca_get_clock", {}),
-    ("alpaca_get_latest_quote", {"symbol": "AAPL"}),
+    ("alpaca_get_latest_quote", {"symbols": "AAPL"}),
 ]
 
 
