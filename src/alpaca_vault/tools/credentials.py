@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
@@ -14,44 +13,12 @@ from alpaca_vault.broker.client import AlpacaKeys
 from alpaca_vault.broker.errors import AlpacaAuthError
 from alpaca_vault.tools.errors import AccountNotActive, KeyPairRefused
 from alpaca_vault.tools.gate import alpaca_call, vault_call
-from alpaca_vault.tools.key_entry import KeyEntryCredential, KeyEntryResult, run_key_entry
+from alpaca_vault.tools.key_entry import CredentialSummary, KeyEntryResult, run_key_entry
 from alpaca_vault.tools.params import CredentialRef, Environment, InvalidArgument
 from alpaca_vault.tools.results import counted, respond
 from alpaca_vault.tools.runtime import runtime
 from alpaca_vault.vault.exposure import register_exposed
 from alpaca_vault.vault.key_ids import check_key_environment
-
-
-class CredentialSummary(BaseModel):
-    """A stored credential's metadata. There is deliberately no field for a key or secret."""
-
-    id: str
-    name: str
-    provider: str
-    environment: Environment
-    account_number: str | None = None
-    account_status: str | None = None
-    is_active: bool
-    last_validated_at: datetime | None = None
-    last_used_at: datetime | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    @classmethod
-    def of(cls, info: Any) -> CredentialSummary:
-        return cls(
-            id=str(info.id),
-            name=info.name,
-            provider=info.provider,
-            environment=info.environment,
-            account_number=info.account_number,
-            account_status=info.account_status,
-            is_active=info.is_active,
-            last_validated_at=info.last_validated_at,
-            last_used_at=info.last_used_at,
-            created_at=info.created_at,
-            updated_at=info.updated_at,
-        )
 
 
 class CredentialResult(BaseModel):
@@ -181,7 +148,7 @@ async def store_credential(
     summary = CredentialSummary.of(info)
     note = "validated with Alpaca" if validate else "NOT validated (validate=false)"
     return respond(
-        KeyEntryResult(status="stored", credential=KeyEntryCredential.of(info), validated=validate),
+        KeyEntryResult(status="stored", credential=CredentialSummary.of(info), validated=validate),
         f"Stored credential {_describe(summary)}, {note}. Refer to it as credential='{summary.name}'.",
     )
 
@@ -295,7 +262,7 @@ async def update_credential(
             )
     summary = CredentialSummary.of(info)
     return respond(
-        KeyEntryResult(status="stored", credential=KeyEntryCredential.of(info), validated=validated),
+        KeyEntryResult(status="stored", credential=CredentialSummary.of(info), validated=validated),
         f"Updated {_describe(summary)}.",
     )
 

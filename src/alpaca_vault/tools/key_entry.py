@@ -41,7 +41,7 @@ _STATE_PREFIX = "key-entry:v1:"
 _INPUT_REQUIRED_VERSION = "2026-07-28"
 
 
-class KeyEntryCredential(BaseModel):
+class CredentialSummary(BaseModel):
     """A stored credential's metadata. There is deliberately no field for a key or secret."""
 
     id: str
@@ -57,7 +57,7 @@ class KeyEntryCredential(BaseModel):
     updated_at: datetime | None = None
 
     @classmethod
-    def of(cls, info: Any) -> KeyEntryCredential:
+    def of(cls, info: Any) -> CredentialSummary:
         return cls(
             id=str(info.id),
             name=info.name,
@@ -77,7 +77,7 @@ class KeyEntryResult(BaseModel):
     status: Literal["stored", "pending"] = Field(
         description="'stored': the keys were entered and stored. 'pending': hand entry_url to the user."
     )
-    credential: KeyEntryCredential | None = Field(default=None, description="Set when status is 'stored'.")
+    credential: CredentialSummary | None = Field(default=None, description="Set when status is 'stored'.")
     entry_url: str | None = Field(
         default=None,
         description="One-time page where the user pastes the keys (works once, for this user only). "
@@ -190,7 +190,7 @@ def _declined(name: str) -> str:
 async def _finished(ctx: Context[Any, Any], user_id: uuid.UUID, outcome: Any, name: str) -> CallToolResult:
     if outcome.status == "stored" and outcome.credential_id is not None:
         info = await runtime(ctx).vault.get(user_id, str(outcome.credential_id))
-        credential = KeyEntryCredential.of(info)
+        credential = CredentialSummary.of(info)
         account = f", account {info.account_number} ({info.account_status})" if info.account_number else ""
         return respond(
             KeyEntryResult(status="stored", credential=credential, validated=True),
