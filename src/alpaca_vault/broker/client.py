@@ -39,6 +39,7 @@ from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
 from .. import __version__
+from ..secret_text import scrub_then_cut
 from .errors import (
     AlpacaAuthError,
     AlpacaBadResponse,
@@ -192,7 +193,17 @@ def _wait_hint(headers: httpx2.Headers) -> float | None:
         return None
 
 
-def _error_from_reply(reply: _Reply) -> AlpacaError:
+# Alpaca's messages are short; a longer one is cut (after scrubbing: see _error_from_reply).
+ALPACA_MESSAGE_LIMIT = 500
+# Bound on what is scanned at all, so a hostile upstream's megabyte message costs little.
+_ALPACA_MESSAGE_SCAN = 16_384
+
+
+def _error_from_reply(reply: _Reply, keys: AlpacaKeys | None = None) -> AlpacaError:
+    """The typed error for a failed reply; its message is scrubbed of the call's keys *before* it is cut.
+
+    Cutting first would leave the head of a key echoed across the cut (issue #10, point 5).
+    """
     code: int | None = None
     message = ""
     try:
@@ -207,7 +218,10 @@ def _error_from_reply(reply: _Reply) -> AlpacaError:
             code = int(raw_code)
         raw_message = payload.get("message")
         if isinstance(raw_message, str):
-            message = raw_message[:500]
+            secrets = (keys.api_key.get_secret_value(), keys.secret_key.get_secret_value()) if keys else ()
+            # Scanned up to a bound, scrubbed, then cut: a key straddling either bound is caught by the
+            # run-of-eight rule, since its first part still contains eight characters of it.
+            message = scrub_then_cut(raw_message[:_ALPACA_MESSAGE_SCAN], secrets, ALPACA_MESSAGE_LIMIT)
     if not message:
         try:
             message = http.HTTPStatus(reply.status).phrase
@@ -481,7 +495,7 @@ class AlpacaClient:
             with attempt:
                 reply = await self._exchange(keys, method, url, params, body)
                 if reply.status >= 400:
-                    raise _error_from_reply(reply)
+                    raise _error_from_reply(reply, keys)
         assert reply is not None
         if not reply.body:
             return None
