@@ -33,6 +33,12 @@ scalars = st.one_of(
             "NaN",
             "Infinity",
             "0.0000000001",
+            "mleg",
+            "sell_to_open",
+            "buy_to_close",
+            "AAPL261218C00190000",
+            "SPY261218P00520000",
+            "AAPL991231C00001000",
         ]
     ),
 )
@@ -58,9 +64,16 @@ fields = st.sampled_from(
         "stop_loss",
         "client_order_id",
         "extended_hours",
+        "position_intent",
+        "legs",
     ]
 )
 bodies = st.dictionaries(fields, values, max_size=8)
+leg = st.dictionaries(st.sampled_from(["symbol", "ratio_qty", "side", "position_intent"]), values, max_size=4)
+multileg_bodies = st.fixed_dictionaries(
+    {"order_class": st.just("mleg"), "legs": st.lists(leg, max_size=5)},
+    optional={"qty": values, "type": values, "time_in_force": values, "limit_price": values},
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +94,48 @@ def _assert_alpaca_shaped(response: httpx2.Response) -> None:
 @given(body=bodies)
 def test_random_order_bodies(client: httpx2.Client, body: dict[str, Any]) -> None:
     _assert_alpaca_shaped(client.post("/v2/orders", json=body))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=multileg_bodies)
+def test_random_multileg_bodies(client: httpx2.Client, body: dict[str, Any]) -> None:
+    _assert_alpaca_shaped(client.post("/v2/orders", json=body))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    target=st.sampled_from(
+        [
+            ("POST", "/v2/watchlists"),
+            ("PATCH", "/v2/account/configurations"),
+            ("POST", "/_simulator/news"),
+        ]
+    ),
+    body=st.dictionaries(
+        st.sampled_from(
+            [
+                "name",
+                "symbols",
+                "symbol",
+                "headline",
+                "suspend_trade",
+                "dtbp_check",
+                "max_options_trading_level",
+            ]
+        ),
+        values,
+        max_size=4,
+    ),
+)
+def test_random_watchlist_configuration_and_news_bodies(
+    client: httpx2.Client, target: tuple[str, str], body: dict[str, Any]
+) -> None:
+    method, path = target
+    answer = client.request(method, path, json=body)
+    assert answer.status_code in (200, 201, 204, 400, 403, 404, 422), answer.text
+    if answer.status_code >= 400:
+        assert isinstance(answer.json()["message"], str)
+    client.patch("/v2/account/configurations", json={"suspend_trade": False, "fractional_trading": True})
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -110,6 +165,13 @@ def test_random_replace_bodies(client: httpx2.Client, body: dict[str, Any]) -> N
             "/v2/account/portfolio/history",
             "/v2/account/activities",
             "/v2/calendar",
+            "/v2/stocks/quotes",
+            "/v2/options/contracts",
+            "/v1beta1/options/snapshots/AAPL",
+            "/v1beta1/news",
+            "/v1/corporate-actions",
+            "/v2/corporate_actions/announcements",
+            "/v1beta1/screener/stocks/most-actives",
         ]
     ),
     params=st.dictionaries(
@@ -131,6 +193,17 @@ def test_random_replace_bodies(client: httpx2.Client, body: dict[str, Any]) -> N
                 "sort",
                 "nested",
                 "side",
+                "feed",
+                "type",
+                "underlying_symbols",
+                "expiration_date",
+                "expiration_date_gte",
+                "strike_price_gte",
+                "types",
+                "ca_types",
+                "since",
+                "top",
+                "by",
             ]
         ),
         st.text(max_size=12),

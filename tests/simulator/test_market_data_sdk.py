@@ -98,7 +98,7 @@ def test_daily_bars_skip_weekends_and_are_deterministic(stock_data: StockHistori
     first = stock_data.get_stock_bars(request)
     second = stock_data.get_stock_bars(request)
     assert set(first.data) == {"AAPL", "TSLA"}
-    assert len(first["AAPL"]) == 23  # weekdays of January 2025 (holidays are not modelled)
+    assert len(first["AAPL"]) == 21  # trading days of January 2025: weekdays less New Year and MLK Day
     # Daily bars are stamped at midnight New York time, 05:00 UTC in winter.
     assert all(b.timestamp.weekday() < 5 and b.timestamp.hour == 5 for b in first["AAPL"])
     assert [b.close for b in first["AAPL"]] == [b.close for b in second["AAPL"]]

@@ -11,6 +11,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderClass, OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
 from alpaca.trading.requests import (
     GetOrdersRequest,
+    LimitOrderRequest,
     MarketOrderRequest,
     StopLossRequest,
     TakeProfitRequest,
@@ -68,3 +69,22 @@ def test_bracket_exits_are_listed_held_and_canceled(trading: TradingClient) -> N
     assert sold.status == OrderStatus.FILLED
     closed = trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.CLOSED, nested=True))
     assert bracket.id in {o.id for o in closed}
+
+
+def test_cancel_all_reports_held_legs_of_a_waiting_bracket(trading: TradingClient) -> None:
+    waiting = trading.submit_order(
+        LimitOrderRequest(
+            symbol="DIS",
+            qty=2,
+            side=OrderSide.BUY,
+            time_in_force=TimeInForce.GTC,
+            limit_price=1,
+            order_class=OrderClass.BRACKET,
+            take_profit=TakeProfitRequest(limit_price=500),
+            stop_loss=StopLossRequest(stop_price=0.5),
+        )
+    )
+    assert waiting.legs is not None and {leg.status for leg in waiting.legs} == {OrderStatus.HELD}
+    canceled = trading.cancel_orders()
+    assert {c.id for c in canceled} == {waiting.id, *(leg.id for leg in waiting.legs)}
+    assert trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN)) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx2
 import pytest
@@ -84,7 +85,7 @@ def test_corporate_actions_by_symbols_types_and_dates(actions_client: CorporateA
     forward = splits.data["forward_splits"]
     assert [(s.symbol, s.new_rate, s.old_rate) for s in forward] == [("AAPL", 4, 1), ("NVDA", 10, 1)]
     assert all(isinstance(s, ForwardSplit) for s in forward)
-    today = datetime.now(UTC).date()
+    today = datetime.now(ZoneInfo("America/New_York")).date()  # the simulator dates by New York
     year = actions_client.get_corporate_actions(
         CorporateActionsRequest(start=today - timedelta(days=365), end=today)
     ).data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx2
 import pytest
@@ -40,7 +41,7 @@ def option_data(simulator: SimulatorHandle, sim_account: SimAccount) -> OptionHi
 
 
 def _fridays_ahead(weeks: int) -> date:
-    today = datetime.now(UTC).date()
+    today = datetime.now(ZoneInfo("America/New_York")).date()  # the simulator dates by New York
     return today + timedelta(days=(4 - today.weekday()) % 7 + 7 * weeks)
 
 

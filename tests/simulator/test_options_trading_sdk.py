@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import httpx2
 import pytest
@@ -34,7 +35,7 @@ from tests.simulator.conftest import no_retries
 
 
 def _friday(weeks: int = 1, today: date | None = None) -> date:
-    today = today or datetime.now(UTC).date()
+    today = today or datetime.now(ZoneInfo("America/New_York")).date()  # the simulator dates by New York
     return today + timedelta(days=(4 - today.weekday()) % 7 + 7 * weeks)
 
 
@@ -192,8 +193,11 @@ def test_multi_leg_limit_rests_until_its_net_price_and_ratio_quantities(trading:
     )
     assert resting.status == OrderStatus.NEW and resting.limit_price == "-100"
     assert resting.legs is not None and [leg.qty for leg in resting.legs] == ["1", "2"]
+    with pytest.raises(APIError) as caught:  # all or nothing: a leg is not canceled alone
+        trading.cancel_order_by_id(resting.legs[0].id)
+    assert caught.value.status_code == 422 and "cancel the order" in caught.value.message
     canceled = trading.cancel_orders()
-    assert [c.id for c in canceled] == [resting.id]
+    assert [c.id for c in canceled] == [resting.id, *(leg.id for leg in resting.legs)]  # legs reported too
     assert trading.get_order_by_id(resting.id).status == OrderStatus.CANCELED
 
 

@@ -7,6 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from alpaca_vault.simulator.config import SimulatorConfig
 from alpaca_vault.simulator.faults import FaultMiddleware
@@ -29,6 +30,19 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return json_response({"code": 50010000, "message": "internal server error occurred"}, 500)
 
 
+class PersistMiddleware:
+    """With a state file, write the books after every request that may have changed them."""
+
+    def __init__(self, app: ASGIApp, simulator: Simulator) -> None:
+        self.app = app
+        self.simulator = simulator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            self.simulator.broker.persist()
+
+
 def create_app(config: SimulatorConfig | None = None) -> Starlette:
     """An Alpaca-compatible paper broker as a Starlette app (trading and market data on one base URL)."""
     sim = Simulator(config or SimulatorConfig())
@@ -41,7 +55,10 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             *reference_data.routes,
             *admin.routes,
         ],
-        middleware=[Middleware(FaultMiddleware, injector=sim.faults)],
+        middleware=[
+            Middleware(FaultMiddleware, injector=sim.faults),
+            *([Middleware(PersistMiddleware, simulator=sim)] if sim.config.state_file else []),
+        ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )
     app.state.simulator = sim

@@ -13,9 +13,18 @@ import threading
 import uuid
 from collections.abc import Iterable
 from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
 from typing import Any, cast
 
-from alpaca_vault.simulator import account_config, exercise, intake, option_intake, views, watchlists
+from alpaca_vault.simulator import (
+    account_config,
+    exercise,
+    intake,
+    option_intake,
+    state_file,
+    views,
+    watchlists,
+)
 from alpaca_vault.simulator.assets import UNIVERSE, Asset, find_asset
 from alpaca_vault.simulator.books import QTY_STEP, ZERO, Account, Order, Position, equity_at, number
 from alpaca_vault.simulator.clock import MarketClock, iso
@@ -33,13 +42,31 @@ class Broker:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
         self.lock = threading.RLock()
-        self.clock = MarketClock(config.clock)
+        self.clock = MarketClock(config.clock, config.report_always_open)
         self.prices = PricePath(config.seed)
         self.engine = MatchingEngine(self.prices, self.clock, config.liquidity)
         self.accounts: dict[str, Account] = {}
         self._account_seq = 0
+        self.state_path = Path(config.state_file) if config.state_file else None
+        if self.state_path is not None:
+            saved = state_file.load(self.state_path)
+            if saved is not None:
+                accounts, self.clock.offset, pins = saved
+                self.accounts = {a.api_key: a for a in accounts}
+                self._account_seq = len(accounts)
+                for symbol, price in pins.items():
+                    self.prices.pin(symbol, price)
         for spec in config.accounts:
-            self.add_account(spec)
+            if spec.api_key not in self.accounts:
+                self.add_account(spec)
+
+    def persist(self) -> None:
+        """Write the books to the state file, when there is one."""
+        if self.state_path is None:
+            return
+        with self.lock:
+            state = state_file.dump(self.accounts, self.clock.offset, self.prices.pins())
+        state_file.save(self.state_path, state)
 
     # ------------------------------------------------------------------ accounts
 
@@ -201,6 +228,8 @@ class Broker:
             order = self._order(account, order_id)
             if not order.is_open:
                 raise unprocessable(f'order is already in "{order.status}" state')
+            if order.parent is not None and order.parent.order_class == "mleg":
+                raise unprocessable("a leg of a multi-leg order cannot be canceled alone; cancel the order")
             self.engine.close(order, "canceled", now)
 
     def cancel_all(self, account: Account) -> list[JSON]:
@@ -216,11 +245,13 @@ class Broker:
         self.sync(account, now)
         canceled = []
         for order in account.open_orders():
-            # Top-level orders take their legs with them; legs whose parent is done (the exits of a
-            # filled bracket entry) are canceled and reported on their own, as Alpaca does.
-            if order.is_open and (order.parent is None or not order.parent.is_open):
+            # Every open order is canceled and reported, held legs included: a top-level order
+            # takes its legs with it, and the live exits of a filled bracket entry go on their own.
+            if order.is_open:
                 self.engine.close(order, "canceled", now)
                 canceled.append(order)
+            elif order.status == "canceled" and order.canceled_at == now and order.parent is not None:
+                canceled.append(order)  # a leg just canceled with its parent
         return canceled
 
     def replace_order(self, account: Account, order_id: str, body: JSON) -> JSON:

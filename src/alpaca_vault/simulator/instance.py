@@ -22,7 +22,10 @@ class Simulator:
         self.news = NewsWire(config.seed, self.broker.clock.now())
 
     def reset(self) -> None:
+        if self.broker.state_path is not None:
+            self.broker.state_path.unlink(missing_ok=True)  # back to the start configuration
         self.broker = Broker(self.config)
+        self.broker.persist()
         self.market = MarketData(self.broker.prices, self.broker.clock)
         self.news = NewsWire(self.config.seed, self.broker.clock.now())
         self.faults.clear()

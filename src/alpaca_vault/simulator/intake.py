@@ -127,6 +127,12 @@ def build_order(account: Account, body: dict[str, Any], prices: PricePath, now: 
     if asset.is_crypto:
         if tif not in ("gtc", "ioc"):
             raise unprocessable("crypto orders only accept time_in_force gtc or ioc")
+        if order_type not in ("market", "limit", "stop_limit"):
+            raise unprocessable(
+                f"{order_type} orders are not supported for crypto (use market, limit or stop_limit)"
+            )
+        if order_class != "simple":
+            raise unprocessable("crypto orders must be simple orders")
     elif asset.is_option:
         if notional is not None:
             raise unprocessable("notional orders are not supported for options")

@@ -17,7 +17,7 @@ from typing import Any
 
 from alpaca_vault.simulator import black_scholes
 from alpaca_vault.simulator.assets import Asset
-from alpaca_vault.simulator.clock import NEW_YORK, MarketClock, exchange_open, iso, iso_nanos
+from alpaca_vault.simulator.clock import NEW_YORK, MarketClock, exchange_open, is_trading_day, iso, iso_nanos
 from alpaca_vault.simulator.errors import invalid
 from alpaca_vault.simulator.prices import PricePath
 
@@ -171,7 +171,7 @@ class MarketData:
     def previous_day_start(self, asset: Asset, now: float) -> float:
         previous = self.day_start(now) - 86400
         if not asset.is_crypto:
-            while datetime.fromtimestamp(previous + 43200, NEW_YORK).weekday() >= 5:
+            while not is_trading_day(datetime.fromtimestamp(previous + 43200, NEW_YORK).date()):
                 previous -= 86400
         return previous
 
@@ -258,7 +258,7 @@ class MarketData:
             if midnight >= end:
                 break
             if unit == "Day":
-                if asset.is_crypto or day.weekday() < 5:
+                if asset.is_crypto or is_trading_day(day):
                     starts.append(midnight)
                 day += timedelta(days=1)
             elif unit == "Week":

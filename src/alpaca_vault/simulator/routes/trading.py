@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,7 +13,7 @@ from starlette.routing import Route
 from alpaca_vault.simulator import options
 from alpaca_vault.simulator.assets import Asset, find_asset
 from alpaca_vault.simulator.books import Account
-from alpaca_vault.simulator.clock import NEW_YORK, trading_days
+from alpaca_vault.simulator.clock import NEW_YORK, next_trading_day, session, trading_days
 from alpaca_vault.simulator.errors import invalid, not_found
 from alpaca_vault.simulator.routes.common import (
     authenticated,
@@ -169,18 +169,11 @@ async def get_clock(request: Request, account: Account) -> Response:
     return json_response(
         {
             "timestamp": datetime.fromtimestamp(now, NEW_YORK).isoformat(),
-            "is_open": clock.is_open(now),
+            "is_open": clock.reports_open(now),
             "next_open": clock.next_open(now).isoformat(),
             "next_close": clock.next_close(now).isoformat(),
         }
     )
-
-
-def _next_weekday(day: date) -> date:
-    day += timedelta(days=1)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return day
 
 
 @authenticated
@@ -193,19 +186,22 @@ async def get_calendar(request: Request, account: Account) -> Response:
         raise invalid("start and end must be dates in YYYY-MM-DD form") from None
     if (end - start).days > 366 * 60:
         raise invalid("the calendar covers at most 60 years per request")
-    return json_response(
-        [
+    days = []
+    for day in trading_days(start, end):
+        hours = session(day)
+        assert hours is not None
+        early = hours[1].hour == 13
+        days.append(
             {
-                "date": d.isoformat(),
-                "open": "09:30",
-                "close": "16:00",
+                "date": day.isoformat(),
+                "open": hours[0].strftime("%H:%M"),
+                "close": hours[1].strftime("%H:%M"),
                 "session_open": "0400",
-                "session_close": "2000",
-                "settlement_date": _next_weekday(d).isoformat(),
+                "session_close": "1700" if early else "2000",
+                "settlement_date": next_trading_day(day).isoformat(),
             }
-            for d in trading_days(start, end)
-        ]
-    )
+        )
+    return json_response(days)
 
 
 @authenticated
