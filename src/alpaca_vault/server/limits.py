@@ -22,11 +22,11 @@ import time
 from collections import Counter, OrderedDict
 from typing import Any
 
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, authorization_context
 from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager, _error_response
 from mcp.server.transport_security import RequestBodyLimitMiddleware
-from mcp_types import INVALID_REQUEST, ErrorData, JSONRPCError
+from mcp_types import INTERNAL_ERROR, INVALID_REQUEST, ErrorData, JSONRPCError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -115,9 +115,15 @@ class FairSessionManager(StreamableHTTPSessionManager):
         if user is None or Request(scope).headers.get(MCP_SESSION_ID_HEADER) is not None:
             await super()._handle_stateful_request(scope, receive, send)
             return
-        # A new session: the quota is checked under the same lock the SDK admits sessions under.
+        # A new session: the quota is checked, and the session admitted, under the SDK's session-creation
+        # lock, so concurrent opens by one user cannot overshoot the quota.
+        authenticated = scope.get("user")
+        requestor = (
+            authorization_context(authenticated) if isinstance(authenticated, AuthenticatedUser) else None
+        )
         async with self._session_creation_lock:
             over_quota = self._open_by_user[user] >= self.sessions_per_user
+            transport = None if over_quota else self._admit_session(requestor)
         if over_quota:
             await too_many(
                 f"This user already has {self.sessions_per_user} open MCP sessions, the most allowed "
@@ -126,18 +132,16 @@ class FairSessionManager(StreamableHTTPSessionManager):
                 retry_after=None,
             )(scope, receive, send)
             return
-        await super()._handle_stateful_request(scope, receive, send)
+        if transport is None:  # the server-wide cap (the SDK's max_sessions), as the SDK answers it
+            await _error_response("Too many open sessions", 503, INTERNAL_ERROR)(scope, receive, send)
+            return
+        await self._serve_opening_request(transport, scope, receive, send)
 
     def _admit_session(self, requestor: Any) -> Any:
         transport = super()._admit_session(requestor)
         if transport is not None and requestor is not None:
             user = requestor.get("subject") or requestor.get("client_id")
             if user is not None:
-                if self._open_by_user[user] >= self.sessions_per_user:
-                    # Lost a race with another open by the same user: undo, the caller answers 503.
-                    self._server_instances.pop(transport.mcp_session_id, None)
-                    self._session_owners.pop(transport.mcp_session_id, None)
-                    return None
                 self._open_by_user[user] += 1
                 self._session_user[transport.mcp_session_id] = user
         return transport
