@@ -36,7 +36,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src/alpaca_vault/vault src/alpaca_vault/broker src/alpaca_vault/db src/alpaca_vault/audit \
-		src/alpaca_vault/guard src/alpaca_vault/tools
+		src/alpaca_vault/accounts src/alpaca_vault/guard src/alpaca_vault/tools src/alpaca_vault/console
 
 bench: $(STAMP)
 	$(BIN)/python bench/vault.py

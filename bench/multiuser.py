@@ -41,10 +41,11 @@ from pydantic import SecretStr
 from sqlalchemy import make_url
 
 from _postgres import postgres_server  # bench/ is on sys.path: these run as scripts
+from alpaca_vault.accounts import AccountAdmin
 from alpaca_vault.db import Database
 from alpaca_vault.db.migrate import upgrade
 from alpaca_vault.db.rls import create_app_role
-from alpaca_vault.server.auth import AccountAdmin, BearerTokenVerifier
+from alpaca_vault.server.auth import BearerTokenVerifier
 from alpaca_vault.simulator import AccountSpec, SimulatorConfig, create_app, serve_in_thread
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing, generate_key
@@ -71,7 +72,7 @@ def server_process(env: dict[str, str]) -> Iterator[str]:
             if process.poll() is not None:
                 raise SystemExit("the server exited during start-up")
             try:
-                httpx2.get(f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp", timeout=1)
+                httpx2.get(f"http://127.0.0.1:{port}/mcp", timeout=1)  # any answer (a 401) means it is up
                 break
             except httpx2.TransportError:
                 if time.monotonic() > deadline:

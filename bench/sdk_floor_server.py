@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from alpaca_vault.broker.client import AlpacaClient, AlpacaKeys
 from alpaca_vault.server.stdio import serve_stdio
 from alpaca_vault.tools.account import AccountResult
-from alpaca_vault.tools.runtime import respond
+from alpaca_vault.tools.results import respond
 from alpaca_vault.tools.schemas import compact_output_schemas
 
 URL = os.environ["ALPACA_VAULT_PAPER_URL"]

@@ -142,9 +142,9 @@ class Bench:
             "simulator", "--port", str(self.sim_port), "--account", f"{SIM_KEY}:{SIM_SECRET}:1000000000"
         )
         wait_for_port(self.sim_port)
+        from alpaca_vault.accounts import AccountAdmin
         from alpaca_vault.db.engine import Database
         from alpaca_vault.db.migrate import upgrade
-        from alpaca_vault.server.auth import AccountAdmin
         from alpaca_vault.vault.credentials import CredentialService
         from alpaca_vault.vault.keyring import KeyRing
 

@@ -7,7 +7,12 @@ here as plugins so every test directory can use them.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+
+import pytest
+import stamina
 
 # Tests must never read a developer's real vault or talk to real Alpaca.
 for _name in list(os.environ):
@@ -21,3 +26,30 @@ pytest_plugins = [
     "tests.fixtures.simulator",
     "tests.fixtures.mcp_server",
 ]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _retries_without_waiting() -> Iterator[None]:
+    """stamina's test mode: every retry loop keeps its attempts (capped at 10) but never sleeps.
+
+    A test that needs real backoff waits turns test mode off itself (``stamina.set_testing(False)``).
+    """
+    with stamina.set_testing(True, attempts=10, cap=True):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _logs_at_warning() -> Iterator[None]:
+    """Log at WARNING unless a test asks for more (``caplog.set_level``, ``configure_logging``).
+
+    DEBUG records cost a scrub each; a test that raised the level must not leave it raised, nor
+    leave its stderr handler behind, for the tests after it.
+    """
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    root.setLevel(logging.WARNING)
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers and getattr(handler, "_alpaca_vault_handler", False):
+            root.removeHandler(handler)
+    root.setLevel(level)

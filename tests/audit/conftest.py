@@ -12,6 +12,13 @@ from alpaca_vault.audit import AuditLog, ChainKeys
 from alpaca_vault.db import Database
 from alpaca_vault.guard.order_intents import OrderIntents
 from alpaca_vault.vault import CredentialInfo, CredentialService, KeyRing, UserInfo
+from tests.cli.conftest import cli  # noqa: F401 - the console-script fixture, used here too
+from tests.multiuser.conftest import (  # noqa: F401 - multi-user deployments, used here too
+    deployment,
+    deployment_urls,
+    rls_cluster,
+    rls_database,
+)
 
 
 @dataclass

@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from alpaca_vault.db import Database
 from alpaca_vault.server.auth import BearerTokenVerifier
 from alpaca_vault.server.cli import app
+from alpaca_vault.server.hints import program
+from alpaca_vault.vault.keyring import generate_key
 from tests.multiuser.conftest import RlsDatabase
 
 runner = CliRunner()
@@ -63,7 +65,8 @@ def test_tokens_create_for_an_unknown_user_names_the_known_ones(env: dict[str, s
     run(env, "users", "add", "alice")
     code, out, err = run(env, "tokens", "create", "--user", "bob")
     assert code == 1 and out == ""
-    assert "User 'bob' not found. Known users: alice. `alpaca-vault users add bob` creates it." in err
+    # The hint names the command as this shell can run it (the absolute path when it is not on PATH).
+    assert f"User 'bob' not found. Known users: alice. `{program()} users add bob` creates it." in err
 
 
 def test_tokens_revoke_by_id_or_prefix_and_never_by_the_token(env: dict[str, str]) -> None:
@@ -108,8 +111,10 @@ def test_users_remove_takes_tokens_along_and_needs_yes_when_not_interactive(env:
 
 @pytest.mark.postgres
 def test_admin_commands_as_the_application_role_say_to_use_the_owner(rls_database: RlsDatabase) -> None:
-    as_app = {"ALPACA_VAULT_DATABASE_URL": rls_database.app_url}
-    as_owner = {"ALPACA_VAULT_DATABASE_URL": rls_database.owner_url}
+    # User and token changes are audited, so a shared database needs its key ring for them (#13).
+    keys = {"ALPACA_VAULT_ENCRYPTION_KEYS": generate_key()}
+    as_app = {"ALPACA_VAULT_DATABASE_URL": rls_database.app_url, **keys}
+    as_owner = {"ALPACA_VAULT_DATABASE_URL": rls_database.owner_url, **keys}
     for args in (("users", "add", "alice"), ("users", "list"), ("tokens", "list")):
         code, _, err = run(as_app, *args)
         assert code == 1 and "owns the tables" in err and "Traceback" not in err
@@ -128,8 +133,8 @@ def test_admin_commands_as_the_application_role_say_to_use_the_owner(rls_databas
 
 async def _sqlite_vault_with_a_token(path: Path) -> tuple[Database, str]:
     """A migrated SQLite vault with user alice and one bearer token of hers."""
+    from alpaca_vault.accounts import AccountAdmin
     from alpaca_vault.db.migrate import upgrade_database
-    from alpaca_vault.server.auth import AccountAdmin
 
     db = Database.create(f"sqlite+aiosqlite:///{path}")
     await upgrade_database(db)
@@ -191,9 +196,9 @@ async def test_removing_a_user_deletes_its_credentials_on_sqlite_too(tmp_path: P
     from pydantic import SecretStr
     from sqlalchemy import func, select
 
+    from alpaca_vault.accounts import AccountAdmin
     from alpaca_vault.db.migrate import upgrade_database
     from alpaca_vault.db.models import ApiToken, Credential
-    from alpaca_vault.server.auth import AccountAdmin
     from alpaca_vault.vault.credentials import CredentialService
     from alpaca_vault.vault.keyring import KeyRing, generate_key
 

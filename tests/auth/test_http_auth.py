@@ -1,8 +1,9 @@
 """Bearer-token auth on the Streamable HTTP transport, checked on the wire.
 
 Missing, malformed, unknown, expired and revoked tokens each get 401 with a
-``WWW-Authenticate: Bearer`` challenge that points at the protected resource
-metadata; a valid token from a foreign Host or Origin is refused too.
+``WWW-Authenticate: Bearer`` challenge whose error_description says which and
+how to get a token; no OAuth metadata is advertised (there is no authorization
+server); a valid token from a foreign Host or Origin is refused too.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from sqlalchemy import update
 
+from alpaca_vault.accounts import generate_token
 from alpaca_vault.db.models import ApiToken, utcnow
 from alpaca_vault.db.rls import maintenance_session
-from alpaca_vault.server.auth import generate_token
+from alpaca_vault.tools.gate import GateHooks, ToolCall
 from tests.fixtures.mcp_server import text_of
 from tests.multiuser.conftest import Deployment
 from tests.multiuser.harness import connect, http_settings, serve_http
@@ -51,14 +53,28 @@ def post(url: str, token: str | None = None, **headers: str) -> httpx2.Response:
     return httpx2.post(url, json=INITIALIZE, headers=sent, timeout=10)
 
 
-def assert_challenged(response: httpx2.Response, url: str) -> None:
+REASONS = {
+    "missing": "No bearer token was sent.",
+    "unknown": "This bearer token is not valid for this server.",
+    "expired": "This bearer token has expired.",
+    "revoked": "This bearer token was revoked.",
+}
+
+
+def assert_challenged(response: httpx2.Response, url: str, reason: str = "unknown") -> None:
     assert response.status_code == 401, response.text
     challenge = response.headers["www-authenticate"]
-    assert challenge.startswith("Bearer ")
-    assert 'error="invalid_token"' in challenge
-    origin = url.removesuffix("/mcp")
-    assert f'resource_metadata="{origin}/.well-known/oauth-protected-resource/mcp"' in challenge
-    assert response.json()["error"] == "invalid_token"
+    assert challenge.startswith('Bearer realm="alpaca-vault"')
+    # No pointer to OAuth metadata: there is no authorization server to send a client to.
+    assert "resource_metadata" not in challenge
+    body = response.json()
+    assert body["error_description"].startswith(REASONS[reason])
+    assert "`alpaca-vault tokens create --user NAME`" in body["error_description"]
+    assert f'error_description="{body["error_description"]}"' in challenge
+    if reason == "missing":  # RFC 6750 3.1: no error code when no credentials were sent
+        assert "error=" not in challenge.replace("error_description", "")
+    else:
+        assert 'error="invalid_token"' in challenge and body["error"] == "invalid_token"
 
 
 async def test_a_valid_token_is_accepted(deployment: Deployment, server: str) -> None:
@@ -77,12 +93,27 @@ async def test_missing_or_wrong_tokens_get_401(
     deployment: Deployment, server: str, token: str | None
 ) -> None:
     await deployment.user_with_token("alice")
-    assert_challenged(post(server, token), server)
+    assert_challenged(post(server, token), server, "missing" if token is None else "unknown")
+
+
+async def test_probing_learns_nothing_a_forged_token_and_garbage_get_the_same_answer(
+    deployment: Deployment, server: str
+) -> None:
+    # Token guessing: an attacker must not learn whether a string is well-formed or close to a real one.
+    real = await deployment.user_with_token("alice")
+    one_off = real[:-1] + (
+        "B" if real.endswith("A") else "A"
+    )  # differs from the real token in its last character
+    answers = {
+        (r.status_code, r.headers["www-authenticate"], r.text)
+        for r in (post(server, t) for t in ("garbage", generate_token(), one_off, "avt_" + "A" * 43))
+    }
+    assert len(answers) == 1
 
 
 async def test_a_non_bearer_scheme_gets_401(deployment: Deployment, server: str) -> None:
     token = await deployment.user_with_token("alice")
-    assert_challenged(post(server, Authorization=f"Basic {token}"), server)
+    assert_challenged(post(server, Authorization=f"Basic {token}"), server, "missing")
 
 
 async def test_an_expired_token_gets_401(deployment: Deployment, server: str) -> None:
@@ -90,7 +121,7 @@ async def test_an_expired_token_gets_401(deployment: Deployment, server: str) ->
     assert post(server, issued_token).status_code == 200
     async with maintenance_session(deployment.admin_db) as session:
         await session.execute(update(ApiToken).values(expires_at=utcnow() - timedelta(minutes=1)))
-    assert_challenged(post(server, issued_token), server)
+    assert_challenged(post(server, issued_token), server, "expired")
 
 
 async def test_a_revoked_token_gets_401_from_the_next_request(deployment: Deployment, server: str) -> None:
@@ -101,7 +132,7 @@ async def test_a_revoked_token_gets_401_from_the_next_request(deployment: Deploy
         await deployment.admin.revoke_token(str(record.id))
         with pytest.raises(MCPError):
             await client.call_tool("list_credentials", {})
-    assert_challenged(post(server, token), server)
+    assert_challenged(post(server, token), server, "revoked")
 
 
 async def test_removing_a_user_refuses_its_tokens(deployment: Deployment, server: str) -> None:
@@ -121,13 +152,20 @@ async def test_a_foreign_host_or_origin_is_refused_even_with_a_valid_token(
     assert post(server, token, Origin=f"http://127.0.0.1:{port}").status_code == 200
 
 
-async def test_protected_resource_metadata_names_this_resource(server: str) -> None:
+async def test_a_tokenless_client_finds_no_oauth_dead_end(server: str) -> None:
+    # Until OAuth exists nothing advertises it: a client following discovery finds no authorization
+    # server to try (and fail with a 404 at); the 401 itself says how to get a token.
     origin = server.removesuffix("/mcp")
-    response = httpx2.get(f"{origin}/.well-known/oauth-protected-resource/mcp", timeout=10)
-    assert response.status_code == 200
-    metadata = response.json()
-    assert metadata["resource"] == server
-    assert metadata["bearer_methods_supported"] == ["header"]
+    for path in (
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/register",
+        "/authorize",
+    ):
+        assert httpx2.get(f"{origin}{path}", timeout=10).status_code == 404, path
+    assert_challenged(post(server), server, "missing")
 
 
 async def test_last_used_is_recorded_at_most_once_a_minute(deployment: Deployment, server: str) -> None:
@@ -143,3 +181,28 @@ async def test_last_used_is_recorded_at_most_once_a_minute(deployment: Deploymen
             await client.call_tool("list_credentials", {})
     (later,) = await deployment.admin.list_tokens("alice")
     assert later.last_used_at == first.last_used_at
+
+
+async def test_the_gate_knows_the_token_a_call_came_with(
+    deployment: Deployment, tmp_path: Path, simulator: Any
+) -> None:
+    """Every call's actor is its bearer token, by id and name (what the audit trail will record)."""
+    seen: list[ToolCall] = []
+    hooks = GateHooks()
+
+    async def watch(call: ToolCall) -> None:
+        seen.append(call)
+
+    hooks.add_before_send(watch)
+    await deployment.admin.add_user("carol")
+    issued = await deployment.admin.create_token("carol", name="laptop-agent")
+    settings = http_settings(tmp_path / "data", deployment.server_url, simulator.base_url)
+    with serve_http(settings, gate_hooks=hooks) as url:
+        async with connect(url, issued.token.get_secret_value()) as client:
+            listed = await client.call_tool("list_credentials", {})
+            assert not listed.is_error, text_of(listed)
+    assert len(seen) == 1
+    actor = seen[0].actor
+    assert actor.kind == "token" and actor.token_id == issued.record.id and actor.token_name == "laptop-agent"
+    users = {u.name: u.id for u in await deployment.admin.list_users()}
+    assert seen[0].user_id == users["carol"]

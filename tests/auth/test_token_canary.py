@@ -25,7 +25,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from alpaca_vault.server.auth import DISPLAY_PREFIX_LENGTH
+from alpaca_vault.accounts import DISPLAY_PREFIX_LENGTH
 from alpaca_vault.vault.keyring import generate_key
 from tests.fixtures.mcp_server import text_of
 from tests.multiuser.harness import connect
@@ -55,6 +55,7 @@ def env(tmp_path: Path, simulator: Any) -> dict[str, str]:
         ALPACA_VAULT_LIVE_URL=simulator.base_url,
         ALPACA_VAULT_DATA_URL=simulator.base_url,
         ALPACA_VAULT_LOG_LEVEL="DEBUG",
+        ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="true",  # keys as arguments here; tests/console covers the page
     )
     return values
 
@@ -81,7 +82,7 @@ def http_server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path
             while True:
                 assert process.poll() is None, log.read_text()
                 try:
-                    httpx2.get(f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp", timeout=1)
+                    httpx2.get(f"http://127.0.0.1:{port}/mcp", timeout=1)  # any answer (a 401) means it is up
                     break
                 except httpx2.TransportError:
                     assert time.monotonic() < deadline, "the server did not start"
@@ -147,5 +148,5 @@ async def test_a_token_is_shown_once_and_never_again(
         seen.append(path.read_bytes().decode("latin-1"))
     seen.append(server_log.read_text())
 
-    assert "DEBUG alpaca_vault.server.auth: Bearer token refused" in seen[-1]  # DEBUG logging really ran
+    assert "DEBUG alpaca_vault.accounts.tokens: Bearer token refused" in seen[-1]  # DEBUG logging really ran
     assert [i for i, text in enumerate(seen) if leaks(token, text)] == []

@@ -38,6 +38,12 @@ def make_client(simulator: Any, **overrides: Any) -> AlpacaClient:
     return AlpacaClient(**options)
 
 
+def faults_left(simulator: Any) -> dict[str, int | None]:
+    """What is left of the injected faults, by match: a fault with a count is removed once it has fired
+    that many times, so a test can assert that its fault really fired (and how often)."""
+    return {fault["match"]: fault["remaining"] for fault in simulator.faults()}
+
+
 @pytest.fixture
 async def broker(simulator: Any) -> AsyncIterator[AlpacaClient]:
     simulator.clear_faults()  # the simulator is shared by the whole run: start from a clean slate

@@ -11,6 +11,7 @@ from alpaca_vault.broker import (
     AlpacaClient,
     AlpacaKeys,
     AlpacaRejected,
+    ClientOrderIdConflict,
     OrderRequest,
     ReplaceOrderRequest,
 )
@@ -28,10 +29,12 @@ async def test_replace_with_a_client_order_id_of_an_unrelated_order_is_refused(
     a = await broker.place_order(keys, resting_limit("NVDA", "1.00", client_order_id="nvda-a"))
     b = await broker.place_order(keys, resting_limit("NVDA", "2.00"))
 
-    with pytest.raises(AlpacaRejected) as caught:
+    with pytest.raises(ClientOrderIdConflict) as caught:
         await broker.replace_order(
             keys, b.id, ReplaceOrderRequest(limit_price=Decimal("3.00"), client_order_id="nvda-a")
         )
+    assert isinstance(caught.value, AlpacaRejected)  # tools that key on the parent class still match
+    assert (caught.value.client_order_id, caught.value.existing_order_id) == ("nvda-a", a.id)
 
     message = str(caught.value)
     assert caught.value.status == 422
@@ -103,8 +106,10 @@ async def test_reused_client_order_id_with_a_different_request_is_refused(
 ) -> None:
     first = await broker.place_order(keys, OrderRequest(**_AAPL_LIMIT, client_order_id="mine-1"))
 
-    with pytest.raises(AlpacaRejected) as caught:
+    with pytest.raises(ClientOrderIdConflict) as caught:
         await broker.place_order(keys, OrderRequest(**{**_AAPL_LIMIT, **change}, client_order_id="mine-1"))
+    assert caught.value.existing_order_id == first.id
+    assert field in caught.value.differences
 
     message = str(caught.value)
     assert caught.value.status == 422
@@ -231,5 +236,6 @@ async def test_same_request_after_a_lost_answer_returns_the_one_order(
     again = await broker.place_order(keys, request)
 
     assert again.id == first.id
+    assert simulator.faults() == []  # both answers were really lost
     new = [o for o in simulator.orders(sim_account.api_key) if o["id"] not in before]
     assert [o["id"] for o in new if o["client_order_id"] == "same-intent"] == [first.id]

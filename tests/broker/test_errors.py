@@ -58,8 +58,14 @@ async def test_wrong_secret_is_auth_error(broker: AlpacaClient, sim_account: Any
         await broker.get_account(keys)
     error = caught.value
     assert (error.status, error.code, error.message) == (401, 40110000, "request is not authorized")
-    assert "HTTP 401" in str(error) and "paper vs live" in str(error)
-    assert error.as_dict()["error"] == "AlpacaAuthError"
+    # Facts only: what Alpaca said and where; the advice for an agent lives in tools/.
+    assert str(error) == "request is not authorized (HTTP 401, Alpaca code 40110000)."
+    assert error.as_dict() == {
+        "error": "AlpacaAuthError",
+        "status": 401,
+        "code": 40110000,
+        "message": "request is not authorized",
+    }
     assert_only_our_errors(error)
 
 
@@ -166,9 +172,9 @@ async def test_live_keys_use_the_live_url(simulator: Any, sim_account: Any) -> N
         await client.aclose()
 
 
-def test_error_text_is_actionable() -> None:
+def test_error_text_states_the_facts() -> None:
     error = AlpacaForbidden(403, 40310000, "insufficient buying power")
-    assert str(error).startswith("insufficient buying power (HTTP 403, Alpaca code 40310000).")
+    assert str(error) == "insufficient buying power (HTTP 403, Alpaca code 40310000)."
     assert repr(error) == "AlpacaForbidden(status=403, code=40310000, message='insufficient buying power')"
     assert error.args == ("insufficient buying power",)
     assert not error.retryable
@@ -177,7 +183,7 @@ def test_error_text_is_actionable() -> None:
 def test_retry_after_accepts_seconds_and_http_dates() -> None:
     from email.utils import format_datetime
 
-    from alpaca_vault.broker.client import _parse_retry_after
+    from alpaca_vault.broker.transport import _parse_retry_after
 
     assert _parse_retry_after("3") == 3.0
     assert _parse_retry_after(" 0.5 ") == 0.5
@@ -194,7 +200,7 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
 def test_rate_limit_reset_header_is_a_fallback_wait() -> None:
     import time
 
-    from alpaca_vault.broker.client import _wait_hint
+    from alpaca_vault.broker.transport import _wait_hint
 
     assert _wait_hint(httpx2.Headers({"Retry-After": "2", "X-RateLimit-Reset": "0"})) == 2.0
     waited = _wait_hint(httpx2.Headers({"X-RateLimit-Reset": str(int(time.time()) + 30)}))

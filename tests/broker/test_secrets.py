@@ -21,11 +21,18 @@ import pytest
 from pydantic import SecretStr
 
 from alpaca_vault.broker import (
+    AccountConfigurationUpdate,
     AlpacaAuthError,
     AlpacaClient,
     AlpacaKeys,
+    AssetsQuery,
+    CorporateActionsQuery,
+    NewsQuery,
+    OptionChainQuery,
+    OptionContractsQuery,
     OrderRequest,
     ReplaceOrderRequest,
+    WatchlistRequest,
 )
 
 from .conftest import make_client
@@ -96,6 +103,60 @@ async def _replace_lost(client: AlpacaClient, keys: AlpacaKeys, sim: Any) -> Any
     return await client.replace_order(keys, resting.id, ReplaceOrderRequest(limit_price=Decimal("1.10")))
 
 
+async def _spread(client: AlpacaClient, keys: AlpacaKeys) -> Any:
+    page = await client.get_option_contracts(
+        keys, OptionContractsQuery(underlying_symbols=["SPY"], type="call", limit=2)
+    )
+    lower, higher = (c.symbol for c in page.option_contracts)
+    return await client.place_order(
+        keys,
+        OrderRequest(
+            order_class="mleg",
+            qty=1,
+            legs=[{"symbol": lower, "side": "buy"}, {"symbol": higher, "side": "sell"}],
+        ),
+    )
+
+
+async def _conflict(client: AlpacaClient, keys: AlpacaKeys) -> Any:
+    await _place(client, keys, client_order_id="canary-coid")
+    return await _place(client, keys, qty=2, client_order_id="canary-coid")
+
+
+async def _watchlist(client: AlpacaClient, keys: AlpacaKeys) -> Any:
+    created = await client.create_watchlist(keys, WatchlistRequest(name="canary", symbols=["AAPL"]))
+    await client.add_to_watchlist(keys, created.id, "MSFT")
+    return await client.delete_watchlist(keys, created.id)
+
+
+# Issue #15's methods: each must run clean ("ok") or fail as named, with no secret anywhere.
+NEW_SCENARIOS: list[tuple[str, Scenario, str]] = [
+    ("assets", lambda c, k, s: c.list_assets(k, AssetsQuery(limit=5)), "ok"),
+    ("latest bars", lambda c, k, s: c.get_latest_bar(k, ["AAPL", "BTC/USD"]), "ok"),
+    ("history", lambda c, k, s: c.get_trades(k, "AAPL", limit=3), "ok"),
+    ("orderbook", lambda c, k, s: c.get_orderbook(k, "BTC/USD"), "ok"),
+    ("screeners", lambda c, k, s: c.get_movers(k), "ok"),
+    (
+        "contracts",
+        lambda c, k, s: c.get_option_contracts(k, OptionContractsQuery(underlying_symbols=["AAPL"], limit=3)),
+        "ok",
+    ),
+    ("chain", lambda c, k, s: c.get_option_chain(k, "AAPL", OptionChainQuery(limit=3)), "ok"),
+    ("spread", lambda c, k, s: _spread(c, k), "ok"),
+    ("news", lambda c, k, s: c.get_news(k, NewsQuery(limit=2)), "ok"),
+    ("corporate actions", lambda c, k, s: c.get_corporate_actions(k, CorporateActionsQuery(limit=2)), "ok"),
+    ("watchlist", lambda c, k, s: _watchlist(c, k), "ok"),
+    (
+        "config",
+        lambda c, k, s: c.update_account_configuration(
+            k, AccountConfigurationUpdate(trade_confirm_email="none")
+        ),
+        "ok",
+    ),
+    ("client_order_id conflict", lambda c, k, s: _conflict(c, k), "ClientOrderIdConflict"),
+]
+
+
 SCENARIOS: list[tuple[str, Scenario]] = [
     ("account", lambda c, k, s: c.get_account(k)),
     ("market order", lambda c, k, s: _place(c, k)),
@@ -154,6 +215,7 @@ async def test_secret_never_leaks(
     client = make_client(simulator)
     slow = make_client(simulator, timeout=0.2)
     dead = make_client(simulator, paper_url=dead_url(), live_url=dead_url(), data_url=dead_url())
+    bad_url = make_client(simulator, paper_url="http://[::1", live_url="http://[::1")
     caplog.set_level(logging.DEBUG)
     errors: list[BaseException] = []
     outcomes: dict[str, str] = {}
@@ -161,6 +223,11 @@ async def test_secret_never_leaks(
         runs: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
             (name, functools.partial(scenario, client, keys, simulator)) for name, scenario in SCENARIOS
         ]
+        runs += [
+            (name, functools.partial(scenario, client, keys, simulator))
+            for name, scenario, _ in NEW_SCENARIOS
+        ]
+        runs.append(("invalid URL", lambda: bad_url.get_account(keys)))
         runs += [
             ("401", lambda: client.get_account(wrong)),
             (
@@ -209,6 +276,8 @@ async def test_secret_never_leaks(
         assert outcomes["connection refused"] == "AlpacaConnectionError"
         assert outcomes["lost + lookup down"] == outcomes["close lost"] == "OrderOutcomeUnknown"
         assert outcomes["400-ish argument error"] == "InvalidRequestError"
+        assert {name: outcomes[name] for name, _, _ in NEW_SCENARIOS} == {n: o for n, _, o in NEW_SCENARIOS}
+        assert outcomes["invalid URL"] == "AlpacaRequestError"
 
         for error in errors:
             assert_exception_clean(error, markers)
@@ -228,7 +297,7 @@ async def test_secret_never_leaks(
             assert len(http.cookies.jar) == 0
         assert not leaks(repr(keys), markers)
     finally:
-        for c in (client, slow, dead):
+        for c in (client, slow, dead, bad_url):
             await c.aclose()
 
 
@@ -258,7 +327,7 @@ async def test_malformed_secret_is_refused_without_echoing_it(
         with pytest.raises(AlpacaAuthError) as caught:
             await client.get_account(keys)
         assert caught.value.status is None
-        assert "store the key pair again" in str(caught.value)
+        assert "so it was not sent" in str(caught.value)
         assert_exception_clean(caught.value, markers)
         for record in caplog.records:
             assert not leaks(record.getMessage() + repr(vars(record)), markers), record.name

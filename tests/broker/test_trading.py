@@ -215,7 +215,10 @@ async def test_live_trading_switch_is_a_second_wall(simulator: Any, sim_account:
         assert (await client.get_account(live)).status == "ACTIVE"  # reading is fine
         with pytest.raises(LiveTradingDisabled, match="place an order") as caught:
             await client.place_order(live, resting)
-        assert "ALPACA_VAULT_ALLOW_LIVE_TRADING" in str(caught.value)
+        assert caught.value.action == "place an order"
+        assert str(caught.value) == (
+            "Refused to place an order with a live-environment credential: live trading is disabled."
+        )
         for attempt in (
             client.cancel_all_orders(live),
             client.close_all_positions(live),

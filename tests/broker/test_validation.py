@@ -190,8 +190,16 @@ CLIENT_MISUSE: list[tuple[str, Callable[[AlpacaClient, AlpacaKeys], Awaitable[An
     ("symbol path traversal", lambda c, k: c.close_position(k, "../positions"), "not a valid symbol"),
     ("asset empty", lambda c, k: c.get_asset(k, ""), "not a valid symbol"),
     ("qty and percentage", lambda c, k: c.close_position(k, "AAPL", qty=1, percentage=50), "not both"),
-    ("percentage over 100", lambda c, k: c.close_position(k, "AAPL", percentage=150), "between 0 and 100"),
-    ("qty not a number", lambda c, k: c.close_position(k, "AAPL", qty="lots"), "must be a number"),
+    (
+        "percentage over 100",
+        lambda c, k: c.close_position(k, "AAPL", percentage=150),
+        "percentage: must be greater than 0 and at most 100",
+    ),
+    (
+        "qty not a number",
+        lambda c, k: c.close_position(k, "AAPL", qty="lots"),
+        "qty: must be greater than 0 and at most 1,000,000,000, with at most 9 decimal places (got something",
+    ),
     ("bad timeframe", lambda c, k: c.get_bars(k, "AAPL", timeframe="7Day"), "1Min..59Min"),
     ("mixed bars", lambda c, k: c.get_bars(k, ["AAPL", "BTC/USD"]), "separate calls"),
     ("no symbols", lambda c, k: c.get_latest_quote(k, []), "at least one symbol"),

@@ -28,10 +28,10 @@ import asyncpg
 import pytest
 from sqlalchemy import make_url
 
+from alpaca_vault.accounts import AccountAdmin
 from alpaca_vault.db import Database
 from alpaca_vault.db.migrate import upgrade, upgrade_database
 from alpaca_vault.db.rls import create_app_role
-from alpaca_vault.server.auth import AccountAdmin
 from tests.fixtures.postgres import _asyncpg_dsn
 
 T = TypeVar("T")

@@ -32,14 +32,17 @@ def http_settings(data_dir: Path, database_url: str, simulator_url: str, **overr
         "live_url": simulator_url,
         "data_url": simulator_url,
         "http_timeout": 5.0,
-        "log_level": "DEBUG",
+        "log_level": "WARNING",  # a test that wants more asks for it
+        "allow_secrets_in_arguments": True,  # keys as arguments here; tests/console covers the page
     }
     values.update(overrides)
     return Settings(**values)
 
 
-def serve_http(settings: Settings, *, stateless: bool = False) -> AbstractContextManager[str]:
-    return serve_http_in_thread(settings, stateless=stateless)
+def serve_http(
+    settings: Settings, *, stateless: bool = False, gate_hooks: Any = None
+) -> AbstractContextManager[str]:
+    return serve_http_in_thread(settings, stateless=stateless, gate_hooks=gate_hooks)
 
 
 @asynccontextmanager

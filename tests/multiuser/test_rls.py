@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,10 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from alpaca_vault.accounts import AccountAdmin, hash_token
 from alpaca_vault.audit import AuditLog, ChainKeys
 from alpaca_vault.audit.chain import STDIO
+from alpaca_vault.console.links import LinkError, LinkStore
 from alpaca_vault.db import Database
 from alpaca_vault.db.rls import (
     APPEND_ONLY_TABLES,
@@ -31,7 +34,6 @@ from alpaca_vault.db.rls import (
 )
 from alpaca_vault.guard.order_intents import OrderIntents
 from alpaca_vault.guard.store import PolicyStore
-from alpaca_vault.server.auth import AccountAdmin, hash_token
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing, generate_key
 from tests.multiuser.conftest import RlsDatabase
@@ -47,6 +49,7 @@ OWNER_COLUMN = {
     "audit_events": "user_id",
     "order_intents": "user_id",
     "trading_policies": "user_id",
+    "one_time_links": "user_id",
 }
 
 
@@ -86,6 +89,10 @@ async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[Tw
             await intents.record(user, stored.id, stored.name, f"coid-{n}", {"symbol": "AAPL"}, actor=STDIO)
         # A trading policy row per user, written as the CLI writes it (as the application role here).
         await PolicyStore(app).update(user, "cred-0", {"max_orders_per_day": 5})
+    # #12: one-time links, issued the way the server issues them (as the application role).
+    links = LinkStore(app)
+    for user in (alice, bob):
+        await links.issue(user, "key_entry", lifetime=timedelta(minutes=10), bound_to="cred-new")
     try:
         yield TwoTenants(app, owner, alice, bob, alice_token, bob_token)
     finally:
@@ -271,3 +278,24 @@ async def test_migration_0002_downgrades_and_upgrades_again(rls_database: RlsDat
         assert {(f, g) for _, f, g in await row_security()} == {(True, True)}
     finally:
         await owner.dispose()
+
+
+async def test_a_link_is_found_by_its_hash_alone_and_then_only_within_its_users_rows(
+    tenants: TwoTenants,
+) -> None:
+    # #12: the definer lookup answers one link's owner; everything after runs under RLS for that owner.
+    links = LinkStore(tenants.app)
+    issued = await links.issue(tenants.bob, "key_entry", lifetime=timedelta(minutes=10), bound_to="x")
+    record = await links.find(issued.secret, "key_entry")
+    assert record.user_id == tenants.bob and record.user_name == "bob"
+    assert await links.get(tenants.alice, issued.id) is None  # alice's transaction cannot see bob's link
+    with pytest.raises(LinkError) as refused:
+        await links.find(issued.secret[:-1] + ("A" if issued.secret[-1] != "A" else "B"), "key_entry")
+    assert refused.value.reason == "unknown"
+    async with tenants.app.session() as session:
+        await session.execute(text("SELECT * FROM alpaca_vault_link_lookup(:h)"), {"h": "0" * 64})
+        setting = (
+            await session.execute(text("SELECT current_setting('app.maintenance', true)"))
+        ).scalar_one()
+        assert setting in ("", None)
+        assert (await session.execute(text("SELECT count(*) FROM one_time_links"))).scalar_one() == 0

@@ -11,8 +11,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from pydantic import SecretStr
 
+from alpaca_vault.accounts import AccountAdmin
 from alpaca_vault.db import Database
-from alpaca_vault.server.auth import AccountAdmin
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing, generate_key
 from tests.fixtures.mcp_server import text_of, wire

@@ -2,7 +2,9 @@
 
 Every answer must be a result or a tool error whose text explains itself;
 never a protocol error, never the SDK's bare "Error executing tool X" that
-marks an unexpected exception, and the server keeps serving afterwards.
+marks an unexpected exception, nor our own internal-error text, and the
+server keeps serving afterwards. The tool list comes from the registry and
+the arguments from each tool's input schema, so a new tool is fuzzed at once.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
+from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
 
+from alpaca_vault.guard import Intent
 from alpaca_vault.server.app import build_server
 from alpaca_vault.server.settings import Settings
+from alpaca_vault.tools.registry import TOOLS, ToolTable, register_tools
 from tests.fixtures.mcp_server import text_of
 
 
@@ -123,26 +128,64 @@ order_arguments = st.fixed_dictionaries(
         "credential": mostly(st.sampled_from(["fuzz", "other", ""])),
     },
 )
-credential_calls = st.sampled_from(
-    ["store_credential", "update_credential", "validate_credential", "delete_credential", "list_credentials"]
-).flatmap(
-    lambda name: st.tuples(
-        st.just(name),
-        st.fixed_dictionaries(
-            {},
-            optional={
-                "name": mostly(st.text(max_size=70)),
-                "credential": mostly(st.sampled_from(["other", "", "00000000-0000-0000-0000-000000000000"])),
-                "api_key": mostly(st.text(max_size=30)),
-                "secret_key": mostly(st.text(max_size=50)),
-                "environment": mostly(st.sampled_from(["paper", "live", "demo"])),
-                "validate": mostly(st.booleans()),
-                "new_name": mostly(st.text(max_size=70)),
-                "is_active": mostly(st.booleans()),
-            },
-        ),
+# Values that reach our own checks, by argument name; anything else comes from the schema alone.
+PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
+    "symbol": st.sampled_from(["AAPL", "aapl", "BTC/USD", "", "../v2/account", "NOSUCH", "SPY"]),
+    "symbols": st.lists(st.sampled_from(["AAPL", "BTC/USD", "", "x y"]), max_size=3),
+    "credential": st.sampled_from(["fuzz", "other", "", "00000000-0000-0000-0000-000000000000"]),
+    "order_id": st.sampled_from(["", "../account", "00000000-0000-0000-0000-000000000000", "not-an-id"]),
+    "client_order_id": st.text(max_size=140),
+    "api_key": st.text(max_size=30),
+    "secret_key": st.text(max_size=50),
+    "name": st.text(max_size=70),
+    "new_name": st.text(max_size=70),
+}
+
+
+def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Values a JSON schema allows (roughly), plus some it does not: the server must explain both."""
+    if "enum" in schema:
+        return st.sampled_from([*schema["enum"], "weird"])
+    if "anyOf" in schema:
+        return st.one_of([from_schema(branch) for branch in schema["anyOf"]])
+    kind = schema.get("type")
+    if kind == "string":
+        if schema.get("format") == "date-time":
+            return st.sampled_from(["2024-01-02T15:04:05Z", "2031-12-31T00:00:00+05:00", "yesterday"])
+        if schema.get("format") == "date":
+            return st.sampled_from(["2024-01-02", "2030-02-30", "today"])
+        return st.text(max_size=schema.get("maxLength", 40) + 2)
+    if kind == "integer":
+        return st.integers(min_value=-5, max_value=schema.get("maximum", 1000) + 5)
+    if kind == "number":
+        return st.one_of(st.integers(-5, 5000), st.decimals("-5", "1000", places=2, allow_nan=False).map(str))
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "array":
+        return st.lists(from_schema(schema.get("items", {})), max_size=3)
+    if kind == "null":
+        return st.none()
+    return json_value
+
+
+TABLE: ToolTable = register_tools(MCPServer(name="fuzz"))  # each tool's input schema, as clients see it
+
+
+def arguments_for(name: str) -> st.SearchStrategy[dict[str, Any]]:
+    properties = TABLE[name].properties
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            argument: mostly(PLAUSIBLE.get(argument, from_schema(schema)))
+            for argument, schema in properties.items()
+        },
     )
+
+
+any_tool_call = st.sampled_from(sorted(TABLE)).flatmap(
+    lambda name: st.tuples(st.just(name), arguments_for(name))
 )
+_CREDENTIAL_CHANGES = {Intent.CREDENTIAL_UPDATE, Intent.CREDENTIAL_DELETE}
 
 FUZZ = settings(
     max_examples=120,
@@ -157,6 +200,7 @@ def assert_explained(name: str, result: CallToolResult) -> None:
         text = text_of(result)
         assert text.strip(), name
         assert text.strip() != f"Error executing tool {name}", f"unexpected exception in {name}"
+        assert "internal error" not in text, f"a bug in {name}: {text}"
         assert "Traceback" not in text
 
 
@@ -167,17 +211,20 @@ def test_place_order_never_crashes(threaded_client: ThreadedClient, arguments: d
     assert_explained("alpaca_place_order", threaded_client.call("alpaca_place_order", arguments))
 
 
+def test_the_fuzz_covers_every_registered_tool() -> None:
+    assert set(TABLE) == {spec.name for spec in TOOLS}
+
+
 @pytest.mark.timeout(600)
 @FUZZ
-@given(call=credential_calls)
-def test_credential_tools_never_crash(
-    threaded_client: ThreadedClient, call: tuple[str, dict[str, Any]]
-) -> None:
+@given(call=any_tool_call)
+def test_no_tool_crashes(threaded_client: ThreadedClient, call: tuple[str, dict[str, Any]]) -> None:
     name, arguments = call
-    if name == "store_credential":
-        arguments = (
-            {**arguments, "validate": False} if isinstance(arguments.get("validate"), bool) else arguments
-        )
-    if arguments.get("credential") == "fuzz" or arguments.get("name") == "fuzz":
+    intent = TABLE[name].spec.intent
+    if intent is Intent.CREDENTIAL_STORE and isinstance(arguments.get("validate"), bool):
+        arguments = {**arguments, "validate": False}  # random keys need not reach Alpaca
+    if intent in _CREDENTIAL_CHANGES and (
+        arguments.get("credential") == "fuzz" or arguments.get("name") == "fuzz"
+    ):
         return  # keep the credential the other examples rely on
     assert_explained(name, threaded_client.call(name, arguments))

@@ -14,6 +14,7 @@ import secrets
 import sqlite3
 import string
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from mcp import Client
 from alpaca_vault.db.sealed import SealedValue
 from alpaca_vault.server.app import build_server
 from alpaca_vault.server.logs import configure_logging
+from alpaca_vault.tools.registry import TOOLS
 from alpaca_vault.vault.aead import AssociatedData
 from alpaca_vault.vault.keyring import KeyRing
 from tests.fixtures.mcp_server import make_settings, text_of
@@ -49,6 +51,48 @@ def leaks(marker: str, text: str) -> bool:
     return any(core[i : i + 8] in text for i in range(len(core) - 7))
 
 
+# One call of every tool on the stored canary credential, keyed by tool name. The canary walks the
+# registry and refuses to run when a tool has no entry here, so a new tool cannot slip past it.
+CANARY_CALLS: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
+    "store_credential": lambda p: {"name": "extra", "api_key": p["key_id"], "secret_key": p["secret"],
+                                   "validate": False},
+    "list_credentials": lambda p: {},
+    "validate_credential": lambda p: {"credential": "c"},
+    "update_credential": lambda p: {"credential": "extra", "new_name": "extra-2"},
+    "delete_credential": lambda p: {"credential": "extra-2"},
+    "alpaca_get_account": lambda p: {"credential": "c"},
+    "alpaca_get_positions": lambda p: {"credential": "c"},
+    "alpaca_get_position": lambda p: {"symbol": "AAPL", "credential": "c"},
+    "alpaca_get_portfolio_history": lambda p: {"credential": "c"},
+    "alpaca_get_activities": lambda p: {"credential": "c"},
+    "alpaca_list_orders": lambda p: {"status": "all", "credential": "c"},
+    "alpaca_get_order": lambda p: {"order_id": p["order_id"], "credential": "c"},
+    # The same order as the one placed before, under a new id inside the duplicate window: the guard's
+    # refusal path (#14).
+    "alpaca_place_order": lambda p: {"symbol": "AAPL", "side": "buy", "qty": 3, "credential": "c"},
+    "alpaca_preview_order": lambda p: {"symbol": "AAPL", "side": "buy", "qty": 2, "credential": "c"},
+    "get_trading_policy": lambda p: {"credential": "c"},
+    "alpaca_replace_order": lambda p: {"order_id": p["order_id"], "qty": 2, "credential": "c"},
+    "alpaca_cancel_order": lambda p: {"order_id": p["order_id"], "credential": "c"},
+    "alpaca_cancel_all_orders": lambda p: {"credential": "c"},
+    "alpaca_close_position": lambda p: {"symbol": "AAPL", "qty": 1, "credential": "c"},
+    "alpaca_get_clock": lambda p: {"credential": "c"},
+    "alpaca_get_calendar": lambda p: {"credential": "c"},
+    "alpaca_get_asset": lambda p: {"symbol": "AAPL", "credential": "c"},
+    "alpaca_get_latest_quote": lambda p: {"symbol": "AAPL", "credential": "c"},
+    "alpaca_get_latest_trade": lambda p: {"symbol": "AAPL", "credential": "c"},
+    "alpaca_get_bars": lambda p: {"symbol": "AAPL", "limit": 2, "credential": "c"},
+    "alpaca_get_snapshot": lambda p: {"symbol": "AAPL", "credential": "c"},
+}  # fmt: skip
+
+
+def every_tool_call(planted: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """One call of every registered tool, in the registry's order (``planted``: order id and spare keys)."""
+    missing = [spec.name for spec in TOOLS if spec.name not in CANARY_CALLS]
+    assert not missing, f"add canary calls for {missing} in CANARY_CALLS"
+    return [(spec.name, CANARY_CALLS[spec.name](planted)) for spec in TOOLS]
+
+
 def _unwrapped_data_keys(vault_file: Path, master_keys: str) -> list[bytes]:
     """The raw data keys in the vault file, opened the way the vault opens them."""
     ring = KeyRing.from_string(master_keys)
@@ -61,36 +105,6 @@ def _unwrapped_data_keys(vault_file: Path, master_keys: str) -> list[bytes]:
             SealedValue.parse(sealed), AssociatedData.for_data_key(uuid.UUID(key_id), uuid.UUID(user_id))
         )
         for key_id, user_id, sealed in rows
-    ]
-
-
-def every_tool_call(order_id: str) -> list[tuple[str, dict[str, Any]]]:
-    """One call of every Alpaca tool, on the stored canary credential."""
-    return [
-        ("get_trading_policy", {}),
-        ("alpaca_preview_order", {"symbol": "AAPL", "side": "buy", "qty": 2}),
-        # The same order under a new id inside the duplicate window: the guard's refusal path (#14).
-        ("alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 3}),
-        ("alpaca_get_account", {}),
-        ("alpaca_get_positions", {}),
-        ("alpaca_get_position", {"symbol": "AAPL"}),
-        ("alpaca_list_orders", {"status": "all"}),
-        ("alpaca_get_order", {"order_id": order_id}),
-        ("alpaca_get_clock", {}),
-        ("alpaca_get_calendar", {}),
-        ("alpaca_get_asset", {"symbol": "AAPL"}),
-        ("alpaca_get_latest_quote", {"symbol": "AAPL"}),
-        ("alpaca_get_latest_trade", {"symbol": "AAPL"}),
-        ("alpaca_get_bars", {"symbol": "AAPL", "limit": 2}),
-        ("alpaca_get_snapshot", {"symbol": "AAPL"}),
-        ("alpaca_get_portfolio_history", {}),
-        ("alpaca_get_activities", {}),
-        ("alpaca_replace_order", {"order_id": order_id, "qty": 2}),
-        ("alpaca_cancel_order", {"order_id": order_id}),
-        ("alpaca_cancel_all_orders", {}),
-        ("alpaca_close_position", {"symbol": "AAPL", "qty": 1}),
-        ("validate_credential", {}),
-        ("list_credentials", {}),
     ]
 
 
@@ -165,8 +179,10 @@ async def test_planted_secrets_never_surface(
         placed = await call(client, "alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 3})
         assert not placed.is_error, text_of(placed)
         order_id = placed.structured_content["order"]["id"]
-        for name, args in every_tool_call(order_id):
-            await call(client, name, args)
+        planted = {"order_id": order_id, "key_id": odd_key_id, "secret": odd_secret}
+        for name, args in every_tool_call(planted):
+            answer = await call(client, name, args)
+            assert "internal error" not in text_of(answer), (name, text_of(answer))
 
         # Error paths: unknown credential, 403, 422, 429, 5xx, timeout, lost response, bad arguments.
         await call(client, "alpaca_get_account", {"credential": "nope"})
@@ -209,6 +225,16 @@ async def test_planted_secrets_never_surface(
             base64.urlsafe_b64encode(raw).decode().rstrip("="),
             base64.b64encode(raw).decode(),
         ]
+    # The audit trail and the order intents (#13), row by row: on record, and never with a secret in them.
+    with sqlite3.connect(tmp_path / "data" / "vault.db") as connection:
+        audit_rows = connection.execute("SELECT * FROM audit_events").fetchall()
+        intent_rows = connection.execute("SELECT * FROM order_intents").fetchall()
+    actions = {row[5] for row in audit_rows}
+    assert {"credential.unseal", "credential.store", "order.intent", "order.accepted"} <= actions
+    assert len(intent_rows) >= 3
+    records_text = repr(audit_rows) + repr(intent_rows)
+    for marker in markers:
+        assert not leaks(marker, records_text)
     for marker in markers:
         for result in results:
             assert not leaks(marker, result), result

@@ -236,3 +236,13 @@ def test_database_tls_settings_are_validated_and_reach_the_engine(monkeypatch: p
     monkeypatch.setenv("ALPACA_VAULT_DATABASE_SSL_CERT", "/etc/client.pem")
     with pytest.raises(SettingsError, match=r"ALPACA_VAULT_DATABASE_SSL_KEY: .*together"):
         load_settings()
+
+
+# #15: the stock data feed
+def test_data_feed_defaults_to_iex_and_refuses_unknown_feeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().data_feed == "iex"
+    monkeypatch.setenv("ALPACA_VAULT_DATA_FEED", "sip")
+    assert load_settings().data_feed == "sip"
+    monkeypatch.setenv("ALPACA_VAULT_DATA_FEED", "nyse")
+    with pytest.raises(SettingsError, match="ALPACA_VAULT_DATA_FEED"):
+        load_settings()

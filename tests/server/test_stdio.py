@@ -25,8 +25,10 @@ def server_env(data_dir: Path, simulator_url: str, **extra: str) -> dict[str, st
         ALPACA_VAULT_LIVE_URL=simulator_url,
         ALPACA_VAULT_DATA_URL=simulator_url,
         ALPACA_VAULT_LOG_LEVEL="DEBUG",
-        **extra,
+        # These tests store keys the orchestrator way; tests/console covers the default (key entry page).
+        ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="true",
     )
+    env.update(extra)
     return env
 
 
@@ -41,7 +43,7 @@ async def test_sdk_client_over_stdio(tmp_path: Path, simulator: Any, sim_account
         assert client.server_info is not None and client.server_info.name == "alpaca-vault"
         assert client.instructions and "list_credentials" in client.instructions
         tools = await client.list_tools()
-        assert len(tools.tools) == 26
+        assert len(tools.tools) == 27
         stored = await client.call_tool(
             "store_credential",
             {"name": "desk", "api_key": sim_account.api_key, "secret_key": sim_account.secret_key},

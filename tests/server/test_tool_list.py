@@ -24,6 +24,7 @@ DESIGN_TOOL_NAMES = {
     "update_credential",
     "delete_credential",
     "get_trading_policy",
+    "list_audit_events",
     "alpaca_get_account",
     "alpaca_get_positions",
     "alpaca_get_position",
@@ -55,7 +56,8 @@ async def _tool_list(tmp_path: Path, **overrides: object) -> list[dict[str, obje
 
 
 async def test_tool_list_matches_the_snapshot(tmp_path: Path) -> None:
-    tools = await _tool_list(tmp_path)
+    # The default: keys are entered on a one-time page, so no tool offers api_key/secret_key (#12).
+    tools = await _tool_list(tmp_path, allow_secrets_in_arguments=False)
     if os.environ.get("UPDATE_SNAPSHOTS"):
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(json.dumps(tools, indent=2, sort_keys=True) + "\n")
@@ -75,6 +77,7 @@ async def test_every_design_tool_is_listed_with_truthful_annotations(tmp_path: P
             "alpaca_list_orders",
             "list_credentials",
             "alpaca_preview_order",
+            "list_audit_events",
         }
         assert annotations["readOnlyHint"] is reads_only, name
         if name in {
@@ -85,12 +88,15 @@ async def test_every_design_tool_is_listed_with_truthful_annotations(tmp_path: P
         }:
             assert annotations["destructiveHint"] is True, name
         assert annotations["openWorldHint"] is (
-            name not in {"list_credentials", "delete_credential", "get_trading_policy"}
+            name not in {"list_credentials", "delete_credential", "get_trading_policy", "list_audit_events"}
         ), name
     # Secrets are write-only inputs and never outputs.
     store = tools["store_credential"]
     secret_schema = store["inputSchema"]["properties"]["secret_key"]  # type: ignore[index]
-    assert secret_schema.get("writeOnly") is True or secret_schema.get("format") == "password"
+    arms = secret_schema.get(
+        "anyOf", [secret_schema]
+    )  # optional since #12: the key entry page is the default
+    assert any(arm.get("writeOnly") is True or arm.get("format") == "password" for arm in arms)
     for tool in tools.values():
         assert "secret_key" not in json.dumps(tool["outputSchema"])
 
@@ -99,3 +105,14 @@ async def test_toolsets_switch_whole_groups_off(tmp_path: Path) -> None:
     names = {t["name"] for t in await _tool_list(tmp_path, toolsets="account,market")}
     assert "alpaca_get_account" in names and "alpaca_get_bars" in names
     assert not any(n.startswith(("alpaca_place", "alpaca_cancel", "store_")) for n in names)
+
+
+async def test_by_default_no_tool_offers_a_key_or_secret_argument(tmp_path: Path) -> None:
+    # #12: keys go through the one-time entry page unless ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS=true.
+    tools = {t["name"]: t for t in await _tool_list(tmp_path, allow_secrets_in_arguments=False)}
+    for tool in tools.values():
+        properties = tool["inputSchema"].get("properties", {})  # type: ignore[union-attr]
+        assert not {"api_key", "secret_key"} & set(properties), tool["name"]
+    assert "replace_keys" in tools["update_credential"]["inputSchema"]["properties"]  # type: ignore[index]
+    allowed = {t["name"]: t for t in await _tool_list(tmp_path, allow_secrets_in_arguments=True)}
+    assert {"api_key", "secret_key"} <= set(allowed["store_credential"]["inputSchema"]["properties"])  # type: ignore[index]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from alpaca_vault.guard import Intent
 from alpaca_vault.server.app import build_server
@@ -165,3 +166,21 @@ def test_every_row_declares_an_intent_that_matches_its_annotations() -> None:
         assert annotations.read_only_hint is (spec.intent is Intent.READ), spec.name
         if spec.intent.changes_alpaca_state:
             assert annotations.open_world_hint and annotations.destructive_hint, spec.name
+
+
+async def test_a_protocol_error_passes_the_gate_untouched(
+    server_settings: Settings, sim_account: Any, simulator: Any
+) -> None:
+    """An MCPError (e.g. URL elicitation required, for the console's key entry) is the SDK's to answer."""
+    hooks = GateHooks()
+
+    async def ask_for_the_page(call: ToolCall) -> None:
+        raise MCPError(-32042, "Open the key entry page first")
+
+    hooks.add_before_send(ask_for_the_page, intents={Intent.CANCEL_ALL})
+    async with Client(build_server(server_settings, gate_hooks=hooks)) as client:
+        await store(client, sim_account)
+        with pytest.raises(MCPError) as caught:
+            await client.call_tool("alpaca_cancel_all_orders", {})
+    assert caught.value.error.code == -32042
+    assert caught.value.error.message == "Open the key entry page first"

@@ -36,6 +36,7 @@ DETAIL_KEYS = frozenset(
         "stop_price",
         "client_order_id",
         "alpaca_order_id",
+        "order_id",
         "status",
         "error_status",
         "error_code",
@@ -126,8 +127,7 @@ def canonical_time(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def event_mac(
-    key: bytes,
+def canonical_message(
     *,
     user_id: uuid.UUID,
     seq: int,
@@ -140,9 +140,9 @@ def event_mac(
     details: Mapping[str, Any],
     kid: str,
     prev_hash: str,
-) -> str:
-    """HMAC-SHA256 (hex) over the event's canonical form and the previous hash."""
-    message = json.dumps(
+) -> bytes:
+    """The bytes an event's MAC covers: every field, in a fixed order, as compact sorted JSON."""
+    return json.dumps(
         [
             CHAIN_VERSION,
             str(user_id),
@@ -161,4 +161,8 @@ def event_mac(
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode("utf-8")
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def event_mac(key: bytes, **fields: Any) -> str:
+    """HMAC-SHA256 (hex) under ``key`` over ``canonical_message(**fields)``."""
+    return hmac.new(key, canonical_message(**fields), hashlib.sha256).hexdigest()

@@ -302,6 +302,7 @@ class AuditLog:
         before_seq: int | None = None,
         limit: int | None = 50,
         newest_first: bool = True,
+        by_seq: bool = False,
     ) -> list[AuditEventInfo]:
         """Events of ``user_id`` (None: every user, which needs the tables' owner on PostgreSQL)."""
         stmt = select(AuditEvent, User.name).outerjoin(User, User.id == AuditEvent.user_id)
@@ -320,7 +321,9 @@ class AuditLog:
             stmt = stmt.where(AuditEvent.at >= since)
         if before_seq is not None:
             stmt = stmt.where(AuditEvent.seq < before_seq)
-        if newest_first:
+        if by_seq:  # one user's chain, newest first: the order page tokens (a seq) continue from
+            stmt = stmt.order_by(AuditEvent.seq.desc())
+        elif newest_first:
             stmt = stmt.order_by(AuditEvent.at.desc(), AuditEvent.user_id, AuditEvent.seq.desc())
         else:
             stmt = stmt.order_by(AuditEvent.user_id, AuditEvent.seq)

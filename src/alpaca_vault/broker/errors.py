@@ -1,11 +1,14 @@
-"""Typed errors for Alpaca calls.
+"""Typed errors for Alpaca calls: facts only.
 
 Every error carries the HTTP status, Alpaca's numeric ``code`` and Alpaca's
-``message`` (or our own description when Alpaca never answered), and nothing
-of the request: no headers, no body, no reference to the HTTP library's
-request object. The client raises them outside any ``except`` block, so
-``__cause__`` and ``__context__`` never lead back to an ``httpx2`` exception
-(whose ``.request`` holds the auth headers).
+``message`` (or our own description of what happened when Alpaca never
+answered), and nothing of the request: no headers, no body, no reference to the
+HTTP library's request object. The client raises them outside any ``except``
+block, so ``__cause__`` and ``__context__`` never lead back to an ``httpx2``
+exception (whose ``.request`` holds the auth headers).
+
+What an agent should do next is not written here: the tools layer keeps one
+table of advice keyed by these classes, so no text in broker/ names an MCP tool.
 
 Argument errors found before anything is sent are ``ValueError`` s:
 ``pydantic.ValidationError`` from the request models and
@@ -19,9 +22,6 @@ from typing import Any
 
 class AlpacaError(Exception):
     """An Alpaca call failed. ``status`` is None when no HTTP answer arrived."""
-
-    #: What the caller (often an agent) can do next; appended to ``str(error)``.
-    hint: str = ""
 
     def __init__(self, status: int | None, code: int | None, message: str) -> None:
         super().__init__(message)
@@ -38,10 +38,7 @@ class AlpacaError(Exception):
         text = self.message.rstrip(".")
         if where:
             text += f" ({', '.join(where)})"
-        text += "."
-        if self.hint:
-            text += " " + self.hint
-        return text
+        return text + "."
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, message={self.message!r})"
@@ -58,47 +55,67 @@ class AlpacaError(Exception):
             "status": self.status,
             "code": self.code,
             "message": self.message,
-            "hint": self.hint or None,
         }
 
 
 class AlpacaBadRequest(AlpacaError):
     """400: Alpaca could not parse the request."""
 
-    hint = "Check the arguments' names and formats."
-
 
 class AlpacaAuthError(AlpacaError):
-    """401: the key pair was refused."""
-
-    hint = (
-        "The credential's keys were refused: they may be revoked, mistyped, or belong to the other "
-        "environment (paper vs live). Validate the credential or store a fresh key pair."
-    )
+    """401: the key pair was refused (or is malformed and was never sent: ``status`` None)."""
 
 
 class AlpacaForbidden(AlpacaError):
     """403: understood but not allowed (e.g. insufficient buying power, trading blocked)."""
 
-    hint = "The account does not allow this request as sent; read Alpaca's message for the reason."
-
 
 class AlpacaNotFound(AlpacaError):
-    """404: no such order, position, asset or symbol."""
-
-    hint = "Check the id or symbol; list the account's orders or positions to see what exists."
+    """404: no such order, position, asset, watchlist or symbol."""
 
 
 class AlpacaRejected(AlpacaError):
     """422: Alpaca refused the request's content (an order's fields, a non-cancelable order...)."""
 
-    hint = "Change the request as Alpaca's message says and try again."
+
+class ClientOrderIdConflict(AlpacaRejected):
+    """A client_order_id given for a new order (or replacement) already names a different order.
+
+    Nothing was placed or replaced. ``existing_order_id`` is the order that holds the id and
+    ``differences`` the request fields in which it differs (empty when it is another kind of order).
+    """
+
+    def __init__(
+        self,
+        client_order_id: str,
+        *,
+        existing_order_id: str,
+        differences: list[str],
+        existing: str,
+        untouched: str,
+    ) -> None:
+        differ = f"; differs in {', '.join(differences)}" if differences else ""
+        super().__init__(
+            422,
+            None,
+            f"client_order_id {client_order_id!r} already belongs to a different order "
+            f"(order {existing_order_id}: {existing}{differ}); {untouched}",
+        )
+        self.client_order_id = client_order_id
+        self.existing_order_id = existing_order_id
+        self.differences = differences
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **super().as_dict(),
+            "client_order_id": self.client_order_id,
+            "existing_order_id": self.existing_order_id,
+            "differences": self.differences,
+        }
 
 
 class AlpacaRateLimited(AlpacaError):
     """429: over Alpaca's request budget. ``retry_after`` is in seconds when Alpaca said."""
-
-    hint = "Too many requests for this credential; wait a moment and retry."
 
     def __init__(
         self, status: int | None, code: int | None, message: str, *, retry_after: float | None = None
@@ -110,11 +127,12 @@ class AlpacaRateLimited(AlpacaError):
     def retryable(self) -> bool:
         return True
 
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "retry_after": self.retry_after}
+
 
 class AlpacaUnavailable(AlpacaError):
     """5xx: Alpaca (or a proxy in front of it) failed."""
-
-    hint = "Alpaca is having trouble; retry later."
 
     @property
     def retryable(self) -> bool:
@@ -132,46 +150,47 @@ class _NoAnswer(AlpacaError):
     def retryable(self) -> bool:
         return True
 
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "request_sent": self.request_sent}
+
 
 class AlpacaTimeout(_NoAnswer):
     """No answer within the configured timeout."""
-
-    hint = "Alpaca did not answer in time; retry later."
 
 
 class AlpacaConnectionError(_NoAnswer):
     """The connection could not be made or broke before an answer arrived."""
 
-    hint = "Could not reach Alpaca; check the network and the configured Alpaca URLs."
+
+class AlpacaRequestError(_NoAnswer):
+    """The HTTP client failed in a way no Alpaca answer explains: a malformed configured URL
+    (``httpx2.InvalidURL``), or an unexpected error inside the client. Not retried."""
+
+    @property
+    def retryable(self) -> bool:
+        return False
 
 
 class AlpacaBadResponse(AlpacaError):
     """Alpaca answered 2xx with a body we could not read."""
 
-    hint = "Alpaca's answer had an unexpected shape; retry, and report it if it persists."
-
 
 class OrderOutcomeUnknown(AlpacaError):
     """An order request was sent but whether it took effect could not be established.
 
-    Never resubmit blindly: look the order up first (the ``alpaca_get_order`` tool with
-    ``client_order_id`` when it is set, otherwise ``alpaca_list_orders`` and ``alpaca_get_positions``).
+    ``client_order_id`` is the id to look the order up by (None for requests that create orders
+    without one, such as closing a position). Never resubmit blindly.
     """
 
     def __init__(self, message: str, *, client_order_id: str | None) -> None:
         super().__init__(None, None, message)
         self.client_order_id = client_order_id
-        if client_order_id is not None:
-            self.hint = (
-                f"Do not place it again blindly: look it up with alpaca_get_order"
-                f"(client_order_id={client_order_id!r}); placing it again with the same "
-                f"client_order_id can never create a second order."
-            )
-        else:
-            self.hint = (
-                "Do not repeat it blindly: check alpaca_list_orders(status='all') and alpaca_get_positions "
-                "to see what happened."
-            )
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.client_order_id is not None:
+            text += f" client_order_id={self.client_order_id!r}."
+        return text
 
     def __repr__(self) -> str:
         return f"OrderOutcomeUnknown(client_order_id={self.client_order_id!r}, message={self.message!r})"
@@ -181,15 +200,17 @@ class OrderOutcomeUnknown(AlpacaError):
 
 
 class LiveTradingDisabled(AlpacaError):
-    """A live-environment credential asked to change something while live trading is off."""
+    """A live-environment credential asked to change something while live trading is off.
 
-    hint = (
-        "Live trading is disabled on this server; use a paper credential, or ask the operator to set "
-        "ALPACA_VAULT_ALLOW_LIVE_TRADING=true."
-    )
+    The one class for this refusal in the codebase: the tools' gate raises it before anything is
+    unsealed; the broker raises it too, as a backstop behind the gate.
+    """
 
     def __init__(self, action: str) -> None:
-        super().__init__(None, None, f"Refused to {action} with a live-environment credential")
+        super().__init__(
+            None, None, f"Refused to {action} with a live-environment credential: live trading is disabled"
+        )
+        self.action = action
 
 
 class InvalidRequestError(ValueError):
@@ -220,4 +241,9 @@ def error_for_status(
 def is_duplicate_client_order_id(error: AlpacaError) -> bool:
     """Alpaca's 422 for a reused client_order_id ("client_order_id must be unique")."""
     text = error.message.lower()
-    return error.status == 422 and "client_order_id" in text and "unique" in text
+    return (
+        error.status == 422
+        and not isinstance(error, ClientOrderIdConflict)
+        and "client_order_id" in text
+        and "unique" in text
+    )

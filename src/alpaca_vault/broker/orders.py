@@ -1,16 +1,19 @@
-"""Order submission that never makes the same order twice.
+"""Order submission that never makes the same order twice, and the checks that tell orders apart.
 
 Every order carries a ``client_order_id``, which Alpaca keeps unique per
 account. When a submission's outcome is unknown (timeout, dropped
 connection, 5xx), we look the order up by that id before anything else:
 
-* found: the order exists; return it.
+* found: the order exists; return it (if it is the order we meant: see the matchers below).
 * definitely not found (404): nothing was created, so submitting once more
   with the *same* id is safe (if the first request lands late after all,
   Alpaca refuses the second with "client_order_id must be unique", and we
   look the order up again).
 * the lookup itself fails: raise :class:`OrderOutcomeUnknown` carrying the
   id. Never resubmit blindly.
+
+An order found under our id that is not the one we meant (someone reused the id) raises
+:class:`ClientOrderIdConflict`: Alpaca refused our request, so nothing new happened.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 from .errors import (
     AlpacaBadResponse,
@@ -25,20 +30,30 @@ from .errors import (
     AlpacaError,
     AlpacaNotFound,
     AlpacaRejected,
+    AlpacaRequestError,
     AlpacaTimeout,
     AlpacaUnavailable,
+    ClientOrderIdConflict,
     OrderOutcomeUnknown,
     is_duplicate_client_order_id,
 )
-from .models import Order
+from .models import Order, OrderRequest
 
 logger = logging.getLogger("alpaca_vault.broker.orders")
 
 Submit = Callable[[], Awaitable[Order]]
 Lookup = Callable[[], Awaitable[Order]]
-#: Decides whether an order found under our client_order_id is the one we meant
-#: (returns None) or someone else's use of the same id (returns why not).
-Mismatch = Callable[[Order], "str | None"]
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """Why an order found under our client_order_id is not the one we asked for."""
+
+    differences: list[str] = field(default_factory=list)
+
+
+#: Decides whether an order found under our client_order_id is the one we meant (None) or not.
+Matcher = Callable[[Order], "Mismatch | None"]
 
 
 def new_client_order_id() -> str:
@@ -46,9 +61,103 @@ def new_client_order_id() -> str:
     return str(uuid.uuid4())
 
 
+# --------------------------------------------------------------------------- "same order?"
+
+
+def order_differences(order: OrderRequest, found: Order) -> list[str]:
+    """Fields in which the order found under a client_order_id differs from the request (none: same order)."""
+    differences: list[str] = []
+    if order.order_class == "mleg":
+        if _legs(order) != _found_legs(found):
+            differences.append("legs")
+    else:
+        if (found.symbol or "").upper().replace("/", "") != (order.symbol or "").replace("/", ""):
+            differences.append("symbol")
+        if found.side != order.side:
+            differences.append("side")
+    if (found.type or found.order_type) != order.type:
+        differences.append("type")
+    if found.time_in_force != order.time_in_force:
+        differences.append("time_in_force")
+    if (found.order_class or "simple") != order.order_class:
+        differences.append("order_class")
+    amounts: list[tuple[str, Decimal | None, Decimal | None]] = [
+        ("qty", order.qty, found.qty),
+        ("notional", order.notional, found.notional),
+        ("limit_price", order.limit_price, found.limit_price),
+        ("trail_price", order.trail_price, found.trail_price),
+        ("trail_percent", order.trail_percent, found.trail_percent),
+    ]
+    # A trailing stop's stop_price is set by Alpaca and moves with the market: not part of the request.
+    if order.type != "trailing_stop":
+        amounts.append(("stop_price", order.stop_price, found.stop_price))
+    # Decimal equality ignores scale: Alpaca echoes qty "1" for a request of Decimal("1.0").
+    differences.extend(name for name, wanted, echoed in amounts if wanted != echoed)
+    return differences
+
+
+def _legs(order: OrderRequest) -> dict[str, tuple[str, Decimal]]:
+    return {leg.symbol: (leg.side, Decimal(leg.ratio_qty)) for leg in order.legs or []}
+
+
+def _found_legs(found: Order) -> dict[str, tuple[str | None, Decimal | None]]:
+    return {(leg.symbol or "").upper(): (leg.side, _ratio(leg)) for leg in found.legs or []}
+
+
+def _ratio(leg: Order) -> Decimal | None:
+    """A leg's ratio_qty (an extra field of Alpaca's order: it exists on mleg legs only)."""
+    raw = (leg.model_extra or {}).get("ratio_qty")
+    try:
+        return Decimal(str(raw)) if raw is not None else None
+    except ArithmeticError:
+        return None
+
+
+def describe(order: Order) -> str:
+    """A one-line account of an order: side, amount, symbol (or legs), type, prices, tif, status."""
+    amount = f"${order.notional}" if order.notional is not None else f"{order.qty}"
+    if order.order_class == "mleg":
+        legs = ", ".join(f"{leg.side} {_ratio(leg)} {leg.symbol}" for leg in order.legs or [])
+        parts = [f"mleg {amount} x [{legs}] {order.type or order.order_type}"]
+    else:
+        parts = [f"{order.side} {amount} {order.symbol} {order.type or order.order_type}"]
+    for name in ("limit_price", "stop_price", "trail_price", "trail_percent"):
+        value = getattr(order, name)
+        if value is not None:
+            parts.append(f"{name}={value}")
+    parts.append(f"time_in_force={order.time_in_force}")
+    if order.order_class not in (None, "", "simple", "mleg"):
+        parts.append(f"order_class={order.order_class}")
+    parts.append(f"status={order.status}")
+    return " ".join(parts)
+
+
+def same_new_order(order: OrderRequest) -> Matcher:
+    """The order found under the id is ours when it asks for the same thing as ``order``."""
+
+    def match(found: Order) -> Mismatch | None:
+        differences = order_differences(order, found)
+        return Mismatch(differences) if differences else None
+
+    return match
+
+
+def replacement_of(order_id: str) -> Matcher:
+    """Only an order that replaced ``order_id`` is our replacement. Any other order under the id (an
+    ordinary order, or one that replaced something else) means Alpaca refused the PATCH: the id was taken."""
+
+    def match(found: Order) -> Mismatch | None:
+        return None if found.replaces == order_id else Mismatch()
+
+    return match
+
+
+# --------------------------------------------------------------------------- submitting once
+
+
 def _outcome_unknown(error: AlpacaError) -> bool:
     """True when the request may have reached Alpaca and taken effect."""
-    if isinstance(error, AlpacaTimeout | AlpacaConnectionError):
+    if isinstance(error, AlpacaTimeout | AlpacaConnectionError | AlpacaRequestError):
         return error.request_sent
     # A 2xx we could not read still means Alpaca took the order.
     return isinstance(error, AlpacaUnavailable | AlpacaBadResponse)
@@ -63,16 +172,31 @@ async def _find(lookup: Lookup, client_order_id: str) -> Order | None:
     except AlpacaError as exc:
         raise OrderOutcomeUnknown(
             f"The order request was sent but its outcome is unknown, "
-            f"and looking it up failed ({exc.message})",
+            f"and looking it up by client_order_id failed ({type(exc).__name__})",
             client_order_id=client_order_id,
         ) from None
+
+
+def _conflict(
+    client_order_id: str, found: Order, mismatch: Mismatch, untouched: str
+) -> ClientOrderIdConflict:
+    existing = describe(found)
+    if found.replaces is not None:
+        existing += f", which replaced order {found.replaces}"
+    return ClientOrderIdConflict(
+        client_order_id,
+        existing_order_id=found.id,
+        differences=mismatch.differences,
+        existing=existing,
+        untouched=untouched,
+    )
 
 
 async def submit_once(
     submit: Submit,
     lookup: Lookup,
     client_order_id: str,
-    mismatch: Mismatch,
+    matcher: Matcher,
     *,
     what: str = "order",
     untouched: str = "nothing new was placed",
@@ -102,14 +226,9 @@ async def submit_once(
 
         found = await _find(lookup, client_order_id)
         if found is not None:
-            reason = mismatch(found)
-            if reason is not None:
-                raise AlpacaRejected(
-                    422,
-                    None,
-                    f"client_order_id {client_order_id!r} already belongs to a different order "
-                    f"({reason}); {untouched}. Choose a new client_order_id, or omit it to get a fresh one",
-                )
+            mismatch = matcher(found)
+            if mismatch is not None:
+                raise _conflict(client_order_id, found, mismatch, untouched)
             return found
         if duplicate:
             # Alpaca says the id is taken yet cannot show the order: do not guess.
@@ -123,8 +242,8 @@ async def submit_once(
                 None,
                 None,
                 f"Alpaca failed twice to take the {what} and a lookup confirms it was NOT placed "
-                f"(client_order_id {client_order_id!r}); it is safe to try again later "
-                "with the same client_order_id",
+                f"(client_order_id {client_order_id!r}); the same request with the same "
+                "client_order_id can safely be sent again later",
             )
         logger.info("%s %s confirmed absent; submitting once more with the same id", what, client_order_id)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -328,3 +328,39 @@ class TradingPolicy(Base):
 
     def __repr__(self) -> str:
         return f"TradingPolicy(credential_id={self.credential_id}, mode={self.mode!r}, halted={self.halted})"
+
+
+# --- #12: one-time links (key entry, console sign-in, order approval) -------------------------------
+
+LINK_PURPOSES = ("key_entry", "console_sign_in", "order_approval")
+
+
+class OneTimeLink(Base):
+    """A single-use capability handed to a person as a URL: enter keys, sign in to the console, approve.
+
+    Only the SHA-256 of the link's random part (256 bits) is stored, so a database reader cannot use
+    a pending link. ``bound_to`` and ``details`` say exactly what the link may do (never a secret).
+    """
+
+    __tablename__ = "one_time_links"
+    __table_args__ = (
+        CheckConstraint("purpose IN ('key_entry', 'console_sign_in', 'order_approval')", name="purpose"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    # What the link acts on: a credential name (new key entry), a credential id (replacement), ...
+    bound_to: Mapped[str | None] = mapped_column(String(255), default=None)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Failed submissions (keys Alpaca refused) before the link is burnt, and how it ended.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str | None] = mapped_column(String(32), default=None)
+    outcome_ref: Mapped[str | None] = mapped_column(String(64), default=None)
+
+    def __repr__(self) -> str:
+        return f"OneTimeLink(id={self.id}, user_id={self.user_id}, purpose={self.purpose!r})"

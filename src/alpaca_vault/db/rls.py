@@ -45,10 +45,16 @@ TENANT_TABLES = (
     "audit_events",
     "order_intents",
     "trading_policies",
+    "one_time_links",
 )
 # The application role may read and append to these, never change or delete a row (#13).
 APPEND_ONLY_TABLES = frozenset({"audit_events"})
-DEFINER_FUNCTIONS = ("alpaca_vault_token_lookup(text)", "alpaca_vault_user_id(text)")
+DEFINER_FUNCTIONS = (
+    "alpaca_vault_token_lookup(text)",
+    "alpaca_vault_user_id(text)",
+    "alpaca_vault_open_order_intents(timestamptz)",  # #13: the reconciler's cross-user look at open intents
+    "alpaca_vault_link_lookup(text)",  # #12
+)
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SCRAM_ITERATIONS = 4096
 

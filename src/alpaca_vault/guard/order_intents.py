@@ -14,9 +14,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from alpaca_vault.audit.chain import Actor
@@ -24,6 +24,9 @@ from alpaca_vault.audit.log import AuditLog, AuditUnavailable
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.db.rls import maintenance_session
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 Outcome = Literal["accepted", "rejected", "unknown", "reconciled"]
 OPEN_STATES = ("pending", "unknown")
@@ -89,6 +92,48 @@ class OrderIntents:
         self.db = db
         self.audit = audit
 
+    async def record_in(
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        credential_id: uuid.UUID,
+        credential_name: str,
+        client_order_id: str,
+        request: dict[str, Any],
+        *,
+        actor: Actor,
+        tool: str | None = None,
+        notional_estimate: Decimal | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> OrderIntentInfo:
+        """Write the intent and its ``order.intent`` event inside the caller's transaction.
+
+        The trading guard uses this under its per-credential lock, so the intent counts toward the
+        daily limits in the same transaction that checked them. A repeated client_order_id raises
+        IntegrityError here (the caller's transaction is then lost); ``record`` handles that case.
+        """
+        row = OrderIntent(
+            user_id=user_id,
+            credential_id=credential_id,
+            client_order_id=client_order_id,
+            request=request,
+            state="pending",
+            notional_estimate=notional_estimate,
+        )
+        session.add(row)
+        await session.flush()
+        await self.audit.append(
+            user_id,
+            "order.intent",
+            actor,
+            credential_id=credential_id,
+            credential_name=credential_name,
+            tool=tool,
+            details={**order_details(request), "client_order_id": client_order_id, **(details or {})},
+            session=session,
+        )
+        return _info(row)
+
     async def record(
         self,
         user_id: uuid.UUID,
@@ -111,27 +156,17 @@ class OrderIntents:
         try:
             try:
                 async with self.db.session(user_id) as session:
-                    row = OrderIntent(
-                        user_id=user_id,
-                        credential_id=credential_id,
-                        client_order_id=client_order_id,
-                        request=request,
-                        state="pending",
+                    return await self.record_in(
+                        session,
+                        user_id,
+                        credential_id,
+                        credential_name,
+                        client_order_id,
+                        request,
+                        actor=actor,
+                        tool=tool,
                         notional_estimate=notional_estimate,
                     )
-                    session.add(row)
-                    await session.flush()
-                    await self.audit.append(
-                        user_id,
-                        "order.intent",
-                        actor,
-                        credential_id=credential_id,
-                        credential_name=credential_name,
-                        tool=tool,
-                        details=details,
-                        session=session,
-                    )
-                    return _info(row)
             except IntegrityError:
                 pass
             async with self.db.session(user_id) as session:
@@ -169,9 +204,14 @@ class OrderIntents:
         alpaca_status: str | None = None,
         error: dict[str, Any] | None = None,
         details: dict[str, Any] | None = None,
+        state: str | None = None,
     ) -> None:
-        """Record the outcome and its ``order.<outcome>`` event in one transaction."""
-        values: dict[str, Any] = {"state": outcome, "updated_at": datetime.now(UTC)}
+        """Record the outcome and its ``order.<outcome>`` event in one transaction.
+
+        ``state`` overrides the stored state (the reconciler records a confirmed absence as
+        ``order.reconciled`` with state rejected).
+        """
+        values: dict[str, Any] = {"state": state or outcome, "updated_at": datetime.now(UTC)}
         if alpaca_order_id is not None:
             values["alpaca_order_id"] = alpaca_order_id
         if alpaca_status is not None:
@@ -256,3 +296,23 @@ class OrderIntents:
         async with self.db.session(user_id, readonly=True) as session:
             values = (await session.execute(stmt)).scalars().all()
         return sum((v for v in values if v is not None), Decimal(0))
+
+
+async def open_intent_ids(db: Database, created_before: datetime) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(intent id, user id) of every user's pending or unknown intent created before ``created_before``.
+
+    On PostgreSQL through a definer function (the application role sees one user at a time).
+    """
+    async with db.session(readonly=True) as session:
+        if db.is_postgres:
+            rows = await session.execute(
+                text("SELECT intent_id, user_id FROM alpaca_vault_open_order_intents(:before)"),
+                {"before": created_before},
+            )
+        else:
+            rows = await session.execute(
+                select(OrderIntent.id, OrderIntent.user_id)
+                .where(OrderIntent.state.in_(OPEN_STATES), OrderIntent.created_at < created_before)
+                .order_by(OrderIntent.created_at)
+            )
+        return [(row[0], row[1]) for row in rows]

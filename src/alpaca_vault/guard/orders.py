@@ -11,6 +11,7 @@ from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from typing import Any, Literal
 
 from alpaca_vault.broker.models import OrderRequest, Quote, is_crypto_symbol
+from alpaca_vault.guard.errors import GuardError
 from alpaca_vault.guard.policy import AssetClass
 
 # OCC option symbol: root (1-6), expiry YYMMDD, C/P, strike x1000 (8 digits), e.g. AAPL250117C00150000.
@@ -47,9 +48,16 @@ class NormalisedOrder:
 
     @classmethod
     def from_request(cls, request: OrderRequest, client_order_id: str | None = None) -> NormalisedOrder:
+        symbol, side = request.symbol, request.side
+        if symbol is None or side is None:
+            # An mleg order (#15) names its contracts in its legs; until the policy checks legs, refuse it
+            # here (fail closed) rather than let it pass unchecked.
+            raise GuardError(
+                "multi-leg (mleg) orders are not checked by the trading guard yet; nothing was sent"
+            )
         return cls(
-            symbol=request.symbol,
-            side=request.side,
+            symbol=symbol,
+            side=side,
             type=request.type,
             time_in_force=request.time_in_force,
             qty=request.qty,
@@ -61,7 +69,7 @@ class NormalisedOrder:
             extended_hours=request.extended_hours,
             order_class=request.order_class,
             client_order_id=client_order_id or request.client_order_id,
-            asset_class=asset_class_of(request.symbol),
+            asset_class=asset_class_of(symbol),
         )
 
     @property

@@ -83,6 +83,7 @@ class GuardedCall(Protocol):
     credential: Any
     order: Any
     client_order_id: str | None
+    order_intent: Any  # set by the guard once it wrote the durable intent
 
 
 @dataclass(frozen=True)

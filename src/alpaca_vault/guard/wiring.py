@@ -23,11 +23,17 @@ if TYPE_CHECKING:
     from alpaca_vault.audit.log import AuditLog
     from alpaca_vault.broker.client import AlpacaClient
     from alpaca_vault.db.engine import Database
+    from alpaca_vault.guard.order_intents import OrderIntents
     from alpaca_vault.vault.credentials import CredentialService
 
 
 def build_guard(
-    db: Database, broker: AlpacaClient, vault: CredentialService, audit: AuditLog | None = None
+    db: Database,
+    broker: AlpacaClient,
+    vault: CredentialService,
+    audit: AuditLog | None = None,
+    *,
+    intents: OrderIntents | None = None,
 ) -> Guard:
     @asynccontextmanager
     async def open_keys(user_id: uuid.UUID, credential_id: uuid.UUID) -> AsyncIterator[AlpacaKeys]:
@@ -46,6 +52,22 @@ def build_guard(
         """The durable order intent, in the guard's locked transaction (so it counts at once everywhere)."""
         assert call.client_order_id is not None and call.credential is not None
         request = call.order.to_alpaca(call.client_order_id)
+        if intents is not None:
+            # The audit trail's store: the intent and its order.intent event; the outcome is settled
+            # on the same intent after the call (tools/audit_hooks.py reads call.order_intent).
+            call.order_intent = await intents.record_in(
+                session,
+                call.user_id,
+                call.credential.id,
+                call.credential.name,
+                call.client_order_id,
+                request,
+                actor=call.actor,
+                tool=call.tool,
+                notional_estimate=estimate.amount,
+                details={"environment": call.credential.environment},
+            )
+            return
         session.add(
             OrderIntent(
                 user_id=call.user_id,

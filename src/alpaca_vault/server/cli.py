@@ -7,9 +7,49 @@ starts fast and ``--help`` never touches the database.
 
 from __future__ import annotations
 
-import typer
+from typing import Annotated, Any
 
-from alpaca_vault.server.commands import credentials, db, keys, policy, serve, simulator, tokens, users
+import typer
+import typer.core
+
+from alpaca_vault import __version__
+from alpaca_vault.server.commands import (
+    audit,
+    console,
+    credentials,
+    db,
+    doctor,
+    keys,
+    orders,
+    policy,
+    serve,
+    simulator,
+    tokens,
+    users,
+)
+
+
+def _plain_help_markers() -> None:
+    """Help that shows `--simulate`, not `--simulate <bool>`, and `NAME`, not `{NAME}`.
+
+    This typer prints a type for every option, flags included, and wraps required arguments in
+    braces in the usage line; neither means anything to a reader, so both are left out.
+    """
+    option_type = typer.core.TyperOption.display_type_rich
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else option_type(self, ctx)
+
+    def usage_display_name(self: typer.core.TyperArgument) -> str:
+        name = self.display_name_raw.upper()
+        name = name if self.required else f"[{name}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    typer.core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    typer.core.TyperArgument._usage_display_name = usage_display_name  # type: ignore[method-assign]
+
+
+_plain_help_markers()
 
 app = typer.Typer(
     name="alpaca-vault",
@@ -18,14 +58,36 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"alpaca-vault {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """An MCP server that lets AI agents trade through Alpaca without ever seeing a key."""
+
+
 serve.register(app)
+console.register(app)
 simulator.register(app)
+doctor.register(app)
 app.add_typer(credentials.app, name="credentials")
 app.add_typer(keys.app, name="keys")
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(policy.app, name="policy")
+app.add_typer(audit.app, name="audit")
+app.add_typer(orders.app, name="orders")
 
 
 def main() -> None:

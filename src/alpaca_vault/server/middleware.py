@@ -81,6 +81,17 @@ def argument_guard(tools: ToolTable) -> ServerMiddleware[Any]:
         unknown = sorted(str(name) for name in arguments if name not in properties)
         if not unknown:
             return await call_next(ctx)
+        if tool.secret_arguments & set(unknown):
+            # #12: a key pair as arguments where the operator has not allowed it; say why, not just "unknown".
+            name = params.get("name")
+            text = (
+                f"{name} does not take api_key or secret_key on this server: keys typed into a chat end up in the "
+                f"model's context and logs. Nothing was done. Call {name} without them; the user then enters the "
+                "keys on a one-time page (your client opens it, or the result has entry_url to hand to the user). "
+                "Operators of orchestrators that are not language models can set "
+                "ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS=true."
+            )
+            return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
         hints = [f"{name} -> {tool.spec.hints[name]}" for name in unknown if name in tool.spec.hints]
         text = (
             f"Unknown argument(s) for {params.get('name')}: {', '.join(unknown)}. Nothing was done. "

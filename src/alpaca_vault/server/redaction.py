@@ -26,6 +26,9 @@ _LONG_SECRET = re.compile(r"\b[A-Za-z0-9]{40,}\b")  # no "/": file paths in trac
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{16,}")
 _HEADER_VALUE = re.compile(r"(?i)(apca-api-(?:key-id|secret-key)['\"]?\s*[:=,]\s*['\"]?)[^'\"\s,}]+")
 _TOKEN = re.compile(r"\bavt_[A-Za-z0-9_-]{20,}\b")
+# #12: a one-time link's secret part (key entry, console sign-in) is a capability: never in a log line,
+# e.g. uvicorn's access log of the page request.
+_ONE_TIME_LINK = re.compile(r"(/(?:connect|sign-in)/)[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 
 
 def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
@@ -41,6 +44,7 @@ def scrub_patterns(text: str) -> str:
     text = _BEARER.sub(r"\1" + REDACTED, text)
     text = _HEADER_VALUE.sub(r"\1" + REDACTED, text)
     text = _TOKEN.sub(REDACTED, text)
+    text = _ONE_TIME_LINK.sub(r"\1" + REDACTED, text)
     text = _ALPACA_KEY_ID.sub(REDACTED, text)
     return _LONG_SECRET.sub(REDACTED, text)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -104,7 +105,7 @@ async def store_demo_credential(settings: Settings) -> None:
 
 async def create_demo_token(settings: Settings) -> str:
     """A fresh bearer token for the local user of the simulator's demo vault."""
-    from alpaca_vault.server.auth import AccountAdmin
+    from alpaca_vault.accounts import AccountAdmin
 
     database = settings.open_database()
     try:
@@ -130,28 +131,68 @@ def run_server(
 
     harden_process()  # before any key is loaded: no core dumps, not dumpable (issue #10, point 11)
     with contextlib.ExitStack() as stack:
+        sock = None if transport == "stdio" else bind_http_port(host, port)  # a busy port fails first
+        if sock is not None:
+            stack.callback(sock.close)
         if simulate:
             settings = stack.enter_context(simulated_alpaca(settings))
             anyio.run(store_demo_credential, settings)
-            if transport != "stdio":
-                token = anyio.run(create_demo_token, settings)
-                # Printed, not logged: this token opens only the simulator's demo vault.
-                print(
-                    f"Demo vault (simulator only; token valid 24 h): send 'Authorization: Bearer {token}' to "
-                    f"http://{host}:{port}/mcp",
-                    file=sys.stderr,
-                    flush=True,
-                )
         if transport == "stdio":
-            anyio.run(_run_stdio, settings)
+            anyio.run(_run_stdio, settings, simulate)
         else:
-            anyio.run(_run_http, settings, host, port, stateless)
+            assert sock is not None
+            token = anyio.run(create_demo_token, settings) if simulate else None
+            anyio.run(_run_http, settings, host, sock, stateless, token)
 
 
-async def _run_stdio(settings: Settings) -> None:
+def bind_http_port(host: str, port: int) -> Any:
+    """The listening socket for `serve --transport http`, or a StartupError that names --port."""
+    from alpaca_vault.simulator.runner import listening_socket
+
+    try:
+        return listening_socket(host, port, backlog=2048)
+    except OSError as exc:
+        import errno
+
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"port {port} on {host} is already in use (another server?); choose another with --port, "
+                f"e.g. --port {port + 1 if port < 65535 else 8001}."
+            ) from None
+        raise StartupError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; check --host and --port."
+        ) from None
+
+
+def _stdio_banner(settings: Settings, simulate: bool) -> list[str]:
+    """What a person who started the stdio server in a terminal should know (stderr only)."""
+    from alpaca_vault.server.connect import stdio_connection
+    from alpaca_vault.server.hints import program_path
+
+    mode = (
+        "with the built-in Alpaca simulator (demo vault, credential 'demo')"
+        if simulate
+        else f"as user '{settings.user}'"
+    )
+    lines = [
+        f"alpaca-vault: MCP over stdio {mode}; waiting for an MCP client on stdin. Ctrl-D or Ctrl-C to quit.",
+        "This is meant to be started by an MCP client, for example:",
+    ]
+    args = ["serve", "--simulate"] if simulate else ["serve"]
+    return lines + stdio_connection(
+        program_path(),
+        args,
+        server_name="alpaca-vault-demo" if simulate else "alpaca-vault",
+        env_names=("ALPACA_VAULT_DATA_DIR",) if simulate else (),
+    )
+
+
+async def _run_stdio(settings: Settings, simulate: bool = False) -> None:
     from alpaca_vault.server.app import build_server
     from alpaca_vault.server.stdio import serve_stdio
 
+    if sys.stdin.isatty():
+        print("\n".join(_stdio_banner(settings, simulate)), file=sys.stderr, flush=True)
     await serve_stdio(build_server(settings))
 
 
@@ -173,9 +214,11 @@ def http_server_options(settings: Settings) -> dict[str, Any]:
 
 def token_hint(settings: Settings) -> str:
     """How to get a token for the local user (run with the same ALPACA_VAULT_* settings as the server)."""
+    from alpaca_vault.server.hints import program
+
     return (
-        f"create the user once with `alpaca-vault users add {settings.user}`, "
-        f"then a token with `alpaca-vault tokens create --user {settings.user}`"
+        f"create the user once with `{program()} users add {settings.user}`, "
+        f"then a token with `{program()} tokens create --user {settings.user}`"
     )
 
 
@@ -183,7 +226,9 @@ def http_auth(settings: Settings, *, host: str, port: int) -> tuple[Any, Any]:
     """(token verifier, AuthSettings) for the HTTP transport: every request needs an `avt_` bearer token.
 
     We are a resource server only: tokens come from `alpaca-vault tokens create`, not an OAuth flow.
-    The protected resource metadata (RFC 9728) still tells clients this is a bearer-token resource.
+    So no protected resource metadata (RFC 9728) is served: it would have to name an authorization
+    server, and a client would follow it into an OAuth flow that does not exist. The 401 says what to
+    do instead (server/bearer.py).
     """
     from mcp.server.auth.settings import AuthSettings
 
@@ -192,8 +237,8 @@ def http_auth(settings: Settings, *, host: str, port: int) -> tuple[Any, Any]:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - display only
     origin = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
     auth = AuthSettings(
-        issuer_url=origin,
-        resource_server_url=f"{origin}/mcp",
+        issuer_url=origin,  # required by the SDK's settings; unused without metadata or an OAuth provider
+        resource_server_url=None,
         # Our tokens are not audience-bound JWTs; the verifier accepts only tokens this database issued.
         validate_token_resource=False,
         required_scopes=[TOKEN_SCOPE],
@@ -201,17 +246,32 @@ def http_auth(settings: Settings, *, host: str, port: int) -> tuple[Any, Any]:
     return BearerTokenVerifier(settings.open_database()), auth
 
 
-def build_http_app(settings: Settings, *, host: str, port: int, stateless: bool = False) -> Any:
+def build_http_app(
+    settings: Settings, *, host: str, port: int, stateless: bool = False, gate_hooks: Any = None
+) -> Any:
     """The Starlette app `serve --transport http` runs (tests mount the same); always behind bearer tokens."""
+    from starlette.routing import Mount
+
+    from alpaca_vault.console.app import connect_app, console_app
     from alpaca_vault.server.app import build_server
+    from alpaca_vault.server.pages import PagesHub
 
     verifier, auth = http_auth(settings, host=host, port=port)
-    server = build_server(settings, token_verifier=verifier, auth=auth)
+
+    async def verify_token(token: str) -> uuid.UUID | None:
+        access = await verifier.verify_token(token)
+        return uuid.UUID(access.subject) if access is not None and access.subject else None
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - display only
+    origin = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    pages = PagesHub(settings, base_url=origin, verify_token=verify_token)
+    server = build_server(settings, token_verifier=verifier, auth=auth, pages=pages, gate_hooks=gate_hooks)
+    security = transport_security(settings, host, port)
     app = server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=stateless,
         json_response=stateless,
-        transport_security=transport_security(settings, host, port),
+        transport_security=security,
         host=host,
         session_idle_timeout=settings.session_idle_timeout,
     )
@@ -222,6 +282,14 @@ def build_http_app(settings: Settings, *, host: str, port: int, stateless: bool 
         sessions_per_user=settings.sessions_per_user,
         requests_per_minute=settings.requests_per_minute,
     )
+    # #12: the key entry page and the console, on the same server (their own Host/Origin checks).
+    page_config = pages.page_config(list(security.allowed_hosts), list(security.allowed_origins))
+    app.router.routes.append(Mount("/connect", app=connect_app(pages.services, page_config)))
+    app.router.routes.append(Mount("/console", app=console_app(pages.services, page_config)))
+    from alpaca_vault.server.bearer import explain_refusals
+    from alpaca_vault.server.hints import program
+
+    explain_refusals(app, verifier, f"Create a token with `{program()} tokens create --user NAME`.")
     serve_sessions = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
@@ -237,9 +305,31 @@ def build_http_app(settings: Settings, *, host: str, port: int, stateless: bool 
     return app
 
 
-async def _run_http(settings: Settings, host: str, port: int, stateless: bool) -> None:
+def _http_banner(host: str, port: int, token: str | None, settings: Settings) -> list[str]:
+    from alpaca_vault.server.connect import http_connection
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - display only
+    url = f"http://[{shown}]:{port}/mcp" if ":" in shown else f"http://{shown}:{port}/mcp"
+    if token is None:
+        return [
+            f"alpaca-vault: MCP over Streamable HTTP at {url}; every request needs a bearer token: "
+            f"{token_hint(settings)}. Ctrl-C to quit."
+        ]
+    return [
+        f"alpaca-vault demo: MCP over Streamable HTTP at {url} with the built-in Alpaca simulator and a demo "
+        "vault (credential 'demo'). Ctrl-C to quit.",
+        # Printed, not logged: this token opens only the simulator's demo vault.
+        "The token below is for this demo vault only (valid 24 h); connect with:",
+        *http_connection(url, token, server_name="alpaca-vault-demo"),
+    ]
+
+
+async def _run_http(
+    settings: Settings, host: str, sock: Any, stateless: bool, demo_token: str | None = None
+) -> None:
     import uvicorn
 
+    port = sock.getsockname()[1]
     app = build_http_app(settings, host=host, port=port, stateless=stateless)
     if not getattr(app.state, "requires_bearer_token", False):  # fail closed, whatever the address
         raise StartupError("Refusing to serve HTTP without bearer-token authentication.")
@@ -251,20 +341,20 @@ async def _run_http(settings: Settings, host: str, port: int, stateless: bool) -
         )
     config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         log_config=None,
         log_level=settings.log_level.lower(),
         **http_server_options(settings),
     )
-    logger.info(
-        "MCP endpoint: http://%s:%d/mcp (bearer token required: %s)", host, port, token_hint(settings)
-    )
-    await uvicorn.Server(config).serve()
+    server = uvicorn.Server(config)
+    # The connection is printed once the server is listening (the socket is bound already).
+    print("\n".join(_http_banner(host, port, demo_token, settings)), file=sys.stderr, flush=True)
+    await server.serve(sockets=[sock])
 
 
 @contextlib.contextmanager
-def serve_http_in_thread(settings: Settings, *, stateless: bool = False) -> Iterator[str]:
+def serve_http_in_thread(
+    settings: Settings, *, stateless: bool = False, gate_hooks: Any = None
+) -> Iterator[str]:
     """Run exactly what `serve --transport http` runs, on a free loopback port in a background thread.
 
     Yields the ``/mcp`` URL. For tests and benchmarks: the server has its own event loop, so the
@@ -274,7 +364,7 @@ def serve_http_in_thread(settings: Settings, *, stateless: bool = False) -> Iter
 
     sock = listening_socket("127.0.0.1", 0, backlog=1024)
     port = sock.getsockname()[1]  # bound first: the Host/Origin allowlist names the real port
-    app = build_http_app(settings, host="127.0.0.1", port=port, stateless=stateless)
+    app = build_http_app(settings, host="127.0.0.1", port=port, stateless=stateless, gate_hooks=gate_hooks)
     with uvicorn_in_thread(
         app,
         sock,

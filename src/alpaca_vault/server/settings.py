@@ -97,6 +97,31 @@ class Settings(BaseSettings):
         "(loopback origins are always accepted).",
     )
 
+    # #15: market data
+    data_feed: Literal["iex", "sip", "delayed_sip", "boats", "overnight", "otc"] = Field(
+        default="iex",
+        description="Stock market data feed used when a call names none: iex (free, one exchange), "
+        "sip (all US exchanges; needs an Alpaca data subscription), delayed_sip (15 minutes late), ...",
+    )
+
+    # --- #12: secrets stay out of the chat (key entry page, console) ---------------------------------
+    allow_secrets_in_arguments: bool = Field(
+        default=False,
+        description="Let store_credential/update_credential take api_key and secret_key as tool arguments "
+        "(for orchestrators that are not language models). Off: keys are entered on a one-time page.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The external base URL behind a TLS proxy (https://vault.example.com), for key entry "
+        "and console links. Default: the address the HTTP server listens on.",
+    )
+    key_entry_minutes: int = Field(
+        default=10, ge=1, le=60, description="Minutes a one-time key entry link stays valid."
+    )
+    console_session_minutes: int = Field(
+        default=30, ge=5, le=720, description="Minutes a console sign-in lasts (no sliding renewal)."
+    )
+
     # --- #16 TLS to PostgreSQL and its connection pool (ignored for SQLite) ---
     database_sslmode: Literal["disable", "require", "verify-ca", "verify-full"] | None = Field(
         default=None,
@@ -265,6 +290,26 @@ class Settings(BaseSettings):
                 "(http:// is accepted only for a loopback host: localhost, 127.0.0.1, ::1)"
             )
         return value.rstrip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        # #12: links are handed to people; a link over plain HTTP off this machine would expose them.
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ValueError("is not a valid URL (check the host and port)") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an https:// URL with a host name, like https://vault.example.com")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query string or fragment")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError("must use https:// (http:// is accepted only for a loopback host)")
+        return value
 
     @field_validator("toolsets")
     @classmethod

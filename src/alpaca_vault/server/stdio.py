@@ -5,8 +5,9 @@ which run every readline, write and flush on a worker thread: three thread
 hops per tool call, about half a millisecond on a small machine. When stdin
 and stdout are pipes or sockets (as every MCP client launches us), we serve
 the same JSON-RPC lines through asyncio pipe transports instead: no threads.
-Anything else (a terminal, a redirected file) and Windows fall back to the
-SDK's transport.
+A terminal takes the same path: there, the SDK's reader thread would sit in a
+blocking read that Ctrl-C cannot end (the process hangs until Enter). Anything
+else (a redirected file) and Windows fall back to the SDK's transport.
 
 Like the SDK, we keep the wire for ourselves while serving: fd 1 points at
 stderr and fd 0 at the null device, so a stray ``print`` (ours or a
@@ -49,7 +50,7 @@ async def serve_stdio(server: MCPServer[Any]) -> None:
 @contextlib.asynccontextmanager
 async def stdio_streams() -> AsyncIterator[tuple[Any, Any]]:
     """(read stream, write stream) for ``Server.run``: native pipes when possible, else the SDK's."""
-    if sys.platform == "win32" or not (_is_pipe_or_socket(0) and _is_pipe_or_socket(1)):
+    if sys.platform == "win32" or not (_is_stream(0) and _is_stream(1)):
         async with stdio_server() as streams:
             yield streams
         return
@@ -82,12 +83,13 @@ async def _flushed(transport: asyncio.WriteTransport) -> None:
         await asyncio.sleep(0.01)
 
 
-def _is_pipe_or_socket(fd: int) -> bool:
+def _is_stream(fd: int) -> bool:
+    """A pipe, a socket or a terminal: what an asyncio pipe transport can serve (not a regular file)."""
     try:
         mode = os.fstat(fd).st_mode
     except OSError:
         return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
 
 
 class _Lines:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from alpaca_vault.broker.models import Account, Activity, PortfolioHistory, Position
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import CredentialRef, Symbol, symbol_of
-from alpaca_vault.tools.results import money, respond
+from alpaca_vault.tools.results import counted, money, respond
 
 
 class AccountResult(BaseModel):
@@ -68,7 +68,7 @@ async def alpaca_get_positions(
         lines = "; ".join(
             f"{p.symbol} {p.qty} @ avg {p.avg_entry_price} (P/L {money(p.unrealized_pl)})" for p in positions
         )
-        summary = f"{len(positions)} open position(s) in '{call.credential_name}': {lines}."
+        summary = f"{counted(len(positions), 'open position')} in '{call.credential_name}': {lines}."
     else:
         summary = f"No open positions in '{call.credential_name}'."
     return respond(PositionsResult(credential=call.credential_name, positions=positions), summary)
@@ -116,7 +116,9 @@ async def alpaca_get_portfolio_history(
         )
     points = len(history.timestamp)
     last_equity = next((e for e in reversed(history.equity) if e is not None), None)
-    summary = f"Portfolio history of '{call.credential_name}': {points} point(s) at {history.timeframe}, "
+    summary = (
+        f"Portfolio history of '{call.credential_name}': {counted(points, 'point')} at {history.timeframe}, "
+    )
     summary += f"latest equity {money(last_equity)}."
     return respond(PortfolioHistoryResult(credential=call.credential_name, history=history), summary)
 

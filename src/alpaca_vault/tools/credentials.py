@@ -7,15 +7,16 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult
+from mcp_types import CallToolResult, InputRequiredResult
 from pydantic import BaseModel, Field, SecretStr
 
 from alpaca_vault.broker.client import AlpacaKeys
 from alpaca_vault.broker.errors import AlpacaAuthError
 from alpaca_vault.tools.errors import AccountNotActive, KeyPairRefused
 from alpaca_vault.tools.gate import alpaca_call, vault_call
+from alpaca_vault.tools.key_entry import KeyEntryCredential, KeyEntryResult, run_key_entry
 from alpaca_vault.tools.params import CredentialRef, Environment, InvalidArgument
-from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.results import counted, respond
 from alpaca_vault.tools.runtime import runtime
 from alpaca_vault.vault.exposure import register_exposed
 from alpaca_vault.vault.key_ids import check_key_environment
@@ -107,25 +108,55 @@ async def _check_with_alpaca(
     return account.account_number, status
 
 
+# #12: the key arguments exist only for operators who set ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS=true;
+# otherwise build_server drops them from the published schema and the argument guard refuses them.
+SECRET_ARGUMENTS_SETTING = "ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS"  # noqa: S105 - a variable name
+KEY_ARGUMENTS = ("api_key", "secret_key", "validate")
+
+
+def _refuse_secret_arguments(ctx: Context[Any, Any], tool: str) -> None:
+    """Second wall behind the argument guard: keys as arguments only where the operator allows them."""
+    if not runtime(ctx).allow_secrets_in_arguments:
+        raise InvalidArgument(
+            f"{tool} does not take api_key or secret_key on this server: keys typed into a chat end up in the "
+            f"model's context and logs. Nothing was done. Call {tool} without them and the user enters the keys "
+            f"on a one-time page. (Operators of non-LLM orchestrators can set {SECRET_ARGUMENTS_SETTING}=true.)"
+        )
+
+
 async def store_credential(
     ctx: Context[Any, Any],
     name: Annotated[
         str, Field(min_length=1, max_length=64, description="A name you will use to refer to it.")
     ],
-    api_key: Annotated[SecretStr, Field(description="Alpaca API key id (APCA-API-KEY-ID).")],
-    secret_key: Annotated[SecretStr, Field(description="Alpaca API secret key (APCA-API-SECRET-KEY).")],
     environment: Annotated[Environment, Field(description="'paper' or 'live' trading.")] = "paper",
+    api_key: Annotated[
+        SecretStr | None,
+        Field(description="Alpaca API key id, only where the operator allows keys as arguments."),
+    ] = None,
+    secret_key: Annotated[
+        SecretStr | None,
+        Field(description="Alpaca API secret key, only where the operator allows keys as arguments."),
+    ] = None,
     validate: Annotated[
-        bool, Field(description="Check the pair with Alpaca first (account must be ACTIVE). Default true.")
+        bool, Field(description="Check keys given as arguments with Alpaca first (account must be ACTIVE).")
     ] = True,
-) -> Annotated[CallToolResult, CredentialResult]:
-    """Store an Alpaca API key pair in the encrypted vault under a name.
+) -> Annotated[CallToolResult, KeyEntryResult] | InputRequiredResult:
+    """Add an Alpaca API key pair to the encrypted vault under a name, without the keys entering this chat.
 
-    Prefer the terminal: `alpaca-vault credentials add NAME --environment paper` reads the keys from a
-    hidden prompt, so the secret never passes through this chat. The pair is encrypted at rest and is
-    never shown again by any tool. By default it is checked with Alpaca first: the account must be
-    ACTIVE and the keys must belong to the given environment.
+    The user pastes the key id and secret into a one-time page of this server: your client opens it
+    (URL elicitation) or you get `entry_url` to hand to the user (status 'pending'; then call
+    list_credentials). Alpaca checks the pair first (the account must be ACTIVE; paper keys for paper).
+    Never ask the user to type keys into the chat.
     """
+    if api_key is None and secret_key is None:
+        async with vault_call(ctx) as call:
+            return await run_key_entry(ctx, call.user_id, name=name, environment=environment)
+    _refuse_secret_arguments(ctx, "store_credential")
+    if api_key is None or secret_key is None:
+        raise InvalidArgument(
+            "Give both api_key and secret_key, or neither (then the user enters them on a page)."
+        )
     api_key = _clean_key(api_key, "api_key", "Nothing was stored.")
     secret_key = _clean_key(secret_key, "secret_key", "Nothing was stored.")
     check_key_environment(api_key, environment)
@@ -150,7 +181,7 @@ async def store_credential(
     summary = CredentialSummary.of(info)
     note = "validated with Alpaca" if validate else "NOT validated (validate=false)"
     return respond(
-        CredentialResult(credential=summary, validated=validate),
+        KeyEntryResult(status="stored", credential=KeyEntryCredential.of(info), validated=validate),
         f"Stored credential {_describe(summary)}, {note}. Refer to it as credential='{summary.name}'.",
     )
 
@@ -162,12 +193,11 @@ async def list_credentials(ctx: Context[Any, Any]) -> Annotated[CallToolResult, 
     items = [CredentialSummary.of(i) for i in infos]
     if not items:
         summary = (
-            "No credentials stored yet. Add one on the terminal with "
-            "`alpaca-vault credentials add NAME --environment paper` (keeps the secret out of the chat), "
-            "or with store_credential."
+            "No credentials stored yet. Call store_credential(name=...) and the user enters the keys on a "
+            "one-time page (never in this chat), or they run `alpaca-vault credentials add NAME` on the terminal."
         )
     else:
-        summary = f"{len(items)} credential(s): " + "; ".join(_describe(i) for i in items)
+        summary = f"{counted(len(items), 'credential')}: " + "; ".join(_describe(i) for i in items)
     return respond(CredentialList(credentials=items), summary)
 
 
@@ -197,28 +227,44 @@ async def update_credential(
     is_active: Annotated[
         bool | None, Field(description="false deactivates it (tools refuse to use it); true re-activates.")
     ] = None,
+    replace_keys: Annotated[
+        bool,
+        Field(
+            description="true: the user enters a new key pair on a one-time page (as with store_credential)."
+        ),
+    ] = False,
     api_key: Annotated[
-        SecretStr | None, Field(description="Replacement key id (give with secret_key).")
+        SecretStr | None,
+        Field(description="Replacement key id, only where the operator allows keys as arguments."),
     ] = None,
     secret_key: Annotated[
-        SecretStr | None, Field(description="Replacement secret (give with api_key).")
+        SecretStr | None,
+        Field(description="Replacement secret, only where the operator allows keys as arguments."),
     ] = None,
     validate: Annotated[bool, Field(description="Check a replacement key pair with Alpaca first.")] = True,
-) -> Annotated[CallToolResult, CredentialResult]:
+) -> Annotated[CallToolResult, KeyEntryResult] | InputRequiredResult:
     """Rename, activate/deactivate, or replace the key pair of a stored credential.
 
-    To replace keys without pasting the secret into this chat, run `alpaca-vault credentials add` on the
-    terminal under a new name and delete the old credential.
+    replace_keys=true opens a one-time key entry page for the new pair, exactly like store_credential:
+    the keys never pass through this chat.
     """
+    keys_given = api_key is not None or secret_key is not None
+    if keys_given:
+        _refuse_secret_arguments(ctx, "update_credential")
     if (api_key is None) != (secret_key is None):
         raise InvalidArgument("Give both api_key and secret_key to replace a key pair, or neither.")
-    if new_name is None and is_active is None and api_key is None:
-        raise InvalidArgument("Nothing to change: give new_name, is_active, or api_key and secret_key.")
+    if replace_keys and keys_given:
+        raise InvalidArgument("Use replace_keys=true or api_key and secret_key, not both.")
+    if new_name is None and is_active is None and not keys_given and not replace_keys:
+        raise InvalidArgument("Nothing to change: give new_name, is_active, or replace_keys=true.")
     if api_key is not None and secret_key is not None:
         api_key = _clean_key(api_key, "api_key", "Nothing was changed.")
         secret_key = _clean_key(secret_key, "secret_key", "Nothing was changed.")
     async with vault_call(ctx, credential=credential) as call:
-        current = call.resolved
+        current = await call.vault.get(call.user_id, str(call.resolved.id))
+        if replace_keys and ctx.request_state is not None:
+            # The 2026-07-28 retry: the entry is open already; its link says which credential it replaces.
+            return await run_key_entry(ctx, call.user_id, name=current.name, environment=current.environment)
         validated = False
         account_number = account_status = None
         if api_key is not None and secret_key is not None and validate:
@@ -226,24 +272,31 @@ async def update_credential(
                 ctx, api_key, secret_key, current.environment, str(current.id)
             )
             validated = True
-        info = call.returned(
-            await call.vault.update(
-                call.user_id,
-                str(current.id),
-                name=new_name,
-                is_active=is_active,
-                api_key=api_key,
-                secret_key=secret_key,
+        info = current
+        if new_name is not None or is_active is not None or api_key is not None:
+            info = call.returned(
+                await call.vault.update(
+                    call.user_id,
+                    str(current.id),
+                    name=new_name,
+                    is_active=is_active,
+                    api_key=api_key,
+                    secret_key=secret_key,
+                )
             )
-        )
         if validated:
             await call.vault.record_validation(
                 call.user_id, info.id, account_number=account_number, account_status=account_status
             )
             info = await call.vault.get(call.user_id, str(info.id))
+        if replace_keys:
+            return await run_key_entry(
+                ctx, call.user_id, name=info.name, environment=info.environment, replace=info
+            )
     summary = CredentialSummary.of(info)
     return respond(
-        CredentialResult(credential=summary, validated=validated), f"Updated {_describe(summary)}."
+        KeyEntryResult(status="stored", credential=KeyEntryCredential.of(info), validated=validated),
+        f"Updated {_describe(summary)}.",
     )
 
 

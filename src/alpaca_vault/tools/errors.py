@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
+from alpaca_vault.audit.log import AuditUnavailable
 from alpaca_vault.broker import errors as broker
 from alpaca_vault.guard import confirm
 from alpaca_vault.guard import errors as guard
@@ -168,6 +169,28 @@ def _rejected(exc: broker.AlpacaRejected, call: ToolCall | None) -> str:
     return f"Alpaca rejected the request (HTTP 422: {_detail(exc)}). Change what Alpaca's message names and try again."
 
 
+def _client_order_id_conflict(exc: broker.ClientOrderIdConflict, call: ToolCall | None) -> str:
+    # The broker's message names the order holding the id, how it differs, and what did not happen.
+    return (
+        f"Alpaca refused the request (HTTP 422): {exc.message}. Choose a new client_order_id, or omit it to "
+        f"get a fresh one; alpaca_get_order(client_order_id='{exc.client_order_id}') shows the existing order."
+    )
+
+
+def _request_error(exc: broker.AlpacaRequestError, call: ToolCall | None) -> str:
+    if _changes_state(call) and exc.request_sent:
+        assert call is not None
+        return (
+            f"{exc.message}, so whether alpaca-vault managed to {intent_phrase(call.intent)} is unknown. "
+            "Check with alpaca_list_orders(status='all') and alpaca_get_positions before repeating it."
+        )
+    return (
+        f"{exc.message}. This is a problem of the server, not of the request: tell the operator (the "
+        "server's Alpaca URLs ALPACA_VAULT_PAPER_URL / LIVE_URL / DATA_URL may be malformed)."
+        + _nothing_done(call)
+    )
+
+
 def _bad_request(exc: broker.AlpacaBadRequest, call: ToolCall | None) -> str:
     return (
         f"Alpaca could not read the request (HTTP 400: {_detail(exc)}). Check the arguments' names and "
@@ -308,6 +331,15 @@ def _validation(exc: ValidationError, call: ToolCall | None) -> str:
     return validation_message(exc)
 
 
+def _audit_unavailable(exc: AuditUnavailable, call: ToolCall | None) -> str:
+    placed = " The order was NOT placed." if call is not None and call.intent is Intent.PLACE else ""
+    return (
+        "alpaca-vault could not write the audit record for this call, so it refused the call: nothing was "
+        f"decrypted and nothing was sent to Alpaca.{placed} The server's database is not accepting writes; "
+        "try again shortly, and tell the operator if it persists."
+    )
+
+
 #: Error class -> the text an agent reads. Looked up along the raised error's MRO.
 ERROR_TEXTS: dict[type[BaseException], Text] = {
     # Our own tool errors, and arguments refused before anything was done.
@@ -326,6 +358,8 @@ ERROR_TEXTS: dict[type[BaseException], Text] = {
     broker.AlpacaForbidden: _forbidden,
     broker.AlpacaNotFound: _not_found,
     broker.AlpacaRejected: _rejected,
+    broker.ClientOrderIdConflict: _client_order_id_conflict,
+    broker.AlpacaRequestError: _request_error,
     broker.AlpacaRateLimited: _rate_limited,
     broker.AlpacaUnavailable: _unavailable,
     broker.AlpacaTimeout: _no_answer,
@@ -343,6 +377,8 @@ ERROR_TEXTS: dict[type[BaseException], Text] = {
     # for the owner; no tool can change a policy); a declined confirmation says the user declined.
     guard.GuardError: _as_is,
     confirm.ConfirmationPending: _confirmation_pending,
+    # Audit (#13): fail closed, nothing done.
+    AuditUnavailable: _audit_unavailable,
 }
 
 INTERNAL_ERROR = (

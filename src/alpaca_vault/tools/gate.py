@@ -37,7 +37,8 @@ Contract for hook authors (register on ``ToolRuntime.hooks`` when the server is 
   agent reads the text ``tools/errors.py`` has for the exception's class: raise an error of your
   room that carries facts and add its text to that table. An exception without an entry is
   treated as a bug: logged with its (scrubbed) traceback, the agent gets a generic internal error,
-  and the call is still refused (fail closed).
+  and the call is still refused (fail closed). An ``MCPError`` (such as the SDK's
+  ``UrlElicitationRequiredError``) passes through untouched: the SDK answers it as a protocol error.
 * ``hooks.add_after_call(hook, intents=...)``: same signature, called once the call is over, with
   ``call.outcome`` (what the broker or vault returned) or ``call.error`` (what was raised). It must
   not raise: the effect has happened and the agent must hear about it, so an exception there is
@@ -58,6 +59,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context
+from mcp.shared.exceptions import MCPError
 
 from alpaca_vault.broker.client import AlpacaKeys
 from alpaca_vault.broker.errors import LiveTradingDisabled
@@ -106,6 +108,9 @@ class ToolCall:
     #: For orders: the broker request as it will be sent, ``client_order_id`` included.
     order: OrderRequest | ReplaceOrderRequest | None = None
     client_order_id: str | None = None
+    #: The durable order intent once a before-send hook wrote it (the guard, under its lock), so later
+    #: hooks (the audit trail's outcome record) settle that one instead of writing a second.
+    order_intent: Any = None
     #: What the broker or vault returned (set by the tool body with ``returned``).
     outcome: Any = None
     error: BaseException | None = None
@@ -210,6 +215,8 @@ def guarded(
                 return await fn(*args, **kwargs)
             finally:
                 _current.reset(token)
+        except MCPError:
+            raise  # a protocol-level answer (e.g. URL elicitation required) is the SDK's to send
         except Exception as exc:
             raise as_tool_error(exc, call) from None
 
@@ -267,16 +274,26 @@ async def alpaca_call(
         await _after(call, rt.hooks.after_call(call.intent))
 
 
+class _NamesNoCredential:
+    """``vault_call``'s default: the call acts on no stored credential (storing one, listing them)."""
+
+
+NO_CREDENTIAL = _NamesNoCredential()
+
+
 @asynccontextmanager
-async def vault_call(ctx: Context[Any, Any], *, credential: str | None = None) -> AsyncIterator[ToolCall]:
+async def vault_call(
+    ctx: Context[Any, Any], *, credential: str | _NamesNoCredential | None = NO_CREDENTIAL
+) -> AsyncIterator[ToolCall]:
     """Steps 2-4 and 7 for a call that changes or reads only the vault: nothing is unsealed.
 
-    ``credential`` names an existing credential the call acts on (None: the call names none).
+    ``credential`` names an existing credential the call acts on, resolved like any tool's
+    (None: the only active one); leave it out when the call acts on none.
     """
     call = current_call()
     rt = runtime(ctx)
     try:
-        if credential is not None:
+        if not isinstance(credential, _NamesNoCredential):
             call.credential = ResolvedCredential.of(await rt.vault.get(call.user_id, credential))
         for hook in rt.hooks.before_send(call.intent):
             await hook(call)

@@ -22,7 +22,7 @@ from alpaca_vault.broker.models import (
 from alpaca_vault.tools.errors import NoMarketData, UnknownAsset
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, symbol_of
-from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.results import counted, respond
 
 T = TypeVar("T")
 
@@ -134,7 +134,7 @@ async def alpaca_get_calendar(
         raise InvalidArgument(f"end ({end}) is before start ({start}); give end on or after start.")
     async with alpaca_call(ctx, credential) as call:
         days = await call.send(call.broker.get_calendar, start=start, end=end)
-    summary = f"{len(days)} trading day(s) from {start} to {end}" + (
+    summary = f"{counted(len(days), 'trading day')} from {start} to {end}" + (
         ": " + ", ".join(f"{d.date} {d.open}-{d.close}" for d in days[:10]) if days else "."
     )
     return respond(CalendarResult(credential=call.credential_name, days=days), summary)
@@ -218,7 +218,7 @@ async def alpaca_get_bars(
             sort="desc" if latest_first else "asc",
         )
     bars = sorted(page.bars.get(symbol, []), key=lambda bar: bar.timestamp)
-    summary = f"{len(bars)} {timeframe} bar(s) for {symbol}"
+    summary = f"{counted(len(bars), f'{timeframe} bar')} for {symbol}"
     if bars:
         summary += f" from {bars[0].timestamp.isoformat()} to {bars[-1].timestamp.isoformat()}, "
         summary += f"last close {bars[-1].close}"

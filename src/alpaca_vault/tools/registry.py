@@ -22,7 +22,7 @@ from mcp.server.mcpserver.utilities.context_injection import find_context_parame
 from mcp_types import ToolAnnotations
 
 from alpaca_vault.guard.intents import Intent
-from alpaca_vault.tools import account, credentials, guardrails, market, trading
+from alpaca_vault.tools import account, audit, credentials, guardrails, market, trading
 from alpaca_vault.tools.gate import guarded
 from alpaca_vault.tools.schemas import compact_output_schemas
 
@@ -97,6 +97,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("update_credential",            credentials.update_credential,         "Update a credential",           "credentials", Intent.CREDENTIAL_UPDATE,     "destructive", True,      True,  {**C, "name": "new_name"}),
     ToolSpec("delete_credential",            credentials.delete_credential,         "Delete a credential",           "credentials", Intent.CREDENTIAL_DELETE,     "destructive", True,      False, C),
     ToolSpec("get_trading_policy",           guardrails.get_trading_policy,         "Get a trading policy",          "credentials", Intent.READ,                  "read",        True,      False, C),
+    ToolSpec("list_audit_events",            audit.list_audit_events,               "List audit events",             "credentials", Intent.READ,                  "read",        True,      False, C),
     ToolSpec("alpaca_get_account",           account.alpaca_get_account,            "Get account",                   "account",     Intent.READ,                  "read",        True,      True,  C),
     ToolSpec("alpaca_get_positions",         account.alpaca_get_positions,          "Get positions",                 "account",     Intent.READ,                  "read",        True,      True,  C),
     ToolSpec("alpaca_get_position",          account.alpaca_get_position,           "Get one position",              "account",     Intent.READ,                  "read",        True,      True,  C),

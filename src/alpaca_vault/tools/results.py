@@ -21,6 +21,11 @@ def respond(data: BaseModel, summary: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 order``, ``3 orders``: summaries read as sentences, not ``3 order(s)``."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def money(value: Any) -> str:
     """A dollar amount for a summary; ``n/a`` when Alpaca gave none."""
     return "n/a" if value is None else f"${value:,.2f}"

@@ -19,6 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 if TYPE_CHECKING:
     from alpaca_vault.audit.chain import Actor
+    from alpaca_vault.audit.log import AuditLog
     from alpaca_vault.broker.client import AlpacaClient
     from alpaca_vault.guard.service import Guard
     from alpaca_vault.tools.gate import GateHooks
@@ -42,8 +43,12 @@ class RuntimeParts:
     vault: CredentialService
     broker: AlpacaClient
     local_user_id: uuid.UUID
+    #: The audit trail (#13): list_audit_events reads the caller's events from it.
+    audit: AuditLog
     #: The trading guard (#14): policies, preview, checks; installed on the gate's hooks by server/app.py.
     guard: Guard | None = None
+    # #12: opens one-time key entry pages (console/keyentry.KeyEntryDesk); None when pages are off.
+    desk: Any = None
 
 
 class RuntimeUnavailable(ToolError):
@@ -64,6 +69,7 @@ class ToolRuntime:
         allow_live_trading: bool,
         resolve_caller: Callable[[uuid.UUID], Caller],
         hooks: GateHooks | None = None,
+        allow_secrets_in_arguments: bool = False,
     ) -> None:
         from alpaca_vault.tools.gate import GateHooks
 
@@ -71,6 +77,8 @@ class ToolRuntime:
         self._parts: RuntimeParts | None = None
         self._lock = asyncio.Lock()
         self.allow_live_trading = allow_live_trading
+        # #12: store/update_credential take keys as arguments only when the operator allows it.
+        self.allow_secrets_in_arguments = allow_secrets_in_arguments
         # Maps the local user to the caller: the bearer token's user over HTTP, the local user over stdio.
         self._resolve_caller = resolve_caller
         #: Checks and records other rooms plug into every tool call (see tools/gate.py).

@@ -26,7 +26,7 @@ from alpaca_vault.broker.models import (
 )
 from alpaca_vault.tools.gate import ToolCall, alpaca_call
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, TimeInForce, symbol_of
-from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.results import counted, respond
 
 Environment = Literal["paper", "live"]
 _ENVIRONMENT = Field(description="paper or live: which Alpaca environment the credential trades in.")
@@ -253,13 +253,14 @@ async def alpaca_list_orders(
             nested=nested,
         )
     if orders:
-        summary = f"{len(orders)} {status} order(s) in '{call.credential_name}': " + "; ".join(
+        which = "" if status == "all" else f"{status} "  # "3 orders", "3 open orders"; never "3 all order(s)"
+        summary = f"{counted(len(orders), which + 'order')} in '{call.credential_name}': " + "; ".join(
             _describe_order(o) for o in orders[:20]
         )
         if len(orders) > 20:
             summary += f"; and {len(orders) - 20} more (see data)"
     else:
-        summary = f"No {status} orders in '{call.credential_name}'."
+        summary = f"No {'' if status == 'all' else status + ' '}orders in '{call.credential_name}'."
     return respond(OrdersResult(credential=call.credential_name, orders=orders), summary)
 
 
@@ -349,7 +350,7 @@ async def alpaca_cancel_all_orders(
         results = await call.send(call.broker.cancel_all_orders)
     refused = [r for r in results if not r.ok]
     summary = (
-        f"Cancel requested for {len(results) - len(refused)} of {len(results)} open order(s) "
+        f"Cancel requested for {len(results) - len(refused)} of {counted(len(results), 'open order')} "
         f"in '{call.credential_name}' ({call.resolved.environment})."
     )
     if refused:

@@ -1,4 +1,4 @@
-"""`alpaca-vault credentials ...`: Store, list, validate and remove Alpaca credentials.
+"""`alpaca-vault credentials ...`: Store, list, validate, update and remove Alpaca credentials.
 
 Secrets come from a hidden prompt, or from the first two lines of stdin when
 it is not a terminal; never from argv, never echoed.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shlex
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from alpaca_vault.server.settings import Settings
     from alpaca_vault.vault import CredentialInfo, CredentialService, KeyRing
 
-app = typer.Typer(help="Store, list, validate and remove Alpaca credentials.", no_args_is_help=True)
+app = typer.Typer(help="Store, list, validate, update and remove Alpaca credentials.", no_args_is_help=True)
 
 T = TypeVar("T")
 
@@ -50,7 +52,10 @@ class VaultContext:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"alpaca-vault: {message}", err=True)
+    """One stderr line, ``alpaca-vault: <what went wrong>. <what to run>``, runnable from this shell."""
+    from alpaca_vault.server.hints import runnable
+
+    typer.echo(f"alpaca-vault: {runnable(message)}", err=True)
     return typer.Exit(code)
 
 
@@ -87,7 +92,11 @@ def run(action: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(action())  # type: ignore[arg-type]
     except SettingsError as exc:
         raise fail(str(exc), 2) from None
-    except (VaultError, DatabaseError) as exc:
+    except typer.Exit:
+        raise
+    except VaultError as exc:
+        raise fail(_with_next_step(exc)) from None
+    except DatabaseError as exc:
         raise fail(str(exc)) from None
     except DBAPIError as exc:
         # hide_parameters keeps values out; still show only the driver's first line.
@@ -97,6 +106,31 @@ def run(action: Callable[[], Awaitable[T]]) -> T:
         raise fail(f"cannot reach the database: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
         raise fail("interrupted", 130) from None
+
+
+_NAMED = re.compile(r"'([^']+)'")
+
+
+def _with_next_step(exc: Exception) -> str:
+    """A vault error (facts only) plus what to run next, in CLI words: one table keyed by class."""
+    from alpaca_vault.server.hints import program
+    from alpaca_vault.vault import CredentialExists, CredentialInactive, CredentialNotFound, DuplicateKeyPair
+
+    text = str(exc)
+    named = _NAMED.search(text)
+    name = shlex.quote(named.group(1)) if named else "NAME"
+    cmd = program()
+    steps: dict[type[Exception], str] = {
+        CredentialInactive: f"`{cmd} credentials update {name} --activate` activates it.",
+        CredentialExists: f"Choose another name, or replace its keys with `{cmd} credentials update {name} "
+        "--replace-keys`.",
+        DuplicateKeyPair: f"`{cmd} credentials remove {name}` removes it.",
+        CredentialNotFound: f"`{cmd} credentials list` shows them all.",
+    }
+    step = next((hint for kind, hint in steps.items() if isinstance(exc, kind)), "")
+    if isinstance(exc, CredentialNotFound) and not getattr(exc, "available", ()):
+        step = ""  # nothing stored: the message already says how to add one
+    return f"{text} {step}".strip()
 
 
 def read_key_pair() -> tuple[SecretStr, SecretStr]:
@@ -121,21 +155,34 @@ async def validate_with_alpaca(
     settings: Settings, environment: str, api_key: SecretStr, secret_key: SecretStr, *, storing: bool = True
 ) -> tuple[str, str]:
     """Check the pair against Alpaca; return (account_number, account_status) or refuse with the reason."""
-    from alpaca_vault.broker.client import AlpacaClient, AlpacaKeys
-    from alpaca_vault.broker.errors import AlpacaAuthError, AlpacaError
+    from alpaca_vault.broker.client import AlpacaClient, AlpacaKeys, RetryPolicy
+    from alpaca_vault.broker.errors import AlpacaAuthError, AlpacaConnectionError, AlpacaError, AlpacaTimeout
     from alpaca_vault.vault.errors import InvalidCredentialInput
 
     nothing_stored = " Nothing was stored." if storing else ""
     check_key_environment(api_key, environment)
     keys = AlpacaKeys(api_key=api_key, secret_key=secret_key, environment=environment, limiter_key="cli")  # type: ignore[arg-type]
+    endpoint = settings.paper_url if environment == "paper" else settings.live_url
     async with AlpacaClient(
         paper_url=settings.paper_url,
         live_url=settings.live_url,
         data_url=settings.data_url,
         timeout=settings.http_timeout,
+        # One attempt: a person at the terminal re-runs the command; retries would only add noise and wait.
+        retry=RetryPolicy(attempts=1),
     ) as broker:
         try:
             account = await broker.get_account(keys)
+        except (AlpacaConnectionError, AlpacaTimeout) as exc:
+            reason = "no answer in time" if isinstance(exc, AlpacaTimeout) else "connection failed"
+            raise InvalidCredentialInput(
+                f"could not reach Alpaca at {endpoint} ({reason}).{nothing_stored}"
+                + (
+                    " --no-validate stores without checking."
+                    if storing
+                    else " Check the network and try again."
+                )
+            ) from None
         except AlpacaAuthError:
             other = "live" if environment == "paper" else "paper"
             raise InvalidCredentialInput(
@@ -170,13 +217,15 @@ def add(
     api_key, secret_key = read_key_pair()
 
     async def action() -> CredentialInfo:
+        from alpaca_vault.server.commands.audit import record_cli_event
+
         async with open_vault() as vault:
             account: tuple[str | None, str | None] = (None, None)
             check_key_environment(api_key, environment.value)
             if not no_validate:
                 account = await validate_with_alpaca(vault.settings, environment.value, api_key, secret_key)
             owner = await vault.service.ensure_user(user or vault.settings.user)
-            return await vault.service.store(
+            stored = await vault.service.store(
                 owner.id,
                 name,
                 environment.value,
@@ -186,12 +235,22 @@ def add(
                 account_status=account[1],
                 validated=not no_validate,
             )
+            await record_cli_event(
+                vault,
+                owner.id,
+                "credential.store",
+                credential_id=stored.id,
+                credential_name=stored.name,
+                details={"environment": stored.environment},
+            )
+            return stored
 
     info = run(action)
     typer.echo(f"Stored credential '{info.name}' ({info.environment}) for user '{user or _default_user()}'.")
     if no_validate:
         typer.echo(
-            "Not validated against Alpaca (--no-validate); `alpaca-vault credentials validate` checks it."
+            f"Not validated against Alpaca (--no-validate); `{_program()} credentials validate {info.name}` "
+            "checks it."
         )
     else:
         typer.echo(f"Alpaca accepted it: account {info.account_number}, {info.account_status}.")
@@ -205,6 +264,7 @@ def validate(
     """Check a stored credential with Alpaca now and record its account number and status."""
 
     async def action() -> tuple[str, str, str]:
+        from alpaca_vault.server.commands.audit import record_cli_event
         from alpaca_vault.vault import CredentialNotFound
 
         async with open_vault() as vault:
@@ -212,7 +272,12 @@ def validate(
             owner = await vault.service.find_user(who)
             if owner is None:
                 raise CredentialNotFound(f"User '{who}' has no credentials.")
-            async with vault.service.unsealed(owner.id, name) as opened:
+            found = await vault.service.get(owner.id, name)
+            # Fail closed like the server: no audit record, no decrypt.
+            await record_cli_event(
+                vault, owner.id, "credential.unseal", credential_id=found.id, credential_name=found.name
+            )
+            async with vault.service.unsealed(owner.id, str(found.id)) as opened:
                 info = opened.info
                 number, status = await validate_with_alpaca(
                     vault.settings, info.environment, opened.api_key, opened.secret_key, storing=False
@@ -220,10 +285,108 @@ def validate(
             await vault.service.record_validation(
                 owner.id, info.id, account_number=number, account_status=status
             )
+            await record_cli_event(
+                vault,
+                owner.id,
+                "credential.validate",
+                credential_id=info.id,
+                credential_name=info.name,
+                details={"status": status},
+            )
             return info.name, number, status
 
     shown, number, status = run(action)
     typer.echo(f"Alpaca accepted credential '{shown}': account {number}, {status}.")
+
+
+@app.command("update")
+def update(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Credential name (or id).")],
+    rename: Annotated[
+        str | None, typer.Option("--rename", metavar="NEW_NAME", help="Give it a new name.")
+    ] = None,
+    active: Annotated[
+        bool | None,
+        typer.Option(
+            "--activate/--deactivate",
+            help="Allow or stop its use by agents (a deactivated credential is never unsealed).",
+            show_default=False,
+        ),
+    ] = None,
+    replace_keys: Annotated[
+        bool,
+        typer.Option(
+            "--replace-keys",
+            help="Replace the key pair, read from a hidden prompt (or the first two lines of stdin).",
+        ),
+    ] = False,
+    no_validate: Annotated[
+        bool, typer.Option("--no-validate", help="With --replace-keys: store without checking with Alpaca.")
+    ] = False,
+    user: UserOption = None,
+) -> None:
+    """Rename, activate or deactivate a credential, or replace its key pair."""
+    if rename is None and active is None and not replace_keys:
+        raise fail(
+            "nothing to change: pass --rename NEW_NAME, --activate, --deactivate or --replace-keys.", 2
+        )
+    if no_validate and not replace_keys:
+        raise fail("--no-validate only applies with --replace-keys.", 2)
+    api_key, secret_key = read_key_pair() if replace_keys else (None, None)
+
+    async def action() -> tuple[CredentialInfo, CredentialInfo]:
+        from alpaca_vault.vault import CredentialNotFound
+
+        async with open_vault() as vault:
+            who = user or vault.settings.user
+            owner = await vault.service.find_user(who)
+            if owner is None:
+                raise CredentialNotFound(f"User '{who}' has no credentials.")
+            before = await vault.service.get(owner.id, name)
+            account: tuple[str | None, str | None] = (None, None)
+            if api_key is not None and secret_key is not None:
+                check_key_environment(api_key, before.environment)
+                if not no_validate:
+                    account = await validate_with_alpaca(
+                        vault.settings, before.environment, api_key, secret_key, storing=False
+                    )
+            after = await vault.service.update(
+                owner.id,
+                str(before.id),
+                name=rename,
+                is_active=active,
+                api_key=api_key,
+                secret_key=secret_key,
+            )
+            if account[0] is not None:
+                await vault.service.record_validation(
+                    owner.id, after.id, account_number=account[0], account_status=account[1]
+                )
+                after = await vault.service.get(owner.id, str(after.id))
+            return before, after
+
+    before, after = run(action)
+    changes: list[str] = []
+    if after.name != before.name:
+        changes.append(f"renamed to '{after.name}'")
+    if active is not None:
+        changes.append("activated" if after.is_active else "deactivated")
+    if replace_keys:
+        if no_validate:
+            changes.append(
+                f"key pair replaced, not validated (`{_program()} credentials validate {after.name}` checks it)"
+            )
+        else:
+            changes.append(
+                f"key pair replaced; Alpaca accepted it: account {after.account_number}, {after.account_status}"
+            )
+    typer.echo(f"Updated credential '{before.name}': " + "; ".join(changes or ["no change"]) + ".")
+
+
+def _program() -> str:
+    from alpaca_vault.server.hints import program
+
+    return program()
 
 
 def _default_user() -> str:
@@ -256,7 +419,7 @@ def list_(
     if not credentials:
         typer.echo(
             f"No credentials for user '{who}'. Add one with "
-            "`alpaca-vault credentials add NAME --environment paper`."
+            f"`{_program()} credentials add NAME --environment paper`."
         )
         return
     from rich.console import Console
@@ -287,6 +450,7 @@ def remove(
     """Delete a credential and its sealed keys."""
 
     async def action() -> CredentialInfo:
+        from alpaca_vault.server.commands.audit import record_cli_event
         from alpaca_vault.vault import CredentialNotFound
 
         async with open_vault() as vault:
@@ -294,7 +458,11 @@ def remove(
             owner = await vault.service.find_user(who)
             if owner is None:
                 raise CredentialNotFound(f"User '{who}' has no credentials.")
-            return await vault.service.delete(owner.id, name)
+            deleted = await vault.service.delete(owner.id, name)
+            await record_cli_event(
+                vault, owner.id, "credential.delete", credential_id=deleted.id, credential_name=deleted.name
+            )
+            return deleted
 
     info = run(action)
     typer.echo(f"Removed credential '{info.name}'.")

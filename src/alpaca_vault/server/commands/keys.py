@@ -13,6 +13,7 @@ from alpaca_vault.server.commands.credentials import fail, open_vault, run
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
+    from alpaca_vault.server.commands.credentials import VaultContext
     from alpaca_vault.vault.rotation import (
         DataKeyRotationResult,
         MigrationResult,
@@ -29,17 +30,20 @@ app = typer.Typer(
 @app.command("generate")
 def generate() -> None:
     """Print a new master key (stdout) and how to put it in use (stderr)."""
+    from alpaca_vault.server.hints import runnable
     from alpaca_vault.vault import KeyRing, generate_key
 
     key = generate_key()
     kid = KeyRing.from_string(key).primary_kid
     typer.echo(key)
     typer.echo(
-        f"\nNew master key (kid {kid}). Keep it secret and back it up:"
-        " without it the vault cannot be opened.\n"
-        "To rotate to it: put it first in ALPACA_VAULT_ENCRYPTION_KEYS, followed by the current keys\n"
-        "(or add it as the first line of DATA_DIR/master.key), run `alpaca-vault keys rotate`,\n"
-        "then remove the old keys.",
+        runnable(
+            f"\nNew master key (kid {kid}). Keep it secret and back it up:"
+            " without it the vault cannot be opened.\n"
+            "To rotate to it: put it first in ALPACA_VAULT_ENCRYPTION_KEYS, followed by the current keys\n"
+            "(or add it as the first line of DATA_DIR/master.key), run `alpaca-vault keys rotate`,\n"
+            "then remove the old keys."
+        ),
         err=True,
     )
 
@@ -115,25 +119,44 @@ def rotate(
 
     async def action() -> tuple[RotationResult, DataKeyRotationResult | None]:
         async with open_vault() as vault:
-            with _progress_bars() as on_batch:
-                if not data_keys:
-                    return await rotation.rotate(
-                        vault.db, vault.keyring, batch_size=batch_size, progress=on_batch
-                    ), None
-                user_id = None
-                if user is not None:
-                    found = await vault.service.find_user(user)
-                    if found is None:
-                        raise fail(f"No user named '{user}'. `alpaca-vault users list` shows them.")
-                    user_id = found.id
-                rotated = await rotation.rotate_data_keys(
-                    vault.db, vault.keyring, user_id=user_id, batch_size=batch_size, progress=on_batch
-                )
-                # New data keys are wrapped under the primary already; older ones of other users may not be.
-                rewrapped = await rotation.rewrap(
+            outcome = await rotate_all(vault)
+            from alpaca_vault.db.models import SYSTEM_USER_ID
+            from alpaca_vault.server.commands.audit import record_cli_event
+
+            # Rotation belongs to no user: it is chained under the system id (#13).
+            done, rotated = outcome
+            await record_cli_event(
+                vault,
+                SYSTEM_USER_ID,
+                "key.rotate",
+                details={
+                    "kid": done.rewrap.primary_kid,
+                    "resealed": done.rewrap.data_keys_rewrapped,
+                    "count": rotated.users_rotated if rotated is not None else 0,
+                },
+            )
+            return outcome
+
+    async def rotate_all(vault: VaultContext) -> tuple[RotationResult, DataKeyRotationResult | None]:
+        with _progress_bars() as on_batch:
+            if not data_keys:
+                return await rotation.rotate(
                     vault.db, vault.keyring, batch_size=batch_size, progress=on_batch
-                )
-                return rotation.RotationResult(rotated.migration, rewrapped), rotated
+                ), None
+            user_id = None
+            if user is not None:
+                found = await vault.service.find_user(user)
+                if found is None:
+                    raise fail(f"No user named '{user}'. `alpaca-vault users list` shows them.")
+                user_id = found.id
+            rotated = await rotation.rotate_data_keys(
+                vault.db, vault.keyring, user_id=user_id, batch_size=batch_size, progress=on_batch
+            )
+            # New data keys are wrapped under the primary already; older ones of other users may not be.
+            rewrapped = await rotation.rewrap(
+                vault.db, vault.keyring, batch_size=batch_size, progress=on_batch
+            )
+            return rotation.RotationResult(rotated.migration, rewrapped), rotated
 
     result, rotated = run(action)
     migration, rewrapped = result.migration, result.rewrap

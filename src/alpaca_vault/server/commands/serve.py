@@ -35,7 +35,8 @@ def serve(
         typer.Option(
             "--simulate",
             help="Also run the Alpaca simulator in-process, point the server at it and store a demo paper "
-            "credential 'demo', using a separate vault in DATA_DIR/simulator. Everything works offline.",
+            "credential 'demo', using a separate vault in DATA_DIR/simulator. Everything works offline. "
+            "Prints how to connect (with --transport http: a demo token; `make demo` is that).",
         ),
     ] = False,
     stateless: Annotated[
@@ -53,7 +54,7 @@ def serve(
             overrides["user"] = user
         settings = load_settings(**overrides)
     except SettingsError as exc:
-        typer.echo(str(exc), err=True)
+        typer.echo(f"alpaca-vault: {exc}", err=True)
         raise typer.Exit(2) from None
     configure_logging(settings.log_level)
 

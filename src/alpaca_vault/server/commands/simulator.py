@@ -104,7 +104,10 @@ def register(app: typer.Typer) -> None:
             sock.bind((host, port))
             sock.listen(2048)  # listening before the banner: early clients queue instead of being refused
         except OSError as error:
-            print(f"Cannot listen on {host}:{port}: {error.strerror}. Try another --port.", file=sys.stderr)
+            print(
+                f"alpaca-vault: cannot listen on {host}:{port} ({error.strerror}); choose another with --port.",
+                file=sys.stderr,
+            )
             raise typer.Exit(1) from None
         port = sock.getsockname()[1]
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
@@ -120,7 +123,8 @@ def register(app: typer.Typer) -> None:
             print(f"                      APCA-API-SECRET-KEY={accounts[0].secret_key}", file=sys.stderr)
         else:
             print(
-                f"  {len(accounts)} account(s) from --account, --accounts-file or ${ACCOUNTS_ENV}",
+                f"  {len(accounts)} account{'' if len(accounts) == 1 else 's'} from --account, --accounts-file or "
+                f"${ACCOUNTS_ENV}",
                 file=sys.stderr,
             )
         if state_file:

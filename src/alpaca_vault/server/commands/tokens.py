@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from alpaca_vault.server.commands.users import format_when, run_admin
+from alpaca_vault.server.hints import program
 
 app = typer.Typer(help="Bearer tokens for the HTTP transport.", no_args_is_help=True)
 
@@ -29,7 +30,11 @@ def create(
 ) -> None:
     """Create a token and print it once on stdout. Only its hash is stored: copy it now."""
     expiry = None if expires_in == 0 else timedelta(days=expires_in)
+    from alpaca_vault.server.commands.audit import record_admin_event, require_audit_keys
+
+    require_audit_keys()
     issued = run_admin(lambda admin: admin.create_token(user, name=name, expires_in=expiry))
+    record_admin_event(user, "token.create", {"token_id": issued.record.id, "token_name": issued.record.name})
     # stdout carries the token alone, so `TOKEN=$(alpaca-vault tokens create ...)` works; the rest is stderr.
     typer.echo(issued.token.get_secret_value())
     record = issued.record
@@ -39,7 +44,7 @@ def create(
         f"expires {expires}).\n"
         "It is shown only this once and cannot be recovered; store it in your MCP client's secret store.\n"
         "Use it on the HTTP transport as the header:  Authorization: Bearer <the token above>\n"
-        f"Revoke it with: alpaca-vault tokens revoke {record.id}",
+        f"Revoke it with: {program()} tokens revoke {record.id}",
         err=True,
     )
 
@@ -69,7 +74,7 @@ def list_tokens(
         typer.echo(json.dumps(rows, indent=2))
         return
     if not records:
-        typer.echo("No tokens. `alpaca-vault tokens create --user NAME` makes one.", err=True)
+        typer.echo(f"No tokens. `{program()} tokens create --user NAME` makes one.", err=True)
         return
     from rich.console import Console
     from rich.table import Table
@@ -94,7 +99,12 @@ def revoke(
     token_id: Annotated[str, typer.Argument(metavar="ID", help="Token id or prefix from `tokens list`.")],
 ) -> None:
     """Revoke a token: the next request that presents it is refused with 401."""
+    from alpaca_vault.server.commands.audit import record_admin_event, require_audit_keys
+
+    require_audit_keys()
     record, revoked_now = run_admin(lambda admin: admin.revoke_token(token_id))
+    if revoked_now:
+        record_admin_event(record.user, "token.revoke", {"token_id": record.id, "token_name": record.name})
     if revoked_now:
         typer.echo(f"Revoked token '{record.name}' ({record.prefix}) of user '{record.user}'.")
     else:

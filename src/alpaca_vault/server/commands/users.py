@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from alpaca_vault.server.hints import program
+
 if TYPE_CHECKING:
-    from alpaca_vault.server.auth import AccountAdmin, UserRecord
+    from alpaca_vault.accounts import AccountAdmin, UserRecord
     from alpaca_vault.vault.datakeys import ShredResult
 
 app = typer.Typer(help="Users of a multi-user (HTTP) deployment.", no_args_is_help=True)
@@ -23,8 +25,8 @@ T = TypeVar("T")
 @asynccontextmanager
 async def account_admin() -> AsyncIterator[AccountAdmin]:
     """The users/tokens admin on the configured database (the embedded SQLite file is created if new)."""
+    from alpaca_vault.accounts import AccountAdmin
     from alpaca_vault.db.migrate import ensure_schema
-    from alpaca_vault.server.auth import AccountAdmin
     from alpaca_vault.server.settings import load_settings
 
     settings = load_settings()
@@ -40,29 +42,29 @@ def run_admin(action: Callable[[AccountAdmin], Awaitable[T]]) -> T:
     """Run one admin action; expected failures become one stderr line and exit 1 (2 for bad settings)."""
     from sqlalchemy.exc import DBAPIError
 
+    from alpaca_vault.accounts import AccountError
     from alpaca_vault.db.engine import DatabaseError
-    from alpaca_vault.server.auth import AccountError
     from alpaca_vault.server.settings import SettingsError
 
     async def main() -> T:
         async with account_admin() as admin:
             return await action(admin)
 
+    from alpaca_vault.server.commands.credentials import fail
+
     try:
         return asyncio.run(main())
     except SettingsError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc), 2) from None
     except (AccountError, DatabaseError) as exc:
-        typer.echo(f"alpaca-vault: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(str(exc)) from None
     except OSError as exc:  # e.g. PostgreSQL unreachable
-        typer.echo(f"alpaca-vault: cannot reach the database: {exc.strerror or exc}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(f"cannot reach the database: {exc.strerror or exc}") from None
     except DBAPIError as exc:  # e.g. wrong password, missing grant: the driver's first line says which
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
-        typer.echo(f"alpaca-vault: the database refused: {reason}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(f"the database refused: {reason}") from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
 
 
 def format_when(value: object) -> str:
@@ -74,9 +76,13 @@ def format_when(value: object) -> str:
 @app.command("add")
 def add(name: Annotated[str, typer.Argument(help="A unique user name, e.g. alice.")]) -> None:
     """Create a user. Then give it a token: alpaca-vault tokens create --user NAME."""
+    from alpaca_vault.server.commands.audit import record_admin_event, require_audit_keys
+
+    require_audit_keys()  # no key ring, no signed record: refuse before changing anything
     user = run_admin(lambda admin: admin.add_user(name))
+    record_admin_event(user.id, "user.add", {"user_name": user.name})
     typer.echo(f"Added user '{user.name}' (id {user.id}).")
-    typer.echo(f"Next: alpaca-vault tokens create --user {user.name}", err=True)
+    typer.echo(f"Next: {program()} tokens create --user {user.name}", err=True)
 
 
 @app.command("list")
@@ -100,7 +106,7 @@ def list_users(
         typer.echo(json.dumps(rows, indent=2))
         return
     if not users:
-        typer.echo("No users yet. `alpaca-vault users add NAME` creates one.", err=True)
+        typer.echo(f"No users yet. `{program()} users add NAME` creates one.", err=True)
         return
     from rich.console import Console
     from rich.table import Table
@@ -137,11 +143,15 @@ def remove(
     so the user's sealed values cannot be opened from this database or any backup of it taken
     afterwards. Backups taken before still hold them: see docs/vault.md.
     """
+    from alpaca_vault.server.commands.credentials import fail
+
     if not yes:
         if not sys.stdin.isatty():
-            typer.echo("alpaca-vault: pass --yes to remove a user non-interactively.", err=True)
-            raise typer.Exit(1)
+            raise fail("pass --yes to remove a user non-interactively.")
         typer.confirm(f"Delete user '{name}' with all its credentials and tokens?", abort=True, err=True)
+    from alpaca_vault.server.commands.audit import record_admin_event, require_audit_keys
+
+    require_audit_keys()  # no key ring, no signed record: refuse before changing anything
 
     async def action(admin: AccountAdmin) -> tuple[UserRecord, ShredResult | None]:
         from alpaca_vault.vault.datakeys import erase_freed_space, shred_user
@@ -154,6 +164,8 @@ def remove(
         return record, shredded
 
     user, shredded = run_admin(action)
+    # The last entry of the removed user's chain (the record outlives the user).
+    record_admin_event(user.id, "user.remove", {"user_name": user.name, "count": user.credentials})
     typer.echo(
         f"Removed user '{user.name}' with {user.credentials} credential(s) and {user.tokens} token(s)."
     )

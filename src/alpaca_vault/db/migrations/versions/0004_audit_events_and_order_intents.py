@@ -118,11 +118,36 @@ def upgrade() -> None:
             f"CREATE POLICY maintenance ON {t} TO {owner} USING ({MAINTENANCE_ON}) WITH CHECK ({MAINTENANCE_ON})"
         )
 
+    # The reconciler runs as the application role and must find every user's open intents: this
+    # definer function returns only which intents are open and whose (never their contents), like 0002's.
+    op.execute(
+        f"""
+        CREATE FUNCTION {schema}.alpaca_vault_open_order_intents(p_created_before timestamptz)
+        RETURNS TABLE (intent_id uuid, user_id uuid)
+        LANGUAGE plpgsql STABLE SECURITY DEFINER
+        SET search_path = pg_catalog, pg_temp
+        AS $$
+        DECLARE
+            previous text := coalesce(current_setting('app.maintenance', true), '');
+        BEGIN
+            PERFORM set_config('app.maintenance', 'on', true);
+            RETURN QUERY
+                SELECT i.id, i.user_id FROM {schema}.order_intents AS i
+                WHERE i.state IN ('pending', 'unknown') AND i.created_at < p_created_before
+                ORDER BY i.created_at;
+            PERFORM set_config('app.maintenance', previous, true);
+        END
+        $$
+        """  # noqa: S608 - identifiers quoted by _ident, no user input
+    )
+    op.execute(f"REVOKE ALL ON FUNCTION {schema}.alpaca_vault_open_order_intents(timestamptz) FROM PUBLIC")
+
 
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         schema = _ident(bind.execute(text("SELECT current_schema()")).scalar_one())
+        op.execute(f"DROP FUNCTION IF EXISTS {schema}.alpaca_vault_open_order_intents(timestamptz)")
         for table, _column in reversed(TENANT_TABLES):
             t = f"{schema}.{_ident(table)}"
             op.execute(f"DROP POLICY IF EXISTS maintenance ON {t}")

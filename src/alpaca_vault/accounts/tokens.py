@@ -1,0 +1,160 @@
+"""API tokens: how they look, how they are stored, and how a presented token is checked.
+
+A token is ``avt_`` + 43 url-safe characters (256 bits from ``secrets``). It is shown once, when
+created; the database keeps only its SHA-256 hex digest and a short display prefix. Checking hashes
+the presented token, looks the digest up (on PostgreSQL through a SECURITY DEFINER function, because
+no user is known yet: see ``db/rls.py``) and compares digests in constant time.
+
+``TokenAuthenticator`` is the check itself, free of any transport: the HTTP edge
+(``server/auth.py``) turns its answer into the MCP SDK's ``AccessToken``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from alpaca_vault.db.engine import Database
+from alpaca_vault.db.models import ApiToken, utcnow
+from alpaca_vault.db.rls import TokenLookup, lookup_token, lookup_token_inline
+
+logger = logging.getLogger("alpaca_vault.accounts.tokens")
+
+TOKEN_PREFIX = "avt_"  # noqa: S105 - a marker, not a secret
+# "avt_" + 8 characters: enough to tell tokens apart in a list, far too little to guess the rest.
+DISPLAY_PREFIX_LENGTH = len(TOKEN_PREFIX) + 8
+# last_used_at is a "roughly when" field: one write per token per minute, not one per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+MAX_EXPIRY_DAYS = 3650
+_TOKEN_SHAPE = re.compile(r"avt_[A-Za-z0-9_-]{43}")
+
+
+def generate_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuthenticatedToken:
+    """A presented token that is valid, unexpired, unrevoked and whose user is active."""
+
+    token_id: uuid.UUID
+    name: str
+    user_id: uuid.UUID
+    expires_at: datetime | None
+
+
+class TokenAuthenticator:
+    """Checks presented tokens; records their last use (at most once a minute per token)."""
+
+    def __init__(self, db: Database, *, last_used_resolution: timedelta = LAST_USED_RESOLUTION) -> None:
+        self._db = db
+        self._resolution = last_used_resolution
+        # token id -> when this process last wrote last_used_at (bounds writes under bursts).
+        self._touched: dict[uuid.UUID, datetime] = {}
+        # token id -> its name (names never change); read once per token and process.
+        self._names: dict[uuid.UUID, str] = {}
+
+    async def authenticate(self, token: str) -> AuthenticatedToken | None:
+        """The token's identity, or None (logged with the reason, never with the token)."""
+        if not _TOKEN_SHAPE.fullmatch(token):
+            logger.debug("Bearer token refused: not an alpaca-vault token")
+            return None
+        digest = hash_token(token)
+        found = await self._lookup(digest)
+        if found is None or not hmac.compare_digest(found.token_hash, digest):
+            logger.info("Bearer token refused: unknown token")
+            return None
+        now = utcnow()
+        if found.revoked_at is not None:
+            logger.info("Bearer token %s refused: revoked", found.token_id)
+            return None
+        if found.expires_at is not None and found.expires_at <= now:
+            logger.info("Bearer token %s refused: expired", found.token_id)
+            return None
+        if not found.user_active:
+            logger.info("Bearer token %s refused: its user is inactive", found.token_id)
+            return None
+        await self._touch(found.token_id, found.user_id, found.last_used_at, now)
+        name = await self._name(found.token_id, found.user_id)
+        return AuthenticatedToken(found.token_id, name, found.user_id, found.expires_at)
+
+    async def refusal(self, token: str | None) -> str:
+        """Why ``token`` is refused: missing, unknown, expired, revoked or user_inactive.
+
+        A malformed token is "unknown" like any unmatched one: only the holder of a real token learns
+        more about it, so the answer helps nobody probe for tokens.
+        """
+        if not token:
+            return "missing"
+        if not _TOKEN_SHAPE.fullmatch(token):
+            return "unknown"
+        digest = hash_token(token)
+        found = await self._lookup(digest)
+        if found is None or not hmac.compare_digest(found.token_hash, digest):
+            return "unknown"
+        if found.revoked_at is not None:
+            return "revoked"
+        if found.expires_at is not None and found.expires_at <= utcnow():
+            return "expired"
+        if not found.user_active:
+            return "user_inactive"
+        return "unknown"  # valid now: it was created or changed after this request was refused
+
+    async def _lookup(self, digest: str) -> TokenLookup | None:
+        inline = lookup_token_inline(self._db, digest)  # SQLite: no worker-thread hops on every request
+        if inline is not None:
+            return inline[0] if inline else None
+        if self._db.is_postgres:
+            # Autocommit: the definer lookup alone, without BEGIN/set_config/COMMIT round trips.
+            async with self._db.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return await lookup_token(conn, digest)
+        async with self._db.session(readonly=True) as session:
+            return await lookup_token(session, digest)
+
+    async def _touch(
+        self, token_id: uuid.UUID, user_id: uuid.UUID, last_used_at: datetime | None, now: datetime
+    ) -> None:
+        cutoff = now - self._resolution
+        if last_used_at is not None and last_used_at > cutoff:
+            return
+        previous = self._touched.get(token_id)
+        if previous is not None and previous > cutoff:
+            return
+        self._touched[token_id] = now
+        try:
+            async with self._db.session(user_id) as session:
+                await session.execute(
+                    update(ApiToken)
+                    .where(
+                        ApiToken.id == token_id,
+                        ApiToken.user_id == user_id,
+                        or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < cutoff),
+                    )
+                    .values(last_used_at=now)
+                )
+        except Exception:  # bookkeeping only: never refuse a valid token over it
+            logger.warning("Could not record last use of token %s", token_id, exc_info=True)
+
+    async def _name(self, token_id: uuid.UUID, user_id: uuid.UUID) -> str:
+        name = self._names.get(token_id)
+        if name is None:
+            async with self._db.session(user_id, readonly=True) as session:
+                name = await session.scalar(select(ApiToken.name).where(ApiToken.id == token_id)) or ""
+            self._names[token_id] = name
+        return name
+
+    async def aclose(self) -> None:
+        await self._db.dispose()

@@ -1,0 +1,29 @@
+"""Fixtures for the key entry page and the console: a headless Chromium (Debian's, never a download),
+and the multi-user deployment (SQLite, and PostgreSQL as the application role)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from tests.console.helpers import BROWSER_ARGS, CHROMIUM, chromium_missing_reason
+from tests.multiuser.conftest import deployment, deployment_urls, rls_cluster, rls_database
+
+__all__ = ["browser", "deployment", "deployment_urls", "rls_cluster", "rls_database"]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    reason = chromium_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()

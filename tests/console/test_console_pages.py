@@ -1,0 +1,329 @@
+"""The web console: sign-in, sessions, every page's headers, and the walls between users.
+
+Real HTTP server (SQLite and PostgreSQL as the application role); requests as a browser sends them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.console.helpers import assert_security_headers, csrf_of
+from tests.console.site import path_of, running_site
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def _credential_id(site: Any, user: str, name: str) -> str:
+    listed = await site.call(user, "list_credentials", {})
+    return next(c["id"] for c in listed.structured_content["credentials"] if c["name"] == name)
+
+
+async def test_security_headers_on_every_page(
+    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
+) -> None:
+    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+        link = path_of(await site.entry_link("alice", "hdr"))
+        anonymous = [
+            ("GET", link),
+            ("GET", "/connect/static/console.css"),
+            ("GET", "/connect/" + "A" * 43),  # unknown link
+            ("GET", "/connect/short"),
+            ("POST", link),  # no CSRF
+            ("GET", "/console/"),  # redirect to sign-in
+            ("GET", "/console/sign-in"),
+            ("GET", "/console/sign-in/" + "B" * 43),
+            ("GET", "/console/static/console.css"),
+            ("GET", "/console/tokens"),
+            ("POST", "/console/credentials/add"),
+            ("GET", "/console/nowhere"),
+        ]
+        for method, path in anonymous:
+            response = await http.request(method, path, headers=site.origin)
+            assert_security_headers(response.headers)
+        await site.sign_in(http, "alice")
+        for path in ("/console/", "/console/tokens", "/console/policies", "/console/audit"):
+            response = await http.get(path)
+            assert response.status_code == 200, path
+            assert_security_headers(response.headers)
+            assert "<script" not in response.text.lower()
+            # Every input has a label (by id), so the pages work with a screen reader and without JS.
+            for field_id in __import__("re").findall(r'<input id="([^"]+)"', response.text):
+                assert f'for="{field_id}"' in response.text, (path, field_id)
+        entry = await http.get(link)
+        assert 'for="api_key"' in entry.text and 'for="secret_key"' in entry.text
+
+
+async def test_console_refuses_unauthenticated_access(
+    deployment: Any, tmp_path: Path, simulator: Any
+) -> None:
+    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+        for path in ("/console/", "/console/tokens", "/console/policies", "/console/audit"):
+            response = await http.get(path)
+            assert response.status_code == 303 and response.headers["location"] == "/console/sign-in", path
+        some_id = uuid.uuid4()
+        for path in (
+            "/console/credentials/add",
+            f"/console/credentials/{some_id}/delete",
+            "/console/tokens/create",
+            f"/console/tokens/{some_id}/revoke",
+            "/console/sign-out",
+        ):
+            response = await http.post(path, data={"csrf": "x"}, headers=site.origin)
+            assert response.status_code == 401, path
+        # A forged or tampered cookie is no session either.
+        http.cookies.set("alpaca_vault_console", f"v1.{'0' * 32}.{uuid.uuid4().hex}.9999999999.k.deadbeef")
+        assert (await http.get("/console/")).status_code == 303
+        # A wrong token does not sign in.
+        form = await http.get("/console/sign-in")
+        refused = await http.post(
+            "/console/sign-in",
+            data={"csrf": csrf_of(form.text), "token": "avt_" + "x" * 43},
+            headers=site.origin,
+        )
+        assert refused.status_code == 401 and "not valid" in refused.text
+
+
+async def test_other_users_objects_cannot_be_reached_or_probed(
+    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
+) -> None:
+    """Attack stopped: a signed-in user acting on (or detecting) another user's credential or token by id."""
+    async with (
+        running_site(deployment, tmp_path, simulator) as site,
+        site.http() as alice,
+        site.http() as bob,
+    ):
+        stored = await site.post_keys(
+            alice,
+            path_of(await site.entry_link("alice", "alices")),
+            sim_account.api_key,
+            sim_account.secret_key,
+        )
+        assert stored.status_code == 200
+        alices_credential = await _credential_id(site, "alice", "alices")
+        await site.sign_in(alice, "alice")
+        alices_tokens = (await alice.get("/console/tokens")).text
+        await site.sign_in(bob, "bob")
+        csrf = csrf_of((await bob.get("/console/")).text)
+        assert "alices" not in (await bob.get("/console/")).text
+        for action in ("delete", "deactivate", "replace"):
+            theirs = await bob.post(
+                f"/console/credentials/{alices_credential}/{action}", data={"csrf": csrf}, headers=site.origin
+            )
+            nobodys = await bob.post(
+                f"/console/credentials/{uuid.uuid4()}/{action}", data={"csrf": csrf}, headers=site.origin
+            )
+            assert theirs.status_code == nobodys.status_code == 404
+            assert theirs.text == nobodys.text  # nothing tells "exists, not yours" from "does not exist"
+        alice_token_id = (
+            __import__("re").search(r"/console/tokens/([0-9a-f-]{36})/revoke", alices_tokens).group(1)
+        )
+        theirs = await bob.post(
+            f"/console/tokens/{alice_token_id}/revoke", data={"csrf": csrf}, headers=site.origin
+        )
+        nobodys = await bob.post(
+            f"/console/tokens/{uuid.uuid4()}/revoke", data={"csrf": csrf}, headers=site.origin
+        )
+        assert theirs.status_code == nobodys.status_code == 404 and theirs.text == nobodys.text
+        # Alice's credential and token are untouched.
+        assert (await site.call("alice", "alpaca_get_account", {})).is_error is False
+        # A console CSRF token is bound to its session: alice's does not work in bob's.
+        alice_csrf = csrf_of((await alice.get("/console/")).text)
+        crossed = await bob.post(
+            "/console/tokens/create",
+            data={"csrf": alice_csrf, "name": "x", "expires_in": "1"},
+            headers=site.origin,
+        )
+        assert crossed.status_code == 403
+
+
+async def test_console_manages_credentials_and_tokens(
+    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
+) -> None:
+    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+        await site.sign_in(http, "alice")
+        csrf = csrf_of((await http.get("/console/")).text)
+        # Add: the console sends the browser to a key entry page of its own user.
+        added = await http.post(
+            "/console/credentials/add",
+            data={"csrf": csrf, "name": "from-console", "environment": "paper"},
+            headers=site.origin,
+        )
+        assert added.status_code == 303 and added.headers["location"].startswith("/connect/")
+        stored = await site.post_keys(
+            http, added.headers["location"], sim_account.api_key, sim_account.secret_key
+        )
+        assert stored.status_code == 200
+        page = await http.get("/console/")
+        assert "from-console" in page.text and sim_account.account_number in page.text
+        credential_id = await _credential_id(site, "alice", "from-console")
+        off = await http.post(
+            f"/console/credentials/{credential_id}/deactivate", data={"csrf": csrf}, headers=site.origin
+        )
+        assert off.status_code == 200 and "inactive" in off.text
+        assert (await site.call("alice", "alpaca_get_account", {"credential": "from-console"})).is_error
+        await http.post(
+            f"/console/credentials/{credential_id}/activate", data={"csrf": csrf}, headers=site.origin
+        )
+        gone = await http.post(
+            f"/console/credentials/{credential_id}/delete", data={"csrf": csrf}, headers=site.origin
+        )
+        assert "Deleted credential" in gone.text
+        # Tokens: created and shown once, then only its prefix; revoked tokens stop working.
+        created = await http.post(
+            "/console/tokens/create",
+            data={"csrf": csrf, "name": "laptop", "expires_in": "7"},
+            headers=site.origin,
+        )
+        token = __import__("re").search(r'value="(avt_[A-Za-z0-9_-]{43})"', created.text).group(1)
+        listing = (await http.get("/console/tokens")).text
+        assert token not in listing and token[:12] in listing
+        site.tokens["laptop"] = token
+        assert not (await site.call("laptop", "list_credentials", {})).is_error
+        token_id = __import__("re").findall(r"/console/tokens/([0-9a-f-]{36})/revoke", listing)[-1]
+        revoked = await http.post(
+            f"/console/tokens/{token_id}/revoke", data={"csrf": csrf}, headers=site.origin
+        )
+        assert "Revoked token 'laptop'" in __import__("html").unescape(revoked.text)
+        with pytest.raises(Exception):  # noqa: B017 - the SDK raises on a refused bearer token
+            await site.call("laptop", "list_credentials", {})
+
+
+async def test_session_cookie_flags(deployment: Any, tmp_path: Path, simulator: Any) -> None:
+    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+        form = await http.get("/console/sign-in")
+        signed = await http.post(
+            "/console/sign-in",
+            data={"csrf": csrf_of(form.text), "token": site.tokens["alice"]},
+            headers=site.origin,
+        )
+        cookie = signed.headers["set-cookie"].lower()
+        assert (
+            "httponly" in cookie
+            and "samesite=strict" in cookie
+            and "path=/" in cookie
+            and "max-age=1800" in cookie
+        )
+        assert "secure" not in cookie  # plain loopback HTTP: a Secure cookie would never come back
+        assert site.tokens["alice"] not in signed.headers["set-cookie"]
+    async with (
+        running_site(
+            deployment, tmp_path, simulator, site.tokens, public_url="https://vault.example.com"
+        ) as site,
+        site.http() as http,
+    ):
+        public = {"Host": "vault.example.com", "Origin": "https://vault.example.com"}
+        form = await http.get("/console/sign-in", headers=public)
+        assert form.status_code == 200
+        signed = await http.post(
+            "/console/sign-in",
+            data={"csrf": csrf_of(form.text), "token": site.tokens["alice"]},
+            headers=public,
+        )
+        assert "secure" in signed.headers["set-cookie"].lower()
+        # Links handed out name the public URL.
+        assert (await site.entry_link("alice", "behind-tls")).startswith("https://vault.example.com/connect/")
+
+
+async def test_cli_console_prints_a_one_time_sign_in_link(
+    deployment: Any, tmp_path: Path, simulator: Any
+) -> None:
+    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_VAULT_")}
+        env.update(
+            ALPACA_VAULT_DATA_DIR=str(tmp_path),
+            ALPACA_VAULT_DATABASE_URL=site.settings.effective_database_url,
+            ALPACA_VAULT_ENCRYPTION_KEYS=site.settings.encryption_keys.get_secret_value(),
+        )
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "alpaca_vault.server.cli",
+                "console",
+                "--user",
+                "alice",
+                "--no-serve",
+                "--url",
+                site.base,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        link = done.stdout.strip()
+        assert link.startswith(site.base + "/console/sign-in/") and "valid 10 minutes" in done.stderr
+        page = await http.get(path_of(link))
+        assert page.status_code == 200 and "alice" in page.text
+        signed = await http.post(path_of(link), data={"csrf": csrf_of(page.text)}, headers=site.origin)
+        assert signed.status_code == 303
+        assert "alice" in (await http.get("/console/")).text
+        again = await http.post(path_of(link), data={"csrf": csrf_of(page.text)}, headers=site.origin)
+        assert again.status_code == 410  # once
+        unknown = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "alpaca_vault.server.cli",
+                "console",
+                "--user",
+                "mallory",
+                "--no-serve",
+                "--url",
+                site.base,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert unknown.returncode == 1 and "users add mallory" in unknown.stderr
+
+
+async def test_audit_page_shows_only_the_users_own_events_and_filters_them(
+    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
+) -> None:
+    async with (
+        running_site(deployment, tmp_path, simulator) as site,
+        site.http() as alice,
+        site.http() as bob,
+    ):
+        link = path_of(await site.entry_link("alice", "audited"))
+        stored = await site.post_keys(alice, link, sim_account.api_key, sim_account.secret_key)
+        assert stored.status_code == 200
+        await site.sign_in(alice, "alice")
+        await site.sign_in(bob, "bob")
+        csrf = csrf_of((await alice.get("/console/")).text)
+        credential_id = await _credential_id(site, "alice", "audited")
+        await alice.post(
+            f"/console/credentials/{credential_id}/deactivate", data={"csrf": csrf}, headers=site.origin
+        )
+        page = await alice.get("/console/audit")
+        assert page.status_code == 200
+        assert_security_headers(page.headers)
+        text = __import__("html").unescape(page.text)
+        # Recorded by the pages themselves, as the console actor, before the vault changed.
+        assert "<td>credential.store</td>" in text and "<td>credential.update</td>" in text
+        assert "key entry page" in text
+        assert "audited" in text and "console" in text
+        assert sim_account.api_key not in text and sim_account.secret_key not in text
+        only_updates = __import__("html").unescape(
+            (await alice.get("/console/audit", params={"action": "credential.update"})).text
+        )
+        assert (
+            "<td>credential.update</td>" in only_updates and "<td>credential.store</td>" not in only_updates
+        )
+        none = await alice.get("/console/audit", params={"action": "token.revoke"})
+        assert "No events match" in none.text
+        bobs = await bob.get("/console/audit")
+        assert bobs.status_code == 200 and "No events" in bobs.text and "audited" not in bobs.text

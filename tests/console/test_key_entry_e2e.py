@@ -1,0 +1,325 @@
+"""The key entry end to end: an MCP client asks to store a credential, a headless Chromium opens the
+page the server hands out, a person's keys go into the form, and the agent gets the credential back.
+
+Attack stopped: an Alpaca key or secret passing through the chat. Each test plants unique markers as
+the key pair and searches everything the client received (results, elicitation requests,
+notifications), the logs, every URL the browser loaded, and the database (sealed only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp_types import ElicitCompleteNotification, ElicitRequestURLParams, ElicitResult
+from sqlalchemy import text
+
+from alpaca_vault.db.engine import Database
+from alpaca_vault.db.rls import maintenance_session
+from alpaca_vault.db.sealed import TOKEN_VERSIONS, SealedValue
+from alpaca_vault.server.app import build_server
+from alpaca_vault.server.logs import configure_logging
+from alpaca_vault.server.runner import serve_http_in_thread
+from tests.console.helpers import enter_keys, watch_urls
+from tests.fixtures.mcp_server import make_settings, text_of
+from tests.multiuser.harness import http_settings
+from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
+from tests.server.test_stdio import SERVE, server_env
+
+pytestmark = pytest.mark.timeout(180)
+
+
+class BrowserPerson:
+    """A person at a browser: given a URL (from an elicitation or from the agent), enters the keys."""
+
+    def __init__(self, browser: Any, api_key: str, secret_key: str) -> None:
+        self.browser = browser
+        self.api_key, self.secret_key = api_key, secret_key
+        self.urls: list[str] = []
+        self.pages_text: list[str] = []
+        self.elicitations: list[ElicitRequestURLParams] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def enter(self, url: str) -> str:
+        context = await self.browser.new_context()
+        self.urls = watch_urls(context) if not self.urls else self.urls
+        context.on("request", lambda request: self.urls.append(request.url))
+        page = await context.new_page()
+        shown = await enter_keys(page, url, self.api_key, self.secret_key)
+        self.urls.append(page.url)
+        self.pages_text.append(shown)
+        await context.close()
+        return shown
+
+    async def on_elicitation(self, _context: Any, params: Any) -> ElicitResult:
+        """The client's elicitation callback: consent at once, then use the page (as a person would)."""
+        assert isinstance(params, ElicitRequestURLParams), params
+        self.elicitations.append(params)
+        self._tasks.append(asyncio.create_task(self._enter_later(params.url)))
+        return ElicitResult(action="accept")
+
+    async def _enter_later(self, url: str) -> None:
+        await asyncio.sleep(0.2)  # the server is already waiting for the page when the keys arrive
+        await self.enter(url)
+
+    async def settle(self) -> None:
+        for task in self._tasks:
+            await task
+
+
+def assert_nowhere(markers: list[str], *haystacks: str) -> None:
+    for marker in markers:
+        for haystack in haystacks:
+            assert not leaks(marker, haystack), f"marker leaked: {haystack[:300]}"
+
+
+def dump(*items: Any) -> str:
+    return "\n".join(item if isinstance(item, str) else item.model_dump_json(by_alias=True) for item in items)
+
+
+async def test_stdio_client_with_url_elicitation_on_2025_11_25(
+    tmp_path: Path, simulator: Any, browser: Any
+) -> None:
+    """`alpaca-vault serve` as a subprocess, the client declaring URL elicitation (legacy handshake)."""
+    api_key, secret = key_id_marker(), secret_marker()
+    account = simulator.new_account(api_key=api_key, secret_key=secret)
+    person = BrowserPerson(browser, api_key, secret)
+    notifications: list[Any] = []
+
+    async def on_message(message: Any) -> None:
+        notifications.append(message)
+
+    env = server_env(tmp_path, simulator.base_url, ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="false")
+    params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)
+    errlog_path = tmp_path / "server-stderr.log"
+    errlog = errlog_path.open("w")  # the server's stderr: its logs, searched below
+    async with Client(
+        stdio_client(params, errlog=errlog),
+        mode="legacy",
+        elicitation_callback=person.on_elicitation,
+        message_handler=on_message,
+    ) as client:
+        assert client.protocol_version == "2025-11-25"
+        stored = await client.call_tool("store_credential", {"name": "desk", "environment": "paper"})
+        await person.settle()
+        assert not stored.is_error, text_of(stored)
+        assert stored.structured_content["status"] == "stored"
+        assert stored.structured_content["credential"]["account_number"] == account.account_number
+        # The elicitation asked for URL mode, on the loopback listener, and completed with the same id.
+        [asked] = person.elicitations
+        assert asked.mode == "url" and asked.url.startswith("http://127.0.0.1:") and "/connect/" in asked.url
+        completions = [n for n in notifications if isinstance(n, ElicitCompleteNotification)]
+        assert [c.params.elicitation_id for c in completions] == [asked.elicitation_id]
+        listed = await client.call_tool("list_credentials", {})
+        assert [c["name"] for c in listed.structured_content["credentials"]] == ["desk"]
+        got = await client.call_tool("alpaca_get_account", {"credential": "desk"})
+        assert (
+            not got.is_error and got.structured_content["account"]["account_number"] == account.account_number
+        )
+        # The listener has closed: the entry is done, nothing is outstanding.
+        reader = asyncio.open_connection("127.0.0.1", int(asked.url.split(":")[2].split("/")[0]))
+        with pytest.raises(OSError):
+            await asyncio.wait_for(reader, 5)
+    errlog.close()
+    logs = errlog_path.read_text()
+    assert "Key entry" in logs  # the server's logs were captured (so their silence below means something)
+    stored_files = "".join(p.read_bytes().decode("latin-1") for p in tmp_path.glob("vault.db*"))
+    assert_nowhere(
+        [api_key, secret],
+        dump(stored, listed, got, *person.elicitations),
+        dump(*[n for n in notifications if not isinstance(n, Exception)]),
+        logs,
+        "\n".join(person.urls),
+        stored_files,
+    )
+
+
+async def _sealed_rows(admin_url: str) -> list[tuple[str, str]]:
+    db = Database.create(admin_url)
+    try:
+        async with maintenance_session(db) as session:
+            rows = await session.execute(text("SELECT api_key, secret_key FROM credentials"))
+            return [(str(a), str(s)) for a, s in rows]
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_http_client_with_url_elicitation(
+    deployment: Any,
+    tmp_path: Path,
+    simulator: Any,
+    browser: Any,
+    caplog: pytest.LogCaptureFixture,
+    mode: str,
+) -> None:
+    """Over Streamable HTTP: 2026-07-28's input-required round trip (auto) and 2025-11-25 (legacy)."""
+    configure_logging("DEBUG")
+    caplog.set_level(logging.DEBUG)
+    api_key, secret = key_id_marker(), secret_marker()
+    account = simulator.new_account(api_key=api_key, secret_key=secret)
+    token = await deployment.user_with_token("alice")
+    settings = http_settings(
+        tmp_path, deployment.server_url, simulator.base_url, allow_secrets_in_arguments=False
+    )
+    person = BrowserPerson(browser, api_key, secret)
+    notifications: list[Any] = []
+
+    async def on_message(message: Any) -> None:
+        notifications.append(message)
+
+    with serve_http_in_thread(settings) as url:
+        from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
+
+        async with (
+            create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http,
+            Client(
+                streamable_http_client(url, http_client=http),
+                mode=mode,
+                elicitation_callback=person.on_elicitation,
+                message_handler=on_message,
+            ) as client,
+        ):
+            expected = "2025-11-25" if mode == "legacy" else "2026-07-28"
+            assert client.protocol_version == expected
+            stored = await client.call_tool("store_credential", {"name": "main"})
+            await person.settle()
+            assert not stored.is_error, text_of(stored)
+            assert stored.structured_content["status"] == "stored"
+            [asked] = person.elicitations
+            assert asked.url.startswith(url.removesuffix("/mcp") + "/connect/")
+            if mode == "legacy":
+                completions = [n for n in notifications if isinstance(n, ElicitCompleteNotification)]
+                assert [c.params.elicitation_id for c in completions] == [asked.elicitation_id]
+            listed = await client.call_tool("list_credentials", {})
+            assert [c["name"] for c in listed.structured_content["credentials"]] == ["main"]
+            got = await client.call_tool("alpaca_get_account", {})
+            assert got.structured_content["account"]["account_number"] == account.account_number
+    sealed = await _sealed_rows(deployment.admin_url)
+    assert len(sealed) == 1
+    assert all(
+        SealedValue.parse(value).version in TOKEN_VERSIONS for value in sealed[0]
+    )  # sealed tokens only
+    log_text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert_nowhere(
+        [api_key, secret],
+        dump(stored, listed, got, *person.elicitations),
+        dump(*[n for n in notifications if not isinstance(n, Exception)]),
+        log_text,
+        "\n".join(person.urls),
+        json.dumps(sealed),
+    )
+
+
+async def test_client_without_elicitation_gets_the_link_and_the_flow_completes(
+    tmp_path: Path, simulator: Any, browser: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    configure_logging("DEBUG")
+    caplog.set_level(logging.DEBUG)
+    api_key, secret = key_id_marker(), secret_marker()
+    account = simulator.new_account(api_key=api_key, secret_key=secret)
+    settings = make_settings(tmp_path / "data", simulator.base_url, allow_secrets_in_arguments=False)
+    person = BrowserPerson(browser, api_key, secret)
+    async with Client(build_server(settings)) as client:
+        pending = await client.call_tool("store_credential", {"name": "handed-over"})
+        assert not pending.is_error, text_of(pending)
+        data = pending.structured_content
+        assert data["status"] == "pending" and data["credential"] is None
+        link = data["entry_url"]
+        assert link in text_of(pending) and "list_credentials" in text_of(pending)
+        assert "never in this chat" in text_of(pending)
+        shown = await person.enter(link)  # the agent handed the link over; the person uses it
+        assert "Stored credential 'handed-over'" in shown and account.account_number in shown
+        listed = await client.call_tool("list_credentials", {})
+        assert [c["name"] for c in listed.structured_content["credentials"]] == ["handed-over"]
+        got = await client.call_tool("alpaca_get_account", {})
+        assert got.structured_content["account"]["account_number"] == account.account_number
+
+        # Replacing the keys goes the same way.
+        new_key, new_secret = key_id_marker(), secret_marker()
+        renewed = simulator.new_account(api_key=new_key, secret_key=new_secret)
+        replacing = await client.call_tool(
+            "update_credential", {"credential": "handed-over", "replace_keys": True}
+        )
+        assert replacing.structured_content["status"] == "pending", text_of(replacing)
+        shown = await BrowserPerson(browser, new_key, new_secret).enter(
+            replacing.structured_content["entry_url"]
+        )
+        assert "Replaced the keys of credential 'handed-over'" in shown
+        got = await client.call_tool("alpaca_get_account", {})
+        assert got.structured_content["account"]["account_number"] == renewed.account_number
+    log_text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert_nowhere(
+        [api_key, secret, new_key, new_secret],
+        dump(pending, listed, got, replacing),
+        log_text,
+        "\n".join(person.urls),
+    )
+
+
+async def test_refused_keys_tell_the_person_why_and_the_agent_only_in_general_terms(
+    tmp_path: Path, simulator: Any, browser: Any
+) -> None:
+    wrong_key, wrong_secret = key_id_marker(), secret_marker()  # no such account at "Alpaca"
+    settings = make_settings(tmp_path / "data", simulator.base_url, allow_secrets_in_arguments=False)
+    urls: asyncio.Queue[str] = asyncio.Queue()
+    seen: list[str] = []
+
+    async def on_elicitation(_context: Any, params: Any) -> ElicitResult:
+        await urls.put(params.url)
+        return ElicitResult(action="accept")
+
+    async def three_attempts() -> None:
+        url = await urls.get()
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(url)
+        for _ in range(3):
+            await page.get_by_label("API key id").fill(wrong_key)
+            await page.get_by_label("Secret key").fill(wrong_secret)
+            async with page.expect_navigation():
+                await page.get_by_role("button", name="Check with Alpaca and store").click()
+            seen.append(await page.inner_text("main"))
+        await context.close()
+
+    async with Client(build_server(settings), elicitation_callback=on_elicitation) as client:
+        attempts = asyncio.create_task(three_attempts())
+        result = await client.call_tool("store_credential", {"name": "typo"})
+        await attempts
+        listed = await client.call_tool("list_credentials", {})
+    # The person is told exactly what happened, and that the link is used up after the third try.
+    assert all("Alpaca refused this key pair" in text and "401" in text for text in seen), seen
+    assert "2 more attempt" in seen[0] and "used up" in seen[2]
+    # The agent only hears that it failed and why in general terms.
+    assert result.is_error
+    said = text_of(result)
+    assert "Alpaca did not accept the key pair that was entered" in said and "Nothing was stored" in said
+    assert "401" not in said
+    assert listed.structured_content["credentials"] == []
+    assert_nowhere([wrong_key, wrong_secret], dump(result), "\n".join(seen))
+
+
+async def test_stdio_listener_refuses_a_foreign_host(tmp_path: Path, simulator: Any) -> None:
+    """Attack stopped: DNS rebinding against the loopback listener (a page under another name)."""
+    import httpx2
+
+    settings = make_settings(tmp_path / "data", simulator.base_url, allow_secrets_in_arguments=False)
+    async with Client(build_server(settings)) as client:
+        pending = await client.call_tool("store_credential", {"name": "x"})
+        link = pending.structured_content["entry_url"]
+        async with httpx2.AsyncClient() as http:
+            foreign = await http.get(link, headers={"Host": "attacker.example:80"})
+            assert foreign.status_code == 421
+            assert (await http.get(link)).status_code == 200
+
+
+if sys.platform == "win32":  # pragma: no cover
+    pytestmark = pytest.mark.skip("stdio subprocess tests run on POSIX")

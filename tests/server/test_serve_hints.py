@@ -1,0 +1,365 @@
+"""What `alpaca-vault serve` tells a person, run as they would run it: in a terminal, as the demo.
+
+* stdio in a terminal (a pseudo-terminal here): a one-line banner on stderr, never on stdout (the wire);
+  Ctrl-C and Ctrl-D stop it cleanly.
+* `serve --simulate` prints a ready-to-paste connection for the mode it runs in; the tests run
+  that connection exactly as printed (the curl line through a shell, the mcp.json entry through the
+  SDK's client), not a copy of it.
+* A client without a token learns why it was refused and how to get one, and so does the log.
+* A busy port is one line naming --port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from tests.cli.conftest import CONSOLE_SCRIPT
+from tests.fixtures.mcp_server import text_of
+
+
+def _env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_VAULT_")}
+    env["ALPACA_VAULT_DATA_DIR"] = str(data_dir)
+    env.update(extra)
+    return env
+
+
+def _take_terminal() -> None:
+    """In the child: make the pseudo-terminal on fd 0 its controlling terminal, so ^C is a SIGINT."""
+    import fcntl
+    import termios
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Terminal:
+    """A child process with stdin and stderr on a pseudo-terminal (as in a shell) and stdout on a pipe."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(
+            args,
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_take_terminal,
+        )
+        os.close(slave)
+        self.seen = b""
+
+    def read_until(self, marker: bytes, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while marker not in self.seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if ready:
+                try:
+                    self.seen += os.read(self.master, 65536)
+                except OSError:
+                    break
+        return self.seen.decode(errors="replace")
+
+    def type(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+@contextmanager
+def terminal(args: list[str], env: dict[str, str]) -> Iterator[Terminal]:
+    term = Terminal(args, env)
+    try:
+        yield term
+    finally:
+        term.close()
+
+
+BANNER = b"Ctrl-D or Ctrl-C to quit."
+
+
+@pytest.mark.parametrize("key", [b"\x03", b"\x04"], ids=["ctrl-c", "ctrl-d"])
+def test_stdio_in_a_terminal_shows_a_banner_on_stderr_and_quits_cleanly(tmp_path: Path, key: bytes) -> None:
+    with terminal([str(CONSOLE_SCRIPT), "serve"], _env(tmp_path)) as term:
+        shown = term.read_until(BANNER)
+        assert "alpaca-vault: MCP over stdio as user 'local'; waiting for an MCP client on stdin." in shown
+        term.type(key)
+        assert term.proc.wait(timeout=30) == 0
+        output = term.read_until(b"\x00", timeout=1)
+        assert term.proc.stdout is not None
+        stdout = term.proc.stdout.read()
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+    assert stdout == b"", "nothing but JSON-RPC may reach stdout"
+
+
+def test_stdio_launched_by_a_client_prints_no_banner(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(CONSOLE_SCRIPT), "serve"], input=b"", capture_output=True, env=_env(tmp_path), timeout=60
+    )
+    assert proc.returncode == 0
+    assert BANNER not in proc.stderr and proc.stdout == b""
+
+
+def _lines_after(text: str, heading: str) -> str:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().startswith(heading):
+            return lines[i + 1].strip()
+    raise AssertionError(f"no {heading!r} in:\n{text}")
+
+
+def test_the_stdio_demo_prints_a_connection_that_works_as_printed(tmp_path: Path) -> None:
+    with terminal([str(CONSOLE_SCRIPT), "serve", "--simulate"], _env(tmp_path)) as term:
+        shown = term.read_until(BANNER + b"\n" + b"This is meant", timeout=90)
+        shown = term.read_until(b'"args"', timeout=30)
+        term.read_until(b"}}}", timeout=10)
+        shown = term.seen.decode()
+        term.type(b"\x03")
+        assert term.proc.wait(timeout=30) == 0
+    assert "curl" not in shown, "stdio has nothing to curl: only what works in this mode is printed"
+    inspector = _lines_after(shown, "MCP Inspector")
+    assert inspector.startswith("npx @modelcontextprotocol/inspector --cli ")
+    assert inspector.endswith(f"-- {CONSOLE_SCRIPT} serve --simulate")
+    entry = json.loads(_lines_after(shown, "mcp.json entry"))["mcpServers"]["alpaca-vault-demo"]
+    assert entry["command"] == str(CONSOLE_SCRIPT)  # absolute: clients do not search PATH
+
+    async def use_it() -> None:
+        env = {**{"PATH": os.environ["PATH"]}, **entry.get("env", {})}
+        async with Client(
+            StdioServerParameters(command=entry["command"], args=entry["args"], env=env)
+        ) as client:
+            result = await client.call_tool("alpaca_get_account", {"credential": "demo"})
+            assert not result.is_error, text_of(result)
+            assert result.structured_content is not None
+            assert result.structured_content["account"]["status"] == "ACTIVE"
+
+    import anyio
+
+    anyio.run(use_it)
+
+
+class Server:
+    """`serve --transport http --simulate` in a subprocess; stderr collected on a thread."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        self.stderr = ""
+        self._lock = threading.Lock()
+        assert self.proc.stderr is not None
+        threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
+
+    def _drain(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._lock:
+                self.stderr += line
+
+    def wait_for(self, text: str, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if text in self.stderr:
+                    return self.stderr
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not printed; stderr so far:\n{self.stderr}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def http_demo(tmp_path: Path) -> Iterator[Server]:
+    server = Server(
+        [str(CONSOLE_SCRIPT), "serve", "--transport", "http", "--simulate", "--port", "0"], _env(tmp_path)
+    )
+    try:
+        server.wait_for("Application startup complete")
+        yield server
+    finally:
+        server.stop()
+
+
+def test_the_http_demo_prints_a_connection_that_works_as_printed(http_demo: Server) -> None:
+    shown = http_demo.wait_for('"headers"')
+    assert "alpaca-vault demo: MCP over Streamable HTTP at http://127.0.0.1:" in shown
+    # Only what works here: no generic "create a token in the real vault" line that this server would refuse.
+    assert "tokens create" not in shown
+
+    curl = _lines_after(shown, "curl")
+    answered = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60)
+    assert answered.returncode == 0, answered.stderr
+    [data] = [
+        line.removeprefix("data: ") for line in answered.stdout.splitlines() if line.startswith("data: ")
+    ]
+    assert json.loads(data)["result"]["serverInfo"]["name"] == "alpaca-vault"
+
+    inspector = _lines_after(shown, "MCP Inspector")
+    entry = json.loads(_lines_after(shown, "mcp.json entry"))["mcpServers"]["alpaca-vault-demo"]
+    assert entry["type"] == "http"
+    assert f"--cli {entry['url']} --transport http --header 'Authorization: " in inspector
+
+    async def use_it() -> None:
+        async with (
+            create_mcp_http_client(headers=entry["headers"]) as http,
+            Client(streamable_http_client(entry["url"], http_client=http)) as client,
+        ):
+            result = await client.call_tool("alpaca_get_account", {"credential": "demo"})
+            assert not result.is_error, text_of(result)
+            assert result.structured_content is not None
+            assert result.structured_content["account"]["status"] == "ACTIVE"
+
+    import anyio
+
+    anyio.run(use_it)
+
+
+def test_a_tokenless_client_is_told_why_and_how_and_so_is_the_log(http_demo: Server) -> None:
+    shown = http_demo.wait_for('"headers"')
+    url = json.loads(_lines_after(shown, "mcp.json entry"))["mcpServers"]["alpaca-vault-demo"]["url"]
+    import httpx2
+
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "0"},
+        },
+    }
+    accept = {"Accept": "application/json, text/event-stream"}
+    refused = httpx2.post(url, json=initialize, headers=accept, timeout=30)
+    assert refused.status_code == 401
+    description = refused.json()["error_description"]
+    assert description == (
+        "No bearer token was sent. This server takes its own bearer tokens, not OAuth: its operator creates "
+        "one with `alpaca-vault tokens create --user NAME`; send it as the header Authorization: Bearer <token>."
+    )
+    assert "resource_metadata" not in refused.headers["www-authenticate"]
+    origin = url.removesuffix("/mcp")
+    assert httpx2.get(f"{origin}/.well-known/oauth-protected-resource/mcp", timeout=30).status_code == 404
+    logged = http_demo.wait_for("HTTP 401 for POST /mcp")
+    line = next(line for line in logged.splitlines() if "HTTP 401 for POST /mcp" in line)
+    assert "No bearer token was sent." in line and "tokens create --user NAME" in line
+
+    forged = httpx2.post(url, json=initialize, headers={**accept, "Authorization": "Bearer avt_" + "x" * 43})
+    assert forged.json()["error_description"].startswith("This bearer token is not valid for this server.")
+    assert "avt_" + "x" * 43 not in http_demo.wait_for("not valid for this server")
+
+
+def test_a_busy_port_is_one_line_naming_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(CONSOLE_SCRIPT), "serve", "--transport", "http", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"alpaca-vault: port {port} on 127.0.0.1 is already in use (another server?); choose another with "
+        f"--port, e.g. --port {port + 1}."
+    ]
+    assert result.stdout == ""
+
+
+async def test_initialize_advertises_tools_only(tmp_path: Path) -> None:
+    # Claiming prompts and resources sends clients to list empty collections (and some show empty tabs).
+    from alpaca_vault.server.app import build_server
+    from alpaca_vault.server.settings import Settings
+
+    server = build_server(Settings(data_dir=tmp_path))
+    async with Client(server) as client:
+        capabilities = client.server_capabilities
+        assert capabilities.tools is not None
+        assert capabilities.prompts is None and capabilities.resources is None
+        from mcp.shared.exceptions import MCPError
+
+        with pytest.raises(MCPError, match=r"[Mm]ethod not found"):
+            await client.list_prompts()
+
+
+async def test_stdio_instructions_name_the_executable_when_it_is_not_on_path(tmp_path: Path) -> None:
+    # A fresh clone runs .venv/bin/alpaca-vault: "run `alpaca-vault credentials add`" would lead nowhere.
+    env = {"PATH": "/usr/bin:/bin", "ALPACA_VAULT_DATA_DIR": str(tmp_path)}
+    async with Client(StdioServerParameters(command=str(CONSOLE_SCRIPT), args=["serve"], env=env)) as client:
+        assert client.instructions is not None
+        assert f"`{CONSOLE_SCRIPT} credentials add NAME" in client.instructions
+    env["PATH"] = f"{CONSOLE_SCRIPT.parent}:/usr/bin:/bin"
+    async with Client(StdioServerParameters(command=str(CONSOLE_SCRIPT), args=["serve"], env=env)) as client:
+        assert client.instructions is not None
+        assert "`alpaca-vault credentials add NAME" in client.instructions
+
+
+async def test_summaries_count_in_words_not_all_order_s(server_settings: Any, sim_account: Any) -> None:
+    from tests.fixtures.mcp_server import paper_session
+
+    async with paper_session(server_settings, sim_account) as client:
+        for limit in ("1", "2", "3"):  # far below the price: they rest
+            placed = await client.call_tool(
+                "alpaca_place_order",
+                {"symbol": "AAPL", "qty": "1", "side": "buy", "type": "limit", "limit_price": limit},
+            )
+            assert not placed.is_error, text_of(placed)
+        every = text_of(await client.call_tool("alpaca_list_orders", {"status": "all"}))
+        assert every.startswith("3 orders in 'paper-1': ")
+        assert text_of(await client.call_tool("alpaca_list_orders", {})).startswith(
+            "3 open orders in 'paper-1'"
+        )
+        assert text_of(await client.call_tool("list_credentials", {})).startswith("1 credential: ")
+        cancelled = text_of(await client.call_tool("alpaca_cancel_all_orders", {}))
+        assert cancelled.startswith("Cancel requested for 3 of 3 open orders in 'paper-1'")
+        assert "(s)" not in every + cancelled
+
+
+def test_the_simulator_on_a_busy_port_is_one_line_naming_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [str(CONSOLE_SCRIPT), "simulator", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+            timeout=60,
+        )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"alpaca-vault: cannot listen on 127.0.0.1:{port} (")
+    assert line.endswith("); choose another with --port.")
