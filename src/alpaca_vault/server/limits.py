@@ -141,9 +141,10 @@ class FairSessionManager(StreamableHTTPSessionManager):
         transport = super()._admit_session(requestor)
         if transport is not None and requestor is not None:
             user = requestor.get("subject") or requestor.get("client_id")
-            if user is not None:
+            session_id = transport.mcp_session_id
+            if user is not None and session_id is not None:
                 self._open_by_user[user] += 1
-                self._session_user[transport.mcp_session_id] = user
+                self._session_user[session_id] = user
         return transport
 
     async def _discard_session(self, session_id: str, transport: Any) -> None:
