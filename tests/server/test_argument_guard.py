@@ -48,10 +48,11 @@ async def test_input_schemas_forbid_additional_properties(tmp_path: Path) -> Non
 
 async def test_argument_type_errors_read_as_one_line(tmp_path: Path) -> None:
     async with Client(build_server(make_settings(tmp_path, "http://127.0.0.1:9"))) as client:
-        result = await client.call_tool("alpaca_place_order", {"side": "buy", "qty": "lots"})
+        result = await client.call_tool("alpaca_place_order", {"side": "buy", "qty": "lots", "notional": "x"})
     assert result.is_error
     assert text_of(result) == (
-        "Invalid arguments for alpaca_place_order: symbol: Field required; qty: Input should be a valid decimal."
+        "Invalid arguments for alpaca_place_order: qty: Input should be a valid decimal; "
+        "notional: Input should be a valid decimal."
     )
 
 

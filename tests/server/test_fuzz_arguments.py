@@ -103,12 +103,38 @@ price = mostly(
         st.integers(min_value=-5, max_value=5000),
     )
 )
+OPTION = "AAPL261218C00190000"
+leg = st.fixed_dictionaries(
+    {"symbol": mostly(st.sampled_from([OPTION, "AAPL261218P00190000", "AAPL", "SPY261218C00500000"]))},
+    optional={
+        "side": mostly(st.sampled_from(["buy", "sell"])),
+        "ratio_qty": mostly(st.integers(min_value=-1, max_value=120)),
+        "position_intent": mostly(st.sampled_from(["buy_to_open", "sell_to_open", "buy_to_close"])),
+    },
+)
 order_arguments = st.fixed_dictionaries(
     {
-        "symbol": mostly(st.sampled_from(["AAPL", "aapl", "BTC/USD", "", "../v2/account", "NOSUCH", "SPY"])),
+        "symbol": mostly(
+            st.sampled_from(
+                [
+                    "AAPL",
+                    "aapl",
+                    "BTC/USD",
+                    "",
+                    "../v2/account",
+                    "NOSUCH",
+                    "SPY",
+                    OPTION,
+                    "AAPL991231C00000000",
+                ]
+            )
+        ),
         "side": mostly(st.sampled_from(["buy", "sell", "buy", "sell", "hold"])),
     },
     optional={
+        # issue #15: option contracts, position intents and multi-leg orders.
+        "position_intent": mostly(st.sampled_from(["buy_to_open", "sell_to_close", "sell_to_open", "hold"])),
+        "legs": mostly(st.lists(leg, max_size=5)),
         "qty": price,
         "notional": price,
         "type": mostly(
@@ -120,7 +146,7 @@ order_arguments = st.fixed_dictionaries(
         "trail_price": price,
         "trail_percent": price,
         "extended_hours": mostly(st.booleans()),
-        "order_class": mostly(st.sampled_from(["simple", "bracket", "oco", "oto", "weird"])),
+        "order_class": mostly(st.sampled_from(["simple", "bracket", "oco", "oto", "mleg", "mleg", "weird"])),
         "take_profit_limit_price": price,
         "stop_loss_stop_price": price,
         "stop_loss_limit_price": price,
@@ -227,4 +253,55 @@ def test_no_tool_crashes(threaded_client: ThreadedClient, call: tuple[str, dict[
         arguments.get("credential") == "fuzz" or arguments.get("name") == "fuzz"
     ):
         return  # keep the credential the other examples rely on
+    assert_explained(name, threaded_client.call(name, arguments))
+
+
+# issue #15: the new tools, each with arguments drawn from a shared pool of names and values.
+NEW_TOOLS = [
+    "alpaca_get_latest_quote", "alpaca_get_snapshot", "alpaca_list_assets", "alpaca_get_quotes",
+    "alpaca_get_trades", "alpaca_get_orderbook", "alpaca_get_option_contracts", "alpaca_get_option_chain",
+    "alpaca_get_news", "alpaca_get_corporate_actions", "alpaca_get_market_movers", "alpaca_get_most_actives",
+    "alpaca_get_watchlists", "alpaca_save_watchlist", "alpaca_delete_watchlist", "alpaca_exercise_option",
+    "alpaca_update_account_config",
+]  # fmt: skip
+symbolish = st.sampled_from(["AAPL", "BTC/USD", OPTION, "AAPL,BTC/USD", "", "A" * 40, "../x", ",,"])
+new_tool_calls = st.tuples(
+    st.sampled_from(NEW_TOOLS),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "symbols": mostly(symbolish | st.lists(symbolish, max_size=3)),
+            "symbol": mostly(symbolish),
+            "underlying": mostly(symbolish),
+            "start": mostly(st.sampled_from(["2026-11-30T15:00:00Z", "2026-11-30", "yesterday"])),
+            "end": mostly(st.sampled_from(["2026-11-01T00:00:00Z", "2026-12-01"])),
+            "limit": mostly(st.integers(min_value=-1, max_value=20_000)),
+            "page_token": mostly(st.text(max_size=20)),
+            "feed": mostly(st.sampled_from(["iex", "sip", "opra"])),
+            "type": mostly(st.sampled_from(["call", "put", "forward_split"])),
+            "types": mostly(st.lists(st.sampled_from(["cash_dividend", "bonus"]), max_size=3)),
+            "strike_price_gte": price,
+            "strike_price_lte": price,
+            "watchlist_id": mostly(
+                st.sampled_from(["00000000-0000-0000-0000-000000000000", "x", "../../v2"])
+            ),
+            "name": mostly(st.text(max_size=70)),
+            "add": mostly(st.lists(symbolish, max_size=3)),
+            "action": mostly(st.sampled_from(["exercise", "do_not_exercise", "sell"])),
+            "max_margin_multiplier": mostly(st.sampled_from(["1", "2", "3"])),
+            "depth": mostly(st.integers(min_value=-1, max_value=200)),
+        },
+    ),
+)
+
+
+@pytest.mark.timeout(600)
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(call=new_tool_calls)
+def test_new_tools_never_crash(threaded_client: ThreadedClient, call: tuple[str, dict[str, Any]]) -> None:
+    name, arguments = call
     assert_explained(name, threaded_client.call(name, arguments))

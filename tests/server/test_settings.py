@@ -47,7 +47,7 @@ def test_postgres_urls_are_normalised_to_asyncpg(monkeypatch: pytest.MonkeyPatch
         ),
         ("ALPACA_VAULT_LOG_LEVEL", "loud", "ALPACA_VAULT_LOG_LEVEL"),
         ("ALPACA_VAULT_ALLOW_LIVE_TRADING", "perhaps", "ALPACA_VAULT_ALLOW_LIVE_TRADING"),
-        ("ALPACA_VAULT_TOOLSETS", "trading,options", "unknown toolset(s) options"),
+        ("ALPACA_VAULT_TOOLSETS", "trading,futures", "unknown toolset(s) futures"),
         ("ALPACA_VAULT_RATE_LIMIT_PER_MINUTE", "0", "ALPACA_VAULT_RATE_LIMIT_PER_MINUTE"),
     ],
 )

@@ -45,6 +45,24 @@ DESIGN_TOOL_NAMES = {
     "alpaca_get_snapshot",
     "alpaca_get_portfolio_history",
     "alpaca_get_activities",
+    # issue #15
+    "alpaca_get_account_config",
+    "alpaca_update_account_config",
+    "alpaca_close_all_positions",
+    "alpaca_exercise_option",
+    "alpaca_list_assets",
+    "alpaca_get_quotes",
+    "alpaca_get_trades",
+    "alpaca_get_orderbook",
+    "alpaca_get_option_contracts",
+    "alpaca_get_option_chain",
+    "alpaca_get_news",
+    "alpaca_get_corporate_actions",
+    "alpaca_get_market_movers",
+    "alpaca_get_most_actives",
+    "alpaca_get_watchlists",
+    "alpaca_save_watchlist",
+    "alpaca_delete_watchlist",
 }
 
 
@@ -75,6 +93,7 @@ async def test_every_design_tool_is_listed_with_truthful_annotations(tmp_path: P
         assert tool["description"], name
         reads_only = name.startswith(("alpaca_get", "get_")) or name in {
             "alpaca_list_orders",
+            "alpaca_list_assets",
             "list_credentials",
             "alpaca_preview_order",
             "list_audit_events",
@@ -85,6 +104,10 @@ async def test_every_design_tool_is_listed_with_truthful_annotations(tmp_path: P
             "alpaca_cancel_order",
             "alpaca_close_position",
             "delete_credential",
+            "alpaca_close_all_positions",
+            "alpaca_exercise_option",
+            "alpaca_update_account_config",
+            "alpaca_delete_watchlist",
         }:
             assert annotations["destructiveHint"] is True, name
         assert annotations["openWorldHint"] is (
@@ -105,6 +128,24 @@ async def test_toolsets_switch_whole_groups_off(tmp_path: Path) -> None:
     names = {t["name"] for t in await _tool_list(tmp_path, toolsets="account,market")}
     assert "alpaca_get_account" in names and "alpaca_get_bars" in names
     assert not any(n.startswith(("alpaca_place", "alpaca_cancel", "store_")) for n in names)
+
+
+async def test_new_toolsets_switch_off_and_the_count_stays_in_budget(tmp_path: Path) -> None:
+    everything = {t["name"] for t in await _tool_list(tmp_path)}
+    assert len(everything) <= 48  # issue #15: the whole of Alpaca in at most 48 tools
+    names = {t["name"] for t in await _tool_list(tmp_path, toolsets="account,market")}
+    assert not names & {"alpaca_get_option_chain", "alpaca_get_news", "alpaca_get_watchlists"}
+    assert "alpaca_update_account_config" not in names  # changes state: it belongs to 'trading'
+    only = {t["name"] for t in await _tool_list(tmp_path, toolsets="options,news,watchlists")}
+    assert only == {
+        "alpaca_get_option_contracts",
+        "alpaca_get_option_chain",
+        "alpaca_get_news",
+        "alpaca_get_corporate_actions",
+        "alpaca_get_watchlists",
+        "alpaca_save_watchlist",
+        "alpaca_delete_watchlist",
+    }
 
 
 async def test_by_default_no_tool_offers_a_key_or_secret_argument(tmp_path: Path) -> None:

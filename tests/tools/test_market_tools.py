@@ -34,9 +34,13 @@ async def test_asset_lookup(server_settings: Settings, sim_account: Any) -> None
 
 async def test_quotes_trades_bars_snapshots(server_settings: Settings, sim_account: Any) -> None:
     async with paper_session(server_settings, sim_account) as paper_client:
-        quote = data(await paper_client.call_tool("alpaca_get_latest_quote", {"symbol": "AAPL"}))["quote"]
+        quote = data(await paper_client.call_tool("alpaca_get_latest_quote", {"symbols": "AAPL"}))["quotes"][
+            "AAPL"
+        ]
         assert Decimal(str(quote["ask_price"])) >= Decimal(str(quote["bid_price"])) > 0
-        trade = data(await paper_client.call_tool("alpaca_get_latest_trade", {"symbol": "BTC/USD"}))["trade"]
+        trade = data(await paper_client.call_tool("alpaca_get_latest_trade", {"symbols": "BTC/USD"}))[
+            "trades"
+        ]["BTC/USD"]
         assert Decimal(str(trade["price"])) > 0
         bars = data(
             await paper_client.call_tool(
@@ -45,7 +49,9 @@ async def test_quotes_trades_bars_snapshots(server_settings: Settings, sim_accou
         )
         assert 1 <= len(bars["bars"]) <= 5
         assert all(Decimal(str(b["high"])) >= Decimal(str(b["low"])) for b in bars["bars"])
-        snapshot = data(await paper_client.call_tool("alpaca_get_snapshot", {"symbol": "SPY"}))["snapshot"]
+        snapshot = data(await paper_client.call_tool("alpaca_get_snapshot", {"symbols": "SPY"}))["snapshots"][
+            "SPY"
+        ]
         assert snapshot["latest_trade"] and snapshot["daily_bar"]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from mcp import Client
 
 from alpaca_vault.server.settings import Settings
+from alpaca_vault.tools.registry import TOOLS
 from tests.fixtures.mcp_server import connect, paper_session, text_of, wire
 from tests.tools.test_trading_tools import data, latest_price
 
@@ -102,7 +103,7 @@ async def test_an_inactive_credential_is_refused_by_every_kind_of_alpaca_tool(
         data(await client.call_tool("update_credential", {"credential": "paper-1", "is_active": False}))
         for name, arguments in [
             ("alpaca_get_account", {"credential": "paper-1"}),
-            ("alpaca_get_latest_quote", {"symbol": "AAPL", "credential": "paper-1"}),
+            ("alpaca_get_latest_quote", {"symbols": "AAPL", "credential": "paper-1"}),
             ("alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": 1, "credential": "paper-1"}),
             ("validate_credential", {"credential": "paper-1"}),
         ]:
@@ -341,10 +342,12 @@ async def test_bars_page_backwards_with_next_page_token(server_settings: Setting
 
 async def test_crypto_market_data(server_settings: Settings, sim_account: Any) -> None:
     async with paper_session(server_settings, sim_account) as client:
-        quote = data(await client.call_tool("alpaca_get_latest_quote", {"symbol": "eth/usd"}))
-        assert quote["symbol"] == "ETH/USD"
-        assert Decimal(quote["quote"]["ask_price"]) >= Decimal(quote["quote"]["bid_price"]) > 0
-        snapshot = data(await client.call_tool("alpaca_get_snapshot", {"symbol": "BTC/USD"}))["snapshot"]
+        quotes = data(await client.call_tool("alpaca_get_latest_quote", {"symbols": "eth/usd"}))["quotes"]
+        assert list(quotes) == ["ETH/USD"]
+        assert Decimal(quotes["ETH/USD"]["ask_price"]) >= Decimal(quotes["ETH/USD"]["bid_price"]) > 0
+        snapshot = data(await client.call_tool("alpaca_get_snapshot", {"symbols": "BTC/USD"}))["snapshots"][
+            "BTC/USD"
+        ]
         assert snapshot["latest_trade"] and snapshot["latest_quote"]
         bars = data(
             await client.call_tool("alpaca_get_bars", {"symbol": "BTC/USD", "timeframe": "1Hour", "limit": 3})
@@ -354,14 +357,14 @@ async def test_crypto_market_data(server_settings: Settings, sim_account: Any) -
         asset = data(await client.call_tool("alpaca_get_asset", {"symbol": "BTC/USD"}))["asset"]
         assert asset["asset_class"] == "crypto"
         # Written without the slash, a pair is not found; the error shows how to write it.
-        text = error_text(await client.call_tool("alpaca_get_latest_quote", {"symbol": "BTCUSD"}))
+        text = error_text(await client.call_tool("alpaca_get_latest_quote", {"symbols": "BTCUSD"}))
         assert "BTC/USD" in text
 
 
 async def test_unknown_symbol_for_each_market_data_tool(server_settings: Settings, sim_account: Any) -> None:
     async with paper_session(server_settings, sim_account) as client:
         for name in ("alpaca_get_latest_quote", "alpaca_get_latest_trade", "alpaca_get_snapshot"):
-            text = error_text(await client.call_tool(name, {"symbol": "NOSUCH"}))
+            text = error_text(await client.call_tool(name, {"symbols": "NOSUCH"}))
             assert "NOSUCH" in text and "alpaca_get_asset" in text, (name, text)
         asset = error_text(await client.call_tool("alpaca_get_asset", {"symbol": "NOSUCH"}))
         assert "404" in asset and "NOSUCH" in asset
@@ -370,15 +373,19 @@ async def test_unknown_symbol_for_each_market_data_tool(server_settings: Setting
         assert not bars.is_error
         assert wire(bars)["structuredContent"]["bars"] == []
         assert "alpaca_get_asset" in text_of(bars)
-        for name in ("alpaca_get_latest_quote", "alpaca_get_bars", "alpaca_get_position"):
-            text = error_text(await client.call_tool(name, {"symbol": "AAPL; DROP"}))
+        for name, argument in (
+            ("alpaca_get_latest_quote", "symbols"),
+            ("alpaca_get_bars", "symbol"),
+            ("alpaca_get_position", "symbol"),
+        ):
+            text = error_text(await client.call_tool(name, {argument: "AAPL; DROP"}))
             assert "not a valid symbol" in text, (name, text)
 
 
 async def test_tool_descriptions_are_dedented(server_settings: Settings) -> None:
     async with connect(server_settings) as client:
         tools = (await client.list_tools()).tools
-    assert len(tools) == 27
+    assert len(tools) == len(TOOLS) <= 48  # issue #15: the whole surface in at most 48 tools
     for tool in tools:
         assert tool.description and tool.description == tool.description.strip(), tool.name
         assert "\n    " not in tool.description, tool.name

@@ -22,8 +22,8 @@ def data(result: Any) -> dict[str, Any]:
 
 
 async def latest_price(client: Client, symbol: str) -> Decimal:
-    trade = data(await client.call_tool("alpaca_get_latest_trade", {"symbol": symbol}))
-    return Decimal(str(trade["trade"]["price"]))
+    trade = data(await client.call_tool("alpaca_get_latest_trade", {"symbols": symbol}))
+    return Decimal(str(trade["trades"][symbol.upper()]["price"]))
 
 
 async def test_account_positions_and_a_full_order_lifecycle(

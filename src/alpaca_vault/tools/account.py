@@ -9,7 +9,14 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from alpaca_vault.broker.models import Account, Activity, PortfolioHistory, Position
+from alpaca_vault.broker.models import (
+    Account,
+    AccountConfiguration,
+    AccountConfigurationUpdate,
+    Activity,
+    PortfolioHistory,
+    Position,
+)
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import CredentialRef, Symbol, symbol_of
 from alpaca_vault.tools.results import counted, money, respond
@@ -164,3 +171,74 @@ async def alpaca_get_activities(
         credential=call.credential_name, activities=activities, next_page_token=next_page_token
     )
     return respond(result, summary)
+
+
+# --- issue #15: the account's configuration --------------------------------------------------
+
+
+class AccountConfigResult(BaseModel):
+    credential: str = Field(description="The credential used.")
+    environment: Literal["paper", "live"]
+    config: AccountConfiguration
+
+
+def _describe_config(config: AccountConfiguration) -> str:
+    fields = config.model_dump(exclude_none=True)
+    return ", ".join(f"{key}={value}" for key, value in fields.items()) or "no settings reported"
+
+
+async def alpaca_get_account_config(
+    ctx: Context[Any, Any], credential: CredentialRef = None
+) -> Annotated[CallToolResult, AccountConfigResult]:
+    """Get the account's trading settings: day-trade and PDT checks, confirmation e-mails, suspended trading,
+    no shorting, fractional trading, margin multiplier, options level."""
+    async with alpaca_call(ctx, credential) as call:
+        config = await call.send(call.broker.get_account_configuration)
+    environment = call.resolved.environment
+    summary = f"Configuration of '{call.credential_name}' ({environment}): {_describe_config(config)}."
+    return respond(
+        AccountConfigResult(credential=call.credential_name, environment=environment, config=config), summary
+    )
+
+
+async def alpaca_update_account_config(
+    ctx: Context[Any, Any],
+    dtbp_check: Annotated[
+        Literal["entry", "exit", "both"] | None, Field(description="Day-trading buying power check.")
+    ] = None,
+    trade_confirm_email: Annotated[
+        Literal["all", "none"] | None, Field(description="E-mail a confirmation for every trade, or none.")
+    ] = None,
+    suspend_trade: Annotated[bool | None, Field(description="Block all new orders.")] = None,
+    no_shorting: Annotated[bool | None, Field(description="Refuse orders that would open a short.")] = None,
+    fractional_trading: Annotated[bool | None, Field(description="Allow fractional orders.")] = None,
+    max_margin_multiplier: Annotated[
+        Literal["1", "2", "4"] | None, Field(description="1 (no margin), 2 (overnight) or 4 (day trader).")
+    ] = None,
+    pdt_check: Annotated[
+        Literal["entry", "exit", "both"] | None, Field(description="Pattern-day-trader check.")
+    ] = None,
+    max_options_trading_level: Annotated[
+        Literal[0, 1, 2, 3] | None, Field(description="Highest options level to use (0: no options).")
+    ] = None,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, AccountConfigResult]:
+    """Change the account's trading settings (only the fields given); returns the whole configuration.
+
+    Live credentials are refused unless the server allows live trading."""
+    changes = AccountConfigurationUpdate(
+        dtbp_check=dtbp_check, trade_confirm_email=trade_confirm_email, suspend_trade=suspend_trade,
+        no_shorting=no_shorting, fractional_trading=fractional_trading,
+        max_margin_multiplier=max_margin_multiplier, pdt_check=pdt_check,
+        max_options_trading_level=max_options_trading_level,
+    )  # fmt: skip
+    async with alpaca_call(ctx, credential) as call:
+        config = await call.send(call.broker.update_account_configuration, changes)
+    environment = call.resolved.environment
+    changed = ", ".join(changes.to_alpaca())
+    summary = (
+        f"Updated {changed} of '{call.credential_name}' ({environment}); now: {_describe_config(config)}."
+    )
+    return respond(
+        AccountConfigResult(credential=call.credential_name, environment=environment, config=config), summary
+    )

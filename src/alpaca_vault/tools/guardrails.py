@@ -19,10 +19,18 @@ from alpaca_vault.guard.policy import Policy
 from alpaca_vault.guard.service import Guard
 from alpaca_vault.guard.store import CredentialRef as GuardedCredential
 from alpaca_vault.tools.gate import alpaca_call, vault_call
-from alpaca_vault.tools.params import CredentialRef, Symbol, TimeInForce
+from alpaca_vault.tools.params import CredentialRef, TimeInForce
 from alpaca_vault.tools.results import respond
 from alpaca_vault.tools.runtime import runtime
-from alpaca_vault.tools.trading import order_request
+from alpaca_vault.tools.trading import (
+    OrderClass,
+    OrderLegs,
+    OrderQty,
+    OrderSide,
+    OrderSymbol,
+    PositionIntentArg,
+    order_request,
+)
 
 
 class PolicyResult(BaseModel):
@@ -124,9 +132,9 @@ async def get_trading_policy(
 
 async def alpaca_preview_order(
     ctx: Context[Any, Any],
-    symbol: Symbol,
-    side: Annotated[Literal["buy", "sell"], Field(description="buy or sell.")],
-    qty: Annotated[Decimal | None, Field(gt=0, description="Shares or coins. Give qty or notional.")] = None,
+    symbol: OrderSymbol = None,
+    side: OrderSide = None,
+    qty: OrderQty = None,
     notional: Annotated[
         Decimal | None,
         Field(
@@ -141,8 +149,8 @@ async def alpaca_preview_order(
     time_in_force: Annotated[
         TimeInForce | None,
         Field(
-            description="day, gtc, ioc, fok, opg (at the open), cls (at the close). Default: day for stocks, "
-            "gtc for crypto pairs (which accept only gtc or ioc)."
+            description="day, gtc, ioc, fok, opg (at the open), cls (at the close). Default: day for stocks "
+            "and options (which accept only day), gtc for crypto pairs (which accept only gtc or ioc)."
         ),
     ] = None,
     limit_price: Annotated[Decimal | None, Field(gt=0, description="For limit and stop_limit.")] = None,
@@ -156,10 +164,7 @@ async def alpaca_preview_order(
     extended_hours: Annotated[
         bool, Field(description="Allow pre/after-market fills (limit orders, day or gtc).")
     ] = False,
-    order_class: Annotated[
-        Literal["simple", "bracket", "oco", "oto"],
-        Field(description="bracket: entry + take-profit + stop-loss; oco: exit pair; oto: entry + one exit."),
-    ] = "simple",
+    order_class: OrderClass = "simple",
     take_profit_limit_price: Annotated[
         Decimal | None, Field(gt=0, description="bracket/oco/oto take-profit limit price.")
     ] = None,
@@ -178,6 +183,8 @@ async def alpaca_preview_order(
             "the same id never creates a second one; using it for a different order is refused.",
         ),
     ] = None,
+    position_intent: PositionIntentArg = None,
+    legs: OrderLegs = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, PreviewResult]:
     """Preview an order without placing it: the same arguments as alpaca_place_order, no side effects.
@@ -191,7 +198,7 @@ async def alpaca_preview_order(
         limit_price=limit_price, stop_price=stop_price, trail_price=trail_price, trail_percent=trail_percent,
         extended_hours=extended_hours, order_class=order_class, take_profit_limit_price=take_profit_limit_price,
         stop_loss_stop_price=stop_loss_stop_price, stop_loss_limit_price=stop_loss_limit_price,
-        client_order_id=client_order_id,
+        client_order_id=client_order_id, position_intent=position_intent, legs=legs,
     )  # fmt: skip
     order = NormalisedOrder.from_request(request)
     async with alpaca_call(ctx, credential) as call:

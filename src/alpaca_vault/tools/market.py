@@ -12,30 +12,35 @@ from pydantic import BaseModel, Field
 from alpaca_vault.broker.errors import AlpacaNotFound
 from alpaca_vault.broker.models import (
     Asset,
+    AssetsQuery,
     Bar,
     CalendarDay,
     Clock,
+    MostActives,
+    Movers,
+    Orderbook,
     Quote,
     Snapshot,
     Trade,
 )
 from alpaca_vault.tools.errors import NoMarketData, UnknownAsset
 from alpaca_vault.tools.gate import alpaca_call
-from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, symbol_of
+from alpaca_vault.tools.params import (
+    CredentialRef,
+    InvalidArgument,
+    PageToken,
+    StockFeed,
+    Symbol,
+    Symbols,
+    symbol_of,
+    symbols_of,
+)
 from alpaca_vault.tools.results import counted, respond
 
 T = TypeVar("T")
 
 
-def _only(by_symbol: dict[str, T], symbol: str, what: str) -> T:
-    """The one symbol's entry of a multi-symbol market data answer."""
-    try:
-        return by_symbol[symbol]
-    except KeyError:
-        raise NoMarketData(symbol, what) from None
-
-
-Timeframe = Literal["1Min", "5Min", "15Min", "30Min", "1Hour", "4Hour", "1Day"]
+Timeframe = Literal["1Min", "5Min", "15Min", "30Min", "1Hour", "4Hour", "1Day", "1Week", "1Month"]
 _BAR_SECONDS: dict[str, int] = {
     "1Min": 60,
     "5Min": 300,
@@ -44,6 +49,8 @@ _BAR_SECONDS: dict[str, int] = {
     "1Hour": 3600,
     "4Hour": 14_400,
     "1Day": 86_400,
+    "1Week": 604_800,
+    "1Month": 2_592_000,
 }
 # Alpaca's market data begins in 2015/2016; an earlier start only makes the request slower.
 _EARLIEST = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
@@ -81,16 +88,16 @@ class AssetResult(BaseModel):
     asset: Asset
 
 
-class QuoteResult(BaseModel):
+class QuotesLatestResult(BaseModel):
     credential: str = Field(description="The credential used.")
-    symbol: str
-    quote: Quote
+    quotes: dict[str, Quote] = Field(description="Latest quote by symbol.")
+    missing: list[str] = Field(default_factory=list, description="Symbols Alpaca had no quote for.")
 
 
-class TradeResult(BaseModel):
+class TradesLatestResult(BaseModel):
     credential: str = Field(description="The credential used.")
-    symbol: str
-    trade: Trade
+    trades: dict[str, Trade] = Field(description="Latest trade by symbol.")
+    missing: list[str] = Field(default_factory=list, description="Symbols Alpaca had no trade for.")
 
 
 class BarsResult(BaseModel):
@@ -101,10 +108,10 @@ class BarsResult(BaseModel):
     next_page_token: str | None = Field(default=None, description="Pass as page_token for the next page.")
 
 
-class SnapshotResult(BaseModel):
+class SnapshotsResult(BaseModel):
     credential: str = Field(description="The credential used.")
-    symbol: str
-    snapshot: Snapshot
+    snapshots: dict[str, Snapshot] = Field(description="Snapshot by symbol; minute_bar is the latest bar.")
+    missing: list[str] = Field(default_factory=list, description="Symbols Alpaca had no snapshot for.")
 
 
 async def alpaca_get_clock(
@@ -151,34 +158,55 @@ async def alpaca_get_asset(
         except AlpacaNotFound:
             raise UnknownAsset(symbol) from None
     flags = [f for f in ("tradable", "fractionable", "shortable", "marginable") if getattr(asset, f)]
-    summary = (
-        f"{asset.symbol} ({asset.name}, {asset.exchange}, {asset.status}): {', '.join(flags) or 'no flags'}."
-    )
+    # The asset's name is third-party text: it stays in the data block, out of our summary.
+    summary = f"{asset.symbol} ({asset.asset_class}, {asset.exchange}, {asset.status}): "
+    summary += f"{', '.join(flags) or 'no flags'}."
     return respond(AssetResult(credential=call.credential_name, asset=asset), summary)
 
 
+def _found(by_symbol: dict[str, T], wanted: list[str], what: str) -> tuple[dict[str, T], list[str]]:
+    """The entries Alpaca answered, in the caller's order, and the symbols it had nothing for."""
+    found = {symbol: by_symbol[symbol] for symbol in wanted if symbol in by_symbol}
+    if not found:
+        raise NoMarketData(", ".join(wanted[:10]), what)
+    return found, [symbol for symbol in wanted if symbol not in by_symbol]
+
+
+def _missing_note(missing: list[str]) -> str:
+    return f" No data for {len(missing)}: {', '.join(missing[:10])}." if missing else ""
+
+
 async def alpaca_get_latest_quote(
-    ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None
-) -> Annotated[CallToolResult, QuoteResult]:
-    """Latest bid/ask quote for a stock (AAPL) or crypto pair (BTC/USD)."""
-    symbol = symbol_of(symbol)
+    ctx: Context[Any, Any], symbols: Symbols, feed: StockFeed = None, credential: CredentialRef = None
+) -> Annotated[CallToolResult, QuotesLatestResult]:
+    """Latest bid/ask quote for one or more stocks, crypto pairs or option contracts."""
+    wanted = symbols_of(symbols)
     async with alpaca_call(ctx, credential) as call:
-        quote = _only(await call.send(call.broker.get_latest_quote, symbol), symbol, "quote")
-    summary = f"{symbol}: bid {quote.bid_price} x {quote.bid_size}, ask {quote.ask_price} x {quote.ask_size}"
-    summary += f" at {quote.timestamp.isoformat() if quote.timestamp else 'n/a'}."
-    return respond(QuoteResult(credential=call.credential_name, symbol=symbol, quote=quote), summary)
+        answer = await call.send(call.broker.get_latest_quote, wanted, feed=feed)
+    quotes, missing = _found(answer, wanted, "quote")
+    summary = "; ".join(
+        f"{s}: bid {q.bid_price} x {q.bid_size}, ask {q.ask_price} x {q.ask_size}"
+        for s, q in list(quotes.items())[:10]
+    )
+    summary += ("; ..." if len(quotes) > 10 else ".") + _missing_note(missing)
+    return respond(
+        QuotesLatestResult(credential=call.credential_name, quotes=quotes, missing=missing), summary
+    )
 
 
 async def alpaca_get_latest_trade(
-    ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None
-) -> Annotated[CallToolResult, TradeResult]:
-    """Latest trade (price and size) for a stock or crypto pair."""
-    symbol = symbol_of(symbol)
+    ctx: Context[Any, Any], symbols: Symbols, feed: StockFeed = None, credential: CredentialRef = None
+) -> Annotated[CallToolResult, TradesLatestResult]:
+    """Latest trade (price, size, time) for one or more stocks, crypto pairs or option contracts."""
+    wanted = symbols_of(symbols)
     async with alpaca_call(ctx, credential) as call:
-        trade = _only(await call.send(call.broker.get_latest_trade, symbol), symbol, "trade")
-    summary = f"{symbol}: last trade {trade.size} @ {trade.price}"
-    summary += f" at {trade.timestamp.isoformat() if trade.timestamp else 'n/a'}."
-    return respond(TradeResult(credential=call.credential_name, symbol=symbol, trade=trade), summary)
+        answer = await call.send(call.broker.get_latest_trade, wanted, feed=feed)
+    trades, missing = _found(answer, wanted, "trade")
+    summary = "; ".join(f"{s}: last {t.size} @ {t.price}" for s, t in list(trades.items())[:10])
+    summary += ("; ..." if len(trades) > 10 else ".") + _missing_note(missing)
+    return respond(
+        TradesLatestResult(credential=call.credential_name, trades=trades, missing=missing), summary
+    )
 
 
 async def alpaca_get_bars(
@@ -188,13 +216,11 @@ async def alpaca_get_bars(
     start: Annotated[dt.datetime | None, Field(description="From this time (RFC 3339).")] = None,
     end: Annotated[dt.datetime | None, Field(description="Until this time (RFC 3339).")] = None,
     limit: Annotated[int, Field(ge=1, le=10_000, description="At most this many bars.")] = 100,
-    page_token: Annotated[
-        str | None,
-        Field(description="next_page_token from the previous call (same other arguments) for the next page."),
-    ] = None,
+    page_token: PageToken = None,
+    feed: StockFeed = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, BarsResult]:
-    """Historical OHLCV bars for a stock or crypto pair, oldest first.
+    """Historical OHLCV bars for a stock, crypto pair or option contract, oldest first.
 
     Without start, returns the most recent `limit` bars (before end, default now), and next_page_token
     goes further back in time. With start, returns bars from start onwards, and next_page_token goes forward.
@@ -216,6 +242,7 @@ async def alpaca_get_bars(
             limit=limit,
             page_token=page_token,
             sort="desc" if latest_first else "asc",
+            feed=feed,
         )
     bars = sorted(page.bars.get(symbol, []), key=lambda bar: bar.timestamp)
     summary = f"{counted(len(bars), f'{timeframe} bar')} for {symbol}"
@@ -237,17 +264,229 @@ async def alpaca_get_bars(
 
 
 async def alpaca_get_snapshot(
-    ctx: Context[Any, Any], symbol: Symbol, credential: CredentialRef = None
-) -> Annotated[CallToolResult, SnapshotResult]:
-    """Snapshot of a symbol: latest trade and quote, current minute bar, today's and yesterday's daily bars."""
-    symbol = symbol_of(symbol)
+    ctx: Context[Any, Any], symbols: Symbols, feed: StockFeed = None, credential: CredentialRef = None
+) -> Annotated[CallToolResult, SnapshotsResult]:
+    """Snapshots of one or more symbols: latest trade and quote, latest minute bar (minute_bar), today's and
+    the previous daily bar; option contracts add implied volatility and greeks."""
+    wanted = symbols_of(symbols)
     async with alpaca_call(ctx, credential) as call:
-        snapshot = _only(await call.send(call.broker.get_snapshot, symbol), symbol, "snapshot")
-    last = snapshot.latest_trade.price if snapshot.latest_trade else None
-    day = snapshot.daily_bar
-    summary = f"{symbol}: last {last}" + (
-        f", day O {day.open} H {day.high} L {day.low} C {day.close}" if day else ""
+        answer = await call.send(call.broker.get_snapshot, wanted, feed=feed)
+    snapshots, missing = _found(answer, wanted, "snapshot")
+    parts = []
+    for symbol, snapshot in list(snapshots.items())[:10]:
+        last = snapshot.latest_trade.price if snapshot.latest_trade else None
+        day = snapshot.daily_bar
+        parts.append(
+            f"{symbol}: last {last}"
+            + (f", day O {day.open} H {day.high} L {day.low} C {day.close}" if day else "")
+        )
+    summary = "; ".join(parts) + ("; ..." if len(snapshots) > 10 else ".") + _missing_note(missing)
+    result = SnapshotsResult(credential=call.credential_name, snapshots=snapshots, missing=missing)
+    return respond(result, summary)
+
+
+# --- issue #15: asset listing, history of quotes and trades, order books, screeners -------------
+
+
+class AssetsResult(BaseModel):
+    credential: str = Field(description="The credential used.")
+    assets: list[Asset]
+    truncated: bool = Field(description="True when more assets matched than limit; narrow the filters.")
+
+
+async def alpaca_list_assets(
+    ctx: Context[Any, Any],
+    status: Annotated[Literal["active", "inactive"] | None, Field(description="Listing status.")] = "active",
+    asset_class: Annotated[
+        Literal["us_equity", "us_option", "crypto"] | None, Field(description="Asset class.")
+    ] = None,
+    exchange: Annotated[
+        str | None, Field(pattern=r"^[A-Za-z]{2,12}$", description="e.g. NASDAQ, NYSE, ARCA, CRYPTO.")
+    ] = None,
+    tradable: Annotated[bool | None, Field(description="Only (non-)tradable assets.")] = None,
+    fractionable: Annotated[bool | None, Field(description="Only (non-)fractionable assets.")] = None,
+    shortable: Annotated[bool | None, Field(description="Only (non-)shortable assets.")] = None,
+    name_contains: Annotated[
+        str | None, Field(min_length=1, max_length=64, description="Name or symbol contains this text.")
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=1000, description="At most this many assets.")] = 100,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, AssetsResult]:
+    """Search and list assets (stocks, ETFs, crypto, options roots) by status, class, exchange and flags."""
+    query = AssetsQuery(
+        status=status,
+        asset_class=asset_class,
+        exchange=exchange.upper() if exchange else None,
+        tradable=tradable,
+        fractionable=fractionable,
+        shortable=shortable,
+        name_contains=name_contains,
+        limit=limit + 1,  # one more tells whether there are more
     )
-    return respond(
-        SnapshotResult(credential=call.credential_name, symbol=symbol, snapshot=snapshot), summary + "."
+    async with alpaca_call(ctx, credential) as call:
+        found = await call.send(call.broker.list_assets, query)
+    assets, truncated = found[:limit], len(found) > limit
+    # Asset names are third-party text: the summary counts and lists symbols only.
+    summary = f"{len(assets)} asset(s) match" + (
+        f" (more than {limit}: narrow the filters)" if truncated else ""
     )
+    if assets:
+        summary += ": " + ", ".join(a.symbol for a in assets[:20]) + (", ..." if len(assets) > 20 else "")
+    result = AssetsResult(credential=call.credential_name, assets=assets, truncated=truncated)
+    return respond(result, summary + ".")
+
+
+class QuotesHistoryResult(BaseModel):
+    credential: str = Field(description="The credential used.")
+    quotes: dict[str, list[Quote]] = Field(description="Quotes by symbol, in time order.")
+    next_page_token: str | None = Field(default=None, description="Pass as page_token for the next page.")
+
+
+class TradesHistoryResult(BaseModel):
+    credential: str = Field(description="The credential used.")
+    trades: dict[str, list[Trade]] = Field(description="Trades by symbol, in time order.")
+    next_page_token: str | None = Field(default=None, description="Pass as page_token for the next page.")
+
+
+Start = Annotated[dt.datetime, Field(description="From this time (RFC 3339).")]
+End = Annotated[dt.datetime | None, Field(description="Until this time (RFC 3339), default now.")]
+HistoryLimit = Annotated[int, Field(ge=1, le=10_000, description="At most this many rows in all.")]
+Sort = Annotated[Literal["asc", "desc"], Field(description="asc: oldest first; desc: newest first.")]
+
+
+def _history_range(start: dt.datetime, end: dt.datetime | None) -> None:
+    if end is not None and end < start:
+        raise InvalidArgument(f"end ({end.isoformat()}) is before start ({start.isoformat()}); swap them.")
+
+
+def _rows_summary(kind: str, rows: dict[str, list[Any]], token: str | None) -> str:
+    counts = ", ".join(f"{symbol} {len(items)}" for symbol, items in list(rows.items())[:10])
+    total = sum(len(items) for items in rows.values())
+    summary = f"{total} {kind}(s)" + (f" ({counts})" if counts else " in that range")
+    return summary + ("; more pages: pass next_page_token as page_token." if token else ".")
+
+
+async def alpaca_get_quotes(
+    ctx: Context[Any, Any],
+    symbols: Symbols,
+    start: Start,
+    end: End = None,
+    limit: HistoryLimit = 1000,
+    sort: Sort = "asc",
+    page_token: PageToken = None,
+    feed: StockFeed = None,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, QuotesHistoryResult]:
+    """Historical bid/ask quotes of stocks or crypto pairs (one market per call), paginated."""
+    _history_range(start, end)
+    wanted = symbols_of(symbols)
+    async with alpaca_call(ctx, credential) as call:
+        page = await call.send(
+            call.broker.get_quotes, wanted, start=start, end=end, limit=limit, page_token=page_token,
+            feed=feed, sort=sort,
+        )  # fmt: skip
+    result = QuotesHistoryResult(
+        credential=call.credential_name, quotes=page.quotes, next_page_token=page.next_page_token
+    )
+    return respond(result, _rows_summary("quote", page.quotes, page.next_page_token))
+
+
+async def alpaca_get_trades(
+    ctx: Context[Any, Any],
+    symbols: Symbols,
+    start: Start,
+    end: End = None,
+    limit: HistoryLimit = 1000,
+    sort: Sort = "asc",
+    page_token: PageToken = None,
+    feed: StockFeed = None,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, TradesHistoryResult]:
+    """Historical trades of stocks, crypto pairs or option contracts (one market per call), paginated."""
+    _history_range(start, end)
+    wanted = symbols_of(symbols)
+    async with alpaca_call(ctx, credential) as call:
+        page = await call.send(
+            call.broker.get_trades, wanted, start=start, end=end, limit=limit, page_token=page_token,
+            feed=feed, sort=sort,
+        )  # fmt: skip
+    result = TradesHistoryResult(
+        credential=call.credential_name, trades=page.trades, next_page_token=page.next_page_token
+    )
+    return respond(result, _rows_summary("trade", page.trades, page.next_page_token))
+
+
+class OrderbooksResult(BaseModel):
+    credential: str = Field(description="The credential used.")
+    orderbooks: dict[str, Orderbook] = Field(description="Order book by pair: bids and asks, best first.")
+
+
+async def alpaca_get_orderbook(
+    ctx: Context[Any, Any],
+    symbols: Annotated[
+        str, Field(min_length=1, max_length=400, description="Crypto pairs, comma-separated, like BTC/USD.")
+    ],
+    depth: Annotated[int, Field(ge=1, le=100, description="Levels per side to return.")] = 10,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, OrderbooksResult]:
+    """Latest crypto order book (bids and asks) for one or more pairs."""
+    wanted = symbols_of(symbols)
+    async with alpaca_call(ctx, credential) as call:
+        books = await call.send(call.broker.get_orderbook, wanted)
+    books = {
+        s: b.model_copy(update={"bids": b.bids[:depth], "asks": b.asks[:depth]}) for s, b in books.items()
+    }
+    if not books:
+        raise NoMarketData(", ".join(wanted[:10]), "order book")
+    summary = "; ".join(
+        f"{s}: best bid {b.bids[0].price if b.bids else 'none'}, best ask {b.asks[0].price if b.asks else 'none'}"
+        for s, b in books.items()
+    )
+    return respond(OrderbooksResult(credential=call.credential_name, orderbooks=books), summary + ".")
+
+
+class MoversResult(BaseModel):
+    credential: str = Field(description="The credential used.")
+    movers: Movers
+
+
+class MostActivesResult(BaseModel):
+    credential: str = Field(description="The credential used.")
+    most_actives: MostActives
+
+
+async def alpaca_get_market_movers(
+    ctx: Context[Any, Any],
+    market_type: Annotated[Literal["stocks", "crypto"], Field(description="Which market.")] = "stocks",
+    top: Annotated[int, Field(ge=1, le=50, description="How many gainers and losers.")] = 10,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, MoversResult]:
+    """Today's top gainers and losers by percent change (stocks: since the last close; crypto: 24 hours)."""
+    async with alpaca_call(ctx, credential) as call:
+        movers = await call.send(call.broker.get_movers, market_type=market_type, top=top)
+
+    def line(items: list[Any]) -> str:
+        return ", ".join(f"{m.symbol} {m.percent_change}%" for m in items[:5]) or "none"
+
+    summary = f"Top {market_type} movers: gainers {line(movers.gainers)}; losers {line(movers.losers)}."
+    return respond(MoversResult(credential=call.credential_name, movers=movers), summary)
+
+
+async def alpaca_get_most_actives(
+    ctx: Context[Any, Any],
+    by: Annotated[
+        Literal["volume", "trades"], Field(description="Rank by share volume or trade count.")
+    ] = "volume",
+    top: Annotated[int, Field(ge=1, le=100, description="How many stocks.")] = 10,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, MostActivesResult]:
+    """Today's most active stocks by volume or by number of trades."""
+    async with alpaca_call(ctx, credential) as call:
+        actives = await call.send(call.broker.get_most_actives, by=by, top=top)
+    listed = ", ".join(
+        f"{a.symbol} ({a.volume if by == 'volume' else a.trade_count})" for a in actives.most_actives[:10]
+    )
+    summary = f"{len(actives.most_actives)} most active stock(s) by {by}" + (
+        f": {listed}." if listed else "."
+    )
+    return respond(MostActivesResult(credential=call.credential_name, most_actives=actives), summary)

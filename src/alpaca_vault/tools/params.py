@@ -38,3 +38,51 @@ def symbol_of(value: str) -> str:
         return normalize_symbol(value)
     except ValueError as exc:
         raise InvalidArgument(str(exc)) from None
+
+
+# --- issue #15: several symbols, data feeds, pages ---------------------------------------------
+
+Symbols = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2000,
+        description="One or more symbols, comma-separated (at most 100): stocks (AAPL), crypto pairs "
+        "(BTC/USD), OCC option contracts (AAPL261218C00190000); markets may be mixed.",
+    ),
+]
+
+StockFeed = Annotated[
+    Literal["iex", "sip", "delayed_sip"] | None,
+    Field(
+        description="Stock data feed: iex (free), sip (all US exchanges, paid plan); default: the server's."
+    ),
+]
+
+PageToken = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=512,
+        description="next_page_token from the previous call (same other arguments) for the next page.",
+    ),
+]
+
+SymbolList = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=40)]] | None,
+    Field(max_length=100, description="Only these symbols (at most 100)."),
+]
+
+
+def symbols_of(value: str) -> list[str]:
+    """Comma-separated symbols, upper-cased, checked and de-duplicated; refused as an argument error."""
+    raw = [part for part in value.split(",") if part.strip()]
+    if not raw:
+        raise InvalidArgument("Give at least one symbol, like 'AAPL' or 'AAPL,BTC/USD'.")
+    if len(raw) > 100:
+        raise InvalidArgument(f"Give at most 100 symbols in one call (got {len(raw)}).")
+    return list(dict.fromkeys(symbol_of(part) for part in raw))
+
+
+def symbol_list_of(values: list[str] | None) -> list[str] | None:
+    return None if values is None else list(dict.fromkeys(symbol_of(v) for v in values))

@@ -22,13 +22,25 @@ from mcp.server.mcpserver.utilities.context_injection import find_context_parame
 from mcp_types import ToolAnnotations
 
 from alpaca_vault.guard.intents import Intent
-from alpaca_vault.tools import account, audit, credentials, guardrails, market, trading
+from alpaca_vault.tools import (
+    account,
+    audit,
+    credentials,
+    guardrails,
+    market,
+    news,
+    options,
+    trading,
+    watchlists,
+)
 from alpaca_vault.tools.gate import guarded
-from alpaca_vault.tools.schemas import compact_output_schemas
+from alpaca_vault.tools.schemas import compact_input_schema, compact_output_schemas
 
-Toolset = Literal["credentials", "account", "trading", "market"]
+Toolset = Literal["credentials", "account", "trading", "market", "options", "news", "watchlists"]
 Risk = Literal["read", "write", "destructive"]
-TOOLSETS: frozenset[str] = frozenset({"credentials", "account", "trading", "market"})
+TOOLSETS: frozenset[str] = frozenset(
+    {"credentials", "account", "trading", "market", "options", "news", "watchlists"}
+)
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
@@ -87,7 +99,14 @@ class ToolSpec:
         )
 
 
-C, ORD, R = CREDENTIAL_HINTS, ORDER_HINTS, ORDER_ID_HINTS  # short names keep the table one row per tool
+# Names the single-symbol market data tools took before they took several (issue #15).
+SYMBOLS_HINTS: Mapping[str, str] = MappingProxyType({**CREDENTIAL_HINTS, "symbol": "symbols"})
+C, ORD, R, S = (
+    CREDENTIAL_HINTS,
+    ORDER_HINTS,
+    ORDER_ID_HINTS,
+    SYMBOLS_HINTS,
+)  # short names keep the table one row per tool
 # fmt: off
 TOOLS: tuple[ToolSpec, ...] = (
     #        name                            function                               title                           toolset        intent                        risk           idempotent alpaca hints
@@ -114,13 +133,31 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("alpaca_get_clock",             market.alpaca_get_clock,               "Get market clock",              "market",      Intent.READ,                  "read",        True,      True,  C),
     ToolSpec("alpaca_get_calendar",          market.alpaca_get_calendar,            "Get market calendar",           "market",      Intent.READ,                  "read",        True,      True,  C),
     ToolSpec("alpaca_get_asset",             market.alpaca_get_asset,               "Get an asset",                  "market",      Intent.READ,                  "read",        True,      True,  C),
-    ToolSpec("alpaca_get_latest_quote",      market.alpaca_get_latest_quote,        "Get latest quote",              "market",      Intent.READ,                  "read",        True,      True,  C),
-    ToolSpec("alpaca_get_latest_trade",      market.alpaca_get_latest_trade,        "Get latest trade",              "market",      Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_latest_quote",      market.alpaca_get_latest_quote,        "Get latest quotes",             "market",      Intent.READ,                  "read",        True,      True,  S),
+    ToolSpec("alpaca_get_latest_trade",      market.alpaca_get_latest_trade,        "Get latest trades",             "market",      Intent.READ,                  "read",        True,      True,  S),
     ToolSpec("alpaca_get_bars",              market.alpaca_get_bars,                "Get price bars",                "market",      Intent.READ,                  "read",        True,      True,  C),
-    ToolSpec("alpaca_get_snapshot",          market.alpaca_get_snapshot,            "Get a snapshot",                "market",      Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_snapshot",          market.alpaca_get_snapshot,            "Get snapshots",                 "market",      Intent.READ,                  "read",        True,      True,  S),
+    # issue #15
+    ToolSpec("alpaca_get_account_config",    account.alpaca_get_account_config,     "Get account configuration",     "account",     Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_update_account_config", account.alpaca_update_account_config,  "Update account configuration",  "trading",     Intent.CONFIGURE_ACCOUNT,     "destructive", True,      True,  C),
+    ToolSpec("alpaca_close_all_positions",   trading.alpaca_close_all_positions,    "Close all positions",           "trading",     Intent.CLOSE_ALL,             "destructive", False,     True,  C),
+    ToolSpec("alpaca_list_assets",           market.alpaca_list_assets,             "List assets",                   "market",      Intent.READ,                  "read",        True,      True,  {**C, "class": "asset_class", "search": "name_contains"}),
+    ToolSpec("alpaca_get_quotes",            market.alpaca_get_quotes,              "Get historical quotes",         "market",      Intent.READ,                  "read",        True,      True,  S),
+    ToolSpec("alpaca_get_trades",            market.alpaca_get_trades,              "Get historical trades",         "market",      Intent.READ,                  "read",        True,      True,  S),
+    ToolSpec("alpaca_get_orderbook",         market.alpaca_get_orderbook,           "Get crypto order books",        "market",      Intent.READ,                  "read",        True,      True,  S),
+    ToolSpec("alpaca_get_market_movers",     market.alpaca_get_market_movers,       "Get top market movers",         "market",      Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_most_actives",      market.alpaca_get_most_actives,        "Get most active stocks",        "market",      Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_option_contracts",  options.alpaca_get_option_contracts,   "Search option contracts",       "options",     Intent.READ,                  "read",        True,      True,  {**C, "underlying_symbol": "underlying", "symbol": "underlying"}),
+    ToolSpec("alpaca_get_option_chain",      options.alpaca_get_option_chain,       "Get an option chain",           "options",     Intent.READ,                  "read",        True,      True,  {**C, "underlying_symbol": "underlying", "symbol": "underlying"}),
+    ToolSpec("alpaca_exercise_option",       options.alpaca_exercise_option,        "Exercise an option",            "trading",     Intent.EXERCISE,              "destructive", False,     True,  {**C, "symbol_or_contract_id": "symbol"}),
+    ToolSpec("alpaca_get_news",              news.alpaca_get_news,                  "Get news",                      "news",        Intent.READ,                  "read",        True,      True,  {**C, "symbol": "symbols"}),
+    ToolSpec("alpaca_get_corporate_actions", news.alpaca_get_corporate_actions,     "Get corporate actions",         "news",        Intent.READ,                  "read",        True,      True,  {**C, "symbol": "symbols", "ca_types": "types"}),
+    ToolSpec("alpaca_get_watchlists",        watchlists.alpaca_get_watchlists,      "Get watchlists",                "watchlists",  Intent.READ,                  "read",        True,      True,  {**C, "id": "watchlist_id"}),
+    ToolSpec("alpaca_save_watchlist",        watchlists.alpaca_save_watchlist,      "Create or change a watchlist",  "watchlists",  Intent.CHANGE_WATCHLIST,      "destructive", False,     True,  {**C, "id": "watchlist_id", "symbol": "add"}),
+    ToolSpec("alpaca_delete_watchlist",      watchlists.alpaca_delete_watchlist,    "Delete a watchlist",            "watchlists",  Intent.CHANGE_WATCHLIST,      "destructive", True,      True,  {**C, "id": "watchlist_id"}),
 )
 # fmt: on
-del C, ORD, R
+del C, ORD, R, S
 
 
 @dataclass(frozen=True)
@@ -245,6 +282,7 @@ def register_tools(
         assert tool is not None
         tool.parameters["additionalProperties"] = False  # say to clients what argument_guard enforces
         secret.update(secret_arguments(tool.parameters))
+        tool.parameters = compact_input_schema(tool.parameters)  # what the model reads, at its cheapest
         registered[spec.name] = RegisteredTool(
             spec=spec, properties=tool.parameters.get("properties", {}), secret_arguments=frozenset(secret)
         )

@@ -13,10 +13,12 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from alpaca_vault.broker.models import (
     CancelOrderResult,
+    ClosePositionResult,
+    OptionLeg,
     Order,
     OrderRequest,
     ReplaceOrderRequest,
@@ -27,6 +29,50 @@ from alpaca_vault.broker.models import (
 from alpaca_vault.tools.gate import ToolCall, alpaca_call
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, TimeInForce, symbol_of
 from alpaca_vault.tools.results import counted, respond
+
+PositionIntent = Literal["buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close"]
+
+
+class Leg(BaseModel):
+    """One leg of a multi-leg option order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: str = Field(min_length=1, max_length=32, description="OCC option symbol.")
+    side: Literal["buy", "sell"]
+    ratio_qty: int = Field(default=1, ge=1, le=100, description="Contracts of this leg per unit of qty.")
+    position_intent: PositionIntent | None = None
+
+
+OrderSymbol = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=32,
+        description="Stock (AAPL), crypto pair (BTC/USD) or OCC option contract (AAPL261218C00190000); "
+        "omit for order_class mleg.",
+    ),
+]
+OrderSide = Annotated[Literal["buy", "sell"] | None, Field(description="buy or sell; omit for mleg.")]
+OrderQty = Annotated[
+    Decimal | None,
+    Field(gt=0, description="Shares, coins (fractions allowed) or whole contracts; for mleg, units of the "
+          "leg ratios. Give qty or notional."),
+]  # fmt: skip
+OrderClass = Annotated[
+    Literal["simple", "bracket", "oco", "oto", "mleg"],
+    Field(
+        description="bracket: entry + take-profit + stop-loss; oco: exit pair; oto: entry + one exit (stocks); "
+        "mleg: an option spread given as legs."
+    ),
+]
+PositionIntentArg = Annotated[
+    PositionIntent | None, Field(description="Option contracts: opening or closing (default: Alpaca infers).")
+]
+OrderLegs = Annotated[
+    list[Leg] | None,
+    Field(min_length=2, max_length=4, description="mleg only: 2-4 option legs (type market or limit, day)."),
+]
 
 Environment = Literal["paper", "live"]
 _ENVIRONMENT = Field(description="paper or live: which Alpaca environment the credential trades in.")
@@ -91,16 +137,20 @@ def _describe_order(order: Order) -> str:
     price = f" @ {', '.join(prices)}" if prices else ""
     filled = f", filled {order.filled_qty} @ {order.filled_avg_price}" if order.filled_qty else ""
     kind = order.type or order.order_type
+    what = f"{order.side} {size} {order.symbol}"
+    if order.order_class == "mleg":
+        legs = ", ".join(f"{leg.side} {leg.symbol}" for leg in (order.legs or [])[:4])
+        what = f"mleg {size} x [{legs}]"
     return (
-        f"{order.side} {size} {order.symbol} {kind}{price} {order.time_in_force}: {order.status}{filled} "
+        f"{what} {kind}{price} {order.time_in_force}: {order.status}{filled} "
         f"(id {order.id}, client_order_id {order.client_order_id})"
     )
 
 
 def order_request(
     *,
-    symbol: str,
-    side: Literal["buy", "sell"],
+    symbol: str | None,
+    side: Literal["buy", "sell"] | None,
     qty: Decimal | None,
     notional: Decimal | None,
     type: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"],
@@ -110,16 +160,32 @@ def order_request(
     trail_price: Decimal | None,
     trail_percent: Decimal | None,
     extended_hours: bool,
-    order_class: Literal["simple", "bracket", "oco", "oto"],
+    order_class: Literal["simple", "bracket", "oco", "oto", "mleg"],
     take_profit_limit_price: Decimal | None,
     stop_loss_stop_price: Decimal | None,
     stop_loss_limit_price: Decimal | None,
     client_order_id: str | None,
+    position_intent: PositionIntent | None = None,
+    legs: list[Leg] | None = None,
 ) -> OrderRequest:
     """The broker request for alpaca_place_order's arguments (alpaca_preview_order builds the same)."""
-    symbol = symbol_of(symbol)
+    if order_class == "mleg":
+        if symbol is not None or side is not None:
+            raise InvalidArgument("An mleg order has no symbol or side of its own: give them in each leg.")
+        if not legs:
+            raise InvalidArgument(
+                "An mleg order needs legs: 2 to 4 option contracts with side and ratio_qty."
+            )
+    else:
+        if symbol is None or side is None:
+            raise InvalidArgument(
+                "Give symbol and side (only an order_class='mleg' order goes without them)."
+            )
+        if legs is not None:
+            raise InvalidArgument("legs belong to order_class='mleg' orders only.")
+        symbol = symbol_of(symbol)
     if time_in_force is None:
-        time_in_force = "gtc" if is_crypto_symbol(symbol) else "day"
+        time_in_force = "gtc" if symbol is not None and is_crypto_symbol(symbol) else "day"
     take_profit = TakeProfit(limit_price=take_profit_limit_price) if take_profit_limit_price else None
     if stop_loss_limit_price is not None and stop_loss_stop_price is None:
         raise InvalidArgument("stop_loss_limit_price needs stop_loss_stop_price (the stop-loss trigger).")
@@ -144,15 +210,17 @@ def order_request(
         order_class=order_class,
         take_profit=take_profit,
         stop_loss=stop_loss,
+        position_intent=position_intent,
+        legs=[OptionLeg(**leg.model_dump()) for leg in legs] if legs else None,
     )
     return request
 
 
 async def alpaca_place_order(
     ctx: Context[Any, Any],
-    symbol: Symbol,
-    side: Annotated[Literal["buy", "sell"], Field(description="buy or sell.")],
-    qty: Annotated[Decimal | None, Field(gt=0, description="Shares or coins. Give qty or notional.")] = None,
+    symbol: OrderSymbol = None,
+    side: OrderSide = None,
+    qty: OrderQty = None,
     notional: Annotated[
         Decimal | None,
         Field(
@@ -167,8 +235,8 @@ async def alpaca_place_order(
     time_in_force: Annotated[
         TimeInForce | None,
         Field(
-            description="day, gtc, ioc, fok, opg (at the open), cls (at the close). Default: day for stocks, "
-            "gtc for crypto pairs (which accept only gtc or ioc)."
+            description="day, gtc, ioc, fok, opg (at the open), cls (at the close). Default: day for stocks "
+            "and options (which accept only day), gtc for crypto pairs (which accept only gtc or ioc)."
         ),
     ] = None,
     limit_price: Annotated[Decimal | None, Field(gt=0, description="For limit and stop_limit.")] = None,
@@ -182,10 +250,7 @@ async def alpaca_place_order(
     extended_hours: Annotated[
         bool, Field(description="Allow pre/after-market fills (limit orders, day or gtc).")
     ] = False,
-    order_class: Annotated[
-        Literal["simple", "bracket", "oco", "oto"],
-        Field(description="bracket: entry + take-profit + stop-loss; oco: exit pair; oto: entry + one exit."),
-    ] = "simple",
+    order_class: OrderClass = "simple",
     take_profit_limit_price: Annotated[
         Decimal | None, Field(gt=0, description="bracket/oco/oto take-profit limit price.")
     ] = None,
@@ -204,9 +269,15 @@ async def alpaca_place_order(
             "the same id never creates a second one; using it for a different order is refused.",
         ),
     ] = None,
+    position_intent: PositionIntentArg = None,
+    legs: OrderLegs = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrderResult]:
-    """Place an order: market, limit, stop, stop_limit or trailing_stop; qty or notional; bracket/oco/oto legs.
+    """Place an order: stocks, crypto pairs, one option contract (OCC symbol) or an option spread (mleg legs).
+
+    Types market, limit, stop, stop_limit, trailing_stop; qty or notional; bracket/oco/oto exits for
+    stocks. Crypto: gtc or ioc, market/limit/stop_limit, fractional qty or notional. Options: whole
+    contracts, day, position_intent; mleg: 2-4 legs with ratio_qty, market or limit (net price).
 
     Argument combinations are checked before anything reaches Alpaca. The result carries the order's
     client_order_id; if the outcome is ever unknown, look it up with alpaca_get_order(client_order_id=...)
@@ -217,7 +288,7 @@ async def alpaca_place_order(
         limit_price=limit_price, stop_price=stop_price, trail_price=trail_price, trail_percent=trail_percent,
         extended_hours=extended_hours, order_class=order_class, take_profit_limit_price=take_profit_limit_price,
         stop_loss_stop_price=stop_loss_stop_price, stop_loss_limit_price=stop_loss_limit_price,
-        client_order_id=client_order_id,
+        client_order_id=client_order_id, position_intent=position_intent, legs=legs,
     )  # fmt: skip
     async with alpaca_call(ctx, credential, order=request) as call:
         order = await call.send(call.broker.place_order, request_sent(call))
@@ -393,3 +464,39 @@ async def alpaca_close_position(
         ),
         f"Closing {symbol} in '{call.credential_name}' ({call.resolved.environment}): {_describe_order(order)}.",
     )
+
+
+class CloseAllResult(BaseModel):
+    credential: str
+    environment: Environment = _ENVIRONMENT
+    cancel_orders: bool = Field(description="Whether open orders were cancelled first.")
+    results: list[ClosePositionResult] = Field(description="One per position: the closing order or why not.")
+
+
+async def alpaca_close_all_positions(
+    ctx: Context[Any, Any],
+    cancel_orders: Annotated[
+        bool, Field(description="Cancel every open order first (orders can hold shares a close needs).")
+    ] = False,
+    credential: CredentialRef = None,
+) -> Annotated[CallToolResult, CloseAllResult]:
+    """Close (liquidate) every open position with market orders, optionally cancelling open orders first.
+
+    Live credentials are refused unless the server allows live trading."""
+    async with alpaca_call(ctx, credential) as call:
+        results = await call.send(call.broker.close_all_positions, cancel_orders=cancel_orders)
+    refused = [r for r in results if not r.ok]
+    used, environment = call.credential_name, call.resolved.environment
+    summary = (
+        f"Closing {len(results) - len(refused)} of {len(results)} position(s) in '{used}' ({environment})"
+    )
+    summary += " after cancelling open orders" if cancel_orders else ""
+    if refused:
+        # Alpaca's own reason is third-party text: it stays in the data block.
+        summary += "; not closed: " + ", ".join(f"{r.symbol} (status {r.status})" for r in refused[:20])
+        summary += ". Reasons are in the data block"
+    summary += ". alpaca_list_orders shows the closing orders."
+    result = CloseAllResult(
+        credential=used, environment=environment, cancel_orders=cancel_orders, results=results
+    )
+    return respond(result, summary)
