@@ -72,7 +72,6 @@ CANARY_CALLS: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
     "alpaca_place_order": lambda p: {"symbol": "AAPL", "side": "buy", "qty": 3, "credential": "c"},
     "alpaca_preview_order": lambda p: {"symbol": "AAPL", "side": "buy", "qty": 2, "credential": "c"},
     "get_trading_policy": lambda p: {"credential": "c"},
-    "list_audit_events": lambda p: {"credential": "c"},
     "alpaca_replace_order": lambda p: {"order_id": p["order_id"], "qty": 2, "credential": "c"},
     "alpaca_cancel_order": lambda p: {"order_id": p["order_id"], "credential": "c"},
     "alpaca_cancel_all_orders": lambda p: {"credential": "c"},
