@@ -41,6 +41,7 @@ from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
 from .. import __version__
+from ..secret_text import scrub_then_cut
 from .errors import (
     AlpacaAuthError,
     AlpacaBadResponse,
@@ -162,7 +163,17 @@ def _wait_hint(headers: httpx2.Headers) -> float | None:
         return None
 
 
-def error_from_reply(reply: _Reply) -> AlpacaError:
+# Alpaca's messages are short; a longer one is cut (after scrubbing: see error_from_reply).
+ALPACA_MESSAGE_LIMIT = 500
+# Bound on what is scanned at all, so a hostile upstream's megabyte message costs little.
+_ALPACA_MESSAGE_SCAN = 16_384
+
+
+def error_from_reply(reply: _Reply, keys: AlpacaKeys | None = None) -> AlpacaError:
+    """The typed error for a failed reply; its message is scrubbed of the call's keys *before* it is cut.
+
+    Cutting first would leave the head of a key echoed across the cut (issue #10, point 5).
+    """
     code: int | None = None
     message = ""
     try:
@@ -177,7 +188,10 @@ def error_from_reply(reply: _Reply) -> AlpacaError:
             code = int(raw_code)
         raw_message = payload.get("message")
         if isinstance(raw_message, str):
-            message = raw_message[:500]
+            secrets = (keys.api_key.get_secret_value(), keys.secret_key.get_secret_value()) if keys else ()
+            # Scanned up to a bound, scrubbed, then cut: a key straddling either bound is caught by the
+            # run-of-eight rule, since the part inside still holds eight or more of its characters.
+            message = scrub_then_cut(raw_message[:_ALPACA_MESSAGE_SCAN], secrets, ALPACA_MESSAGE_LIMIT)
     if not message:
         try:
             message = http.HTTPStatus(reply.status).phrase
@@ -378,7 +392,7 @@ class AlpacaTransport:
             with attempt:
                 reply = await self._exchange(keys, method, url, params, body)
                 if reply.status >= 400:
-                    raise error_from_reply(reply)
+                    raise error_from_reply(reply, keys)
         assert reply is not None
         if not reply.body:
             return None

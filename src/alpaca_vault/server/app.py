@@ -176,6 +176,7 @@ async def open_runtime(
         await asyncio.to_thread(_import_runtime_modules)
         from alpaca_vault.broker.client import AlpacaClient
         from alpaca_vault.db.migrate import ensure_schema
+        from alpaca_vault.server.hardening import may_create_key_file
         from alpaca_vault.tools.audit_hooks import AuditHooks
         from alpaca_vault.vault.credentials import CredentialService
         from alpaca_vault.vault.keyring import KeyRing
@@ -183,7 +184,7 @@ async def open_runtime(
         keyring = KeyRing.load(
             settings.encryption_keys.get_secret_value() if settings.encryption_keys else None,
             settings.data_dir,
-            create_key_file=settings.is_embedded_sqlite,  # a shared database needs the same keys everywhere
+            create_key_file=may_create_key_file(settings),  # a shared database needs the same keys everywhere
         )
         database = settings.open_database()
         try:

@@ -16,6 +16,7 @@ from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel
 
 from alpaca_vault.guard.confirm import confirmation_middleware
+from alpaca_vault.secret_text import redact_secret_runs
 from alpaca_vault.server.redaction import scrub_known
 from alpaca_vault.tools.registry import ToolTable
 from alpaca_vault.vault.exposure import exposed_values, exposure_scope, register_exposed
@@ -134,7 +135,7 @@ async def _scrubbed(ctx: ServerRequestContext[Any, Any], call_next: CallNext) ->
     except MCPError as exc:
         secrets = frozenset(exposed_values())
         if secrets:
-            exc.error.message = scrub_known(exc.error.message, secrets)
+            exc.error.message = redact_secret_runs(exc.error.message, secrets)
             exc.error.data = scrub_known(exc.error.data, secrets)
             exc.args = (exc.error.code, exc.error.message, exc.error.data)
         raise
@@ -163,7 +164,11 @@ async def _scrubbed(ctx: ServerRequestContext[Any, Any], call_next: CallNext) ->
         return result
     if is_error:
         dumped["content"] = [
-            {**block, "text": strip_input_values(block["text"])} if block.get("type") == "text" else block
+            # Errors carry third-party text: runs of eight or more characters from an exposed secret
+            # go too, not only whole secrets (issue #10, point 5).
+            {**block, "text": redact_secret_runs(strip_input_values(block["text"]), secrets)}
+            if block.get("type") == "text"
+            else block
             for block in dumped.get("content", [])
         ]
     cleaned = scrub_known(dumped, secrets)

@@ -38,7 +38,12 @@ def transport_security(settings: Settings, host: str, port: int) -> Any:
     hosts = {"127.0.0.1", "localhost", "[::1]"}
     if host not in LOOPBACK_HOSTS and host not in ("0.0.0.0", "::"):  # noqa: S104
         hosts.add(host)
-    allowed_hosts = [f"{h}:{port}" for h in sorted(hosts)] + [*sorted(hosts), *settings.allowed_hosts]
+    # Lower case on both sides: the Host header is lower-cased before the check (server/limits.py).
+    hosts = {h.lower() for h in hosts}
+    allowed_hosts = [f"{h}:{port}" for h in sorted(hosts)] + [
+        *sorted(hosts),
+        *(h.lower() for h in settings.allowed_hosts),
+    ]
     allowed_origins = [f"http://{h}:{port}" for h in sorted(hosts)] + list(settings.allowed_origins)
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins
@@ -122,6 +127,9 @@ def run_server(
     simulate: bool = False,
     stateless: bool = False,
 ) -> None:
+    from alpaca_vault.server.hardening import harden_process
+
+    harden_process()  # before any key is loaded: no core dumps, not dumpable (issue #10, point 11)
     with contextlib.ExitStack() as stack:
         sock = None if transport == "stdio" else bind_http_port(host, port)  # a busy port fails first
         if sock is not None:
@@ -188,9 +196,20 @@ async def _run_stdio(settings: Settings, simulate: bool = False) -> None:
     await serve_stdio(build_server(settings))
 
 
-# Longer than a load balancer's idle timeout (60 s on common ones): if the server closed an idle
-# keep-alive connection first, a request the client was just sending on it would be lost.
-HTTP_KEEP_ALIVE_SECONDS = 75
+def http_server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn options against slow and greedy clients (issue #10, point 3), for serve and tests alike.
+
+    The keep-alive timeout stays longer than a load balancer's idle timeout (60 s on common ones): if
+    the server closed an idle keep-alive connection first, a request the client was just sending on it
+    would be lost. uvicorn has no header-read timeout of its own: ``header_deadline_protocol`` adds one.
+    """
+    from alpaca_vault.server.http_protocol import header_deadline_protocol
+
+    return {
+        "http": header_deadline_protocol(settings.http_header_timeout),
+        "timeout_keep_alive": settings.http_keep_alive_timeout,
+        "limit_concurrency": settings.http_limit_concurrency,
+    }
 
 
 def token_hint(settings: Settings) -> str:
@@ -254,6 +273,14 @@ def build_http_app(
         json_response=stateless,
         transport_security=security,
         host=host,
+        session_idle_timeout=settings.session_idle_timeout,
+    )
+    from alpaca_vault.server.limits import install_fair_limits
+
+    install_fair_limits(
+        server.session_manager,
+        sessions_per_user=settings.sessions_per_user,
+        requests_per_minute=settings.requests_per_minute,
     )
     # #12: the key entry page and the console, on the same server (their own Host/Origin checks).
     page_config = pages.page_config(list(security.allowed_hosts), list(security.allowed_origins))
@@ -316,7 +343,7 @@ async def _run_http(
         app,
         log_config=None,
         log_level=settings.log_level.lower(),
-        timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS,
+        **http_server_options(settings),
     )
     server = uvicorn.Server(config)
     # The connection is printed once the server is listening (the socket is bound already).
@@ -346,6 +373,6 @@ def serve_http_in_thread(
         log_config=None,
         lifespan="on",
         backlog=1024,
-        timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS,
+        **http_server_options(settings),
     ):
         yield f"http://127.0.0.1:{port}/mcp"

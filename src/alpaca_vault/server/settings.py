@@ -155,6 +155,48 @@ class Settings(BaseSettings):
         description="Seconds after which a pooled PostgreSQL connection is replaced (0: never).",
     )
 
+    # --- #10 fair sharing and slow clients on the HTTP transport ---
+    sessions_per_user: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Open stateful MCP sessions allowed per user (all of its tokens together); "
+        "one more is answered HTTP 429 for that user only.",
+    )
+    session_idle_timeout: float = Field(
+        default=300.0,
+        ge=10,
+        le=86_400,
+        description="Seconds without a request after which a stateful MCP session is closed.",
+    )
+    requests_per_minute: int = Field(
+        default=600,
+        ge=1,
+        le=100_000,
+        description="HTTP requests to /mcp allowed per user per minute (bursts up to the same number); "
+        "more are answered HTTP 429 with Retry-After.",
+    )
+    http_header_timeout: float = Field(
+        default=10.0,
+        ge=1,
+        le=300,
+        description="Seconds a client has to send a request's headers (from connecting, or from the first "
+        "byte of a request on a kept-alive connection); then the connection is closed.",
+    )
+    http_keep_alive_timeout: int = Field(
+        default=75,
+        ge=1,
+        le=3_600,
+        description="Seconds an idle keep-alive connection stays open. Keep it above your load balancer's "
+        "idle timeout (60 s on common ones).",
+    )
+    http_limit_concurrency: int = Field(
+        default=1_000,
+        ge=1,
+        le=100_000,
+        description="Open connections plus requests in progress the HTTP server accepts; beyond it, HTTP 503.",
+    )
+
     @field_validator(
         "database_sslmode", "database_ssl_ca", "database_ssl_cert", "database_ssl_key", mode="before"
     )

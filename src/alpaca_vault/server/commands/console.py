@@ -66,7 +66,7 @@ def console(
 
     import uvicorn
 
-    from alpaca_vault.server.runner import HTTP_KEEP_ALIVE_SECONDS, build_http_app
+    from alpaca_vault.server.runner import build_http_app, http_server_options
     from alpaca_vault.simulator.runner import listening_socket
 
     sock = listening_socket("127.0.0.1", port, backlog=64)  # loopback only: the console is for this machine
@@ -82,7 +82,7 @@ def console(
         err=True,
     )
     config = uvicorn.Config(
-        app, log_config=None, log_level=settings.log_level.lower(), timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS
+        app, log_config=None, log_level=settings.log_level.lower(), **http_server_options(settings)
     )
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -99,6 +99,8 @@ def _issue(settings: object, *, explicit_user: bool) -> str:
     assert isinstance(settings, Settings)
 
     async def issue() -> str:
+        from alpaca_vault.server.hardening import may_create_key_file
+
         database = Database.create(settings.effective_database_url)
         try:
             if settings.is_embedded_sqlite:
@@ -106,7 +108,7 @@ def _issue(settings: object, *, explicit_user: bool) -> str:
             keyring = KeyRing.load(
                 settings.encryption_keys.get_secret_value() if settings.encryption_keys else None,
                 settings.data_dir,
-                create_key_file=settings.is_embedded_sqlite,
+                create_key_file=may_create_key_file(settings),
             )
             vault = CredentialService(database, keyring)
             found = await vault.find_user(settings.user)

@@ -63,13 +63,14 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 async def open_vault(*, schema: bool = True) -> AsyncIterator[VaultContext]:
     """Settings, key ring, database (schema checked; an embedded SQLite file is upgraded) and service."""
     from alpaca_vault.db import ensure_schema
+    from alpaca_vault.server.hardening import may_create_key_file
     from alpaca_vault.server.settings import load_settings
     from alpaca_vault.vault import CredentialService, KeyRing
 
     settings = load_settings()
     keys = settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
     # Only the embedded SQLite vault may make its own key; a shared database needs the replicas' keys.
-    keyring = KeyRing.load(keys, settings.data_dir, create_key_file=settings.is_embedded_sqlite)
+    keyring = KeyRing.load(keys, settings.data_dir, create_key_file=may_create_key_file(settings))
     db = settings.open_database()
     try:
         if schema:

@@ -66,10 +66,11 @@ def _run(
             if audited:
                 from alpaca_vault.audit.chain import ChainKeys
                 from alpaca_vault.audit.log import AuditLog
+                from alpaca_vault.server.hardening import may_create_key_file
                 from alpaca_vault.vault.keyring import KeyRing
 
                 keys = settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
-                keyring = KeyRing.load(keys, settings.data_dir, create_key_file=settings.is_embedded_sqlite)
+                keyring = KeyRing.load(keys, settings.data_dir, create_key_file=may_create_key_file(settings))
                 audit = AuditLog(db, ChainKeys.from_keyring(keyring))
             try:
                 return await action(PolicyStore(db), user_id, audit)
