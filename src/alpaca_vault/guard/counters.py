@@ -59,6 +59,16 @@ INTENT_BY_CLIENT_ORDER_ID = select(OrderIntent.id).where(
 )
 
 
+async def client_order_id_taken(
+    session: AsyncSession, credential_id: uuid.UUID, client_order_id: str
+) -> bool:
+    """True when this credential already has an intent under ``client_order_id``."""
+    found = await session.scalar(
+        INTENT_BY_CLIENT_ORDER_ID, {"credential_id": credential_id, "client_order_id": client_order_id}
+    )
+    return found is not None
+
+
 def _since(now: datetime, duplicate_window_seconds: int) -> datetime:
     return min(start_of_trading_day(now), now - timedelta(seconds=max(duplicate_window_seconds, 60)))
 
@@ -138,10 +148,12 @@ def tally(rows: Any, order: NormalisedOrder, *, now: datetime, duplicate_window_
             same_id = True
         if row.state not in COUNTED_STATES:
             continue
+        # A replace changes an order rather than adding one: its increase counts, not its number.
+        is_replace = isinstance(row.request, dict) and row.request.get("replaces") is not None
         if row.created_at >= day_start:
-            orders_today += 1
+            orders_today += 0 if is_replace else 1
             notional_today += row.notional_estimate or Decimal(0)
-        if row.created_at >= minute_ago:
+        if row.created_at >= minute_ago and not is_replace:
             last_minute += 1
         if (
             duplicate_of is None
@@ -150,7 +162,8 @@ def tally(rows: Any, order: NormalisedOrder, *, now: datetime, duplicate_window_
             and row.client_order_id != order.client_order_id
             and isinstance(row.request, dict)
             # Cheap comparisons first: most of a day's intents differ in symbol, side or type.
-            and row.request.get("symbol") == order.symbol
+            and not is_replace
+            and row.request.get("symbol") == order.wire_symbol
             and row.request.get("side") == order.side
             and row.request.get("type") == order.type
             and fingerprint_of_request(row.request) == fingerprint

@@ -42,6 +42,8 @@ _ORDER_FIELDS = (
     "order_class",
     "limit_price",
     "stop_price",
+    "trail",
+    "replaces",
 )
 
 
@@ -82,7 +84,22 @@ def _info(row: OrderIntent, *, repeat: bool = False) -> OrderIntentInfo:
 
 def order_details(request: dict[str, Any]) -> dict[str, Any]:
     """The audit details of an order request: what was asked, never anything else."""
-    return {k: request[k] for k in _ORDER_FIELDS if request.get(k) is not None}
+    details = {k: request[k] for k in _ORDER_FIELDS if request.get(k) is not None}
+    legs = request.get("legs")
+    if isinstance(legs, list):  # a multi-leg order: each leg as "buy 1 AAPL261218C00190000 buy_to_open"
+        details["legs"] = leg_lines(legs)
+    return details
+
+
+def leg_lines(legs: list[Any]) -> list[str]:
+    """A multi-leg order's legs for the audit trail: short strings (its details hold scalars and strings)."""
+    return [
+        " ".join(
+            str(leg[k]) for k in ("side", "ratio_qty", "symbol", "position_intent") if leg.get(k) is not None
+        )
+        for leg in legs[:4]
+        if isinstance(leg, dict)
+    ]
 
 
 class OrderIntents:
@@ -105,8 +122,10 @@ class OrderIntents:
         tool: str | None = None,
         notional_estimate: Decimal | None = None,
         details: dict[str, Any] | None = None,
+        action: str = "order.intent",
     ) -> OrderIntentInfo:
-        """Write the intent and its ``order.intent`` event inside the caller's transaction.
+        """Write the intent and its ``order.intent`` event (a replace's: ``order.replace``) inside the
+        caller's transaction.
 
         The trading guard uses this under its per-credential lock, so the intent counts toward the
         daily limits in the same transaction that checked them. A repeated client_order_id raises
@@ -124,7 +143,7 @@ class OrderIntents:
         await session.flush()
         await self.audit.append(
             user_id,
-            "order.intent",
+            action,
             actor,
             credential_id=credential_id,
             credential_name=credential_name,
@@ -145,6 +164,7 @@ class OrderIntents:
         actor: Actor,
         tool: str | None = None,
         notional_estimate: Decimal | None = None,
+        action: str = "order.intent",
     ) -> OrderIntentInfo:
         """Write the intent (pending) and its ``order.intent`` event; raises AuditUnavailable if not written.
 
@@ -166,6 +186,7 @@ class OrderIntents:
                         actor=actor,
                         tool=tool,
                         notional_estimate=notional_estimate,
+                        action=action,
                     )
             except IntegrityError:
                 pass
@@ -180,7 +201,7 @@ class OrderIntents:
                 ).scalar_one()
                 await self.audit.append(
                     user_id,
-                    "order.intent",
+                    action,
                     actor,
                     credential_id=credential_id,
                     credential_name=credential_name,
