@@ -7,19 +7,18 @@ then count each other's intents and cannot together pass a daily limit.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import JSON, bindparam, case, null, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.guard.checks import Counters
-from alpaca_vault.guard.orders import NormalisedOrder, fingerprint_of
+from alpaca_vault.guard.orders import NormalisedOrder, essence_of
 
 NEW_YORK = ZoneInfo("America/New_York")
 # Everything that is or may become an order counts; a rejected one never reached the book.
@@ -32,16 +31,18 @@ def start_of_trading_day(now: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
-def fingerprint_of_request(request: dict[str, object]) -> str:
-    """The duplicate fingerprint of a stored order body (the same for the same order under any id)."""
-    return fingerprint_of(request)
-
-
-# Module-level statements: compiled once, and run inline on SQLite (Database.read_inline).
+# Module-level statement: compiled once, and run inline on SQLite (Database.read_inline). One read gives
+# the span's intents (today, or the duplicate window if longer) and, whatever its age, the intent under
+# this client_order_id. Only intents inside the duplicate window bring their body (JSON decoding is most
+# of a row's cost); a replace's is flagged in SQL.
 INTENTS_SINCE = (
     select(
         OrderIntent.client_order_id,
-        OrderIntent.request,
+        type_coerce(
+            case((OrderIntent.created_at >= bindparam("window_start"), OrderIntent.request), else_=null()),
+            JSON,
+        ).label("request"),
+        OrderIntent.request["replaces"].as_string().is_not(None).label("is_replace"),
         OrderIntent.state,
         OrderIntent.notional_estimate,
         OrderIntent.created_at,
@@ -49,7 +50,10 @@ INTENTS_SINCE = (
     .where(
         OrderIntent.user_id == bindparam("user_id"),
         OrderIntent.credential_id == bindparam("credential_id"),
-        OrderIntent.created_at >= bindparam("since"),
+        or_(
+            OrderIntent.created_at >= bindparam("since"),
+            OrderIntent.client_order_id == bindparam("client_order_id"),
+        ),
     )
     .order_by(OrderIntent.created_at.desc())
 )
@@ -69,8 +73,20 @@ async def client_order_id_taken(
     return found is not None
 
 
-def _since(now: datetime, duplicate_window_seconds: int) -> datetime:
-    return min(start_of_trading_day(now), now - timedelta(seconds=max(duplicate_window_seconds, 60)))
+def _params(
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID,
+    order: NormalisedOrder,
+    now: datetime,
+    duplicate_window_seconds: int,
+) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "credential_id": credential_id,
+        "since": min(start_of_trading_day(now), now - timedelta(seconds=max(duplicate_window_seconds, 60))),
+        "window_start": now - timedelta(seconds=duplicate_window_seconds),
+        "client_order_id": order.client_order_id,
+    }
 
 
 async def count_activity(
@@ -82,22 +98,9 @@ async def count_activity(
     now: datetime,
     duplicate_window_seconds: int,
 ) -> Counters:
-    params = {
-        "user_id": user_id,
-        "credential_id": credential_id,
-        "since": _since(now, duplicate_window_seconds),
-    }
+    params = _params(user_id, credential_id, order, now, duplicate_window_seconds)
     rows = (await session.execute(INTENTS_SINCE, params)).all()
-    counters = tally(rows, order, now=now, duplicate_window_seconds=duplicate_window_seconds)
-    if not counters.same_id_exists and order.client_order_id is not None:
-        # An older intent under this id (outside the counted span) is still the same order.
-        found = await session.scalar(
-            INTENT_BY_CLIENT_ORDER_ID,
-            {"credential_id": credential_id, "client_order_id": order.client_order_id},
-        )
-        if found is not None:
-            counters = replace(counters, same_id_exists=True)
-    return counters
+    return tally(rows, order, now=now, duplicate_window_seconds=duplicate_window_seconds)
 
 
 def count_activity_inline(
@@ -110,25 +113,12 @@ def count_activity_inline(
     duplicate_window_seconds: int,
 ) -> Counters | None:
     """``count_activity`` on the calling thread (SQLite files); None: use a session instead."""
-    params = {
-        "user_id": user_id,
-        "credential_id": credential_id,
-        "since": _since(now, duplicate_window_seconds),
-    }
-    rows = db.read_inline(INTENTS_SINCE, params)
+    rows = db.read_inline(
+        INTENTS_SINCE, _params(user_id, credential_id, order, now, duplicate_window_seconds)
+    )
     if rows is None:
         return None
-    counters = tally(rows, order, now=now, duplicate_window_seconds=duplicate_window_seconds)
-    if not counters.same_id_exists and order.client_order_id is not None:
-        found = db.read_inline(
-            INTENT_BY_CLIENT_ORDER_ID,
-            {"credential_id": credential_id, "client_order_id": order.client_order_id},
-        )
-        if found is None:
-            return None
-        if found:
-            counters = replace(counters, same_id_exists=True)
-    return counters
+    return tally(rows, order, now=now, duplicate_window_seconds=duplicate_window_seconds)
 
 
 def tally(rows: Any, order: NormalisedOrder, *, now: datetime, duplicate_window_seconds: int) -> Counters:
@@ -136,7 +126,7 @@ def tally(rows: Any, order: NormalisedOrder, *, now: datetime, duplicate_window_
     day_start = start_of_trading_day(now)
     minute_ago = now - timedelta(seconds=60)
     window_start = now - timedelta(seconds=duplicate_window_seconds)
-    fingerprint = order.fingerprint()
+    essence: list[Any] | None = None  # ours, computed when a stored order first looks alike
     orders_today = 0
     notional_today = Decimal(0)
     last_minute = 0
@@ -149,7 +139,7 @@ def tally(rows: Any, order: NormalisedOrder, *, now: datetime, duplicate_window_
         if row.state not in COUNTED_STATES:
             continue
         # A replace changes an order rather than adding one: its increase counts, not its number.
-        is_replace = isinstance(row.request, dict) and row.request.get("replaces") is not None
+        is_replace = bool(row.is_replace)
         if row.created_at >= day_start:
             orders_today += 0 if is_replace else 1
             notional_today += row.notional_estimate or Decimal(0)
@@ -166,8 +156,11 @@ def tally(rows: Any, order: NormalisedOrder, *, now: datetime, duplicate_window_
             and row.request.get("symbol") == order.wire_symbol
             and row.request.get("side") == order.side
             and row.request.get("type") == order.type
-            and fingerprint_of_request(row.request) == fingerprint
         ):
+            if essence is None:
+                essence = order.essence()
+            if essence_of(row.request) != essence:
+                continue
             duplicate_of = row.client_order_id
             duplicate_age = max(int((now - row.created_at).total_seconds()), 0)
     return Counters(

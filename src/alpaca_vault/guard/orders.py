@@ -202,6 +202,10 @@ class NormalisedOrder:
         """The same order whatever its client_order_id: symbol, side, size, type and prices."""
         return fingerprint_of(self.as_json())
 
+    def essence(self) -> list[Any]:
+        """``essence_of`` this order (compared with stored intents' bodies for the duplicate window)."""
+        return essence_of(self.as_json())
+
     def describe(self) -> str:
         """'buy 10 AAPL limit @ 150' in the words a person would use."""
         if self.legs:
@@ -250,10 +254,11 @@ FINGERPRINT_FIELDS = (
 _PRICE_FIELDS = frozenset(FINGERPRINT_FIELDS[3:])
 
 
-def fingerprint_of(body: Mapping[str, Any]) -> str:
-    """The duplicate fingerprint of an order body (ours, or one stored in an intent): no pydantic, so a day's
-    intents are compared in microseconds."""
-    essence = []
+def essence_of(body: Mapping[str, Any]) -> list[Any]:
+    """What makes two order bodies the same order (ours, or one stored in an intent), whatever their ids:
+    symbol, side, size, type, prices, and a multi-leg order's leg set in any order. Plain values, so a
+    day's intents are compared in microseconds."""
+    essence: list[Any] = []
     for name in FINGERPRINT_FIELDS:
         value = body.get(name)
         if name in _PRICE_FIELDS and value is not None:
@@ -264,9 +269,13 @@ def fingerprint_of(body: Mapping[str, Any]) -> str:
         essence.append(value)
     legs = body.get("legs")
     if isinstance(legs, list) and legs:
-        # The whole leg set, in any order: the same spread listed differently is the same order.
         essence.append(sorted(_leg_essence(leg) for leg in legs))
-    return hashlib.sha256(json.dumps(essence).encode()).hexdigest()[:32]
+    return essence
+
+
+def fingerprint_of(body: Mapping[str, Any]) -> str:
+    """The duplicate fingerprint of an order body: a digest of ``essence_of``."""
+    return hashlib.sha256(json.dumps(essence_of(body)).encode()).hexdigest()[:32]
 
 
 def _ratio(leg_qty: Any, qty: Decimal | None) -> int:

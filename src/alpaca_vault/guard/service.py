@@ -317,7 +317,7 @@ class Guard:
 
     async def evaluate_replace(
         self, user_id: uuid.UUID, credential: CredentialRef, policy: Policy, order_id: str,
-        changes: ReplaceOrderRequest, client_order_id: str | None,
+        changes: ReplaceOrderRequest, client_order_id: str | None, *, count: bool = True,
     ) -> Evaluation:  # fmt: skip
         """A replace against the dollar rules: the open order is read from Alpaca, the changes applied,
         and both priced the same way (a market-priced order from the latest quote)."""
@@ -353,6 +353,8 @@ class Guard:
         new = old.replaced_by(changes, client_order_id)
         estimate = estimate_notional(new, facts.quote, facts.leg_quotes)
         before = estimate_notional(old, facts.quote, facts.leg_quotes).amount
+        if not count:  # the caller counts under its lock
+            return Evaluation(policy, check_call(policy, "replace"), new, estimate, None, facts, before)
         counters = count_activity_inline(
             self._db, user_id, credential.id, new, now=self._now(), duplicate_window_seconds=0
         )
@@ -384,7 +386,12 @@ class Guard:
             self.last_quote_seconds = time.perf_counter() - started
 
     async def before_send(self, call: GuardedCall) -> None:
-        """The gate's before-send hook for every state-changing intent (raising refuses the call)."""
+        """The gate's before-send hook for every state-changing intent (raising refuses the call).
+
+        The common case costs one policy read (inline on SQLite) and one locked transaction that checks
+        and writes the intent. Only a call that needs a person takes a second locked pass, after the
+        answer (no lock is held while a person decides).
+        """
         action = ACTION_OF_INTENT.get(str(call.intent))
         if action is None or call.credential is None:
             return
@@ -392,23 +399,57 @@ class Guard:
         order: NormalisedOrder | None = None
         if action == "place" and isinstance(call.order, OrderRequest):
             order = NormalisedOrder.from_request(call.order, call.client_order_id)
-        first = await self.evaluate(call.user_id, credential, action, order)
-        await self._refuse_if_needed(call, first)
+        policy = await self._policy(call.user_id, credential)
+        first = Evaluation(policy, check_call(policy, action), order)
+        await self._refuse_if_needed(call, first)  # mode and kill switch: before any market read
         # A replace (not an exercise or a configuration change, which share its action) is an order too.
         replacing = str(call.intent) == "replace" and isinstance(call.order, ReplaceOrderRequest)
         if replacing:
             assert isinstance(call.order, ReplaceOrderRequest)
             order_id = str((getattr(call, "arguments", None) or {}).get("order_id") or "")
             first = await self.evaluate_replace(
-                call.user_id, credential, first.policy, order_id, call.order, call.client_order_id
+                call.user_id, credential, policy, order_id, call.order, call.client_order_id, count=False
             )
             await self._refuse_if_needed(call, first)
             order = first.order
-        confirmed: set[str] = set()
-        if first.report.needs_confirmation:
-            await self._confirm(call, action, credential, first)
-            confirmed = set(first.report.confirmation_rules)
-        # The decision that counts: under the per-credential lock, with the intent written in it.
+        elif order is not None:
+            facts = await self._facts(call.user_id, credential, policy, order, None, False)
+            first = Evaluation(
+                policy,
+                first.report,
+                order,
+                estimate_notional(order, facts.quote, facts.leg_quotes),
+                None,
+                facts,
+            )
+        confirmed: set[str] | None = None
+        while True:
+            decided = await self._decide(
+                call, action, credential, order, first, replacing, confirmed or set()
+            )
+            if decided is None:
+                return  # allowed, and the intent (if any) is written
+            if not decided.report.allowed or confirmed is not None:
+                if decided.report.allowed:  # asked once already, and what was confirmed no longer covers it
+                    decided.report.checks.append(_changed_meanwhile(decided.policy))
+                await self._refuse_if_needed(call, decided)
+            await self._confirm(call, action, credential, decided)
+            confirmed = set(decided.report.confirmation_rules)
+
+    async def _policy(self, user_id: uuid.UUID, credential: CredentialRef) -> Policy:
+        policy = load_policy_inline(self._db, user_id, credential)
+        if policy is None:
+            async with self._db.session(user_id, readonly=True) as session:
+                policy = await load_policy(session, user_id, credential)
+        return policy
+
+    async def _decide(self, call: GuardedCall, action: Action, credential: CredentialRef,
+                      order: NormalisedOrder | None, first: Evaluation, replacing: bool,
+                      confirmed: set[str]) -> Evaluation | None:  # fmt: skip
+        """The decision that counts: under the per-credential lock, the policy and today's counters read
+        again, every check run, and the intent written in the same transaction. None: allowed and
+        recorded; else the evaluation that refuses, or that asks a person for what is not yet confirmed
+        (nothing is written then)."""
         async with self._db.session(call.user_id) as session:
             await lock_credential(session, call.user_id, credential.id)
             policy = await load_policy(session, call.user_id, credential)
@@ -431,20 +472,17 @@ class Guard:
                 leg_positions=first.facts.leg_positions,
                 replaced_notional=first.replaced_notional,
             )
-            if report.allowed and not set(report.confirmation_rules) <= confirmed:
-                report.checks.append(_changed_meanwhile(policy))
-            if not report.allowed:
-                final = Evaluation(policy, report, order, first.estimate, counters, first.facts)
-            elif (
+            if not report.allowed or not set(report.confirmation_rules) <= confirmed:
+                return Evaluation(
+                    policy, report, order, first.estimate, counters, first.facts, first.replaced_notional
+                )
+            if (
                 (order is not None or replacing)
                 and self._record_intent is not None
                 and not (counters is not None and counters.same_id_exists)  # a retry: its intent exists
             ):
                 await self._record_intent(session, call, order, first.counted_notional)
-                return
-            else:
-                return
-        await self._refuse_if_needed(call, final)
+            return None
 
     async def _refuse_if_needed(self, call: GuardedCall, evaluation: Evaluation) -> None:
         report = evaluation.report
