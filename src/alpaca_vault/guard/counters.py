@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, and_, bindparam, case, func, not_, null, or_, select, type_coerce
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.models import OrderIntent
@@ -76,7 +76,7 @@ INTENT_BY_CLIENT_ORDER_ID = select(OrderIntent.id).where(
 
 
 async def client_order_id_taken(
-    session: AsyncSession, credential_id: uuid.UUID, client_order_id: str
+    session: AsyncSession | AsyncConnection, credential_id: uuid.UUID, client_order_id: str
 ) -> bool:
     """True when this credential already has an intent under ``client_order_id``."""
     found = await session.scalar(
@@ -105,7 +105,7 @@ def _params(
 
 
 async def count_activity(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     user_id: uuid.UUID,
     credential_id: uuid.UUID,
     order: NormalisedOrder,

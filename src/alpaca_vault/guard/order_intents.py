@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from alpaca_vault.audit.chain import Actor
@@ -26,7 +26,7 @@ from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.db.rls import maintenance_session
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 Outcome = Literal["accepted", "rejected", "unknown", "reconciled"]
 OPEN_STATES = ("pending", "unknown")
@@ -111,7 +111,7 @@ class OrderIntents:
 
     async def record_in(
         self,
-        session: AsyncSession,
+        session: AsyncSession | AsyncConnection,
         user_id: uuid.UUID,
         credential_id: uuid.UUID,
         credential_name: str,
@@ -131,16 +131,20 @@ class OrderIntents:
         daily limits in the same transaction that checked them. A repeated client_order_id raises
         IntegrityError here (the caller's transaction is then lost); ``record`` handles that case.
         """
-        row = OrderIntent(
-            user_id=user_id,
-            credential_id=credential_id,
-            client_order_id=client_order_id,
-            request=request,
-            state="pending",
-            notional_estimate=notional_estimate,
-        )
-        session.add(row)
-        await session.flush()
+        now = datetime.now(UTC)
+        row: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "credential_id": credential_id,
+            "client_order_id": client_order_id,
+            "request": request,
+            "state": "pending",
+            "notional_estimate": notional_estimate,
+            "created_at": now,
+            "updated_at": now,
+        }
+        # A Core insert (the guard runs this on its locked Core connection; a session takes it too).
+        await session.execute(insert(OrderIntent), [row])
         await self.audit.append(
             user_id,
             action,
@@ -151,7 +155,7 @@ class OrderIntents:
             details={**order_details(request), "client_order_id": client_order_id, **(details or {})},
             session=session,
         )
-        return _info(row)
+        return OrderIntentInfo(**row, alpaca_order_id=None, alpaca_status=None, error=None)
 
     async def record(
         self,

@@ -58,7 +58,7 @@ from alpaca_vault.guard.store import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
     from alpaca_vault.broker.client import AlpacaClient, AlpacaKeys
     from alpaca_vault.db.engine import Database
@@ -223,7 +223,7 @@ class Evaluation:
 RecordRefusal = Callable[[GuardedCall, dict[str, Any]], Awaitable[None]]
 # (session, call, the order when known, the notional it adds to the day)
 RecordIntent = Callable[
-    ["AsyncSession", GuardedCall, NormalisedOrder | None, Decimal | None], Awaitable[None]
+    ["AsyncConnection", GuardedCall, NormalisedOrder | None, Decimal | None], Awaitable[None]
 ]
 CountActivity = Callable[
     ["AsyncSession", uuid.UUID, uuid.UUID, NormalisedOrder, datetime, int], Awaitable[Counters]
@@ -270,7 +270,7 @@ class Guard:
         self._now = now
         self.last_quote_seconds = 0.0  # for bench/: the quote fetch, reported apart from the guard's own time
 
-    async def _counters(self, session: AsyncSession, user_id: uuid.UUID, credential: CredentialRef,
+    async def _counters(self, session: AsyncSession | AsyncConnection, user_id: uuid.UUID, credential: CredentialRef,
                         order: NormalisedOrder, policy: Policy, window: int | None = None) -> Counters:  # fmt: skip
         return await count_activity(
             session, user_id, credential.id, order, now=self._now(),
@@ -449,8 +449,9 @@ class Guard:
         """The decision that counts: under the per-credential lock, the policy and today's counters read
         again, every check run, and the intent written in the same transaction. None: allowed and
         recorded; else the evaluation that refuses, or that asks a person for what is not yet confirmed
-        (nothing is written then)."""
-        async with self._db.session(call.user_id) as session:
+        (nothing is written then). Core statements on one connection: the ORM's unit of work costs more
+        than these few rows."""
+        async with self._db.connection(call.user_id) as session:
             await lock_credential(session, call.user_id, credential.id)
             policy = await load_policy(session, call.user_id, credential)
             window = 0 if replacing else None

@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import insert
+
 from alpaca_vault.broker.client import AlpacaKeys
 from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.guard.order_intents import order_details
@@ -19,7 +21,7 @@ from alpaca_vault.guard.orders import NormalisedOrder
 from alpaca_vault.guard.service import Guard, GuardedCall
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
     from alpaca_vault.audit.log import AuditLog
     from alpaca_vault.broker.client import AlpacaClient
@@ -48,7 +50,7 @@ def build_guard(
             )
 
     async def record_intent(
-        session: AsyncSession, call: GuardedCall, order: NormalisedOrder | None, notional: Decimal | None
+        session: AsyncConnection, call: GuardedCall, order: NormalisedOrder | None, notional: Decimal | None
     ) -> None:
         """The durable order intent, in the guard's locked transaction (so it counts at once everywhere).
 
@@ -80,17 +82,19 @@ def build_guard(
                 action=action,
             )
             return
-        session.add(
-            OrderIntent(
-                user_id=call.user_id,
-                credential_id=call.credential.id,
-                client_order_id=call.client_order_id,
-                request=request,
-                state="pending",
-                notional_estimate=notional,
-            )
+        await session.execute(
+            insert(OrderIntent),
+            [
+                {
+                    "user_id": call.user_id,
+                    "credential_id": call.credential.id,
+                    "client_order_id": call.client_order_id,
+                    "request": request,
+                    "state": "pending",
+                    "notional_estimate": notional,
+                }
+            ],
         )
-        await session.flush()
         if audit is not None:
             await audit.append(
                 call.user_id,
