@@ -214,7 +214,10 @@ async def open_runtime(
         parts = RuntimeParts(
             vault=vault, broker=broker, local_user_id=local_user_id, audit=audit.log, desk=desk
         )
-        return install_gate_hooks(hooks, parts, settings, database=database, audit=audit)
+        parts = install_gate_hooks(hooks, parts, settings, database=database, audit=audit)
+        if pages is not None and parts.guard is not None:
+            parts.guard.approvals = pages.approvals  # #14: approval links where a client has no form
+        return parts
 
     def resolve_caller(local_user_id: uuid.UUID) -> Caller:
         from alpaca_vault.audit.chain import STDIO, Actor  # loaded with the runtime, not at start-up
