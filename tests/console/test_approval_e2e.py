@@ -28,6 +28,7 @@ from alpaca_vault.db.rls import maintenance_session
 from tests.console.helpers import DOCS, assert_security_headers, csrf_of
 from tests.console.site import Site, path_of, running_site
 from tests.fixtures.mcp_server import text_of
+from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
 from tests.server.test_stdio import SERVE, server_env
 
 pytestmark = pytest.mark.timeout(240)
@@ -91,10 +92,12 @@ def link_in(result: Any) -> str:
 
 
 async def test_an_agent_without_forms_hands_over_a_link_and_only_an_approval_places_the_order(
-    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any, browser: Any
+    deployment: Any, tmp_path: Path, simulator: Any, browser: Any
 ) -> None:
     refresh = os.environ.get("UPDATE_SCREENSHOTS") and deployment.backend == "sqlite"
     shots = DOCS if refresh else tmp_path
+    # Canary keys: the refusals, the approval pages and the audit trail must never carry them.
+    sim_account = simulator.new_account(api_key=key_id_marker(), secret_key=secret_marker())
     async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
         link = path_of(await site.entry_link("alice", "paper-main"))
         assert (
@@ -173,6 +176,9 @@ async def test_an_agent_without_forms_hands_over_a_link_and_only_an_approval_pla
         # The person's answers are in the audit trail.
         trail = (await http.get("/console/audit?action=order.approval")).text
         assert trail.count("order.approval") >= 4, trail
+        seen = [text_of(first), text_of(placed), page.text, trail, (await http.get("/console/audit")).text]
+        for marker in (sim_account.api_key, sim_account.secret_key):
+            assert not any(leaks(marker, haystack) for haystack in seen), "a key reached an approval's trail"
 
 
 async def test_a_url_elicitation_client_over_stdio_opens_the_page_and_gets_the_order(
@@ -236,3 +242,54 @@ async def test_a_url_elicitation_client_over_stdio_opens_the_page_and_gets_the_o
     completions = [n for n in notifications if isinstance(n, ElicitCompleteNotification)]
     assert [c.params.elicitation_id for c in completions] == [a.elicitation_id for a in asked]
     assert [o["client_order_id"] for o in simulator.orders(account.api_key)] == ["url-1"]
+
+
+async def test_a_2025_11_25_client_on_a_stateless_server_gets_links_for_keys_and_approval(
+    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
+) -> None:
+    """`serve --stateless` cannot send the client a request mid-call: both elicitations fall back to links."""
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    asked: list[Any] = []
+
+    async def never(_context: Any, params: Any) -> ElicitResult:
+        asked.append(params)
+        return ElicitResult(action="accept")
+
+    async with running_site(deployment, tmp_path, simulator, stateless=True) as site, site.http() as http:
+        async with (
+            create_mcp_http_client(headers={"Authorization": f"Bearer {site.tokens['alice']}"}) as transport,
+            Client(
+                streamable_http_client(site.mcp_url, http_client=transport),
+                mode="legacy",
+                elicitation_callback=never,
+                raise_exceptions=False,
+            ) as client,
+        ):
+            assert client.protocol_version == "2025-11-25"
+            started = await client.call_tool("store_credential", {"name": "paper-main"})
+            assert not started.is_error, text_of(started)
+            assert started.structured_content["status"] == "pending"
+            entry = path_of(started.structured_content["entry_url"])
+            stored = await site.post_keys(http, entry, sim_account.api_key, sim_account.secret_key)
+            assert stored.status_code == 200 and "Keys stored" in stored.text
+            listed = await client.call_tool("list_credentials", {})
+            assert [c["name"] for c in listed.structured_content["credentials"]] == ["paper-main"]
+
+            await site.sign_in(http, "alice")
+            credential_id = listed.structured_content["credentials"][0]["id"]
+            await set_policy(site, http, credential_id, confirm_above_notional="50")
+            before = len(simulator.orders(sim_account.api_key))
+            refused = await client.call_tool("alpaca_place_order", limit_buy("stateless-1"))
+            url = link_in(refused)
+            assert len(simulator.orders(sim_account.api_key)) == before
+            page = await http.get(path_of(url))
+            approved = await http.post(
+                path_of(url), data={"csrf": csrf_of(page.text), "decision": "approve"}, headers=site.origin
+            )
+            assert approved.status_code == 200 and "Order approved" in approved.text
+            placed = await client.call_tool("alpaca_place_order", limit_buy("stateless-1"))
+            assert not placed.is_error, text_of(placed)
+            assert len(simulator.orders(sim_account.api_key)) == before + 1
+    assert asked == []  # nothing was (or could be) asked mid-call
