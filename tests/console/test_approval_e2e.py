@@ -257,39 +257,40 @@ async def test_a_2025_11_25_client_on_a_stateless_server_gets_links_for_keys_and
         asked.append(params)
         return ElicitResult(action="accept")
 
-    async with running_site(deployment, tmp_path, simulator, stateless=True) as site, site.http() as http:
-        async with (
-            create_mcp_http_client(headers={"Authorization": f"Bearer {site.tokens['alice']}"}) as transport,
-            Client(
-                streamable_http_client(site.mcp_url, http_client=transport),
-                mode="legacy",
-                elicitation_callback=never,
-                raise_exceptions=False,
-            ) as client,
-        ):
-            assert client.protocol_version == "2025-11-25"
-            started = await client.call_tool("store_credential", {"name": "paper-main"})
-            assert not started.is_error, text_of(started)
-            assert started.structured_content["status"] == "pending"
-            entry = path_of(started.structured_content["entry_url"])
-            stored = await site.post_keys(http, entry, sim_account.api_key, sim_account.secret_key)
-            assert stored.status_code == 200 and "Keys stored" in stored.text
-            listed = await client.call_tool("list_credentials", {})
-            assert [c["name"] for c in listed.structured_content["credentials"]] == ["paper-main"]
+    async with (
+        running_site(deployment, tmp_path, simulator, stateless=True) as site,
+        site.http() as http,
+        create_mcp_http_client(headers={"Authorization": f"Bearer {site.tokens['alice']}"}) as transport,
+        Client(
+            streamable_http_client(site.mcp_url, http_client=transport),
+            mode="legacy",
+            elicitation_callback=never,
+            raise_exceptions=False,
+        ) as client,
+    ):
+        assert client.protocol_version == "2025-11-25"
+        started = await client.call_tool("store_credential", {"name": "paper-main"})
+        assert not started.is_error, text_of(started)
+        assert started.structured_content["status"] == "pending"
+        entry = path_of(started.structured_content["entry_url"])
+        stored = await site.post_keys(http, entry, sim_account.api_key, sim_account.secret_key)
+        assert stored.status_code == 200 and "Keys stored" in stored.text
+        listed = await client.call_tool("list_credentials", {})
+        assert [c["name"] for c in listed.structured_content["credentials"]] == ["paper-main"]
 
-            await site.sign_in(http, "alice")
-            credential_id = listed.structured_content["credentials"][0]["id"]
-            await set_policy(site, http, credential_id, confirm_above_notional="50")
-            before = len(simulator.orders(sim_account.api_key))
-            refused = await client.call_tool("alpaca_place_order", limit_buy("stateless-1"))
-            url = link_in(refused)
-            assert len(simulator.orders(sim_account.api_key)) == before
-            page = await http.get(path_of(url))
-            approved = await http.post(
-                path_of(url), data={"csrf": csrf_of(page.text), "decision": "approve"}, headers=site.origin
-            )
-            assert approved.status_code == 200 and "Order approved" in approved.text
-            placed = await client.call_tool("alpaca_place_order", limit_buy("stateless-1"))
-            assert not placed.is_error, text_of(placed)
-            assert len(simulator.orders(sim_account.api_key)) == before + 1
+        await site.sign_in(http, "alice")
+        credential_id = listed.structured_content["credentials"][0]["id"]
+        await set_policy(site, http, credential_id, confirm_above_notional="50")
+        before = len(simulator.orders(sim_account.api_key))
+        refused = await client.call_tool("alpaca_place_order", limit_buy("stateless-1"))
+        url = link_in(refused)
+        assert len(simulator.orders(sim_account.api_key)) == before
+        page = await http.get(path_of(url))
+        approved = await http.post(
+            path_of(url), data={"csrf": csrf_of(page.text), "decision": "approve"}, headers=site.origin
+        )
+        assert approved.status_code == 200 and "Order approved" in approved.text
+        placed = await client.call_tool("alpaca_place_order", limit_buy("stateless-1"))
+        assert not placed.is_error, text_of(placed)
+        assert len(simulator.orders(sim_account.api_key)) == before + 1
     assert asked == []  # nothing was (or could be) asked mid-call
