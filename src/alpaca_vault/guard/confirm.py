@@ -6,8 +6,9 @@
   our ``request_state`` (sealed by the SDK's request-state boundary, bound to the same tool and
   arguments). The state names the exact order the person was shown, so an answer for another
   order is never taken.
-* A client without form elicitation gets a refusal that says a person must confirm (and, once
-  the console serves approval pages, a one-time link).
+* A client without form elicitation: for an order, a one-time approval page (guard/approval.py;
+  opened by URL-mode elicitation where the client can, else its link in the refusal); for anything
+  else, a refusal that says a person must confirm.
 
 There is no tool argument by which an agent confirms: the answer comes only from the client's
 elicitation, a protocol message, never from ``arguments``.
