@@ -25,7 +25,7 @@ from alpaca_vault.broker.models import (
     asset_kind,
 )
 from alpaca_vault.tools.gate import alpaca_call
-from alpaca_vault.tools.params import CredentialRef, InvalidArgument, PageToken, Symbol, symbol_of, symbols_of
+from alpaca_vault.tools.params import CredentialRef, InvalidArgument, PageToken, symbol_of, symbols_of
 from alpaca_vault.tools.results import counted, money, respond
 
 
@@ -50,32 +50,29 @@ async def alpaca_get_locates(
     ctx: Context[Any, Any],
     kind: Annotated[
         Literal["locates", "quotes"],
-        Field(description="locates: your locate requests; quotes: what a locate of symbols costs now."),
+        Field(description="quotes: shares available and fee per share of symbols."),
     ] = "locates",
     symbols: Annotated[
         str | None,
         Field(
             min_length=1,
             max_length=1000,
-            description="Stocks, comma-separated: quotes need them (<=100); locates: filter by one.",
+            description="Stocks, comma-separated (quotes: up to 100; locates: one).",
         ),
     ] = None,
     locate_id: Annotated[
         str | None, Field(min_length=1, max_length=64, description="One locate by id.")
     ] = None,
-    status: Annotated[
-        Literal["active", "expired", "rejected"] | None, Field(description="Locate status.")
-    ] = None,
-    start: Annotated[dt.date | None, Field(description="Locate trading date on or after.")] = None,
-    end: Annotated[dt.date | None, Field(description="Locate trading date before.")] = None,
-    limit: Annotated[int, Field(ge=1, le=1000, description="At most this many locates.")] = 100,
+    status: Literal["active", "expired", "rejected"] | None = None,
+    start: Annotated[dt.date | None, Field(description="Trading date from.")] = None,
+    end: Annotated[dt.date | None, Field(description="Trading date before.")] = None,
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100,
     page_token: PageToken = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, LocatesResult]:
-    """Short-sale locates: your locate requests (one by locate_id, or filtered and paginated), or with
-    kind='quotes' the shares available to locate and the fee per share. A hard-to-borrow stock needs an
-    active locate before a short sale; alpaca_request_locate requests one. Alpaca offers locates on live
-    accounts only."""
+    """Short-sale locates: yours (one by locate_id, or filtered and paginated), or with kind='quotes' the
+    shares available and fee per share. A hard-to-borrow stock needs an active locate before a short sale
+    (alpaca_request_locate). Alpaca offers locates on live accounts only."""
     if kind == "quotes":
         if symbols is None:
             raise InvalidArgument("kind='quotes' needs symbols, like 'GME' or 'GME,AMC'.")
@@ -128,16 +125,15 @@ class LocateResult(BaseModel):
 
 async def alpaca_request_locate(
     ctx: Context[Any, Any],
-    symbol: Symbol,
+    symbol: Annotated[str, Field(min_length=1, max_length=32, description="Stock ticker, like GME.")],
     qty: Annotated[int, Field(ge=LOCATE_LOT, le=10_000_000, description="Shares, in round lots of 100.")],
-    limit_price: Annotated[LocateFee | None, Field(description="Default: any fee.")] = None,
-    all_or_none: Annotated[bool, Field(description="Reject unless all qty can be located.")] = False,
+    limit_price: LocateFee | None = None,
+    all_or_none: Annotated[bool, Field(description="All qty or nothing.")] = False,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, LocateResult]:
-    """Request a short-sale locate of a hard-to-borrow stock for today (until 8 pm New York time).
-    Alpaca charges the fee when it accepts; the answer is active (located_qty, total_fee) or rejected.
-    alpaca_get_locates(kind='quotes') shows availability and fee first. Live credentials are refused
-    unless the server allows live trading."""
+    """Request a short-sale locate of a hard-to-borrow stock for today (until 8 pm New York time); Alpaca
+    charges its fee on acceptance. Answer: active (located_qty, total_fee) or rejected. Live credentials
+    are refused unless the server allows live trading."""
     try:
         request = LocateRequest(
             symbol=symbol_of(symbol), qty=qty, limit_price=limit_price, all_or_none=all_or_none

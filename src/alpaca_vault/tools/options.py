@@ -109,7 +109,7 @@ async def alpaca_get_option_chain(
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, ChainResult]:
     """The option chain of an underlying: each contract's latest quote and trade, implied volatility and
-    greeks (delta, gamma, theta, vega, rho), paginated; exchanges names the option exchange codes."""
+    greeks (delta, gamma, theta, vega, rho), paginated; exchanges: the exchange codes' names."""
     symbol = _underlying(underlying)
     query = OptionChainQuery(
         type=type, expiration_date_gte=expiration_date_gte, expiration_date_lte=expiration_date_lte,
