@@ -128,12 +128,14 @@ async def test_a_locate_is_refused_while_read_only_or_halted(
         assert data(await client.call_tool("alpaca_get_locates", {}))["locates"] == []
         async with owner(server_settings) as (store, user_id):
             await store.set_halted(user_id, None, False)
-        assert (
-            data(await client.call_tool("alpaca_request_locate", {"symbol": "GME", "qty": 100}))["locate"][
-                "status"
-            ]
-            == "active"
-        )
+        placed = data(await client.call_tool("alpaca_request_locate", {"symbol": "GME", "qty": 100}))
+        assert placed["locate"]["status"] == "active"
+        # The audit trail: both refusals (their rules) and the request, recorded before it was sent.
+        events = data(await client.call_tool("list_audit_events", {}))["events"]
+        requested = [(e["tool"], e["details"]) for e in events if e["action"] == "locate.request"]
+        assert requested == [("alpaca_request_locate", {"symbol": "GME", "qty": 100})]
+        refusals = [e["details"]["policy_rule"] for e in events if e["action"] == "guard.refused"]
+        assert sorted(map(tuple, refusals)) == [("halted",), ("mode",)], refusals
 
 
 async def test_fixed_income_quotes_by_isin_and_option_exchange_codes(
