@@ -26,6 +26,7 @@ from alpaca_vault.broker.models import (
     TakeProfit,
     is_crypto_symbol,
 )
+from alpaca_vault.broker.trading import is_live
 from alpaca_vault.tools.gate import ToolCall, alpaca_call
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, TimeInForce, symbol_of
 from alpaca_vault.tools.results import counted, respond
@@ -84,9 +85,19 @@ class OrderResult(BaseModel):
     order: Order
 
 
+class PlacedOrderResult(OrderResult):
+    new_order_placed: bool = Field(
+        default=True,
+        description="False when the client_order_id already named an order (a retry of the same request): "
+        "nothing new was placed and `order` is the existing order.",
+    )
+
+
 class OrdersResult(BaseModel):
     credential: str
-    orders: list[Order]
+    orders: list[Order] = Field(
+        description="Newest first by default; bracket/oco/oto exits are nested under their entry as `legs`."
+    )
 
 
 class CancelResult(BaseModel):
@@ -123,6 +134,41 @@ def replacement_sent(call: ToolCall) -> ReplaceOrderRequest:
     return call.order
 
 
+def _exit_role(leg: Order) -> str:
+    kind = leg.type or leg.order_type
+    return "take-profit" if kind == "limit" else "stop-loss" if kind in ("stop", "stop_limit") else "exit"
+
+
+def _leg_price(leg: Order) -> str:
+    kind = leg.type or leg.order_type
+    if kind == "stop_limit":
+        return f"stop {leg.stop_price} limit {leg.limit_price}"
+    if kind == "stop":
+        return f"stop {leg.stop_price}"
+    if kind == "trailing_stop":
+        return f"trail {leg.trail_price}" if leg.trail_price is not None else f"trail {leg.trail_percent}%"
+    return f"{kind} {leg.limit_price}" if leg.limit_price is not None else f"{kind}"
+
+
+def _describe_exits(order: Order) -> str:
+    """``2 exit legs: take-profit limit 110 (new, id ..), stop-loss stop 90 (held, id ..)``."""
+    legs = order.legs or []
+    if not legs or order.order_class == "mleg":
+        return ""
+    parts = [
+        f"{_exit_role(leg)} {'limit ' if (leg.type or leg.order_type) == 'limit' else ''}"
+        f"{_leg_price(leg).removeprefix('limit ')} ({leg.status}, id {leg.id})"
+        for leg in legs
+    ]
+    return f"; {counted(len(legs), 'exit leg')}: " + ", ".join(parts)
+
+
+def _live_count(order: Order) -> int:
+    """How many orders of this group are still live: the order itself and each exit leg."""
+    legs = [] if order.order_class == "mleg" else order.legs or []
+    return int(is_live(order)) + sum(1 for leg in legs if is_live(leg))
+
+
 def _describe_order(order: Order) -> str:
     size = f"{order.qty}" if order.qty is not None else f"${order.notional}"
     prices = []
@@ -143,7 +189,7 @@ def _describe_order(order: Order) -> str:
         what = f"mleg {size} x [{legs}]"
     return (
         f"{what} {kind}{price} {order.time_in_force}: {order.status}{filled} "
-        f"(id {order.id}, client_order_id {order.client_order_id})"
+        f"(id {order.id}, client_order_id {order.client_order_id}){_describe_exits(order)}"
     )
 
 
@@ -272,7 +318,7 @@ async def alpaca_place_order(
     position_intent: PositionIntentArg = None,
     legs: OrderLegs = None,
     credential: CredentialRef = None,
-) -> Annotated[CallToolResult, OrderResult]:
+) -> Annotated[CallToolResult, PlacedOrderResult]:
     """Place an order: stocks, crypto pairs, one option contract (OCC symbol) or an option spread (mleg legs).
 
     Types market, limit, stop, stop_limit, trailing_stop; qty or notional; bracket/oco/oto exits for
@@ -281,7 +327,8 @@ async def alpaca_place_order(
 
     Argument combinations are checked before anything reaches Alpaca. The result carries the order's
     client_order_id; if the outcome is ever unknown, look it up with alpaca_get_order(client_order_id=...)
-    rather than placing the order again. Live credentials are refused unless the server allows live trading.
+    rather than placing the order again. Re-sending a client_order_id returns its existing order
+    (new_order_placed false). Live credentials are refused unless the server allows live trading.
     """
     request = order_request(
         symbol=symbol, side=side, qty=qty, notional=notional, type=type, time_in_force=time_in_force,
@@ -291,48 +338,100 @@ async def alpaca_place_order(
         client_order_id=client_order_id, position_intent=position_intent, legs=legs,
     )  # fmt: skip
     async with alpaca_call(ctx, credential, order=request) as call:
-        order = await call.send(call.broker.place_order, request_sent(call))
+        placement = await call.send(call.broker.submit_order, request_sent(call))
+        order = call.returned(placement.order)  # the audit record reads the order
     used, environment = call.credential_name, call.resolved.environment
+    if placement.new_order_placed:
+        summary = f"Order in '{used}' ({environment}): {_describe_order(order)}."
+    else:
+        summary = (
+            f"No new order was placed: client_order_id {order.client_order_id} already names order {order.id} "
+            f"in '{used}' ({environment}), which this request repeats. That order: {_describe_order(order)}."
+        )
     return respond(
-        OrderResult(credential=used, environment=environment, order=order),
-        f"Order in '{used}' ({environment}): {_describe_order(order)}.",
+        PlacedOrderResult(
+            credential=used, environment=environment, order=order, new_order_placed=placement.new_order_placed
+        ),
+        summary,
     )
 
 
 async def alpaca_list_orders(
     ctx: Context[Any, Any],
-    status: Annotated[Literal["open", "closed", "all"], Field(description="Which orders.")] = "open",
+    status: Annotated[
+        Literal["open", "closed", "all"],
+        Field(description="open: every order still working, exit legs waiting their turn (held) included."),
+    ] = "open",
     limit: Annotated[int, Field(ge=1, le=500, description="At most this many (1-500).")] = 50,
     after: Annotated[dt.datetime | None, Field(description="Only orders submitted after this time.")] = None,
     until: Annotated[dt.datetime | None, Field(description="Only orders submitted until this time.")] = None,
     direction: Annotated[Literal["asc", "desc"], Field(description="Sort by submission time.")] = "desc",
     symbols: Annotated[list[str] | None, Field(description="Only these symbols.")] = None,
-    nested: Annotated[bool, Field(description="Nest bracket/oco/oto legs under their parent order.")] = True,
+    nested: Annotated[
+        bool,
+        Field(description="Nest bracket/oco/oto exit legs under their entry (false: each leg listed alone)."),
+    ] = True,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrdersResult]:
-    """List orders (open by default), newest first."""
+    """List orders (open by default), newest first.
+
+    Open includes the take-profit and stop-loss legs of a filled bracket/oto entry (the entry is listed
+    with its live legs nested), so an empty open list means nothing can still fill.
+    """
     clean_symbols = [symbol_of(s) for s in symbols] if symbols else None
     async with alpaca_call(ctx, credential) as call:
-        orders = await call.send(
-            call.broker.list_orders,
-            status=status,
-            limit=limit,
-            after=after,
-            until=until,
-            direction=direction,
-            symbols=clean_symbols,
-            nested=nested,
-        )
+        if status == "open":
+            orders = await call.send(
+                call.broker.list_live_orders,
+                limit=limit,
+                after=after,
+                until=until,
+                direction=direction,
+                symbols=clean_symbols,
+            )
+            if not nested:
+                orders = _flatten_live(orders)[:limit]
+        else:
+            orders = await call.send(
+                call.broker.list_orders,
+                status=status,
+                limit=limit,
+                after=after,
+                until=until,
+                direction=direction,
+                symbols=clean_symbols,
+                nested=nested,
+            )
+    used = call.credential_name
+    if status == "open":
+        live = sum(_live_count(o) for o in orders)
+        legs = any(o.legs and o.order_class != "mleg" for o in orders)
+        head = f"{counted(live, 'open order')} in '{used}'" + (" (exit legs included)" if legs else "")
+    else:
+        which = (
+            "" if status == "all" else f"{status} "
+        )  # "3 orders", "3 closed orders"; never "3 all order(s)"
+        head = f"{counted(len(orders), which + 'order')} in '{used}'"
     if orders:
-        which = "" if status == "all" else f"{status} "  # "3 orders", "3 open orders"; never "3 all order(s)"
-        summary = f"{counted(len(orders), which + 'order')} in '{call.credential_name}': " + "; ".join(
-            _describe_order(o) for o in orders[:20]
-        )
+        summary = f"{head}: " + "; ".join(_describe_order(o) for o in orders[:20])
         if len(orders) > 20:
             summary += f"; and {len(orders) - 20} more (see data)"
+    elif status == "open":
+        summary = f"No open orders in '{used}': none working, and no exit legs (bracket, oco, oto) waiting."
     else:
-        summary = f"No {'' if status == 'all' else status + ' '}orders in '{call.credential_name}'."
-    return respond(OrdersResult(credential=call.credential_name, orders=orders), summary)
+        summary = f"No {'' if status == 'all' else status + ' '}orders in '{used}'."
+    return respond(OrdersResult(credential=used, orders=orders), summary)
+
+
+def _flatten_live(groups: list[Order]) -> list[Order]:
+    """Each live order on its own: a live entry, then each live exit leg (without its siblings)."""
+    flat: list[Order] = []
+    for group in groups:
+        if is_live(group):
+            flat.append(group.model_copy(update={"legs": None}) if group.order_class != "mleg" else group)
+        if group.order_class != "mleg":
+            flat.extend(leg for leg in group.legs or [] if is_live(leg))
+    return flat
 
 
 async def alpaca_get_order(
