@@ -71,6 +71,7 @@ async def test_bracket_exits_are_listed_explained_canceled_and_the_shares_sellab
         canceled = await client.call_tool("alpaca_cancel_all_orders", {})
         assert {r["id"] for r in data(canceled)["results"]} == exits
         assert "Cancel requested for 2 of 2 open orders" in text_of(canceled)
+        assert data(canceled)["still_open"] == []  # read again afterwards: nothing live was missed
 
         empty = await client.call_tool("alpaca_list_orders", {})
         assert data(empty)["orders"] == []

@@ -152,13 +152,13 @@ def _forbidden(exc: broker.AlpacaForbidden, call: ToolCall | None) -> str:
 
 def _insufficient_qty(exc: broker.InsufficientQty, call: ToolCall | None) -> str:
     # Only parsed numbers, a checked symbol and checked order ids reach this text: Alpaca's facts, our words.
-    what = exc.symbol or "of the symbol"
+    what = exc.symbol or "shares"
     available = "" if exc.available is None else f" Available to sell now: {exc.available}."
     if not exc.held_for_orders:
         held = "" if exc.existing_qty is None else f" The position holds {exc.existing_qty}."
         return (
-            f"Alpaca refused the order for {_who(call)} (HTTP 403): insufficient quantity {what}.{held}{available} "
-            "alpaca_get_positions shows what is held; sell at most that."
+            f"Alpaca refused the order for {_who(call)} (HTTP 403: {_detail(exc)}): the position holds less "
+            f"than the order asks for.{held}{available} alpaca_get_positions shows what is held; sell at most that."
         )
     orders = f" ({', '.join(exc.related_orders)})" if exc.related_orders else ""
     of = f" of the {exc.existing_qty} held" if exc.existing_qty is not None else ""

@@ -15,6 +15,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field
 
+from alpaca_vault.broker.errors import AlpacaError
 from alpaca_vault.broker.models import (
     CancelOrderResult,
     ClosePositionResult,
@@ -26,10 +27,10 @@ from alpaca_vault.broker.models import (
     TakeProfit,
     is_crypto_symbol,
 )
-from alpaca_vault.broker.trading import is_live
 from alpaca_vault.tools.gate import ToolCall, alpaca_call
+from alpaca_vault.tools.order_text import describe_order, flatten_live, live_count
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, TimeInForce, symbol_of
-from alpaca_vault.tools.results import counted, respond
+from alpaca_vault.tools.results import Bounded, Continuation, Record, counted, respond
 
 PositionIntent = Literal["buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close"]
 
@@ -93,7 +94,7 @@ class PlacedOrderResult(OrderResult):
     )
 
 
-class OrdersResult(BaseModel):
+class OrdersResult(Bounded):
     credential: str
     orders: list[Order] = Field(
         description="Newest first by default; bracket/oco/oto exits are nested under their entry as `legs`."
@@ -110,10 +111,15 @@ class CancelResult(BaseModel):
     )
 
 
-class CancelAllResult(BaseModel):
+class CancelAllResult(Bounded):
     credential: str
     environment: Environment = _ENVIRONMENT
     results: list[CancelOrderResult]
+    still_open: list[str] | None = Field(
+        default=None,
+        description="Ids of live orders Alpaca's answer did not cover (cancel each with alpaca_cancel_order); "
+        "null when the check could not be made.",
+    )
 
 
 class ClosePositionOutcome(BaseModel):
@@ -132,65 +138,6 @@ def replacement_sent(call: ToolCall) -> ReplaceOrderRequest:
     """The replacement request as the gate passed it on (with its client_order_id minted)."""
     assert isinstance(call.order, ReplaceOrderRequest)
     return call.order
-
-
-def _exit_role(leg: Order) -> str:
-    kind = leg.type or leg.order_type
-    return "take-profit" if kind == "limit" else "stop-loss" if kind in ("stop", "stop_limit") else "exit"
-
-
-def _leg_price(leg: Order) -> str:
-    kind = leg.type or leg.order_type
-    if kind == "stop_limit":
-        return f"stop {leg.stop_price} limit {leg.limit_price}"
-    if kind == "stop":
-        return f"stop {leg.stop_price}"
-    if kind == "trailing_stop":
-        return f"trail {leg.trail_price}" if leg.trail_price is not None else f"trail {leg.trail_percent}%"
-    return f"{kind} {leg.limit_price}" if leg.limit_price is not None else f"{kind}"
-
-
-def _describe_exits(order: Order) -> str:
-    """``2 exit legs: take-profit limit 110 (new, id ..), stop-loss stop 90 (held, id ..)``."""
-    legs = order.legs or []
-    if not legs or order.order_class == "mleg":
-        return ""
-    parts = [
-        f"{_exit_role(leg)} {'limit ' if (leg.type or leg.order_type) == 'limit' else ''}"
-        f"{_leg_price(leg).removeprefix('limit ')} ({leg.status}, id {leg.id})"
-        for leg in legs
-    ]
-    return f"; {counted(len(legs), 'exit leg')}: " + ", ".join(parts)
-
-
-def _live_count(order: Order) -> int:
-    """How many orders of this group are still live: the order itself and each exit leg."""
-    legs = [] if order.order_class == "mleg" else order.legs or []
-    return int(is_live(order)) + sum(1 for leg in legs if is_live(leg))
-
-
-def _describe_order(order: Order) -> str:
-    size = f"{order.qty}" if order.qty is not None else f"${order.notional}"
-    prices = []
-    if order.stop_price is not None:
-        prices.append(f"stop {order.stop_price}")
-    if order.limit_price is not None:
-        prices.append(f"limit {order.limit_price}")
-    if order.trail_price is not None or order.trail_percent is not None:
-        prices.append(
-            f"trail {order.trail_price}" if order.trail_price is not None else f"trail {order.trail_percent}%"
-        )
-    price = f" @ {', '.join(prices)}" if prices else ""
-    filled = f", filled {order.filled_qty} @ {order.filled_avg_price}" if order.filled_qty else ""
-    kind = order.type or order.order_type
-    what = f"{order.side} {size} {order.symbol}"
-    if order.order_class == "mleg":
-        legs = ", ".join(f"{leg.side} {leg.symbol}" for leg in (order.legs or [])[:4])
-        what = f"mleg {size} x [{legs}]"
-    return (
-        f"{what} {kind}{price} {order.time_in_force}: {order.status}{filled} "
-        f"(id {order.id}, client_order_id {order.client_order_id}){_describe_exits(order)}"
-    )
 
 
 def order_request(
@@ -342,11 +289,11 @@ async def alpaca_place_order(
         order = call.returned(placement.order)  # the audit record reads the order
     used, environment = call.credential_name, call.resolved.environment
     if placement.new_order_placed:
-        summary = f"Order in '{used}' ({environment}): {_describe_order(order)}."
+        summary = f"Order in '{used}' ({environment}): {describe_order(order)}."
     else:
         summary = (
             f"No new order was placed: client_order_id {order.client_order_id} already names order {order.id} "
-            f"in '{used}' ({environment}), which this request repeats. That order: {_describe_order(order)}."
+            f"in '{used}' ({environment}), which this request repeats. That order: {describe_order(order)}."
         )
     return respond(
         PlacedOrderResult(
@@ -390,7 +337,7 @@ async def alpaca_list_orders(
                 symbols=clean_symbols,
             )
             if not nested:
-                orders = _flatten_live(orders)[:limit]
+                orders = flatten_live(orders)[:limit]
         else:
             orders = await call.send(
                 call.broker.list_orders,
@@ -404,7 +351,7 @@ async def alpaca_list_orders(
             )
     used = call.credential_name
     if status == "open":
-        live = sum(_live_count(o) for o in orders)
+        live = sum(live_count(o) for o in orders)
         legs = any(o.legs and o.order_class != "mleg" for o in orders)
         head = f"{counted(live, 'open order')} in '{used}'" + (" (exit legs included)" if legs else "")
     else:
@@ -413,25 +360,30 @@ async def alpaca_list_orders(
         )  # "3 orders", "3 closed orders"; never "3 all order(s)"
         head = f"{counted(len(orders), which + 'order')} in '{used}'"
     if orders:
-        summary = f"{head}: " + "; ".join(_describe_order(o) for o in orders[:20])
+        summary = f"{head}: " + "; ".join(describe_order(o) for o in orders[:20])
         if len(orders) > 20:
             summary += f"; and {len(orders) - 20} more (see data)"
     elif status == "open":
         summary = f"No open orders in '{used}': none working, and no exit legs (bracket, oco, oto) waiting."
     else:
         summary = f"No {'' if status == 'all' else status + ' '}orders in '{used}'."
-    return respond(OrdersResult(credential=used, orders=orders), summary)
+    return respond(
+        OrdersResult(credential=used, orders=orders), summary, records="orders", rest=_next_orders(direction)
+    )
 
 
-def _flatten_live(groups: list[Order]) -> list[Order]:
-    """Each live order on its own: a live entry, then each live exit leg (without its siblings)."""
-    flat: list[Order] = []
-    for group in groups:
-        if is_live(group):
-            flat.append(group.model_copy(update={"legs": None}) if group.order_class != "mleg" else group)
-        if group.order_class != "mleg":
-            flat.extend(leg for leg in group.legs or [] if is_live(leg))
-    return flat
+def _next_orders(direction: Literal["asc", "desc"]) -> Continuation:
+    """The orders after the last one kept, in the listing's order, by submission time."""
+
+    def how(kept: list[Record], omitted: list[Record]) -> str:
+        last = kept[-1][1] if kept else None
+        at = (last or {}).get("submitted_at") or (last or {}).get("created_at")
+        if at is None:
+            return "call again with a smaller limit"
+        bound = "until" if direction == "desc" else "after"
+        return f"call again with {bound}='{at}' and the same other arguments"
+
+    return how
 
 
 async def alpaca_get_order(
@@ -453,7 +405,7 @@ async def alpaca_get_order(
     used, environment = call.credential_name, call.resolved.environment
     return respond(
         OrderResult(credential=used, environment=environment, order=order),
-        f"Order in '{used}' ({environment}): {_describe_order(order)}.",
+        f"Order in '{used}' ({environment}): {describe_order(order)}.",
     )
 
 
@@ -488,7 +440,7 @@ async def alpaca_replace_order(
     return respond(
         OrderResult(credential=call.credential_name, environment=call.resolved.environment, order=order),
         f"Replaced order {order_id} in '{call.credential_name}' ({call.resolved.environment}) with: "
-        f"{_describe_order(order)}.",
+        f"{describe_order(order)}.",
     )
 
 
@@ -515,9 +467,13 @@ async def alpaca_cancel_order(
 async def alpaca_cancel_all_orders(
     ctx: Context[Any, Any], credential: CredentialRef = None
 ) -> Annotated[CallToolResult, CancelAllResult]:
-    """Cancel every open order of the account."""
+    """Cancel every open order of the account, the exit legs of brackets, OCO and OTO orders included.
+
+    Afterwards the open orders are read again: any live order the cancel did not cover is named.
+    """
     async with alpaca_call(ctx, credential) as call:
         results = await call.send(call.broker.cancel_all_orders)
+        still_open = await _not_covered(call, {r.id for r in results if r.ok})
     refused = [r for r in results if not r.ok]
     summary = (
         f"Cancel requested for {len(results) - len(refused)} of {counted(len(results), 'open order')} "
@@ -528,12 +484,33 @@ async def alpaca_cancel_all_orders(
             f"{r.id} ({r.status}: {r.message or 'no reason given'})" for r in refused
         )
         summary += ". Check them with alpaca_get_order."
+    if still_open:
+        summary += (
+            f" Still live and not covered by the cancel: {', '.join(still_open[:20])}"
+            f"{', ...' if len(still_open) > 20 else ''}; cancel each with alpaca_cancel_order."
+        )
+    elif still_open is None:
+        summary += " Whether anything is still open could not be checked: alpaca_list_orders shows it."
     return respond(
         CancelAllResult(
-            credential=call.credential_name, environment=call.resolved.environment, results=results
+            credential=call.credential_name,
+            environment=call.resolved.environment,
+            results=results,
+            still_open=still_open,
         ),
         summary,
+        rest=lambda kept, omitted: "alpaca_list_orders(status='all') shows every order and its status",
     )
+
+
+async def _not_covered(call: ToolCall, canceled: set[str]) -> list[str] | None:
+    """Live orders after a cancel-all that its answer did not cover (None: the check failed)."""
+    try:
+        groups = await call.broker.list_live_orders(call.keys)
+    except AlpacaError:
+        return None
+    # Alpaca cancels asynchronously: an order it reported, or one on its way out, is covered.
+    return [o.id for o in flatten_live(groups) if o.id not in canceled and o.status != "pending_cancel"]
 
 
 async def alpaca_close_position(
@@ -561,11 +538,11 @@ async def alpaca_close_position(
         ClosePositionOutcome(
             credential=call.credential_name, environment=call.resolved.environment, order=order
         ),
-        f"Closing {symbol} in '{call.credential_name}' ({call.resolved.environment}): {_describe_order(order)}.",
+        f"Closing {symbol} in '{call.credential_name}' ({call.resolved.environment}): {describe_order(order)}.",
     )
 
 
-class CloseAllResult(BaseModel):
+class CloseAllResult(Bounded):
     credential: str
     environment: Environment = _ENVIRONMENT
     cancel_orders: bool = Field(description="Whether open orders were cancelled first.")
@@ -598,4 +575,11 @@ async def alpaca_close_all_positions(
     result = CloseAllResult(
         credential=used, environment=environment, cancel_orders=cancel_orders, results=results
     )
-    return respond(result, summary)
+    return respond(
+        result,
+        summary,
+        rest=lambda kept, omitted: (
+            "alpaca_list_orders(status='all') shows the closing orders, "
+            "alpaca_get_positions what is still open"
+        ),
+    )
