@@ -47,6 +47,7 @@ LARGEST_CALLS: dict[str, dict[str, Any]] = {
     "alpaca_get_news": {"limit": 50, "include_content": True},
     "alpaca_get_corporate_actions": {"symbols": STOCKS, "start": "2020-01-01", "end": "2026-11-30", "limit": 1000},
     "alpaca_get_watchlists": {},
+    "alpaca_get_locates": {"kind": "quotes", "symbols": ",".join(STOCKS)},
     # State-changing listings last: they empty what the others read.
     "alpaca_cancel_all_orders": {},
     "alpaca_close_all_positions": {},
