@@ -114,7 +114,7 @@ class TradingApi(AlpacaTransport):
         return (await self.submit_order(keys, order)).order
 
     async def submit_order(self, keys: AlpacaKeys, order: OrderRequest) -> Placement:
-        """:meth:`place_order`, also telling whether the order is new or Alpaca already had it."""
+        """Submit an order exactly once (as the method above), also telling whether it is new or Alpaca had it."""
         self._check_may_trade(keys, "place an order")
         client_order_id = order.client_order_id or new_client_order_id()
         body = order.to_alpaca(client_order_id)

@@ -102,11 +102,12 @@ def respond(
     shape = _shape.get(ResultShape())
     summary = _bounded_summary(summary, shape.max_bytes // 4)
     structured = data.model_dump(mode="json", by_alias=True)
-    if _size(summary, structured) > shape.max_bytes:
+    payload = _compact(structured)  # ASCII (json escapes the rest): its length is its size in bytes
+    if len(summary.encode()) + len(_DATA_LABEL) + len(payload) > shape.max_bytes:
         cut = _fit(structured, summary, shape.max_bytes, records, rest, keep)
         if cut is not None:
             structured, summary = cut
-    payload = _compact(structured)
+            payload = _compact(structured)
     text = f"{summary}{_DATA_LABEL}{payload}" if shape.data_in_text else summary
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
@@ -132,6 +133,9 @@ def _bounded_summary(summary: str, limit: int) -> str:
 def _records_field(structured: dict[str, Any], records: str | None) -> str | None:
     if records is not None:
         return records
+    candidates = [key for key, value in structured.items() if isinstance(value, list | dict) and value]
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
     sizes = {
         key: len(_compact(value))
         for key, value in structured.items()
