@@ -18,8 +18,11 @@ Argument errors found before anything is sent are ``ValueError`` s:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from alpaca_vault.secret_text import redact_secret_runs
 
 
 class AlpacaError(Exception):
@@ -101,16 +104,27 @@ class InsufficientQty(AlpacaForbidden):
         self.related_orders = related_orders or []
 
     @classmethod
-    def from_body(cls, status: int, code: int | None, message: str, body: dict[str, Any]) -> InsufficientQty:
+    def from_body(
+        cls, status: int, code: int | None, message: str, body: dict[str, Any], secrets: Sequence[str] = ()
+    ) -> InsufficientQty:
+        """The facts of Alpaca's body; an id or symbol holding any piece of the call's keys is dropped."""
+
+        def clean(text: str) -> bool:
+            return redact_secret_runs(text, secrets) == text
+
         related = body.get("related_orders")
         scanned = related[: _MAX_RELATED * 10] if isinstance(related, list) else []
-        ids = [i for i in scanned if isinstance(i, str) and _ORDER_ID.fullmatch(i)][:_MAX_RELATED]
+        ids = [i for i in scanned if isinstance(i, str) and _ORDER_ID.fullmatch(i) and clean(i)][
+            :_MAX_RELATED
+        ]
         symbol = body.get("symbol")
         return cls(
             status,
             code,
             message,
-            symbol=symbol if isinstance(symbol, str) and _SYMBOL.fullmatch(symbol) else None,
+            symbol=symbol
+            if isinstance(symbol, str) and _SYMBOL.fullmatch(symbol) and clean(symbol)
+            else None,
             existing_qty=_quantity(body.get("existing_qty")),
             held_for_orders=_quantity(body.get("held_for_orders")),
             available=_quantity(body.get("available")),
@@ -307,10 +321,11 @@ def error_for_status(
     *,
     retry_after: float | None = None,
     body: dict[str, Any] | None = None,
+    secrets: Sequence[str] = (),
 ) -> AlpacaError:
     """Map an HTTP error answer to its typed error (``body``: Alpaca's JSON, for the facts some carry)."""
     if status == 403 and message.lower().startswith("insufficient qty"):
-        return InsufficientQty.from_body(status, code, message, body or {})
+        return InsufficientQty.from_body(status, code, message, body or {}, secrets)
     if status == 429:
         return AlpacaRateLimited(status, code, message, retry_after=retry_after)
     if status >= 500:

@@ -198,7 +198,10 @@ def error_from_reply(reply: _Reply, keys: AlpacaKeys | None = None) -> AlpacaErr
         except ValueError:
             message = "Alpaca returned an error"
     body = payload if isinstance(payload, dict) else None
-    return error_for_status(reply.status, code, message, retry_after=reply.retry_after, body=body)
+    secrets = (keys.api_key.get_secret_value(), keys.secret_key.get_secret_value()) if keys else ()
+    return error_for_status(
+        reply.status, code, message, retry_after=reply.retry_after, body=body, secrets=secrets
+    )
 
 
 class AlpacaTransport:
