@@ -7,11 +7,20 @@ And a re-sent client_order_id says that no new order was placed.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 from alpaca_vault.server.settings import Settings
-from tests.fixtures.mcp_server import paper_session, text_of, wire
+from alpaca_vault.simulator.runner import serve_in_thread
+from tests.broker.test_live_orders import FILLED_ENTRY
+from tests.fixtures.mcp_server import connect, make_settings, paper_session, text_of, wire
 
 
 def data(result: Any) -> dict[str, Any]:
@@ -103,3 +112,25 @@ async def test_a_resent_client_order_id_says_no_new_order_was_placed(
             f"No new order was placed: client_order_id agent-retry-1 already names order {body['order']['id']}"
         )
         assert [o["client_order_id"] for o in simulator.orders(sim_account.api_key)] == ["agent-retry-1"]
+
+
+async def test_cancel_all_names_live_orders_its_answer_did_not_cover(tmp_path: Path) -> None:
+    """An upstream whose cancel-all skips a filled bracket's exits (as the issue saw): the agent is told."""
+
+    async def orders(request: Request) -> Response:
+        if request.method == "DELETE":
+            return Response("[]", status_code=207, media_type="application/json")
+        listing = [FILLED_ENTRY] if request.query_params.get("status") == "closed" else []
+        return Response(json.dumps(listing), media_type="application/json")
+
+    upstream = Starlette(routes=[Route("/v2/orders", orders, methods=["GET", "DELETE"])])
+    with serve_in_thread(upstream) as url:
+        async with connect(make_settings(tmp_path / "data", url)) as client:
+            stored = await client.call_tool("store_credential", {
+                "name": "p", "api_key": "PKSKIPPEDLEGS0000001", "secret_key": "s" * 40, "validate": False})  # fmt: skip
+            assert not stored.is_error, text_of(stored)
+            result = await client.call_tool("alpaca_cancel_all_orders", {})
+    assert data(result)["still_open"] == ["tp-1", "sl-1"]
+    assert "Still live and not covered by the cancel: tp-1, sl-1; cancel each with alpaca_cancel_order" in (
+        text_of(result)
+    )
