@@ -171,6 +171,27 @@ class AlpacaRequestError(_NoAnswer):
         return False
 
 
+class RequestBudgetExhausted(AlpacaError):
+    """Our own per-credential request budget had no room within the longest wait allowed; nothing was sent.
+
+    Not Alpaca's 429 (Alpaca never saw the request), and not retried: the caller hears at once.
+    """
+
+    def __init__(self, *, per_minute: int, waited: float) -> None:
+        super().__init__(
+            None,
+            None,
+            f"The credential's request budget ({per_minute} Alpaca requests per minute) stayed full for "
+            f"{waited:g}s, the longest a call may wait; nothing was sent",
+        )
+        self.per_minute = per_minute
+        self.waited = waited
+        self.request_sent = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "per_minute": self.per_minute, "waited": self.waited}
+
+
 class AlpacaBadResponse(AlpacaError):
     """Alpaca answered 2xx with a body we could not read."""
 

@@ -204,6 +204,7 @@ async def open_runtime(
             data_url=settings.data_url,
             timeout=settings.http_timeout,
             rate_limit_per_minute=settings.rate_limit_per_minute,
+            rate_limit_max_wait=settings.rate_limit_max_wait,
             allow_live_trading=settings.allow_live_trading,  # the broker's backstop behind the gate's wall
             stock_feed=settings.data_feed,
         )

@@ -60,11 +60,15 @@ def _clean_key(value: SecretStr, argument: str, outcome: str) -> SecretStr:
 
 
 async def _check_with_alpaca(
-    ctx: Context[Any, Any], api_key: SecretStr, secret_key: SecretStr, environment: Environment, label: str
+    ctx: Context[Any, Any], api_key: SecretStr, secret_key: SecretStr, environment: Environment, budget: str
 ) -> tuple[str, str]:
-    """Ask Alpaca for the account behind a key pair not stored yet; returns (account_number, status)."""
+    """Ask Alpaca for the account behind a key pair not stored yet; returns (account_number, status).
+
+    ``budget`` names the request budget the check spends: built from ids the server resolved, never from
+    a name the caller typed (a name equal to another user's credential id would spend that budget).
+    """
     check_key_environment(api_key, environment)
-    keys = AlpacaKeys(api_key=api_key, secret_key=secret_key, environment=environment, limiter_key=label)
+    keys = AlpacaKeys(api_key=api_key, secret_key=secret_key, environment=environment, limiter_key=budget)
     try:
         account = await runtime(ctx).broker.get_account(keys)
     except AlpacaAuthError:
@@ -131,7 +135,7 @@ async def store_credential(
         account_number = account_status = None
         if validate:
             account_number, account_status = await _check_with_alpaca(
-                ctx, api_key, secret_key, environment, name
+                ctx, api_key, secret_key, environment, f"new-key-pair:{call.user_id}"
             )
         info = call.returned(
             await call.vault.store(
@@ -236,7 +240,7 @@ async def update_credential(
         account_number = account_status = None
         if api_key is not None and secret_key is not None and validate:
             account_number, account_status = await _check_with_alpaca(
-                ctx, api_key, secret_key, current.environment, str(current.id)
+                ctx, api_key, secret_key, current.environment, f"new-key-pair:{call.user_id}:{current.id}"
             )
             validated = True
         info = current

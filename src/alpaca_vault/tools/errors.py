@@ -203,6 +203,15 @@ def _rate_limited(exc: broker.AlpacaRateLimited, call: ToolCall | None) -> str:
     return f"Alpaca's rate limit was reached for {_who(call)} ({_detail(exc)}). {wait} and try again."
 
 
+def _budget_exhausted(exc: broker.RequestBudgetExhausted, call: ToolCall | None) -> str:
+    return (
+        f"alpaca-vault's request budget for {_who(call)} ({exc.per_minute} Alpaca requests per minute, "
+        f"ALPACA_VAULT_RATE_LIMIT_PER_MINUTE) stayed full for {exc.waited:g} s, the longest a call may wait "
+        "(ALPACA_VAULT_RATE_LIMIT_MAX_WAIT), so this call was refused and nothing was sent to Alpaca. "
+        "Wait a minute, or make fewer calls with this credential, then try again."
+    )
+
+
 def _unavailable(exc: broker.AlpacaUnavailable, call: ToolCall | None) -> str:
     return f"Alpaca is unavailable right now ({_detail(exc)}); retries did not help. Try again shortly."
 
@@ -361,6 +370,7 @@ ERROR_TEXTS: dict[type[BaseException], Text] = {
     broker.ClientOrderIdConflict: _client_order_id_conflict,
     broker.AlpacaRequestError: _request_error,
     broker.AlpacaRateLimited: _rate_limited,
+    broker.RequestBudgetExhausted: _budget_exhausted,
     broker.AlpacaUnavailable: _unavailable,
     broker.AlpacaTimeout: _no_answer,
     broker.AlpacaConnectionError: _no_answer,
