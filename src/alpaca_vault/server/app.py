@@ -240,6 +240,7 @@ async def open_runtime(
         resolve_caller=resolve_caller,
         hooks=hooks,
         allow_secrets_in_arguments=settings.allow_secrets_in_arguments,
+        order_deadline=settings.order_deadline,
     )
     if pages is not None:
         pages.runtime = runtime

@@ -86,6 +86,21 @@ class AccountNotActive(Exception):
         self.status = status
 
 
+class OrderDeadlineExceeded(broker.OrderOutcomeUnknown):
+    """alpaca_place_order ran out of its time (ORDER_DEADLINE) before Alpaca's answer was known.
+
+    An outcome-unknown error (the order may exist): the audit hook settles its intent as unknown and the
+    reconciler looks it up by ``client_order_id`` later.
+    """
+
+    def __init__(self, client_order_id: str, seconds: float, intent: Any) -> None:
+        super().__init__(
+            f"the order call stopped waiting for Alpaca after {seconds:g}s", client_order_id=client_order_id
+        )
+        self.seconds = seconds
+        self.intent_id = str(intent.id) if intent is not None else None
+
+
 class KeyPairRefused(Exception):
     """Alpaca refused a key pair given to store (its 401 on the environment's endpoint)."""
 
@@ -255,6 +270,23 @@ def _outcome_unknown(exc: broker.OrderOutcomeUnknown, call: ToolCall | None) -> 
     )
 
 
+def _order_deadline(exc: OrderDeadlineExceeded, call: ToolCall | None) -> str:
+    cid = exc.client_order_id
+    intent = (
+        f" Its order intent {exc.intent_id} is recorded (state unknown) and the server keeps looking the order "
+        "up by its client_order_id."
+        if exc.intent_id
+        else ""
+    )
+    return (
+        f"alpaca-vault stopped waiting for Alpaca after {exc.seconds:g} s (ALPACA_VAULT_ORDER_DEADLINE), so "
+        f"whether the order was placed is unknown. client_order_id={cid}.{intent} Do NOT place it again "
+        f"under another client_order_id: call alpaca_get_order(client_order_id='{cid}') to see whether it "
+        f"exists; to try again, call alpaca_place_order with the same arguments and client_order_id='{cid}', "
+        "which never creates a second order."
+    )
+
+
 def _live_trading_disabled(exc: broker.LiveTradingDisabled, call: ToolCall | None) -> str:
     what = intent_phrase(call.intent) if call is not None else "do that"
     return (
@@ -376,6 +408,7 @@ ERROR_TEXTS: dict[type[BaseException], Text] = {
     broker.AlpacaConnectionError: _no_answer,
     broker.AlpacaBadResponse: _bad_response,
     broker.OrderOutcomeUnknown: _outcome_unknown,
+    OrderDeadlineExceeded: _order_deadline,
     broker.LiveTradingDisabled: _live_trading_disabled,
     # Vault: its messages name things (credentials, key ids, files); the next step is ours.
     vault.VaultError: _as_is,

@@ -70,6 +70,7 @@ class ToolRuntime:
         resolve_caller: Callable[[uuid.UUID], Caller],
         hooks: GateHooks | None = None,
         allow_secrets_in_arguments: bool = False,
+        order_deadline: float = 25.0,
     ) -> None:
         from alpaca_vault.tools.gate import GateHooks
 
@@ -79,6 +80,8 @@ class ToolRuntime:
         self.allow_live_trading = allow_live_trading
         # #12: store/update_credential take keys as arguments only when the operator allows it.
         self.allow_secrets_in_arguments = allow_secrets_in_arguments
+        # #10 point 9: seconds alpaca_place_order may take before it answers with the id to look up.
+        self.order_deadline = order_deadline
         # Maps the local user to the caller: the bearer token's user over HTTP, the local user over stdio.
         self._resolve_caller = resolve_caller
         #: Checks and records other rooms plug into every tool call (see tools/gate.py).

@@ -7,6 +7,7 @@ anything is sent.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -26,9 +27,11 @@ from alpaca_vault.broker.models import (
     TakeProfit,
     is_crypto_symbol,
 )
+from alpaca_vault.tools.errors import OrderDeadlineExceeded
 from alpaca_vault.tools.gate import ToolCall, alpaca_call
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, TimeInForce, symbol_of
 from alpaca_vault.tools.results import counted, respond
+from alpaca_vault.tools.runtime import runtime
 
 PositionIntent = Literal["buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close"]
 
@@ -145,6 +148,27 @@ def _describe_order(order: Order) -> str:
         f"{what} {kind}{price} {order.time_in_force}: {order.status}{filled} "
         f"(id {order.id}, client_order_id {order.client_order_id})"
     )
+
+
+# Once a person has confirmed an order, its exchange with Alpaca gets at least this long, whatever the
+# confirmation took: a confirmed order is not abandoned unsent.
+_MIN_EXCHANGE_SECONDS = 5.0
+
+
+async def _within_deadline(call: ToolCall, deadline: float, started: float) -> Order:
+    """Place the order, answering with its client_order_id when the deadline passes first.
+
+    Clients give up on a tool call after a while (often 30-60 s) and may retry; a retry without the id
+    would be a new order. So the call ends first, with the id to look up and to reuse.
+    """
+    loop = asyncio.get_running_loop()
+    until = max(started + deadline, loop.time() + min(deadline, _MIN_EXCHANGE_SECONDS))
+    try:
+        async with asyncio.timeout_at(until):
+            return await call.send(call.broker.place_order, request_sent(call))
+    except TimeoutError:
+        failure = OrderDeadlineExceeded(str(call.client_order_id), deadline, call.order_intent)
+    raise failure
 
 
 def order_request(
@@ -265,8 +289,9 @@ async def alpaca_place_order(
         Field(
             min_length=1,
             max_length=128,
-            description="Your unique id for this order (generated if omitted). Retrying the same order with "
-            "the same id never creates a second one; using it for a different order is refused.",
+            description="Your unique id for this order (generated if omitted). A retry MUST reuse the id of "
+            "the first attempt (every answer, errors included, names it): the same id never creates a second "
+            "order; using it for a different order is refused.",
         ),
     ] = None,
     position_intent: PositionIntentArg = None,
@@ -280,8 +305,9 @@ async def alpaca_place_order(
     contracts, day, position_intent; mleg: 2-4 legs with ratio_qty, market or limit (net price).
 
     Argument combinations are checked before anything reaches Alpaca. The result carries the order's
-    client_order_id; if the outcome is ever unknown, look it up with alpaca_get_order(client_order_id=...)
-    rather than placing the order again. Live credentials are refused unless the server allows live trading.
+    client_order_id; a call that takes too long ends with an error naming it. Retrying? Pass that same
+    client_order_id, never a new one (or none): only then is a second order impossible. Check first with
+    alpaca_get_order(client_order_id=...). Live credentials are refused unless the server allows live trading.
     """
     request = order_request(
         symbol=symbol, side=side, qty=qty, notional=notional, type=type, time_in_force=time_in_force,
@@ -290,8 +316,9 @@ async def alpaca_place_order(
         stop_loss_stop_price=stop_loss_stop_price, stop_loss_limit_price=stop_loss_limit_price,
         client_order_id=client_order_id, position_intent=position_intent, legs=legs,
     )  # fmt: skip
+    started = asyncio.get_running_loop().time()
     async with alpaca_call(ctx, credential, order=request) as call:
-        order = await call.send(call.broker.place_order, request_sent(call))
+        order = await _within_deadline(call, runtime(ctx).order_deadline, started)
     used, environment = call.credential_name, call.resolved.environment
     return respond(
         OrderResult(credential=used, environment=environment, order=order),
