@@ -21,7 +21,13 @@ from typing import Any
 
 
 class AlpacaError(Exception):
-    """An Alpaca call failed. ``status`` is None when no HTTP answer arrived."""
+    """An Alpaca call failed. ``status`` is None when no HTTP answer arrived.
+
+    ``alpaca_text`` is True when ``message`` is Alpaca's own words (from its error body): third-party
+    text, which the tools quote as data and never say as their own. Otherwise the message is ours.
+    """
+
+    alpaca_text: bool = False
 
     def __init__(self, status: int | None, code: int | None, message: str) -> None:
         super().__init__(message)
@@ -104,6 +110,7 @@ class ClientOrderIdConflict(AlpacaRejected):
         self.client_order_id = client_order_id
         self.existing_order_id = existing_order_id
         self.differences = differences
+        self.untouched = untouched
 
     def as_dict(self) -> dict[str, Any]:
         return {

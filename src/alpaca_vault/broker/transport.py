@@ -197,12 +197,15 @@ def error_from_reply(reply: _Reply, keys: AlpacaKeys | None = None) -> AlpacaErr
             # Scanned up to a bound, scrubbed, then cut: a key straddling either bound is caught by the
             # run-of-eight rule, since the part inside still holds eight or more of its characters.
             message = scrub_then_cut(raw_message[:_ALPACA_MESSAGE_SCAN], secrets, ALPACA_MESSAGE_LIMIT)
+    alpaca_text = bool(message)
     if not message:
         try:
             message = http.HTTPStatus(reply.status).phrase
         except ValueError:
             message = "Alpaca returned an error"
-    return error_for_status(reply.status, code, message, retry_after=reply.retry_after)
+    error = error_for_status(reply.status, code, message, retry_after=reply.retry_after)
+    error.alpaca_text = alpaca_text  # third-party words: the tools quote them, never say them
+    return error
 
 
 class AlpacaTransport:

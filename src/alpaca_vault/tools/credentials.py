@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field, SecretStr
 
 from alpaca_vault.broker.client import AlpacaKeys
 from alpaca_vault.broker.errors import AlpacaAuthError
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.errors import AccountNotActive, KeyPairRefused
 from alpaca_vault.tools.gate import alpaca_call, vault_call
 from alpaca_vault.tools.key_entry import CredentialSummary, KeyEntryResult, run_key_entry
-from alpaca_vault.tools.params import CredentialRef, Environment, InvalidArgument
+from alpaca_vault.tools.params import CredentialName, CredentialRef, Environment, InvalidArgument, KeyArgument
 from alpaca_vault.tools.results import counted, respond
 from alpaca_vault.tools.runtime import runtime
 from alpaca_vault.vault.exposure import register_exposed
@@ -36,7 +37,11 @@ class DeletedCredential(BaseModel):
 
 def _describe(info: CredentialSummary) -> str:
     state = "active" if info.is_active else "inactive"
-    account = f", account {info.account_number} ({info.account_status})" if info.account_number else ""
+    account = (
+        f", account {voice.ident(info.account_number)} ({voice.word(info.account_status, voice.ACCOUNT_STATUSES)})"
+        if info.account_number
+        else ""
+    )
     return f"'{info.name}' [{info.environment}, {state}{account}]"
 
 
@@ -102,11 +107,11 @@ async def store_credential(
     ],
     environment: Annotated[Environment, Field(description="'paper' or 'live' trading.")] = "paper",
     api_key: Annotated[
-        SecretStr | None,
+        KeyArgument | None,
         Field(description="Alpaca API key id, only where the operator allows keys as arguments."),
     ] = None,
     secret_key: Annotated[
-        SecretStr | None,
+        KeyArgument | None,
         Field(description="Alpaca API secret key, only where the operator allows keys as arguments."),
     ] = None,
     validate: Annotated[
@@ -187,13 +192,14 @@ async def validate_credential(
     fresh = CredentialSummary.of(await call.vault.get(call.user_id, str(call.resolved.id)))
     summary = f"Alpaca accepted credential {_describe(fresh)}."
     if str(account.status).upper() != "ACTIVE":
-        summary += f" Warning: the account is {account.status}, not ACTIVE, so it cannot trade."
+        status = voice.word(account.status, voice.ACCOUNT_STATUSES)
+        summary += f" Warning: the account is {status}, not ACTIVE, so it cannot trade."
     return respond(CredentialResult(credential=fresh, validated=True), summary)
 
 
 async def update_credential(
     ctx: Context[Any, Any],
-    credential: Annotated[str, Field(description="Credential name or id to change.")],
+    credential: Annotated[CredentialName, Field(description="Credential name or id to change.")],
     new_name: Annotated[str | None, Field(min_length=1, max_length=64, description="Rename it.")] = None,
     is_active: Annotated[
         bool | None, Field(description="false deactivates it (tools refuse to use it); true re-activates.")
@@ -205,11 +211,11 @@ async def update_credential(
         ),
     ] = False,
     api_key: Annotated[
-        SecretStr | None,
+        KeyArgument | None,
         Field(description="Replacement key id, only where the operator allows keys as arguments."),
     ] = None,
     secret_key: Annotated[
-        SecretStr | None,
+        KeyArgument | None,
         Field(description="Replacement secret, only where the operator allows keys as arguments."),
     ] = None,
     validate: Annotated[bool, Field(description="Check a replacement key pair with Alpaca first.")] = True,
@@ -273,7 +279,7 @@ async def update_credential(
 
 async def delete_credential(
     ctx: Context[Any, Any],
-    credential: Annotated[str, Field(description="Credential name or id to delete permanently.")],
+    credential: Annotated[CredentialName, Field(description="Credential name or id to delete permanently.")],
 ) -> Annotated[CallToolResult, DeletedCredential]:
     """Delete a stored credential and its encrypted keys permanently. Orders at Alpaca are not affected."""
     async with vault_call(ctx, credential=credential) as call:

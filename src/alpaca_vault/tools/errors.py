@@ -25,7 +25,9 @@ from alpaca_vault.broker import errors as broker
 from alpaca_vault.guard import confirm
 from alpaca_vault.guard import errors as guard
 from alpaca_vault.guard.intents import Intent
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.params import InvalidArgument
+from alpaca_vault.tools.voice import quoted
 from alpaca_vault.vault import errors as vault
 
 if TYPE_CHECKING:
@@ -118,7 +120,21 @@ def _who(call: ToolCall | None) -> str:
 
 
 def _detail(exc: broker.AlpacaError) -> str:
-    return f"{exc.message}" + (f" (Alpaca code {exc.code})" if exc.code else "")
+    """The error's facts in our words: HTTP status and Alpaca's code, and the message when it is ours.
+
+    Alpaca's own message is third-party text: never said here, only quoted at the end (``_quote``).
+    """
+    facts = [f"HTTP {exc.status}"] if exc.status is not None else []
+    if exc.code is not None:
+        facts.append(f"Alpaca code {exc.code}")
+    if not exc.alpaca_text:
+        facts.append(exc.message)
+    return ", ".join(facts) or "no details"
+
+
+def _quote(exc: broker.AlpacaError) -> str:
+    """Alpaca's message, when there is one, quoted after the label that marks it as data."""
+    return quoted(exc.message) if exc.alpaca_text else ""
 
 
 def _nothing_done(call: ToolCall | None) -> str:
@@ -152,43 +168,57 @@ def validation_message(exc: ValidationError) -> str:
 
 def _auth(exc: broker.AlpacaAuthError, call: ToolCall | None) -> str:
     return (
-        f"Alpaca rejected the key pair of {_who(call)} (HTTP 401: {_detail(exc)}). The keys may be revoked, "
+        f"Alpaca rejected the key pair of {_who(call)} ({_detail(exc)}). The keys may be revoked, "
         "mistyped, or for the other environment (paper vs live). Store new keys with update_credential or "
-        "`alpaca-vault credentials add`, then validate_credential." + _nothing_done(call)
+        "`alpaca-vault credentials add`, then validate_credential." + _nothing_done(call) + _quote(exc)
     )
 
 
 def _forbidden(exc: broker.AlpacaForbidden, call: ToolCall | None) -> str:
     return (
-        f"Alpaca refused the request for {_who(call)} (HTTP 403: {_detail(exc)}). Check alpaca_get_account "
+        f"Alpaca refused the request for {_who(call)} ({_detail(exc)}). Check alpaca_get_account "
         "(buying power, trading_blocked) and alpaca_get_positions (quantity available) before trying again."
+        + _quote(exc)
     )
 
 
 def _not_found(exc: broker.AlpacaNotFound, call: ToolCall | None) -> str:
     return (
-        f"Alpaca found nothing for that request (HTTP 404: {_detail(exc)}). Check the id or symbol: "
+        f"Alpaca found nothing for that request ({_detail(exc)}). Check the id or symbol: "
         "alpaca_list_orders(status='all'), alpaca_get_positions and alpaca_get_asset show what exists."
+        + _quote(exc)
     )
 
 
 def _rejected(exc: broker.AlpacaRejected, call: ToolCall | None) -> str:
-    if "client_order_id" in exc.message:  # a reused id: the broker's message says what to change
-        return f"Alpaca rejected the request (HTTP 422): {exc.message}"
+    if not exc.alpaca_text:  # the broker's own account (e.g. an id Alpaca says is taken): our words
+        return f"Alpaca rejected the request ({_detail(exc)})."
+    if "client_order_id" in exc.message:  # a reused id
+        return (
+            f"Alpaca rejected the request ({_detail(exc)}): its message is about the client_order_id, which "
+            "must be unique. Choose a new client_order_id, or omit it to get a fresh one." + _quote(exc)
+        )
     if call is not None and call.intent in (Intent.REPLACE, Intent.CANCEL):
         # Actions on an existing order: Alpaca's 422 then almost always means the order is no longer open.
         return (
-            f"Alpaca rejected the request (HTTP 422: {_detail(exc)}). The order is probably no longer open "
-            "(filled, canceled, expired or already replaced): check it with alpaca_get_order."
+            f"Alpaca rejected the request ({_detail(exc)}). The order is probably no longer open "
+            "(filled, canceled, expired or already replaced): check it with alpaca_get_order." + _quote(exc)
         )
-    return f"Alpaca rejected the request (HTTP 422: {_detail(exc)}). Change what Alpaca's message names and try again."
+    return (
+        f"Alpaca rejected the request ({_detail(exc)}). Change what Alpaca's message (below) names and "
+        "try again." + _quote(exc)
+    )
 
 
 def _client_order_id_conflict(exc: broker.ClientOrderIdConflict, call: ToolCall | None) -> str:
-    # The broker's message names the order holding the id, how it differs, and what did not happen.
+    # Facts only: the order holding the id is Alpaca's (its fields are third-party text), so it is named by
+    # its id and the request fields it differs in, and alpaca_get_order shows the rest.
+    differs = f"; it differs in {', '.join(exc.differences)}" if exc.differences else ""
     return (
-        f"Alpaca refused the request (HTTP 422): {exc.message}. Choose a new client_order_id, or omit it to "
-        f"get a fresh one; alpaca_get_order(client_order_id='{exc.client_order_id}') shows the existing order."
+        f"client_order_id '{exc.client_order_id}' already belongs to a different order (order "
+        f"{voice.ident(exc.existing_order_id)}{differs}); {exc.untouched}. Choose a new client_order_id, or "
+        f"omit it to get a fresh one; alpaca_get_order(client_order_id='{exc.client_order_id}') shows the "
+        "existing order."
     )
 
 
@@ -208,14 +238,17 @@ def _request_error(exc: broker.AlpacaRequestError, call: ToolCall | None) -> str
 
 def _bad_request(exc: broker.AlpacaBadRequest, call: ToolCall | None) -> str:
     return (
-        f"Alpaca could not read the request (HTTP 400: {_detail(exc)}). Check the arguments' names and "
-        "formats against the tool's input schema." + _nothing_done(call)
+        f"Alpaca could not read the request ({_detail(exc)}). Check the arguments' names and "
+        "formats against the tool's input schema." + _nothing_done(call) + _quote(exc)
     )
 
 
 def _rate_limited(exc: broker.AlpacaRateLimited, call: ToolCall | None) -> str:
     wait = f"Wait {exc.retry_after:g} s" if exc.retry_after else "Wait a little"
-    return f"Alpaca's rate limit was reached for {_who(call)} ({_detail(exc)}). {wait} and try again."
+    return (
+        f"Alpaca's rate limit was reached for {_who(call)} ({_detail(exc)}). {wait} and try again."
+        + _quote(exc)
+    )
 
 
 def _budget_exhausted(exc: broker.RequestBudgetExhausted, call: ToolCall | None) -> str:
@@ -228,7 +261,12 @@ def _budget_exhausted(exc: broker.RequestBudgetExhausted, call: ToolCall | None)
 
 
 def _unavailable(exc: broker.AlpacaUnavailable, call: ToolCall | None) -> str:
-    return f"Alpaca is unavailable right now ({_detail(exc)}); retries did not help. Try again shortly."
+    if not exc.alpaca_text:  # the broker's own account of what happened (e.g. a lookup proved nothing placed)
+        return f"{exc.message}."
+    return (
+        f"Alpaca is unavailable right now ({_detail(exc)}); retries did not help. Try again shortly."
+        + _quote(exc)
+    )
 
 
 def _no_answer(exc: broker.AlpacaTimeout | broker.AlpacaConnectionError, call: ToolCall | None) -> str:
@@ -297,8 +335,7 @@ def _live_trading_disabled(exc: broker.LiveTradingDisabled, call: ToolCall | Non
 
 
 def _alpaca(exc: broker.AlpacaError, call: ToolCall | None) -> str:
-    status = f"HTTP {exc.status}: " if exc.status is not None else ""
-    return f"Alpaca refused the request ({status}{_detail(exc)})." + _nothing_done(call)
+    return f"Alpaca refused the request ({_detail(exc)})." + _nothing_done(call) + _quote(exc)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -349,7 +386,8 @@ def _unknown_asset(exc: UnknownAsset, call: ToolCall | None) -> str:
 
 def _account_not_active(exc: AccountNotActive, call: ToolCall | None) -> str:
     return (
-        f"Alpaca account {exc.account_number} is {exc.status}, not ACTIVE, so it cannot trade."
+        f"Alpaca account {voice.ident(exc.account_number)} is "
+        f"{voice.word(exc.status, voice.ACCOUNT_STATUSES)}, not ACTIVE, so it cannot trade."
         + _nothing_done(call)
         + " Use validate=false to store it anyway."
     )

@@ -27,9 +27,24 @@ from alpaca_vault.broker.models import (
     TakeProfit,
     is_crypto_symbol,
 )
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.errors import OrderDeadlineExceeded
 from alpaca_vault.tools.gate import ToolCall, alpaca_call
-from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, TimeInForce, symbol_of
+from alpaca_vault.tools.params import (
+    ClientOrderId,
+    CredentialRef,
+    InvalidArgument,
+    Notional,
+    OrderId,
+    Percentage,
+    Price,
+    Quantity,
+    Symbol,
+    SymbolList,
+    TimeInForce,
+    TrailPercent,
+    symbol_of,
+)
 from alpaca_vault.tools.results import counted, respond
 from alpaca_vault.tools.runtime import runtime
 
@@ -58,8 +73,8 @@ OrderSymbol = Annotated[
 ]
 OrderSide = Annotated[Literal["buy", "sell"] | None, Field(description="buy or sell; omit for mleg.")]
 OrderQty = Annotated[
-    Decimal | None,
-    Field(gt=0, description="Shares, coins (fractions allowed) or whole contracts; for mleg, units of the "
+    Quantity | None,
+    Field(description="Shares, coins (fractions allowed) or whole contracts; for mleg, units of the "
           "leg ratios. Give qty or notional."),
 ]  # fmt: skip
 OrderClass = Annotated[
@@ -127,6 +142,7 @@ def replacement_sent(call: ToolCall) -> ReplaceOrderRequest:
 
 
 def _describe_order(order: Order) -> str:
+    """An order in our words: Alpaca's strings only as known words, symbols and ids (tools/voice.py)."""
     size = f"{order.qty}" if order.qty is not None else f"${order.notional}"
     prices = []
     if order.stop_price is not None:
@@ -139,14 +155,18 @@ def _describe_order(order: Order) -> str:
         )
     price = f" @ {', '.join(prices)}" if prices else ""
     filled = f", filled {order.filled_qty} @ {order.filled_avg_price}" if order.filled_qty else ""
-    kind = order.type or order.order_type
-    what = f"{order.side} {size} {order.symbol}"
+    kind = voice.word(order.type or order.order_type, voice.ORDER_TYPES)
+    what = f"{voice.word(order.side, voice.ORDER_SIDES)} {size} {voice.symbol(order.symbol)}"
     if order.order_class == "mleg":
-        legs = ", ".join(f"{leg.side} {leg.symbol}" for leg in (order.legs or [])[:4])
+        legs = ", ".join(
+            f"{voice.word(leg.side, voice.ORDER_SIDES)} {voice.symbol(leg.symbol)}"
+            for leg in (order.legs or [])[:4]
+        )
         what = f"mleg {size} x [{legs}]"
     return (
-        f"{what} {kind}{price} {order.time_in_force}: {order.status}{filled} "
-        f"(id {order.id}, client_order_id {order.client_order_id})"
+        f"{what} {kind}{price} {voice.word(order.time_in_force, voice.TIMES_IN_FORCE)}: "
+        f"{voice.word(order.status, voice.ORDER_STATUSES)}{filled} "
+        f"(id {voice.ident(order.id)}, client_order_id {voice.ident(order.client_order_id)})"
     )
 
 
@@ -246,9 +266,8 @@ async def alpaca_place_order(
     side: OrderSide = None,
     qty: OrderQty = None,
     notional: Annotated[
-        Decimal | None,
+        Notional | None,
         Field(
-            gt=0,
             description="Dollar amount instead of qty: market orders only, "
             "time_in_force day (stocks) or gtc/ioc (crypto).",
         ),
@@ -263,32 +282,30 @@ async def alpaca_place_order(
             "and options (which accept only day), gtc for crypto pairs (which accept only gtc or ioc)."
         ),
     ] = None,
-    limit_price: Annotated[Decimal | None, Field(gt=0, description="For limit and stop_limit.")] = None,
-    stop_price: Annotated[Decimal | None, Field(gt=0, description="For stop and stop_limit.")] = None,
+    limit_price: Annotated[Price | None, Field(description="For limit and stop_limit.")] = None,
+    stop_price: Annotated[Price | None, Field(description="For stop and stop_limit.")] = None,
     trail_price: Annotated[
-        Decimal | None, Field(gt=0, description="trailing_stop: trail by this many dollars.")
+        Price | None, Field(description="trailing_stop: trail by this many dollars.")
     ] = None,
     trail_percent: Annotated[
-        Decimal | None, Field(gt=0, lt=100, description="trailing_stop: trail by this percent.")
+        TrailPercent | None, Field(description="trailing_stop: trail by this percent.")
     ] = None,
     extended_hours: Annotated[
         bool, Field(description="Allow pre/after-market fills (limit orders, day or gtc).")
     ] = False,
     order_class: OrderClass = "simple",
     take_profit_limit_price: Annotated[
-        Decimal | None, Field(gt=0, description="bracket/oco/oto take-profit limit price.")
+        Price | None, Field(description="bracket/oco/oto take-profit limit price.")
     ] = None,
     stop_loss_stop_price: Annotated[
-        Decimal | None, Field(gt=0, description="bracket/oco/oto stop-loss trigger price.")
+        Price | None, Field(description="bracket/oco/oto stop-loss trigger price.")
     ] = None,
     stop_loss_limit_price: Annotated[
-        Decimal | None, Field(gt=0, description="Makes the stop-loss leg a stop-limit at this price.")
+        Price | None, Field(description="Makes the stop-loss leg a stop-limit at this price.")
     ] = None,
     client_order_id: Annotated[
-        str | None,
+        ClientOrderId | None,
         Field(
-            min_length=1,
-            max_length=128,
             description="Your unique id for this order (generated if omitted). A retry MUST reuse the id of "
             "the first attempt (every answer, errors included, names it): the same id never creates a second "
             "order; using it for a different order is refused.",
@@ -333,7 +350,7 @@ async def alpaca_list_orders(
     after: Annotated[dt.datetime | None, Field(description="Only orders submitted after this time.")] = None,
     until: Annotated[dt.datetime | None, Field(description="Only orders submitted until this time.")] = None,
     direction: Annotated[Literal["asc", "desc"], Field(description="Sort by submission time.")] = "desc",
-    symbols: Annotated[list[str] | None, Field(description="Only these symbols.")] = None,
+    symbols: SymbolList = None,
     nested: Annotated[bool, Field(description="Nest bracket/oco/oto legs under their parent order.")] = True,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrdersResult]:
@@ -364,9 +381,9 @@ async def alpaca_list_orders(
 
 async def alpaca_get_order(
     ctx: Context[Any, Any],
-    order_id: Annotated[str | None, Field(description="Alpaca's order id.")] = None,
+    order_id: Annotated[OrderId | None, Field(description="Alpaca's order id.")] = None,
     client_order_id: Annotated[
-        str | None, Field(description="Your client_order_id, instead of order_id.")
+        ClientOrderId | None, Field(description="Your client_order_id, instead of order_id.")
     ] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrderResult]:
@@ -387,14 +404,14 @@ async def alpaca_get_order(
 
 async def alpaca_replace_order(
     ctx: Context[Any, Any],
-    order_id: Annotated[str, Field(description="The open order to replace.")],
-    qty: Annotated[Decimal | None, Field(gt=0, description="New quantity.")] = None,
+    order_id: Annotated[OrderId, Field(description="The open order to replace.")],
+    qty: Annotated[Quantity | None, Field(description="New quantity.")] = None,
     time_in_force: Annotated[TimeInForce | None, Field(description="New time in force.")] = None,
-    limit_price: Annotated[Decimal | None, Field(gt=0, description="New limit price.")] = None,
-    stop_price: Annotated[Decimal | None, Field(gt=0, description="New stop price.")] = None,
-    trail: Annotated[Decimal | None, Field(gt=0, description="New trail_price or trail_percent.")] = None,
+    limit_price: Annotated[Price | None, Field(description="New limit price.")] = None,
+    stop_price: Annotated[Price | None, Field(description="New stop price.")] = None,
+    trail: Annotated[Price | None, Field(description="New trail_price or trail_percent.")] = None,
     client_order_id: Annotated[
-        str | None, Field(min_length=1, max_length=128, description="client_order_id for the replacement.")
+        ClientOrderId | None, Field(description="client_order_id for the replacement.")
     ] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrderResult]:
@@ -422,7 +439,7 @@ async def alpaca_replace_order(
 
 async def alpaca_cancel_order(
     ctx: Context[Any, Any],
-    order_id: Annotated[str, Field(description="The open order to cancel.")],
+    order_id: Annotated[OrderId, Field(description="The open order to cancel.")],
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, CancelResult]:
     """Cancel one open order. A filled order cannot be canceled."""
@@ -452,10 +469,11 @@ async def alpaca_cancel_all_orders(
         f"in '{call.credential_name}' ({call.resolved.environment})."
     )
     if refused:
+        # Alpaca's reasons are third-party text: they stay in the data block.
         summary += " Not canceled: " + "; ".join(
-            f"{r.id} ({r.status}: {r.message or 'no reason given'})" for r in refused
+            f"{voice.ident(r.id)} (HTTP {r.status})" for r in refused[:20]
         )
-        summary += ". Check them with alpaca_get_order."
+        summary += ". Alpaca's reasons are in the data block; check the orders with alpaca_get_order."
     return respond(
         CancelAllResult(
             credential=call.credential_name, environment=call.resolved.environment, results=results
@@ -467,10 +485,8 @@ async def alpaca_cancel_all_orders(
 async def alpaca_close_position(
     ctx: Context[Any, Any],
     symbol: Symbol,
-    qty: Annotated[Decimal | None, Field(gt=0, description="Close only this many shares.")] = None,
-    percentage: Annotated[
-        Decimal | None, Field(gt=0, le=100, description="Close this percent of the position.")
-    ] = None,
+    qty: Annotated[Quantity | None, Field(description="Close only this many shares.")] = None,
+    percentage: Annotated[Percentage | None, Field(description="Close this percent of the position.")] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, ClosePositionOutcome]:
     """Close (liquidate) a position, fully or partly, with a market order."""
@@ -520,7 +536,9 @@ async def alpaca_close_all_positions(
     summary += " after cancelling open orders" if cancel_orders else ""
     if refused:
         # Alpaca's own reason is third-party text: it stays in the data block.
-        summary += "; not closed: " + ", ".join(f"{r.symbol} (status {r.status})" for r in refused[:20])
+        summary += "; not closed: " + ", ".join(
+            f"{voice.symbol(r.symbol)} (HTTP {r.status})" for r in refused[:20]
+        )
         summary += ". Reasons are in the data block"
     summary += ". alpaca_list_orders shows the closing orders."
     result = CloseAllResult(
