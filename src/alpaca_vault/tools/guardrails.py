@@ -175,8 +175,9 @@ async def alpaca_preview_order(
     client_order_id: Annotated[
         ClientOrderId | None,
         Field(
-            description="Your unique id for this order (generated if omitted). Retrying the same order with "
-            "the same id never creates a second one; using it for a different order is refused.",
+            description="Your unique id for this order (generated if omitted). A retry MUST reuse the id of "
+            "the first attempt (every answer, errors included, names it): the same id never creates a second "
+            "order; using it for a different order is refused.",
         ),
     ] = None,
     position_intent: PositionIntentArg = None,
