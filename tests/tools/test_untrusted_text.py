@@ -68,7 +68,9 @@ class HostileUpstream:
     async def forward(self, request: Request) -> Response:
         if isinstance(self.mode, int):
             headers = {"Retry-After": "600"} if self.mode == 429 else {}  # too long to wait out: no retries
-            body = {"code": self.mode * 100000, "message": INJECTION}
+            # A hostile upstream also echoes the secret it was sent: the quote must carry none of it.
+            echoed = request.headers.get("apca-api-secret-key", "")
+            body = {"code": self.mode * 100000, "message": f"{INJECTION} (your secret: {echoed})"}
             return Response(json.dumps(body), self.mode, headers=headers, media_type="application/json")
         if (
             self.mode == "rewrite"
@@ -206,5 +208,7 @@ async def test_injection_in_every_free_text_field_stays_inside_the_data_block(
                 assert result.is_error, (name, status, text_of(result))
                 assert_own_voice(f"{name} on HTTP {status}", result)
                 quoted_in_errors += INJECTION in text_of(result).partition(QUOTE_LABEL)[2]
+                secret = sim_account.secret_key
+                assert not any(secret[i : i + 8] in text_of(result) for i in range(len(secret) - 7)), name
         # Alpaca's message reached the agent (quoted, as data) in most of them: the errors were really read.
         assert quoted_in_errors >= 6 * 6 // 2, quoted_in_errors
