@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
@@ -52,6 +53,19 @@ def poisoned(value: Any) -> Any:
         return [poisoned(item) for item in value]
     if isinstance(value, str) and not _is_number(value) and not _DATE.match(value):
         return INJECTION
+    return value
+
+
+def inflated(value: Any) -> Any:
+    """Every number (Alpaca writes most as strings) becomes ten bytes that expand to 80 MB of digits."""
+    if isinstance(value, dict):
+        return {key: inflated(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [inflated(item) for item in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float) or (isinstance(value, str) and _is_number(value)):
+        return "1e80000000"
     return value
 
 
@@ -99,11 +113,12 @@ class HostileUpstream:
             )
         content = answer.content
         if (
-            self.mode == "rewrite"
+            self.mode in ("rewrite", "inflate")
             and content
             and answer.headers.get("content-type", "").startswith("application/json")
         ):
-            content = json.dumps(poisoned(json.loads(content))).encode()
+            change = poisoned if self.mode == "rewrite" else inflated
+            content = json.dumps(change(json.loads(content))).encode()
         return Response(content, answer.status_code, media_type=answer.headers.get("content-type"))
 
 
@@ -212,3 +227,24 @@ async def test_injection_in_every_free_text_field_stays_inside_the_data_block(
                 assert not any(secret[i : i + 8] in text_of(result) for i in range(len(secret) - 7)), name
         # Alpaca's message reached the agent (quoted, as data) in most of them: the errors were really read.
         assert quoted_in_errors >= 6 * 6 // 2, quoted_in_errors
+
+
+async def test_numbers_written_as_huge_powers_of_ten_are_refused_not_expanded(
+    tmp_path: Path, upstream: tuple[HostileUpstream, str], sim_account: Any
+) -> None:
+    """Attack stopped: an upstream answering "equity": "1e80000000" (ten bytes) made the server write 80 MB
+    of digits into the result (and format it again for the summary), once per call."""
+    hostile, url = upstream
+    settings = make_settings(tmp_path / "data", url, http_timeout=5.0)
+    async with paper_session(settings, sim_account) as client:
+        placed = await client.call_tool("alpaca_place_order", {"symbol": "AAPL", "side": "buy", "qty": "1"})
+        assert not placed.is_error, text_of(placed)
+        hostile.mode = "inflate"
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for name, args in [("alpaca_get_account", {}), ("alpaca_get_positions", {}),
+                           ("alpaca_list_orders", {"status": "all"}), ("alpaca_get_latest_quote", {"symbols": "AAPL"}),
+                           ("alpaca_get_bars", {"symbol": "AAPL", "limit": 5})]:  # fmt: skip
+            result = await client.call_tool(name, args)
+            assert result.is_error and "unexpected shape" in text_of(result), (name, text_of(result)[:300])
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+        assert grown < 50 * 1024, f"peak RSS grew by {grown / 1024:.0f} MiB"
