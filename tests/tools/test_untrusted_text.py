@@ -158,6 +158,7 @@ def arguments(name: str, order_id: str, watchlist_id: str) -> dict[str, Any]:
         "alpaca_delete_watchlist": {"watchlist_id": watchlist_id},
         "alpaca_update_account_config": {"no_shorting": True},
         "alpaca_list_orders": {"status": "all"},
+        "alpaca_request_locate": {"symbol": "GME", "qty": 100},
     }.get(name, {})
 
 

@@ -64,6 +64,9 @@ ACTION_OF_INTENT: dict[str, Action] = {
     "replace": "replace",
     "exercise": "replace",
     "configure_account": "replace",
+    # A locate reduces no risk (it prepares a short sale and costs a fee): judged like an order's
+    # replace, so read_only and a halted credential refuse it.
+    "locate": "replace",
     "cancel": "cancel",
     "cancel_all": "cancel",
     "change_watchlist": "cancel",

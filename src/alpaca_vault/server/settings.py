@@ -27,7 +27,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 PAPER_URL = "https://paper-api.alpaca.markets"
 LIVE_URL = "https://api.alpaca.markets"
 DATA_URL = "https://data.alpaca.markets"
-TOOLSETS = ("credentials", "account", "trading", "market", "options", "news", "watchlists")
+TOOLSETS = ("credentials", "account", "trading", "market", "options", "news", "watchlists", "locates")
 
 
 def _default_data_dir() -> Path:
@@ -82,8 +82,8 @@ class Settings(BaseSettings):
     toolsets: str | None = Field(
         default=None,
         description="Comma-separated toolsets to expose: credentials, account, trading, market, options, news, "
-        "watchlists. Default: all. "
-        "Leave out 'trading' and 'watchlists' for a server that changes nothing at Alpaca.",
+        "watchlists, locates. Default: all. "
+        "Leave out 'trading', 'watchlists' and 'locates' for a server that changes nothing at Alpaca.",
     )
     # NoDecode: the environment value goes to _comma_separated as text, so a plain
     # `vault.example.com` works as well as a JSON list.

@@ -12,7 +12,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from alpaca_vault.simulator.config import SimulatorConfig
 from alpaca_vault.simulator.faults import FaultMiddleware
 from alpaca_vault.simulator.instance import Simulator
-from alpaca_vault.simulator.routes import admin, market_data, options, reference_data, trading, watchlists
+from alpaca_vault.simulator.routes import (
+    admin,
+    locates,
+    market_data,
+    options,
+    reference_data,
+    trading,
+    watchlists,
+)
 from alpaca_vault.simulator.routes.common import json_response
 
 
@@ -50,6 +58,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         routes=[
             *trading.routes,
             *watchlists.routes,
+            *locates.routes,
             *market_data.routes,
             *options.routes,
             *reference_data.routes,

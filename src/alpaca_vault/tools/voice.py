@@ -48,6 +48,7 @@ ACCOUNT_STATUSES = frozenset(
         "REJECTED", "DISABLED", "ACCOUNT_CLOSED", "INACTIVE", "PAPER_ONLY",
     }
 )  # fmt: skip
+LOCATE_STATUSES = frozenset({"active", "expired", "rejected"})
 #: Values of the account configuration's text settings (dtbp_check, pdt_check, trade_confirm_email, margin).
 CONFIG_VALUES = frozenset({"entry", "exit", "both", "all", "none", "1", "2", "4"})
 TIMEFRAMES = frozenset({"1Min", "5Min", "15Min", "30Min", "1H", "1D", "1Hour", "1Day"})
