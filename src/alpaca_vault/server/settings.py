@@ -123,6 +123,14 @@ class Settings(BaseSettings):
         default=30, ge=5, le=720, description="Minutes a console sign-in lasts (no sliding renewal)."
     )
 
+    # --- #14 item 5 (console2): order approval links for clients without confirmation forms ---
+    approval_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=60,
+        description="Minutes an order approval link stays open, and an approval given on it counts for retries.",
+    )
+
     # --- #16 TLS to PostgreSQL and its connection pool (ignored for SQLite) ---
     database_sslmode: Literal["disable", "require", "verify-ca", "verify-full"] | None = Field(
         default=None,
