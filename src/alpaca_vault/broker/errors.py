@@ -26,7 +26,13 @@ from alpaca_vault.secret_text import redact_secret_runs
 
 
 class AlpacaError(Exception):
-    """An Alpaca call failed. ``status`` is None when no HTTP answer arrived."""
+    """An Alpaca call failed. ``status`` is None when no HTTP answer arrived.
+
+    ``alpaca_text`` is True when ``message`` is Alpaca's own words (from its error body): third-party
+    text, which the tools quote as data and never say as their own. Otherwise the message is ours.
+    """
+
+    alpaca_text: bool = False
 
     def __init__(self, status: int | None, code: int | None, message: str) -> None:
         super().__init__(message)
@@ -191,6 +197,7 @@ class ClientOrderIdConflict(AlpacaRejected):
         self.client_order_id = client_order_id
         self.existing_order_id = existing_order_id
         self.differences = differences
+        self.untouched = untouched
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -256,6 +263,27 @@ class AlpacaRequestError(_NoAnswer):
     @property
     def retryable(self) -> bool:
         return False
+
+
+class RequestBudgetExhausted(AlpacaError):
+    """Our own per-credential request budget had no room within the longest wait allowed; nothing was sent.
+
+    Not Alpaca's 429 (Alpaca never saw the request), and not retried: the caller hears at once.
+    """
+
+    def __init__(self, *, per_minute: int, waited: float) -> None:
+        super().__init__(
+            None,
+            None,
+            f"The credential's request budget ({per_minute} Alpaca requests per minute) stayed full for "
+            f"{waited:g}s, the longest a call may wait; nothing was sent",
+        )
+        self.per_minute = per_minute
+        self.waited = waited
+        self.request_sent = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "per_minute": self.per_minute, "waited": self.waited}
 
 
 class AlpacaBadResponse(AlpacaError):

@@ -207,6 +207,7 @@ async def open_runtime(
             data_url=settings.data_url,
             timeout=settings.http_timeout,
             rate_limit_per_minute=settings.rate_limit_per_minute,
+            rate_limit_max_wait=settings.rate_limit_max_wait,
             allow_live_trading=settings.allow_live_trading,  # the broker's backstop behind the gate's wall
             stock_feed=settings.data_feed,
         )
@@ -247,6 +248,7 @@ async def open_runtime(
         allow_secrets_in_arguments=settings.allow_secrets_in_arguments,
         max_result_bytes=settings.max_result_bytes,
         result_text=settings.result_text,
+        order_deadline=settings.order_deadline,
     )
     if pages is not None:
         pages.runtime = runtime

@@ -219,6 +219,21 @@ class Settings(BaseSettings):
         "reads it); `summary` = only the summary for clients on MCP 2025-06-18 or later, which take the data as "
         "structured content (choose it when your client hands structured content to the model).",
     )
+    # --- #10 (untrusted): bounded waits for the request budget and for placing an order ---
+    rate_limit_max_wait: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="Seconds a call may wait for room in its credential's request budget "
+        "(RATE_LIMIT_PER_MINUTE); longer, and it is refused with nothing sent.",
+    )
+    order_deadline: float = Field(
+        default=25.0,
+        ge=1,
+        le=600,
+        description="Seconds alpaca_place_order may take in all (retries and lookups included); then it "
+        "answers with the client_order_id to look up. Keep it under your MCP client's tool timeout.",
+    )
 
     @field_validator(
         "database_sslmode", "database_ssl_ca", "database_ssl_cert", "database_ssl_key", mode="before"

@@ -168,7 +168,7 @@ class AuditHooks:
             self._open_intents[call] = call.order_intent  # the guard wrote it under its lock
         elif call.intent is Intent.PLACE and credential is not None and call.order is not None:
             request = _json_ready(call.order.to_alpaca(str(call.client_order_id)))
-            self._open_intents[call] = await intents.record(
+            self._open_intents[call] = call.order_intent = await intents.record(
                 call.user_id,
                 credential.id,
                 credential.name,

@@ -22,6 +22,7 @@ from alpaca_vault.broker.models import (
     Snapshot,
     Trade,
 )
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.errors import NoMarketData, UnknownAsset
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import (
@@ -107,7 +108,10 @@ async def alpaca_get_calendar(
     async with alpaca_call(ctx, credential) as call:
         days = await call.send(call.broker.get_calendar, start=start, end=end)
     summary = f"{counted(len(days), 'trading day')} from {start} to {end}" + (
-        ": " + ", ".join(f"{d.date} {d.open}-{d.close}" for d in days[:10]) if days else "."
+        ": "
+        + ", ".join(f"{d.date} {voice.clock_time(d.open)}-{voice.clock_time(d.close)}" for d in days[:10])
+        if days
+        else "."
     )
     return respond(CalendarResult(credential=call.credential_name, days=days), summary, rest=_later_days)
 
@@ -130,7 +134,10 @@ async def alpaca_get_asset(
             raise UnknownAsset(symbol) from None
     flags = [f for f in ("tradable", "fractionable", "shortable", "marginable") if getattr(asset, f)]
     # The asset's name is third-party text: it stays in the data block, out of our summary.
-    summary = f"{asset.symbol} ({asset.asset_class}, {asset.exchange}, {asset.status}): "
+    summary = f"{voice.symbol(asset.symbol)} ({voice.word(asset.asset_class, voice.ASSET_CLASSES)}, "
+    summary += (
+        f"{voice.word(asset.exchange, voice.EXCHANGES)}, {voice.word(asset.status, voice.ASSET_STATUSES)}): "
+    )
     summary += f"{', '.join(flags) or 'no flags'}."
     return respond(AssetResult(credential=call.credential_name, asset=asset), summary)
 
@@ -255,7 +262,8 @@ async def alpaca_list_assets(
         f" (more than {limit}: narrow the filters)" if truncated else ""
     )
     if assets:
-        summary += ": " + ", ".join(a.symbol for a in assets[:20]) + (", ..." if len(assets) > 20 else "")
+        summary += ": " + ", ".join(voice.symbol(a.symbol) for a in assets[:20])
+        summary += ", ..." if len(assets) > 20 else ""
     result = AssetsResult(credential=call.credential_name, assets=assets, truncated=truncated)
     return respond(result, summary + ".", records="assets", rest=_narrower_assets)
 
@@ -288,7 +296,7 @@ def _history_range(start: dt.datetime, end: dt.datetime | None) -> None:
 
 
 def _rows_summary(kind: str, rows: dict[str, list[Any]], token: str | None) -> str:
-    counts = ", ".join(f"{symbol} {len(items)}" for symbol, items in list(rows.items())[:10])
+    counts = ", ".join(f"{voice.symbol(symbol)} {len(items)}" for symbol, items in list(rows.items())[:10])
     total = sum(len(items) for items in rows.values())
     summary = f"{total} {kind}(s)" + (f" ({counts})" if counts else " in that range")
     return summary + ("; more pages: pass next_page_token as page_token." if token else ".")
@@ -367,7 +375,8 @@ async def alpaca_get_orderbook(
     if not books:
         raise NoMarketData(", ".join(wanted[:10]), "order book")
     summary = "; ".join(
-        f"{s}: best bid {b.bids[0].price if b.bids else 'none'}, best ask {b.asks[0].price if b.asks else 'none'}"
+        f"{voice.symbol(s)}: best bid {b.bids[0].price if b.bids else 'none'}, "
+        f"best ask {b.asks[0].price if b.asks else 'none'}"
         for s, b in books.items()
     )
     return respond(
@@ -400,7 +409,7 @@ async def alpaca_get_market_movers(
         movers = await call.send(call.broker.get_movers, market_type=market_type, top=top)
 
     def line(items: list[Any]) -> str:
-        return ", ".join(f"{m.symbol} {m.percent_change}%" for m in items[:5]) or "none"
+        return ", ".join(f"{voice.symbol(m.symbol)} {m.percent_change}%" for m in items[:5]) or "none"
 
     summary = f"Top {market_type} movers: gainers {line(movers.gainers)}; losers {line(movers.losers)}."
     return respond(MoversResult(credential=call.credential_name, movers=movers), summary)
@@ -418,7 +427,8 @@ async def alpaca_get_most_actives(
     async with alpaca_call(ctx, credential) as call:
         actives = await call.send(call.broker.get_most_actives, by=by, top=top)
     listed = ", ".join(
-        f"{a.symbol} ({a.volume if by == 'volume' else a.trade_count})" for a in actives.most_actives[:10]
+        f"{voice.symbol(a.symbol)} ({a.volume if by == 'volume' else a.trade_count})"
+        for a in actives.most_actives[:10]
     )
     summary = f"{len(actives.most_actives)} most active stock(s) by {by}" + (
         f": {listed}." if listed else "."

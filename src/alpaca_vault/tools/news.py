@@ -7,7 +7,6 @@ the agent only inside the data block that ``respond`` labels as not instructions
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
@@ -21,6 +20,7 @@ from alpaca_vault.broker.models import (
     NewsArticle,
     NewsQuery,
 )
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import CredentialRef, PageToken, SymbolList, symbol_list_of
 from alpaca_vault.tools.results import Bounded, respond, smaller_page
@@ -61,7 +61,14 @@ async def alpaca_get_news(
     return respond(result, summary, records="news", rest=smaller_page())
 
 
-_TYPE_WORD = re.compile(r"[a-z_]{1,40}")
+# Alpaca's group names for corporate actions: a known word is said, anything else reads "unrecognised".
+_ACTION_GROUPS = frozenset(
+    {
+        "forward_splits", "reverse_splits", "unit_splits", "stock_dividends", "cash_dividends",
+        "spin_offs", "cash_mergers", "stock_mergers", "stock_and_cash_mergers", "redemptions",
+        "name_changes", "worthless_removals", "rights_distributions",
+    }
+)  # fmt: skip
 
 
 class CorporateActionsResult(Bounded):
@@ -94,8 +101,7 @@ async def alpaca_get_corporate_actions(
     actions = {kind: items for kind, items in page.corporate_actions.items() if items}
     # The group names come from Alpaca too: only plain type words are named in our summary.
     counts = ", ".join(
-        f"{len(items)} {kind if _TYPE_WORD.fullmatch(kind) else 'other'}"
-        for kind, items in sorted(actions.items())
+        f"{len(items)} {voice.word(kind, _ACTION_GROUPS)}" for kind, items in sorted(actions.items())
     )
     summary = f"{sum(len(items) for items in actions.values())} corporate action(s)"
     summary += f": {counts}" if counts else " in that range"

@@ -1,9 +1,13 @@
-"""How orders read in a summary: side, size, symbol, type, prices, status, and a bracket's exit legs."""
+"""How orders read in a summary: side, size, symbol, type, prices, status, and a bracket's exit legs.
+
+Alpaca's strings appear only as known words, symbols and ids of a strict shape (tools/voice.py).
+"""
 
 from __future__ import annotations
 
 from alpaca_vault.broker.models import Order
 from alpaca_vault.broker.trading import is_live
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.results import counted
 
 
@@ -20,6 +24,7 @@ def _leg_price(leg: Order) -> str:
         return f"stop {leg.stop_price}"
     if kind == "trailing_stop":
         return f"trail {leg.trail_price}" if leg.trail_price is not None else f"trail {leg.trail_percent}%"
+    kind = voice.word(kind, voice.ORDER_TYPES)
     return f"{kind} {leg.limit_price}" if leg.limit_price is not None else f"{kind}"
 
 
@@ -30,7 +35,8 @@ def _describe_exits(order: Order) -> str:
         return ""
     parts = [
         f"{_exit_role(leg)} {'limit ' if (leg.type or leg.order_type) == 'limit' else ''}"
-        f"{_leg_price(leg).removeprefix('limit ')} ({leg.status}, id {leg.id})"
+        f"{_leg_price(leg).removeprefix('limit ')} "
+        f"({voice.word(leg.status, voice.ORDER_STATUSES)}, id {voice.ident(leg.id)})"
         for leg in legs
     ]
     return f"; {counted(len(legs), 'exit leg')}: " + ", ".join(parts)
@@ -55,14 +61,19 @@ def describe_order(order: Order) -> str:
         )
     price = f" @ {', '.join(prices)}" if prices else ""
     filled = f", filled {order.filled_qty} @ {order.filled_avg_price}" if order.filled_qty else ""
-    kind = order.type or order.order_type
-    what = f"{order.side} {size} {order.symbol}"
+    kind = voice.word(order.type or order.order_type, voice.ORDER_TYPES)
+    what = f"{voice.word(order.side, voice.ORDER_SIDES)} {size} {voice.symbol(order.symbol)}"
     if order.order_class == "mleg":
-        legs = ", ".join(f"{leg.side} {leg.symbol}" for leg in (order.legs or [])[:4])
+        legs = ", ".join(
+            f"{voice.word(leg.side, voice.ORDER_SIDES)} {voice.symbol(leg.symbol)}"
+            for leg in (order.legs or [])[:4]
+        )
         what = f"mleg {size} x [{legs}]"
     return (
-        f"{what} {kind}{price} {order.time_in_force}: {order.status}{filled} "
-        f"(id {order.id}, client_order_id {order.client_order_id}){_describe_exits(order)}"
+        f"{what} {kind}{price} {voice.word(order.time_in_force, voice.TIMES_IN_FORCE)}: "
+        f"{voice.word(order.status, voice.ORDER_STATUSES)}{filled} "
+        f"(id {voice.ident(order.id)}, client_order_id {voice.ident(order.client_order_id)})"
+        f"{_describe_exits(order)}"
     )
 
 

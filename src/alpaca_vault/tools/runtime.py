@@ -74,6 +74,7 @@ class ToolRuntime:
         allow_secrets_in_arguments: bool = False,
         max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
         result_text: ResultText = "data",
+        order_deadline: float = 25.0,
     ) -> None:
         from alpaca_vault.tools.gate import GateHooks
 
@@ -86,6 +87,8 @@ class ToolRuntime:
         # #11: every result fits max_result_bytes; result_text decides whether the text repeats the data.
         self.max_result_bytes = max_result_bytes
         self.result_text: ResultText = result_text
+        # #10 point 9: seconds alpaca_place_order may take before it answers with the id to look up.
+        self.order_deadline = order_deadline
         # Maps the local user to the caller: the bearer token's user over HTTP, the local user over stdio.
         self._resolve_caller = resolve_caller
         #: Checks and records other rooms plug into every tool call (see tools/gate.py).

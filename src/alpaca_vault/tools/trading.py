@@ -7,6 +7,7 @@ anything is sent.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -27,10 +28,28 @@ from alpaca_vault.broker.models import (
     TakeProfit,
     is_crypto_symbol,
 )
+from alpaca_vault.broker.orders import Placement
+from alpaca_vault.tools import voice
+from alpaca_vault.tools.errors import OrderDeadlineExceeded
 from alpaca_vault.tools.gate import ToolCall, alpaca_call
 from alpaca_vault.tools.order_text import describe_order, flatten_live, live_count
-from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, TimeInForce, symbol_of
+from alpaca_vault.tools.params import (
+    ClientOrderId,
+    CredentialRef,
+    InvalidArgument,
+    Notional,
+    OrderId,
+    Percentage,
+    Price,
+    Quantity,
+    Symbol,
+    SymbolList,
+    TimeInForce,
+    TrailPercent,
+    symbol_of,
+)
 from alpaca_vault.tools.results import Bounded, Continuation, Record, counted, respond
+from alpaca_vault.tools.runtime import runtime
 
 PositionIntent = Literal["buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close"]
 
@@ -57,8 +76,8 @@ OrderSymbol = Annotated[
 ]
 OrderSide = Annotated[Literal["buy", "sell"] | None, Field(description="buy or sell; omit for mleg.")]
 OrderQty = Annotated[
-    Decimal | None,
-    Field(gt=0, description="Shares, coins (fractions allowed) or whole contracts; for mleg, units of the "
+    Quantity | None,
+    Field(description="Shares, coins (fractions allowed) or whole contracts; for mleg, units of the "
           "leg ratios. Give qty or notional."),
 ]  # fmt: skip
 OrderClass = Annotated[
@@ -140,6 +159,27 @@ def replacement_sent(call: ToolCall) -> ReplaceOrderRequest:
     return call.order
 
 
+# Once a person has confirmed an order, its exchange with Alpaca gets at least this long, whatever the
+# confirmation took: a confirmed order is not abandoned unsent.
+_MIN_EXCHANGE_SECONDS = 5.0
+
+
+async def _within_deadline(call: ToolCall, deadline: float, started: float) -> Placement:
+    """Place the order, answering with its client_order_id when the deadline passes first.
+
+    Clients give up on a tool call after a while (often 30-60 s) and may retry; a retry without the id
+    would be a new order. So the call ends first, with the id to look up and to reuse.
+    """
+    loop = asyncio.get_running_loop()
+    until = max(started + deadline, loop.time() + min(deadline, _MIN_EXCHANGE_SECONDS))
+    try:
+        async with asyncio.timeout_at(until):
+            return await call.send(call.broker.submit_order, request_sent(call))
+    except TimeoutError:
+        failure = OrderDeadlineExceeded(str(call.client_order_id), deadline, call.order_intent)
+    raise failure
+
+
 def order_request(
     *,
     symbol: str | None,
@@ -215,9 +255,8 @@ async def alpaca_place_order(
     side: OrderSide = None,
     qty: OrderQty = None,
     notional: Annotated[
-        Decimal | None,
+        Notional | None,
         Field(
-            gt=0,
             description="Dollar amount instead of qty: market orders only, "
             "time_in_force day (stocks) or gtc/ioc (crypto).",
         ),
@@ -232,34 +271,33 @@ async def alpaca_place_order(
             "and options (which accept only day), gtc for crypto pairs (which accept only gtc or ioc)."
         ),
     ] = None,
-    limit_price: Annotated[Decimal | None, Field(gt=0, description="For limit and stop_limit.")] = None,
-    stop_price: Annotated[Decimal | None, Field(gt=0, description="For stop and stop_limit.")] = None,
+    limit_price: Annotated[Price | None, Field(description="For limit and stop_limit.")] = None,
+    stop_price: Annotated[Price | None, Field(description="For stop and stop_limit.")] = None,
     trail_price: Annotated[
-        Decimal | None, Field(gt=0, description="trailing_stop: trail by this many dollars.")
+        Price | None, Field(description="trailing_stop: trail by this many dollars.")
     ] = None,
     trail_percent: Annotated[
-        Decimal | None, Field(gt=0, lt=100, description="trailing_stop: trail by this percent.")
+        TrailPercent | None, Field(description="trailing_stop: trail by this percent.")
     ] = None,
     extended_hours: Annotated[
         bool, Field(description="Allow pre/after-market fills (limit orders, day or gtc).")
     ] = False,
     order_class: OrderClass = "simple",
     take_profit_limit_price: Annotated[
-        Decimal | None, Field(gt=0, description="bracket/oco/oto take-profit limit price.")
+        Price | None, Field(description="bracket/oco/oto take-profit limit price.")
     ] = None,
     stop_loss_stop_price: Annotated[
-        Decimal | None, Field(gt=0, description="bracket/oco/oto stop-loss trigger price.")
+        Price | None, Field(description="bracket/oco/oto stop-loss trigger price.")
     ] = None,
     stop_loss_limit_price: Annotated[
-        Decimal | None, Field(gt=0, description="Makes the stop-loss leg a stop-limit at this price.")
+        Price | None, Field(description="Makes the stop-loss leg a stop-limit at this price.")
     ] = None,
     client_order_id: Annotated[
-        str | None,
+        ClientOrderId | None,
         Field(
-            min_length=1,
-            max_length=128,
-            description="Your unique id for this order (generated if omitted). Retrying the same order with "
-            "the same id never creates a second one; using it for a different order is refused.",
+            description="Your unique id for this order (generated if omitted). A retry MUST reuse the id of "
+            "the first attempt (every answer, errors included, names it): the same id never creates a second "
+            "order; using it for a different order is refused.",
         ),
     ] = None,
     position_intent: PositionIntentArg = None,
@@ -275,7 +313,9 @@ async def alpaca_place_order(
     Argument combinations are checked before anything reaches Alpaca. The result carries the order's
     client_order_id; if the outcome is ever unknown, look it up with alpaca_get_order(client_order_id=...)
     rather than placing the order again. Re-sending a client_order_id returns its existing order
-    (new_order_placed false). Live credentials are refused unless the server allows live trading.
+    (new_order_placed false). A call that takes too long ends with an error naming its client_order_id:
+    retry only with that same id, never a new one (or none), or a second order can result.
+    Live credentials are refused unless the server allows live trading.
     """
     request = order_request(
         symbol=symbol, side=side, qty=qty, notional=notional, type=type, time_in_force=time_in_force,
@@ -284,8 +324,9 @@ async def alpaca_place_order(
         stop_loss_stop_price=stop_loss_stop_price, stop_loss_limit_price=stop_loss_limit_price,
         client_order_id=client_order_id, position_intent=position_intent, legs=legs,
     )  # fmt: skip
+    started = asyncio.get_running_loop().time()
     async with alpaca_call(ctx, credential, order=request) as call:
-        placement = await call.send(call.broker.submit_order, request_sent(call))
+        placement = await _within_deadline(call, runtime(ctx).order_deadline, started)
         order = call.returned(placement.order)  # the audit record reads the order
     used, environment = call.credential_name, call.resolved.environment
     if placement.new_order_placed:
@@ -313,7 +354,7 @@ async def alpaca_list_orders(
     after: Annotated[dt.datetime | None, Field(description="Only orders submitted after this time.")] = None,
     until: Annotated[dt.datetime | None, Field(description="Only orders submitted until this time.")] = None,
     direction: Annotated[Literal["asc", "desc"], Field(description="Sort by submission time.")] = "desc",
-    symbols: Annotated[list[str] | None, Field(description="Only these symbols.")] = None,
+    symbols: SymbolList = None,
     nested: Annotated[
         bool,
         Field(description="Nest bracket/oco/oto exit legs under their entry (false: each leg listed alone)."),
@@ -388,9 +429,9 @@ def _next_orders(direction: Literal["asc", "desc"]) -> Continuation:
 
 async def alpaca_get_order(
     ctx: Context[Any, Any],
-    order_id: Annotated[str | None, Field(description="Alpaca's order id.")] = None,
+    order_id: Annotated[OrderId | None, Field(description="Alpaca's order id.")] = None,
     client_order_id: Annotated[
-        str | None, Field(description="Your client_order_id, instead of order_id.")
+        ClientOrderId | None, Field(description="Your client_order_id, instead of order_id.")
     ] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrderResult]:
@@ -411,14 +452,14 @@ async def alpaca_get_order(
 
 async def alpaca_replace_order(
     ctx: Context[Any, Any],
-    order_id: Annotated[str, Field(description="The open order to replace.")],
-    qty: Annotated[Decimal | None, Field(gt=0, description="New quantity.")] = None,
+    order_id: Annotated[OrderId, Field(description="The open order to replace.")],
+    qty: Annotated[Quantity | None, Field(description="New quantity.")] = None,
     time_in_force: Annotated[TimeInForce | None, Field(description="New time in force.")] = None,
-    limit_price: Annotated[Decimal | None, Field(gt=0, description="New limit price.")] = None,
-    stop_price: Annotated[Decimal | None, Field(gt=0, description="New stop price.")] = None,
-    trail: Annotated[Decimal | None, Field(gt=0, description="New trail_price or trail_percent.")] = None,
+    limit_price: Annotated[Price | None, Field(description="New limit price.")] = None,
+    stop_price: Annotated[Price | None, Field(description="New stop price.")] = None,
+    trail: Annotated[Price | None, Field(description="New trail_price or trail_percent.")] = None,
     client_order_id: Annotated[
-        str | None, Field(min_length=1, max_length=128, description="client_order_id for the replacement.")
+        ClientOrderId | None, Field(description="client_order_id for the replacement.")
     ] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrderResult]:
@@ -446,7 +487,7 @@ async def alpaca_replace_order(
 
 async def alpaca_cancel_order(
     ctx: Context[Any, Any],
-    order_id: Annotated[str, Field(description="The open order to cancel.")],
+    order_id: Annotated[OrderId, Field(description="The open order to cancel.")],
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, CancelResult]:
     """Cancel one open order. A filled order cannot be canceled."""
@@ -480,13 +521,14 @@ async def alpaca_cancel_all_orders(
         f"in '{call.credential_name}' ({call.resolved.environment})."
     )
     if refused:
+        # Alpaca's reasons are third-party text: they stay in the data block.
         summary += " Not canceled: " + "; ".join(
-            f"{r.id} ({r.status}: {r.message or 'no reason given'})" for r in refused
+            f"{voice.ident(r.id)} (HTTP {r.status})" for r in refused[:20]
         )
-        summary += ". Check them with alpaca_get_order."
+        summary += ". Alpaca's reasons are in the data block; check the orders with alpaca_get_order."
     if still_open:
         summary += (
-            f" Still live and not covered by the cancel: {', '.join(still_open[:20])}"
+            f" Still live and not covered by the cancel: {', '.join(voice.ident(i) for i in still_open[:20])}"
             f"{', ...' if len(still_open) > 20 else ''}; cancel each with alpaca_cancel_order."
         )
     elif still_open is None:
@@ -516,10 +558,8 @@ async def _not_covered(call: ToolCall, canceled: set[str]) -> list[str] | None:
 async def alpaca_close_position(
     ctx: Context[Any, Any],
     symbol: Symbol,
-    qty: Annotated[Decimal | None, Field(gt=0, description="Close only this many shares.")] = None,
-    percentage: Annotated[
-        Decimal | None, Field(gt=0, le=100, description="Close this percent of the position.")
-    ] = None,
+    qty: Annotated[Quantity | None, Field(description="Close only this many shares.")] = None,
+    percentage: Annotated[Percentage | None, Field(description="Close this percent of the position.")] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, ClosePositionOutcome]:
     """Close (liquidate) a position, fully or partly, with a market order."""
@@ -569,7 +609,9 @@ async def alpaca_close_all_positions(
     summary += " after cancelling open orders" if cancel_orders else ""
     if refused:
         # Alpaca's own reason is third-party text: it stays in the data block.
-        summary += "; not closed: " + ", ".join(f"{r.symbol} (status {r.status})" for r in refused[:20])
+        summary += "; not closed: " + ", ".join(
+            f"{voice.symbol(r.symbol)} (HTTP {r.status})" for r in refused[:20]
+        )
         summary += ". Reasons are in the data block"
     summary += ". alpaca_list_orders shows the closing orders."
     result = CloseAllResult(
