@@ -130,12 +130,17 @@ def new_data_key(keyring: KeyRing, user_id: uuid.UUID) -> tuple[dict[str, Any], 
 async def current_data_key(
     session: AsyncSession, keyring: KeyRing, user_id: uuid.UUID, *, create: bool
 ) -> OpenDataKey | None:
-    """The user's current data key (made when missing and ``create``), opened for this call."""
+    """The user's current data key (made when missing and ``create``), opened for this call.
+
+    Everyone who calls this seals under the key, so its row is share-locked (PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already serialises writers) until the caller's transaction ends: a data-key
+    rotation cannot retire, and then destroy, a key while a value is being sealed under it.
+    """
     row = (
         await session.execute(
-            select(data_keys.c.id, data_keys.c.sealed_key).where(
-                data_keys.c.user_id == user_id, data_keys.c.retired_at.is_(None)
-            )
+            select(data_keys.c.id, data_keys.c.sealed_key)
+            .where(data_keys.c.user_id == user_id, data_keys.c.retired_at.is_(None))
+            .with_for_update(read=True)
         )
     ).one_or_none()
     if row is not None:

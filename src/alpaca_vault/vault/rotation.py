@@ -437,18 +437,22 @@ async def rotate_data_keys(
         if progress is not None:
             progress(state)
 
-    # Phase 3: destroy the retired keys nothing uses any more, all in one statement.
+    # Phase 3: destroy the retired keys nothing uses any more. Lock them first, then look for users
+    # in a statement of its own: under READ COMMITTED it sees every write that committed while we
+    # waited for the locks, so a value sealed under a key meanwhile keeps that key alive.
     async with maintenance_session(db) as session:
-        destroyed = await session.execute(
-            update(data_keys)
-            .where(
-                in_progress,
-                mine(data_keys.c.user_id),
-                ~exists().where(credentials.c.data_key_id == data_keys.c.id),
+        retired_ids = select(data_keys.c.id).where(in_progress, mine(data_keys.c.user_id))
+        locked = list((await session.execute(retired_ids.with_for_update())).scalars())
+        if locked:
+            destroyed = await session.execute(
+                update(data_keys)
+                .where(
+                    data_keys.c.id.in_(locked),
+                    ~exists().where(credentials.c.data_key_id == data_keys.c.id),
+                )
+                .values(sealed_key=None, destroyed_at=utcnow())
             )
-            .values(sealed_key=None, destroyed_at=utcnow())
-        )
-        result.data_keys_destroyed = int(destroyed.rowcount or 0)  # type: ignore[attr-defined]
+            result.data_keys_destroyed = int(destroyed.rowcount or 0)  # type: ignore[attr-defined]
     return result
 
 
