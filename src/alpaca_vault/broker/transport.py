@@ -21,6 +21,7 @@ The endpoint methods live in their own modules (``account.py``, ``trading.py``,
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email.utils
 import functools
@@ -33,7 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 import httpx2
 import stamina
@@ -62,6 +63,18 @@ Environment = Literal["paper", "live"]
 M = TypeVar("M", bound=BaseModel)
 
 _USER_AGENT = f"alpaca-vault/{__version__}"
+
+
+class SharedRequestBudget(Protocol):
+    """A request budget kept outside this process (db/request_budget.py: PostgreSQL, every replica)."""
+
+    async def reserve(self, key: str) -> float:
+        """Take the key's next slot; the seconds to wait before sending."""
+        ...
+
+    async def give_back(self, key: str) -> None:
+        """Return a slot that will not be used."""
+        ...
 
 
 @dataclass(frozen=True, repr=False)
@@ -222,6 +235,8 @@ class AlpacaTransport:
         rate_limit_period: float = 60.0,
         allow_live_trading: bool = True,
         stock_feed: str | None = None,
+        shared_budget: SharedRequestBudget | None = None,
+        max_budget_wait: float = 30.0,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -239,6 +254,9 @@ class AlpacaTransport:
         # The stock data feed (iex, sip, ...) used when a call names none; None lets Alpaca choose.
         self._stock_feed = stock_feed
         self._limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
+        # With replicas on PostgreSQL: the budget they share; the in-process limiter stays as well.
+        self._shared_budget = shared_budget
+        self._max_budget_wait = max_budget_wait
         # No default auth, no event hooks. Cookies are refused: one pooled client serves many
         # credentials, and a cookie set for one must never ride along with another's request.
         # trust_env=False: no proxy or netrc from the environment gets to see our requests.
@@ -274,6 +292,22 @@ class AlpacaTransport:
             self._limiters.move_to_end(limiter_key)
         return limiter
 
+    async def _wait_for_shared_slot(self, limiter_key: str) -> None:
+        """Queue for the credential's slot in the budget every replica shares (bounded wait)."""
+        assert self._shared_budget is not None
+        wait = await self._shared_budget.reserve(limiter_key)
+        if wait > self._max_budget_wait:
+            await self._shared_budget.give_back(limiter_key)
+            raise AlpacaRateLimited(
+                None,
+                None,
+                f"this credential's request budget (shared by every server replica) is spent for the next "
+                f"{wait:.0f} s, longer than the {self._max_budget_wait:g} s a call may wait; nothing was sent",
+                retry_after=round(wait, 1),
+            )
+        if wait > 0:
+            await asyncio.sleep(wait)
+
     def _check_may_trade(self, keys: AlpacaKeys, action: str) -> None:
         if keys.environment == "live" and not self._allow_live_trading:
             raise LiveTradingDisabled(action)
@@ -288,6 +322,8 @@ class AlpacaTransport:
         self, keys: AlpacaKeys, method: str, url: str, params: Mapping[str, Any] | None, body: Any
     ) -> _Reply:
         """One HTTP exchange under the credential's rate limit. Raises only our own errors."""
+        if self._shared_budget is not None:
+            await self._wait_for_shared_slot(keys.limiter_key)
         async with self.rate_limiter(keys.limiter_key):
             started = time.perf_counter()
             failure: AlpacaError | None = None
