@@ -284,6 +284,15 @@ def _inactive(exc: vault.CredentialInactive, call: ToolCall | None) -> str:
     return f"{exc} Activate it with update_credential first."
 
 
+def _damaged(exc: vault.CredentialDamaged, call: ToolCall | None) -> str:
+    name = exc.credential_name
+    return (
+        f"Credential '{name}' is damaged: {exc.problem}. Nothing was decrypted or sent to Alpaca. No key can "
+        f"recover it: delete it with delete_credential(credential='{name}') and store the key pair again "
+        "with store_credential."
+    )
+
+
 def _as_is(exc: BaseException, call: ToolCall | None) -> str:
     return str(exc)
 
@@ -373,6 +382,7 @@ ERROR_TEXTS: dict[type[BaseException], Text] = {
     vault.CredentialAmbiguous: _ambiguous,
     vault.CredentialExists: _exists,
     vault.CredentialInactive: _inactive,
+    vault.CredentialDamaged: _damaged,
     # Guard (#14): refusals name the rule, limit, value, environment and the way forward (a CLI command
     # for the owner; no tool can change a policy); a declined confirmation says the user declined.
     guard.GuardError: _as_is,

@@ -397,13 +397,27 @@ async def _check_sealed_values(
         )
         return
     needed: dict[str, int] = {}  # master kid -> how many sealed items need it
+    damaged = 0  # not sealed values at all (#10 item 8): no key opens them, so none is needed for them
     for (value,) in wrapped:
-        if value is not None:
+        if value is not None and value.damaged:
+            damaged += 1
+        elif value is not None:
             needed[value.kid] = needed.get(value.kid, 0) + 1
     for _, *values in old_form:
         for value in values:
-            if not value.under_data_key:
+            if value.damaged:
+                damaged += 1
+            elif not value.under_data_key:
                 needed[value.kid] = needed.get(value.kid, 0) + 1
+    if damaged:
+        report.add(
+            "damaged values",
+            "warn",
+            f"{damaged} stored value(s) are not sealed values at all (truncated or overwritten): no key opens "
+            "them; `keys rotate` skips and names them",
+            f"{cmd} keys rotate (it names each damaged row and the commands that replace it)",
+            damaged=damaged,
+        )
     if keyring is None:
         if needed:
             report.add(
