@@ -13,7 +13,7 @@ import json
 from alpaca_vault.db import Database
 from alpaca_vault.vault import CredentialService, KeyRing, generate_key
 from tests.cli.conftest import Cli
-from tests.vault.conftest import key_pair
+from tests.vault.conftest import key_pair, store_old_form
 from tests.vault.test_damaged_rows import GARBAGE, damage
 
 
@@ -56,3 +56,32 @@ async def test_damaged_credential_is_listed_skipped_by_rotation_and_removable(cl
     removed = cli("credentials", "remove", "broken", ALPACA_VAULT_ENCRYPTION_KEYS=new)
     assert removed.returncode == 0, removed.stderr
     assert "Removed credential 'broken'." in removed.stdout
+
+
+async def test_dropping_a_key_still_needed_makes_doctor_name_the_rows_and_not_the_damaged_one(
+    cli: Cli,
+) -> None:
+    # The operator drops the old master key before rotating: doctor names which rows still need it;
+    # a damaged row needs no key and is counted on its own line, not as a row needing a key.
+    old, new = generate_key(), generate_key()
+    assert cli("db", "upgrade", ALPACA_VAULT_ENCRYPTION_KEYS=old).returncode == 0
+    db = Database.create(cli.effective_url)
+    try:
+        service = CredentialService(db, KeyRing.from_string(old))
+        owner = await service.ensure_user("local")
+        await service.store(owner.id, "fine", "paper", *key_pair())
+        bob = await service.ensure_user("bob")
+        ring = KeyRing.from_string(old)
+        broken = await store_old_form(db, ring, bob.id, "broken", key_pair())  # directly under the master key
+        await damage(db, "credentials", "api_key", broken)
+    finally:
+        await db.dispose()
+    report = cli("doctor", "--json", ALPACA_VAULT_ENCRYPTION_KEYS=new)
+    assert "Traceback" not in report.stderr
+    checks = {c["check"]: c for c in json.loads(report.stdout)["checks"]}
+    sealed = checks["sealed values"]
+    assert sealed["status"] == "fail"
+    assert "needed by the data key of user 'local', credential 'broken' of user 'bob'" in sealed["message"]
+    assert "add the missing key" in sealed["fix"]
+    assert checks["damaged values"]["status"] == "warn"
+    assert checks["damaged values"]["message"].startswith("1 stored value(s) are not sealed values at all")

@@ -5,7 +5,8 @@ One token bucket per rate-limiter key (a credential id), taken in one
 its in-process limiter and never reads the table (it exists there only so both
 backends share one schema).
 
-Not a tenant table, so no row-level security: it holds no user data, no
+UNLOGGED on PostgreSQL (no WAL: a reservation is one cheap write; a crash
+or failover only resets the buckets to full). Not a tenant table, so no row-level security: it holds no user data, no
 user_id and nothing secret, only a key, a token count and a time. The
 application role gets plain DML on it (``rls.SHARED_TABLES``).
 
@@ -37,6 +38,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("request_budgets", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_request_budgets_refreshed_at"), ["refreshed_at"], unique=False)
+    if op.get_bind().dialect.name == "postgresql":
+        # Every Alpaca request writes here: without WAL a write costs about 1 ms instead of a WAL
+        # flush (9 ms on the development VM). What a crash or a failover loses is the buckets' state:
+        # they start full again, which lets at most one burst through early.
+        op.execute("ALTER TABLE request_budgets SET UNLOGGED")
 
 
 def downgrade() -> None:
