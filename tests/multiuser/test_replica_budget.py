@@ -135,3 +135,19 @@ async def test_a_call_that_would_wait_longer_than_the_cap_is_refused_unsent_and_
     finally:
         await client.aclose()
         await db.dispose()
+
+
+async def test_the_application_role_draws_from_the_shared_budget(rls_database: Any) -> None:
+    # Production runs as the application role (no table ownership, row-level security on): the budget
+    # must work there too, through the grant rls.app_role_grants gives on request_budgets.
+    from alpaca_vault.db.request_budget import SharedRequestBudget
+
+    app = Database.create(rls_database.app_url)
+    try:
+        budget = SharedRequestBudget(app, requests=10, period=10.0)
+        assert await budget.reserve("credential-1") == 0.0
+        await budget.give_back("credential-1")
+        waits = [await budget.reserve("credential-2") for _ in range(3)]
+        assert waits[0] == 0.0 and 0 < waits[1] < waits[2] <= 2 * 10 / 9 + 0.1
+    finally:
+        await app.dispose()
