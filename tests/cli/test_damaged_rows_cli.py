@@ -14,7 +14,7 @@ from alpaca_vault.db import Database
 from alpaca_vault.vault import CredentialService, KeyRing, generate_key
 from tests.cli.conftest import Cli
 from tests.vault.conftest import key_pair, store_old_form
-from tests.vault.test_damaged_rows import GARBAGE, damage
+from tests.vault.test_damaged_rows import LEAK, damage
 
 
 async def test_damaged_credential_is_listed_skipped_by_rotation_and_removable(cli: Cli) -> None:
@@ -40,7 +40,7 @@ async def test_damaged_credential_is_listed_skipped_by_rotation_and_removable(cl
     assert "credentials remove broken --user local" in rotated.stderr
     assert "credentials add broken --environment paper|live --user local" in rotated.stderr
     assert "older master keys can be removed from the ring" in rotated.stdout
-    assert GARBAGE not in rotated.stdout + rotated.stderr
+    assert LEAK not in rotated.stdout + rotated.stderr
 
     # The old key is dropped: the damaged row needed none of it, the sound one opens under the new key.
     listed = cli("credentials", "list", ALPACA_VAULT_ENCRYPTION_KEYS=new)
@@ -52,6 +52,7 @@ async def test_damaged_credential_is_listed_skipped_by_rotation_and_removable(cl
     as_json = cli("credentials", "list", "--json", ALPACA_VAULT_ENCRYPTION_KEYS=new)
     statuses = {c["name"]: c["status"] for c in json.loads(as_json.stdout)}
     assert statuses == {"broken": "damaged", "fine": "ok"}
+    assert LEAK not in listed.stdout + as_json.stdout
 
     removed = cli("credentials", "remove", "broken", ALPACA_VAULT_ENCRYPTION_KEYS=new)
     assert removed.returncode == 0, removed.stderr

@@ -15,7 +15,7 @@ from typing import Any
 
 from alpaca_vault.db import Database
 from tests.fixtures.mcp_server import connect, make_settings, text_of, wire
-from tests.vault.test_damaged_rows import GARBAGE, damage
+from tests.vault.test_damaged_rows import LEAK, damage
 
 
 async def test_damaged_credential_is_listed_refused_by_name_and_deletable(
@@ -44,13 +44,14 @@ async def test_damaged_credential_is_listed_refused_by_name_and_deletable(
         assert statuses == {"broken": "damaged", "fine": "ok"}
         assert "'broken' [paper, DAMAGED" in text_of(listed)
         assert "delete_credential(credential='broken')" in text_of(listed)
+        assert LEAK not in listed.model_dump_json()
 
         used = await client.call_tool("alpaca_get_account", {"credential": "broken"})
         assert used.is_error
         message = text_of(used)
         assert "Credential 'broken' is damaged" in message
         assert "delete_credential(credential='broken')" in message and "store_credential" in message
-        assert "internal error" not in message and GARBAGE not in message
+        assert "internal error" not in message and LEAK not in message
 
         other = await client.call_tool("alpaca_get_account", {"credential": "fine"})
         assert not other.is_error, text_of(other)

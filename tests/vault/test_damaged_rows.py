@@ -21,7 +21,10 @@ from alpaca_vault.vault.errors import CredentialDamaged
 from alpaca_vault.vault.rotation import migrate_old_form, rewrap, rotate, rotate_data_keys
 from tests.vault.conftest import key_pair, store_old_form
 
-GARBAGE = "not-a-sealed-token"
+# Shaped like a token whose "version" is a plaintext key id, as a bug that wrote a secret in the clear
+# would leave it: the damage report must never quote any of it (it used to quote the first 8 characters).
+LEAK = "PKLEAK99"
+GARBAGE = f"{LEAK}.SK{LEAK}.AAAAAAAA"
 
 
 async def damage(database: Database, table: str, column: str, row_id: uuid.UUID) -> None:
@@ -43,7 +46,7 @@ async def test_a_damaged_value_is_listed_refused_by_name_deletable_and_spares_th
     listed = {c.name: c for c in await service.list(alice.id)}
     assert listed["broken"].status == "damaged"
     assert "secret key is not a sealed value" in (listed["broken"].problem or "")
-    assert GARBAGE not in (listed["broken"].problem or "")
+    assert LEAK not in (listed["broken"].problem or "")
     assert listed["fine"].status == "ok" and listed["fine"].problem is None
 
     with pytest.raises(CredentialDamaged) as refused:
@@ -51,6 +54,7 @@ async def test_a_damaged_value_is_listed_refused_by_name_deletable_and_spares_th
             pass
     assert "Credential 'broken' is damaged" in str(refused.value)
     assert "delete it and store the key pair again" in str(refused.value)
+    assert LEAK not in str(refused.value)
     async with service.unsealed(alice.id, "fine") as opened:
         assert opened.info.id == fine.id
 
