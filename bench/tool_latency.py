@@ -286,6 +286,10 @@ def cold_start(command: list[str], env: dict[str, str], runs: int) -> list[float
 
 def peer_command() -> list[str] | None:
     exe = PEER_VENV / "bin" / "alpaca-mcp-server"
+    # A venv of its own that bench/tools_economy.py also uses.
+    shared = Path("/tmp/peer/bin/alpaca-mcp-server")
+    if not exe.exists() and shared.exists():
+        return [str(shared)]
     if not exe.exists():
         print(f"Installing the peer ({PEER_REQUIREMENT}) into {PEER_VENV} ...", flush=True)
         venv.create(PEER_VENV, with_pip=True)

@@ -262,9 +262,25 @@ NEW_TOOLS = [
     "alpaca_get_trades", "alpaca_get_orderbook", "alpaca_get_option_contracts", "alpaca_get_option_chain",
     "alpaca_get_news", "alpaca_get_corporate_actions", "alpaca_get_market_movers", "alpaca_get_most_actives",
     "alpaca_get_watchlists", "alpaca_save_watchlist", "alpaca_delete_watchlist", "alpaca_exercise_option",
-    "alpaca_update_account_config",
+    "alpaca_update_account_config", "alpaca_get_locates", "alpaca_request_locate",
 ]  # fmt: skip
-symbolish = st.sampled_from(["AAPL", "BTC/USD", OPTION, "AAPL,BTC/USD", "", "A" * 40, "../x", ",,"])
+ISIN = "US912797SX61"
+symbolish = st.sampled_from(
+    [
+        "AAPL",
+        "BTC/USD",
+        OPTION,
+        "AAPL,BTC/USD",
+        "",
+        "A" * 40,
+        "../x",
+        ",,",
+        "GME",
+        ISIN,
+        f"{ISIN},AAPL",
+        "US0000000000",
+    ]
+)
 new_tool_calls = st.tuples(
     st.sampled_from(NEW_TOOLS),
     st.fixed_dictionaries(
@@ -290,9 +306,72 @@ new_tool_calls = st.tuples(
             "action": mostly(st.sampled_from(["exercise", "do_not_exercise", "sell"])),
             "max_margin_multiplier": mostly(st.sampled_from(["1", "2", "3"])),
             "depth": mostly(st.integers(min_value=-1, max_value=200)),
+            # locates
+            "kind": mostly(st.sampled_from(["locates", "quotes", "orders"])),
+            "qty": mostly(st.sampled_from([100, 150, 0, -100, 10_000_100, "200", 1.5])),
+            "limit_price": price,
+            "all_or_none": mostly(st.booleans()),
+            "locate_id": mostly(st.sampled_from(["00000000-0000-0000-0000-000000000000", "x", "../v2"])),
+            "status": mostly(st.sampled_from(["active", "expired", "rejected", "open"])),
         },
     ),
 )
+
+
+# The order shapes of issue #15, each near-valid with one part drawn wild: a single option contract (whole
+# contracts, day, position_intent), a 2-4 leg spread, a crypto pair (gtc/ioc, fractional qty or notional).
+def _near(
+    shape: dict[str, Any], wild: dict[str, st.SearchStrategy[Any]]
+) -> st.SearchStrategy[dict[str, Any]]:
+    """The shape's arguments (a wild value for some, kept half the time), plus optional wild extras."""
+    fixed = {k: st.one_of(st.just(v), wild[k]) if k in wild else st.just(v) for k, v in shape.items()}
+    return st.fixed_dictionaries(fixed, optional={k: v for k, v in wild.items() if k not in shape})
+
+
+CONTRACTS = ["AAPL261218C00190000", "AAPL261218C00195000", "AAPL261218P00185000", "SPY261218C00500000"]
+shaped_orders = st.one_of(
+    _near(
+        {"symbol": OPTION, "side": "buy", "qty": 1},
+        {"qty": price, "position_intent": mostly(st.sampled_from(["buy_to_open", "sell_to_close", "buy_to_close"])),
+         "type": mostly(st.sampled_from(["market", "limit", "stop"])), "limit_price": price,
+         "time_in_force": mostly(st.sampled_from(["day", "gtc"])), "notional": price},
+    ),
+    st.lists(
+        st.fixed_dictionaries(
+            {"symbol": st.sampled_from(CONTRACTS), "side": st.sampled_from(["buy", "sell"])},
+            optional={"ratio_qty": mostly(st.integers(min_value=0, max_value=5)),
+                      "position_intent": mostly(st.sampled_from(["buy_to_open", "sell_to_open", "sell_to_close"]))},
+        ),
+        min_size=1, max_size=5,
+    ).flatmap(
+        lambda legs: _near(
+            {"order_class": "mleg", "qty": 1, "legs": legs},
+            {"qty": price, "type": mostly(st.sampled_from(["market", "limit"])), "limit_price": price,
+             "time_in_force": mostly(st.sampled_from(["day", "gtc"])), "symbol": mostly(st.just("AAPL"))},
+        )
+    ),
+    _near(
+        {"symbol": "BTC/USD", "side": "buy", "notional": 25},
+        {"qty": mostly(st.sampled_from(["0.0001", "0.000000001", "0.0000000001", "3"])), "notional": price,
+         "type": mostly(st.sampled_from(["market", "limit", "stop_limit", "trailing_stop"])),
+         "time_in_force": mostly(st.sampled_from(["gtc", "ioc", "day", "fok"])), "limit_price": price,
+         "stop_price": price, "side": mostly(st.sampled_from(["buy", "sell"]))},
+    ),
+)  # fmt: skip
+
+
+@pytest.mark.timeout(600)
+@FUZZ
+@given(arguments=shaped_orders)
+def test_option_spread_and_crypto_orders_never_crash(
+    threaded_client: ThreadedClient, arguments: dict[str, Any]
+) -> None:
+    result = threaded_client.call("alpaca_place_order", arguments)
+    assert_explained("alpaca_place_order", result)
+    if not result.is_error:  # what was accepted is the shape that was asked for
+        order = (result.structured_content or {})["order"]
+        expected = "crypto" if arguments.get("symbol") == "BTC/USD" else "us_option"
+        assert order["asset_class"] == expected or order.get("order_class") == "mleg", order
 
 
 @pytest.mark.timeout(600)

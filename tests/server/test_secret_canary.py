@@ -79,7 +79,8 @@ CANARY_CALLS: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
     "alpaca_get_clock": lambda p: {"credential": "c"},
     "alpaca_get_calendar": lambda p: {"credential": "c"},
     "alpaca_get_asset": lambda p: {"symbol": "AAPL", "credential": "c"},
-    "alpaca_get_latest_quote": lambda p: {"symbols": "AAPL,BTC/USD,AAPL261218C00190000", "credential": "c"},
+    "alpaca_get_latest_quote": lambda p: {"symbols": "AAPL,BTC/USD,AAPL261218C00190000,US912797SX61",
+                                          "credential": "c"},
     "alpaca_get_latest_trade": lambda p: {"symbols": "AAPL,BTC/USD,AAPL261218C00190000", "credential": "c"},
     "alpaca_get_bars": lambda p: {"symbol": "AAPL", "limit": 2, "credential": "c"},
     "alpaca_get_snapshot": lambda p: {"symbols": "AAPL,BTC/USD,AAPL261218C00190000", "credential": "c"},
@@ -105,6 +106,10 @@ CANARY_CALLS: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
     "alpaca_get_watchlists": lambda p: {"credential": "c"},
     "alpaca_save_watchlist": lambda p: {"name": "canary", "symbols": ["AAPL"], "credential": "c"},
     "alpaca_delete_watchlist": lambda p: {"watchlist_id": "00000000-0000-0000-0000-000000000000", "credential": "c"},
+    # Locates (#15): a quote with an unquotable symbol, an active locate, and the listing that shows it;
+    # fixed income by ISIN rides on alpaca_get_latest_quote above (the option exchanges on the chain).
+    "alpaca_get_locates": lambda p: {"kind": "quotes", "symbols": "GME,AAPL", "credential": "c"},
+    "alpaca_request_locate": lambda p: {"symbol": "GME", "qty": 100, "limit_price": "0.05", "credential": "c"},
 }  # fmt: skip
 
 

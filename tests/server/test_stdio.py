@@ -43,7 +43,7 @@ async def test_sdk_client_over_stdio(tmp_path: Path, simulator: Any, sim_account
         assert client.server_info is not None and client.server_info.name == "alpaca-vault"
         assert client.instructions and "list_credentials" in client.instructions
         tools = await client.list_tools()
-        assert len(tools.tools) == 44
+        assert len(tools.tools) == 46
         stored = await client.call_tool(
             "store_credential",
             {"name": "desk", "api_key": sim_account.api_key, "secret_key": sim_account.secret_key},

@@ -63,6 +63,9 @@ DESIGN_TOOL_NAMES = {
     "alpaca_get_watchlists",
     "alpaca_save_watchlist",
     "alpaca_delete_watchlist",
+    # issue #15: short-sale locates (new names: the integrator adds them to shared/DESIGN.md)
+    "alpaca_get_locates",
+    "alpaca_request_locate",
 }
 
 
@@ -108,6 +111,7 @@ async def test_every_design_tool_is_listed_with_truthful_annotations(tmp_path: P
             "alpaca_exercise_option",
             "alpaca_update_account_config",
             "alpaca_delete_watchlist",
+            "alpaca_request_locate",
         }:
             assert annotations["destructiveHint"] is True, name
         assert annotations["openWorldHint"] is (

@@ -212,3 +212,43 @@ def test_random_replace_bodies(client: httpx2.Client, body: dict[str, Any]) -> N
 )
 def test_random_query_parameters(client: httpx2.Client, path: str, params: dict[str, str]) -> None:
     _assert_alpaca_shaped(client.get(path, params=params))
+
+
+# issue #15: locates (their errors carry a string code, Alpaca's LocateError) and fixed-income quotes.
+locate_bodies = st.dictionaries(
+    st.sampled_from(["symbol", "qty", "limit_price", "all_or_none", "extra"]),
+    st.one_of(values, st.sampled_from(["GME", "AAPL", 100, 200, 150, "0.05"])),
+    max_size=5,
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=locate_bodies, key=st.none() | st.text(alphabet="abcdef0123456789-", min_size=1, max_size=140))
+def test_random_locate_requests(client: httpx2.Client, body: dict[str, Any], key: str | None) -> None:
+    answer = client.post("/v1/locates", json=body, headers={"Idempotency-Key": key} if key else {})
+    assert answer.status_code in (201, 400, 422), answer.text
+    if answer.status_code == 201:
+        locate = answer.json()
+        assert locate["status"] in ("active", "rejected") and locate["requested_qty"] % 100 == 0
+    else:
+        error = answer.json()
+        assert isinstance(error["code"], str) and isinstance(error["message"], str) and error["message"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(["/v1/locates", "/v1/locates/quotes", "/v1beta1/fixed_income/latest/quotes"]),
+    params=st.dictionaries(
+        st.sampled_from(["symbols", "isins", "status", "symbol", "start", "end", "limit", "page_token"]),
+        st.one_of(st.text(max_size=12), st.sampled_from(["GME", "US912797SX61", "active", "2026-12-01"])),
+        max_size=4,
+    ),
+)
+def test_random_locate_and_fixed_income_queries(
+    client: httpx2.Client, path: str, params: dict[str, str]
+) -> None:
+    answer = client.get(path, params=params)
+    assert answer.status_code in (200, 400, 422), answer.text
+    if answer.status_code >= 400:
+        error = answer.json()
+        assert isinstance(error["code"], int | str) and isinstance(error["message"], str) and error["message"]

@@ -214,3 +214,34 @@ def test_equivalence_on_arbitrary_schemas_and_values(schema: dict[str, Any], u: 
     compact = compact_schema(schema)
     for instance in ({"u": u, "r": r}, {"u": u}, {"r": r}):
         assert _valid(compact, instance) == _valid(schema, instance), (compact, instance)
+
+
+def test_input_schemas_drop_null_defaults_and_keep_the_others() -> None:
+    """``"default": null`` says no more than an argument's absence from ``required`` (issue #15 economy)."""
+    from alpaca_vault.tools.schemas import compact_input_schema
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "limit": {"type": "integer", "default": 100, "title": "Limit"},
+            "page_token": {
+                "anyOf": [{"type": "string"}, {"type": "null"}],
+                "default": None,
+                "title": "Page Token",
+            },
+            "legs": {"type": "array", "items": {"type": "object", "properties": {"x": {"default": None}}}},
+        },
+    }
+    assert compact_input_schema(schema) == {
+        "type": "object",
+        "properties": {
+            "limit": {"type": "integer", "default": 100},
+            "page_token": {"type": ["string", "null"]},
+            "legs": {"type": "array", "items": {"type": "object", "properties": {"x": {}}}},
+        },
+    }
+    published = json.loads(
+        (Path(__file__).parents[1] / "server" / "snapshots" / "tool_list.json").read_text()
+    )
+    tools = published if isinstance(published, list) else published["tools"]
+    assert all('"default": null' not in json.dumps(tool["inputSchema"]) for tool in tools)

@@ -8,6 +8,7 @@ per area of Alpaca's API, each a subclass of :class:`~alpaca_vault.broker.transp
 - ``trading.py``: orders (placed exactly once, see ``orders.py``), option exercise
 - ``market_data.py``: latest quotes/trades/bars, snapshots, history, crypto order books, screeners
 - ``options.py``: option contracts and chains
+- ``locates.py``: short-sale locates (quotes, requests, the account's locates)
 - ``reference.py``: clock, calendar, assets, news, corporate actions
 - ``watchlists.py``: watchlists
 """
@@ -15,6 +16,7 @@ per area of Alpaca's API, each a subclass of :class:`~alpaca_vault.broker.transp
 from __future__ import annotations
 
 from .account import AccountApi
+from .locates import LocatesApi
 from .market_data import MarketDataApi
 from .options import OptionsApi
 from .reference import ReferenceApi
@@ -25,7 +27,9 @@ from .watchlists import WatchlistsApi
 __all__ = ["AlpacaClient", "AlpacaKeys", "RetryPolicy"]
 
 
-class AlpacaClient(AccountApi, TradingApi, MarketDataApi, OptionsApi, ReferenceApi, WatchlistsApi):
+class AlpacaClient(
+    AccountApi, TradingApi, MarketDataApi, OptionsApi, ReferenceApi, WatchlistsApi, LocatesApi
+):
     """Async client for Alpaca's trading and market data REST APIs.
 
     Every method takes the credential's :class:`AlpacaKeys` as its first argument; the client

@@ -11,7 +11,12 @@ crypto      /v1beta3/crypto/us/latest/  /v1beta3/crypto/us/snapshots    /v1beta3
 options     /v1beta1/options/{kind}/    /v1beta1/options/snapshots      /v1beta1/options/{bars,trades}
             latest (no latest bar: the
             snapshot's minute bar)
+fixed       /v1beta1/fixed_income/
+income      latest/quotes (by ISIN)
 ==========  ==========================  ==============================  ============================
+
+The option exchange codes quotes and trades cite (``/v1beta1/options/meta/exchanges``) are a static
+table: it is fetched once per process and kept (it is public reference data, not the account's).
 """
 
 from __future__ import annotations
@@ -37,11 +42,13 @@ from .models import (
     StockFeed,
     Trade,
     TradesPage,
+    is_isin,
 )
 from .transport import AlpacaKeys, AlpacaTransport
 
 CRYPTO = "/v1beta3/crypto/us"
 OPTIONS = "/v1beta1/options"
+FIXED_INCOME = "/v1beta1/fixed_income"
 Latest = Literal["quotes", "trades", "bars"]
 History = Literal["bars", "quotes", "trades"]
 Adjustment = Literal["raw", "split", "dividend", "all"]
@@ -49,6 +56,8 @@ Time = dt.datetime | dt.date | str
 
 
 class MarketDataApi(AlpacaTransport):
+    _option_exchanges: dict[str, str] | None = None  # the static code table, once fetched
+
     # ------------------------------------------------------------------ latest
 
     def _stock_params(self, feed: StockFeed | None) -> dict[str, Any]:
@@ -85,8 +94,15 @@ class MarketDataApi(AlpacaTransport):
         feed: StockFeed | None = None,
         option_feed: OptionFeed | None = None,
     ) -> dict[str, Quote]:
-        """Latest quote per symbol (stocks, crypto pairs and option contracts may be mixed)."""
-        raw = await self._latest(keys, args.by_kind(symbols), "quotes", feed, option_feed)
+        """Latest quote per symbol (stocks, crypto pairs, option contracts and ISINs of fixed-income
+        securities may be mixed). A fixed-income quote's prices are in percent of par, with yields."""
+        wanted = args.symbols(symbols)
+        isins = [s for s in wanted if is_isin(s)]
+        others = [s for s in wanted if not is_isin(s)]
+        raw = await self._latest(keys, args.by_kind(others), "quotes", feed, option_feed) if others else {}
+        if isins:
+            url = self._data(f"{FIXED_INCOME}/latest/quotes")
+            raw.update(args.section(await self._get(keys, url, {"isins": ",".join(isins)}), "quotes"))
         return {
             sym: self._parse(Quote, {**q, "symbol": sym}) for sym, q in raw.items() if isinstance(q, dict)
         }
@@ -161,6 +177,17 @@ class MarketDataApi(AlpacaTransport):
         return {
             sym: self._parse(Snapshot, {**s, "symbol": sym}) for sym, s in raw.items() if isinstance(s, dict)
         }
+
+    async def get_option_exchanges(self, keys: AlpacaKeys) -> dict[str, str]:
+        """Option exchange code -> exchange name (the codes in option quotes and trades), kept once fetched."""
+        if self._option_exchanges is not None:
+            return dict(self._option_exchanges)
+        payload = await self._get(keys, self._data(f"{OPTIONS}/meta/exchanges"))
+        if not isinstance(payload, dict):
+            raise AlpacaBadResponse(200, None, "Alpaca's option exchange codes were not an object")
+        table = {str(code)[:8]: str(name)[:80] for code, name in list(payload.items())[:100]}
+        self._option_exchanges = table
+        return dict(table)
 
     # ------------------------------------------------------------------ history
 

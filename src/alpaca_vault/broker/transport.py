@@ -319,7 +319,13 @@ class AlpacaTransport:
         return self._data_url + path
 
     async def _exchange(
-        self, keys: AlpacaKeys, method: str, url: str, params: Mapping[str, Any] | None, body: Any
+        self,
+        keys: AlpacaKeys,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        body: Any,
+        headers: Mapping[str, str] | None = None,
     ) -> _Reply:
         """One HTTP exchange under the credential's rate limit. Raises only our own errors."""
         if self._shared_budget is not None:
@@ -332,7 +338,11 @@ class AlpacaTransport:
             sending = False
             try:
                 request = self._http.build_request(
-                    method, url, params=_drop_none(params or {}), json=body, headers=_auth_headers(keys)
+                    method,
+                    url,
+                    params=_drop_none(params or {}),
+                    json=body,
+                    headers={**_auth_headers(keys), **(headers or {})},
                 )
                 sending = True
                 response = await self._http.send(request)
@@ -413,8 +423,12 @@ class AlpacaTransport:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         idempotent: bool,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """Send with the retry policy; return the decoded JSON of a 2xx answer or raise a typed error."""
+        """Send with the retry policy; return the decoded JSON of a 2xx answer or raise a typed error.
+
+        ``headers`` are extra, non-secret request headers (an ``Idempotency-Key``); auth is added per request.
+        """
         policy = self._retry
         reply: _Reply | None = None
         async for attempt in stamina.retry_context(
@@ -426,7 +440,7 @@ class AlpacaTransport:
             wait_jitter=policy.wait_jitter,
         ):
             with attempt:
-                reply = await self._exchange(keys, method, url, params, body)
+                reply = await self._exchange(keys, method, url, params, body, headers)
                 if reply.status >= 400:
                     raise error_from_reply(reply, keys)
         assert reply is not None

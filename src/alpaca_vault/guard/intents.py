@@ -22,6 +22,7 @@ class Intent(StrEnum):
     EXERCISE = "exercise"  # exercises an option position (or declines to)
     CONFIGURE_ACCOUNT = "configure_account"  # changes the account's configuration at Alpaca
     CHANGE_WATCHLIST = "change_watchlist"  # creates, changes or deletes a watchlist
+    LOCATE = "locate"  # requests a short-sale locate (shares to borrow; Alpaca charges its fee)
     CREDENTIAL_STORE = "credential_store"  # stores a new key pair in the vault
     CREDENTIAL_UPDATE = "credential_update"  # renames, (de)activates or re-keys a stored credential
     CREDENTIAL_DELETE = "credential_delete"  # deletes a stored credential
@@ -58,6 +59,7 @@ _CHANGES_ALPACA_STATE = frozenset(
         Intent.EXERCISE,
         Intent.CONFIGURE_ACCOUNT,
         Intent.CHANGE_WATCHLIST,
+        Intent.LOCATE,
     }
 )
 _CHANGES_VAULT = frozenset(

@@ -55,7 +55,9 @@ How to work:
    whether an order passes. A refusal names the rule and what to do instead; you cannot change a policy.
    A live credential starts read_only, and its orders need the person's confirmation: the server asks
    them directly in their client (so do orders above a threshold, and a repeated order under a new
-   client_order_id). If the person declines, do not retry. Results name the environment (paper or live).
+   client_order_id). If their client cannot ask, the refusal carries a one-time approval link: hand it to
+   the person, and once they approved, call again with the same arguments and client_order_id. If the
+   person declines, do not retry. Results name the environment (paper or live).
 alpaca_get_bars without `start` returns the latest bars; alpaca_get_bars and alpaca_get_activities page
 with next_page_token -> page_token.
 Credentials: never ask the user for API keys in this conversation. store_credential(name=...) opens a
@@ -218,7 +220,10 @@ async def open_runtime(
         parts = RuntimeParts(
             vault=vault, broker=broker, local_user_id=local_user_id, audit=audit.log, desk=desk
         )
-        return install_gate_hooks(hooks, parts, settings, database=database, audit=audit)
+        parts = install_gate_hooks(hooks, parts, settings, database=database, audit=audit)
+        if pages is not None and parts.guard is not None:
+            parts.guard.approvals = pages.approvals  # #14: approval links where a client has no form
+        return parts
 
     def resolve_caller(local_user_id: uuid.UUID) -> Caller:
         from alpaca_vault.audit.chain import STDIO, Actor  # loaded with the runtime, not at start-up

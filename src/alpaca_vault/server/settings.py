@@ -27,7 +27,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 PAPER_URL = "https://paper-api.alpaca.markets"
 LIVE_URL = "https://api.alpaca.markets"
 DATA_URL = "https://data.alpaca.markets"
-TOOLSETS = ("credentials", "account", "trading", "market", "options", "news", "watchlists")
+TOOLSETS = ("credentials", "account", "trading", "market", "options", "news", "watchlists", "locates")
 
 
 def _default_data_dir() -> Path:
@@ -82,8 +82,8 @@ class Settings(BaseSettings):
     toolsets: str | None = Field(
         default=None,
         description="Comma-separated toolsets to expose: credentials, account, trading, market, options, news, "
-        "watchlists. Default: all. "
-        "Leave out 'trading' and 'watchlists' for a server that changes nothing at Alpaca.",
+        "watchlists, locates. Default: all. "
+        "Leave out 'trading', 'watchlists' and 'locates' for a server that changes nothing at Alpaca.",
     )
     # NoDecode: the environment value goes to _comma_separated as text, so a plain
     # `vault.example.com` works as well as a JSON list.
@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     )
     console_session_minutes: int = Field(
         default=30, ge=5, le=720, description="Minutes a console sign-in lasts (no sliding renewal)."
+    )
+
+    # --- #14 item 5 (console2): order approval links for clients without confirmation forms ---
+    approval_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=60,
+        description="Minutes an order approval link stays open, and an approval given on it counts for retries.",
     )
 
     # --- #16 TLS to PostgreSQL and its connection pool (ignored for SQLite) ---

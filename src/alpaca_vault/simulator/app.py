@@ -13,7 +13,15 @@ from alpaca_vault.simulator.config import SimulatorConfig
 from alpaca_vault.simulator.faults import FaultMiddleware
 from alpaca_vault.simulator.instance import Simulator
 from alpaca_vault.simulator.request_log import RequestLogMiddleware
-from alpaca_vault.simulator.routes import admin, market_data, options, reference_data, trading, watchlists
+from alpaca_vault.simulator.routes import (
+    admin,
+    locates,
+    market_data,
+    options,
+    reference_data,
+    trading,
+    watchlists,
+)
 from alpaca_vault.simulator.routes.common import json_response
 
 
@@ -51,6 +59,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
         routes=[
             *trading.routes,
             *watchlists.routes,
+            *locates.routes,
             *market_data.routes,
             *options.routes,
             *reference_data.routes,

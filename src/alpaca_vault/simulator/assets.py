@@ -65,6 +65,9 @@ _EQUITIES: list[tuple[str, str, str, float, bool]] = [
     ("IWM", "iShares Russell 2000 ETF", "ARCA", 205.0, True),
     ("GME", "GameStop Corporation Common Stock", "NYSE", 23.0, False),
 ]
+# Hard-to-borrow stocks (a short sale needs a locate first): shares one account may locate per day, and
+# the locate fee per share in USD. Every other stock is easy to borrow.
+HARD_TO_BORROW: dict[str, tuple[int, Decimal]] = {"GME": (5_000, Decimal("0.0450"))}
 _CRYPTO: list[tuple[str, str, float]] = [
     ("BTC/USD", "Bitcoin  / US Dollar", 65000.0),
     ("ETH/USD", "Ethereum  / US Dollar", 3200.0),

@@ -149,6 +149,9 @@ class Account:
     watchlists: list[Watchlist] = field(default_factory=list)
     configurations: dict[str, Any] = field(default_factory=dict)
     do_not_exercise: set[str] = field(default_factory=set)
+    # Short-sale locates as Alpaca shows them (JSON-ready), newest last; idempotency key -> (body, locate id).
+    locates: list[dict[str, Any]] = field(default_factory=list)
+    locate_keys: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
     last_sync: float = 0.0
     first_open: int = 0  # orders before this index are all closed: hot paths skip them
 

@@ -6,7 +6,7 @@ from typing import Any
 
 
 class BrokerError(Exception):
-    def __init__(self, status: int, code: int, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, code: int | str, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.code = code

@@ -70,6 +70,7 @@ def dump(accounts: dict[str, Account], clock_offset: float, pins: dict[str, Deci
                 "last_sync": account.last_sync,
                 "configurations": account.configurations,
                 "do_not_exercise": sorted(account.do_not_exercise),
+                "locates": account.locates,
                 "positions": [
                     {"symbol": p.asset.symbol, "qty": str(p.qty), "cost_basis": str(p.cost_basis)}
                     for p in account.positions.values()
@@ -133,6 +134,7 @@ def _load_account(data: dict[str, Any]) -> Account:
         last_sync=data["last_sync"],
         configurations=dict(data.get("configurations", {})),
         do_not_exercise=set(data.get("do_not_exercise", [])),
+        locates=list(data.get("locates", [])),
     )
     for p in data["positions"]:
         asset = _asset(p["symbol"])

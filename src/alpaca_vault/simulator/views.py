@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from alpaca_vault.simulator.assets import Asset
+from alpaca_vault.simulator.assets import HARD_TO_BORROW, Asset
 from alpaca_vault.simulator.books import (
     ZERO,
     Account,
@@ -199,7 +199,7 @@ def asset_json(asset: Asset) -> dict[str, Any]:
         "margin_requirement_long": "100" if crypto else "30",
         "margin_requirement_short": "100",
         "shortable": not crypto,
-        "easy_to_borrow": not crypto,
+        "easy_to_borrow": not crypto and asset.symbol not in HARD_TO_BORROW,
         "fractionable": asset.fractionable,
         "attributes": ["fractional_eh_enabled"] if asset.fractionable and not crypto else [],
     }

@@ -55,6 +55,7 @@ _ACTION_BEFORE: dict[Intent, str] = {
     Intent.CANCEL_ALL: "order.cancel_all",
     Intent.CLOSE: "position.close",
     Intent.CLOSE_ALL: "position.close",
+    Intent.LOCATE: "locate.request",
     Intent.CREDENTIAL_STORE: "credential.store",
     Intent.CREDENTIAL_UPDATE: "credential.update",
     Intent.CREDENTIAL_DELETE: "credential.delete",

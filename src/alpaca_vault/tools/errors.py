@@ -49,6 +49,7 @@ _INTENT_PHRASES: dict[Intent, str] = {
     Intent.EXERCISE: "exercise an option",
     Intent.CONFIGURE_ACCOUNT: "change the account's configuration",
     Intent.CHANGE_WATCHLIST: "change a watchlist",
+    Intent.LOCATE: "request a short-sale locate",
     Intent.CREDENTIAL_STORE: "store the credential",
     Intent.CREDENTIAL_UPDATE: "update the credential",
     Intent.CREDENTIAL_DELETE: "delete the credential",

@@ -179,7 +179,8 @@ def _missing_note(missing: list[str]) -> str:
 async def alpaca_get_latest_quote(
     ctx: Context[Any, Any], symbols: Symbols, feed: StockFeed = None, credential: CredentialRef = None
 ) -> Annotated[CallToolResult, QuotesLatestResult]:
-    """Latest bid/ask quote for one or more stocks, crypto pairs or option contracts."""
+    """Latest bid/ask quote for one or more stocks, crypto pairs, option contracts, or bonds by ISIN
+    (US912797SX61: percent of par, with yields)."""
     wanted = symbols_of(symbols)
     async with alpaca_call(ctx, credential) as call:
         answer = await call.send(call.broker.get_latest_quote, wanted, feed=feed)

@@ -13,6 +13,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from alpaca_vault.broker.errors import AlpacaError
 from alpaca_vault.broker.models import (
     OptionChainQuery,
     OptionContract,
@@ -90,6 +91,9 @@ class ChainResult(BaseModel):
         description="By OCC symbol: latest quote and trade, implied volatility and greeks."
     )
     next_page_token: str | None = Field(default=None, description="Pass as page_token for the next page.")
+    exchanges: dict[str, str] | None = Field(
+        default=None, description="Option exchange code -> name, for the quotes' and trades' exchange fields."
+    )
 
 
 async def alpaca_get_option_chain(
@@ -105,13 +109,17 @@ async def alpaca_get_option_chain(
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, ChainResult]:
     """The option chain of an underlying: each contract's latest quote and trade, implied volatility and
-    greeks (delta, gamma, theta, vega, rho), paginated."""
+    greeks (delta, gamma, theta, vega, rho), paginated; exchanges: the exchange codes' names."""
     symbol = _underlying(underlying)
     query = OptionChainQuery(
         type=type, expiration_date_gte=expiration_date_gte, expiration_date_lte=expiration_date_lte,
         strike_price_gte=strike_price_gte, strike_price_lte=strike_price_lte, limit=limit, page_token=page_token,
     )  # fmt: skip
     async with alpaca_call(ctx, credential) as call:
+        try:  # a static table, kept once fetched; the chain stands without it
+            exchanges = await call.broker.get_option_exchanges(call.keys)
+        except AlpacaError:
+            exchanges = None
         page = await call.send(call.broker.get_option_chain, symbol, query)
     snapshots = dict(sorted(page.snapshots.items()))
     summary = f"{len(snapshots)} {symbol} contract(s) in the chain"
@@ -121,7 +129,7 @@ async def alpaca_get_option_chain(
     summary += "; more pages: pass next_page_token as page_token." if page.next_page_token else "."
     result = ChainResult(
         credential=call.credential_name, underlying=symbol, snapshots=snapshots,
-        next_page_token=page.next_page_token,
+        next_page_token=page.next_page_token, exchanges=exchanges,
     )  # fmt: skip
     return respond(result, summary)
 

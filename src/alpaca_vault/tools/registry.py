@@ -27,6 +27,7 @@ from alpaca_vault.tools import (
     audit,
     credentials,
     guardrails,
+    locates,
     market,
     news,
     options,
@@ -36,10 +37,10 @@ from alpaca_vault.tools import (
 from alpaca_vault.tools.gate import guarded
 from alpaca_vault.tools.schemas import compact_input_schema, compact_output_schemas
 
-Toolset = Literal["credentials", "account", "trading", "market", "options", "news", "watchlists"]
+Toolset = Literal["credentials", "account", "trading", "market", "options", "news", "watchlists", "locates"]
 Risk = Literal["read", "write", "destructive"]
 TOOLSETS: frozenset[str] = frozenset(
-    {"credentials", "account", "trading", "market", "options", "news", "watchlists"}
+    {"credentials", "account", "trading", "market", "options", "news", "watchlists", "locates"}
 )
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -155,6 +156,8 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("alpaca_get_watchlists",        watchlists.alpaca_get_watchlists,      "Get watchlists",                "watchlists",  Intent.READ,                  "read",        True,      True,  {**C, "id": "watchlist_id"}),
     ToolSpec("alpaca_save_watchlist",        watchlists.alpaca_save_watchlist,      "Create or change a watchlist",  "watchlists",  Intent.CHANGE_WATCHLIST,      "destructive", False,     True,  {**C, "id": "watchlist_id", "symbol": "add"}),
     ToolSpec("alpaca_delete_watchlist",      watchlists.alpaca_delete_watchlist,    "Delete a watchlist",            "watchlists",  Intent.CHANGE_WATCHLIST,      "destructive", True,      True,  {**C, "id": "watchlist_id"}),
+    ToolSpec("alpaca_get_locates",           locates.alpaca_get_locates,            "Get short-sale locates",        "locates",     Intent.READ,                  "read",        True,      True,  {**C, "symbol": "symbols", "id": "locate_id"}),
+    ToolSpec("alpaca_request_locate",        locates.alpaca_request_locate,         "Request a short-sale locate",   "locates",     Intent.LOCATE,                "destructive", False,     True,  {**C, "quantity": "qty", "max_fee": "limit_price"}),
 )
 # fmt: on
 del C, ORD, R, S

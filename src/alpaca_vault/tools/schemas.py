@@ -139,12 +139,15 @@ def _merge_nullable(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def compact_input_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The input schema a model reads, in its compact equivalent form and without ``title`` annotations.
+    """The input schema a model reads, in its compact equivalent form, without ``title`` annotations and
+    without ``"default": null``.
 
     Every tool description is paid for in the model's context on every turn (issue #15 item 9). Pydantic
     titles each argument with its own name spelled differently ("page_token" -> "Page Token"): no
-    information, about a fifth of the bytes. Titles are annotations only, so validation is unchanged
-    (the server validates arguments with its own models, not this published copy).
+    information, about a fifth of the bytes. It also writes ``"default": null`` on every optional
+    argument, which says no more than the argument's absence from ``required`` (about 8%). Both are
+    annotations only, so validation is unchanged (the server validates arguments with its own models,
+    not this published copy); a default other than null is kept: it tells what an omission means.
     """
     stripped: dict[str, Any] = _without_titles(compact_schema(schema))
     return stripped
@@ -161,5 +164,5 @@ def _without_titles(node: Any, *, naming: bool = False) -> Any:
     return {
         key: _without_titles(value, naming=key in ("properties", "$defs"))
         for key, value in node.items()
-        if not (key == "title" and isinstance(value, str))
+        if not (key == "title" and isinstance(value, str)) and not (key == "default" and value is None)
     }

@@ -14,6 +14,7 @@ from .account import (
 )
 from .base import (
     AlpacaModel,
+    LocateFee,
     Money,
     Notional,
     Percentage,
@@ -24,6 +25,16 @@ from .base import (
     TrailPercent,
     bounded_decimal,
     plain_decimals,
+)
+from .locates import (
+    LOCATE_LOT,
+    Locate,
+    LocateQuote,
+    LocateQuoteError,
+    LocateQuotes,
+    LocateRequest,
+    LocatesPage,
+    LocateStatus,
 )
 from .market_data import (
     ActiveStock,
@@ -93,12 +104,14 @@ from .symbols import (
     OptionSymbol,
     asset_kind,
     is_crypto_symbol,
+    is_isin,
     is_option_symbol,
     normalize_symbol,
 )
 from .watchlists import Watchlist, WatchlistRequest
 
 __all__ = [
+    "LOCATE_LOT",
     "SYMBOL_PATTERN",
     "Account",
     "AccountConfiguration",
@@ -123,6 +136,14 @@ __all__ = [
     "CorporateActionsPage",
     "CorporateActionsQuery",
     "Greeks",
+    "Locate",
+    "LocateFee",
+    "LocateQuote",
+    "LocateQuoteError",
+    "LocateQuotes",
+    "LocateRequest",
+    "LocateStatus",
+    "LocatesPage",
     "Money",
     "MostActives",
     "Mover",
@@ -176,6 +197,7 @@ __all__ = [
     "bounded_decimal",
     "format_time",
     "is_crypto_symbol",
+    "is_isin",
     "is_option_symbol",
     "normalize_symbol",
     "plain_decimals",

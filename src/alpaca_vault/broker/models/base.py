@@ -175,3 +175,5 @@ TrailPercent = bounded_decimal(99, places=4)
 Percentage = bounded_decimal(100, places=9)
 #: A strike price in an option contract search.
 StrikePrice = bounded_decimal(1_000_000, places=3, low_inclusive=True)
+#: The most fee per share a short-sale locate request accepts, in USD.
+LocateFee = bounded_decimal(1_000, places=4, description="Most fee per share accepted, in USD.")

@@ -33,6 +33,21 @@ class Quote(AlpacaModel):
     bid_exchange: str | None = Field(default=None, validation_alias=_alias("bid_exchange", "bx"))
     conditions: list[str] | str | None = Field(default=None, validation_alias=_alias("conditions", "c"))
     tape: str | None = Field(default=None, validation_alias=_alias("tape", "z"))
+    # Fixed income only (prices in percent of par, sizes in par value; 0 means no bid or ask).
+    bid_yield_to_maturity: Money | None = Field(
+        default=None, validation_alias=_alias("bid_yield_to_maturity", "bytm")
+    )
+    bid_yield_to_worst: Money | None = Field(
+        default=None, validation_alias=_alias("bid_yield_to_worst", "bytw")
+    )
+    bid_min_size: Money | None = Field(default=None, validation_alias=_alias("bid_min_size", "bms"))
+    ask_yield_to_maturity: Money | None = Field(
+        default=None, validation_alias=_alias("ask_yield_to_maturity", "aytm")
+    )
+    ask_yield_to_worst: Money | None = Field(
+        default=None, validation_alias=_alias("ask_yield_to_worst", "aytw")
+    )
+    ask_min_size: Money | None = Field(default=None, validation_alias=_alias("ask_min_size", "ams"))
 
 
 class Trade(AlpacaModel):

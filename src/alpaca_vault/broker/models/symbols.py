@@ -17,6 +17,8 @@ SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-/]{0,31}$")
 # OCC: root (1-6), expiration YYMMDD, C or P, strike x 1000 in 8 digits.
 OPTION_SYMBOL_PATTERN = re.compile(r"^([A-Z][A-Z0-9]{0,5})(\d{6})([CP])(\d{8})$")
 MAX_SYMBOL_LENGTH = 32
+# ISIN (fixed income: Treasuries, bonds): country code, nine alphanumerics, a check digit.
+ISIN_PATTERN = re.compile(r"^[A-Z]{2}[A-Z0-9]{9}[0-9]$")
 
 
 def normalize_symbol(value: str) -> str:
@@ -40,6 +42,21 @@ def is_crypto_symbol(symbol: str) -> bool:
 def is_option_symbol(symbol: str) -> bool:
     """An OCC option contract symbol such as AAPL250620C00200000."""
     return OPTION_SYMBOL_PATTERN.match(symbol) is not None
+
+
+def is_isin(symbol: str) -> bool:
+    """An ISIN with a valid check digit (Alpaca names fixed-income securities by ISIN, like US912797SX61).
+
+    No stock ticker is twelve characters ending in a digit, so an ISIN never shadows one.
+    """
+    if ISIN_PATTERN.match(symbol) is None:
+        return False
+    digits = "".join(str(int(ch, 36)) for ch in symbol[:-1])
+    total = 0
+    for index, ch in enumerate(reversed(digits)):  # Luhn over the letters-as-numbers expansion
+        value = int(ch) * (2 if index % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return (10 - total % 10) % 10 == int(symbol[-1])
 
 
 def asset_kind(symbol: str) -> AssetKind:

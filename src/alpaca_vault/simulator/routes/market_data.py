@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alpaca_vault.simulator import screener
+from alpaca_vault.simulator import fixed_income, screener
 from alpaca_vault.simulator.assets import Asset, find_asset
 from alpaca_vault.simulator.books import Account
 from alpaca_vault.simulator.errors import invalid, not_found
@@ -19,6 +19,7 @@ from alpaca_vault.simulator.routes.common import (
     int_param,
     json_response,
     keyless,
+    list_param,
     simulator,
     symbols_param,
     time_param,
@@ -222,6 +223,15 @@ async def movers(request: Request, account: Account) -> Response:
     return json_response(screener.movers(sim.market, sim.broker.clock.now(), market_type, top))
 
 
+# ---------------------------------------------------------------- fixed income
+
+
+@authenticated
+async def fixed_income_quotes(request: Request, account: Account) -> Response:
+    isins = list_param(request, "isins")
+    return json_response(fixed_income.latest_quotes(isins, simulator(request).broker.clock.now()))
+
+
 routes = [
     # Multi-symbol forms first, so "quotes" is never read as a symbol.
     Route("/v2/stocks/{kind:latest_kind}/latest", stock_latest, methods=["GET"]),
@@ -239,4 +249,5 @@ routes = [
     Route("/v1beta3/crypto/us/snapshots", crypto_snapshots, methods=["GET"]),
     Route("/v1beta1/screener/stocks/most-actives", most_actives, methods=["GET"]),
     Route("/v1beta1/screener/{market_type:market_type}/movers", movers, methods=["GET"]),
+    Route("/v1beta1/fixed_income/latest/quotes", fixed_income_quotes, methods=["GET"]),
 ]

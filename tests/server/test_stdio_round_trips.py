@@ -1,0 +1,164 @@
+"""Issue #15's round trips as Claude Desktop runs them: `alpaca-vault serve` as a subprocess over stdio,
+the SDK's Client, the simulator under uvicorn on loopback.
+
+Crypto: a notional buy, the fractional position, a gtc limit sell resting on the book.
+Options: a contract found through the chain, a single-leg buy, the position, a two-leg spread opened and
+closed, the single leg closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp_types import CallToolResult
+
+from tests.server.test_stdio import SERVE, server_env
+
+# The trading guard refuses every mleg order until its policy checks each leg (guard/orders.py); the
+# per-leg checks are another engineer's work (branch guard2). Remove this once they are merged.
+MLEG_REFUSAL = "multi-leg (mleg) orders are not checked by the trading guard yet"
+MLEG_XFAIL = "the trading guard refuses mleg orders until its per-leg policy checks land (branch guard2)"
+
+
+def ok(result: CallToolResult) -> dict[str, Any]:
+    text = "\n".join(getattr(block, "text", "") for block in result.content)
+    assert not result.is_error, text
+    assert result.structured_content is not None, text
+    return result.structured_content
+
+
+def held(positions: dict[str, Any]) -> dict[str, Decimal]:
+    return {p["symbol"]: Decimal(str(p["qty"])) for p in positions["positions"]}
+
+
+async def _crypto_round_trip(client: Client) -> None:
+    bought = ok(
+        await client.call_tool("alpaca_place_order", {"symbol": "BTC/USD", "side": "buy", "notional": 250})
+    )["order"]
+    assert bought["status"] == "filled" and bought["time_in_force"] == "gtc" and bought["notional"] == "250"
+    coins = Decimal(
+        str(ok(await client.call_tool("alpaca_get_position", {"symbol": "BTC/USD"}))["position"]["qty"])
+    )
+    assert 0 < coins < 1
+    last = ok(await client.call_tool("alpaca_get_latest_trade", {"symbols": "BTC/USD"}))["trades"]["BTC/USD"]
+    limit = (Decimal(str(last["price"])) * Decimal("1.5")).quantize(Decimal("0.01"))
+    sell = ok(
+        await client.call_tool(
+            "alpaca_place_order",
+            {
+                "symbol": "BTC/USD",
+                "side": "sell",
+                "qty": str(coins),
+                "type": "limit",
+                "limit_price": str(limit),
+                "time_in_force": "gtc",
+            },
+        )
+    )["order"]
+    assert sell["time_in_force"] == "gtc" and sell["status"] in ("new", "accepted")
+    assert Decimal(sell["qty"]) == coins and Decimal(sell["limit_price"]) == limit
+    listed = ok(await client.call_tool("alpaca_list_orders", {"status": "open", "symbols": ["BTC/USD"]}))
+    assert [o["id"] for o in listed["orders"]] == [sell["id"]]
+
+
+async def _calls_from_the_chain(client: Client) -> list[str]:
+    """Call contracts a few weeks out, strikes from the money to 10% above it, found through the chain."""
+    price = Decimal(
+        str(
+            ok(await client.call_tool("alpaca_get_latest_trade", {"symbols": "AAPL"}))["trades"]["AAPL"][
+                "price"
+            ]
+        )
+    )
+    today = dt.date.today()
+    chain = ok(
+        await client.call_tool(
+            "alpaca_get_option_chain",
+            {
+                "underlying": "AAPL",
+                "type": "call",
+                "expiration_date_gte": str(today + dt.timedelta(days=14)),
+                "expiration_date_lte": str(today + dt.timedelta(days=21)),
+                "strike_price_gte": str(price),
+                "strike_price_lte": str(price * Decimal("1.1")),
+                "limit": 20,
+            },
+        )
+    )
+    contracts = sorted(chain["snapshots"])
+    assert len(contracts) >= 3, chain
+    assert all(chain["snapshots"][c]["latest_quote"]["ask_price"] for c in contracts)
+    return contracts
+
+
+def _spread(low: str, high: str, opening: bool) -> dict[str, Any]:
+    """A bull call spread (buy the lower strike, sell the higher) as one mleg order, or the order closing it."""
+    return {
+        "order_class": "mleg",
+        "qty": 1,
+        "legs": [
+            {"symbol": low, "side": "buy" if opening else "sell", "ratio_qty": 1,
+             "position_intent": "buy_to_open" if opening else "sell_to_close"},
+            {"symbol": high, "side": "sell" if opening else "buy", "ratio_qty": 1,
+             "position_intent": "sell_to_open" if opening else "buy_to_close"},
+        ],
+    }  # fmt: skip
+
+
+async def _options_round_trip(client: Client) -> bool:
+    """The options round trip; False when the guard refused the spread (the mleg step, see MLEG_XFAIL)."""
+    contracts = await _calls_from_the_chain(client)
+    single, low, high = contracts[0], contracts[1], contracts[-1]
+    bought = ok(
+        await client.call_tool(
+            "alpaca_place_order",
+            {"symbol": single, "side": "buy", "qty": 1, "position_intent": "buy_to_open"},
+        )
+    )["order"]
+    assert (
+        bought["symbol"] == single and bought["status"] == "filled" and bought["asset_class"] == "us_option"
+    )
+    assert held(ok(await client.call_tool("alpaca_get_positions", {})))[single] == 1
+
+    opened = await client.call_tool("alpaca_place_order", _spread(low, high, opening=True))
+    if opened.is_error and MLEG_REFUSAL in "".join(getattr(b, "text", "") for b in opened.content):
+        return False
+    spread = ok(opened)["order"]
+    assert spread["order_class"] == "mleg" and spread["status"] == "filled", spread
+    assert sorted(leg["symbol"] for leg in spread["legs"]) == sorted([low, high])
+    opened_positions = held(ok(await client.call_tool("alpaca_get_positions", {})))
+    assert (opened_positions[single], opened_positions[low], opened_positions[high]) == (1, 1, -1)
+
+    closed = ok(await client.call_tool("alpaca_place_order", _spread(low, high, opening=False)))["order"]
+    assert closed["status"] == "filled", closed
+    after = held(ok(await client.call_tool("alpaca_get_positions", {})))
+    assert after.get(single) == 1 and low not in after and high not in after
+
+    ok(await client.call_tool("alpaca_close_position", {"symbol": single}))
+    assert single not in held(ok(await client.call_tool("alpaca_get_positions", {})))
+    return True
+
+
+@pytest.mark.timeout(120)
+async def test_crypto_and_options_round_trips_over_stdio(
+    tmp_path: Path, simulator: Any, sim_account: Any
+) -> None:
+    params = StdioServerParameters(
+        command=SERVE[0], args=SERVE[1:], env=server_env(tmp_path, simulator.base_url)
+    )
+    async with Client(params) as client:
+        ok(
+            await client.call_tool(
+                "store_credential",
+                {"name": "desk", "api_key": sim_account.api_key, "secret_key": sim_account.secret_key},
+            )
+        )
+        await _crypto_round_trip(client)
+        spread_placed = await _options_round_trip(client)
+    if not spread_placed:  # outside the Client's task group, which would wrap the xfail in an ExceptionGroup
+        pytest.xfail(MLEG_XFAIL)
