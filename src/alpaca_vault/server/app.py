@@ -58,8 +58,9 @@ How to work:
    client_order_id). If their client cannot ask, the refusal carries a one-time approval link: hand it to
    the person, and once they approved, call again with the same arguments and client_order_id. If the
    person declines, do not retry. Results name the environment (paper or live).
-alpaca_get_bars without `start` returns the latest bars; alpaca_get_bars and alpaca_get_activities page
-with next_page_token -> page_token.
+alpaca_get_bars without `start` returns the latest bars (summarize=true: a long range in one record);
+alpaca_get_bars and alpaca_get_activities page with next_page_token -> page_token. A long list stops at
+the server's size limit and says in `more` which call gets the rest.
 Credentials: never ask the user for API keys in this conversation. store_credential(name=...) opens a
 one-time key entry page where the user pastes them (your client opens it, or you get entry_url to hand to
 the user; then call list_credentials); update_credential(replace_keys=true) does the same for new keys.
@@ -248,6 +249,8 @@ async def open_runtime(
         resolve_caller=resolve_caller,
         hooks=hooks,
         allow_secrets_in_arguments=settings.allow_secrets_in_arguments,
+        max_result_bytes=settings.max_result_bytes,
+        result_text=settings.result_text,
     )
     if pages is not None:
         pages.runtime = runtime

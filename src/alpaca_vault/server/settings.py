@@ -215,6 +215,21 @@ class Settings(BaseSettings):
         "PostgreSQL every replica draws from one budget kept in the database.",
     )
 
+    # --- #11: answers that fit a context window ---
+    max_result_bytes: int = Field(
+        default=20_000,
+        ge=2_000,
+        le=1_000_000,
+        description="Largest tool result text, in bytes; a list that would be longer returns its first records "
+        "and says in `more` how to get the rest.",
+    )
+    result_text: Literal["data", "summary"] = Field(
+        default="data",
+        description="What a result's text block holds: `data` = a summary and the data as JSON (every client "
+        "reads it); `summary` = only the summary for clients on MCP 2025-06-18 or later, which take the data as "
+        "structured content (choose it when your client hands structured content to the model).",
+    )
+
     @field_validator(
         "database_sslmode", "database_ssl_ca", "database_ssl_cert", "database_ssl_key", mode="before"
     )
