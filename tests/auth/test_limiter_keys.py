@@ -72,4 +72,4 @@ async def test_key_check_named_after_another_users_credential_id_does_not_spend_
                 assert not result.is_error, text_of(result)
             # ...and her own third call within the minute meets the cap, not an endless wait.
             capped = await asyncio.wait_for(client.call_tool("alpaca_get_account", {}), timeout=5)
-            assert capped.is_error and "stayed full for 0.5 s" in text_of(capped)
+            assert capped.is_error and "had no room within 0.5 s" in text_of(capped)

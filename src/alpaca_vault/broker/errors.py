@@ -271,15 +271,20 @@ class RequestBudgetExhausted(AlpacaError):
     Not Alpaca's 429 (Alpaca never saw the request), and not retried: the caller hears at once.
     """
 
-    def __init__(self, *, per_minute: int, waited: float) -> None:
+    def __init__(
+        self, *, per_minute: int, waited: float, shared: bool = False, retry_after: float | None = None
+    ) -> None:
+        whose = "request budget shared by every server replica" if shared else "request budget"
         super().__init__(
             None,
             None,
-            f"The credential's request budget ({per_minute} Alpaca requests per minute) stayed full for "
+            f"The credential's {whose} ({per_minute} Alpaca requests per window) had no room within "
             f"{waited:g}s, the longest a call may wait; nothing was sent",
         )
         self.per_minute = per_minute
         self.waited = waited
+        self.shared = shared
+        self.retry_after = retry_after
         self.request_sent = False
 
     def as_dict(self) -> dict[str, Any]:

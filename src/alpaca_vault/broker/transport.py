@@ -35,7 +35,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 import httpx2
 import stamina
@@ -65,6 +65,18 @@ Environment = Literal["paper", "live"]
 M = TypeVar("M", bound=BaseModel)
 
 _USER_AGENT = f"alpaca-vault/{__version__}"
+
+
+class SharedRequestBudget(Protocol):
+    """A request budget kept outside this process (db/request_budget.py: PostgreSQL, every replica)."""
+
+    async def reserve(self, key: str) -> float:
+        """Take the key's next slot; the seconds to wait before sending."""
+        ...
+
+    async def give_back(self, key: str) -> None:
+        """Return a slot that will not be used."""
+        ...
 
 
 @dataclass(frozen=True, repr=False)
@@ -235,6 +247,7 @@ class AlpacaTransport:
         allow_live_trading: bool = True,
         stock_feed: str | None = None,
         rate_limit_max_wait: float = 10.0,
+        shared_budget: SharedRequestBudget | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
@@ -256,6 +269,8 @@ class AlpacaTransport:
         # The stock data feed (iex, sip, ...) used when a call names none; None lets Alpaca choose.
         self._stock_feed = stock_feed
         self._limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
+        # With replicas on PostgreSQL: the budget they share; the in-process limiter stays as well.
+        self._shared_budget = shared_budget
         # No default auth, no event hooks. Cookies are refused: one pooled client serves many
         # credentials, and a cookie set for one must never ride along with another's request.
         # trust_env=False: no proxy or netrc from the environment gets to see our requests.
@@ -293,7 +308,13 @@ class AlpacaTransport:
 
     @contextlib.asynccontextmanager
     async def _budget(self, limiter_key: str) -> AsyncIterator[None]:
-        """One request from the credential's budget, waiting at most ``rate_limit_max_wait`` for room."""
+        """One request from the credential's budget, waiting at most ``rate_limit_max_wait`` for room.
+
+        With replicas on PostgreSQL the slot comes first from the budget they share (kept in the
+        database), then from this process's own limiter as before.
+        """
+        if self._shared_budget is not None:
+            await self._wait_for_shared_slot(limiter_key)
         limiter = self.rate_limiter(limiter_key)
         if not limiter.has_capacity():
             try:
@@ -304,6 +325,18 @@ class AlpacaTransport:
         else:
             await limiter.acquire()
         yield
+
+    async def _wait_for_shared_slot(self, limiter_key: str) -> None:
+        """Queue for the credential's slot in the budget every replica shares (bounded wait)."""
+        assert self._shared_budget is not None
+        wait = await self._shared_budget.reserve(limiter_key)
+        if wait > self._max_wait:
+            await self._shared_budget.give_back(limiter_key)
+            raise RequestBudgetExhausted(
+                per_minute=self._rate, waited=self._max_wait, shared=True, retry_after=round(wait, 1)
+            )
+        if wait > 0:
+            await asyncio.sleep(wait)
 
     def _check_may_trade(self, keys: AlpacaKeys, action: str) -> None:
         if keys.environment == "live" and not self._allow_live_trading:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Dialect,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -368,3 +369,23 @@ class OneTimeLink(Base):
 
     def __repr__(self) -> str:
         return f"OneTimeLink(id={self.id}, user_id={self.user_id}, purpose={self.purpose!r})"
+
+
+# --- #10 (replicas): the per-credential Alpaca request budget, shared by every replica ---------------
+
+
+class RequestBudget(Base):
+    """One token bucket per rate-limiter key (a credential id): PostgreSQL only, see db/request_budget.py.
+
+    Not a tenant table: it holds no user data, only how many requests a key may still send and when
+    that was computed (seconds on the database's clock, so replicas' clocks never matter).
+    """
+
+    __tablename__ = "request_budgets"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Double)
+    refreshed_at: Mapped[float] = mapped_column(Double, index=True)
+
+    def __repr__(self) -> str:
+        return f"RequestBudget(key={self.key!r}, tokens={self.tokens:.2f})"

@@ -29,6 +29,8 @@ from alpaca_vault.tools.registry import register_tools
 from alpaca_vault.tools.runtime import Caller, RuntimeParts, ToolRuntime
 
 if TYPE_CHECKING:
+    from alpaca_vault.db import Database
+    from alpaca_vault.db.request_budget import SharedRequestBudget
     from alpaca_vault.tools.audit_hooks import AuditHooks
 
 INSTRUCTIONS = """\
@@ -208,8 +210,10 @@ async def open_runtime(
             timeout=settings.http_timeout,
             rate_limit_per_minute=settings.rate_limit_per_minute,
             rate_limit_max_wait=settings.rate_limit_max_wait,
+            rate_limit_period=settings.rate_limit_window_seconds,
             allow_live_trading=settings.allow_live_trading,  # the broker's backstop behind the gate's wall
             stock_feed=settings.data_feed,
+            shared_budget=shared_request_budget(database, settings),
         )
         opened.extend((database, broker))
         desk = pages.open(db=database, keyring=keyring, vault=vault, broker=broker) if pages else None
@@ -303,3 +307,14 @@ def _import_runtime_modules() -> None:
     import alpaca_vault.broker.client
     import alpaca_vault.db.migrate
     import alpaca_vault.vault.credentials  # noqa: F401
+
+
+def shared_request_budget(database: Database, settings: Settings) -> SharedRequestBudget | None:
+    """On PostgreSQL, the Alpaca request budget every replica draws from (#10); SQLite: None (per process)."""
+    if not database.is_postgres:
+        return None
+    from alpaca_vault.db.request_budget import SharedRequestBudget
+
+    return SharedRequestBudget(
+        database, requests=settings.rate_limit_per_minute, period=settings.rate_limit_window_seconds
+    )

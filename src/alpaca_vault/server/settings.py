@@ -205,6 +205,16 @@ class Settings(BaseSettings):
         description="Open connections plus requests in progress the HTTP server accepts; beyond it, HTTP 503.",
     )
 
+    # --- #10 (replicas): the Alpaca request budget, shared by every replica on PostgreSQL ---
+    rate_limit_window_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=3_600,
+        description="The window RATE_LIMIT_PER_MINUTE counts over: at most that many Alpaca requests per "
+        "credential in any window this long (60 matches Alpaca; shorter for stand-ins and tests). On "
+        "PostgreSQL every replica draws from one budget kept in the database.",
+    )
+
     # --- #11: answers that fit a context window ---
     max_result_bytes: int = Field(
         default=20_000,

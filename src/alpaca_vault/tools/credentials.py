@@ -36,6 +36,11 @@ class DeletedCredential(BaseModel):
 
 
 def _describe(info: CredentialSummary) -> str:
+    if info.status == "damaged":
+        return (
+            f"'{info.name}' [{info.environment}, DAMAGED: its stored keys cannot be opened; "
+            f"delete_credential(credential='{info.name}') and store the key pair again]"
+        )
     state = "active" if info.is_active else "inactive"
     account = (
         f", account {voice.ident(info.account_number)} ({voice.word(info.account_status, voice.ACCOUNT_STATUSES)})"

@@ -276,11 +276,13 @@ def _rate_limited(exc: broker.AlpacaRateLimited, call: ToolCall | None) -> str:
 
 
 def _budget_exhausted(exc: broker.RequestBudgetExhausted, call: ToolCall | None) -> str:
+    shared = " (shared by every server replica)" if exc.shared else ""
+    again = f"Try again in about {exc.retry_after:g} s" if exc.retry_after else "Wait a minute"
     return (
-        f"alpaca-vault's request budget for {_who(call)} ({exc.per_minute} Alpaca requests per minute, "
-        f"ALPACA_VAULT_RATE_LIMIT_PER_MINUTE) stayed full for {exc.waited:g} s, the longest a call may wait "
-        "(ALPACA_VAULT_RATE_LIMIT_MAX_WAIT), so this call was refused and nothing was sent to Alpaca. "
-        "Wait a minute, or make fewer calls with this credential, then try again."
+        f"alpaca-vault's request budget{shared} for {_who(call)} ({exc.per_minute} Alpaca requests per "
+        "window: ALPACA_VAULT_RATE_LIMIT_PER_MINUTE, ALPACA_VAULT_RATE_LIMIT_WINDOW_SECONDS) had no room within "
+        f"{exc.waited:g} s, the longest a call may wait (ALPACA_VAULT_RATE_LIMIT_MAX_WAIT), so this call was "
+        f"refused and nothing was sent to Alpaca. {again}, or make fewer calls with this credential."
     )
 
 
@@ -386,6 +388,15 @@ def _inactive(exc: vault.CredentialInactive, call: ToolCall | None) -> str:
     return f"{exc} Activate it with update_credential first."
 
 
+def _damaged(exc: vault.CredentialDamaged, call: ToolCall | None) -> str:
+    name = exc.credential_name
+    return (
+        f"Credential '{name}' is damaged: {exc.problem}. Nothing was decrypted or sent to Alpaca. No key can "
+        f"recover it: delete it with delete_credential(credential='{name}') and store the key pair again "
+        "with store_credential."
+    )
+
+
 def _as_is(exc: BaseException, call: ToolCall | None) -> str:
     return str(exc)
 
@@ -479,6 +490,7 @@ ERROR_TEXTS: dict[type[BaseException], Text] = {
     vault.CredentialAmbiguous: _ambiguous,
     vault.CredentialExists: _exists,
     vault.CredentialInactive: _inactive,
+    vault.CredentialDamaged: _damaged,
     # Guard (#14): refusals name the rule, limit, value, environment and the way forward (a CLI command
     # for the owner; no tool can change a policy); a declined confirmation says the user declined.
     guard.GuardError: _as_is,

@@ -57,6 +57,10 @@ class CredentialSummary(BaseModel):
     last_used_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    status: Literal["ok", "damaged"] = Field(
+        default="ok",
+        description="'damaged': its stored keys can never be opened again; delete it and store the pair again.",
+    )
 
     @classmethod
     def of(cls, info: Any) -> CredentialSummary:
@@ -72,6 +76,7 @@ class CredentialSummary(BaseModel):
             last_used_at=info.last_used_at,
             created_at=info.created_at,
             updated_at=info.updated_at,
+            status=getattr(info, "status", "ok"),
         )
 
 
