@@ -75,26 +75,15 @@ def error_response(error: BrokerError) -> Response:
 
 def authenticated(handler: AccountHandler) -> Handler:
     """An Alpaca route: the key pair in the headers names the account, else 401."""
-
-    @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        headers = request.headers
-        account = simulator(request).broker.authenticate(
-            headers.get("apca-api-key-id"), headers.get("apca-api-secret-key")
-        )
-        try:
-            if account is None:
-                raise unauthorized()
-            return await handler(request, account)
-        except BrokerError as error:
-            return error_response(error)
-
-    return endpoint
+    return _with_account(handler, keys_required=True)
 
 
 def keyless(handler: AccountHandler) -> Handler:
     """A route that also answers without keys (crypto data); a wrong key pair is still 401."""
+    return _with_account(handler, keys_required=False)
 
+
+def _with_account(handler: AccountHandler, *, keys_required: bool) -> Handler:
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         headers = request.headers
@@ -102,7 +91,7 @@ def keyless(handler: AccountHandler) -> Handler:
         account = simulator(request).broker.authenticate(key_id, headers.get("apca-api-secret-key"))
         try:
             if account is None:
-                if key_id is not None:
+                if keys_required or key_id is not None:
                     raise unauthorized()
                 account = ANONYMOUS
             return await handler(request, account)
