@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Awaitable, Callable
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from alpaca_vault.simulator.books import Account
-from alpaca_vault.simulator.clock import parse_time
+from alpaca_vault.simulator.clock import NEW_YORK, parse_time
 from alpaca_vault.simulator.errors import BrokerError, invalid, unauthorized
 from alpaca_vault.simulator.instance import Simulator
 
@@ -150,6 +151,21 @@ def time_param(request: Request, name: str) -> float | None:
         return parse_time(text)
     except ValueError:
         raise invalid(f"invalid {name}: {text!r} (use RFC 3339, e.g. 2024-01-02T15:04:05Z)") from None
+
+
+def date_param(request: Request, name: str, default: date | None = None) -> date | None:
+    text = request.query_params.get(name)
+    if not text:
+        return default
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise invalid(f"invalid {name}: {text!r} (use YYYY-MM-DD)") from None
+
+
+def trading_day(request: Request) -> date:
+    """The simulator clock's date in New York (Alpaca's trading day)."""
+    return datetime.fromtimestamp(simulator(request).broker.clock.now(), NEW_YORK).date()
 
 
 def bool_param(request: Request, name: str) -> bool:
