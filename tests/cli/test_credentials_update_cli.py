@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.cli.conftest import CONSOLE_SCRIPT, Cli, answer_on_a_terminal
+from tests.fixtures.network import dead_url
 
 
 def _pair() -> tuple[str, str]:
@@ -132,11 +133,7 @@ def test_replace_keys_reads_a_hidden_prompt_on_a_terminal(tmp_path: Path) -> Non
 
 
 def test_offline_validation_says_could_not_reach_alpaca_once(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    dead = dead_url()
     cli = Cli(tmp_path / "data", None, env={"ALPACA_VAULT_PAPER_URL": dead})
     api, secret = _pair()
     result = cli("credentials", "add", "main", "-e", "paper", input=f"{api}\n{secret}\n")
