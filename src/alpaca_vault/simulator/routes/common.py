@@ -13,9 +13,11 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from alpaca_vault.simulator import options
+from alpaca_vault.simulator.assets import Asset, find_asset
 from alpaca_vault.simulator.books import Account
 from alpaca_vault.simulator.clock import NEW_YORK, parse_time
-from alpaca_vault.simulator.errors import BrokerError, invalid, unauthorized
+from alpaca_vault.simulator.errors import BrokerError, invalid, not_found, unauthorized
 from alpaca_vault.simulator.instance import Simulator
 
 
@@ -166,6 +168,14 @@ def date_param(request: Request, name: str, default: date | None = None) -> date
 def trading_day(request: Request) -> date:
     """The simulator clock's date in New York (Alpaca's trading day)."""
     return datetime.fromtimestamp(simulator(request).broker.clock.now(), NEW_YORK).date()
+
+
+def contract_or_404(symbol_or_id: str, today: date, missing: str = "option contract not found") -> Asset:
+    """The option contract named by its OCC symbol or its id, else a 404 saying ``missing``."""
+    contract = find_asset(symbol_or_id) or options.contract_by_id(symbol_or_id, today)
+    if contract is None or not contract.is_option:
+        raise not_found(missing)
+    return contract
 
 
 def bool_param(request: Request, name: str) -> bool:

@@ -10,13 +10,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from alpaca_vault.simulator import options
-from alpaca_vault.simulator.assets import EXPIRATION_HORIZON_DAYS, OPTION_UNDERLYINGS, Asset, find_asset
+from alpaca_vault.simulator.assets import EXPIRATION_HORIZON_DAYS, OPTION_UNDERLYINGS
 from alpaca_vault.simulator.books import Account
-from alpaca_vault.simulator.errors import invalid, not_found
+from alpaca_vault.simulator.errors import invalid
 from alpaca_vault.simulator.market_data import OPTION_FEEDS
 from alpaca_vault.simulator.routes.common import (
     authenticated,
     choice_param,
+    contract_or_404,
     date_param,
     int_param,
     json_response,
@@ -103,13 +104,6 @@ async def list_contracts(request: Request, account: Account) -> Response:
             "next_page_token": token,
         }
     )
-
-
-def contract_or_404(symbol_or_id: str, today: date) -> Asset:
-    contract = find_asset(symbol_or_id) or options.contract_by_id(symbol_or_id, today)
-    if contract is None or not contract.is_option:
-        raise not_found("option contract not found")
-    return contract
 
 
 @authenticated
