@@ -27,8 +27,11 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/alpaca-vault serve --transport http --simulate
 
+# One worker per core (pytest-xdist); a file's tests stay on one worker so its module fixtures
+# (a server, a TLS cluster) start once. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

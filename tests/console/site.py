@@ -72,11 +72,17 @@ def path_of(url: str) -> str:
 
 @asynccontextmanager
 async def running_site(
-    deployment: Any, tmp_path: Path, simulator: Any, tokens: dict[str, str] | None = None, **overrides: Any
+    deployment: Any,
+    tmp_path: Path,
+    simulator: Any,
+    tokens: dict[str, str] | None = None,
+    *,
+    stateless: bool = False,
+    **overrides: Any,
 ) -> AsyncIterator[Site]:
     tokens = tokens or {name: await deployment.user_with_token(name) for name in ("alice", "bob")}
     settings = http_settings(
         tmp_path, deployment.server_url, simulator.base_url, allow_secrets_in_arguments=False, **overrides
     )
-    with serve_http_in_thread(settings) as mcp_url:
+    with serve_http_in_thread(settings, stateless=stateless) as mcp_url:
         yield Site(re.sub(r"/mcp$", "", mcp_url), mcp_url, settings, deployment, tokens)

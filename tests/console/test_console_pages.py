@@ -231,6 +231,37 @@ async def test_session_cookie_flags(deployment: Any, tmp_path: Path, simulator: 
         assert (await site.entry_link("alice", "behind-tls")).startswith("https://vault.example.com/connect/")
 
 
+async def test_sign_out_ends_the_session_on_the_server(
+    deployment: Any, tmp_path: Path, simulator: Any
+) -> None:
+    """Attack stopped: a copied session cookie (another tab, a stolen backup) still working after sign-out."""
+    async with (
+        running_site(deployment, tmp_path, simulator) as site,
+        site.http() as http,
+        site.http() as copy,
+    ):
+        await site.sign_in(http, "alice")
+        copy.cookies.set("alpaca_vault_console", http.cookies["alpaca_vault_console"])
+        assert (await copy.get("/console/tokens")).status_code == 200  # the copy works while signed in
+        csrf = csrf_of((await http.get("/console/")).text)
+        out = await http.post("/console/sign-out", data={"csrf": csrf}, headers=site.origin)
+        assert out.status_code == 303 and out.headers["location"] == "/console/sign-in"
+        # The copy is dead: pages send it to sign-in, and its forms are refused.
+        for path in ("/console/", "/console/tokens", "/console/policies", "/console/audit"):
+            response = await copy.get(path)
+            assert response.status_code == 303 and response.headers["location"] == "/console/sign-in", path
+        created = await copy.post(
+            "/console/tokens/create", data={"csrf": csrf, "name": "x", "expires_in": "1"}, headers=site.origin
+        )
+        assert created.status_code == 401 and "Sign in again" in created.text
+        again = await copy.post("/console/sign-out", data={"csrf": csrf}, headers=site.origin)
+        assert again.status_code == 401
+        # A new sign-in is a new session, unaffected.
+        copy.cookies.clear()
+        await site.sign_in(copy, "alice")
+        assert (await copy.get("/console/tokens")).status_code == 200
+
+
 async def test_cli_console_prints_a_one_time_sign_in_link(
     deployment: Any, tmp_path: Path, simulator: Any
 ) -> None:

@@ -197,7 +197,11 @@ def error_from_reply(reply: _Reply, keys: AlpacaKeys | None = None) -> AlpacaErr
             message = http.HTTPStatus(reply.status).phrase
         except ValueError:
             message = "Alpaca returned an error"
-    return error_for_status(reply.status, code, message, retry_after=reply.retry_after)
+    body = payload if isinstance(payload, dict) else None
+    secrets = (keys.api_key.get_secret_value(), keys.secret_key.get_secret_value()) if keys else ()
+    return error_for_status(
+        reply.status, code, message, retry_after=reply.retry_after, body=body, secrets=secrets
+    )
 
 
 class AlpacaTransport:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -76,9 +76,6 @@ _LINK_PROBLEMS = {
     "inactive_user": (403, "Account inactive", "The account this link belongs to is inactive."),
 }
 
-# Optional pages other rooms publish later: (path, nav key, heading, handler). Empty until then.
-ExtraPage = Callable[[Request, "ConsoleServices", ConsoleSession], Awaitable[dict[str, Any]]]
-
 
 @dataclass
 class ConsoleServices:
@@ -96,8 +93,6 @@ class ConsoleServices:
     verify_token: Callable[[str], Awaitable[uuid.UUID | None]] | None = None
     # The audit trail (#13): the console records what it changes and shows the user's own events.
     audit: Any = None
-    # #13 / #14 publish their pages here (audit trail, trading policy) when their stores land.
-    extra_pages: dict[str, ExtraPage] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -234,8 +229,11 @@ def connect_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
             return entry_page(record, secret, s, result.message, 422)
         return message(422, "Keys not stored", result.message)
 
+    from alpaca_vault.console.approval import approval_routes
+
     routes = [
         Route("/static/console.css", stylesheet),
+        *approval_routes(services),  # #14: order approval pages, beside the key entry (stdio's listener too)
         Route("/{secret}", show, methods=["GET"]),
         Route("/{secret}", submit, methods=["POST"]),
     ]
@@ -262,6 +260,8 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
     async def signed_in(request: Request) -> tuple[ConsoleServices, ConsoleSession, str] | Response:
         s = await services()
         session = read_session(s.keyring, request.cookies.get(SESSION_COOKIE))
+        if session is not None and await s.links.session_ended(session.user_id, session.session_id):
+            session = None  # signed out: a copy of the cookie is worth nothing
         name = await _user_name(s.db, session.user_id) if session else None
         if session is None or name is None:
             if request.method == "GET":
@@ -361,6 +361,10 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
         state = await checked_post(request)
         if isinstance(state, Response):
             return state
+        s, session, _, _ = state
+        await s.links.end_session(
+            session.user_id, session.session_id, datetime.fromtimestamp(session.expires_at, UTC)
+        )
         response = RedirectResponse("/console/sign-in", status_code=303)
         response.delete_cookie(
             SESSION_COOKIE, path="/", httponly=True, secure=config.secure_cookies, samesite="strict"
@@ -537,33 +541,6 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
             **base(session, s, name, "audit"),
         )
 
-    # pages other rooms fill in
-
-    def extra(key: str, heading: str, waiting: str) -> Callable[[Request], Awaitable[Response]]:
-        async def page(request: Request) -> Response:
-            state = await signed_in(request)
-            if isinstance(state, Response):
-                return state
-            s, session, name = state
-            handler = s.extra_pages.get(key)
-            if handler is None:
-                return render(
-                    "placeholder.html",
-                    title=heading,
-                    heading=heading,
-                    message=waiting,
-                    **base(session, s, name, key),
-                )
-            return render(
-                f"{key}.html",
-                title=heading,
-                heading=heading,
-                **(await handler(request, s, session)),
-                **base(session, s, name, key),
-            )
-
-        return page
-
     routes = [
         Route("/static/console.css", stylesheet),
         Route("/", credentials, methods=["GET"]),
@@ -576,13 +553,11 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
         Route("/tokens", tokens_page, methods=["GET"]),
         Route("/tokens/create", create_token, methods=["POST"]),
         Route("/tokens/{token_id}/revoke", revoke_token, methods=["POST"]),
-        Route(
-            "/policies",
-            extra("policies", "Trading policy", "Trading policies are not available on this server yet."),
-            methods=["GET"],
-        ),
         Route("/audit", audit_page, methods=["GET"]),
     ]
+    from alpaca_vault.console.policies import PageKit, policy_routes
+
+    routes += policy_routes(PageKit(signed_in, checked_post, base))
     app = Starlette(routes=routes)
     return PageGuard(app, allowed_hosts=config.allowed_hosts, allowed_origins=config.allowed_origins)
 

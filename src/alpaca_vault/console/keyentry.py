@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from alpaca_vault.broker.client import AlpacaClient, AlpacaKeys
 from alpaca_vault.broker.errors import AlpacaAuthError, AlpacaError
-from alpaca_vault.console.links import MAX_ATTEMPTS, LinkError, LinkRecord, LinkStore
+from alpaca_vault.console.links import MAX_ATTEMPTS, IssuedLink, LinkError, LinkRecord, LinkStore, Purpose
 from alpaca_vault.vault.credentials import CredentialInfo, CredentialService
 from alpaca_vault.vault.errors import CredentialExists, DuplicateKeyPair, InvalidCredentialInput, VaultError
 from alpaca_vault.vault.exposure import exposure_scope, register_exposed
@@ -125,18 +125,35 @@ class KeyEntryDesk:
         else:
             bound_to = name
             details = {"action": "store", "environment": environment, "name": name}
-        base = await self._base_url()
-        issued = await self.links.issue(
-            user_id, "key_entry", lifetime=self.lifetime, bound_to=bound_to, details=details
+        issued, url = await self.open_link(
+            user_id, "key_entry", "/connect/", lifetime=self.lifetime, bound_to=bound_to, details=details
         )
         logger.info(
             "Opened key entry %s for credential '%s' (%s)", issued.id, details["name"], details["action"]
+        )
+        return KeyEntryTicket(issued.id, url, issued.expires_at)
+
+    async def open_link(
+        self,
+        user_id: uuid.UUID,
+        purpose: Purpose,
+        path: str,
+        *,
+        lifetime: timedelta,
+        bound_to: str,
+        details: dict[str, Any],
+    ) -> tuple[IssuedLink, str]:
+        """A one-time link served at ``path`` (key entry, order approval); over stdio the listener stays
+        up until every open link is done or expired."""
+        base = await self._base_url()
+        issued = await self.links.issue(
+            user_id, purpose, lifetime=lifetime, bound_to=bound_to, details=details
         )
         if self._on_settled is not None:
             task = asyncio.create_task(self._watch(user_id, issued.id))
             self._watchers.add(task)
             task.add_done_callback(self._watchers.discard)
-        return KeyEntryTicket(issued.id, f"{base}/connect/{issued.secret}", issued.expires_at)
+        return issued, f"{base}{path}{issued.secret}"
 
     async def wait(self, user_id: uuid.UUID, link_id: uuid.UUID) -> KeyEntryOutcome:
         return outcome_of(await self.links.wait(user_id, link_id))

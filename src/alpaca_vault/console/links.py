@@ -196,6 +196,24 @@ class LinkStore:
             ).one_or_none()
         return None if row is None else _record(row[0], row[1])
 
+    async def bound(self, user_id: uuid.UUID, purpose: Purpose, bound_to: str) -> list[LinkRecord]:
+        """The links of ``user_id`` for ``purpose`` bound to exactly ``bound_to``, oldest first."""
+        async with self._db.session(user_id, readonly=True) as session:
+            rows = (
+                await session.execute(
+                    select(OneTimeLink, User.name)
+                    .join(User, User.id == OneTimeLink.user_id)
+                    .where(
+                        OneTimeLink.user_id == user_id,
+                        OneTimeLink.purpose == purpose,
+                        OneTimeLink.bound_to == bound_to,
+                    )
+                    .order_by(OneTimeLink.created_at)
+                    .limit(50)
+                )
+            ).all()
+        return [_record(link, name) for link, name in rows]
+
     async def consume(self, record: LinkRecord, outcome: str, outcome_ref: str | None = None) -> bool:
         """Mark the link used, once: False when another request used it first or it has expired."""
         now = utcnow()
@@ -279,11 +297,54 @@ class LinkStore:
         if event is not None:
             event.set()
 
+    # Console sessions are MAC'd cookies (nothing stored while they live); signing out stores the
+    # session's end, so a copy of the cookie stops working at once, on every replica. The row reuses the
+    # sign-in purpose, born used (outcome ``signed_out``), so no link lookup can ever redeem it.
+
+    async def end_session(self, user_id: uuid.UUID, session_id: str, until: datetime) -> None:
+        """Record that console session ``session_id`` has ended (kept until the cookie would expire)."""
+        now = utcnow()
+        digest = _session_digest(session_id)
+        async with self._db.session(user_id) as session:
+            exists = await session.scalar(
+                select(OneTimeLink.id).where(OneTimeLink.token_hash == digest, OneTimeLink.user_id == user_id)
+            )
+            if exists is None:
+                session.add(
+                    OneTimeLink(
+                        id=uuid.uuid4(),
+                        user_id=user_id,
+                        token_hash=digest,
+                        purpose="console_sign_in",
+                        bound_to=None,
+                        details={"kind": "console_session"},
+                        created_at=now,
+                        expires_at=max(until, now),
+                        used_at=now,
+                        attempts=0,
+                        outcome="signed_out",
+                    )
+                )
+
+    async def session_ended(self, user_id: uuid.UUID, session_id: str) -> bool:
+        async with self._db.session(user_id, readonly=True) as session:
+            found = await session.scalar(
+                select(OneTimeLink.id).where(
+                    OneTimeLink.token_hash == _session_digest(session_id), OneTimeLink.user_id == user_id
+                )
+            )
+        return found is not None
+
     async def pending_until(self, user_id: uuid.UUID, link_id: uuid.UUID) -> datetime | None:
         record = await self.get(user_id, link_id)
         if record is None or record.finished or record.expired():
             return None
         return record.expires_at
+
+
+def _session_digest(session_id: str) -> str:
+    # A context prefix: a session's row can never share a hash with a link's secret.
+    return hashlib.sha256(f"console-session\0{session_id}".encode()).hexdigest()
 
 
 def _record(link: OneTimeLink, user_name: str) -> LinkRecord:

@@ -201,6 +201,8 @@ AuditAction = Literal[
     # #14: a call the trading guard refused (details name the rule), and an owner's policy change.
     "guard.refused",
     "policy.change",
+    # #14 item 5 (console2): a person's answer on an order approval page (details: outcome, client_order_id).
+    "order.approval",
     # #15: a short-sale locate request (details: symbol, qty), recorded before it is sent.
     "locate.request",
 ]

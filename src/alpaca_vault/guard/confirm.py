@@ -6,8 +6,9 @@
   our ``request_state`` (sealed by the SDK's request-state boundary, bound to the same tool and
   arguments). The state names the exact order the person was shown, so an answer for another
   order is never taken.
-* A client without form elicitation gets a refusal that says a person must confirm (and, once
-  the console serves approval pages, a one-time link).
+* A client without form elicitation: for an order, a one-time approval page (guard/approval.py;
+  opened by URL-mode elicitation where the client can, else its link in the refusal); for anything
+  else, a refusal that says a person must confirm.
 
 There is no tool argument by which an agent confirms: the answer comes only from the client's
 elicitation, a protocol message, never from ``arguments``.
@@ -197,3 +198,40 @@ def _decode_state(request_state: str | None) -> str | None:
         return None
     binding = state.get("confirm")
     return binding if isinstance(binding, str) else None
+
+
+# --- approval links (#14 item 5): URL-mode elicitation for a client without forms ---------------------
+
+
+def url_elicitation_reachable() -> bool:
+    """True when this call's client can be asked to open a page now (2025-11-25 URL mode, a back channel)."""
+    channel = _channel.get()
+    if channel is None:
+        return False
+    request = channel.request
+    version = request.protocol_version
+    if version and is_version_at_least(version, INPUT_REQUIRED_VERSION):
+        return False  # 2026-07-28 has no mid-call requests; the link goes into the refusal instead
+    capabilities = request.session.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    return elicitation is not None and elicitation.url is not None and request.session.can_send_request
+
+
+async def open_page(message: str, url: str, elicitation_id: str) -> bool:
+    """Ask the client to open ``url`` (URL-mode elicitation); True when the person agreed to open it."""
+    channel = _channel.get()
+    assert channel is not None
+    request = channel.request
+    result = await request.session.elicit_url(
+        message=message, url=url, elicitation_id=elicitation_id, related_request_id=request.request_id
+    )
+    return result.action == "accept"
+
+
+async def page_done(elicitation_id: str) -> None:
+    """Tell the client the page's step is over (2025-11-25: notifications/elicitation/complete)."""
+    channel = _channel.get()
+    if channel is not None:
+        await channel.request.session.send_elicit_complete(
+            elicitation_id, related_request_id=channel.request.request_id
+        )

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from alpaca_vault.broker.errors import AlpacaError, AlpacaNotFound
 from alpaca_vault.broker.models import OrderRequest, Quote
+from alpaca_vault.guard.approval import ApprovalDesk, ApprovalRequired, ask_with_link
 from alpaca_vault.guard.checks import Action, CheckReport, CheckResult, Counters, check_call
 from alpaca_vault.guard.confirm import Confirmation, ConfirmationNeeded, ask_person
 from alpaca_vault.guard.counters import count_activity, count_activity_inline
@@ -198,6 +199,8 @@ class Guard:
         self._record_intent = record_intent
         self._record_refusal = record_refusal
         self._now = now
+        # #14 item 5: the pages' approval links, for clients without forms (set when the server has pages).
+        self.approvals: ApprovalDesk | None = None
         self.last_quote_seconds = 0.0  # for bench/: the quote fetch, reported apart from the guard's own time
 
     async def _counters(self, session: AsyncSession, user_id: uuid.UUID, credential: CredentialRef,
@@ -331,17 +334,31 @@ class Guard:
             summary, str(credential.id), call.tool, action, order.fingerprint() if order else call.tool
         )
         try:
-            answer = await ask_person(
-                confirmation, credential=credential.name, environment=credential.environment
+            answer = await self._ask(call, confirmation, credential, order)
+        except ConfirmationNeeded as needed:
+            outcome = (
+                "approval_link_issued" if isinstance(needed, ApprovalRequired) else "confirmation_unavailable"
             )
-        except ConfirmationNeeded:
-            await self._audit(call, evaluation.report.confirmation_rules, "confirmation_unavailable", order,
+            await self._audit(call, evaluation.report.confirmation_rules, outcome, order,
                               credential.environment)  # fmt: skip
             raise
         if answer != "accept":
             await self._audit(call, evaluation.report.confirmation_rules, f"confirmation_{answer}", order,
                               credential.environment)  # fmt: skip
             raise ConfirmationDeclined(credential.name, credential.environment, action=answer)
+
+    async def _ask(self, call: GuardedCall, confirmation: Confirmation, credential: CredentialRef,
+                   order: NormalisedOrder | None) -> str:  # fmt: skip
+        """The client's form; for an order, an approval page when there is no form (guard/approval.py)."""
+
+        async def ask_form() -> str:
+            return await ask_person(
+                confirmation, credential=credential.name, environment=credential.environment
+            )
+
+        if self.approvals is None or order is None or not call.client_order_id:
+            return await ask_form()
+        return await ask_with_link(self.approvals, call, confirmation, ask_form)
 
     async def _audit(
         self,

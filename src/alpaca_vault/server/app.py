@@ -53,9 +53,12 @@ How to work:
    whether an order passes. A refusal names the rule and what to do instead; you cannot change a policy.
    A live credential starts read_only, and its orders need the person's confirmation: the server asks
    them directly in their client (so do orders above a threshold, and a repeated order under a new
-   client_order_id). If the person declines, do not retry. Results name the environment (paper or live).
-alpaca_get_bars without `start` returns the latest bars; alpaca_get_bars and alpaca_get_activities page
-with next_page_token -> page_token.
+   client_order_id). If their client cannot ask, the refusal carries a one-time approval link: hand it to
+   the person, and once they approved, call again with the same arguments and client_order_id. If the
+   person declines, do not retry. Results name the environment (paper or live).
+alpaca_get_bars without `start` returns the latest bars (summarize=true: a long range in one record);
+alpaca_get_bars and alpaca_get_activities page with next_page_token -> page_token. A long list stops at
+the server's size limit and says in `more` which call gets the rest.
 Credentials: never ask the user for API keys in this conversation. store_credential(name=...) opens a
 one-time key entry page where the user pastes them (your client opens it, or you get entry_url to hand to
 the user; then call list_credentials); update_credential(replace_keys=true) does the same for new keys.
@@ -214,7 +217,10 @@ async def open_runtime(
         parts = RuntimeParts(
             vault=vault, broker=broker, local_user_id=local_user_id, audit=audit.log, desk=desk
         )
-        return install_gate_hooks(hooks, parts, settings, database=database, audit=audit)
+        parts = install_gate_hooks(hooks, parts, settings, database=database, audit=audit)
+        if pages is not None and parts.guard is not None:
+            parts.guard.approvals = pages.approvals  # #14: approval links where a client has no form
+        return parts
 
     def resolve_caller(local_user_id: uuid.UUID) -> Caller:
         from alpaca_vault.audit.chain import STDIO, Actor  # loaded with the runtime, not at start-up
@@ -239,6 +245,8 @@ async def open_runtime(
         resolve_caller=resolve_caller,
         hooks=hooks,
         allow_secrets_in_arguments=settings.allow_secrets_in_arguments,
+        max_result_bytes=settings.max_result_bytes,
+        result_text=settings.result_text,
     )
     if pages is not None:
         pages.runtime = runtime

@@ -41,8 +41,12 @@ class PagesHub:
         self.runtime: ToolRuntime | None = None
         self._services: ConsoleServices | None = None
         self.listener: LoopbackListener | None = None
-        self.extra_pages: dict[str, Any] = {}
         self._audit: Any = None
+        self.approvals: Any = None
+
+    @property
+    def approval_lifetime(self) -> timedelta:
+        return timedelta(minutes=self.settings.approval_minutes)
 
     @property
     def key_entry_lifetime(self) -> timedelta:
@@ -92,6 +96,10 @@ class PagesHub:
             desk = KeyEntryDesk(
                 links, base_url=listener.base_url, lifetime=self.key_entry_lifetime, on_settled=listener.close
             )
+        from alpaca_vault.console.approval import OrderApprovals
+
+        # #14: approval links for orders whose client cannot show a confirmation form (the guard's desk).
+        self.approvals = OrderApprovals(links, desk, lifetime=self.approval_lifetime)
         self._services = ConsoleServices(
             db=db,
             keyring=keyring,
@@ -102,7 +110,6 @@ class PagesHub:
             desk=desk,
             tokens=UserTokens(db),
             verify_token=self.verify_token,
-            extra_pages=self.extra_pages,
             audit=audit,
         )
         return desk

@@ -123,6 +123,14 @@ class Settings(BaseSettings):
         default=30, ge=5, le=720, description="Minutes a console sign-in lasts (no sliding renewal)."
     )
 
+    # --- #14 item 5 (console2): order approval links for clients without confirmation forms ---
+    approval_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=60,
+        description="Minutes an order approval link stays open, and an approval given on it counts for retries.",
+    )
+
     # --- #16 TLS to PostgreSQL and its connection pool (ignored for SQLite) ---
     database_sslmode: Literal["disable", "require", "verify-ca", "verify-full"] | None = Field(
         default=None,
@@ -195,6 +203,21 @@ class Settings(BaseSettings):
         ge=1,
         le=100_000,
         description="Open connections plus requests in progress the HTTP server accepts; beyond it, HTTP 503.",
+    )
+
+    # --- #11: answers that fit a context window ---
+    max_result_bytes: int = Field(
+        default=20_000,
+        ge=2_000,
+        le=1_000_000,
+        description="Largest tool result text, in bytes; a list that would be longer returns its first records "
+        "and says in `more` how to get the rest.",
+    )
+    result_text: Literal["data", "summary"] = Field(
+        default="data",
+        description="What a result's text block holds: `data` = a summary and the data as JSON (every client "
+        "reads it); `summary` = only the summary for clients on MCP 2025-06-18 or later, which take the data as "
+        "structured content (choose it when your client hands structured content to the model).",
     )
 
     @field_validator(

@@ -19,7 +19,7 @@ from alpaca_vault.broker.models import (
 )
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import CredentialRef, Symbol, symbol_of
-from alpaca_vault.tools.results import counted, money, respond
+from alpaca_vault.tools.results import Bounded, Record, counted, max_result_bytes, money, respond
 
 
 class AccountResult(BaseModel):
@@ -27,7 +27,7 @@ class AccountResult(BaseModel):
     account: Account
 
 
-class PositionsResult(BaseModel):
+class PositionsResult(Bounded):
     credential: str
     positions: list[Position]
 
@@ -37,12 +37,12 @@ class PositionResult(BaseModel):
     position: Position
 
 
-class PortfolioHistoryResult(BaseModel):
+class PortfolioHistoryResult(Bounded):
     credential: str
     history: PortfolioHistory
 
 
-class ActivitiesResult(BaseModel):
+class ActivitiesResult(Bounded):
     credential: str
     activities: list[Activity]
     next_page_token: str | None = Field(
@@ -78,7 +78,18 @@ async def alpaca_get_positions(
         summary = f"{counted(len(positions), 'open position')} in '{call.credential_name}': {lines}."
     else:
         summary = f"No open positions in '{call.credential_name}'."
-    return respond(PositionsResult(credential=call.credential_name, positions=positions), summary)
+    return respond(
+        PositionsResult(credential=call.credential_name, positions=positions), summary, rest=_other_positions
+    )
+
+
+def _other_positions(kept: list[Record], omitted: list[Record]) -> str:
+    symbols = [str(record.get("symbol")) for _, record in omitted[:40]]
+    return (
+        "alpaca_get_position(symbol=...) for each of "
+        + ", ".join(symbols)
+        + (", ..." if len(omitted) > 40 else "")
+    )
 
 
 async def alpaca_get_position(
@@ -127,7 +138,34 @@ async def alpaca_get_portfolio_history(
         f"Portfolio history of '{call.credential_name}': {counted(points, 'point')} at {history.timeframe}, "
     )
     summary += f"latest equity {money(last_equity)}."
-    return respond(PortfolioHistoryResult(credential=call.credential_name, history=history), summary)
+    history, more = _latest_points_that_fit(history)
+    if more:
+        summary += f" Only the latest {len(history.timestamp)} points fit in this answer; more: {more}."
+    return respond(
+        PortfolioHistoryResult(credential=call.credential_name, history=history, more=more), summary
+    )
+
+
+_PARALLEL = ("timestamp", "equity", "profit_loss", "profit_loss_pct")
+
+
+def _latest_points_that_fit(history: PortfolioHistory) -> tuple[PortfolioHistory, str | None]:
+    """The latest points whose parallel arrays fit half the size bound (the rest is summary and framing)."""
+    points = len(history.timestamp)
+    size = len(history.model_dump_json(by_alias=True))
+    room = max_result_bytes() // 2
+    if size <= room or points < 2:
+        return history, None
+    keep = max(1, points * room // size - 1)
+    update: dict[str, Any] = {name: getattr(history, name)[-keep:] for name in _PARALLEL}
+    if history.cashflow:
+        update["cashflow"] = {kind: values[-keep:] for kind, values in history.cashflow.items()}
+    trimmed = history.model_copy(update=update)
+    first = dt.datetime.fromtimestamp(trimmed.timestamp[0], dt.UTC).isoformat()
+    return trimmed, (
+        f"{points - keep} earlier of {points} points left out to keep this answer within the size limit; to get "
+        f"them: call again with a larger timeframe (1D, 1H, 15Min) or end='{first}' for the points before these"
+    )
 
 
 async def alpaca_get_activities(
@@ -170,7 +208,13 @@ async def alpaca_get_activities(
     result = ActivitiesResult(
         credential=call.credential_name, activities=activities, next_page_token=next_page_token
     )
-    return respond(result, summary)
+    return respond(result, summary, records="activities", rest=_later_activities)
+
+
+def _later_activities(kept: list[Record], omitted: list[Record]) -> str:
+    if not kept:
+        return "call again with a smaller page_size"
+    return f"call again with page_token='{kept[-1][1]['id']}' and the same other arguments"
 
 
 # --- issue #15: the account's configuration --------------------------------------------------

@@ -15,7 +15,7 @@ from alpaca_vault.tools.errors import AccountNotActive, KeyPairRefused
 from alpaca_vault.tools.gate import alpaca_call, vault_call
 from alpaca_vault.tools.key_entry import CredentialSummary, KeyEntryResult, run_key_entry
 from alpaca_vault.tools.params import CredentialRef, Environment, InvalidArgument
-from alpaca_vault.tools.results import counted, respond
+from alpaca_vault.tools.results import Bounded, counted, respond
 from alpaca_vault.tools.runtime import runtime
 from alpaca_vault.vault.exposure import register_exposed
 from alpaca_vault.vault.key_ids import check_key_environment
@@ -26,7 +26,7 @@ class CredentialResult(BaseModel):
     validated: bool = Field(description="True when Alpaca confirmed the key pair during this call.")
 
 
-class CredentialList(BaseModel):
+class CredentialList(Bounded):
     credentials: list[CredentialSummary]
 
 

@@ -151,6 +151,28 @@ def _forbidden(exc: broker.AlpacaForbidden, call: ToolCall | None) -> str:
     )
 
 
+def _insufficient_qty(exc: broker.InsufficientQty, call: ToolCall | None) -> str:
+    # Only parsed numbers, a checked symbol and checked order ids reach this text: Alpaca's facts, our words.
+    what = exc.symbol or "shares"
+    available = "" if exc.available is None else f" Available to sell now: {exc.available}."
+    if not exc.held_for_orders:
+        held = "" if exc.existing_qty is None else f" The position holds {exc.existing_qty}."
+        return (
+            f"Alpaca refused the order for {_who(call)} (HTTP 403: {_detail(exc)}): the position holds less "
+            f"than the order asks for.{held}{available} alpaca_get_positions shows what is held; sell at most that."
+        )
+    orders = f" ({', '.join(exc.related_orders)})" if exc.related_orders else ""
+    of = f" of the {exc.existing_qty} held" if exc.existing_qty is not None else ""
+    first = exc.related_orders[0] if exc.related_orders else "ID"
+    return (
+        f"Alpaca refused the order for {_who(call)} (HTTP 403): {exc.held_for_orders} {what}{of} are held for "
+        f"open orders{orders}, such as a bracket's take-profit and stop-loss legs.{available} "
+        f"Cancel them first with alpaca_cancel_order(order_id='{first}') or alpaca_cancel_all_orders, then "
+        "sell; or sell no more than is available; or leave the exits to close the position. "
+        "alpaca_list_orders shows them."
+    )
+
+
 def _not_found(exc: broker.AlpacaNotFound, call: ToolCall | None) -> str:
     return (
         f"Alpaca found nothing for that request (HTTP 404: {_detail(exc)}). Check the id or symbol: "
@@ -357,6 +379,7 @@ ERROR_TEXTS: dict[type[BaseException], Text] = {
     broker.AlpacaBadRequest: _bad_request,
     broker.AlpacaAuthError: _auth,
     broker.AlpacaForbidden: _forbidden,
+    broker.InsufficientQty: _insufficient_qty,
     broker.AlpacaNotFound: _not_found,
     broker.AlpacaRejected: _rejected,
     broker.ClientOrderIdConflict: _client_order_id_conflict,

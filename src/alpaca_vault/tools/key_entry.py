@@ -9,7 +9,8 @@ How the person reaches the page depends on what the client can do:
   elicitation (the SDK's multi-round-trip flow); the client's retry, with the answer, waits for the
   page and returns the stored credential. ``request_state`` names only the link's id, which finds
   nothing for another user.
-* Anything else: the tool returns the link for the agent to hand to the user, and the agent calls
+* Anything else (no URL elicitation, or 2025-11-25 on a stateless HTTP server, which cannot send the
+  client a request): the tool returns the link for the agent to hand to the user, and the agent calls
   list_credentials afterwards.
 
 The agent learns that an entry failed and why in general terms only (console/keyentry.AGENT_REASONS).
@@ -142,7 +143,8 @@ async def run_key_entry(
             },
             request_state=f"{_STATE_PREFIX}{ticket.link_id}",
         )
-    if url_elicitation_supported(ctx):
+    if url_elicitation_supported(ctx) and ctx.session.can_send_request:
+        # 2025-11-25 asks mid-call: a stateless HTTP server has no way back to the client, so the link below.
         answer = await ctx.elicit_url(message, ticket.url, ticket.elicitation_id)
         if answer.action != "accept":
             await desk.withdraw(user_id, ticket.link_id)

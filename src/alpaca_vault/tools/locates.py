@@ -26,10 +26,10 @@ from alpaca_vault.broker.models import (
 )
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, PageToken, symbol_of, symbols_of
-from alpaca_vault.tools.results import counted, money, respond
+from alpaca_vault.tools.results import Bounded, Record, counted, money, respond, smaller_page
 
 
-class LocatesResult(BaseModel):
+class LocatesResult(Bounded):
     credential: str = Field(description="The credential used.")
     locates: list[Locate] = Field(default_factory=list, description="Your locates, newest first.")
     quotes: list[LocateQuote] = Field(default_factory=list, description="Availability and fee per share.")
@@ -90,7 +90,9 @@ async def alpaca_get_locates(
         if answer.errors:
             parts.append(f"no quote for {', '.join(f'{e.symbol} ({e.code})' for e in answer.errors[:10])}")
         result = LocatesResult(credential=call.credential_name, quotes=answer.quotes, unquoted=answer.errors)
-        return respond(result, "Locate quotes: " + "; ".join(parts) + ".")
+        return respond(
+            result, "Locate quotes: " + "; ".join(parts) + ".", records="quotes", rest=_quotes_left_out
+        )
     symbol = None
     if symbols is not None:
         chosen = _stocks(symbols)
@@ -113,8 +115,16 @@ async def alpaca_get_locates(
     summary = counted(len(found), "locate") + (": " + ", ".join(lines) if lines else "")
     summary += "; more pages: pass next_page_token as page_token." if token else "."
     return respond(
-        LocatesResult(credential=call.credential_name, locates=found, next_page_token=token), summary
+        LocatesResult(credential=call.credential_name, locates=found, next_page_token=token),
+        summary,
+        records="locates",
+        rest=smaller_page(),
     )
+
+
+def _quotes_left_out(kept: list[Record], omitted: list[Record]) -> str:
+    symbols = [str(record.get("symbol")) for _, record in omitted[:40]]
+    return "call alpaca_get_locates(kind='quotes') again with symbols='" + ",".join(symbols) + "'"
 
 
 class LocateResult(BaseModel):

@@ -23,7 +23,7 @@ from alpaca_vault.broker.models import (
 )
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, PageToken, Symbol, symbol_of
-from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.results import Bounded, respond, smaller_page
 
 Underlying = Annotated[str, Field(min_length=1, max_length=12, description="Underlying ticker, like AAPL.")]
 OptionKind = Annotated[Literal["call", "put"] | None, Field(description="call or put (default both).")]
@@ -39,7 +39,7 @@ def _underlying(value: str) -> str:
     return symbol
 
 
-class ContractsResult(BaseModel):
+class ContractsResult(Bounded):
     credential: str = Field(description="The credential used.")
     contracts: list[OptionContract]
     next_page_token: str | None = Field(default=None, description="Pass as page_token for the next page.")
@@ -81,10 +81,10 @@ async def alpaca_get_option_contracts(
     result = ContractsResult(
         credential=call.credential_name, contracts=contracts, next_page_token=page.next_page_token
     )
-    return respond(result, summary)
+    return respond(result, summary, rest=smaller_page())
 
 
-class ChainResult(BaseModel):
+class ChainResult(Bounded):
     credential: str = Field(description="The credential used.")
     underlying: str
     snapshots: dict[str, Snapshot] = Field(
@@ -131,7 +131,7 @@ async def alpaca_get_option_chain(
         credential=call.credential_name, underlying=symbol, snapshots=snapshots,
         next_page_token=page.next_page_token, exchanges=exchanges,
     )  # fmt: skip
-    return respond(result, summary)
+    return respond(result, summary, rest=smaller_page())
 
 
 class ExerciseResult(BaseModel):

@@ -15,6 +15,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field
 
+from alpaca_vault.broker.errors import AlpacaError
 from alpaca_vault.broker.models import (
     CancelOrderResult,
     ClosePositionResult,
@@ -27,8 +28,9 @@ from alpaca_vault.broker.models import (
     is_crypto_symbol,
 )
 from alpaca_vault.tools.gate import ToolCall, alpaca_call
+from alpaca_vault.tools.order_text import describe_order, flatten_live, live_count
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, TimeInForce, symbol_of
-from alpaca_vault.tools.results import counted, respond
+from alpaca_vault.tools.results import Bounded, Continuation, Record, counted, respond
 
 PositionIntent = Literal["buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close"]
 
@@ -84,9 +86,19 @@ class OrderResult(BaseModel):
     order: Order
 
 
-class OrdersResult(BaseModel):
+class PlacedOrderResult(OrderResult):
+    new_order_placed: bool = Field(
+        default=True,
+        description="False when the client_order_id already named an order (a retry of the same request): "
+        "nothing new was placed and `order` is the existing order.",
+    )
+
+
+class OrdersResult(Bounded):
     credential: str
-    orders: list[Order]
+    orders: list[Order] = Field(
+        description="Newest first by default; bracket/oco/oto exits are nested under their entry as `legs`."
+    )
 
 
 class CancelResult(BaseModel):
@@ -99,10 +111,15 @@ class CancelResult(BaseModel):
     )
 
 
-class CancelAllResult(BaseModel):
+class CancelAllResult(Bounded):
     credential: str
     environment: Environment = _ENVIRONMENT
     results: list[CancelOrderResult]
+    still_open: list[str] | None = Field(
+        default=None,
+        description="Ids of live orders Alpaca's answer did not cover (cancel each with alpaca_cancel_order); "
+        "null when the check could not be made.",
+    )
 
 
 class ClosePositionOutcome(BaseModel):
@@ -121,30 +138,6 @@ def replacement_sent(call: ToolCall) -> ReplaceOrderRequest:
     """The replacement request as the gate passed it on (with its client_order_id minted)."""
     assert isinstance(call.order, ReplaceOrderRequest)
     return call.order
-
-
-def _describe_order(order: Order) -> str:
-    size = f"{order.qty}" if order.qty is not None else f"${order.notional}"
-    prices = []
-    if order.stop_price is not None:
-        prices.append(f"stop {order.stop_price}")
-    if order.limit_price is not None:
-        prices.append(f"limit {order.limit_price}")
-    if order.trail_price is not None or order.trail_percent is not None:
-        prices.append(
-            f"trail {order.trail_price}" if order.trail_price is not None else f"trail {order.trail_percent}%"
-        )
-    price = f" @ {', '.join(prices)}" if prices else ""
-    filled = f", filled {order.filled_qty} @ {order.filled_avg_price}" if order.filled_qty else ""
-    kind = order.type or order.order_type
-    what = f"{order.side} {size} {order.symbol}"
-    if order.order_class == "mleg":
-        legs = ", ".join(f"{leg.side} {leg.symbol}" for leg in (order.legs or [])[:4])
-        what = f"mleg {size} x [{legs}]"
-    return (
-        f"{what} {kind}{price} {order.time_in_force}: {order.status}{filled} "
-        f"(id {order.id}, client_order_id {order.client_order_id})"
-    )
 
 
 def order_request(
@@ -272,7 +265,7 @@ async def alpaca_place_order(
     position_intent: PositionIntentArg = None,
     legs: OrderLegs = None,
     credential: CredentialRef = None,
-) -> Annotated[CallToolResult, OrderResult]:
+) -> Annotated[CallToolResult, PlacedOrderResult]:
     """Place an order: stocks, crypto pairs, one option contract (OCC symbol) or an option spread (mleg legs).
 
     Types market, limit, stop, stop_limit, trailing_stop; qty or notional; bracket/oco/oto exits for
@@ -281,7 +274,8 @@ async def alpaca_place_order(
 
     Argument combinations are checked before anything reaches Alpaca. The result carries the order's
     client_order_id; if the outcome is ever unknown, look it up with alpaca_get_order(client_order_id=...)
-    rather than placing the order again. Live credentials are refused unless the server allows live trading.
+    rather than placing the order again. Re-sending a client_order_id returns its existing order
+    (new_order_placed false). Live credentials are refused unless the server allows live trading.
     """
     request = order_request(
         symbol=symbol, side=side, qty=qty, notional=notional, type=type, time_in_force=time_in_force,
@@ -291,48 +285,105 @@ async def alpaca_place_order(
         client_order_id=client_order_id, position_intent=position_intent, legs=legs,
     )  # fmt: skip
     async with alpaca_call(ctx, credential, order=request) as call:
-        order = await call.send(call.broker.place_order, request_sent(call))
+        placement = await call.send(call.broker.submit_order, request_sent(call))
+        order = call.returned(placement.order)  # the audit record reads the order
     used, environment = call.credential_name, call.resolved.environment
+    if placement.new_order_placed:
+        summary = f"Order in '{used}' ({environment}): {describe_order(order)}."
+    else:
+        summary = (
+            f"No new order was placed: client_order_id {order.client_order_id} already names order {order.id} "
+            f"in '{used}' ({environment}), which this request repeats. That order: {describe_order(order)}."
+        )
     return respond(
-        OrderResult(credential=used, environment=environment, order=order),
-        f"Order in '{used}' ({environment}): {_describe_order(order)}.",
+        PlacedOrderResult(
+            credential=used, environment=environment, order=order, new_order_placed=placement.new_order_placed
+        ),
+        summary,
     )
 
 
 async def alpaca_list_orders(
     ctx: Context[Any, Any],
-    status: Annotated[Literal["open", "closed", "all"], Field(description="Which orders.")] = "open",
+    status: Annotated[
+        Literal["open", "closed", "all"],
+        Field(description="open: every order still working, exit legs waiting their turn (held) included."),
+    ] = "open",
     limit: Annotated[int, Field(ge=1, le=500, description="At most this many (1-500).")] = 50,
     after: Annotated[dt.datetime | None, Field(description="Only orders submitted after this time.")] = None,
     until: Annotated[dt.datetime | None, Field(description="Only orders submitted until this time.")] = None,
     direction: Annotated[Literal["asc", "desc"], Field(description="Sort by submission time.")] = "desc",
     symbols: Annotated[list[str] | None, Field(description="Only these symbols.")] = None,
-    nested: Annotated[bool, Field(description="Nest bracket/oco/oto legs under their parent order.")] = True,
+    nested: Annotated[
+        bool,
+        Field(description="Nest bracket/oco/oto exit legs under their entry (false: each leg listed alone)."),
+    ] = True,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrdersResult]:
-    """List orders (open by default), newest first."""
+    """List orders (open by default), newest first.
+
+    Open includes the take-profit and stop-loss legs of a filled bracket/oto entry (the entry is listed
+    with its live legs nested), so an empty open list means nothing can still fill.
+    """
     clean_symbols = [symbol_of(s) for s in symbols] if symbols else None
     async with alpaca_call(ctx, credential) as call:
-        orders = await call.send(
-            call.broker.list_orders,
-            status=status,
-            limit=limit,
-            after=after,
-            until=until,
-            direction=direction,
-            symbols=clean_symbols,
-            nested=nested,
-        )
+        if status == "open":
+            orders = await call.send(
+                call.broker.list_live_orders,
+                limit=limit,
+                after=after,
+                until=until,
+                direction=direction,
+                symbols=clean_symbols,
+            )
+            if not nested:
+                orders = flatten_live(orders)[:limit]
+        else:
+            orders = await call.send(
+                call.broker.list_orders,
+                status=status,
+                limit=limit,
+                after=after,
+                until=until,
+                direction=direction,
+                symbols=clean_symbols,
+                nested=nested,
+            )
+    used = call.credential_name
+    if status == "open":
+        live = sum(live_count(o) for o in orders)
+        legs = any(o.legs and o.order_class != "mleg" for o in orders)
+        head = f"{counted(live, 'open order')} in '{used}'" + (" (exit legs included)" if legs else "")
+    else:
+        which = (
+            "" if status == "all" else f"{status} "
+        )  # "3 orders", "3 closed orders"; never "3 all order(s)"
+        head = f"{counted(len(orders), which + 'order')} in '{used}'"
     if orders:
-        which = "" if status == "all" else f"{status} "  # "3 orders", "3 open orders"; never "3 all order(s)"
-        summary = f"{counted(len(orders), which + 'order')} in '{call.credential_name}': " + "; ".join(
-            _describe_order(o) for o in orders[:20]
-        )
+        summary = f"{head}: " + "; ".join(describe_order(o) for o in orders[:20])
         if len(orders) > 20:
             summary += f"; and {len(orders) - 20} more (see data)"
+    elif status == "open":
+        summary = f"No open orders in '{used}': none working, and no exit legs (bracket, oco, oto) waiting."
     else:
-        summary = f"No {'' if status == 'all' else status + ' '}orders in '{call.credential_name}'."
-    return respond(OrdersResult(credential=call.credential_name, orders=orders), summary)
+        summary = f"No {'' if status == 'all' else status + ' '}orders in '{used}'."
+    return respond(
+        OrdersResult(credential=used, orders=orders), summary, records="orders", rest=_next_orders(direction)
+    )
+
+
+def _next_orders(direction: Literal["asc", "desc"]) -> Continuation:
+    """The orders after the last one kept, in the listing's order, by submission time."""
+
+    def how(kept: list[Record], omitted: list[Record]) -> str:
+        last = kept[-1][1] if kept else None
+        at = (last or {}).get("submitted_at") or (last or {}).get("created_at")
+        if at is None:
+            return "call again with a smaller limit"
+        bound = "until" if direction == "desc" else "after"
+        return f"call again with {bound}='{at}' and the same other arguments"
+
+    return how
 
 
 async def alpaca_get_order(
@@ -354,7 +405,7 @@ async def alpaca_get_order(
     used, environment = call.credential_name, call.resolved.environment
     return respond(
         OrderResult(credential=used, environment=environment, order=order),
-        f"Order in '{used}' ({environment}): {_describe_order(order)}.",
+        f"Order in '{used}' ({environment}): {describe_order(order)}.",
     )
 
 
@@ -389,7 +440,7 @@ async def alpaca_replace_order(
     return respond(
         OrderResult(credential=call.credential_name, environment=call.resolved.environment, order=order),
         f"Replaced order {order_id} in '{call.credential_name}' ({call.resolved.environment}) with: "
-        f"{_describe_order(order)}.",
+        f"{describe_order(order)}.",
     )
 
 
@@ -416,9 +467,13 @@ async def alpaca_cancel_order(
 async def alpaca_cancel_all_orders(
     ctx: Context[Any, Any], credential: CredentialRef = None
 ) -> Annotated[CallToolResult, CancelAllResult]:
-    """Cancel every open order of the account."""
+    """Cancel every open order of the account, the exit legs of brackets, OCO and OTO orders included.
+
+    Afterwards the open orders are read again: any live order the cancel did not cover is named.
+    """
     async with alpaca_call(ctx, credential) as call:
         results = await call.send(call.broker.cancel_all_orders)
+        still_open = await _not_covered(call, {r.id for r in results if r.ok})
     refused = [r for r in results if not r.ok]
     summary = (
         f"Cancel requested for {len(results) - len(refused)} of {counted(len(results), 'open order')} "
@@ -429,12 +484,33 @@ async def alpaca_cancel_all_orders(
             f"{r.id} ({r.status}: {r.message or 'no reason given'})" for r in refused
         )
         summary += ". Check them with alpaca_get_order."
+    if still_open:
+        summary += (
+            f" Still live and not covered by the cancel: {', '.join(still_open[:20])}"
+            f"{', ...' if len(still_open) > 20 else ''}; cancel each with alpaca_cancel_order."
+        )
+    elif still_open is None:
+        summary += " Whether anything is still open could not be checked: alpaca_list_orders shows it."
     return respond(
         CancelAllResult(
-            credential=call.credential_name, environment=call.resolved.environment, results=results
+            credential=call.credential_name,
+            environment=call.resolved.environment,
+            results=results,
+            still_open=still_open,
         ),
         summary,
+        rest=lambda kept, omitted: "alpaca_list_orders(status='all') shows every order and its status",
     )
+
+
+async def _not_covered(call: ToolCall, canceled: set[str]) -> list[str] | None:
+    """Live orders after a cancel-all that its answer did not cover (None: the check failed)."""
+    try:
+        groups = await call.broker.list_live_orders(call.keys)
+    except AlpacaError:
+        return None
+    # Alpaca cancels asynchronously: an order it reported, or one on its way out, is covered.
+    return [o.id for o in flatten_live(groups) if o.id not in canceled and o.status != "pending_cancel"]
 
 
 async def alpaca_close_position(
@@ -462,11 +538,11 @@ async def alpaca_close_position(
         ClosePositionOutcome(
             credential=call.credential_name, environment=call.resolved.environment, order=order
         ),
-        f"Closing {symbol} in '{call.credential_name}' ({call.resolved.environment}): {_describe_order(order)}.",
+        f"Closing {symbol} in '{call.credential_name}' ({call.resolved.environment}): {describe_order(order)}.",
     )
 
 
-class CloseAllResult(BaseModel):
+class CloseAllResult(Bounded):
     credential: str
     environment: Environment = _ENVIRONMENT
     cancel_orders: bool = Field(description="Whether open orders were cancelled first.")
@@ -499,4 +575,11 @@ async def alpaca_close_all_positions(
     result = CloseAllResult(
         credential=used, environment=environment, cancel_orders=cancel_orders, results=results
     )
-    return respond(result, summary)
+    return respond(
+        result,
+        summary,
+        rest=lambda kept, omitted: (
+            "alpaca_list_orders(status='all') shows the closing orders, "
+            "alpaca_get_positions what is still open"
+        ),
+    )

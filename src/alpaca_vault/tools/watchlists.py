@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from alpaca_vault.broker.models import Watchlist, WatchlistRequest
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, symbol_list_of
-from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.results import Bounded, respond
 
 WatchlistId = Annotated[
     str,
@@ -27,7 +27,7 @@ SymbolsArg = Annotated[
 ]
 
 
-class WatchlistsResult(BaseModel):
+class WatchlistsResult(Bounded):
     credential: str = Field(description="The credential used.")
     watchlists: list[Watchlist] = Field(description="One with its assets when asked by id; all without.")
 

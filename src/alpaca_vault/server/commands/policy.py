@@ -93,39 +93,11 @@ def _run(
         raise _fail(f"cannot reach the database: {exc.strerror or exc}") from None
 
 
-def _money(value: Any) -> str:
-    return "no limit" if value is None else f"${value:,}"
-
-
-def _count(value: Any) -> str:
-    return "no limit" if value is None else str(value)
-
-
 def describe(policy: Policy) -> list[tuple[str, str]]:
-    """The policy as (field, value) lines a person reads."""
-    return [
-        ("mode", policy.mode + ("  (HALTED: new orders and replaces refused)" if policy.halted else "")),
-        ("max order notional", _money(policy.max_order_notional)),
-        ("max daily notional", _money(policy.max_daily_notional) + "  (day in America/New_York)"),
-        ("max orders per day", _count(policy.max_orders_per_day)),
-        ("max orders per minute", _count(policy.max_orders_per_minute)),
-        ("symbols", "any" if policy.symbols is None else ", ".join(policy.symbols)),
-        ("deny symbols", ", ".join(policy.deny_symbols) or "none"),
-        ("asset classes", ", ".join(policy.asset_classes)),
-        ("order types", ", ".join(policy.order_types)),
-        ("allow short", "yes" if policy.allow_short else "no"),
-        ("allow extended hours", "yes" if policy.allow_extended_hours else "no"),
-        (
-            "confirm above notional",
-            "never" if policy.confirm_above_notional is None else f"${policy.confirm_above_notional:,}",
-        ),
-        ("confirm live", "yes" if policy.confirm_live else "no"),
-        (
-            "duplicate window",
-            "off" if policy.duplicate_window_seconds == 0 else f"{policy.duplicate_window_seconds} s",
-        ),
-        ("halted", "yes" if policy.halted else "no"),
-    ]
+    """The policy as (field, value) lines a person reads (shared with the console)."""
+    from alpaca_vault.guard.policy_input import describe as lines
+
+    return lines(policy)
 
 
 def _echo_policy(policy: Policy, as_json: bool) -> None:
@@ -216,59 +188,31 @@ def set_(
 ) -> None:
     """Change a credential's trading policy. Every value is checked first: a bad one changes nothing."""
     from alpaca_vault.guard.errors import PolicyInputError
-    from alpaca_vault.guard.policy import (
-        ASSET_CLASSES,
-        ORDER_TYPES,
-        parse_choices,
-        parse_count,
-        parse_dollars,
-        parse_symbols,
-    )
+    from alpaca_vault.guard.policy_input import parse_changes
 
-    changes: dict[str, Any] = {}
+    # One parser for the CLI and the console's form: the same rules and the same error texts.
+    texts = {
+        "mode": mode,
+        "max_order_notional": max_order_notional,
+        "max_daily_notional": max_daily_notional,
+        "confirm_above_notional": confirm_above_notional,
+        "max_orders_per_day": max_orders_per_day,
+        "max_orders_per_minute": max_orders_per_minute,
+        "symbols": symbols,
+        "deny_symbols": deny_symbols,
+        "asset_classes": asset_classes,
+        "order_types": order_types,
+        "duplicate_window_seconds": duplicate_window,
+    }
+    flags = {
+        "allow_short": allow_short,
+        "allow_extended_hours": allow_extended_hours,
+        "confirm_live": confirm_live,
+    }
     try:
-        if mode is not None:
-            if mode not in ("read_only", "trade"):
-                raise PolicyInputError(f"--mode takes read_only or trade; got {mode!r}. Nothing was changed.")
-            changes["mode"] = mode
-        for option, field, text in (
-            ("--max-order-notional", "max_order_notional", max_order_notional),
-            ("--max-daily-notional", "max_daily_notional", max_daily_notional),
-            ("--confirm-above-notional", "confirm_above_notional", confirm_above_notional),
-        ):
-            if text is not None:
-                changes[field] = parse_dollars(option, text)
-        for option, field, text in (
-            ("--max-orders-per-day", "max_orders_per_day", max_orders_per_day),
-            ("--max-orders-per-minute", "max_orders_per_minute", max_orders_per_minute),
-        ):
-            if text is not None:
-                changes[field] = parse_count(option, text)
-        if symbols is not None:
-            changes["symbols"] = parse_symbols("--symbols", symbols, any_word="any")
-        if deny_symbols is not None:
-            changes["deny_symbols"] = parse_symbols("--deny-symbols", deny_symbols, any_word="none") or []
-        if asset_classes is not None:
-            changes["asset_classes"] = parse_choices("--asset-classes", asset_classes, ASSET_CLASSES)
-        if order_types is not None:
-            changes["order_types"] = parse_choices("--order-types", order_types, ORDER_TYPES)
-        if duplicate_window is not None:
-            seconds = duplicate_window.strip()
-            if not seconds.isdigit() or int(seconds) > 86_400:
-                raise PolicyInputError(
-                    f"--duplicate-window takes whole seconds from 0 to 86400 (0 turns it off); "
-                    f"got {duplicate_window!r}. Nothing was changed."
-                )
-            changes["duplicate_window_seconds"] = int(seconds)
+        changes = parse_changes(texts, flags)
     except PolicyInputError as exc:
         raise _fail(str(exc)) from None
-    for field, flag in (
-        ("allow_short", allow_short),
-        ("allow_extended_hours", allow_extended_hours),
-        ("confirm_live", confirm_live),
-    ):
-        if flag is not None:
-            changes[field] = flag
     if not changes:
         raise _fail("nothing to change: give at least one option (see `alpaca-vault policy set --help`).")
     policy = _run(user, lambda store, uid, audit: store.update(uid, name, changes, audit=audit), audited=True)
