@@ -1,5 +1,6 @@
 """One list of audit actions (db.models.AuditAction): every action the trail records is a filter
-``list_audit_events`` offers and accepts; the guard's refusals and locate requests once were not."""
+``list_audit_events`` offers and accepts; the guard's refusals, policy changes,
+approvals and locate requests once were not."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ async def test_every_recorded_action_is_a_filter_the_audit_tool_accepts(tmp_path
         schema = json.loads(tool.model_dump_json(by_alias=True, exclude_none=True))["inputSchema"]
         (offered,) = [a["enum"] for a in schema["properties"]["action"]["anyOf"] if "enum" in a]
         assert offered == list(AUDIT_ACTIONS)
-        for action in ("guard.refused", "policy.change", "locate.request"):
+        for action in ("guard.refused", "policy.change", "order.approval", "locate.request"):
             result = await client.call_tool("list_audit_events", {"action": action})
             assert not result.is_error, text_of(result)
-            assert result.structured_content == {"events": [], "next_page_token": None}
+            assert result.structured_content is not None and result.structured_content["events"] == []
