@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -178,7 +178,8 @@ class DataKey(Base):
 
 # --- #13: the audit trail and durable order intents ------------------------------------------------
 
-AUDIT_ACTIONS = (
+# The one list of audit actions: the audit log records only these; the audit tool and the CLI filter by them.
+AuditAction = Literal[
     "credential.unseal",
     "credential.store",
     "credential.update",
@@ -205,7 +206,8 @@ AUDIT_ACTIONS = (
     "order.approval",
     # #15: a short-sale locate request (details: symbol, qty), recorded before it is sent.
     "locate.request",
-)
+]
+AUDIT_ACTIONS: tuple[str, ...] = get_args(AuditAction)
 ORDER_INTENT_STATES = ("pending", "accepted", "rejected", "unknown", "reconciled")
 # Events that belong to no user (key.rotate) are chained under this id; no user row has it.
 SYSTEM_USER_ID = uuid.UUID(int=0)

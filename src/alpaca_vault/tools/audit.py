@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from alpaca_vault.audit import AuditAction
 from alpaca_vault.tools.gate import vault_call
 from alpaca_vault.tools.params import InvalidArgument
 from alpaca_vault.tools.results import Bounded, Record, respond
 from alpaca_vault.tools.runtime import runtime
 
-AuditAction = Literal[
-    "credential.unseal",
-    "credential.store",
-    "credential.update",
-    "credential.delete",
-    "credential.validate",
-    "order.intent",
-    "order.accepted",
-    "order.rejected",
-    "order.unknown",
-    "order.reconciled",
-    "order.replace",
-    "order.cancel",
-    "order.cancel_all",
-    "position.close",
-    "token.create",
-    "token.revoke",
-    "user.add",
-    "user.remove",
-    "key.rotate",
-]
 MAX_EVENTS = 200
 
 
