@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import socket
 import uuid
 from typing import Any
 
@@ -25,6 +24,7 @@ from alpaca_vault.broker import (
     AlpacaUnavailable,
     OrderRequest,
 )
+from tests.fixtures.network import dead_url
 
 from .conftest import keys_for, make_client
 
@@ -144,10 +144,7 @@ async def test_slow_answer_is_timeout(simulator: Any, sim_account: Any) -> None:
 
 
 async def test_nothing_listening_is_connection_error(simulator: Any, sim_account: Any) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
+    url = dead_url()
     client = make_client(simulator, paper_url=url, live_url=url, data_url=url)
     try:
         with pytest.raises(AlpacaConnectionError) as caught:
@@ -159,9 +156,7 @@ async def test_nothing_listening_is_connection_error(simulator: Any, sim_account
 
 
 async def test_live_keys_use_the_live_url(simulator: Any, sim_account: Any) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    dead = dead_url()
     client = make_client(simulator, paper_url=dead, data_url=dead)
     try:
         account = await client.get_account(keys_for(sim_account, environment="live"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import socket
 import types
 import uuid
 from collections.abc import Awaitable, Callable
@@ -34,6 +33,7 @@ from alpaca_vault.broker import (
     ReplaceOrderRequest,
     WatchlistRequest,
 )
+from tests.fixtures.network import dead_url
 
 from .conftest import make_client
 from .test_errors import exception_chain
@@ -82,12 +82,6 @@ def canary(simulator: Any) -> tuple[Any, list[str]]:
     secret = f"canary-secret-{tag}"
     account = simulator.new_account(api_key=api_key, secret_key=secret)
     return account, [api_key, secret, tag]
-
-
-def dead_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
 Scenario = Callable[[AlpacaClient, AlpacaKeys, Any], Awaitable[Any]]

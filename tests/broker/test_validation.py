@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -17,6 +16,7 @@ from alpaca_vault.broker import (
     OrderRequest,
     ReplaceOrderRequest,
 )
+from tests.fixtures.network import dead_url
 
 from .conftest import keys_for, make_client
 
@@ -170,9 +170,7 @@ def test_replace_needs_a_change() -> None:
 @pytest.fixture
 async def unreachable_client(simulator: Any) -> AsyncIterator[AlpacaClient]:
     """Points nowhere: any request it did send would fail as a connection error, not a ValueError."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    dead = dead_url()
     client = make_client(simulator, paper_url=dead, live_url=dead, data_url=dead)
     yield client
     await client.aclose()

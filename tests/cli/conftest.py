@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +65,46 @@ class Cli:
             timeout=60,
             env=self.environ(**extra),
         )
+
+
+def answer_on_a_terminal(
+    args: list[str], env: dict[str, str], answers: list[tuple[bytes, str]], done: bytes
+) -> str:
+    """Run the console script on a pseudo-terminal and type each answer after its prompt, as a person
+    would; wait for ``done`` and a clean exit. Returns everything the terminal showed."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [str(CONSOLE_SCRIPT), *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    seen = b""
+
+    def read_until(marker: bytes, deadline: float) -> None:
+        nonlocal seen
+        while marker not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    return
+
+    deadline = time.monotonic() + 30
+    # Click writes the prompt, then getpass turns echo off and writes the trailing space:
+    # typing before that space would be echoed and flushed, so wait for it, as a person would.
+    for prompt, answer in answers:
+        read_until(prompt, deadline)
+        os.write(master, answer.encode() + b"\n")
+    read_until(done, deadline)
+    assert proc.wait(timeout=30) == 0
+    read_until(b"\n\n", time.monotonic() + 0.5)
+    os.close(master)
+    return seen.decode(errors="replace")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

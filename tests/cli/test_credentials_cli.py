@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import secrets
-import select
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
 from alpaca_vault.db import Database
-from tests.cli.conftest import CONSOLE_SCRIPT, Cli
+from tests.cli.conftest import Cli, answer_on_a_terminal
 
 
 def _pair() -> tuple[str, str]:
@@ -109,42 +106,14 @@ def test_refusals_are_one_clear_line_without_traceback(tmp_path: Path) -> None:
 
 def test_hidden_prompt_on_a_terminal_does_not_echo(tmp_path: Path) -> None:
     api, secret = _pair()
-    master, slave = pty.openpty()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_VAULT_")}
     env["ALPACA_VAULT_DATA_DIR"] = str(tmp_path)
-    proc = subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "credentials", "add", "tty", "-e", "paper", "--no-validate"],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        start_new_session=True,
+    output = answer_on_a_terminal(
+        ["credentials", "add", "tty", "-e", "paper", "--no-validate"],
+        env,
+        [(b"API key id: ", api), (b"secret key: ", secret)],
+        done=b"Stored credential",
     )
-    os.close(slave)
-    seen = b""
-
-    def read_until(marker: bytes, deadline: float) -> None:
-        nonlocal seen
-        while marker not in seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    seen += os.read(master, 4096)
-                except OSError:
-                    return
-
-    deadline = time.monotonic() + 30
-    # Click writes the prompt, then getpass turns echo off and writes the trailing space:
-    # typing before that space would be echoed and flushed, so wait for it, as a person would.
-    read_until(b"API key id: ", deadline)
-    os.write(master, api.encode() + b"\n")
-    read_until(b"secret key: ", deadline)
-    os.write(master, secret.encode() + b"\n")
-    read_until(b"Stored credential", deadline)
-    assert proc.wait(timeout=30) == 0
-    read_until(b"\n\n", time.monotonic() + 0.5)
-    os.close(master)
-    output = seen.decode(errors="replace")
     assert "Stored credential 'tty' (paper)" in output
     assert api not in output and secret not in output
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import secrets
-import select
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
-from tests.cli.conftest import CONSOLE_SCRIPT, Cli
+from tests.cli.conftest import CONSOLE_SCRIPT, Cli, answer_on_a_terminal
+from tests.fixtures.network import dead_url
 
 
 def _pair() -> tuple[str, str]:
@@ -124,48 +122,18 @@ def test_replace_keys_reads_a_hidden_prompt_on_a_terminal(tmp_path: Path) -> Non
         capture_output=True,
     )
     api, secret = _pair()
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "credentials", "update", "tty", "--replace-keys", "--no-validate"],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        start_new_session=True,
+    output = answer_on_a_terminal(
+        ["credentials", "update", "tty", "--replace-keys", "--no-validate"],
+        env,
+        [(b"API key id: ", api), (b"secret key: ", secret)],
+        done=b"Updated credential",
     )
-    os.close(slave)
-    seen = b""
-
-    def read_until(marker: bytes, deadline: float) -> None:
-        nonlocal seen
-        while marker not in seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    seen += os.read(master, 4096)
-                except OSError:
-                    return
-
-    deadline = time.monotonic() + 30
-    read_until(b"API key id: ", deadline)
-    os.write(master, api.encode() + b"\n")
-    read_until(b"secret key: ", deadline)
-    os.write(master, secret.encode() + b"\n")
-    read_until(b"Updated credential", deadline)
-    assert proc.wait(timeout=30) == 0
-    read_until(b"\n\n", time.monotonic() + 0.5)
-    os.close(master)
-    output = seen.decode(errors="replace")
     assert "Updated credential 'tty': key pair replaced, not validated" in output
     assert api not in output and secret not in output
 
 
 def test_offline_validation_says_could_not_reach_alpaca_once(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    dead = dead_url()
     cli = Cli(tmp_path / "data", None, env={"ALPACA_VAULT_PAPER_URL": dead})
     api, secret = _pair()
     result = cli("credentials", "add", "main", "-e", "paper", input=f"{api}\n{secret}\n")

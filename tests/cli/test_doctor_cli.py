@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 
 from alpaca_vault.db.migrate import head_revision, make_config
 from tests.cli.conftest import Cli
+from tests.fixtures.network import closed_port, dead_url
 
 
 def _simulated(cli: Cli, base_url: str) -> Cli:
@@ -25,13 +25,6 @@ def _simulated(cli: Cli, base_url: str) -> Cli:
         }
     )
     return cli
-
-
-def _closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _doctor(cli: Cli) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
@@ -90,7 +83,7 @@ async def test_unreachable_alpaca_fails_with_the_setting_to_fix(
 ) -> None:
     _simulated(cli, simulator.base_url)
     _setup(cli, sim_account)
-    dead = f"http://127.0.0.1:{_closed_port()}"
+    dead = dead_url()
     cli.env["ALPACA_VAULT_DATA_URL"] = dead
     text, report = _doctor(cli)
     assert text.returncode == 1
@@ -190,7 +183,7 @@ async def test_a_database_behind_on_migrations_says_db_upgrade(
 
 def test_the_database_password_is_never_printed_even_when_the_database_is_down(tmp_path: Path) -> None:
     password = "Pw-" + "s3cret-doctor-canary"
-    url = f"postgresql+asyncpg://vault:{password}@127.0.0.1:{_closed_port()}/vault"
+    url = f"postgresql+asyncpg://vault:{password}@127.0.0.1:{closed_port()}/vault"
     cli = Cli(tmp_path / "data", url, env={"ALPACA_VAULT_ENCRYPTION_KEYS": "k" * 43})
     text, report = _doctor(cli)
     assert text.returncode == 1

@@ -226,7 +226,7 @@ async def test_read_inline_connection_can_only_read_and_never_waits(tmp_path: Pa
     await upgrade_database(database)
     try:
         assert database.read_inline(select(User.__table__), {}) == []  # opens this thread's connection
-        connection = database._inline._connection()  # type: ignore[union-attr]
+        connection = database._inline.connections.connection()  # type: ignore[union-attr]
         assert connection.execute("PRAGMA query_only").fetchone() == (1,)
         assert connection.execute("PRAGMA busy_timeout").fetchone() == (0,)
         with pytest.raises(sqlite3.OperationalError, match="readonly"):

@@ -50,9 +50,10 @@ async def test_argument_type_errors_read_as_one_line(tmp_path: Path) -> None:
     async with Client(build_server(make_settings(tmp_path, "http://127.0.0.1:9"))) as client:
         result = await client.call_tool("alpaca_place_order", {"side": "buy", "qty": "lots", "notional": "x"})
     assert result.is_error
-    assert text_of(result) == (
-        "Invalid arguments for alpaca_place_order: qty: Input should be a valid decimal; "
-        "notional: Input should be a valid decimal."
+    assert text_of(result) == (  # #10: the decimal bounds say the allowed range
+        "Invalid arguments for alpaca_place_order: qty: must be greater than 0 and at most 1,000,000,000, "
+        "with at most 9 decimal places (got something that is not a number); notional: must be greater "
+        "than 0 and at most 1,000,000,000, with at most 2 decimal places (got something that is not a number)."
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import resource
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -384,3 +385,116 @@ def test_option_spread_and_crypto_orders_never_crash(
 def test_new_tools_never_crash(threaded_client: ThreadedClient, call: tuple[str, dict[str, Any]]) -> None:
     name, arguments = call
     assert_explained(name, threaded_client.call(name, arguments))
+
+
+# issue #10, point 1: hostile sizes in every tool's numeric, string and list arguments. Each example
+# gives one argument of one tool a value built to cost memory or time (a 13-byte "1e80000000" that
+# expands to 80 MB of digits, strings and lists far past their bounds); the answer must still be a
+# result or a tool error, and the process's peak memory must not climb with them.
+BOMB_NUMBERS = st.sampled_from(
+    ["1e80000000", "-1e80000000", "1e-80000000", "9" * 41, "9" * 100_000, "NaN", "Infinity", "-0",
+     10**400, -(10**400), 2**64, 1e308, -1e308, 0, -1]
+)  # fmt: skip
+
+
+def bomb_for(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """A value past the bounds a schema declares (or far past any sane one where it declares none)."""
+    branches = schema.get("anyOf", [schema])
+    kinds: set[str] = set()
+    longest, most = 64, 100
+    for branch in branches:
+        kind = branch.get("type")
+        kinds |= set(kind) if isinstance(kind, list) else {kind}
+        longest = max(longest, branch.get("maxLength", 0))
+        most = max(most, branch.get("maxItems", 0))
+    options: list[st.SearchStrategy[Any]] = []
+    if kinds & {"number", "integer"}:
+        options.append(BOMB_NUMBERS)
+    if "string" in kinds:
+        options.append(
+            st.sampled_from(["x" * (longest + 1), "A" * 200_000, "é" * 50_000, "1e80000000", "\x00"])
+        )
+    if "array" in kinds:
+        options.append(st.sampled_from([["AAPL"] * (most + 1), ["A" * 10_000] * 3, ["AAPL"] * 20_000]))
+    return st.one_of(options) if options else st.just("x" * 200_000)
+
+
+def _bounds_missing(schema: dict[str, Any], where: str) -> list[str]:
+    """Where a schema lets a string or a list be as long as a caller likes."""
+    missing: list[str] = []
+    for branch in schema.get("anyOf", [schema]):
+        kind = branch.get("type")
+        kinds = set(kind) if isinstance(kind, list) else {kind}
+        if "string" in kinds and not {"maxLength", "enum", "format", "pattern"} & set(branch):
+            missing.append(where)
+        if "array" in kinds:
+            if "maxItems" not in branch:
+                missing.append(f"{where} (items)")
+            missing += _bounds_missing(branch.get("items", {}), f"{where}[]")
+    return missing
+
+
+def test_every_string_and_list_argument_declares_its_bound() -> None:
+    """Attack stopped: arguments without a length bound (credential, order ids, symbol lists, decimals as
+    text) took whatever a caller sent. Every tool's schema now shows maxLength / maxItems for each."""
+    unbounded = [
+        f"{name}.{where}"
+        for name, row in sorted(TABLE.items())
+        for argument, schema in row.properties.items()
+        for where in _bounds_missing(schema, argument)
+    ]
+    assert unbounded == []
+
+
+def _sized(name: str) -> list[str]:
+    """The arguments of a tool that take numbers, strings or lists."""
+    return [
+        argument
+        for argument, schema in TABLE[name].properties.items()
+        if bomb_for(schema) is not None and "enum" not in schema
+    ]
+
+
+bomb_call = st.sampled_from(sorted(name for name in TABLE if _sized(name))).flatmap(
+    lambda name: st.sampled_from(_sized(name)).flatmap(
+        lambda argument: st.tuples(
+            st.just(name), st.just(argument), bomb_for(TABLE[name].properties[argument])
+        )
+    )
+)
+
+
+@pytest.fixture
+def peak_rss(threaded_client: ThreadedClient) -> Iterator[list[int]]:
+    """Peak resident memory (KiB, Linux) once the server runs, before the hostile examples; printed after."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    yield [before]
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"\npeak RSS: {before / 1024:.0f} MiB before the hostile examples, {after / 1024:.0f} MiB after")
+
+
+@pytest.mark.timeout(600)
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(call=bomb_call)
+def test_hostile_sizes_in_any_argument_are_refused_without_memory_growth(
+    threaded_client: ThreadedClient, peak_rss: list[int], call: tuple[str, str, Any]
+) -> None:
+    """Attack stopped: qty '1e80000000' (13 bytes) became an 80 MB request body; any argument without a
+    length bound let one caller grow the shared process's memory for everyone."""
+    name, argument, value = call
+    arguments: dict[str, Any] = {argument: value}
+    if argument != "credential" and "credential" in TABLE[name].properties:
+        arguments["credential"] = "fuzz"
+    if TABLE[name].spec.intent in _CREDENTIAL_CHANGES and value == "fuzz":
+        return
+    assert_explained(name, threaded_client.call(name, arguments))
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_rss[0]
+    assert grown < 200 * 1024, f"peak RSS grew by {grown / 1024:.0f} MiB after {name}({argument}=...)"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import pytest
 from alpaca.data.historical import CryptoHistoricalDataClient, StockHistoricalDataClient
 from alpaca.trading.client import TradingClient
@@ -14,28 +17,28 @@ def no_retries(client: object) -> None:
     client._retry = 0  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-def trading(simulator: SimulatorHandle, sim_account: SimAccount) -> TradingClient:
-    client = TradingClient(
-        sim_account.api_key, sim_account.secret_key, paper=True, url_override=simulator.base_url
-    )
+SdkClient = TypeVar("SdkClient")
+
+
+def sdk_client(
+    kind: Callable[..., SdkClient], simulator: SimulatorHandle, account: SimAccount, **options: Any
+) -> SdkClient:
+    """An alpaca-py client of ``account``, pointed at the simulator, that takes the first answer."""
+    client = kind(account.api_key, account.secret_key, url_override=simulator.base_url, **options)
     no_retries(client)
     return client
+
+
+@pytest.fixture
+def trading(simulator: SimulatorHandle, sim_account: SimAccount) -> TradingClient:
+    return sdk_client(TradingClient, simulator, sim_account, paper=True)
 
 
 @pytest.fixture
 def stock_data(simulator: SimulatorHandle, sim_account: SimAccount) -> StockHistoricalDataClient:
-    client = StockHistoricalDataClient(
-        sim_account.api_key, sim_account.secret_key, url_override=simulator.base_url
-    )
-    no_retries(client)
-    return client
+    return sdk_client(StockHistoricalDataClient, simulator, sim_account)
 
 
 @pytest.fixture
 def crypto_data(simulator: SimulatorHandle, sim_account: SimAccount) -> CryptoHistoricalDataClient:
-    client = CryptoHistoricalDataClient(
-        sim_account.api_key, sim_account.secret_key, url_override=simulator.base_url
-    )
-    no_retries(client)
-    return client
+    return sdk_client(CryptoHistoricalDataClient, simulator, sim_account)

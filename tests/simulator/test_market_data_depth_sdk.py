@@ -24,14 +24,12 @@ from alpaca.data.requests import (
 )
 
 from tests.fixtures.simulator import SimAccount, SimulatorHandle
-from tests.simulator.conftest import no_retries
+from tests.simulator.conftest import sdk_client
 
 
 @pytest.fixture
 def screener(simulator: SimulatorHandle, sim_account: SimAccount) -> ScreenerClient:
-    client = ScreenerClient(sim_account.api_key, sim_account.secret_key, url_override=simulator.base_url)
-    no_retries(client)
-    return client
+    return sdk_client(ScreenerClient, simulator, sim_account)
 
 
 def _recent(minutes: int) -> datetime:

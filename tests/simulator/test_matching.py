@@ -187,7 +187,8 @@ def test_bracket_prices_must_straddle_the_entry(trader: Trader, market: Simulato
     assert response.json()["message"].startswith("take_profit.limit_price must be >= base_price + 0.01")
 
 
-def test_oco_stop_leg_cancels_the_take_profit(trader: Trader, market: SimulatorHandle) -> None:
+def _long_ko_with_an_oco_exit(trader: Trader, market: SimulatorHandle) -> dict[str, Any]:
+    """10 KO bought at 60, then an OCO exit: take profit at 66, stop loss at 57."""
     market.pin_price("KO", "60")
     trader.order("KO", qty="10")
     oco = trader.order(
@@ -199,6 +200,11 @@ def test_oco_stop_leg_cancels_the_take_profit(trader: Trader, market: SimulatorH
         take_profit={"limit_price": "66"},
         stop_loss={"stop_price": "57"},
     )
+    return oco
+
+
+def test_oco_stop_leg_cancels_the_take_profit(trader: Trader, market: SimulatorHandle) -> None:
+    oco = _long_ko_with_an_oco_exit(trader, market)
     assert oco["status"] == "new" and oco["legs"][0]["status"] == "new"
     market.pin_price("KO", "56")
     parent = trader.get(oco["id"])
@@ -305,17 +311,7 @@ def test_replace_sell_limited_to_the_position(trader: Trader, market: SimulatorH
 
 
 def test_replace_oco_take_profit(trader: Trader, market: SimulatorHandle) -> None:
-    market.pin_price("KO", "60")
-    trader.order("KO", qty="10")
-    oco = trader.order(
-        "KO",
-        qty="10",
-        side="sell",
-        type="limit",
-        order_class="oco",
-        take_profit={"limit_price": "66"},
-        stop_loss={"stop_price": "57"},
-    )
+    oco = _long_ko_with_an_oco_exit(trader, market)
     replaced = trader.http.patch(f"/v2/orders/{oco['id']}", json={"limit_price": "65"})
     assert replaced.status_code == 200, replaced.text
     assert replaced.json()["limit_price"] == "65"

@@ -21,23 +21,17 @@ from alpaca.trading.models import CorporateActionAnnouncement
 from alpaca.trading.requests import GetCorporateAnnouncementsRequest
 
 from tests.fixtures.simulator import SimAccount, SimulatorHandle
-from tests.simulator.conftest import no_retries
+from tests.simulator.conftest import sdk_client
 
 
 @pytest.fixture
 def news_client(simulator: SimulatorHandle, sim_account: SimAccount) -> NewsClient:
-    client = NewsClient(sim_account.api_key, sim_account.secret_key, url_override=simulator.base_url)
-    no_retries(client)
-    return client
+    return sdk_client(NewsClient, simulator, sim_account)
 
 
 @pytest.fixture
 def actions_client(simulator: SimulatorHandle, sim_account: SimAccount) -> CorporateActionsClient:
-    client = CorporateActionsClient(
-        sim_account.api_key, sim_account.secret_key, url_override=simulator.base_url
-    )
-    no_retries(client)
-    return client
+    return sdk_client(CorporateActionsClient, simulator, sim_account)
 
 
 def test_news_by_symbol_and_time_paginates(

@@ -26,18 +26,14 @@ from alpaca.trading.models import OptionContract
 from alpaca.trading.requests import GetOptionContractsRequest
 
 from tests.fixtures.simulator import SimAccount, SimulatorHandle
-from tests.simulator.conftest import no_retries
+from tests.simulator.conftest import sdk_client
 
 OCC = re.compile(r"^(AAPL|SPY)\d{6}[CP]\d{8}$")
 
 
 @pytest.fixture
 def option_data(simulator: SimulatorHandle, sim_account: SimAccount) -> OptionHistoricalDataClient:
-    client = OptionHistoricalDataClient(
-        sim_account.api_key, sim_account.secret_key, url_override=simulator.base_url
-    )
-    no_retries(client)
-    return client
+    return sdk_client(OptionHistoricalDataClient, simulator, sim_account)
 
 
 def _fridays_ahead(weeks: int) -> date:

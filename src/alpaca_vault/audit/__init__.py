@@ -7,9 +7,11 @@ and the caller must not go on); ``AuditLog.verify`` walks each chain;
 
 from alpaca_vault.audit.chain import Actor, ChainKeys
 from alpaca_vault.audit.log import AuditEventInfo, AuditLog, AuditUnavailable, ChainProblem, VerifyReport
+from alpaca_vault.db.models import AuditAction
 
 __all__ = [
     "Actor",
+    "AuditAction",
     "AuditEventInfo",
     "AuditLog",
     "AuditUnavailable",

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from alpaca_vault.audit.chain import GENESIS_HASH, Actor, ChainKeys, clean_details, event_mac
-from alpaca_vault.db.engine import Database, sqlite_path
+from alpaca_vault.db.engine import Database, ThreadConnections, sqlite_path
 from alpaca_vault.db.models import AUDIT_ACTIONS, SYSTEM_USER_ID, AuditEvent, User
 from alpaca_vault.db.rls import maintenance_session
 
@@ -126,11 +125,11 @@ class _InlineSqliteAppender:
     def __init__(self, db: Database) -> None:
         path = sqlite_path(db.url)
         assert path is not None
-        self._path = path
         dialect = db.engine.dialect
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        # busy_timeout 0: never block the event loop; a busy file falls back to the async path.
+        self._connections = ThreadConnections(
+            path, ("PRAGMA busy_timeout = 0", "PRAGMA synchronous = NORMAL")
+        )
         last = _LAST_EVENT.compile(dialect=dialect)
         self._last_sql = last.string
         self._last_defaults = dict(last.params)  # the LIMIT, compiled in as a parameter
@@ -156,25 +155,9 @@ class _InlineSqliteAppender:
             out.append(processor(value) if processor is not None else value)
         return out
 
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(
-                f"{self._path.resolve().as_uri()}?mode=rw",
-                uri=True,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            connection.execute("PRAGMA busy_timeout = 0")  # never block the event loop: fall back instead
-            connection.execute("PRAGMA synchronous = NORMAL")
-            with self._lock:
-                self._connections.append(connection)
-            self._local.connection = connection
-        return connection
-
     def append(self, build: Any, user_id: uuid.UUID) -> dict[str, Any] | None:
         """The stored row, or None when the file is busy (then use the async path)."""
-        connection = self._connection()
+        connection = self._connections.connection()
         try:
             connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
@@ -193,11 +176,7 @@ class _InlineSqliteAppender:
         return row  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        with self._lock:
-            connections, self._connections = self._connections, []
-            self._local = threading.local()
-        for connection in connections:
-            connection.close()
+        self._connections.close()
 
 
 class AuditLog:

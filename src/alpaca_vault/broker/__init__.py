@@ -19,6 +19,7 @@ from .errors import (
     AlpacaTimeout,
     AlpacaUnavailable,
     ClientOrderIdConflict,
+    InsufficientQty,
     InvalidRequestError,
     LiveTradingDisabled,
     OrderOutcomeUnknown,
@@ -72,6 +73,7 @@ from .models import (
     Watchlist,
     WatchlistRequest,
 )
+from .orders import Placement
 
 __all__ = [
     "Account",
@@ -107,6 +109,7 @@ __all__ = [
     "CorporateActionsPage",
     "CorporateActionsQuery",
     "Greeks",
+    "InsufficientQty",
     "InvalidRequestError",
     "LiveTradingDisabled",
     "MostActives",
@@ -127,6 +130,7 @@ __all__ = [
     "OrderRequest",
     "Orderbook",
     "OrderbookLevel",
+    "Placement",
     "PortfolioHistory",
     "Position",
     "Quote",

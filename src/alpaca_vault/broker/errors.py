@@ -17,11 +17,22 @@ Argument errors found before anything is sent are ``ValueError`` s:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from alpaca_vault.secret_text import redact_secret_runs
 
 
 class AlpacaError(Exception):
-    """An Alpaca call failed. ``status`` is None when no HTTP answer arrived."""
+    """An Alpaca call failed. ``status`` is None when no HTTP answer arrived.
+
+    ``alpaca_text`` is True when ``message`` is Alpaca's own words (from its error body): third-party
+    text, which the tools quote as data and never say as their own. Otherwise the message is ours.
+    """
+
+    alpaca_text: bool = False
 
     def __init__(self, status: int | None, code: int | None, message: str) -> None:
         super().__init__(message)
@@ -70,6 +81,88 @@ class AlpacaForbidden(AlpacaError):
     """403: understood but not allowed (e.g. insufficient buying power, trading blocked)."""
 
 
+class InsufficientQty(AlpacaForbidden):
+    """403 "insufficient qty available": shares are missing or promised to open orders (their exits).
+
+    Alpaca's body carries the facts: ``existing_qty`` held, ``held_for_orders`` promised to open
+    orders (``related_orders``, e.g. a bracket's take-profit and stop-loss legs), ``available``.
+    Each is None when Alpaca did not say; ids and symbol are kept only when they look like ids and
+    symbols (they reach the agent's error text).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: int | None,
+        message: str,
+        *,
+        symbol: str | None = None,
+        existing_qty: Decimal | None = None,
+        held_for_orders: Decimal | None = None,
+        available: Decimal | None = None,
+        related_orders: list[str] | None = None,
+    ) -> None:
+        super().__init__(status, code, message)
+        self.symbol = symbol
+        self.existing_qty = existing_qty
+        self.held_for_orders = held_for_orders
+        self.available = available
+        self.related_orders = related_orders or []
+
+    @classmethod
+    def from_body(
+        cls, status: int, code: int | None, message: str, body: dict[str, Any], secrets: Sequence[str] = ()
+    ) -> InsufficientQty:
+        """The facts of Alpaca's body; an id or symbol holding any piece of the call's keys is dropped."""
+
+        def clean(text: str) -> bool:
+            return redact_secret_runs(text, secrets) == text
+
+        related = body.get("related_orders")
+        scanned = related[: _MAX_RELATED * 10] if isinstance(related, list) else []
+        ids = [i for i in scanned if isinstance(i, str) and _ORDER_ID.fullmatch(i) and clean(i)][
+            :_MAX_RELATED
+        ]
+        symbol = body.get("symbol")
+        return cls(
+            status,
+            code,
+            message,
+            symbol=symbol
+            if isinstance(symbol, str) and _SYMBOL.fullmatch(symbol) and clean(symbol)
+            else None,
+            existing_qty=_quantity(body.get("existing_qty")),
+            held_for_orders=_quantity(body.get("held_for_orders")),
+            available=_quantity(body.get("available")),
+            related_orders=ids,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **super().as_dict(),
+            "symbol": self.symbol,
+            "existing_qty": None if self.existing_qty is None else str(self.existing_qty),
+            "held_for_orders": None if self.held_for_orders is None else str(self.held_for_orders),
+            "available": None if self.available is None else str(self.available),
+            "related_orders": self.related_orders,
+        }
+
+
+_ORDER_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
+_SYMBOL = re.compile(r"[A-Z0-9./]{1,32}")
+_MAX_RELATED = 20
+
+
+def _quantity(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or len(str(value)) > 32:
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
 class AlpacaNotFound(AlpacaError):
     """404: no such order, position, asset, watchlist or symbol."""
 
@@ -104,6 +197,7 @@ class ClientOrderIdConflict(AlpacaRejected):
         self.client_order_id = client_order_id
         self.existing_order_id = existing_order_id
         self.differences = differences
+        self.untouched = untouched
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -171,6 +265,32 @@ class AlpacaRequestError(_NoAnswer):
         return False
 
 
+class RequestBudgetExhausted(AlpacaError):
+    """Our own per-credential request budget had no room within the longest wait allowed; nothing was sent.
+
+    Not Alpaca's 429 (Alpaca never saw the request), and not retried: the caller hears at once.
+    """
+
+    def __init__(
+        self, *, per_minute: int, waited: float, shared: bool = False, retry_after: float | None = None
+    ) -> None:
+        whose = "request budget shared by every server replica" if shared else "request budget"
+        super().__init__(
+            None,
+            None,
+            f"The credential's {whose} ({per_minute} Alpaca requests per window) had no room within "
+            f"{waited:g}s, the longest a call may wait; nothing was sent",
+        )
+        self.per_minute = per_minute
+        self.waited = waited
+        self.shared = shared
+        self.retry_after = retry_after
+        self.request_sent = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "per_minute": self.per_minute, "waited": self.waited}
+
+
 class AlpacaBadResponse(AlpacaError):
     """Alpaca answered 2xx with a body we could not read."""
 
@@ -228,9 +348,17 @@ _BY_STATUS: dict[int, type[AlpacaError]] = {
 
 
 def error_for_status(
-    status: int, code: int | None, message: str, *, retry_after: float | None = None
+    status: int,
+    code: int | None,
+    message: str,
+    *,
+    retry_after: float | None = None,
+    body: dict[str, Any] | None = None,
+    secrets: Sequence[str] = (),
 ) -> AlpacaError:
-    """Map an HTTP error answer to its typed error."""
+    """Map an HTTP error answer to its typed error (``body``: Alpaca's JSON, for the facts some carry)."""
+    if status == 403 and message.lower().startswith("insufficient qty"):
+        return InsufficientQty.from_body(status, code, message, body or {}, secrets)
     if status == 429:
         return AlpacaRateLimited(status, code, message, retry_after=retry_after)
     if status >= 500:

@@ -44,7 +44,7 @@ from .models import (
     TradesPage,
     is_isin,
 )
-from .transport import AlpacaKeys, AlpacaTransport
+from .transport import AlpacaKeys, AlpacaTransport, M
 
 CRYPTO = "/v1beta3/crypto/us"
 OPTIONS = "/v1beta1/options"
@@ -59,6 +59,12 @@ class MarketDataApi(AlpacaTransport):
     _option_exchanges: dict[str, str] | None = None  # the static code table, once fetched
 
     # ------------------------------------------------------------------ latest
+
+    def _by_symbol(self, model: type[M], raw: dict[str, Any]) -> dict[str, M]:
+        """Alpaca files each symbol's object under the symbol: parse each, naming its symbol."""
+        return {
+            sym: self._parse(model, {**v, "symbol": sym}) for sym, v in raw.items() if isinstance(v, dict)
+        }
 
     def _stock_params(self, feed: StockFeed | None) -> dict[str, Any]:
         return {"feed": feed or self._stock_feed}
@@ -103,9 +109,7 @@ class MarketDataApi(AlpacaTransport):
         if isins:
             url = self._data(f"{FIXED_INCOME}/latest/quotes")
             raw.update(args.section(await self._get(keys, url, {"isins": ",".join(isins)}), "quotes"))
-        return {
-            sym: self._parse(Quote, {**q, "symbol": sym}) for sym, q in raw.items() if isinstance(q, dict)
-        }
+        return self._by_symbol(Quote, raw)
 
     async def get_latest_trade(
         self,
@@ -117,9 +121,7 @@ class MarketDataApi(AlpacaTransport):
     ) -> dict[str, Trade]:
         """Latest trade per symbol (stocks, crypto pairs and option contracts may be mixed)."""
         raw = await self._latest(keys, args.by_kind(symbols), "trades", feed, option_feed)
-        return {
-            sym: self._parse(Trade, {**t, "symbol": sym}) for sym, t in raw.items() if isinstance(t, dict)
-        }
+        return self._by_symbol(Trade, raw)
 
     async def get_latest_bar(
         self,
@@ -159,11 +161,7 @@ class MarketDataApi(AlpacaTransport):
         if crypto := groups.get("crypto"):
             payload = await self._get(keys, self._data(f"{CRYPTO}/snapshots"), {"symbols": ",".join(crypto)})
             merged.update(args.section(payload, "snapshots", top_level_ok=True))
-        snapshots = {
-            sym: self._parse(Snapshot, {**s, "symbol": sym})
-            for sym, s in merged.items()
-            if isinstance(s, dict)
-        }
+        snapshots = self._by_symbol(Snapshot, merged)
         if options := groups.get("option"):
             snapshots.update(await self._option_snapshots(keys, options, option_feed))
         return snapshots
@@ -173,10 +171,7 @@ class MarketDataApi(AlpacaTransport):
     ) -> dict[str, Snapshot]:
         params = {"symbols": ",".join(options), "feed": feed, "limit": len(options)}
         payload = await self._get(keys, self._data(f"{OPTIONS}/snapshots"), params)
-        raw = args.section(payload, "snapshots")
-        return {
-            sym: self._parse(Snapshot, {**s, "symbol": sym}) for sym, s in raw.items() if isinstance(s, dict)
-        }
+        return self._by_symbol(Snapshot, args.section(payload, "snapshots"))
 
     async def get_option_exchanges(self, keys: AlpacaKeys) -> dict[str, str]:
         """Option exchange code -> exchange name (the codes in option quotes and trades), kept once fetched."""
@@ -280,12 +275,7 @@ class MarketDataApi(AlpacaTransport):
     ) -> QuotesPage:
         """One page of historical quotes per symbol (stocks or crypto pairs)."""
         params = self._range(start, end, limit, page_token, sort)
-        page = await self._history(keys, "quotes", symbols, params, feed=feed, option_feed=None)
-        parsed = {
-            sym: [{**q, "symbol": sym} for q in quotes if isinstance(q, dict)]
-            for sym, quotes in _per_symbol(page["quotes"]).items()
-        }
-        return self._parse(QuotesPage, {"quotes": parsed, "next_page_token": page["next_page_token"]})
+        return self._parse(QuotesPage, await self._ticks(keys, "quotes", symbols, params, feed, None))
 
     async def get_trades(
         self,
@@ -302,12 +292,24 @@ class MarketDataApi(AlpacaTransport):
     ) -> TradesPage:
         """One page of historical trades per symbol (stocks, crypto pairs or option contracts)."""
         params = self._range(start, end, limit, page_token, sort)
-        page = await self._history(keys, "trades", symbols, params, feed=feed, option_feed=option_feed)
-        parsed = {
-            sym: [{**t, "symbol": sym} for t in trades if isinstance(t, dict)]
-            for sym, trades in _per_symbol(page["trades"]).items()
+        return self._parse(TradesPage, await self._ticks(keys, "trades", symbols, params, feed, option_feed))
+
+    async def _ticks(
+        self,
+        keys: AlpacaKeys,
+        kind: Literal["quotes", "trades"],
+        symbols: str | Sequence[str],
+        params: dict[str, Any],
+        feed: StockFeed | None,
+        option_feed: OptionFeed | None,
+    ) -> dict[str, Any]:
+        """A page of quotes or trades, each tick naming its symbol (Alpaca files them under it)."""
+        page = await self._history(keys, kind, symbols, params, feed=feed, option_feed=option_feed)
+        ticks = {
+            sym: [{**tick, "symbol": sym} for tick in items if isinstance(tick, dict)]
+            for sym, items in _per_symbol(page[kind]).items()
         }
-        return self._parse(TradesPage, {"trades": parsed, "next_page_token": page["next_page_token"]})
+        return {kind: ticks, "next_page_token": page["next_page_token"]}
 
     # ------------------------------------------------------------------ crypto books and screeners
 
@@ -318,9 +320,7 @@ class MarketDataApi(AlpacaTransport):
             raise InvalidRequestError("order books exist for crypto pairs only (like BTC/USD).")
         url = self._data(f"{CRYPTO}/latest/orderbooks")
         raw = args.section(await self._get(keys, url, {"symbols": ",".join(groups["crypto"])}), "orderbooks")
-        return {
-            sym: self._parse(Orderbook, {**b, "symbol": sym}) for sym, b in raw.items() if isinstance(b, dict)
-        }
+        return self._by_symbol(Orderbook, raw)
 
     async def get_most_actives(
         self, keys: AlpacaKeys, *, by: Literal["volume", "trades"] = "volume", top: int = 10

@@ -46,6 +46,18 @@ Lookup = Callable[[], Awaitable[Order]]
 
 
 @dataclass(frozen=True)
+class Placement:
+    """An order as submitted once: ``new_order_placed`` is False when Alpaca already had it under its id.
+
+    That is a retry of an earlier, identical request (same client_order_id): Alpaca refused the
+    repeat as a duplicate and the lookup found the order the earlier request made.
+    """
+
+    order: Order
+    new_order_placed: bool = True
+
+
+@dataclass(frozen=True)
 class Mismatch:
     """Why an order found under our client_order_id is not the one we asked for."""
 
@@ -200,7 +212,7 @@ async def submit_once(
     *,
     what: str = "order",
     untouched: str = "nothing new was placed",
-) -> Order:
+) -> Placement:
     """Submit, reconciling by ``client_order_id`` so at most one order results.
 
     ``untouched`` tells the caller what did not happen when the id turns out to belong to a
@@ -208,7 +220,7 @@ async def submit_once(
     """
     for attempt in (1, 2):
         try:
-            return await submit()
+            return Placement(await submit())
         except AlpacaRejected as exc:
             if not is_duplicate_client_order_id(exc):
                 raise
@@ -229,7 +241,9 @@ async def submit_once(
             mismatch = matcher(found)
             if mismatch is not None:
                 raise _conflict(client_order_id, found, mismatch, untouched)
-            return found
+            # A duplicate on the first attempt: the order predates this call. On the second attempt
+            # it is our own first attempt, which landed late.
+            return Placement(found, new_order_placed=not (duplicate and attempt == 1))
         if duplicate:
             # Alpaca says the id is taken yet cannot show the order: do not guess.
             raise OrderOutcomeUnknown(

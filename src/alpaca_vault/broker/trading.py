@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from . import arguments as args
 from .errors import AlpacaRejected, InvalidRequestError
@@ -17,8 +18,17 @@ from .models import (
     SortDirection,
     is_option_symbol,
 )
-from .orders import new_client_order_id, replacement_of, same_new_order, submit_once
+from .orders import Placement, new_client_order_id, replacement_of, same_new_order, submit_once
 from .transport import AlpacaKeys, AlpacaTransport
+
+#: Where an order's life ends; every other status (new, accepted, partially_filled, held, pending_*, ...)
+#: is still working or waiting, and an unknown one counts as live rather than be hidden.
+FINAL_STATUSES = frozenset({"filled", "canceled", "expired", "replaced", "rejected"})
+
+
+def is_live(order: Order) -> bool:
+    """True while the order can still fill: working, pending, or an exit leg held for its turn."""
+    return order.status not in FINAL_STATUSES
 
 
 class TradingApi(AlpacaTransport):
@@ -47,6 +57,42 @@ class TradingApi(AlpacaTransport):
         }
         return self._parse_list(Order, await self._get(keys, self._trading(keys, "/v2/orders"), params))
 
+    async def list_live_orders(
+        self,
+        keys: AlpacaKeys,
+        *,
+        limit: int = 500,
+        after: dt.datetime | dt.date | str | None = None,
+        until: dt.datetime | dt.date | str | None = None,
+        direction: SortDirection = "desc",
+        symbols: str | Sequence[str] | None = None,
+        side: OrderSide | None = None,
+    ) -> list[Order]:
+        """Every order still working, legs nested under their parent, exit legs that wait ("held") included.
+
+        Alpaca's ``status=open`` alone is not enough: a filled bracket/OTO entry is closed, so a rolled-up
+        open listing can leave its live exits out, and a held stop-loss leg has been left out of flat open
+        listings too (alpaca-trade-api-js#87, alpaca-trade-api-python#322). So this asks for the open
+        groups and for the latest closed ones, and keeps every closed parent with a live leg.
+        """
+
+        def groups(status: OrderStatusFilter) -> Awaitable[list[Order]]:
+            return self.list_orders(
+                keys, status=status, limit=500, after=after, until=until, direction=direction,
+                symbols=symbols, nested=True, side=side,
+            )  # fmt: skip
+
+        open_groups, closed_groups = await asyncio.gather(groups("open"), groups("closed"))
+        seen = {order.id for order in open_groups}
+        live = open_groups + [
+            order
+            for order in closed_groups
+            if order.id not in seen and any(is_live(leg) for leg in order.legs or [])
+        ]
+        epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+        live.sort(key=lambda o: o.submitted_at or o.created_at or epoch, reverse=direction == "desc")
+        return live[:limit]
+
     async def get_order(self, keys: AlpacaKeys, order_id: str, *, nested: bool | None = None) -> Order:
         url = self._trading(keys, f"/v2/orders/{args.order_id(order_id)}")
         return self._parse(Order, await self._get(keys, url, {"nested": args.flag(nested)}))
@@ -65,6 +111,10 @@ class TradingApi(AlpacaTransport):
         Raises OrderOutcomeUnknown (with the client_order_id) when it cannot tell whether the
         order exists; look it up with get_order_by_client_id before anything else.
         """
+        return (await self.submit_order(keys, order)).order
+
+    async def submit_order(self, keys: AlpacaKeys, order: OrderRequest) -> Placement:
+        """Submit an order exactly once (as the method above), also telling whether it is new or Alpaca had it."""
         self._check_may_trade(keys, "place an order")
         client_order_id = order.client_order_id or new_client_order_id()
         body = order.to_alpaca(client_order_id)
@@ -92,7 +142,7 @@ class TradingApi(AlpacaTransport):
         async def lookup() -> Order:
             return await self.get_order_by_client_id(keys, client_order_id)
 
-        return await submit_once(
+        placement = await submit_once(
             submit,
             lookup,
             client_order_id,
@@ -100,6 +150,7 @@ class TradingApi(AlpacaTransport):
             what="order replacement",
             untouched=f"order {oid} was NOT replaced",
         )
+        return placement.order
 
     async def cancel_order(self, keys: AlpacaKeys, order_id: str) -> None:
         """Request cancellation of an open order (Alpaca answers 204; the order turns canceled)."""

@@ -21,6 +21,8 @@ The endpoint methods live in their own modules (``account.py``, ``trading.py``,
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import email.utils
 import functools
@@ -30,10 +32,10 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 import httpx2
 import stamina
@@ -53,6 +55,7 @@ from .errors import (
     AlpacaUnavailable,
     LiveTradingDisabled,
     OrderOutcomeUnknown,
+    RequestBudgetExhausted,
     error_for_status,
 )
 
@@ -64,6 +67,18 @@ M = TypeVar("M", bound=BaseModel)
 _USER_AGENT = f"alpaca-vault/{__version__}"
 
 
+class SharedRequestBudget(Protocol):
+    """A request budget kept outside this process (db/request_budget.py: PostgreSQL, every replica)."""
+
+    async def reserve(self, key: str) -> float:
+        """Take the key's next slot; the seconds to wait before sending."""
+        ...
+
+    async def give_back(self, key: str) -> None:
+        """Return a slot that will not be used."""
+        ...
+
+
 @dataclass(frozen=True, repr=False)
 class AlpacaKeys:
     """One credential's key pair, as unsealed for a single call. Built by tools/ per call."""
@@ -71,7 +86,9 @@ class AlpacaKeys:
     api_key: SecretStr
     secret_key: SecretStr
     environment: Environment
-    limiter_key: str  # the credential id: each credential has its own request budget
+    #: Whose request budget the call spends: a credential id, or a key the server built from ids (never a
+    #: string a caller chose, or one user could spend another credential's budget: issue #10, point 6).
+    limiter_key: str
 
     def __post_init__(self) -> None:
         if self.environment not in ("paper", "live"):
@@ -192,12 +209,19 @@ def error_from_reply(reply: _Reply, keys: AlpacaKeys | None = None) -> AlpacaErr
             # Scanned up to a bound, scrubbed, then cut: a key straddling either bound is caught by the
             # run-of-eight rule, since the part inside still holds eight or more of its characters.
             message = scrub_then_cut(raw_message[:_ALPACA_MESSAGE_SCAN], secrets, ALPACA_MESSAGE_LIMIT)
+    alpaca_text = bool(message)
     if not message:
         try:
             message = http.HTTPStatus(reply.status).phrase
         except ValueError:
             message = "Alpaca returned an error"
-    return error_for_status(reply.status, code, message, retry_after=reply.retry_after)
+    body = payload if isinstance(payload, dict) else None
+    secrets = (keys.api_key.get_secret_value(), keys.secret_key.get_secret_value()) if keys else ()
+    error = error_for_status(
+        reply.status, code, message, retry_after=reply.retry_after, body=body, secrets=secrets
+    )
+    error.alpaca_text = alpaca_text  # third-party words: the tools quote them, never say them
+    return error
 
 
 class AlpacaTransport:
@@ -222,11 +246,15 @@ class AlpacaTransport:
         rate_limit_period: float = 60.0,
         allow_live_trading: bool = True,
         stock_feed: str | None = None,
+        rate_limit_max_wait: float = 10.0,
+        shared_budget: SharedRequestBudget | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         if rate_limit_per_minute < 1:
             raise ValueError("rate_limit_per_minute must be at least 1")
+        if rate_limit_max_wait < 0:
+            raise ValueError("rate_limit_max_wait must not be negative")
         self._base = {"paper": paper_url.rstrip("/"), "live": live_url.rstrip("/")}
         self._data_url = data_url.rstrip("/")
         self._timeout = timeout
@@ -234,11 +262,15 @@ class AlpacaTransport:
         self._rate = rate_limit_per_minute
         self._rate_period = rate_limit_period
         self._max_limiters = max(1, max_rate_limiters)
+        # A call waits at most this long for room in its budget, then is refused (nothing sent).
+        self._max_wait = rate_limit_max_wait
         # A second wall behind tools/' own check: with False, live keys can only read.
         self._allow_live_trading = allow_live_trading
         # The stock data feed (iex, sip, ...) used when a call names none; None lets Alpaca choose.
         self._stock_feed = stock_feed
         self._limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
+        # With replicas on PostgreSQL: the budget they share; the in-process limiter stays as well.
+        self._shared_budget = shared_budget
         # No default auth, no event hooks. Cookies are refused: one pooled client serves many
         # credentials, and a cookie set for one must never ride along with another's request.
         # trust_env=False: no proxy or netrc from the environment gets to see our requests.
@@ -274,6 +306,38 @@ class AlpacaTransport:
             self._limiters.move_to_end(limiter_key)
         return limiter
 
+    @contextlib.asynccontextmanager
+    async def _budget(self, limiter_key: str) -> AsyncIterator[None]:
+        """One request from the credential's budget, waiting at most ``rate_limit_max_wait`` for room.
+
+        With replicas on PostgreSQL the slot comes first from the budget they share (kept in the
+        database), then from this process's own limiter as before.
+        """
+        if self._shared_budget is not None:
+            await self._wait_for_shared_slot(limiter_key)
+        limiter = self.rate_limiter(limiter_key)
+        if not limiter.has_capacity():
+            try:
+                await asyncio.wait_for(limiter.acquire(), self._max_wait)
+            except TimeoutError:
+                failure = RequestBudgetExhausted(per_minute=self._rate, waited=self._max_wait)
+                raise failure from None
+        else:
+            await limiter.acquire()
+        yield
+
+    async def _wait_for_shared_slot(self, limiter_key: str) -> None:
+        """Queue for the credential's slot in the budget every replica shares (bounded wait)."""
+        assert self._shared_budget is not None
+        wait = await self._shared_budget.reserve(limiter_key)
+        if wait > self._max_wait:
+            await self._shared_budget.give_back(limiter_key)
+            raise RequestBudgetExhausted(
+                per_minute=self._rate, waited=self._max_wait, shared=True, retry_after=round(wait, 1)
+            )
+        if wait > 0:
+            await asyncio.sleep(wait)
+
     def _check_may_trade(self, keys: AlpacaKeys, action: str) -> None:
         if keys.environment == "live" and not self._allow_live_trading:
             raise LiveTradingDisabled(action)
@@ -294,7 +358,7 @@ class AlpacaTransport:
         headers: Mapping[str, str] | None = None,
     ) -> _Reply:
         """One HTTP exchange under the credential's rate limit. Raises only our own errors."""
-        async with self.rate_limiter(keys.limiter_key):
+        async with self._budget(keys.limiter_key):
             started = time.perf_counter()
             failure: AlpacaError | None = None
             reply: _Reply | None = None

@@ -299,35 +299,22 @@ class _CompiledRead:
         ]
 
 
-class _InlineReader:
-    """Reads the SQLite file on the calling thread, for :meth:`Database.read_inline`.
+class ThreadConnections:
+    """One plain ``sqlite3`` connection per thread to one SQLite file, each set up by ``pragmas``, all
+    closed together: what the inline reader here and the audit log's inline appender each hold."""
 
-    One plain ``sqlite3`` connection per thread (the event loop's, in practice) that
-    can only read (``query_only``) and never waits for a lock (``busy_timeout = 0``):
-    a read that would have to wait fails at once and the caller takes the async path.
-    Statements are compiled once by SQLAlchemy and keep its column types.
-    """
-
-    def __init__(self, path: Path, dialect: Dialect) -> None:
+    def __init__(self, path: Path, pragmas: Sequence[str]) -> None:
         self._path = path
-        self._dialect = dialect
-        self._compiled: dict[Select[*tuple[Any, ...]], _CompiledRead] = {}
+        self._pragmas = tuple(pragmas)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
 
-    def read(self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]) -> list[Any]:
-        compiled = self._compiled.get(statement)
-        if compiled is None:
-            if len(self._compiled) >= _MAX_COMPILED_READS:  # statements built per call would pile up
-                self._compiled.clear()
-            compiled = self._compiled[statement] = _CompiledRead(statement, self._dialect)
-        return compiled.run(self._connection(), params)
-
-    def _connection(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            # check_same_thread=False only so close() may run on another thread; each thread reads on its own.
+            # check_same_thread=False only so close() may run on another thread; each thread uses its own.
             # mode=rw: never create the file (Database.create made it, 0600; a missing one is an error).
             connection = sqlite3.connect(
                 f"{self._path.resolve().as_uri()}?mode=rw",
@@ -335,8 +322,8 @@ class _InlineReader:
                 isolation_level=None,
                 check_same_thread=False,
             )
-            connection.execute("PRAGMA busy_timeout = 0")
-            connection.execute("PRAGMA query_only = ON")
+            for pragma in self._pragmas:
+                connection.execute(pragma)
             with self._lock:
                 self._connections.append(connection)
             self._local.connection = connection
@@ -348,6 +335,33 @@ class _InlineReader:
             self._local = threading.local()
         for connection in connections:
             connection.close()
+
+
+class _InlineReader:
+    """Reads the SQLite file on the calling thread, for :meth:`Database.read_inline`.
+
+    One plain ``sqlite3`` connection per thread (the event loop's, in practice) that
+    can only read (``query_only``) and never waits for a lock (``busy_timeout = 0``):
+    a read that would have to wait fails at once and the caller takes the async path.
+    Statements are compiled once by SQLAlchemy and keep its column types.
+    """
+
+    def __init__(self, path: Path, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._compiled: dict[Select[*tuple[Any, ...]], _CompiledRead] = {}
+        # Read only, and never wait for a lock: a read that would wait fails and takes the async path.
+        self.connections = ThreadConnections(path, ("PRAGMA busy_timeout = 0", "PRAGMA query_only = ON"))
+
+    def read(self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]) -> list[Any]:
+        compiled = self._compiled.get(statement)
+        if compiled is None:
+            if len(self._compiled) >= _MAX_COMPILED_READS:  # statements built per call would pile up
+                self._compiled.clear()
+            compiled = self._compiled[statement] = _CompiledRead(statement, self._dialect)
+        return compiled.run(self.connections.connection(), params)
+
+    def close(self) -> None:
+        self.connections.close()
 
 
 class Database:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     JSON,
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Dialect,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -177,7 +178,8 @@ class DataKey(Base):
 
 # --- #13: the audit trail and durable order intents ------------------------------------------------
 
-AUDIT_ACTIONS = (
+# The one list of audit actions: the audit log records only these; the audit tool and the CLI filter by them.
+AuditAction = Literal[
     "credential.unseal",
     "credential.store",
     "credential.update",
@@ -204,7 +206,8 @@ AUDIT_ACTIONS = (
     "order.approval",
     # #15: a short-sale locate request (details: symbol, qty), recorded before it is sent.
     "locate.request",
-)
+]
+AUDIT_ACTIONS: tuple[str, ...] = get_args(AuditAction)
 ORDER_INTENT_STATES = ("pending", "accepted", "rejected", "unknown", "reconciled")
 # Events that belong to no user (key.rotate) are chained under this id; no user row has it.
 SYSTEM_USER_ID = uuid.UUID(int=0)
@@ -368,3 +371,23 @@ class OneTimeLink(Base):
 
     def __repr__(self) -> str:
         return f"OneTimeLink(id={self.id}, user_id={self.user_id}, purpose={self.purpose!r})"
+
+
+# --- #10 (replicas): the per-credential Alpaca request budget, shared by every replica ---------------
+
+
+class RequestBudget(Base):
+    """One token bucket per rate-limiter key (a credential id): PostgreSQL only, see db/request_budget.py.
+
+    Not a tenant table: it holds no user data, only how many requests a key may still send and when
+    that was computed (seconds on the database's clock, so replicas' clocks never matter).
+    """
+
+    __tablename__ = "request_budgets"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Double)
+    refreshed_at: Mapped[float] = mapped_column(Double, index=True)
+
+    def __repr__(self) -> str:
+        return f"RequestBudget(key={self.key!r}, tokens={self.tokens:.2f})"

@@ -49,6 +49,8 @@ TENANT_TABLES = (
 )
 # The application role may read and append to these, never change or delete a row (#13).
 APPEND_ONLY_TABLES = frozenset({"audit_events"})
+# #10 (replicas): tables without user data, so without row-level security; plain DML for the app role.
+SHARED_TABLES = ("request_budgets",)
 DEFINER_FUNCTIONS = (
     "alpaca_vault_token_lookup(text)",
     "alpaca_vault_user_id(text)",
@@ -252,6 +254,7 @@ def app_role_grants(role: str, *, schema: str = "public") -> list[str]:
         f"ON {s}.{table} TO {r}"
         for table in TENANT_TABLES
     ]
+    statements += [f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.{table} TO {r}" for table in SHARED_TABLES]
     statements += [f"GRANT EXECUTE ON FUNCTION {s}.{fn} TO {r}" for fn in DEFINER_FUNCTIONS]
     return statements
 

@@ -52,12 +52,23 @@ class SealedValue:
 
     def __post_init__(self) -> None:
         if self.version not in TOKEN_VERSIONS:
-            raise MalformedToken(f"unsupported sealed token version {self.version[:8]!r}")
+            # Never quoted: a damaged row could hold anything, a plaintext secret included.
+            raise MalformedToken("unsupported sealed token version")
         pattern = _DATA_KEY_ID_PATTERN if self.version == DATA_KEY_TOKEN_VERSION else KID_PATTERN
         if not pattern.fullmatch(self.kid):
             raise MalformedToken("sealed token has an invalid key id")
         if len(self.payload) < NONCE_BYTES + TAG_BYTES:
             raise MalformedToken("sealed token payload is too short")
+
+    @property
+    def damaged(self) -> bool:
+        """True for a :class:`DamagedValue`: what was stored is not a sealed token at all."""
+        return False
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong with a damaged value (never its content); None for a sound one."""
+        return None
 
     @property
     def under_data_key(self) -> bool:
@@ -96,6 +107,44 @@ class SealedValue:
         return f"SealedValue(version={self.version!r}, kid={self.kid!r}, payload=<{len(self.payload)} bytes>)"
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class DamagedValue(SealedValue):
+    """What loading a stored value gives when it is not a well-formed sealed token (#10, item 8).
+
+    One damaged row must not break every read of its table: listing, deleting and rotating the
+    user's other rows load it too. So the column loads it as this marker instead of raising; every
+    opener refuses it (``UnsealError``, naming the problem, never the stored text), and it can
+    never be written back.
+    """
+
+    reason: str = "not a sealed token"
+
+    def __post_init__(self) -> None:
+        pass  # it is what was found: nothing to validate
+
+    @classmethod
+    def found(cls, reason: str) -> DamagedValue:
+        return cls(version="", kid="", payload=b"", reason=reason)
+
+    @property
+    def damaged(self) -> bool:
+        return True
+
+    @property
+    def problem(self) -> str | None:
+        return self.reason
+
+    @property
+    def under_data_key(self) -> bool:
+        return False
+
+    def to_token(self) -> str:
+        raise MalformedToken(f"a damaged sealed value cannot be stored again ({self.reason})")
+
+    def __repr__(self) -> str:
+        return f"DamagedValue(reason={self.reason!r})"
+
+
 class SealedToken(TypeDecorator[SealedValue]):
     """A text column holding a sealed token; Python side is a :class:`SealedValue`.
 
@@ -117,4 +166,7 @@ class SealedToken(TypeDecorator[SealedValue]):
     def process_result_value(self, value: Any, dialect: Dialect) -> SealedValue | None:
         if value is None:
             return None
-        return SealedValue.parse(str(value))
+        try:
+            return SealedValue.parse(str(value))
+        except MalformedToken as exc:
+            return DamagedValue.found(str(exc))

@@ -29,6 +29,8 @@ from alpaca_vault.tools.registry import register_tools
 from alpaca_vault.tools.runtime import Caller, RuntimeParts, ToolRuntime
 
 if TYPE_CHECKING:
+    from alpaca_vault.db import Database
+    from alpaca_vault.db.request_budget import SharedRequestBudget
     from alpaca_vault.tools.audit_hooks import AuditHooks
 
 INSTRUCTIONS = """\
@@ -56,8 +58,9 @@ How to work:
    client_order_id). If their client cannot ask, the refusal carries a one-time approval link: hand it to
    the person, and once they approved, call again with the same arguments and client_order_id. If the
    person declines, do not retry. Results name the environment (paper or live).
-alpaca_get_bars without `start` returns the latest bars; alpaca_get_bars and alpaca_get_activities page
-with next_page_token -> page_token.
+alpaca_get_bars without `start` returns the latest bars (summarize=true: a long range in one record);
+alpaca_get_bars and alpaca_get_activities page with next_page_token -> page_token. A long list stops at
+the server's size limit and says in `more` which call gets the rest.
 Credentials: never ask the user for API keys in this conversation. store_credential(name=...) opens a
 one-time key entry page where the user pastes them (your client opens it, or you get entry_url to hand to
 the user; then call list_credentials); update_credential(replace_keys=true) does the same for new keys.
@@ -206,8 +209,11 @@ async def open_runtime(
             data_url=settings.data_url,
             timeout=settings.http_timeout,
             rate_limit_per_minute=settings.rate_limit_per_minute,
+            rate_limit_max_wait=settings.rate_limit_max_wait,
+            rate_limit_period=settings.rate_limit_window_seconds,
             allow_live_trading=settings.allow_live_trading,  # the broker's backstop behind the gate's wall
             stock_feed=settings.data_feed,
+            shared_budget=shared_request_budget(database, settings),
         )
         opened.extend((database, broker))
         desk = pages.open(db=database, keyring=keyring, vault=vault, broker=broker) if pages else None
@@ -244,6 +250,9 @@ async def open_runtime(
         resolve_caller=resolve_caller,
         hooks=hooks,
         allow_secrets_in_arguments=settings.allow_secrets_in_arguments,
+        max_result_bytes=settings.max_result_bytes,
+        result_text=settings.result_text,
+        order_deadline=settings.order_deadline,
     )
     if pages is not None:
         pages.runtime = runtime
@@ -298,3 +307,14 @@ def _import_runtime_modules() -> None:
     import alpaca_vault.broker.client
     import alpaca_vault.db.migrate
     import alpaca_vault.vault.credentials  # noqa: F401
+
+
+def shared_request_budget(database: Database, settings: Settings) -> SharedRequestBudget | None:
+    """On PostgreSQL, the Alpaca request budget every replica draws from (#10); SQLite: None (per process)."""
+    if not database.is_postgres:
+        return None
+    from alpaca_vault.db.request_budget import SharedRequestBudget
+
+    return SharedRequestBudget(
+        database, requests=settings.rate_limit_per_minute, period=settings.rate_limit_window_seconds
+    )

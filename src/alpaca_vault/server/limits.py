@@ -13,6 +13,10 @@ caller picks, and answered with HTTP 429 *for that user only*:
 Memory stays bounded: session counts exist only for open sessions (which the SDK caps), and the
 rate buckets are an LRU of at most ``MAX_TRACKED_USERS`` entries (a user pushed out simply starts
 again with a full bucket; tokens are per user, so one principal cannot fill the table).
+
+Both limits are per replica, on purpose (#10 item 10): what they protect (this process's memory, CPU
+and connections) is per replica, and a session lives in one process anyway. The limit replicas must
+share, the per-credential Alpaca budget, is kept in PostgreSQL (db/request_budget.py).
 """
 
 from __future__ import annotations

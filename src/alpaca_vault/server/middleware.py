@@ -43,7 +43,8 @@ def strip_input_values(text: str) -> str:
     lines = [line for line in match["body"].splitlines() if line.strip()]
     problems = []
     for field, message in zip(lines[::2], lines[1::2], strict=False):
-        problems.append(f"{field.strip()}: {_ERROR_DETAIL.sub('', message.strip())}")
+        detail = _ERROR_DETAIL.sub("", message.strip()).removeprefix("Value error, ")  # our checks' own words
+        problems.append(f"{field.strip()}: {detail}")
     return f"Invalid arguments for {match['tool']}: " + "; ".join(problems) + "."
 
 

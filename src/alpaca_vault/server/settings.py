@@ -205,6 +205,46 @@ class Settings(BaseSettings):
         description="Open connections plus requests in progress the HTTP server accepts; beyond it, HTTP 503.",
     )
 
+    # --- #10 (replicas): the Alpaca request budget, shared by every replica on PostgreSQL ---
+    rate_limit_window_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=3_600,
+        description="The window RATE_LIMIT_PER_MINUTE counts over: at most that many Alpaca requests per "
+        "credential in any window this long (60 matches Alpaca; shorter for stand-ins and tests). On "
+        "PostgreSQL every replica draws from one budget kept in the database.",
+    )
+
+    # --- #11: answers that fit a context window ---
+    max_result_bytes: int = Field(
+        default=20_000,
+        ge=2_000,
+        le=1_000_000,
+        description="Largest tool result text, in bytes; a list that would be longer returns its first records "
+        "and says in `more` how to get the rest.",
+    )
+    result_text: Literal["data", "summary"] = Field(
+        default="data",
+        description="What a result's text block holds: `data` = a summary and the data as JSON (every client "
+        "reads it); `summary` = only the summary for clients on MCP 2025-06-18 or later, which take the data as "
+        "structured content (choose it when your client hands structured content to the model).",
+    )
+    # --- #10 (untrusted): bounded waits for the request budget and for placing an order ---
+    rate_limit_max_wait: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="Seconds a call may wait for room in its credential's request budget "
+        "(RATE_LIMIT_PER_MINUTE); longer, and it is refused with nothing sent.",
+    )
+    order_deadline: float = Field(
+        default=25.0,
+        ge=1,
+        le=600,
+        description="Seconds alpaca_place_order may take in all (retries and lookups included); then it "
+        "answers with the client_order_id to look up. Keep it under your MCP client's tool timeout.",
+    )
+
     @field_validator(
         "database_sslmode", "database_ssl_ca", "database_ssl_cert", "database_ssl_key", mode="before"
     )

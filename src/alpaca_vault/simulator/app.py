@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from alpaca_vault.simulator.config import SimulatorConfig
 from alpaca_vault.simulator.faults import FaultMiddleware
 from alpaca_vault.simulator.instance import Simulator
+from alpaca_vault.simulator.request_log import RequestLogMiddleware
 from alpaca_vault.simulator.routes import (
     admin,
     locates,
@@ -65,6 +66,7 @@ def create_app(config: SimulatorConfig | None = None) -> Starlette:
             *admin.routes,
         ],
         middleware=[
+            Middleware(RequestLogMiddleware, log=sim.requests),
             Middleware(FaultMiddleware, injector=sim.faults),
             *([Middleware(PersistMiddleware, simulator=sim)] if sim.config.state_file else []),
         ],

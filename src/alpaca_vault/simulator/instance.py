@@ -11,6 +11,7 @@ from alpaca_vault.simulator.config import SimulatorConfig
 from alpaca_vault.simulator.faults import FaultInjector
 from alpaca_vault.simulator.market_data import MarketData
 from alpaca_vault.simulator.news import NewsWire
+from alpaca_vault.simulator.request_log import RequestLog
 
 
 class Simulator:
@@ -20,6 +21,7 @@ class Simulator:
         self.broker = Broker(config)
         self.market = MarketData(self.broker.prices, self.broker.clock)
         self.news = NewsWire(config.seed, self.broker.clock.now())
+        self.requests = RequestLog()
 
     def reset(self) -> None:
         if self.broker.state_path is not None:
@@ -29,5 +31,6 @@ class Simulator:
         self.market = MarketData(self.broker.prices, self.broker.clock)
         self.news = NewsWire(self.config.seed, self.broker.clock.now())
         self.faults.clear()
+        self.requests.clear()
         for spec in self.config.faults:
             self.faults.add(spec)

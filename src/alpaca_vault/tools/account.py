@@ -17,9 +17,10 @@ from alpaca_vault.broker.models import (
     PortfolioHistory,
     Position,
 )
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import CredentialRef, Symbol, symbol_of
-from alpaca_vault.tools.results import counted, money, respond
+from alpaca_vault.tools.results import Bounded, Record, counted, max_result_bytes, money, respond
 
 
 class AccountResult(BaseModel):
@@ -27,7 +28,7 @@ class AccountResult(BaseModel):
     account: Account
 
 
-class PositionsResult(BaseModel):
+class PositionsResult(Bounded):
     credential: str
     positions: list[Position]
 
@@ -37,12 +38,12 @@ class PositionResult(BaseModel):
     position: Position
 
 
-class PortfolioHistoryResult(BaseModel):
+class PortfolioHistoryResult(Bounded):
     credential: str
     history: PortfolioHistory
 
 
-class ActivitiesResult(BaseModel):
+class ActivitiesResult(Bounded):
     credential: str
     activities: list[Activity]
     next_page_token: str | None = Field(
@@ -57,7 +58,8 @@ async def alpaca_get_account(
     async with alpaca_call(ctx, credential) as call:
         account = await call.send(call.broker.get_account)
     summary = (
-        f"Account {account.account_number} ({call.resolved.environment}, {account.status}) "
+        f"Account {voice.ident(account.account_number)} ({call.resolved.environment}, "
+        f"{voice.word(account.status, voice.ACCOUNT_STATUSES)}) "
         f"via '{call.credential_name}': "
         f"equity {money(account.equity)}, cash {money(account.cash)}, "
         f"buying power {money(account.buying_power)}."
@@ -73,12 +75,25 @@ async def alpaca_get_positions(
         positions = await call.send(call.broker.get_positions)
     if positions:
         lines = "; ".join(
-            f"{p.symbol} {p.qty} @ avg {p.avg_entry_price} (P/L {money(p.unrealized_pl)})" for p in positions
+            f"{voice.symbol(p.symbol)} {p.qty} @ avg {p.avg_entry_price} (P/L {money(p.unrealized_pl)})"
+            for p in positions[:50]
         )
-        summary = f"{counted(len(positions), 'open position')} in '{call.credential_name}': {lines}."
+        more = f"; and {len(positions) - 50} more (see data)" if len(positions) > 50 else ""
+        summary = f"{counted(len(positions), 'open position')} in '{call.credential_name}': {lines}{more}."
     else:
         summary = f"No open positions in '{call.credential_name}'."
-    return respond(PositionsResult(credential=call.credential_name, positions=positions), summary)
+    return respond(
+        PositionsResult(credential=call.credential_name, positions=positions), summary, rest=_other_positions
+    )
+
+
+def _other_positions(kept: list[Record], omitted: list[Record]) -> str:
+    symbols = [str(record.get("symbol")) for _, record in omitted[:40]]
+    return (
+        "alpaca_get_position(symbol=...) for each of "
+        + ", ".join(symbols)
+        + (", ..." if len(omitted) > 40 else "")
+    )
 
 
 async def alpaca_get_position(
@@ -89,7 +104,8 @@ async def alpaca_get_position(
     async with alpaca_call(ctx, credential) as call:
         position = await call.send(call.broker.get_position, symbol)
     summary = (
-        f"'{call.credential_name}' holds {position.qty} {position.symbol} at avg {position.avg_entry_price}, "
+        f"'{call.credential_name}' holds {position.qty} {voice.symbol(position.symbol)} "
+        f"at avg {position.avg_entry_price}, "
         f"market value {money(position.market_value)}, unrealized P/L {money(position.unrealized_pl)}."
     )
     return respond(PositionResult(credential=call.credential_name, position=position), summary)
@@ -98,7 +114,7 @@ async def alpaca_get_position(
 async def alpaca_get_portfolio_history(
     ctx: Context[Any, Any],
     period: Annotated[
-        str | None, Field(description="Length like '1D', '1W', '1M', '3M', '1A' (default 1M).")
+        str | None, Field(max_length=8, description="Length like '1D', '1W', '1M', '3M', '1A' (default 1M).")
     ] = None,
     timeframe: Annotated[
         Literal["1Min", "5Min", "15Min", "1H", "1D"] | None, Field(description="Resolution of each point.")
@@ -124,16 +140,45 @@ async def alpaca_get_portfolio_history(
     points = len(history.timestamp)
     last_equity = next((e for e in reversed(history.equity) if e is not None), None)
     summary = (
-        f"Portfolio history of '{call.credential_name}': {counted(points, 'point')} at {history.timeframe}, "
+        f"Portfolio history of '{call.credential_name}': {counted(points, 'point')} at "
+        f"{voice.word(history.timeframe, voice.TIMEFRAMES)}, "
     )
     summary += f"latest equity {money(last_equity)}."
-    return respond(PortfolioHistoryResult(credential=call.credential_name, history=history), summary)
+    history, more = _latest_points_that_fit(history)
+    if more:
+        summary += f" Only the latest {len(history.timestamp)} points fit in this answer; more: {more}."
+    return respond(
+        PortfolioHistoryResult(credential=call.credential_name, history=history, more=more), summary
+    )
+
+
+_PARALLEL = ("timestamp", "equity", "profit_loss", "profit_loss_pct")
+
+
+def _latest_points_that_fit(history: PortfolioHistory) -> tuple[PortfolioHistory, str | None]:
+    """The latest points whose parallel arrays fit half the size bound (the rest is summary and framing)."""
+    points = len(history.timestamp)
+    size = len(history.model_dump_json(by_alias=True))
+    room = max_result_bytes() // 2
+    if size <= room or points < 2:
+        return history, None
+    keep = max(1, points * room // size - 1)
+    update: dict[str, Any] = {name: getattr(history, name)[-keep:] for name in _PARALLEL}
+    if history.cashflow:
+        update["cashflow"] = {kind: values[-keep:] for kind, values in history.cashflow.items()}
+    trimmed = history.model_copy(update=update)
+    first = dt.datetime.fromtimestamp(trimmed.timestamp[0], dt.UTC).isoformat()
+    return trimmed, (
+        f"{points - keep} earlier of {points} points left out to keep this answer within the size limit; to get "
+        f"them: call again with a larger timeframe (1D, 1H, 15Min) or end='{first}' for the points before these"
+    )
 
 
 async def alpaca_get_activities(
     ctx: Context[Any, Any],
     activity_types: Annotated[
-        list[str] | None, Field(description="Filter, e.g. ['FILL'], ['DIV'], ['FILL', 'TRANS'].")
+        list[Annotated[str, Field(min_length=1, max_length=24)]] | None,
+        Field(max_length=40, description="Filter, e.g. ['FILL'], ['DIV'], ['FILL', 'TRANS']."),
     ] = None,
     after: Annotated[dt.datetime | None, Field(description="Only activities after this time.")] = None,
     until: Annotated[dt.datetime | None, Field(description="Only activities until this time.")] = None,
@@ -166,11 +211,17 @@ async def alpaca_get_activities(
         f"{len(activities)} activit{'y' if len(activities) == 1 else 'ies'} in '{call.credential_name}'."
     )
     if next_page_token:
-        summary += f" More may follow: pass page_token='{next_page_token}'."
+        summary += " More may follow: pass next_page_token (in the data) as page_token."
     result = ActivitiesResult(
         credential=call.credential_name, activities=activities, next_page_token=next_page_token
     )
-    return respond(result, summary)
+    return respond(result, summary, records="activities", rest=_later_activities)
+
+
+def _later_activities(kept: list[Record], omitted: list[Record]) -> str:
+    if not kept:
+        return "call again with a smaller page_size"
+    return f"call again with page_token='{kept[-1][1]['id']}' and the same other arguments"
 
 
 # --- issue #15: the account's configuration --------------------------------------------------
@@ -183,8 +234,14 @@ class AccountConfigResult(BaseModel):
 
 
 def _describe_config(config: AccountConfiguration) -> str:
+    """The settings we know, each as a plain value (Alpaca's other fields stay in the data block)."""
     fields = config.model_dump(exclude_none=True)
-    return ", ".join(f"{key}={value}" for key, value in fields.items()) or "no settings reported"
+    said = [
+        f"{key}={value if isinstance(value, bool | int) else voice.word(value, voice.CONFIG_VALUES)}"
+        for key, value in fields.items()
+        if key in AccountConfiguration.model_fields
+    ]
+    return ", ".join(said) or "no settings reported"
 
 
 async def alpaca_get_account_config(

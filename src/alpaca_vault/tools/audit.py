@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from alpaca_vault.audit import AuditAction
 from alpaca_vault.tools.gate import vault_call
 from alpaca_vault.tools.params import InvalidArgument
-from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.results import Bounded, Record, respond
 from alpaca_vault.tools.runtime import runtime
 
-AuditAction = Literal[
-    "credential.unseal",
-    "credential.store",
-    "credential.update",
-    "credential.delete",
-    "credential.validate",
-    "order.intent",
-    "order.accepted",
-    "order.rejected",
-    "order.unknown",
-    "order.reconciled",
-    "order.replace",
-    "order.cancel",
-    "order.cancel_all",
-    "position.close",
-    "token.create",
-    "token.revoke",
-    "user.add",
-    "user.remove",
-    "key.rotate",
-]
 MAX_EVENTS = 200
 
 
@@ -50,7 +30,7 @@ class AuditEventView(BaseModel):
     )
 
 
-class AuditEventsResult(BaseModel):
+class AuditEventsResult(Bounded):
     events: list[AuditEventView]
     next_page_token: str | None = Field(
         default=None, description="Pass as page_token to get older events; null when there are no more."
@@ -118,4 +98,10 @@ async def list_audit_events(
         summary = f"{len(views)} audit event(s), newest first (seq {views[0].seq} to {views[-1].seq})."
         if more:
             summary += " More are available: pass next_page_token as page_token."
-    return respond(result, summary)
+    return respond(result, summary, records="events", rest=_older_events)
+
+
+def _older_events(kept: list[Record], omitted: list[Record]) -> str:
+    if not kept:
+        return "call again with a smaller limit"
+    return f"call again with page_token='{kept[-1][1]['seq']}' and the same other arguments"

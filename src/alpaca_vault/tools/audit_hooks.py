@@ -174,7 +174,7 @@ class AuditHooks:
             replacing = call.intent is Intent.REPLACE
             if replacing:
                 request["replaces"] = str(call.arguments.get("order_id") or "")
-            self._open_intents[call] = await intents.record(
+            self._open_intents[call] = call.order_intent = await intents.record(
                 call.user_id,
                 credential.id,
                 credential.name,

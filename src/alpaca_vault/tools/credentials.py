@@ -11,11 +11,12 @@ from pydantic import BaseModel, Field, SecretStr
 
 from alpaca_vault.broker.client import AlpacaKeys
 from alpaca_vault.broker.errors import AlpacaAuthError
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.errors import AccountNotActive, KeyPairRefused
 from alpaca_vault.tools.gate import alpaca_call, vault_call
 from alpaca_vault.tools.key_entry import CredentialSummary, KeyEntryResult, run_key_entry
-from alpaca_vault.tools.params import CredentialRef, Environment, InvalidArgument
-from alpaca_vault.tools.results import counted, respond
+from alpaca_vault.tools.params import CredentialName, CredentialRef, Environment, InvalidArgument, KeyArgument
+from alpaca_vault.tools.results import Bounded, counted, respond
 from alpaca_vault.tools.runtime import runtime
 from alpaca_vault.vault.exposure import register_exposed
 from alpaca_vault.vault.key_ids import check_key_environment
@@ -26,7 +27,7 @@ class CredentialResult(BaseModel):
     validated: bool = Field(description="True when Alpaca confirmed the key pair during this call.")
 
 
-class CredentialList(BaseModel):
+class CredentialList(Bounded):
     credentials: list[CredentialSummary]
 
 
@@ -35,8 +36,17 @@ class DeletedCredential(BaseModel):
 
 
 def _describe(info: CredentialSummary) -> str:
+    if info.status == "damaged":
+        return (
+            f"'{info.name}' [{info.environment}, DAMAGED: its stored keys cannot be opened; "
+            f"delete_credential(credential='{info.name}') and store the key pair again]"
+        )
     state = "active" if info.is_active else "inactive"
-    account = f", account {info.account_number} ({info.account_status})" if info.account_number else ""
+    account = (
+        f", account {voice.ident(info.account_number)} ({voice.word(info.account_status, voice.ACCOUNT_STATUSES)})"
+        if info.account_number
+        else ""
+    )
     return f"'{info.name}' [{info.environment}, {state}{account}]"
 
 
@@ -60,11 +70,15 @@ def _clean_key(value: SecretStr, argument: str, outcome: str) -> SecretStr:
 
 
 async def _check_with_alpaca(
-    ctx: Context[Any, Any], api_key: SecretStr, secret_key: SecretStr, environment: Environment, label: str
+    ctx: Context[Any, Any], api_key: SecretStr, secret_key: SecretStr, environment: Environment, budget: str
 ) -> tuple[str, str]:
-    """Ask Alpaca for the account behind a key pair not stored yet; returns (account_number, status)."""
+    """Ask Alpaca for the account behind a key pair not stored yet; returns (account_number, status).
+
+    ``budget`` names the request budget the check spends: built from ids the server resolved, never from
+    a name the caller typed (a name equal to another user's credential id would spend that budget).
+    """
     check_key_environment(api_key, environment)
-    keys = AlpacaKeys(api_key=api_key, secret_key=secret_key, environment=environment, limiter_key=label)
+    keys = AlpacaKeys(api_key=api_key, secret_key=secret_key, environment=environment, limiter_key=budget)
     try:
         account = await runtime(ctx).broker.get_account(keys)
     except AlpacaAuthError:
@@ -98,11 +112,11 @@ async def store_credential(
     ],
     environment: Annotated[Environment, Field(description="'paper' or 'live' trading.")] = "paper",
     api_key: Annotated[
-        SecretStr | None,
+        KeyArgument | None,
         Field(description="Alpaca API key id, only where the operator allows keys as arguments."),
     ] = None,
     secret_key: Annotated[
-        SecretStr | None,
+        KeyArgument | None,
         Field(description="Alpaca API secret key, only where the operator allows keys as arguments."),
     ] = None,
     validate: Annotated[
@@ -131,7 +145,7 @@ async def store_credential(
         account_number = account_status = None
         if validate:
             account_number, account_status = await _check_with_alpaca(
-                ctx, api_key, secret_key, environment, name
+                ctx, api_key, secret_key, environment, f"new-key-pair:{call.user_id}"
             )
         info = call.returned(
             await call.vault.store(
@@ -183,13 +197,14 @@ async def validate_credential(
     fresh = CredentialSummary.of(await call.vault.get(call.user_id, str(call.resolved.id)))
     summary = f"Alpaca accepted credential {_describe(fresh)}."
     if str(account.status).upper() != "ACTIVE":
-        summary += f" Warning: the account is {account.status}, not ACTIVE, so it cannot trade."
+        status = voice.word(account.status, voice.ACCOUNT_STATUSES)
+        summary += f" Warning: the account is {status}, not ACTIVE, so it cannot trade."
     return respond(CredentialResult(credential=fresh, validated=True), summary)
 
 
 async def update_credential(
     ctx: Context[Any, Any],
-    credential: Annotated[str, Field(description="Credential name or id to change.")],
+    credential: Annotated[CredentialName, Field(description="Credential name or id to change.")],
     new_name: Annotated[str | None, Field(min_length=1, max_length=64, description="Rename it.")] = None,
     is_active: Annotated[
         bool | None, Field(description="false deactivates it (tools refuse to use it); true re-activates.")
@@ -201,11 +216,11 @@ async def update_credential(
         ),
     ] = False,
     api_key: Annotated[
-        SecretStr | None,
+        KeyArgument | None,
         Field(description="Replacement key id, only where the operator allows keys as arguments."),
     ] = None,
     secret_key: Annotated[
-        SecretStr | None,
+        KeyArgument | None,
         Field(description="Replacement secret, only where the operator allows keys as arguments."),
     ] = None,
     validate: Annotated[bool, Field(description="Check a replacement key pair with Alpaca first.")] = True,
@@ -236,7 +251,7 @@ async def update_credential(
         account_number = account_status = None
         if api_key is not None and secret_key is not None and validate:
             account_number, account_status = await _check_with_alpaca(
-                ctx, api_key, secret_key, current.environment, str(current.id)
+                ctx, api_key, secret_key, current.environment, f"new-key-pair:{call.user_id}:{current.id}"
             )
             validated = True
         info = current
@@ -269,7 +284,7 @@ async def update_credential(
 
 async def delete_credential(
     ctx: Context[Any, Any],
-    credential: Annotated[str, Field(description="Credential name or id to delete permanently.")],
+    credential: Annotated[CredentialName, Field(description="Credential name or id to delete permanently.")],
 ) -> Annotated[CallToolResult, DeletedCredential]:
     """Delete a stored credential and its encrypted keys permanently. Orders at Alpaca are not affected."""
     async with vault_call(ctx, credential=credential) as call:

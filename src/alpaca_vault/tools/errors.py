@@ -25,7 +25,9 @@ from alpaca_vault.broker import errors as broker
 from alpaca_vault.guard import confirm
 from alpaca_vault.guard import errors as guard
 from alpaca_vault.guard.intents import Intent
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.params import InvalidArgument
+from alpaca_vault.tools.voice import quoted
 from alpaca_vault.vault import errors as vault
 
 if TYPE_CHECKING:
@@ -87,6 +89,21 @@ class AccountNotActive(Exception):
         self.status = status
 
 
+class OrderDeadlineExceeded(broker.OrderOutcomeUnknown):
+    """alpaca_place_order ran out of its time (ORDER_DEADLINE) before Alpaca's answer was known.
+
+    An outcome-unknown error (the order may exist): the audit hook settles its intent as unknown and the
+    reconciler looks it up by ``client_order_id`` later.
+    """
+
+    def __init__(self, client_order_id: str, seconds: float, intent: Any) -> None:
+        super().__init__(
+            f"the order call stopped waiting for Alpaca after {seconds:g}s", client_order_id=client_order_id
+        )
+        self.seconds = seconds
+        self.intent_id = str(intent.id) if intent is not None else None
+
+
 class KeyPairRefused(Exception):
     """Alpaca refused a key pair given to store (its 401 on the environment's endpoint)."""
 
@@ -104,7 +121,21 @@ def _who(call: ToolCall | None) -> str:
 
 
 def _detail(exc: broker.AlpacaError) -> str:
-    return f"{exc.message}" + (f" (Alpaca code {exc.code})" if exc.code else "")
+    """The error's facts in our words: HTTP status and Alpaca's code, and the message when it is ours.
+
+    Alpaca's own message is third-party text: never said here, only quoted at the end (``_quote``).
+    """
+    facts = [f"HTTP {exc.status}"] if exc.status is not None else []
+    if exc.code is not None:
+        facts.append(f"Alpaca code {exc.code}")
+    if not exc.alpaca_text:
+        facts.append(exc.message)
+    return ", ".join(facts) or "no details"
+
+
+def _quote(exc: broker.AlpacaError) -> str:
+    """Alpaca's message, when there is one, quoted after the label that marks it as data."""
+    return quoted(exc.message) if exc.alpaca_text else ""
 
 
 def _nothing_done(call: ToolCall | None) -> str:
@@ -138,43 +169,80 @@ def validation_message(exc: ValidationError) -> str:
 
 def _auth(exc: broker.AlpacaAuthError, call: ToolCall | None) -> str:
     return (
-        f"Alpaca rejected the key pair of {_who(call)} (HTTP 401: {_detail(exc)}). The keys may be revoked, "
+        f"Alpaca rejected the key pair of {_who(call)} ({_detail(exc)}). The keys may be revoked, "
         "mistyped, or for the other environment (paper vs live). Store new keys with update_credential or "
-        "`alpaca-vault credentials add`, then validate_credential." + _nothing_done(call)
+        "`alpaca-vault credentials add`, then validate_credential." + _nothing_done(call) + _quote(exc)
     )
 
 
 def _forbidden(exc: broker.AlpacaForbidden, call: ToolCall | None) -> str:
     return (
-        f"Alpaca refused the request for {_who(call)} (HTTP 403: {_detail(exc)}). Check alpaca_get_account "
+        f"Alpaca refused the request for {_who(call)} ({_detail(exc)}). Check alpaca_get_account "
         "(buying power, trading_blocked) and alpaca_get_positions (quantity available) before trying again."
+        + _quote(exc)
+    )
+
+
+def _insufficient_qty(exc: broker.InsufficientQty, call: ToolCall | None) -> str:
+    # Only parsed numbers, a checked symbol and checked order ids reach this text: Alpaca's facts, our words.
+    what = exc.symbol or "shares"
+    available = "" if exc.available is None else f" Available to sell now: {exc.available}."
+    if not exc.held_for_orders:
+        held = "" if exc.existing_qty is None else f" The position holds {exc.existing_qty}."
+        return (
+            f"Alpaca refused the order for {_who(call)} ({_detail(exc)}): the position holds less "
+            f"than the order asks for.{held}{available} alpaca_get_positions shows what is held; sell at most that."
+            + _quote(exc)
+        )
+    orders = f" ({', '.join(exc.related_orders)})" if exc.related_orders else ""
+    of = f" of the {exc.existing_qty} held" if exc.existing_qty is not None else ""
+    first = exc.related_orders[0] if exc.related_orders else "ID"
+    return (
+        f"Alpaca refused the order for {_who(call)} ({_detail(exc)}): {exc.held_for_orders} {what}{of} are held for "
+        f"open orders{orders}, such as a bracket's take-profit and stop-loss legs.{available} "
+        f"Cancel them first with alpaca_cancel_order(order_id='{first}') or alpaca_cancel_all_orders, then "
+        "sell; or sell no more than is available; or leave the exits to close the position. "
+        "alpaca_list_orders shows them." + _quote(exc)
     )
 
 
 def _not_found(exc: broker.AlpacaNotFound, call: ToolCall | None) -> str:
     return (
-        f"Alpaca found nothing for that request (HTTP 404: {_detail(exc)}). Check the id or symbol: "
+        f"Alpaca found nothing for that request ({_detail(exc)}). Check the id or symbol: "
         "alpaca_list_orders(status='all'), alpaca_get_positions and alpaca_get_asset show what exists."
+        + _quote(exc)
     )
 
 
 def _rejected(exc: broker.AlpacaRejected, call: ToolCall | None) -> str:
-    if "client_order_id" in exc.message:  # a reused id: the broker's message says what to change
-        return f"Alpaca rejected the request (HTTP 422): {exc.message}"
+    if not exc.alpaca_text:  # the broker's own account (e.g. an id Alpaca says is taken): our words
+        return f"Alpaca rejected the request ({_detail(exc)})."
+    if "client_order_id" in exc.message:  # a reused id
+        return (
+            f"Alpaca rejected the request ({_detail(exc)}): its message is about the client_order_id, which "
+            "must be unique. Choose a new client_order_id, or omit it to get a fresh one." + _quote(exc)
+        )
     if call is not None and call.intent in (Intent.REPLACE, Intent.CANCEL):
         # Actions on an existing order: Alpaca's 422 then almost always means the order is no longer open.
         return (
-            f"Alpaca rejected the request (HTTP 422: {_detail(exc)}). The order is probably no longer open "
-            "(filled, canceled, expired or already replaced): check it with alpaca_get_order."
+            f"Alpaca rejected the request ({_detail(exc)}). The order is probably no longer open "
+            "(filled, canceled, expired or already replaced): check it with alpaca_get_order." + _quote(exc)
         )
-    return f"Alpaca rejected the request (HTTP 422: {_detail(exc)}). Change what Alpaca's message names and try again."
+    return (
+        f"Alpaca rejected the request ({_detail(exc)}). Change what Alpaca's message (below) names and "
+        "try again." + _quote(exc)
+    )
 
 
 def _client_order_id_conflict(exc: broker.ClientOrderIdConflict, call: ToolCall | None) -> str:
-    # The broker's message names the order holding the id, how it differs, and what did not happen.
+    # Facts only: the order holding the id is Alpaca's (its fields are third-party text), so it is named by
+    # its id and the request fields it differs in, and alpaca_get_order shows the rest.
+    differs = f"; it differs in {', '.join(exc.differences)}" if exc.differences else ""
     return (
-        f"Alpaca refused the request (HTTP 422): {exc.message}. Choose a new client_order_id, or omit it to "
-        f"get a fresh one; alpaca_get_order(client_order_id='{exc.client_order_id}') shows the existing order."
+        f"client_order_id '{exc.client_order_id}' already belongs to a different order (order "
+        f"{voice.ident(exc.existing_order_id)}{differs}); {exc.untouched}. Choose a new client_order_id, or "
+        f"omit it to get a fresh one; alpaca_get_order(client_order_id='{exc.client_order_id}') shows the "
+        "existing order."
     )
 
 
@@ -194,18 +262,37 @@ def _request_error(exc: broker.AlpacaRequestError, call: ToolCall | None) -> str
 
 def _bad_request(exc: broker.AlpacaBadRequest, call: ToolCall | None) -> str:
     return (
-        f"Alpaca could not read the request (HTTP 400: {_detail(exc)}). Check the arguments' names and "
-        "formats against the tool's input schema." + _nothing_done(call)
+        f"Alpaca could not read the request ({_detail(exc)}). Check the arguments' names and "
+        "formats against the tool's input schema." + _nothing_done(call) + _quote(exc)
     )
 
 
 def _rate_limited(exc: broker.AlpacaRateLimited, call: ToolCall | None) -> str:
     wait = f"Wait {exc.retry_after:g} s" if exc.retry_after else "Wait a little"
-    return f"Alpaca's rate limit was reached for {_who(call)} ({_detail(exc)}). {wait} and try again."
+    return (
+        f"Alpaca's rate limit was reached for {_who(call)} ({_detail(exc)}). {wait} and try again."
+        + _quote(exc)
+    )
+
+
+def _budget_exhausted(exc: broker.RequestBudgetExhausted, call: ToolCall | None) -> str:
+    shared = " (shared by every server replica)" if exc.shared else ""
+    again = f"Try again in about {exc.retry_after:g} s" if exc.retry_after else "Wait a minute"
+    return (
+        f"alpaca-vault's request budget{shared} for {_who(call)} ({exc.per_minute} Alpaca requests per "
+        "window: ALPACA_VAULT_RATE_LIMIT_PER_MINUTE, ALPACA_VAULT_RATE_LIMIT_WINDOW_SECONDS) had no room within "
+        f"{exc.waited:g} s, the longest a call may wait (ALPACA_VAULT_RATE_LIMIT_MAX_WAIT), so this call was "
+        f"refused and nothing was sent to Alpaca. {again}, or make fewer calls with this credential."
+    )
 
 
 def _unavailable(exc: broker.AlpacaUnavailable, call: ToolCall | None) -> str:
-    return f"Alpaca is unavailable right now ({_detail(exc)}); retries did not help. Try again shortly."
+    if not exc.alpaca_text:  # the broker's own account of what happened (e.g. a lookup proved nothing placed)
+        return f"{exc.message}."
+    return (
+        f"Alpaca is unavailable right now ({_detail(exc)}); retries did not help. Try again shortly."
+        + _quote(exc)
+    )
 
 
 def _no_answer(exc: broker.AlpacaTimeout | broker.AlpacaConnectionError, call: ToolCall | None) -> str:
@@ -247,6 +334,23 @@ def _outcome_unknown(exc: broker.OrderOutcomeUnknown, call: ToolCall | None) -> 
     )
 
 
+def _order_deadline(exc: OrderDeadlineExceeded, call: ToolCall | None) -> str:
+    cid = exc.client_order_id
+    intent = (
+        f" Its order intent {exc.intent_id} is recorded (state unknown) and the server keeps looking the order "
+        "up by its client_order_id."
+        if exc.intent_id
+        else ""
+    )
+    return (
+        f"alpaca-vault stopped waiting for Alpaca after {exc.seconds:g} s (ALPACA_VAULT_ORDER_DEADLINE), so "
+        f"whether the order was placed is unknown. client_order_id={cid}.{intent} Do NOT place it again "
+        f"under another client_order_id: call alpaca_get_order(client_order_id='{cid}') to see whether it "
+        f"exists; to try again, call alpaca_place_order with the same arguments and client_order_id='{cid}', "
+        "which never creates a second order."
+    )
+
+
 def _live_trading_disabled(exc: broker.LiveTradingDisabled, call: ToolCall | None) -> str:
     what = intent_phrase(call.intent) if call is not None else "do that"
     return (
@@ -257,8 +361,7 @@ def _live_trading_disabled(exc: broker.LiveTradingDisabled, call: ToolCall | Non
 
 
 def _alpaca(exc: broker.AlpacaError, call: ToolCall | None) -> str:
-    status = f"HTTP {exc.status}: " if exc.status is not None else ""
-    return f"Alpaca refused the request ({status}{_detail(exc)})." + _nothing_done(call)
+    return f"Alpaca refused the request ({_detail(exc)})." + _nothing_done(call) + _quote(exc)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -285,6 +388,15 @@ def _inactive(exc: vault.CredentialInactive, call: ToolCall | None) -> str:
     return f"{exc} Activate it with update_credential first."
 
 
+def _damaged(exc: vault.CredentialDamaged, call: ToolCall | None) -> str:
+    name = exc.credential_name
+    return (
+        f"Credential '{name}' is damaged: {exc.problem}. Nothing was decrypted or sent to Alpaca. No key can "
+        f"recover it: delete it with delete_credential(credential='{name}') and store the key pair again "
+        "with store_credential."
+    )
+
+
 def _as_is(exc: BaseException, call: ToolCall | None) -> str:
     return str(exc)
 
@@ -309,7 +421,8 @@ def _unknown_asset(exc: UnknownAsset, call: ToolCall | None) -> str:
 
 def _account_not_active(exc: AccountNotActive, call: ToolCall | None) -> str:
     return (
-        f"Alpaca account {exc.account_number} is {exc.status}, not ACTIVE, so it cannot trade."
+        f"Alpaca account {voice.ident(exc.account_number)} is "
+        f"{voice.word(exc.status, voice.ACCOUNT_STATUSES)}, not ACTIVE, so it cannot trade."
         + _nothing_done(call)
         + " Use validate=false to store it anyway."
     )
@@ -357,16 +470,19 @@ ERROR_TEXTS: dict[type[BaseException], Text] = {
     broker.AlpacaBadRequest: _bad_request,
     broker.AlpacaAuthError: _auth,
     broker.AlpacaForbidden: _forbidden,
+    broker.InsufficientQty: _insufficient_qty,
     broker.AlpacaNotFound: _not_found,
     broker.AlpacaRejected: _rejected,
     broker.ClientOrderIdConflict: _client_order_id_conflict,
     broker.AlpacaRequestError: _request_error,
     broker.AlpacaRateLimited: _rate_limited,
+    broker.RequestBudgetExhausted: _budget_exhausted,
     broker.AlpacaUnavailable: _unavailable,
     broker.AlpacaTimeout: _no_answer,
     broker.AlpacaConnectionError: _no_answer,
     broker.AlpacaBadResponse: _bad_response,
     broker.OrderOutcomeUnknown: _outcome_unknown,
+    OrderDeadlineExceeded: _order_deadline,
     broker.LiveTradingDisabled: _live_trading_disabled,
     # Vault: its messages name things (credentials, key ids, files); the next step is ours.
     vault.VaultError: _as_is,
@@ -374,6 +490,7 @@ ERROR_TEXTS: dict[type[BaseException], Text] = {
     vault.CredentialAmbiguous: _ambiguous,
     vault.CredentialExists: _exists,
     vault.CredentialInactive: _inactive,
+    vault.CredentialDamaged: _damaged,
     # Guard (#14): refusals name the rule, limit, value, environment and the way forward (a CLI command
     # for the owner; no tool can change a policy); a declined confirmation says the user declined.
     guard.GuardError: _as_is,

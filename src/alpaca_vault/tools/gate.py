@@ -66,6 +66,7 @@ from alpaca_vault.broker.errors import LiveTradingDisabled
 from alpaca_vault.broker.orders import new_client_order_id
 from alpaca_vault.guard.intents import Intent
 from alpaca_vault.tools.errors import as_tool_error, intent_phrase
+from alpaca_vault.tools.results import shaped
 from alpaca_vault.tools.runtime import runtime
 
 if TYPE_CHECKING:
@@ -212,7 +213,8 @@ def guarded(
             )
             token = _current.set(call)
             try:
-                return await fn(*args, **kwargs)
+                with shaped(rt.result_shape(_protocol_version(ctx))):
+                    return await fn(*args, **kwargs)
             finally:
                 _current.reset(token)
         except MCPError:
@@ -221,6 +223,15 @@ def guarded(
             raise as_tool_error(exc, call) from None
 
     return gate
+
+
+def _protocol_version(ctx: Any) -> str | None:
+    """The MCP revision the client speaks (None when there is no session, e.g. a direct call)."""
+    try:
+        version = ctx.session.protocol_version
+    except (AttributeError, LookupError, ValueError, RuntimeError):
+        return None
+    return version if isinstance(version, str) else None
 
 
 def current_call() -> ToolCall:

@@ -6,7 +6,6 @@ the preview runs the same checks as the guard without recording or sending anyth
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
@@ -19,7 +18,7 @@ from alpaca_vault.guard.policy import Policy
 from alpaca_vault.guard.service import Guard
 from alpaca_vault.guard.store import CredentialRef as GuardedCredential
 from alpaca_vault.tools.gate import alpaca_call, vault_call
-from alpaca_vault.tools.params import CredentialRef, TimeInForce
+from alpaca_vault.tools.params import ClientOrderId, CredentialRef, Notional, Price, TimeInForce, TrailPercent
 from alpaca_vault.tools.results import respond
 from alpaca_vault.tools.runtime import runtime
 from alpaca_vault.tools.trading import (
@@ -144,9 +143,8 @@ async def alpaca_preview_order(
     side: OrderSide = None,
     qty: OrderQty = None,
     notional: Annotated[
-        Decimal | None,
+        Notional | None,
         Field(
-            gt=0,
             description="Dollar amount instead of qty: market orders only, "
             "time_in_force day (stocks) or gtc/ioc (crypto).",
         ),
@@ -161,34 +159,33 @@ async def alpaca_preview_order(
             "and options (which accept only day), gtc for crypto pairs (which accept only gtc or ioc)."
         ),
     ] = None,
-    limit_price: Annotated[Decimal | None, Field(gt=0, description="For limit and stop_limit.")] = None,
-    stop_price: Annotated[Decimal | None, Field(gt=0, description="For stop and stop_limit.")] = None,
+    limit_price: Annotated[Price | None, Field(description="For limit and stop_limit.")] = None,
+    stop_price: Annotated[Price | None, Field(description="For stop and stop_limit.")] = None,
     trail_price: Annotated[
-        Decimal | None, Field(gt=0, description="trailing_stop: trail by this many dollars.")
+        Price | None, Field(description="trailing_stop: trail by this many dollars.")
     ] = None,
     trail_percent: Annotated[
-        Decimal | None, Field(gt=0, lt=100, description="trailing_stop: trail by this percent.")
+        TrailPercent | None, Field(description="trailing_stop: trail by this percent.")
     ] = None,
     extended_hours: Annotated[
         bool, Field(description="Allow pre/after-market fills (limit orders, day or gtc).")
     ] = False,
     order_class: OrderClass = "simple",
     take_profit_limit_price: Annotated[
-        Decimal | None, Field(gt=0, description="bracket/oco/oto take-profit limit price.")
+        Price | None, Field(description="bracket/oco/oto take-profit limit price.")
     ] = None,
     stop_loss_stop_price: Annotated[
-        Decimal | None, Field(gt=0, description="bracket/oco/oto stop-loss trigger price.")
+        Price | None, Field(description="bracket/oco/oto stop-loss trigger price.")
     ] = None,
     stop_loss_limit_price: Annotated[
-        Decimal | None, Field(gt=0, description="Makes the stop-loss leg a stop-limit at this price.")
+        Price | None, Field(description="Makes the stop-loss leg a stop-limit at this price.")
     ] = None,
     client_order_id: Annotated[
-        str | None,
+        ClientOrderId | None,
         Field(
-            min_length=1,
-            max_length=128,
-            description="Your unique id for this order (generated if omitted). Retrying the same order with "
-            "the same id never creates a second one; using it for a different order is refused.",
+            description="Your unique id for this order (generated if omitted). A retry MUST reuse the id of "
+            "the first attempt (every answer, errors included, names it): the same id never creates a second "
+            "order; using it for a different order is refused.",
         ),
     ] = None,
     position_intent: PositionIntentArg = None,

@@ -34,6 +34,7 @@ from mcp_types import (
 from mcp_types.version import is_version_at_least
 from pydantic import BaseModel, Field
 
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.results import respond
 from alpaca_vault.tools.runtime import runtime
 
@@ -56,6 +57,10 @@ class CredentialSummary(BaseModel):
     last_used_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    status: Literal["ok", "damaged"] = Field(
+        default="ok",
+        description="'damaged': its stored keys can never be opened again; delete it and store the pair again.",
+    )
 
     @classmethod
     def of(cls, info: Any) -> CredentialSummary:
@@ -71,6 +76,7 @@ class CredentialSummary(BaseModel):
             last_used_at=info.last_used_at,
             created_at=info.created_at,
             updated_at=info.updated_at,
+            status=getattr(info, "status", "ok"),
         )
 
 
@@ -193,7 +199,8 @@ async def _finished(ctx: Context[Any, Any], user_id: uuid.UUID, outcome: Any, na
     if outcome.status == "stored" and outcome.credential_id is not None:
         info = await runtime(ctx).vault.get(user_id, str(outcome.credential_id))
         credential = CredentialSummary.of(info)
-        account = f", account {info.account_number} ({info.account_status})" if info.account_number else ""
+        status = voice.word(info.account_status, voice.ACCOUNT_STATUSES)
+        account = f", account {voice.ident(info.account_number)} ({status})" if info.account_number else ""
         return respond(
             KeyEntryResult(status="stored", credential=credential, validated=True),
             f"The user entered the keys on the key entry page: credential '{info.name}' [{info.environment}"

@@ -24,12 +24,13 @@ from alpaca_vault.broker.models import (
     LocateRequest,
     asset_kind,
 )
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, PageToken, symbol_of, symbols_of
-from alpaca_vault.tools.results import counted, money, respond
+from alpaca_vault.tools.results import Bounded, Record, counted, money, respond, smaller_page
 
 
-class LocatesResult(BaseModel):
+class LocatesResult(Bounded):
     credential: str = Field(description="The credential used.")
     locates: list[Locate] = Field(default_factory=list, description="Your locates, newest first.")
     quotes: list[LocateQuote] = Field(default_factory=list, description="Availability and fee per share.")
@@ -84,13 +85,19 @@ async def alpaca_get_locates(
         async with alpaca_call(ctx, credential) as call:
             answer = await call.send(call.broker.get_locate_quotes, wanted)
         parts = [
-            f"{q.symbol}: {q.available_qty} available" + (f" at {money(q.price)}/share" if q.price else "")
+            f"{voice.symbol(q.symbol)}: {q.available_qty} available"
+            + (f" at {money(q.price)}/share" if q.price else "")
             for q in answer.quotes[:10]
         ]
         if answer.errors:
-            parts.append(f"no quote for {', '.join(f'{e.symbol} ({e.code})' for e in answer.errors[:10])}")
+            unquoted = ", ".join(
+                f"{voice.symbol(e.symbol)} ({voice.ident(e.code)})" for e in answer.errors[:10]
+            )
+            parts.append(f"no quote for {unquoted}")
         result = LocatesResult(credential=call.credential_name, quotes=answer.quotes, unquoted=answer.errors)
-        return respond(result, "Locate quotes: " + "; ".join(parts) + ".")
+        return respond(
+            result, "Locate quotes: " + "; ".join(parts) + ".", records="quotes", rest=_quotes_left_out
+        )
     symbol = None
     if symbols is not None:
         chosen = _stocks(symbols)
@@ -109,12 +116,24 @@ async def alpaca_get_locates(
                 page_token=page_token,
             )  # fmt: skip
             found, token = page.locates, page.next_page_token
-    lines = [f"{loc.symbol} {loc.status} {loc.located_qty or 0}/{loc.requested_qty}" for loc in found[:10]]
+    lines = [
+        f"{voice.symbol(loc.symbol)} {voice.word(loc.status, voice.LOCATE_STATUSES)} "
+        f"{loc.located_qty or 0}/{loc.requested_qty}"
+        for loc in found[:10]
+    ]
     summary = counted(len(found), "locate") + (": " + ", ".join(lines) if lines else "")
     summary += "; more pages: pass next_page_token as page_token." if token else "."
     return respond(
-        LocatesResult(credential=call.credential_name, locates=found, next_page_token=token), summary
+        LocatesResult(credential=call.credential_name, locates=found, next_page_token=token),
+        summary,
+        records="locates",
+        rest=smaller_page(),
     )
+
+
+def _quotes_left_out(kept: list[Record], omitted: list[Record]) -> str:
+    symbols = [str(record.get("symbol")) for _, record in omitted[:40]]
+    return "call alpaca_get_locates(kind='quotes') again with symbols='" + ",".join(symbols) + "'"
 
 
 class LocateResult(BaseModel):
@@ -145,16 +164,17 @@ async def alpaca_request_locate(
     env = call.resolved.environment
     if locate.status == "active":
         summary = (
-            f"Locate {locate.id} active on '{call.credential_name}' ({env}): {locate.located_qty} of "
-            f"{locate.requested_qty} {locate.symbol} at {money(locate.located_price)}/share, fee "
+            f"Locate {voice.ident(locate.id)} active on '{call.credential_name}' ({env}): {locate.located_qty} of "
+            f"{locate.requested_qty} {voice.symbol(locate.symbol)} at {money(locate.located_price)}/share, fee "
             f"{money(locate.total_fee)}"
             + (f", expires {locate.expires_at.isoformat()}" if locate.expires_at else "")
             + ". A short sale of up to the located shares may follow."
         )
     else:
         summary = (
-            f"Locate {locate.id} for {locate.requested_qty} {locate.symbol} on '{call.credential_name}' ({env}) "
-            f"is {locate.status}: nothing was located and no fee charged (rejection_reason in the data)."
+            f"Locate {voice.ident(locate.id)} for {locate.requested_qty} {voice.symbol(locate.symbol)} on "
+            f"'{call.credential_name}' ({env}) is {voice.word(locate.status, voice.LOCATE_STATUSES)}: "
+            "nothing was located and no fee charged (rejection_reason in the data)."
         )
     return respond(LocateResult(credential=call.credential_name, environment=env, locate=locate), summary)
 

@@ -13,7 +13,6 @@ from alpaca_vault.broker.errors import AlpacaNotFound
 from alpaca_vault.broker.models import (
     Asset,
     AssetsQuery,
-    Bar,
     CalendarDay,
     Clock,
     MostActives,
@@ -23,6 +22,7 @@ from alpaca_vault.broker.models import (
     Snapshot,
     Trade,
 )
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.errors import NoMarketData, UnknownAsset
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import (
@@ -35,42 +35,16 @@ from alpaca_vault.tools.params import (
     symbol_of,
     symbols_of,
 )
-from alpaca_vault.tools.results import counted, respond
+from alpaca_vault.tools.results import (
+    Bounded,
+    Record,
+    counted,
+    respond,
+    smaller_page,
+    symbols_left_out,
+)
 
 T = TypeVar("T")
-
-
-Timeframe = Literal["1Min", "5Min", "15Min", "30Min", "1Hour", "4Hour", "1Day", "1Week", "1Month"]
-_BAR_SECONDS: dict[str, int] = {
-    "1Min": 60,
-    "5Min": 300,
-    "15Min": 900,
-    "30Min": 1800,
-    "1Hour": 3600,
-    "4Hour": 14_400,
-    "1Day": 86_400,
-    "1Week": 604_800,
-    "1Month": 2_592_000,
-}
-# Alpaca's market data begins in 2015/2016; an earlier start only makes the request slower.
-_EARLIEST = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
-
-
-def _lookback_start(timeframe: str, limit: int, end: dt.datetime | None) -> dt.datetime:
-    """A start far enough back that ``limit`` bars exist before ``end``.
-
-    Without a start Alpaca begins at today's open, so "the last 100 daily bars" would be one bar.
-    Markets trade about a fifth of the calendar (6.5 h, 5 days a week) plus holidays: six times the
-    bars' span and a week covers it; newest-first with ``limit`` stops Alpaca at the right bar.
-    """
-    until = end or dt.datetime.now(dt.UTC)
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=dt.UTC)
-    span = dt.timedelta(seconds=_BAR_SECONDS[timeframe] * limit * 6) + dt.timedelta(days=7)
-    try:
-        return max(until - span, _EARLIEST)
-    except OverflowError:
-        return _EARLIEST
 
 
 class ClockResult(BaseModel):
@@ -78,7 +52,7 @@ class ClockResult(BaseModel):
     clock: Clock
 
 
-class CalendarResult(BaseModel):
+class CalendarResult(Bounded):
     credential: str = Field(description="The credential used.")
     days: list[CalendarDay]
 
@@ -88,27 +62,19 @@ class AssetResult(BaseModel):
     asset: Asset
 
 
-class QuotesLatestResult(BaseModel):
+class QuotesLatestResult(Bounded):
     credential: str = Field(description="The credential used.")
     quotes: dict[str, Quote] = Field(description="Latest quote by symbol.")
     missing: list[str] = Field(default_factory=list, description="Symbols Alpaca had no quote for.")
 
 
-class TradesLatestResult(BaseModel):
+class TradesLatestResult(Bounded):
     credential: str = Field(description="The credential used.")
     trades: dict[str, Trade] = Field(description="Latest trade by symbol.")
     missing: list[str] = Field(default_factory=list, description="Symbols Alpaca had no trade for.")
 
 
-class BarsResult(BaseModel):
-    credential: str = Field(description="The credential used.")
-    symbol: str
-    timeframe: str
-    bars: list[Bar]
-    next_page_token: str | None = Field(default=None, description="Pass as page_token for the next page.")
-
-
-class SnapshotsResult(BaseModel):
+class SnapshotsResult(Bounded):
     credential: str = Field(description="The credential used.")
     snapshots: dict[str, Snapshot] = Field(description="Snapshot by symbol; minute_bar is the latest bar.")
     missing: list[str] = Field(default_factory=list, description="Symbols Alpaca had no snapshot for.")
@@ -142,9 +108,18 @@ async def alpaca_get_calendar(
     async with alpaca_call(ctx, credential) as call:
         days = await call.send(call.broker.get_calendar, start=start, end=end)
     summary = f"{counted(len(days), 'trading day')} from {start} to {end}" + (
-        ": " + ", ".join(f"{d.date} {d.open}-{d.close}" for d in days[:10]) if days else "."
+        ": "
+        + ", ".join(f"{d.date} {voice.clock_time(d.open)}-{voice.clock_time(d.close)}" for d in days[:10])
+        if days
+        else "."
     )
-    return respond(CalendarResult(credential=call.credential_name, days=days), summary)
+    return respond(CalendarResult(credential=call.credential_name, days=days), summary, rest=_later_days)
+
+
+def _later_days(kept: list[Record], omitted: list[Record]) -> str:
+    last = kept[-1][1]["date"] if kept else None
+    after = dt.date.fromisoformat(last) + dt.timedelta(days=1) if last else None
+    return f"call again with start='{after}' and the same end" if after else "ask for a shorter range"
 
 
 async def alpaca_get_asset(
@@ -159,7 +134,10 @@ async def alpaca_get_asset(
             raise UnknownAsset(symbol) from None
     flags = [f for f in ("tradable", "fractionable", "shortable", "marginable") if getattr(asset, f)]
     # The asset's name is third-party text: it stays in the data block, out of our summary.
-    summary = f"{asset.symbol} ({asset.asset_class}, {asset.exchange}, {asset.status}): "
+    summary = f"{voice.symbol(asset.symbol)} ({voice.word(asset.asset_class, voice.ASSET_CLASSES)}, "
+    summary += (
+        f"{voice.word(asset.exchange, voice.EXCHANGES)}, {voice.word(asset.status, voice.ASSET_STATUSES)}): "
+    )
     summary += f"{', '.join(flags) or 'no flags'}."
     return respond(AssetResult(credential=call.credential_name, asset=asset), summary)
 
@@ -191,7 +169,10 @@ async def alpaca_get_latest_quote(
     )
     summary += ("; ..." if len(quotes) > 10 else ".") + _missing_note(missing)
     return respond(
-        QuotesLatestResult(credential=call.credential_name, quotes=quotes, missing=missing), summary
+        QuotesLatestResult(credential=call.credential_name, quotes=quotes, missing=missing),
+        summary,
+        records="quotes",
+        rest=symbols_left_out("alpaca_get_latest_quote"),
     )
 
 
@@ -206,62 +187,11 @@ async def alpaca_get_latest_trade(
     summary = "; ".join(f"{s}: last {t.size} @ {t.price}" for s, t in list(trades.items())[:10])
     summary += ("; ..." if len(trades) > 10 else ".") + _missing_note(missing)
     return respond(
-        TradesLatestResult(credential=call.credential_name, trades=trades, missing=missing), summary
+        TradesLatestResult(credential=call.credential_name, trades=trades, missing=missing),
+        summary,
+        records="trades",
+        rest=symbols_left_out("alpaca_get_latest_trade"),
     )
-
-
-async def alpaca_get_bars(
-    ctx: Context[Any, Any],
-    symbol: Symbol,
-    timeframe: Annotated[Timeframe, Field(description="Bar size.")] = "1Day",
-    start: Annotated[dt.datetime | None, Field(description="From this time (RFC 3339).")] = None,
-    end: Annotated[dt.datetime | None, Field(description="Until this time (RFC 3339).")] = None,
-    limit: Annotated[int, Field(ge=1, le=10_000, description="At most this many bars.")] = 100,
-    page_token: PageToken = None,
-    feed: StockFeed = None,
-    credential: CredentialRef = None,
-) -> Annotated[CallToolResult, BarsResult]:
-    """Historical OHLCV bars for a stock, crypto pair or option contract, oldest first.
-
-    Without start, returns the most recent `limit` bars (before end, default now), and next_page_token
-    goes further back in time. With start, returns bars from start onwards, and next_page_token goes forward.
-    """
-    symbol = symbol_of(symbol)
-    if start is not None and end is not None and end < start:
-        raise InvalidArgument(f"end ({end.isoformat()}) is before start ({start.isoformat()}); swap them.")
-    # Without a start, an agent wants the most recent bars: ask newest-first, then show them in time order.
-    latest_first = start is None
-    if start is None:
-        start = _lookback_start(timeframe, limit, end)
-    async with alpaca_call(ctx, credential) as call:
-        page = await call.send(
-            call.broker.get_bars,
-            symbol,
-            timeframe=timeframe,
-            start=start,
-            end=end,
-            limit=limit,
-            page_token=page_token,
-            sort="desc" if latest_first else "asc",
-            feed=feed,
-        )
-    bars = sorted(page.bars.get(symbol, []), key=lambda bar: bar.timestamp)
-    summary = f"{counted(len(bars), f'{timeframe} bar')} for {symbol}"
-    if bars:
-        summary += f" from {bars[0].timestamp.isoformat()} to {bars[-1].timestamp.isoformat()}, "
-        summary += f"last close {bars[-1].close}"
-    else:
-        summary += " in that range. Check the symbol with alpaca_get_asset (crypto pairs are written like "
-        summary += "BTC/USD), or widen start/end"
-    summary += "." + (" More pages: pass next_page_token as page_token." if page.next_page_token else "")
-    result = BarsResult(
-        credential=call.credential_name,
-        symbol=symbol,
-        timeframe=timeframe,
-        bars=bars,
-        next_page_token=page.next_page_token,
-    )
-    return respond(result, summary)
 
 
 async def alpaca_get_snapshot(
@@ -283,13 +213,13 @@ async def alpaca_get_snapshot(
         )
     summary = "; ".join(parts) + ("; ..." if len(snapshots) > 10 else ".") + _missing_note(missing)
     result = SnapshotsResult(credential=call.credential_name, snapshots=snapshots, missing=missing)
-    return respond(result, summary)
+    return respond(result, summary, records="snapshots", rest=symbols_left_out("alpaca_get_snapshot"))
 
 
 # --- issue #15: asset listing, history of quotes and trades, order books, screeners -------------
 
 
-class AssetsResult(BaseModel):
+class AssetsResult(Bounded):
     credential: str = Field(description="The credential used.")
     assets: list[Asset]
     truncated: bool = Field(description="True when more assets matched than limit; narrow the filters.")
@@ -332,18 +262,23 @@ async def alpaca_list_assets(
         f" (more than {limit}: narrow the filters)" if truncated else ""
     )
     if assets:
-        summary += ": " + ", ".join(a.symbol for a in assets[:20]) + (", ..." if len(assets) > 20 else "")
+        summary += ": " + ", ".join(voice.symbol(a.symbol) for a in assets[:20])
+        summary += ", ..." if len(assets) > 20 else ""
     result = AssetsResult(credential=call.credential_name, assets=assets, truncated=truncated)
-    return respond(result, summary + ".")
+    return respond(result, summary + ".", records="assets", rest=_narrower_assets)
 
 
-class QuotesHistoryResult(BaseModel):
+def _narrower_assets(kept: list[Record], omitted: list[Record]) -> str:
+    return "narrow the filters (asset_class, exchange, name_contains, tradable, fractionable, shortable)"
+
+
+class QuotesHistoryResult(Bounded):
     credential: str = Field(description="The credential used.")
     quotes: dict[str, list[Quote]] = Field(description="Quotes by symbol, in time order.")
     next_page_token: str | None = Field(default=None, description="Pass as page_token for the next page.")
 
 
-class TradesHistoryResult(BaseModel):
+class TradesHistoryResult(Bounded):
     credential: str = Field(description="The credential used.")
     trades: dict[str, list[Trade]] = Field(description="Trades by symbol, in time order.")
     next_page_token: str | None = Field(default=None, description="Pass as page_token for the next page.")
@@ -361,7 +296,7 @@ def _history_range(start: dt.datetime, end: dt.datetime | None) -> None:
 
 
 def _rows_summary(kind: str, rows: dict[str, list[Any]], token: str | None) -> str:
-    counts = ", ".join(f"{symbol} {len(items)}" for symbol, items in list(rows.items())[:10])
+    counts = ", ".join(f"{voice.symbol(symbol)} {len(items)}" for symbol, items in list(rows.items())[:10])
     total = sum(len(items) for items in rows.values())
     summary = f"{total} {kind}(s)" + (f" ({counts})" if counts else " in that range")
     return summary + ("; more pages: pass next_page_token as page_token." if token else ".")
@@ -389,7 +324,7 @@ async def alpaca_get_quotes(
     result = QuotesHistoryResult(
         credential=call.credential_name, quotes=page.quotes, next_page_token=page.next_page_token
     )
-    return respond(result, _rows_summary("quote", page.quotes, page.next_page_token))
+    return respond(result, _rows_summary("quote", page.quotes, page.next_page_token), rest=smaller_page())
 
 
 async def alpaca_get_trades(
@@ -414,10 +349,10 @@ async def alpaca_get_trades(
     result = TradesHistoryResult(
         credential=call.credential_name, trades=page.trades, next_page_token=page.next_page_token
     )
-    return respond(result, _rows_summary("trade", page.trades, page.next_page_token))
+    return respond(result, _rows_summary("trade", page.trades, page.next_page_token), rest=smaller_page())
 
 
-class OrderbooksResult(BaseModel):
+class OrderbooksResult(Bounded):
     credential: str = Field(description="The credential used.")
     orderbooks: dict[str, Orderbook] = Field(description="Order book by pair: bids and asks, best first.")
 
@@ -440,18 +375,25 @@ async def alpaca_get_orderbook(
     if not books:
         raise NoMarketData(", ".join(wanted[:10]), "order book")
     summary = "; ".join(
-        f"{s}: best bid {b.bids[0].price if b.bids else 'none'}, best ask {b.asks[0].price if b.asks else 'none'}"
+        f"{voice.symbol(s)}: best bid {b.bids[0].price if b.bids else 'none'}, "
+        f"best ask {b.asks[0].price if b.asks else 'none'}"
         for s, b in books.items()
     )
-    return respond(OrderbooksResult(credential=call.credential_name, orderbooks=books), summary + ".")
+    return respond(
+        OrderbooksResult(credential=call.credential_name, orderbooks=books),
+        summary + ".",
+        rest=lambda kept, omitted: (
+            symbols_left_out("alpaca_get_orderbook")(kept, omitted) + ", or a smaller depth"
+        ),
+    )
 
 
-class MoversResult(BaseModel):
+class MoversResult(Bounded):
     credential: str = Field(description="The credential used.")
     movers: Movers
 
 
-class MostActivesResult(BaseModel):
+class MostActivesResult(Bounded):
     credential: str = Field(description="The credential used.")
     most_actives: MostActives
 
@@ -467,7 +409,7 @@ async def alpaca_get_market_movers(
         movers = await call.send(call.broker.get_movers, market_type=market_type, top=top)
 
     def line(items: list[Any]) -> str:
-        return ", ".join(f"{m.symbol} {m.percent_change}%" for m in items[:5]) or "none"
+        return ", ".join(f"{voice.symbol(m.symbol)} {m.percent_change}%" for m in items[:5]) or "none"
 
     summary = f"Top {market_type} movers: gainers {line(movers.gainers)}; losers {line(movers.losers)}."
     return respond(MoversResult(credential=call.credential_name, movers=movers), summary)
@@ -485,7 +427,8 @@ async def alpaca_get_most_actives(
     async with alpaca_call(ctx, credential) as call:
         actives = await call.send(call.broker.get_most_actives, by=by, top=top)
     listed = ", ".join(
-        f"{a.symbol} ({a.volume if by == 'volume' else a.trade_count})" for a in actives.most_actives[:10]
+        f"{voice.symbol(a.symbol)} ({a.volume if by == 'volume' else a.trade_count})"
+        for a in actives.most_actives[:10]
     )
     summary = f"{len(actives.most_actives)} most active stock(s) by {by}" + (
         f": {listed}." if listed else "."

@@ -6,7 +6,6 @@ Placing option orders (one contract by its OCC symbol, or a multi-leg spread) is
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
@@ -21,13 +20,21 @@ from alpaca_vault.broker.models import (
     Snapshot,
     is_option_symbol,
 )
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.gate import alpaca_call
-from alpaca_vault.tools.params import CredentialRef, InvalidArgument, PageToken, Symbol, symbol_of
-from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.params import (
+    CredentialRef,
+    InvalidArgument,
+    PageToken,
+    StrikePrice,
+    Symbol,
+    symbol_of,
+)
+from alpaca_vault.tools.results import Bounded, respond, smaller_page
 
 Underlying = Annotated[str, Field(min_length=1, max_length=12, description="Underlying ticker, like AAPL.")]
 OptionKind = Annotated[Literal["call", "put"] | None, Field(description="call or put (default both).")]
-Strike = Annotated[Decimal | None, Field(gt=0, lt=1_000_000)]
+Strike = Annotated[StrikePrice | None, Field()]
 ExpiryFrom = Annotated[dt.date | None, Field(description="Expiring on or after this date.")]
 ExpiryTo = Annotated[dt.date | None, Field(description="Expiring on or before this date.")]
 
@@ -39,7 +46,7 @@ def _underlying(value: str) -> str:
     return symbol
 
 
-class ContractsResult(BaseModel):
+class ContractsResult(Bounded):
     credential: str = Field(description="The credential used.")
     contracts: list[OptionContract]
     next_page_token: str | None = Field(default=None, description="Pass as page_token for the next page.")
@@ -81,10 +88,10 @@ async def alpaca_get_option_contracts(
     result = ContractsResult(
         credential=call.credential_name, contracts=contracts, next_page_token=page.next_page_token
     )
-    return respond(result, summary)
+    return respond(result, summary, rest=smaller_page())
 
 
-class ChainResult(BaseModel):
+class ChainResult(Bounded):
     credential: str = Field(description="The credential used.")
     underlying: str
     snapshots: dict[str, Snapshot] = Field(
@@ -125,13 +132,13 @@ async def alpaca_get_option_chain(
     summary = f"{len(snapshots)} {symbol} contract(s) in the chain"
     if snapshots:
         first, last = next(iter(snapshots)), next(reversed(snapshots))
-        summary += f" ({first} to {last})"
+        summary += f" ({voice.symbol(first)} to {voice.symbol(last)})"
     summary += "; more pages: pass next_page_token as page_token." if page.next_page_token else "."
     result = ChainResult(
         credential=call.credential_name, underlying=symbol, snapshots=snapshots,
         next_page_token=page.next_page_token, exchanges=exchanges,
     )  # fmt: skip
-    return respond(result, summary)
+    return respond(result, summary, rest=smaller_page())
 
 
 class ExerciseResult(BaseModel):

@@ -2,28 +2,49 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
+from alpaca_vault.broker.models import Notional as Notional
+from alpaca_vault.broker.models import Percentage as Percentage
+from alpaca_vault.broker.models import Price as Price
+from alpaca_vault.broker.models import Quantity as Quantity
+from alpaca_vault.broker.models import StrikePrice as StrikePrice
+from alpaca_vault.broker.models import TrailPercent as TrailPercent
 from alpaca_vault.broker.models import normalize_symbol
 
 Environment = Literal["paper", "live"]
 
+# Every string and list argument has a length bound (issue #10, point 1), declared here so the schemas
+# show it (maxLength, maxItems) and a longer value is refused before anything reads it.
+NAME_MAX = 64  # credential names; an id (UUID, 36) fits too
+ID_MAX = 64  # Alpaca's ids are UUIDs (36); room for other shapes, never for a payload
+CLIENT_ORDER_ID_MAX = 128  # Alpaca's own limit
+
 CredentialRef = Annotated[
     str | None,
     Field(
+        max_length=NAME_MAX,
         description="Credential name or id. May be omitted when you have exactly one active credential; "
-        "list_credentials shows them."
+        "list_credentials shows them.",
     ),
 ]
+
+
+# The bounded shapes; a tool adds its own description: ``Annotated[OrderId, Field(description=...)]``.
+CredentialName = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+OrderId = Annotated[str, Field(min_length=1, max_length=ID_MAX)]
+ClientOrderId = Annotated[str, Field(min_length=1, max_length=CLIENT_ORDER_ID_MAX)]
+KeyArgument = Annotated[SecretStr, Field(max_length=256)]  # Alpaca keys are at most 256 characters
+
+# Decimal arguments: the broker's bounded types (Quantity, Notional, Price, TrailPercent, Percentage,
+# StrikePrice; magnitude, scale, and at most 40 characters as text), checked when the arguments are read,
+# so an agent hears the allowed range before anything is built.
 
 Symbol = Annotated[
     str, Field(min_length=1, max_length=32, description="Ticker like 'AAPL' or pair like 'BTC/USD'.")
 ]
-
-Price = Annotated[Decimal | None, Field(gt=0)]
 
 TimeInForce = Literal["day", "gtc", "ioc", "fok", "opg", "cls"]
 

@@ -25,6 +25,7 @@ from alpaca_vault.guard.intents import Intent
 from alpaca_vault.tools import (
     account,
     audit,
+    bars,
     credentials,
     guardrails,
     locates,
@@ -136,7 +137,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec("alpaca_get_asset",             market.alpaca_get_asset,               "Get an asset",                  "market",      Intent.READ,                  "read",        True,      True,  C),
     ToolSpec("alpaca_get_latest_quote",      market.alpaca_get_latest_quote,        "Get latest quotes",             "market",      Intent.READ,                  "read",        True,      True,  S),
     ToolSpec("alpaca_get_latest_trade",      market.alpaca_get_latest_trade,        "Get latest trades",             "market",      Intent.READ,                  "read",        True,      True,  S),
-    ToolSpec("alpaca_get_bars",              market.alpaca_get_bars,                "Get price bars",                "market",      Intent.READ,                  "read",        True,      True,  C),
+    ToolSpec("alpaca_get_bars",              bars.alpaca_get_bars,                  "Get price bars",                "market",      Intent.READ,                  "read",        True,      True,  C),
     ToolSpec("alpaca_get_snapshot",          market.alpaca_get_snapshot,            "Get snapshots",                 "market",      Intent.READ,                  "read",        True,      True,  S),
     # issue #15
     ToolSpec("alpaca_get_account_config",    account.alpaca_get_account_config,     "Get account configuration",     "account",     Intent.READ,                  "read",        True,      True,  C),

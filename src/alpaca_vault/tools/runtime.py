@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
+from alpaca_vault.tools.results import DEFAULT_MAX_RESULT_BYTES, ResultShape, ResultText, text_carries_data
+
 if TYPE_CHECKING:
     from alpaca_vault.audit.chain import Actor
     from alpaca_vault.audit.log import AuditLog
@@ -70,6 +72,9 @@ class ToolRuntime:
         resolve_caller: Callable[[uuid.UUID], Caller],
         hooks: GateHooks | None = None,
         allow_secrets_in_arguments: bool = False,
+        max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES,
+        result_text: ResultText = "data",
+        order_deadline: float = 25.0,
     ) -> None:
         from alpaca_vault.tools.gate import GateHooks
 
@@ -79,6 +84,11 @@ class ToolRuntime:
         self.allow_live_trading = allow_live_trading
         # #12: store/update_credential take keys as arguments only when the operator allows it.
         self.allow_secrets_in_arguments = allow_secrets_in_arguments
+        # #11: every result fits max_result_bytes; result_text decides whether the text repeats the data.
+        self.max_result_bytes = max_result_bytes
+        self.result_text: ResultText = result_text
+        # #10 point 9: seconds alpaca_place_order may take before it answers with the id to look up.
+        self.order_deadline = order_deadline
         # Maps the local user to the caller: the bearer token's user over HTTP, the local user over stdio.
         self._resolve_caller = resolve_caller
         #: Checks and records other rooms plug into every tool call (see tools/gate.py).
@@ -114,6 +124,10 @@ class ToolRuntime:
     @property
     def guard(self) -> Guard | None:
         return self.parts.guard
+
+    def result_shape(self, protocol_version: str | None) -> ResultShape:
+        """How results are shaped for a client speaking ``protocol_version``."""
+        return ResultShape(self.max_result_bytes, text_carries_data(self.result_text, protocol_version))
 
     async def caller(self) -> Caller:
         parts = await self.ready()

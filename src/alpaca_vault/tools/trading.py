@@ -7,6 +7,7 @@ anything is sent.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -15,6 +16,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field
 
+from alpaca_vault.broker.errors import AlpacaError
 from alpaca_vault.broker.models import (
     CancelOrderResult,
     ClosePositionResult,
@@ -26,9 +28,28 @@ from alpaca_vault.broker.models import (
     TakeProfit,
     is_crypto_symbol,
 )
+from alpaca_vault.broker.orders import Placement
+from alpaca_vault.tools import voice
+from alpaca_vault.tools.errors import OrderDeadlineExceeded
 from alpaca_vault.tools.gate import ToolCall, alpaca_call
-from alpaca_vault.tools.params import CredentialRef, InvalidArgument, Symbol, TimeInForce, symbol_of
-from alpaca_vault.tools.results import counted, respond
+from alpaca_vault.tools.order_text import describe_order, flatten_live, live_count
+from alpaca_vault.tools.params import (
+    ClientOrderId,
+    CredentialRef,
+    InvalidArgument,
+    Notional,
+    OrderId,
+    Percentage,
+    Price,
+    Quantity,
+    Symbol,
+    SymbolList,
+    TimeInForce,
+    TrailPercent,
+    symbol_of,
+)
+from alpaca_vault.tools.results import Bounded, Continuation, Record, counted, respond
+from alpaca_vault.tools.runtime import runtime
 
 PositionIntent = Literal["buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close"]
 
@@ -55,8 +76,8 @@ OrderSymbol = Annotated[
 ]
 OrderSide = Annotated[Literal["buy", "sell"] | None, Field(description="buy or sell; omit for mleg.")]
 OrderQty = Annotated[
-    Decimal | None,
-    Field(gt=0, description="Shares, coins (fractions allowed) or whole contracts; for mleg, units of the "
+    Quantity | None,
+    Field(description="Shares, coins (fractions allowed) or whole contracts; for mleg, units of the "
           "leg ratios. Give qty or notional."),
 ]  # fmt: skip
 OrderClass = Annotated[
@@ -84,9 +105,19 @@ class OrderResult(BaseModel):
     order: Order
 
 
-class OrdersResult(BaseModel):
+class PlacedOrderResult(OrderResult):
+    new_order_placed: bool = Field(
+        default=True,
+        description="False when the client_order_id already named an order (a retry of the same request): "
+        "nothing new was placed and `order` is the existing order.",
+    )
+
+
+class OrdersResult(Bounded):
     credential: str
-    orders: list[Order]
+    orders: list[Order] = Field(
+        description="Newest first by default; bracket/oco/oto exits are nested under their entry as `legs`."
+    )
 
 
 class CancelResult(BaseModel):
@@ -99,10 +130,15 @@ class CancelResult(BaseModel):
     )
 
 
-class CancelAllResult(BaseModel):
+class CancelAllResult(Bounded):
     credential: str
     environment: Environment = _ENVIRONMENT
     results: list[CancelOrderResult]
+    still_open: list[str] | None = Field(
+        default=None,
+        description="Ids of live orders Alpaca's answer did not cover (cancel each with alpaca_cancel_order); "
+        "null when the check could not be made.",
+    )
 
 
 class ClosePositionOutcome(BaseModel):
@@ -123,28 +159,25 @@ def replacement_sent(call: ToolCall) -> ReplaceOrderRequest:
     return call.order
 
 
-def _describe_order(order: Order) -> str:
-    size = f"{order.qty}" if order.qty is not None else f"${order.notional}"
-    prices = []
-    if order.stop_price is not None:
-        prices.append(f"stop {order.stop_price}")
-    if order.limit_price is not None:
-        prices.append(f"limit {order.limit_price}")
-    if order.trail_price is not None or order.trail_percent is not None:
-        prices.append(
-            f"trail {order.trail_price}" if order.trail_price is not None else f"trail {order.trail_percent}%"
-        )
-    price = f" @ {', '.join(prices)}" if prices else ""
-    filled = f", filled {order.filled_qty} @ {order.filled_avg_price}" if order.filled_qty else ""
-    kind = order.type or order.order_type
-    what = f"{order.side} {size} {order.symbol}"
-    if order.order_class == "mleg":
-        legs = ", ".join(f"{leg.side} {leg.symbol}" for leg in (order.legs or [])[:4])
-        what = f"mleg {size} x [{legs}]"
-    return (
-        f"{what} {kind}{price} {order.time_in_force}: {order.status}{filled} "
-        f"(id {order.id}, client_order_id {order.client_order_id})"
-    )
+# Once a person has confirmed an order, its exchange with Alpaca gets at least this long, whatever the
+# confirmation took: a confirmed order is not abandoned unsent.
+_MIN_EXCHANGE_SECONDS = 5.0
+
+
+async def _within_deadline(call: ToolCall, deadline: float, started: float) -> Placement:
+    """Place the order, answering with its client_order_id when the deadline passes first.
+
+    Clients give up on a tool call after a while (often 30-60 s) and may retry; a retry without the id
+    would be a new order. So the call ends first, with the id to look up and to reuse.
+    """
+    loop = asyncio.get_running_loop()
+    until = max(started + deadline, loop.time() + min(deadline, _MIN_EXCHANGE_SECONDS))
+    try:
+        async with asyncio.timeout_at(until):
+            return await call.send(call.broker.submit_order, request_sent(call))
+    except TimeoutError:
+        failure = OrderDeadlineExceeded(str(call.client_order_id), deadline, call.order_intent)
+    raise failure
 
 
 def order_request(
@@ -222,9 +255,8 @@ async def alpaca_place_order(
     side: OrderSide = None,
     qty: OrderQty = None,
     notional: Annotated[
-        Decimal | None,
+        Notional | None,
         Field(
-            gt=0,
             description="Dollar amount instead of qty: market orders only, "
             "time_in_force day (stocks) or gtc/ioc (crypto).",
         ),
@@ -239,40 +271,39 @@ async def alpaca_place_order(
             "and options (which accept only day), gtc for crypto pairs (which accept only gtc or ioc)."
         ),
     ] = None,
-    limit_price: Annotated[Decimal | None, Field(gt=0, description="For limit and stop_limit.")] = None,
-    stop_price: Annotated[Decimal | None, Field(gt=0, description="For stop and stop_limit.")] = None,
+    limit_price: Annotated[Price | None, Field(description="For limit and stop_limit.")] = None,
+    stop_price: Annotated[Price | None, Field(description="For stop and stop_limit.")] = None,
     trail_price: Annotated[
-        Decimal | None, Field(gt=0, description="trailing_stop: trail by this many dollars.")
+        Price | None, Field(description="trailing_stop: trail by this many dollars.")
     ] = None,
     trail_percent: Annotated[
-        Decimal | None, Field(gt=0, lt=100, description="trailing_stop: trail by this percent.")
+        TrailPercent | None, Field(description="trailing_stop: trail by this percent.")
     ] = None,
     extended_hours: Annotated[
         bool, Field(description="Allow pre/after-market fills (limit orders, day or gtc).")
     ] = False,
     order_class: OrderClass = "simple",
     take_profit_limit_price: Annotated[
-        Decimal | None, Field(gt=0, description="bracket/oco/oto take-profit limit price.")
+        Price | None, Field(description="bracket/oco/oto take-profit limit price.")
     ] = None,
     stop_loss_stop_price: Annotated[
-        Decimal | None, Field(gt=0, description="bracket/oco/oto stop-loss trigger price.")
+        Price | None, Field(description="bracket/oco/oto stop-loss trigger price.")
     ] = None,
     stop_loss_limit_price: Annotated[
-        Decimal | None, Field(gt=0, description="Makes the stop-loss leg a stop-limit at this price.")
+        Price | None, Field(description="Makes the stop-loss leg a stop-limit at this price.")
     ] = None,
     client_order_id: Annotated[
-        str | None,
+        ClientOrderId | None,
         Field(
-            min_length=1,
-            max_length=128,
-            description="Your unique id for this order (generated if omitted). Retrying the same order with "
-            "the same id never creates a second one; using it for a different order is refused.",
+            description="Your unique id for this order (generated if omitted). A retry MUST reuse the id of "
+            "the first attempt (every answer, errors included, names it): the same id never creates a second "
+            "order; using it for a different order is refused.",
         ),
     ] = None,
     position_intent: PositionIntentArg = None,
     legs: OrderLegs = None,
     credential: CredentialRef = None,
-) -> Annotated[CallToolResult, OrderResult]:
+) -> Annotated[CallToolResult, PlacedOrderResult]:
     """Place an order: stocks, crypto pairs, one option contract (OCC symbol) or an option spread (mleg legs).
 
     Types market, limit, stop, stop_limit, trailing_stop; qty or notional; bracket/oco/oto exits for
@@ -281,7 +312,10 @@ async def alpaca_place_order(
 
     Argument combinations are checked before anything reaches Alpaca. The result carries the order's
     client_order_id; if the outcome is ever unknown, look it up with alpaca_get_order(client_order_id=...)
-    rather than placing the order again. Live credentials are refused unless the server allows live trading.
+    rather than placing the order again. Re-sending a client_order_id returns its existing order
+    (new_order_placed false). A call that takes too long ends with an error naming its client_order_id:
+    retry only with that same id, never a new one (or none), or a second order can result.
+    Live credentials are refused unless the server allows live trading.
     """
     request = order_request(
         symbol=symbol, side=side, qty=qty, notional=notional, type=type, time_in_force=time_in_force,
@@ -290,56 +324,114 @@ async def alpaca_place_order(
         stop_loss_stop_price=stop_loss_stop_price, stop_loss_limit_price=stop_loss_limit_price,
         client_order_id=client_order_id, position_intent=position_intent, legs=legs,
     )  # fmt: skip
+    started = asyncio.get_running_loop().time()
     async with alpaca_call(ctx, credential, order=request) as call:
-        order = await call.send(call.broker.place_order, request_sent(call))
+        placement = await _within_deadline(call, runtime(ctx).order_deadline, started)
+        order = call.returned(placement.order)  # the audit record reads the order
     used, environment = call.credential_name, call.resolved.environment
+    if placement.new_order_placed:
+        summary = f"Order in '{used}' ({environment}): {describe_order(order)}."
+    else:
+        summary = (
+            f"No new order was placed: client_order_id {order.client_order_id} already names order {order.id} "
+            f"in '{used}' ({environment}), which this request repeats. That order: {describe_order(order)}."
+        )
     return respond(
-        OrderResult(credential=used, environment=environment, order=order),
-        f"Order in '{used}' ({environment}): {_describe_order(order)}.",
+        PlacedOrderResult(
+            credential=used, environment=environment, order=order, new_order_placed=placement.new_order_placed
+        ),
+        summary,
     )
 
 
 async def alpaca_list_orders(
     ctx: Context[Any, Any],
-    status: Annotated[Literal["open", "closed", "all"], Field(description="Which orders.")] = "open",
+    status: Annotated[
+        Literal["open", "closed", "all"],
+        Field(description="open: every order still working, exit legs waiting their turn (held) included."),
+    ] = "open",
     limit: Annotated[int, Field(ge=1, le=500, description="At most this many (1-500).")] = 50,
     after: Annotated[dt.datetime | None, Field(description="Only orders submitted after this time.")] = None,
     until: Annotated[dt.datetime | None, Field(description="Only orders submitted until this time.")] = None,
     direction: Annotated[Literal["asc", "desc"], Field(description="Sort by submission time.")] = "desc",
-    symbols: Annotated[list[str] | None, Field(description="Only these symbols.")] = None,
-    nested: Annotated[bool, Field(description="Nest bracket/oco/oto legs under their parent order.")] = True,
+    symbols: SymbolList = None,
+    nested: Annotated[
+        bool,
+        Field(description="Nest bracket/oco/oto exit legs under their entry (false: each leg listed alone)."),
+    ] = True,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrdersResult]:
-    """List orders (open by default), newest first."""
+    """List orders (open by default), newest first.
+
+    Open includes the take-profit and stop-loss legs of a filled bracket/oto entry (the entry is listed
+    with its live legs nested), so an empty open list means nothing can still fill.
+    """
     clean_symbols = [symbol_of(s) for s in symbols] if symbols else None
     async with alpaca_call(ctx, credential) as call:
-        orders = await call.send(
-            call.broker.list_orders,
-            status=status,
-            limit=limit,
-            after=after,
-            until=until,
-            direction=direction,
-            symbols=clean_symbols,
-            nested=nested,
-        )
+        if status == "open":
+            orders = await call.send(
+                call.broker.list_live_orders,
+                limit=limit,
+                after=after,
+                until=until,
+                direction=direction,
+                symbols=clean_symbols,
+            )
+            if not nested:
+                orders = flatten_live(orders)[:limit]
+        else:
+            orders = await call.send(
+                call.broker.list_orders,
+                status=status,
+                limit=limit,
+                after=after,
+                until=until,
+                direction=direction,
+                symbols=clean_symbols,
+                nested=nested,
+            )
+    used = call.credential_name
+    if status == "open":
+        live = sum(live_count(o) for o in orders)
+        legs = any(o.legs and o.order_class != "mleg" for o in orders)
+        head = f"{counted(live, 'open order')} in '{used}'" + (" (exit legs included)" if legs else "")
+    else:
+        which = (
+            "" if status == "all" else f"{status} "
+        )  # "3 orders", "3 closed orders"; never "3 all order(s)"
+        head = f"{counted(len(orders), which + 'order')} in '{used}'"
     if orders:
-        which = "" if status == "all" else f"{status} "  # "3 orders", "3 open orders"; never "3 all order(s)"
-        summary = f"{counted(len(orders), which + 'order')} in '{call.credential_name}': " + "; ".join(
-            _describe_order(o) for o in orders[:20]
-        )
+        summary = f"{head}: " + "; ".join(describe_order(o) for o in orders[:20])
         if len(orders) > 20:
             summary += f"; and {len(orders) - 20} more (see data)"
+    elif status == "open":
+        summary = f"No open orders in '{used}': none working, and no exit legs (bracket, oco, oto) waiting."
     else:
-        summary = f"No {'' if status == 'all' else status + ' '}orders in '{call.credential_name}'."
-    return respond(OrdersResult(credential=call.credential_name, orders=orders), summary)
+        summary = f"No {'' if status == 'all' else status + ' '}orders in '{used}'."
+    return respond(
+        OrdersResult(credential=used, orders=orders), summary, records="orders", rest=_next_orders(direction)
+    )
+
+
+def _next_orders(direction: Literal["asc", "desc"]) -> Continuation:
+    """The orders after the last one kept, in the listing's order, by submission time."""
+
+    def how(kept: list[Record], omitted: list[Record]) -> str:
+        last = kept[-1][1] if kept else None
+        at = (last or {}).get("submitted_at") or (last or {}).get("created_at")
+        if at is None:
+            return "call again with a smaller limit"
+        bound = "until" if direction == "desc" else "after"
+        return f"call again with {bound}='{at}' and the same other arguments"
+
+    return how
 
 
 async def alpaca_get_order(
     ctx: Context[Any, Any],
-    order_id: Annotated[str | None, Field(description="Alpaca's order id.")] = None,
+    order_id: Annotated[OrderId | None, Field(description="Alpaca's order id.")] = None,
     client_order_id: Annotated[
-        str | None, Field(description="Your client_order_id, instead of order_id.")
+        ClientOrderId | None, Field(description="Your client_order_id, instead of order_id.")
     ] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrderResult]:
@@ -354,20 +446,20 @@ async def alpaca_get_order(
     used, environment = call.credential_name, call.resolved.environment
     return respond(
         OrderResult(credential=used, environment=environment, order=order),
-        f"Order in '{used}' ({environment}): {_describe_order(order)}.",
+        f"Order in '{used}' ({environment}): {describe_order(order)}.",
     )
 
 
 async def alpaca_replace_order(
     ctx: Context[Any, Any],
-    order_id: Annotated[str, Field(description="The open order to replace.")],
-    qty: Annotated[Decimal | None, Field(gt=0, description="New quantity.")] = None,
+    order_id: Annotated[OrderId, Field(description="The open order to replace.")],
+    qty: Annotated[Quantity | None, Field(description="New quantity.")] = None,
     time_in_force: Annotated[TimeInForce | None, Field(description="New time in force.")] = None,
-    limit_price: Annotated[Decimal | None, Field(gt=0, description="New limit price.")] = None,
-    stop_price: Annotated[Decimal | None, Field(gt=0, description="New stop price.")] = None,
-    trail: Annotated[Decimal | None, Field(gt=0, description="New trail_price or trail_percent.")] = None,
+    limit_price: Annotated[Price | None, Field(description="New limit price.")] = None,
+    stop_price: Annotated[Price | None, Field(description="New stop price.")] = None,
+    trail: Annotated[Price | None, Field(description="New trail_price or trail_percent.")] = None,
     client_order_id: Annotated[
-        str | None, Field(min_length=1, max_length=128, description="client_order_id for the replacement.")
+        ClientOrderId | None, Field(description="client_order_id for the replacement.")
     ] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, OrderResult]:
@@ -389,13 +481,13 @@ async def alpaca_replace_order(
     return respond(
         OrderResult(credential=call.credential_name, environment=call.resolved.environment, order=order),
         f"Replaced order {order_id} in '{call.credential_name}' ({call.resolved.environment}) with: "
-        f"{_describe_order(order)}.",
+        f"{describe_order(order)}.",
     )
 
 
 async def alpaca_cancel_order(
     ctx: Context[Any, Any],
-    order_id: Annotated[str, Field(description="The open order to cancel.")],
+    order_id: Annotated[OrderId, Field(description="The open order to cancel.")],
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, CancelResult]:
     """Cancel one open order. A filled order cannot be canceled."""
@@ -416,34 +508,58 @@ async def alpaca_cancel_order(
 async def alpaca_cancel_all_orders(
     ctx: Context[Any, Any], credential: CredentialRef = None
 ) -> Annotated[CallToolResult, CancelAllResult]:
-    """Cancel every open order of the account."""
+    """Cancel every open order of the account, the exit legs of brackets, OCO and OTO orders included.
+
+    Afterwards the open orders are read again: any live order the cancel did not cover is named.
+    """
     async with alpaca_call(ctx, credential) as call:
         results = await call.send(call.broker.cancel_all_orders)
+        still_open = await _not_covered(call, {r.id for r in results if r.ok})
     refused = [r for r in results if not r.ok]
     summary = (
         f"Cancel requested for {len(results) - len(refused)} of {counted(len(results), 'open order')} "
         f"in '{call.credential_name}' ({call.resolved.environment})."
     )
     if refused:
+        # Alpaca's reasons are third-party text: they stay in the data block.
         summary += " Not canceled: " + "; ".join(
-            f"{r.id} ({r.status}: {r.message or 'no reason given'})" for r in refused
+            f"{voice.ident(r.id)} (HTTP {r.status})" for r in refused[:20]
         )
-        summary += ". Check them with alpaca_get_order."
+        summary += ". Alpaca's reasons are in the data block; check the orders with alpaca_get_order."
+    if still_open:
+        summary += (
+            f" Still live and not covered by the cancel: {', '.join(voice.ident(i) for i in still_open[:20])}"
+            f"{', ...' if len(still_open) > 20 else ''}; cancel each with alpaca_cancel_order."
+        )
+    elif still_open is None:
+        summary += " Whether anything is still open could not be checked: alpaca_list_orders shows it."
     return respond(
         CancelAllResult(
-            credential=call.credential_name, environment=call.resolved.environment, results=results
+            credential=call.credential_name,
+            environment=call.resolved.environment,
+            results=results,
+            still_open=still_open,
         ),
         summary,
+        rest=lambda kept, omitted: "alpaca_list_orders(status='all') shows every order and its status",
     )
+
+
+async def _not_covered(call: ToolCall, canceled: set[str]) -> list[str] | None:
+    """Live orders after a cancel-all that its answer did not cover (None: the check failed)."""
+    try:
+        groups = await call.broker.list_live_orders(call.keys)
+    except AlpacaError:
+        return None
+    # Alpaca cancels asynchronously: an order it reported, or one on its way out, is covered.
+    return [o.id for o in flatten_live(groups) if o.id not in canceled and o.status != "pending_cancel"]
 
 
 async def alpaca_close_position(
     ctx: Context[Any, Any],
     symbol: Symbol,
-    qty: Annotated[Decimal | None, Field(gt=0, description="Close only this many shares.")] = None,
-    percentage: Annotated[
-        Decimal | None, Field(gt=0, le=100, description="Close this percent of the position.")
-    ] = None,
+    qty: Annotated[Quantity | None, Field(description="Close only this many shares.")] = None,
+    percentage: Annotated[Percentage | None, Field(description="Close this percent of the position.")] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, ClosePositionOutcome]:
     """Close (liquidate) a position, fully or partly, with a market order."""
@@ -462,11 +578,11 @@ async def alpaca_close_position(
         ClosePositionOutcome(
             credential=call.credential_name, environment=call.resolved.environment, order=order
         ),
-        f"Closing {symbol} in '{call.credential_name}' ({call.resolved.environment}): {_describe_order(order)}.",
+        f"Closing {symbol} in '{call.credential_name}' ({call.resolved.environment}): {describe_order(order)}.",
     )
 
 
-class CloseAllResult(BaseModel):
+class CloseAllResult(Bounded):
     credential: str
     environment: Environment = _ENVIRONMENT
     cancel_orders: bool = Field(description="Whether open orders were cancelled first.")
@@ -493,10 +609,19 @@ async def alpaca_close_all_positions(
     summary += " after cancelling open orders" if cancel_orders else ""
     if refused:
         # Alpaca's own reason is third-party text: it stays in the data block.
-        summary += "; not closed: " + ", ".join(f"{r.symbol} (status {r.status})" for r in refused[:20])
+        summary += "; not closed: " + ", ".join(
+            f"{voice.symbol(r.symbol)} (HTTP {r.status})" for r in refused[:20]
+        )
         summary += ". Reasons are in the data block"
     summary += ". alpaca_list_orders shows the closing orders."
     result = CloseAllResult(
         credential=used, environment=environment, cancel_orders=cancel_orders, results=results
     )
-    return respond(result, summary)
+    return respond(
+        result,
+        summary,
+        rest=lambda kept, omitted: (
+            "alpaca_list_orders(status='all') shows the closing orders, "
+            "alpaca_get_positions what is still open"
+        ),
+    )

@@ -13,9 +13,10 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from alpaca_vault.broker.models import Watchlist, WatchlistRequest
+from alpaca_vault.tools import voice
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, symbol_list_of
-from alpaca_vault.tools.results import respond
+from alpaca_vault.tools.results import Bounded, respond
 
 WatchlistId = Annotated[
     str,
@@ -27,7 +28,7 @@ SymbolsArg = Annotated[
 ]
 
 
-class WatchlistsResult(BaseModel):
+class WatchlistsResult(Bounded):
     credential: str = Field(description="The credential used.")
     watchlists: list[Watchlist] = Field(description="One with its assets when asked by id; all without.")
 
@@ -64,13 +65,15 @@ async def alpaca_get_watchlists(
             watchlists = [await call.send(call.broker.get_watchlist, watchlist_id)]
     if watchlist_id is None:
         summary = f"{len(watchlists)} watchlist(s) in '{call.credential_name}'"
-        summary += (": ids " + ", ".join(w.id for w in watchlists[:20])) if watchlists else ""
+        summary += (": ids " + ", ".join(voice.ident(w.id) for w in watchlists[:20])) if watchlists else ""
         summary += ". Names are in the data block; pass watchlist_id for one list's symbols."
     else:
         symbols = _symbols_in(watchlists[0])
         summary = f"Watchlist {watchlist_id}: {len(symbols)} symbol(s)"
         summary += (
-            (": " + ", ".join(symbols[:30]) + (", ..." if len(symbols) > 30 else "")) if symbols else ""
+            (": " + ", ".join(map(voice.symbol, symbols[:30])) + (", ..." if len(symbols) > 30 else ""))
+            if symbols
+            else ""
         )
         summary += "."
     return respond(WatchlistsResult(credential=call.credential_name, watchlists=watchlists), summary)
@@ -122,8 +125,12 @@ async def alpaca_save_watchlist(
                     present.discard(symbol)
     held = _symbols_in(watchlist)
     verb = "Created" if request is not None else "Saved"
-    summary = f"{verb} watchlist {watchlist.id} in '{call.credential_name}': {len(held)} symbol(s)"
-    summary += (": " + ", ".join(held[:30]) + (", ..." if len(held) > 30 else "")) if held else ""
+    summary = (
+        f"{verb} watchlist {voice.ident(watchlist.id)} in '{call.credential_name}': {len(held)} symbol(s)"
+    )
+    summary += (
+        (": " + ", ".join(map(voice.symbol, held[:30])) + (", ..." if len(held) > 30 else "")) if held else ""
+    )
     result = WatchlistResult(
         credential=call.credential_name, environment=call.resolved.environment, watchlist=watchlist
     )

@@ -22,6 +22,7 @@ from alpaca_vault.vault.aead import AssociatedData
 from alpaca_vault.vault.datakeys import current_data_key, data_keys, undestroyed_data_keys, unwrap
 from alpaca_vault.vault.errors import (
     CredentialAmbiguous,
+    CredentialDamaged,
     CredentialExists,
     CredentialInactive,
     CredentialNotFound,
@@ -71,6 +72,8 @@ _OPEN_ONLY_ACTIVE = _WITH_DATA_KEY.where(
     _credentials.c.user_id == bindparam("user_id"), _credentials.c.is_active.is_(True)
 ).limit(2)
 
+_LIST = _WITH_DATA_KEY.where(_credentials.c.user_id == bindparam("user_id")).order_by(_credentials.c.name)
+
 _TOUCH_LAST_USED = (
     update(_credentials)
     .where(_credentials.c.id == bindparam("b_id"), _credentials.c.user_id == bindparam("b_user_id"))
@@ -105,6 +108,9 @@ class CredentialInfo(BaseModel):
     last_used_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # #10 item 8: "damaged" when its stored keys (or its data key) can never be opened again.
+    status: Literal["ok", "damaged"] = "ok"
+    problem: str | None = None
 
 
 class UnsealedCredential:
@@ -147,8 +153,26 @@ class UnsealedCredential:
         )
 
 
+def damage_of(row: Any) -> str | None:
+    """Why the row's keys can never be opened, from what loading it found (nothing is decrypted).
+
+    The values themselves, and, for rows read with their data key (``_WITH_DATA_KEY``), that key.
+    """
+    for column in ("api_key", "secret_key"):
+        problem = getattr(row, column).problem
+        if problem is not None:
+            return f"its stored {column.replace('_', ' ')} is not a sealed value ({problem})"
+    data_key = getattr(row, "dk_sealed_key", None)
+    if data_key is not None and data_key.damaged:
+        return f"its user's data key is not a sealed value ({data_key.problem})"
+    if row.data_key_id is not None and data_key is None and "dk_sealed_key" in getattr(row, "_fields", ()):
+        return "its data key was destroyed" if row.dk_destroyed_at is not None else "its data key is missing"
+    return None
+
+
 def _info(row: Any) -> CredentialInfo:
     """From an ORM ``Credential`` or a Core row of the credentials table."""
+    problem = damage_of(row)
     return CredentialInfo(
         id=row.id,
         user_id=row.user_id,
@@ -163,6 +187,8 @@ def _info(row: Any) -> CredentialInfo:
         last_used_at=row.last_used_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        status="ok" if problem is None else "damaged",
+        problem=problem,
     )
 
 
@@ -351,10 +377,9 @@ class CredentialService:
 
     async def list(self, user_id: uuid.UUID) -> list[CredentialInfo]:
         """Metadata of every credential of the user, by name."""
-        async with self._db.session(user_id, readonly=True) as session:
-            rows = await session.scalars(
-                select(Credential).where(Credential.user_id == user_id).order_by(Credential.name)
-            )
+        # With each row's data key, so a damaged or destroyed one shows (nothing is decrypted).
+        async with self._db.connection(user_id, readonly=True) as conn:
+            rows = await conn.execute(_LIST, {"user_id": user_id})
             return [_info(row) for row in rows]
 
     async def get(self, user_id: uuid.UUID, ref: str | None) -> CredentialInfo:
@@ -500,6 +525,9 @@ class CredentialService:
         row = await self._lookup_for_open(user_id, ref)
         if not row.is_active:
             raise CredentialInactive(f"Credential '{row.name}' is deactivated.")
+        damaged = damage_of(row)
+        if damaged is not None and row.dk_destroyed_at is None:  # a destroyed key has its own error
+            raise CredentialDamaged(row.name, damaged)
         reason: str | None = None
         try:
             api_plain, secret_plain = self._open_pair(row, user_id)

@@ -36,7 +36,7 @@ from alpaca_vault.db.engine import sqlite_path
 from alpaca_vault.db.models import utcnow
 from alpaca_vault.db.sealed import DATA_KEY_TOKEN_VERSION, SealedValue
 from alpaca_vault.vault.aead import AssociatedData, DecryptFailed, open_with, seal_with
-from alpaca_vault.vault.errors import UnsealError
+from alpaca_vault.vault.errors import SealedValueDamaged, UnsealError
 from alpaca_vault.vault.keyring import KeyRing
 
 DATA_KEY_BYTES = 32
@@ -67,6 +67,8 @@ class OpenDataKey:
         return seal_with(self._cipher, self.id.hex, plaintext, aad, DATA_KEY_TOKEN_VERSION)
 
     def open(self, token: SealedValue, aad: AssociatedData) -> str:
+        if token.damaged:
+            raise SealedValueDamaged(f"the stored value is damaged ({token.problem})")
         if not token.under_data_key or token.kid != self.id.hex:
             raise UnsealError("the value names a different data key than its row")
         try:
@@ -100,7 +102,8 @@ def unwrap(
     try:
         raw = keyring.unwrap(sealed_key, AssociatedData.for_data_key(data_key_id, user_id))
     except UnsealError as exc:
-        raise UnsealError(f"the user's data key could not be unwrapped: {exc}") from None
+        # The same class: a damaged data key stays "damaged" for callers that sort failures.
+        raise type(exc)(f"the user's data key could not be unwrapped: {exc}") from None
     if len(raw) != DATA_KEY_BYTES:
         raise UnsealError("the user's data key has the wrong length")
     try:
@@ -130,14 +133,28 @@ def new_data_key(keyring: KeyRing, user_id: uuid.UUID) -> tuple[dict[str, Any], 
 async def current_data_key(
     session: AsyncSession, keyring: KeyRing, user_id: uuid.UUID, *, create: bool
 ) -> OpenDataKey | None:
-    """The user's current data key (made when missing and ``create``), opened for this call."""
+    """The user's current data key (made when missing and ``create``), opened for this call.
+
+    Everyone who calls this seals under the key, so its row is share-locked (PostgreSQL; SQLite's
+    BEGIN IMMEDIATE already serialises writers) until the caller's transaction ends: a data-key
+    rotation cannot retire, and then destroy, a key while a value is being sealed under it.
+    """
     row = (
         await session.execute(
-            select(data_keys.c.id, data_keys.c.sealed_key).where(
-                data_keys.c.user_id == user_id, data_keys.c.retired_at.is_(None)
-            )
+            select(data_keys.c.id, data_keys.c.sealed_key)
+            .where(data_keys.c.user_id == user_id, data_keys.c.retired_at.is_(None))
+            .with_for_update(read=True)
         )
     ).one_or_none()
+    if row is not None and row.sealed_key is not None and row.sealed_key.damaged and create:
+        # A damaged key opens nothing, ever: put it out of use (values under it are listed as
+        # damaged) so the user can store again under a new one.
+        await session.execute(
+            update(data_keys)
+            .where(data_keys.c.id == row.id)
+            .values(sealed_key=None, retired_at=utcnow(), destroyed_at=utcnow())
+        )
+        row = None
     if row is not None:
         return unwrap(keyring, row.id, user_id, row.sealed_key, fingerprints=True)
     if not create:
@@ -158,7 +175,12 @@ async def undestroyed_data_keys(
             )
         )
     ).all()
-    return [unwrap(keyring, r.id, user_id, r.sealed_key, fingerprints=True) for r in rows if r.sealed_key]
+    # A damaged key holds no value anyone could find a duplicate of.
+    return [
+        unwrap(keyring, r.id, user_id, r.sealed_key, fingerprints=True)
+        for r in rows
+        if r.sealed_key is not None and not r.sealed_key.damaged
+    ]
 
 
 @dataclass(frozen=True)

@@ -73,3 +73,25 @@ class DataKeyDestroyed(UnsealError):
             f"(crypto-shredded) on {when}, so its keys are gone for good. Remove the credential "
             "and store the key pair again if it is still needed."
         )
+
+
+# --- #10 item 8: damaged rows --------------------------------------------------------------------
+
+
+class SealedValueDamaged(UnsealError):
+    """A stored value is not a sealed token at all (truncated, edited, a stray write): no key opens it."""
+
+
+class CredentialDamaged(SealedValueDamaged):
+    """A credential whose stored keys (or its user's data key) are damaged. Facts: ``credential_name``.
+
+    Nothing can open it again; deleting it and storing the key pair again is the way forward.
+    """
+
+    def __init__(self, credential_name: str, problem: str) -> None:
+        self.credential_name = credential_name
+        self.problem = problem
+        super().__init__(
+            f"Credential '{credential_name}' is damaged and cannot be opened: {problem}. No key can "
+            "recover it; delete it and store the key pair again."
+        )

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -42,16 +42,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alpaca_vault.db import Credential, Database
+from alpaca_vault.db import Credential, Database, User
 from alpaca_vault.db.models import utcnow
 from alpaca_vault.db.rls import maintenance_session
 from alpaca_vault.db.sealed import TOKEN_VERSION
 from alpaca_vault.vault.aead import AssociatedData
 from alpaca_vault.vault.datakeys import OpenDataKey, current_data_key, data_keys, new_data_key, unwrap
-from alpaca_vault.vault.errors import UnsealError
+from alpaca_vault.vault.errors import SealedValueDamaged, UnsealError
 from alpaca_vault.vault.keyring import KeyRing
 
 credentials = cast(Table, Credential.__table__)
+users = cast(Table, User.__table__)
 
 
 @dataclass
@@ -67,12 +68,24 @@ class RotationProgress:
 ProgressCallback = Callable[[RotationProgress], None]
 
 
+@dataclass(frozen=True)
+class DamagedRow:
+    """A row no key can open (a stored value that is not a sealed token): skipped, reported, never fatal."""
+
+    what: Literal["credential", "data key"]
+    user_id: uuid.UUID
+    credential: str | None  # the credential's name; None for a user's data key
+    problem: str
+    user_name: str | None = None  # filled in by name_damaged_users, for the fix the CLI prints
+
+
 @dataclass
 class MigrationResult:
     credentials_migrated: int = 0
     values_resealed: int = 0
     batches: int = 0
     failed: list[str] = field(default_factory=list)  # "credential 'name' (user id): reason", no secrets
+    damaged: list[DamagedRow] = field(default_factory=list)
 
 
 @dataclass
@@ -82,6 +95,7 @@ class RewrapResult:
     already_current: int = 0
     batches: int = 0
     failed: list[str] = field(default_factory=list)
+    damaged: list[DamagedRow] = field(default_factory=list)
 
 
 @dataclass
@@ -95,6 +109,10 @@ class RotationResult:
     def failed(self) -> list[str]:
         return self.migration.failed + self.rewrap.failed
 
+    @property
+    def damaged(self) -> list[DamagedRow]:
+        return self.migration.damaged + self.rewrap.damaged
+
 
 @dataclass
 class DataKeyRotationResult:
@@ -104,6 +122,7 @@ class DataKeyRotationResult:
     data_keys_destroyed: int = 0
     batches: int = 0
     failed: list[str] = field(default_factory=list)
+    damaged: list[DamagedRow] = field(default_factory=list)
 
     @property
     def all_failed(self) -> list[str]:
@@ -193,6 +212,29 @@ def _failure(row: Any, exc: Exception) -> str:
     return f"credential '{row.name}' (user {row.user_id}): {exc}"
 
 
+def _problem(exc: Exception) -> str:
+    return str(exc).removeprefix("the stored value is damaged ").strip("()") or "damaged"
+
+
+def _damaged_credential(row: Any, exc: Exception) -> DamagedRow:
+    return DamagedRow("credential", row.user_id, row.name, str(exc))
+
+
+async def name_damaged_users(db: Database, damaged: list[DamagedRow]) -> list[DamagedRow]:
+    """The same rows with their users' names (for the commands that fix them)."""
+    if not damaged:
+        return []
+    async with maintenance_session(db) as session:
+        names = dict(
+            (
+                await session.execute(
+                    select(users.c.id, users.c.name).where(users.c.id.in_({d.user_id for d in damaged}))
+                )
+            ).all()
+        )
+    return [replace(d, user_name=names.get(d.user_id)) for d in damaged]
+
+
 async def migrate_old_form(
     db: Database,
     keyring: KeyRing,
@@ -252,6 +294,9 @@ async def migrate_old_form(
                         opened[row.user_id] = data_key
                     changes.append(_resealed(row, data_key, api_plain, secret_plain, now))
                     del api_plain, secret_plain
+                except SealedValueDamaged as exc:
+                    state.failed += 1
+                    result.damaged.append(_damaged_credential(row, exc))
                 except UnsealError as exc:
                     state.failed += 1
                     result.failed.append(_failure(row, exc))
@@ -308,6 +353,10 @@ async def rewrap(
                 aad = AssociatedData.for_data_key(row.id, row.user_id)
                 try:
                     raw = keyring.unwrap(row.sealed_key, aad)
+                except SealedValueDamaged as exc:
+                    state.failed += 1
+                    result.damaged.append(DamagedRow("data key", row.user_id, None, _problem(exc)))
+                    continue
                 except UnsealError as exc:
                     state.failed += 1
                     result.failed.append(f"data key of user {row.user_id}: {exc}")
@@ -437,18 +486,22 @@ async def rotate_data_keys(
         if progress is not None:
             progress(state)
 
-    # Phase 3: destroy the retired keys nothing uses any more, all in one statement.
+    # Phase 3: destroy the retired keys nothing uses any more. Lock them first, then look for users
+    # in a statement of its own: under READ COMMITTED it sees every write that committed while we
+    # waited for the locks, so a value sealed under a key meanwhile keeps that key alive.
     async with maintenance_session(db) as session:
-        destroyed = await session.execute(
-            update(data_keys)
-            .where(
-                in_progress,
-                mine(data_keys.c.user_id),
-                ~exists().where(credentials.c.data_key_id == data_keys.c.id),
+        retired_ids = select(data_keys.c.id).where(in_progress, mine(data_keys.c.user_id))
+        locked = list((await session.execute(retired_ids.with_for_update())).scalars())
+        if locked:
+            destroyed = await session.execute(
+                update(data_keys)
+                .where(
+                    data_keys.c.id.in_(locked),
+                    ~exists().where(credentials.c.data_key_id == data_keys.c.id),
+                )
+                .values(sealed_key=None, destroyed_at=utcnow())
             )
-            .values(sealed_key=None, destroyed_at=utcnow())
-        )
-        result.data_keys_destroyed = int(destroyed.rowcount or 0)  # type: ignore[attr-defined]
+            result.data_keys_destroyed = int(destroyed.rowcount or 0)  # type: ignore[attr-defined]
     return result
 
 
@@ -488,6 +541,9 @@ async def _reseal_batch(
                 )
                 changes.append(_resealed(row, new, api_plain, secret_plain, now))
                 del api_plain, secret_plain
+            except SealedValueDamaged as exc:
+                state.failed += 1
+                result.damaged.append(_damaged_credential(row, exc))
             except UnsealError as exc:
                 state.failed += 1
                 result.failed.append(_failure(row, exc))

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -57,8 +58,24 @@ def _decimals_only(value: Any) -> bool:
 # the output schema (the SDK derives it in validation mode, which would offer "number or string").
 # The serializer sits on the type, not on every field: the other fields stay in pydantic's Rust core,
 # which makes dumping an account about three times faster (it runs on every tool result).
+def _answer_decimal(value: Decimal) -> Decimal:
+    """A decimal in Alpaca's answer, refused when written as a huge power of ten (issue #10, point 4).
+
+    A hostile upstream's "1e80000000" is 10 bytes on the wire and 80 MB once written out as plain digits
+    for the agent (``plain_decimals``); no price, quantity or amount is that far from 1.
+    """
+    # adjusted() is the power of ten of the leading digit (of the exponent, for a zero like "0E-80000000");
+    # a long run of written digits costs the upstream as many bytes on the wire, so it needs no bound here.
+    if not -_ANSWER_EXPONENT <= value.adjusted() <= _ANSWER_EXPONENT and value.is_finite():
+        raise ValueError(f"a number of about 10^{value.adjusted()} is no price, quantity or amount")
+    return value
+
+
+_ANSWER_EXPONENT = 40
+
 Money = Annotated[
     Decimal,
+    AfterValidator(_answer_decimal),
     PlainSerializer(plain_decimals, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "description": "A decimal number as a string."}),
 ]

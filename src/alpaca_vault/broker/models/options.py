@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from .base import AlpacaModel, Money, RequestModel, StrikePrice
 from .symbols import normalize_symbol
@@ -41,6 +41,24 @@ class OptionContractsPage(AlpacaModel):
     next_page_token: str | None = None
 
 
+def _root(value: str | None) -> str | None:
+    return None if value is None else normalize_symbol(value)
+
+
+#: An option root symbol (AAPL, or AAPL1 after an adjustment), normalized like a ticker.
+RootSymbol = Annotated[str | None, Field(max_length=8), AfterValidator(_root)]
+
+
+def _check_ranges(query: OptionContractsQuery | OptionChainQuery) -> None:
+    """A strike range and an expiration range each run low to high."""
+    lo, hi = query.strike_price_gte, query.strike_price_lte
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"strike_price_gte ({lo}) is above strike_price_lte ({hi}).")
+    first, last = query.expiration_date_gte, query.expiration_date_lte
+    if first is not None and last is not None and first > last:
+        raise ValueError(f"expiration_date_gte ({first}) is after expiration_date_lte ({last}).")
+
+
 class OptionContractsQuery(RequestModel):
     """A search of option contracts: GET /v2/options/contracts."""
 
@@ -51,7 +69,7 @@ class OptionContractsQuery(RequestModel):
     expiration_date: dt.date | None = None
     expiration_date_gte: dt.date | None = None
     expiration_date_lte: dt.date | None = None
-    root_symbol: str | None = Field(default=None, max_length=8)
+    root_symbol: RootSymbol = None
     type: OptionType | None = None
     style: OptionStyle | None = None
     strike_price_gte: StrikePrice | None = None
@@ -64,19 +82,10 @@ class OptionContractsQuery(RequestModel):
     def _symbols(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else [normalize_symbol(s) for s in value]
 
-    @field_validator("root_symbol")
-    @classmethod
-    def _root(cls, value: str | None) -> str | None:
-        return None if value is None else normalize_symbol(value)
-
     @model_validator(mode="after")
     def _ranges(self) -> Self:
-        lo, hi = self.strike_price_gte, self.strike_price_lte
-        if lo is not None and hi is not None and lo > hi:
-            raise ValueError(f"strike_price_gte ({lo}) is above strike_price_lte ({hi}).")
+        _check_ranges(self)
         first, last = self.expiration_date_gte, self.expiration_date_lte
-        if first is not None and last is not None and first > last:
-            raise ValueError(f"expiration_date_gte ({first}) is after expiration_date_lte ({last}).")
         if self.expiration_date is not None and (first is not None or last is not None):
             raise ValueError("give expiration_date, or a range (expiration_date_gte/lte), not both.")
         return self
@@ -97,23 +106,13 @@ class OptionChainQuery(RequestModel):
     expiration_date: dt.date | None = None
     expiration_date_gte: dt.date | None = None
     expiration_date_lte: dt.date | None = None
-    root_symbol: str | None = Field(default=None, max_length=8)
+    root_symbol: RootSymbol = None
     limit: int | None = Field(default=None, ge=1, le=1000)
     page_token: str | None = Field(default=None, max_length=512)
 
-    @field_validator("root_symbol")
-    @classmethod
-    def _root(cls, value: str | None) -> str | None:
-        return None if value is None else normalize_symbol(value)
-
     @model_validator(mode="after")
     def _ranges(self) -> Self:
-        lo, hi = self.strike_price_gte, self.strike_price_lte
-        if lo is not None and hi is not None and lo > hi:
-            raise ValueError(f"strike_price_gte ({lo}) is above strike_price_lte ({hi}).")
-        first, last = self.expiration_date_gte, self.expiration_date_lte
-        if first is not None and last is not None and first > last:
-            raise ValueError(f"expiration_date_gte ({first}) is after expiration_date_lte ({last}).")
+        _check_ranges(self)
         return self
 
     def to_params(self) -> dict[str, Any]:

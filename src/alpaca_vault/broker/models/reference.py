@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, Field, field_validator, model_validator
 
 from .base import AlpacaModel, Money, RequestModel
 from .symbols import normalize_symbol
@@ -81,7 +81,7 @@ class AssetsQuery(RequestModel):
         }
         if self.attributes:
             params["attributes"] = ",".join(self.attributes)
-        return {k: v for k, v in params.items() if v is not None}
+        return _without_none(params)
 
     def matches(self, asset: Asset) -> bool:
         """The filters Alpaca's endpoint does not take."""
@@ -129,6 +129,15 @@ def _symbol_list(value: list[str] | None) -> list[str] | None:
     return None if value is None else list(dict.fromkeys(normalize_symbol(s) for s in value))
 
 
+#: A query's symbols: normalized, each once, at most MAX_QUERY_SYMBOLS.
+QuerySymbols = Annotated[list[str] | None, Field(max_length=MAX_QUERY_SYMBOLS), AfterValidator(_symbol_list)]
+
+
+def _without_none(params: dict[str, Any]) -> dict[str, Any]:
+    """Query parameters as Alpaca takes them: an unset one is left out, not sent empty."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
 class _TimeRange(RequestModel):
     start: dt.datetime | dt.date | None = None
     end: dt.datetime | dt.date | None = None
@@ -162,17 +171,12 @@ def format_time(value: dt.datetime | dt.date) -> str:
 class NewsQuery(_TimeRange):
     """GET /v1beta1/news: news by symbols and time range, newest first by default."""
 
-    symbols: list[str] | None = Field(default=None, max_length=MAX_QUERY_SYMBOLS)
+    symbols: QuerySymbols = None
     limit: int | None = Field(default=None, ge=1, le=50)
     sort: Literal["asc", "desc"] | None = None
     include_content: bool | None = None
     exclude_contentless: bool | None = None
     page_token: str | None = Field(default=None, max_length=512)
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols(cls, value: list[str] | None) -> list[str] | None:
-        return _symbol_list(value)
 
     def to_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -185,7 +189,7 @@ class NewsQuery(_TimeRange):
             "exclude_contentless": _flag(self.exclude_contentless),
             "page_token": self.page_token,
         }
-        return {k: v for k, v in params.items() if v is not None}
+        return _without_none(params)
 
 
 def _flag(value: bool | None) -> str | None:
@@ -243,18 +247,13 @@ class CorporateActionsPage(AlpacaModel):
 class CorporateActionsQuery(RequestModel):
     """GET /v1/corporate-actions: by symbols, types and dates (Alpaca's default: today)."""
 
-    symbols: list[str] | None = Field(default=None, max_length=MAX_QUERY_SYMBOLS)
+    symbols: QuerySymbols = None
     types: list[CorporateActionType] | None = Field(default=None, max_length=13)
     start: dt.date | None = None
     end: dt.date | None = None
     limit: int | None = Field(default=None, ge=1, le=1000)
     sort: Literal["asc", "desc"] | None = None
     page_token: str | None = Field(default=None, max_length=512)
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols(cls, value: list[str] | None) -> list[str] | None:
-        return _symbol_list(value)
 
     def to_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -266,7 +265,7 @@ class CorporateActionsQuery(RequestModel):
             "sort": self.sort,
             "page_token": self.page_token,
         }
-        return {k: v for k, v in params.items() if v is not None}
+        return _without_none(params)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -115,6 +115,7 @@ def _with_next_step(exc: Exception) -> str:
     """A vault error (facts only) plus what to run next, in CLI words: one table keyed by class."""
     from alpaca_vault.server.hints import program
     from alpaca_vault.vault import CredentialExists, CredentialInactive, CredentialNotFound, DuplicateKeyPair
+    from alpaca_vault.vault.errors import CredentialDamaged
 
     text = str(exc)
     named = _NAMED.search(text)
@@ -126,6 +127,8 @@ def _with_next_step(exc: Exception) -> str:
         "--replace-keys`.",
         DuplicateKeyPair: f"`{cmd} credentials remove {name}` removes it.",
         CredentialNotFound: f"`{cmd} credentials list` shows them all.",
+        CredentialDamaged: f"`{cmd} credentials remove {name}` removes it; then "
+        f"`{cmd} credentials add {name} --environment paper|live` stores the pair again.",
     }
     step = next((hint for kind, hint in steps.items() if isinstance(exc, kind)), "")
     if isinstance(exc, CredentialNotFound) and not getattr(exc, "available", ()):
@@ -426,12 +429,14 @@ def list_(
     from rich.table import Table
 
     table = Table(title=f"Credentials of '{who}'")
-    for column in ("Name", "Environment", "Active", "Account", "Status", "Validated", "Last used", "Id"):
+    columns = ("Name", "Environment", "Keys", "Active", "Account", "Status", "Validated", "Last used", "Id")
+    for column in columns:
         table.add_column(column)
     for c in credentials:
         table.add_row(
             c.name,
             c.environment,
+            "DAMAGED" if c.status == "damaged" else "ok",
             "yes" if c.is_active else "no",
             c.account_number or "-",
             c.account_status or "-",
@@ -440,6 +445,15 @@ def list_(
             str(c.id),
         )
     Console(width=160).print(table)
+    owner = f" --user {shlex.quote(who)}" if user else ""
+    for c in credentials:
+        if c.status == "damaged":
+            name = shlex.quote(c.name)
+            typer.echo(
+                f"Credential '{c.name}' is damaged ({c.problem}): no key can open it. Remove it with "
+                f"`{_program()} credentials remove {name}{owner}` and store the key pair again with "
+                f"`{_program()} credentials add {name} --environment {c.environment}{owner}`."
+            )
 
 
 @app.command("remove")

@@ -372,22 +372,25 @@ async def _check_sealed_values(
     """
     from sqlalchemy import select
 
-    from alpaca_vault.db import Credential, DataKey
+    from alpaca_vault.db import Credential, DataKey, User
     from alpaca_vault.db.rls import maintenance_session
 
     try:
         async with maintenance_session(db) as session:
             wrapped = (
-                await session.execute(select(DataKey.sealed_key).where(DataKey.sealed_key.is_not(None)))
+                await session.execute(
+                    select(DataKey.user_id, DataKey.sealed_key).where(DataKey.sealed_key.is_not(None))
+                )
             ).all()
             old_form = (
                 await session.execute(
-                    select(Credential.name, Credential.api_key, Credential.secret_key).where(
-                        Credential.data_key_id.is_(None)
-                    )
+                    select(
+                        Credential.user_id, Credential.name, Credential.api_key, Credential.secret_key
+                    ).where(Credential.data_key_id.is_(None))
                 )
             ).all()
             count = len((await session.execute(select(Credential.id))).all())
+            user_names = dict((await session.execute(select(User.id, User.name))).all())
     except Exception as exc:
         report.add(
             "sealed values",
@@ -397,13 +400,40 @@ async def _check_sealed_values(
         )
         return
     needed: dict[str, int] = {}  # master kid -> how many sealed items need it
-    for (value,) in wrapped:
-        if value is not None:
-            needed[value.kid] = needed.get(value.kid, 0) + 1
-    for _, *values in old_form:
+    holders: dict[str, list[str]] = {}  # master kid -> which rows need it (named for the operator)
+    damaged = 0  # not sealed values at all (#10 item 8): no key opens them, so none is needed for them
+
+    def need(kid: str, holder: str) -> None:
+        needed[kid] = needed.get(kid, 0) + 1
+        if holder not in holders.setdefault(kid, []):
+            holders[kid].append(holder)
+
+    for user_id, value in wrapped:
+        if value is not None and value.damaged:
+            damaged += 1
+        elif value is not None:
+            need(value.kid, f"the data key of user '{user_names.get(user_id, user_id)}'")
+    for user_id, name, *values in old_form:
         for value in values:
-            if not value.under_data_key:
-                needed[value.kid] = needed.get(value.kid, 0) + 1
+            if value.damaged:
+                damaged += 1
+            elif not value.under_data_key:
+                need(value.kid, f"credential '{name}' of user '{user_names.get(user_id, user_id)}'")
+
+    def needed_by(kids: list[str]) -> str:
+        rows = [holder for kid in kids for holder in holders.get(kid, [])]
+        shown = ", ".join(rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        return f" (needed by {shown})" if shown else ""
+
+    if damaged:
+        report.add(
+            "damaged values",
+            "warn",
+            f"{damaged} stored value(s) are not sealed values at all (truncated or overwritten): no key opens "
+            "them; `keys rotate` skips and names them",
+            f"{cmd} keys rotate (it names each damaged row and the commands that replace it)",
+            damaged=damaged,
+        )
     if keyring is None:
         if needed:
             report.add(
@@ -426,7 +456,7 @@ async def _check_sealed_values(
             "sealed values",
             "fail",
             f"{sum(needed[k] for k in unknown)} sealed item(s) need master key {', '.join(unknown)}, which the "
-            "key ring does not have: the credentials behind them cannot be opened",
+            f"key ring does not have{needed_by(unknown)}: the credentials behind them cannot be opened",
             "add the missing key to ALPACA_VAULT_ENCRYPTION_KEYS (or master.key), after the primary",
             kids=unknown,
         )
@@ -434,7 +464,8 @@ async def _check_sealed_values(
         report.add(
             "sealed values",
             "warn",
-            f"{sum(needed[k] for k in older)} sealed item(s) still under older master key {', '.join(older)}",
+            f"{sum(needed[k] for k in older)} sealed item(s) still under older master key {', '.join(older)}"
+            f"{needed_by(older)}: keep it in the ring until they are rotated",
             f"{cmd} keys rotate",
             kids=older,
         )

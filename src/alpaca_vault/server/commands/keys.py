@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from alpaca_vault.server.commands.credentials import VaultContext
     from alpaca_vault.vault.rotation import (
+        DamagedRow,
         DataKeyRotationResult,
         MigrationResult,
         RotationProgress,
@@ -82,13 +83,45 @@ def _progress_bars() -> Iterator[Callable[[RotationProgress], None]]:
         yield on_batch
 
 
+def _report_damaged(damaged: list[DamagedRow]) -> None:
+    """Rows no key can open: skipped, named, each with the commands that fix it (#10 item 8)."""
+    import shlex
+
+    from alpaca_vault.server.hints import program
+
+    if not damaged:
+        return
+    cmd = program()
+    typer.echo(
+        f"Skipped {len(damaged)} damaged row(s): they are not sealed values at all, so no key opens them "
+        "and none of them needs an old master key:",
+        err=True,
+    )
+    for row in damaged:
+        user = shlex.quote(row.user_name or str(row.user_id))
+        if row.what == "data key":
+            typer.echo(
+                f"  the data key of user {user} ({row.problem}): every credential under it is damaged too. "
+                f"Fix: `{cmd} credentials list --user {user}` marks them; remove each and add it again "
+                "(a new data key is made on the next add).",
+                err=True,
+            )
+        else:
+            name = shlex.quote(row.credential or "NAME")
+            typer.echo(
+                f"  credential {name} of user {user}: {row.problem}. Fix: `{cmd} credentials remove {name} "
+                f"--user {user}`, then `{cmd} credentials add {name} --environment paper|live --user {user}`.",
+                err=True,
+            )
+
+
 def _report_failures(failed: list[str], command: str) -> None:
     if failed:
         for line in failed:
             typer.echo(f"  could not rotate {line}", err=True)
         raise fail(
-            f"{len(failed)} values could not be opened and were left as they are; "
-            f"fix the key ring and run `{command}` again."
+            f"{len(failed)} values could not be opened and were left as they are; they still need the master "
+            f"key named above, so keep it in the ring: fix the key ring and run `{command}` again."
         )
 
 
@@ -117,9 +150,11 @@ def rotate(
     if user is not None and not data_keys:
         raise fail("--user works with --data-keys (a master-key rotation always covers every user).", 2)
 
-    async def action() -> tuple[RotationResult, DataKeyRotationResult | None]:
+    async def action() -> tuple[RotationResult, DataKeyRotationResult | None, list[DamagedRow]]:
         async with open_vault() as vault:
             outcome = await rotate_all(vault)
+            skipped = outcome[0].damaged + (outcome[1].damaged if outcome[1] is not None else [])
+            named = await rotation.name_damaged_users(vault.db, skipped)
             from alpaca_vault.db.models import SYSTEM_USER_ID
             from alpaca_vault.server.commands.audit import record_cli_event
 
@@ -135,7 +170,7 @@ def rotate(
                     "count": rotated.users_rotated if rotated is not None else 0,
                 },
             )
-            return outcome
+            return outcome[0], outcome[1], named
 
     async def rotate_all(vault: VaultContext) -> tuple[RotationResult, DataKeyRotationResult | None]:
         with _progress_bars() as on_batch:
@@ -158,7 +193,7 @@ def rotate(
             )
             return rotation.RotationResult(rotated.migration, rewrapped), rotated
 
-    result, rotated = run(action)
+    result, rotated, damaged = run(action)
     migration, rewrapped = result.migration, result.rewrap
     if migration.credentials_migrated or migration.failed:
         typer.echo(f"Moved {migration.credentials_migrated} credentials from the old form to data keys.")
@@ -172,8 +207,17 @@ def rotate(
         f"{rewrapped.already_current} were already under key {rewrapped.primary_kid}."
     )
     failed = result.failed + (rotated.failed if rotated is not None else [])
+    _report_damaged(damaged)
     _report_failures(failed, "alpaca-vault keys rotate" + (" --data-keys" if data_keys else ""))
-    typer.echo("Every data key is now under the primary key; older master keys can be removed from the ring.")
+    if damaged:
+        typer.echo(
+            "Every other data key is now under the primary key; older master keys can be removed from the ring "
+            f"(the {len(damaged)} damaged row(s) need none of them, but stay unusable until fixed as shown)."
+        )
+    else:
+        typer.echo(
+            "Every data key is now under the primary key; older master keys can be removed from the ring."
+        )
 
 
 @app.command("migrate")
@@ -182,17 +226,19 @@ def migrate(batch_size: BatchSize = 500) -> None:
 
     Safe to interrupt and run again; both forms open meanwhile. `keys rotate` does this too.
     """
-    from alpaca_vault.vault.rotation import migrate_old_form, old_form_report
+    from alpaca_vault.vault.rotation import migrate_old_form, name_damaged_users, old_form_report
 
-    async def action() -> tuple[MigrationResult, int]:
+    async def action() -> tuple[MigrationResult, int, list[DamagedRow]]:
         async with open_vault() as vault:
             with _progress_bars() as on_batch:
                 moved = await migrate_old_form(
                     vault.db, vault.keyring, batch_size=batch_size, progress=on_batch
                 )
-            return moved, (await old_form_report(vault.db)).credentials
+            named = await name_damaged_users(vault.db, moved.damaged)
+            return moved, (await old_form_report(vault.db)).credentials, named
 
-    moved, left = run(action)
+    moved, left, damaged = run(action)
+    _report_damaged(damaged)
     typer.echo(
         f"Moved {moved.credentials_migrated} credentials ({moved.values_resealed} sealed values) "
         f"to data keys in {moved.batches} batches; {left} left in the old form."

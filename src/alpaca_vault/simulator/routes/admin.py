@@ -135,6 +135,18 @@ async def plant_news(request: Request) -> Response:
     return json_response(article.to_json(include_content=True), 201)
 
 
+@admin
+async def request_arrivals(request: Request) -> Response:
+    arrivals = simulator(request).requests.arrivals(request.path_params["api_key"])
+    return json_response({"count": len(arrivals), "arrivals": arrivals})
+
+
+@admin
+async def forget_requests(request: Request) -> Response:
+    simulator(request).requests.clear()
+    return Response(status_code=204)
+
+
 routes = [
     Route("/_simulator/health", health, methods=["GET"]),
     Route("/_simulator/accounts", create_account, methods=["POST"]),
@@ -151,4 +163,6 @@ routes = [
     Route("/_simulator/clock", set_clock, methods=["POST"]),
     Route("/_simulator/prices", pin_price, methods=["POST"]),
     Route("/_simulator/news", plant_news, methods=["POST"]),
+    Route("/_simulator/requests/{api_key}", request_arrivals, methods=["GET"]),
+    Route("/_simulator/requests", forget_requests, methods=["DELETE"]),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Awaitable, Callable
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,9 +13,11 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from alpaca_vault.simulator import options
+from alpaca_vault.simulator.assets import Asset, find_asset
 from alpaca_vault.simulator.books import Account
-from alpaca_vault.simulator.clock import parse_time
-from alpaca_vault.simulator.errors import BrokerError, invalid, unauthorized
+from alpaca_vault.simulator.clock import NEW_YORK, parse_time
+from alpaca_vault.simulator.errors import BrokerError, invalid, not_found, unauthorized
 from alpaca_vault.simulator.instance import Simulator
 
 
@@ -75,26 +78,15 @@ def error_response(error: BrokerError) -> Response:
 
 def authenticated(handler: AccountHandler) -> Handler:
     """An Alpaca route: the key pair in the headers names the account, else 401."""
-
-    @functools.wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        headers = request.headers
-        account = simulator(request).broker.authenticate(
-            headers.get("apca-api-key-id"), headers.get("apca-api-secret-key")
-        )
-        try:
-            if account is None:
-                raise unauthorized()
-            return await handler(request, account)
-        except BrokerError as error:
-            return error_response(error)
-
-    return endpoint
+    return _with_account(handler, keys_required=True)
 
 
 def keyless(handler: AccountHandler) -> Handler:
     """A route that also answers without keys (crypto data); a wrong key pair is still 401."""
+    return _with_account(handler, keys_required=False)
 
+
+def _with_account(handler: AccountHandler, *, keys_required: bool) -> Handler:
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         headers = request.headers
@@ -102,7 +94,7 @@ def keyless(handler: AccountHandler) -> Handler:
         account = simulator(request).broker.authenticate(key_id, headers.get("apca-api-secret-key"))
         try:
             if account is None:
-                if key_id is not None:
+                if keys_required or key_id is not None:
                     raise unauthorized()
                 account = ANONYMOUS
             return await handler(request, account)
@@ -161,6 +153,29 @@ def time_param(request: Request, name: str) -> float | None:
         return parse_time(text)
     except ValueError:
         raise invalid(f"invalid {name}: {text!r} (use RFC 3339, e.g. 2024-01-02T15:04:05Z)") from None
+
+
+def date_param(request: Request, name: str, default: date | None = None) -> date | None:
+    text = request.query_params.get(name)
+    if not text:
+        return default
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise invalid(f"invalid {name}: {text!r} (use YYYY-MM-DD)") from None
+
+
+def trading_day(request: Request) -> date:
+    """The simulator clock's date in New York (Alpaca's trading day)."""
+    return datetime.fromtimestamp(simulator(request).broker.clock.now(), NEW_YORK).date()
+
+
+def contract_or_404(symbol_or_id: str, today: date, missing: str = "option contract not found") -> Asset:
+    """The option contract named by its OCC symbol or its id, else a 404 saying ``missing``."""
+    contract = find_asset(symbol_or_id) or options.contract_by_id(symbol_or_id, today)
+    if contract is None or not contract.is_option:
+        raise not_found(missing)
+    return contract
 
 
 def bool_param(request: Request, name: str) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from starlette.requests import Request
@@ -10,18 +10,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from alpaca_vault.simulator import options
-from alpaca_vault.simulator.assets import EXPIRATION_HORIZON_DAYS, OPTION_UNDERLYINGS, Asset, find_asset
+from alpaca_vault.simulator.assets import EXPIRATION_HORIZON_DAYS, OPTION_UNDERLYINGS
 from alpaca_vault.simulator.books import Account
-from alpaca_vault.simulator.clock import NEW_YORK
-from alpaca_vault.simulator.errors import invalid, not_found
+from alpaca_vault.simulator.errors import invalid
 from alpaca_vault.simulator.market_data import OPTION_FEEDS
 from alpaca_vault.simulator.routes.common import (
     authenticated,
     choice_param,
+    contract_or_404,
+    date_param,
     int_param,
     json_response,
     list_param,
     simulator,
+    trading_day,
 )
 from alpaca_vault.simulator.routes.market_data import bars, latest, snapshots, ticks
 
@@ -39,20 +41,6 @@ _EXCHANGES = {
 }
 
 
-def _today(request: Request) -> date:
-    return datetime.fromtimestamp(simulator(request).broker.clock.now(), NEW_YORK).date()
-
-
-def _date_param(request: Request, name: str) -> date | None:
-    text = request.query_params.get(name)
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise invalid(f"invalid {name}: {text!r} (use YYYY-MM-DD)") from None
-
-
 def _strike_param(request: Request, name: str) -> Decimal | None:
     text = request.query_params.get(name)
     if not text:
@@ -67,12 +55,12 @@ def _strike_param(request: Request, name: str) -> Decimal | None:
 
 
 def _filter(request: Request, underlyings: list[str], default_last: date | None) -> options.ContractFilter:
-    today = _today(request)
-    exact = _date_param(request, "expiration_date")
+    today = trading_day(request)
+    exact = date_param(request, "expiration_date")
     include_expired = request.query_params.get("status") == "inactive"
     earliest = today - timedelta(days=EXPIRATION_HORIZON_DAYS) if include_expired else today
-    first = exact or _date_param(request, "expiration_date_gte") or earliest
-    last = exact or _date_param(request, "expiration_date_lte") or default_last or date.max
+    first = exact or date_param(request, "expiration_date_gte") or earliest
+    last = exact or date_param(request, "expiration_date_lte") or default_last or date.max
     return options.ContractFilter(
         underlyings=underlyings,
         first_expiration=first,
@@ -95,7 +83,7 @@ async def list_contracts(request: Request, account: Account) -> Response:
     status = choice_param(request, "status", ("active", "inactive"), "active")
     style = choice_param(request, "style", ("american", "european"), None)
     limit = int_param(request, "limit", 100, 1, 10000)
-    today = _today(request)
+    today = trading_day(request)
     given = any(
         request.query_params.get(k) for k in ("expiration_date", "expiration_date_gte", "expiration_date_lte")
     )
@@ -118,17 +106,10 @@ async def list_contracts(request: Request, account: Account) -> Response:
     )
 
 
-def contract_or_404(symbol_or_id: str, today: date) -> Asset:
-    contract = find_asset(symbol_or_id) or options.contract_by_id(symbol_or_id, today)
-    if contract is None or not contract.is_option:
-        raise not_found("option contract not found")
-    return contract
-
-
 @authenticated
 async def get_contract(request: Request, account: Account) -> Response:
     sim = simulator(request)
-    contract = contract_or_404(request.path_params["symbol_or_id"], _today(request))
+    contract = contract_or_404(request.path_params["symbol_or_id"], trading_day(request))
     now = sim.broker.clock.now()
     return json_response(
         options.contract_json(contract, sim.broker.prices, now, sim.broker.clock.last_close(now))
@@ -173,7 +154,7 @@ async def option_chain(request: Request, account: Account) -> Response:
     if underlying not in OPTION_UNDERLYINGS:
         return json_response({"snapshots": {}, "next_page_token": None})
     limit = int_param(request, "limit", 100, 1, 1000)
-    found = options.contracts(_filter(request, [underlying], None), _today(request))
+    found = options.contracts(_filter(request, [underlying], None), trading_day(request))
     chosen, token = options.page(found, limit, request.query_params.get("page_token") or None)
     now = sim.broker.clock.now()
     return json_response(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,18 +13,19 @@ from starlette.routing import Route
 
 from alpaca_vault.simulator import corporate_actions
 from alpaca_vault.simulator.books import Account
-from alpaca_vault.simulator.clock import NEW_YORK
 from alpaca_vault.simulator.errors import invalid, not_found
 from alpaca_vault.simulator.routes.common import (
     authenticated,
     bool_param,
     choice_param,
+    date_param,
     int_param,
     json_response,
     list_param,
     simulator,
     symbols_param,
     time_param,
+    trading_day,
 )
 
 
@@ -41,20 +42,6 @@ def _offset(request: Request) -> int:
 def _next_token(offset: int, limit: int, total: int) -> str | None:
     following = offset + limit
     return base64.urlsafe_b64encode(str(following).encode()).decode() if following < total else None
-
-
-def _today(request: Request) -> date:
-    return datetime.fromtimestamp(simulator(request).broker.clock.now(), NEW_YORK).date()
-
-
-def _date(request: Request, name: str, default: date | None = None) -> date | None:
-    text = request.query_params.get(name)
-    if not text:
-        return default
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise invalid(f"invalid {name}: {text!r} (use YYYY-MM-DD)") from None
 
 
 @authenticated
@@ -80,13 +67,13 @@ async def news(request: Request, account: Account) -> Response:
 
 @authenticated
 async def corporate_action_list(request: Request, account: Account) -> Response:
-    today = _today(request)
+    today = trading_day(request)
     types = list_param(request, "types")
     unknown = set(types) - set(corporate_actions.TYPES)
     if unknown:
         raise invalid(f"invalid types: {', '.join(sorted(unknown))}")
-    start = _date(request, "start", today) or today
-    end = _date(request, "end", today) or today
+    start = date_param(request, "start", today) or today
+    end = date_param(request, "end", today) or today
     if end < start:
         raise invalid("end must not be before start")
     found = corporate_actions.search(
@@ -115,7 +102,7 @@ async def announcement_list(request: Request, account: Account) -> Response:
     ca_types = list_param(request, "ca_types")
     if not ca_types:
         raise invalid("ca_types is required (dividend, merger, spinoff, split)")
-    since, until = _date(request, "since"), _date(request, "until")
+    since, until = date_param(request, "since"), date_param(request, "until")
     if since is None or until is None:
         raise invalid("since and until are required (YYYY-MM-DD)")
     if until - since > timedelta(days=90):
@@ -125,7 +112,7 @@ async def announcement_list(request: Request, account: Account) -> Response:
         raise invalid("date_type must be declaration, ex, record or payable")
     return json_response(
         corporate_actions.announcements(
-            corporate_actions.dataset(_today(request)),
+            corporate_actions.dataset(trading_day(request)),
             ca_types,
             since,
             until,
@@ -138,7 +125,7 @@ async def announcement_list(request: Request, account: Account) -> Response:
 @authenticated
 async def announcement_by_id(request: Request, account: Account) -> Response:
     wanted = request.path_params["announcement_id"]
-    for action in corporate_actions.dataset(_today(request)):
+    for action in corporate_actions.dataset(trading_day(request)):
         try:
             item = corporate_actions.announcement_json(action)
         except KeyError:

@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alpaca_vault.simulator import options
 from alpaca_vault.simulator.assets import Asset, find_asset
 from alpaca_vault.simulator.books import Account
 from alpaca_vault.simulator.clock import NEW_YORK, next_trading_day, session, trading_days
@@ -19,12 +18,14 @@ from alpaca_vault.simulator.routes.common import (
     authenticated,
     bool_param,
     choice_param,
+    contract_or_404,
     int_param,
     json_body,
     json_response,
     simulator,
     symbols_param,
     time_param,
+    trading_day,
 )
 from alpaca_vault.simulator.views import asset_json
 
@@ -139,12 +140,8 @@ async def close_all_positions(request: Request, account: Account) -> Response:
 
 
 def _held_contract(request: Request) -> Asset:
-    today = datetime.fromtimestamp(simulator(request).broker.clock.now(), NEW_YORK).date()
     text = request.path_params["symbol_or_contract_id"]
-    contract = find_asset(text) or options.contract_by_id(text, today)
-    if contract is None or not contract.is_option:
-        raise not_found("position does not exist")
-    return contract
+    return contract_or_404(text, trading_day(request), missing="position does not exist")
 
 
 @authenticated
@@ -178,7 +175,7 @@ async def get_clock(request: Request, account: Account) -> Response:
 
 @authenticated
 async def get_calendar(request: Request, account: Account) -> Response:
-    today = datetime.fromtimestamp(simulator(request).broker.clock.now(), NEW_YORK).date()
+    today = trading_day(request)
     try:
         start = date.fromisoformat(request.query_params.get("start") or f"{today.year}-01-01")
         end = date.fromisoformat(request.query_params.get("end") or f"{today.year}-12-31")

@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from alpaca_vault.simulator.books import Account
 from alpaca_vault.simulator.errors import invalid
-from alpaca_vault.simulator.routes.common import authenticated, json_body, json_response, simulator
+from alpaca_vault.simulator.routes.common import Handler, authenticated, json_body, json_response, simulator
 
 
 def _name(request: Request) -> str:
@@ -18,17 +18,23 @@ def _name(request: Request) -> str:
     return name
 
 
-async def _act(request: Request, account: Account, action: str, by_name: bool = False) -> Response:
-    body = await json_body(request) if action in ("create", "update", "add") else None
-    result = simulator(request).broker.watchlist(
-        account,
-        action,
-        watchlist_id=None if by_name else request.path_params.get("watchlist_id"),
-        name=_name(request) if by_name else None,
-        body=body,
-        symbol=request.path_params.get("symbol"),
-    )
-    return Response(status_code=204) if result is None else json_response(result)
+def _action(action: str, *, by_name: bool = False) -> Handler:
+    """The endpoint of one watchlist action, the list named by id in the path or by ``?name=``."""
+
+    async def endpoint(request: Request, account: Account) -> Response:
+        body = await json_body(request) if action in ("create", "update", "add") else None
+        result = simulator(request).broker.watchlist(
+            account,
+            action,
+            watchlist_id=None if by_name else request.path_params.get("watchlist_id"),
+            name=_name(request) if by_name else None,
+            body=body,
+            symbol=request.path_params.get("symbol"),
+        )
+        return Response(status_code=204) if result is None else json_response(result)
+
+    endpoint.__name__ = f"{action}_watchlist" + ("_by_name" if by_name else "")
+    return authenticated(endpoint)
 
 
 @authenticated
@@ -36,66 +42,16 @@ async def list_watchlists(request: Request, account: Account) -> Response:
     return json_response(simulator(request).broker.watchlists(account))
 
 
-@authenticated
-async def create_watchlist(request: Request, account: Account) -> Response:
-    return await _act(request, account, "create")
-
-
-@authenticated
-async def get_watchlist(request: Request, account: Account) -> Response:
-    return await _act(request, account, "get")
-
-
-@authenticated
-async def update_watchlist(request: Request, account: Account) -> Response:
-    return await _act(request, account, "update")
-
-
-@authenticated
-async def add_to_watchlist(request: Request, account: Account) -> Response:
-    return await _act(request, account, "add")
-
-
-@authenticated
-async def remove_from_watchlist(request: Request, account: Account) -> Response:
-    return await _act(request, account, "remove")
-
-
-@authenticated
-async def delete_watchlist(request: Request, account: Account) -> Response:
-    return await _act(request, account, "delete")
-
-
-@authenticated
-async def get_watchlist_by_name(request: Request, account: Account) -> Response:
-    return await _act(request, account, "get", by_name=True)
-
-
-@authenticated
-async def update_watchlist_by_name(request: Request, account: Account) -> Response:
-    return await _act(request, account, "update", by_name=True)
-
-
-@authenticated
-async def add_to_watchlist_by_name(request: Request, account: Account) -> Response:
-    return await _act(request, account, "add", by_name=True)
-
-
-@authenticated
-async def delete_watchlist_by_name(request: Request, account: Account) -> Response:
-    return await _act(request, account, "delete", by_name=True)
-
-
 routes = [
     Route("/v2/watchlists", list_watchlists, methods=["GET"]),
-    Route("/v2/watchlists", create_watchlist, methods=["POST"]),
-    Route("/v2/watchlists:by_name", get_watchlist_by_name, methods=["GET"]),
-    Route("/v2/watchlists:by_name", update_watchlist_by_name, methods=["PUT"]),
-    Route("/v2/watchlists:by_name", add_to_watchlist_by_name, methods=["POST"]),
-    Route("/v2/watchlists:by_name", delete_watchlist_by_name, methods=["DELETE"]),
-    Route("/v2/watchlists/{watchlist_id}", get_watchlist, methods=["GET"]),
-    Route("/v2/watchlists/{watchlist_id}", update_watchlist, methods=["PUT"]),
-    Route("/v2/watchlists/{watchlist_id}", add_to_watchlist, methods=["POST"]),
-    Route("/v2/watchlists/{watchlist_id}", delete_watchlist, methods=["DELETE"]),
-    Route("/v2/watchlists/{watchlist_id}/{symbol:path}", remove_from_watchlist, methods=["DELETE"]),
+    Route("/v2/watchlists", _action("create"), methods=["POST"]),
+    Route("/v2/watchlists:by_name", _action("get", by_name=True), methods=["GET"]),
+    Route("/v2/watchlists:by_name", _action("update", by_name=True), methods=["PUT"]),
+    Route("/v2/watchlists:by_name", _action("add", by_name=True), methods=["POST"]),
+    Route("/v2/watchlists:by_name", _action("delete", by_name=True), methods=["DELETE"]),
+    Route("/v2/watchlists/{watchlist_id}", _action("get"), methods=["GET"]),
+    Route("/v2/watchlists/{watchlist_id}", _action("update"), methods=["PUT"]),
+    Route("/v2/watchlists/{watchlist_id}", _action("add"), methods=["POST"]),
+    Route("/v2/watchlists/{watchlist_id}", _action("delete"), methods=["DELETE"]),
+    Route("/v2/watchlists/{watchlist_id}/{symbol:path}", _action("remove"), methods=["DELETE"]),
 ]

@@ -33,7 +33,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from alembic import op
-from sqlalchemy import text
+
+from alpaca_vault.db.migrations.tenant_rls import (
+    drop_tenant_policies,
+    force_tenant_rls,
+    ident,
+    postgres_schema,
+    table_owner,
+)
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -42,35 +49,15 @@ depends_on: str | Sequence[str] | None = None
 
 # (table, the column holding the owning user's id)
 TENANT_TABLES = (("users", "id"), ("credentials", "user_id"), ("api_tokens", "user_id"))
-CURRENT_USER_ID = "NULLIF(current_setting('app.user_id', true), '')::uuid"
-MAINTENANCE_ON = "current_setting('app.maintenance', true) = 'on'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def upgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
+    schema = postgres_schema()
+    if schema is None:
         return
-    schema = bind.execute(text("SELECT current_schema()")).scalar_one()
-    owner = bind.execute(
-        text("SELECT tableowner FROM pg_tables WHERE schemaname = :schema AND tablename = 'users'"),
-        {"schema": schema},
-    ).scalar_one()
-    s, o = _ident(schema), _ident(owner)
+    s, o = ident(schema), ident(table_owner(schema, "users"))
     for table, column in TENANT_TABLES:
-        t = f"{s}.{_ident(table)}"
-        op.execute(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY")
-        op.execute(
-            f"CREATE POLICY tenant_isolation ON {t} "
-            f"USING ({_ident(column)} = {CURRENT_USER_ID}) WITH CHECK ({_ident(column)} = {CURRENT_USER_ID})"
-        )
-        op.execute(
-            f"CREATE POLICY maintenance ON {t} TO {o} USING ({MAINTENANCE_ON}) WITH CHECK ({MAINTENANCE_ON})"
-        )
+        force_tenant_rls(f"{s}.{ident(table)}", o, ident(column))
 
     # plpgsql, not a SET clause: PostgreSQL lets only superusers attach a custom setting to a
     # function. The opt-in is switched on for the one query and restored before returning.
@@ -94,7 +81,7 @@ def upgrade() -> None:
             PERFORM set_config('app.maintenance', previous, true);
         END
         $$
-        """  # noqa: S608 - identifiers quoted by _ident, no user input
+        """  # noqa: S608 - identifiers quoted by ident, no user input
     )
     op.execute(
         f"""
@@ -113,22 +100,21 @@ def upgrade() -> None:
             RETURN found;
         END
         $$
-        """  # noqa: S608 - identifiers quoted by _ident, no user input
+        """  # noqa: S608 - identifiers quoted by ident, no user input
     )
     op.execute(f"REVOKE ALL ON FUNCTION {s}.alpaca_vault_token_lookup(text) FROM PUBLIC")
     op.execute(f"REVOKE ALL ON FUNCTION {s}.alpaca_vault_user_id(text) FROM PUBLIC")
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
+    schema = postgres_schema()
+    if schema is None:
         return
-    s = _ident(bind.execute(text("SELECT current_schema()")).scalar_one())
+    s = ident(schema)
     op.execute(f"DROP FUNCTION IF EXISTS {s}.alpaca_vault_user_id(text)")
     op.execute(f"DROP FUNCTION IF EXISTS {s}.alpaca_vault_token_lookup(text)")
     for table, _column in reversed(TENANT_TABLES):
-        t = f"{s}.{_ident(table)}"
-        op.execute(f"DROP POLICY IF EXISTS maintenance ON {t}")
-        op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {t}")
+        t = f"{s}.{ident(table)}"
+        drop_tenant_policies(t)
         op.execute(f"ALTER TABLE {t} NO FORCE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {t} DISABLE ROW LEVEL SECURITY")

@@ -25,17 +25,12 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import text
 
+from alpaca_vault.db.migrations.tenant_rls import force_tenant_rls, ident, postgres_schema, table_owner
+
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-CURRENT_USER_ID = "NULLIF(current_setting('app.user_id', true), '')::uuid"
-MAINTENANCE_ON = "current_setting('app.maintenance', true) = 'on'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def upgrade() -> None:
@@ -69,24 +64,10 @@ def upgrade() -> None:
             batch_op.f("fk_credentials_data_key_id_data_keys"), "data_keys", ["data_key_id"], ["id"]
         )
 
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
+    schema = postgres_schema()
+    if schema is None:
         return
-    schema = bind.execute(text("SELECT current_schema()")).scalar_one()
-    owner = bind.execute(
-        text("SELECT tableowner FROM pg_tables WHERE schemaname = :schema AND tablename = 'data_keys'"),
-        {"schema": schema},
-    ).scalar_one()
-    t, o = f"{_ident(schema)}.{_ident('data_keys')}", _ident(owner)
-    op.execute(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
-    op.execute(f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY")
-    op.execute(
-        f"CREATE POLICY tenant_isolation ON {t} "
-        f"USING (user_id = {CURRENT_USER_ID}) WITH CHECK (user_id = {CURRENT_USER_ID})"
-    )
-    op.execute(
-        f"CREATE POLICY maintenance ON {t} TO {o} USING ({MAINTENANCE_ON}) WITH CHECK ({MAINTENANCE_ON})"
-    )
+    force_tenant_rls(f"{ident(schema)}.{ident('data_keys')}", ident(table_owner(schema, "data_keys")))
 
 
 def downgrade() -> None:

@@ -23,18 +23,19 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import text
 
+from alpaca_vault.db.migrations.tenant_rls import (
+    drop_tenant_policies,
+    force_tenant_rls,
+    ident,
+    postgres_schema,
+)
+
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TENANT_TABLES = (("audit_events", "user_id"), ("order_intents", "user_id"))
-CURRENT_USER_ID = "NULLIF(current_setting('app.user_id', true), '')::uuid"
-MAINTENANCE_ON = "current_setting('app.maintenance', true) = 'on'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def upgrade() -> None:
@@ -95,28 +96,22 @@ def upgrade() -> None:
         batch_op.create_index("ix_order_intents_state", ["state"], unique=False)
         batch_op.create_index(batch_op.f("ix_order_intents_user_id"), ["user_id"], unique=False)
 
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
+    current = postgres_schema()
+    if current is None:
         return
-    schema = _ident(bind.execute(text("SELECT current_schema()")).scalar_one())
-    owner = _ident(
-        bind.execute(
+    schema = ident(current)
+    # This revision asked for the owner in its own words; its SQL stays as it ran.
+    owner = ident(
+        op.get_bind()
+        .execute(
             text(
                 "SELECT tableowner FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'users'"
             )
-        ).scalar_one()
+        )
+        .scalar_one()
     )
     for table, column in TENANT_TABLES:
-        t = f"{schema}.{_ident(table)}"
-        op.execute(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY")
-        op.execute(
-            f"CREATE POLICY tenant_isolation ON {t} "
-            f"USING ({_ident(column)} = {CURRENT_USER_ID}) WITH CHECK ({_ident(column)} = {CURRENT_USER_ID})"
-        )
-        op.execute(
-            f"CREATE POLICY maintenance ON {t} TO {owner} USING ({MAINTENANCE_ON}) WITH CHECK ({MAINTENANCE_ON})"
-        )
+        force_tenant_rls(f"{schema}.{ident(table)}", owner, ident(column))
 
     # The reconciler runs as the application role and must find every user's open intents: this
     # definer function returns only which intents are open and whose (never their contents), like 0002's.
@@ -138,20 +133,17 @@ def upgrade() -> None:
             PERFORM set_config('app.maintenance', previous, true);
         END
         $$
-        """  # noqa: S608 - identifiers quoted by _ident, no user input
+        """  # noqa: S608 - identifiers quoted by ident, no user input
     )
     op.execute(f"REVOKE ALL ON FUNCTION {schema}.alpaca_vault_open_order_intents(timestamptz) FROM PUBLIC")
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        schema = _ident(bind.execute(text("SELECT current_schema()")).scalar_one())
+    if (current := postgres_schema()) is not None:
+        schema = ident(current)
         op.execute(f"DROP FUNCTION IF EXISTS {schema}.alpaca_vault_open_order_intents(timestamptz)")
         for table, _column in reversed(TENANT_TABLES):
-            t = f"{schema}.{_ident(table)}"
-            op.execute(f"DROP POLICY IF EXISTS maintenance ON {t}")
-            op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {t}")
+            drop_tenant_policies(f"{schema}.{ident(table)}")
     with op.batch_alter_table("order_intents", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_order_intents_user_id"))
         batch_op.drop_index("ix_order_intents_state")

@@ -16,19 +16,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy import text
+
+from alpaca_vault.db.migrations.tenant_rls import force_tenant_rls, ident, postgres_schema, table_owner
 
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-CURRENT_USER_ID = "NULLIF(current_setting('app.user_id', true), '')::uuid"
-MAINTENANCE_ON = "current_setting('app.maintenance', true) = 'on'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def upgrade() -> None:
@@ -73,26 +67,11 @@ def upgrade() -> None:
     with op.batch_alter_table("trading_policies", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_trading_policies_user_id"), ["user_id"], unique=False)
 
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
+    schema = postgres_schema()
+    if schema is None:
         return
-    schema = bind.execute(text("SELECT current_schema()")).scalar_one()
-    owner = bind.execute(
-        text(
-            "SELECT tableowner FROM pg_tables WHERE schemaname = :schema AND tablename = 'trading_policies'"
-        ),
-        {"schema": schema},
-    ).scalar_one()
-    t, o = f"{_ident(schema)}.{_ident('trading_policies')}", _ident(owner)
-    op.execute(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
-    op.execute(f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY")
-    op.execute(
-        f"CREATE POLICY tenant_isolation ON {t} "
-        f"USING (user_id = {CURRENT_USER_ID}) WITH CHECK (user_id = {CURRENT_USER_ID})"
-    )
-    op.execute(
-        f"CREATE POLICY maintenance ON {t} TO {o} USING ({MAINTENANCE_ON}) WITH CHECK ({MAINTENANCE_ON})"
-    )
+    owner = ident(table_owner(schema, "trading_policies"))
+    force_tenant_rls(f"{ident(schema)}.{ident('trading_policies')}", owner)
 
 
 def downgrade() -> None:

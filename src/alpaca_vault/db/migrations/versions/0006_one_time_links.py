@@ -18,19 +18,13 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy import text
+
+from alpaca_vault.db.migrations.tenant_rls import force_tenant_rls, ident, postgres_schema, table_owner
 
 revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-CURRENT_USER_ID = "NULLIF(current_setting('app.user_id', true), '')::uuid"
-MAINTENANCE_ON = "current_setting('app.maintenance', true) = 'on'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def upgrade() -> None:
@@ -61,25 +55,11 @@ def upgrade() -> None:
     with op.batch_alter_table("one_time_links", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_one_time_links_user_id"), ["user_id"], unique=False)
 
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
+    schema = postgres_schema()
+    if schema is None:
         return
-    schema = bind.execute(text("SELECT current_schema()")).scalar_one()
-    owner = bind.execute(
-        text("SELECT tableowner FROM pg_tables WHERE schemaname = :schema AND tablename = 'one_time_links'"),
-        {"schema": schema},
-    ).scalar_one()
-    s, o = _ident(schema), _ident(owner)
-    t = f"{s}.one_time_links"
-    op.execute(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
-    op.execute(f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY")
-    op.execute(
-        f"CREATE POLICY tenant_isolation ON {t} "
-        f"USING (user_id = {CURRENT_USER_ID}) WITH CHECK (user_id = {CURRENT_USER_ID})"
-    )
-    op.execute(
-        f"CREATE POLICY maintenance ON {t} TO {o} USING ({MAINTENANCE_ON}) WITH CHECK ({MAINTENANCE_ON})"
-    )
+    s = ident(schema)
+    force_tenant_rls(f"{s}.one_time_links", ident(table_owner(schema, "one_time_links")))
     # Same shape as 0002's lookups: the opt-in is on for this one query and restored before returning.
     op.execute(
         f"""
@@ -100,16 +80,14 @@ def upgrade() -> None:
             PERFORM set_config('app.maintenance', previous, true);
         END
         $$
-        """  # noqa: S608 - identifiers quoted by _ident, no user input
+        """  # noqa: S608 - identifiers quoted by ident, no user input
     )
     op.execute(f"REVOKE ALL ON FUNCTION {s}.alpaca_vault_link_lookup(text) FROM PUBLIC")
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name == "postgresql":
-        s = _ident(bind.execute(text("SELECT current_schema()")).scalar_one())
-        op.execute(f"DROP FUNCTION IF EXISTS {s}.alpaca_vault_link_lookup(text)")
+    if (schema := postgres_schema()) is not None:
+        op.execute(f"DROP FUNCTION IF EXISTS {ident(schema)}.alpaca_vault_link_lookup(text)")
     with op.batch_alter_table("one_time_links", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_one_time_links_user_id"))
     op.drop_table("one_time_links")
