@@ -139,7 +139,8 @@ def test_bracket_take_profit_cancels_the_stop(trader: Trader, market: SimulatorH
     )
     legs = {leg["type"]: leg for leg in bracket["legs"]}
     assert bracket["status"] == "filled"
-    assert {leg["status"] for leg in legs.values()} == {"new"}
+    # As on Alpaca: the take-profit works, the stop-loss waits its turn (one quantity for the pair).
+    assert (legs["limit"]["status"], legs["stop"]["status"]) == ("new", "held")
     market.pin_price("AAPL", "112")
     take_profit, stop_loss = trader.get(legs["limit"]["id"]), trader.get(legs["stop"]["id"])
     assert take_profit["status"] == "filled"
@@ -165,7 +166,44 @@ def test_bracket_legs_are_held_until_the_entry_fills(trader: Trader, market: Sim
     market.pin_price("AAPL", "94")
     entry = trader.get(bracket["id"])
     assert entry["status"] == "filled"
-    assert {leg["status"] for leg in entry["legs"]} == {"new"}
+    legs = {leg["type"]: leg for leg in entry["legs"]}
+    assert (legs["limit"]["status"], legs["stop_limit"]["status"]) == ("new", "held")
+    # The stop is reached but the bid is below the stop-loss limit: the stop-loss goes to work
+    # ("new") and replaces the take-profit; it fills once the bid is back at its limit.
+    market.pin_price("AAPL", "88")
+    take_profit, stop_loss = trader.get(legs["limit"]["id"]), trader.get(legs["stop_limit"]["id"])
+    assert (stop_loss["status"], stop_loss["filled_qty"]) == ("new", "0")
+    assert take_profit["status"] == "replaced"
+    assert take_profit["replaced_by"] == stop_loss["id"] and take_profit["replaced_at"] is not None
+    market.pin_price("AAPL", "89.5")
+    stop_loss = trader.get(legs["stop_limit"]["id"])
+    assert (stop_loss["status"], stop_loss["filled_qty"], stop_loss["filled_avg_price"]) == (
+        "filled",
+        "2",
+        "89",
+    )
+    assert trader.get(legs["limit"]["id"])["status"] == "replaced"
+    market.pin_price("AAPL", "200")  # the replaced take-profit never fills
+    assert trader.get(legs["limit"]["id"])["filled_qty"] == "0"
+
+
+def test_bracket_stop_loss_triggers_from_held(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("AAPL", "100")
+    cash = trader.cash()
+    bracket = trader.order(
+        qty="3", order_class="bracket", take_profit={"limit_price": "110"}, stop_loss={"stop_price": "90"}
+    )
+    legs = {leg["type"]: leg for leg in bracket["legs"]}
+    assert legs["stop"]["status"] == "held"
+    market.pin_price("AAPL", "95")  # above the stop: still held
+    assert trader.get(legs["stop"]["id"])["status"] == "held"
+    market.pin_price("AAPL", "89")
+    take_profit, stop_loss = trader.get(legs["limit"]["id"]), trader.get(legs["stop"]["id"])
+    assert (stop_loss["status"], stop_loss["filled_qty"]) == ("filled", "3")
+    assert (take_profit["status"], take_profit["replaced_by"]) == ("replaced", stop_loss["id"])
+    assert trader.position_qty() is None
+    sold_at = Decimal(stop_loss["filled_avg_price"])
+    assert trader.cash() == cash - Decimal("100.01") * 3 + sold_at * 3
 
 
 def test_bracket_prices_must_straddle_the_entry(trader: Trader, market: SimulatorHandle) -> None:
@@ -205,11 +243,23 @@ def _long_ko_with_an_oco_exit(trader: Trader, market: SimulatorHandle) -> dict[s
 
 def test_oco_stop_leg_cancels_the_take_profit(trader: Trader, market: SimulatorHandle) -> None:
     oco = _long_ko_with_an_oco_exit(trader, market)
-    assert oco["status"] == "new" and oco["legs"][0]["status"] == "new"
+    # The order is the take-profit limit and works; its stop-loss leg is held, watched for its stop.
+    assert oco["status"] == "new" and oco["legs"][0]["status"] == "held"
+    market.pin_price("KO", "58")
+    assert trader.get(oco["id"])["legs"][0]["status"] == "held"
     market.pin_price("KO", "56")
     parent = trader.get(oco["id"])
-    assert parent["status"] == "canceled"
+    assert (parent["status"], parent["replaced_by"]) == ("replaced", parent["legs"][0]["id"])
     assert parent["legs"][0]["status"] == "filled"
+    assert trader.position_qty("KO") is None
+
+
+def test_oco_take_profit_cancels_the_held_stop(trader: Trader, market: SimulatorHandle) -> None:
+    oco = _long_ko_with_an_oco_exit(trader, market)
+    market.pin_price("KO", "67")
+    parent = trader.get(oco["id"])
+    assert (parent["status"], parent["filled_qty"]) == ("filled", "10")
+    assert parent["legs"][0]["status"] == "canceled"
     assert trader.position_qty("KO") is None
 
 
