@@ -15,6 +15,11 @@ import httpx2
 import pytest
 
 from alpaca_vault.simulator import SimulatorConfig, create_app, serve_in_thread
+from alpaca_vault.simulator.assets import find_asset
+from alpaca_vault.simulator.books import Account, Position
+from alpaca_vault.simulator.clock import MarketClock
+from alpaca_vault.simulator.intake import build_order
+from alpaca_vault.simulator.matching import MatchingEngine
 from alpaca_vault.simulator.prices import PricePath
 from tests.fixtures.simulator import SimAccount, SimulatorHandle
 
@@ -434,3 +439,43 @@ def test_exchange_hours_clock() -> None:
         assert expired["expired_at"] is not None
         http.close()
         handle.close()
+
+
+def test_a_late_read_fills_the_stop_loss_that_came_first() -> None:
+    """Read once after half an hour in which the path fell through an OCO's stop and later rose to its
+    take-profit: the stop-loss took over first, so it fills and the take-profit is replaced, unfilled,
+    as if every second had been watched (resting orders are matched lazily, order by order)."""
+    prices, clock = PricePath(seed=11), MarketClock()
+    engine = MatchingEngine(prices, clock, Decimal(10**6))
+    asset = find_asset("AAPL")
+    assert asset is not None
+    span = 1800
+    for start in range(1_780_000_000, 1_780_000_000 + 400 * 600, 600):
+        grid = [start + i + 1.0 for i in range(span)]
+        trades = [prices.price("AAPL", t) for t in grid]
+        bids = [prices.quote("AAPL", t)[0] for t in grid]
+        low = trades.index(min(trades))  # the first moment at the window's low
+        if low == 0 or low == span - 1:
+            continue
+        stop, take_profit = trades[low], max(bids[low + 1 :])
+        if take_profit > max(bids[: low + 1]) and take_profit > prices.quote("AAPL", start)[0] + 1:
+            break
+    else:
+        pytest.fail("no stretch of the path falls to a low and then rises to a new high")
+    account = Account("a", "k", "s", "1", "ACTIVE", Decimal(0), Decimal(0), float(start))
+    account.positions["AAPL"] = Position(asset, Decimal(10), Decimal(1000))
+    body = {
+        "symbol": "AAPL", "qty": "10", "side": "sell", "type": "limit", "time_in_force": "gtc",
+        "order_class": "oco", "take_profit": {"limit_price": str(take_profit)},
+        "stop_loss": {"stop_price": str(stop)},
+    }  # fmt: skip
+    oco = build_order(account, body, prices, float(start))
+    engine.accept(account, oco, float(start))
+    for order in (oco, *oco.legs):
+        engine.evaluate(account, order, float(start), float(start), submitting=True)
+    assert (oco.status, oco.legs[0].status) == ("new", "held")
+    engine.sync(account, float(start + span))
+    stop_loss = oco.legs[0]
+    assert (stop_loss.status, stop_loss.filled_at) == ("filled", grid[low])
+    assert (oco.status, oco.replaced_at, oco.filled_qty) == ("replaced", grid[low], 0)
+    assert "AAPL" not in account.positions

@@ -76,6 +76,11 @@ class MatchingEngine:
             return
         times = [end] if submitting else self._sample_times(start, end)
         equity_hours = not order.asset.is_crypto
+        stop_at = self._partner_stop_reached(order, times)
+        if stop_at is not None:
+            # Matched order by order, a take-profit must not fill after the moment its held
+            # stop-loss took over: that stop-loss, matched next, replaces it then.
+            times = [t for t in times if t < stop_at]
         for t in times:
             if order.expires_at is not None and t >= order.expires_at:
                 self.close(order, "expired", order.expires_at)
@@ -274,6 +279,25 @@ class MatchingEngine:
             ),
             key=lambda fill: fill.t,
         )
+
+    def _partner_stop_reached(self, order: Order, times: list[float]) -> float | None:
+        """When (among ``times``) the held stop-loss paired with ``order`` first reaches its stop."""
+        if order.parent is None:
+            partners = order.legs if order.order_class == "oco" else []
+        else:
+            partners = order.parent.legs if order.parent.order_class == "bracket" else []
+        for partner in partners:
+            if partner is order or not partner.watching_stop:
+                continue
+            assert partner.stop_price is not None
+            buy = partner.side == "buy"
+            for t in times:
+                if not partner.asset.is_crypto and not self.clock.is_open(t):
+                    continue
+                trade = self.prices.price(partner.asset.symbol, t)
+                if trade >= partner.stop_price if buy else trade <= partner.stop_price:
+                    return t
+        return None
 
     def _trigger_stop_loss(self, stop_loss: Order, t: float) -> None:
         """A held stop-loss reached its stop: it goes to work and its take-profit partner is
