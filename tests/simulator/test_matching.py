@@ -479,3 +479,24 @@ def test_a_late_read_fills_the_stop_loss_that_came_first() -> None:
     assert (stop_loss.status, stop_loss.filled_at) == ("filled", grid[low])
     assert (oco.status, oco.replaced_at, oco.filled_qty) == ("replaced", grid[low], 0)
     assert "AAPL" not in account.positions
+
+
+def test_stop_loss_takes_over_what_a_partial_take_profit_left(market: SimulatorHandle) -> None:
+    market.pin_price("KO", "60")
+    try:
+        trader = Trader(market, market.new_account(cash="100000"))
+        bracket = trader.order(
+            "KO", qty="1500", order_class="bracket",
+            take_profit={"limit_price": "66"}, stop_loss={"stop_price": "55"},
+        )  # fmt: skip
+        legs = {leg["type"]: leg["id"] for leg in bracket["legs"]}
+        market.pin_price("KO", "67")  # one second's liquidity: 1,000 of the 1,500 sold at 66
+        take_profit = trader.get(legs["limit"])
+        assert (take_profit["status"], take_profit["filled_qty"]) == ("partially_filled", "1000")
+        market.pin_price("KO", "50")
+        stop_loss = trader.get(legs["stop"])
+        assert (stop_loss["status"], stop_loss["qty"], stop_loss["filled_qty"]) == ("filled", "500", "500")
+        assert trader.get(legs["limit"])["status"] == "replaced"
+        assert trader.position_qty("KO") is None
+    finally:
+        market.pin_price("KO", None)

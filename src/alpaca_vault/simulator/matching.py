@@ -309,6 +309,8 @@ class MatchingEngine:
         partners = [parent] if parent.order_class == "oco" else parent.legs
         for partner in partners:
             if partner is not stop_loss and partner.is_open:
+                if partner.filled_qty and stop_loss.qty is not None:
+                    stop_loss.qty -= partner.filled_qty  # it takes over what is left to sell
                 partner.status = "replaced"
                 partner.replaced_at = t
                 partner.replaced_by = stop_loss.id
