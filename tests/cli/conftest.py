@@ -100,9 +100,7 @@ class Cli:
             call = pool.submit(_invoke, list(args), input or "", self.environ(**extra))
             return call.result(timeout=60)
 
-    def script(
-        self, *args: str, input: str | None = None, **extra: str
-    ) -> subprocess.CompletedProcess[str]:
+    def script(self, *args: str, input: str | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
         """The installed console script in a subprocess, as a user's shell runs it."""
         return subprocess.run(
             [str(CONSOLE_SCRIPT), *args],
