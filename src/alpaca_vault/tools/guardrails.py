@@ -147,8 +147,8 @@ async def alpaca_preview_order(
     time_in_force: Annotated[
         TimeInForce | None,
         Field(
-            description="day, gtc, ioc, fok, opg (at the open), cls (at the close). Default: day for stocks "
-            "and options (which accept only day), gtc for crypto pairs (which accept only gtc or ioc)."
+            description="opg: at the open; cls: at the close. Options take only day, crypto pairs only gtc or "
+            "ioc. Default: day (gtc for crypto)."
         ),
     ] = None,
     limit_price: Annotated[Price | None, Field(description="For limit and stop_limit.")] = None,
@@ -175,9 +175,8 @@ async def alpaca_preview_order(
     client_order_id: Annotated[
         ClientOrderId | None,
         Field(
-            description="Your unique id for this order (generated if omitted). A retry MUST reuse the id of "
-            "the first attempt (every answer, errors included, names it): the same id never creates a second "
-            "order; using it for a different order is refused.",
+            description="Your unique id for this order (generated if omitted; every answer names it). A retry "
+            "MUST reuse the id of the first attempt: the same id never creates a second order.",
         ),
     ] = None,
     position_intent: PositionIntentArg = None,
