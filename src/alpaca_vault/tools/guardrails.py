@@ -6,7 +6,7 @@ the preview runs the same checks as the guard without recording or sending anyth
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
@@ -15,8 +15,6 @@ from pydantic import BaseModel, Field
 from alpaca_vault.broker.models import Money
 from alpaca_vault.guard.orders import NormalisedOrder, dollars
 from alpaca_vault.guard.policy import Policy
-from alpaca_vault.guard.service import Guard
-from alpaca_vault.guard.store import CredentialRef as GuardedCredential
 from alpaca_vault.tools.gate import alpaca_call, vault_call
 from alpaca_vault.tools.params import ClientOrderId, CredentialRef, Notional, Price, TimeInForce, TrailPercent
 from alpaca_vault.tools.results import respond
@@ -30,6 +28,9 @@ from alpaca_vault.tools.trading import (
     PositionIntentArg,
     order_request,
 )
+
+if TYPE_CHECKING:  # the guard's service and store load the database layer: not needed to list the tools
+    from alpaca_vault.guard.service import Guard
 
 
 class PolicyResult(BaseModel):
@@ -197,6 +198,8 @@ async def alpaca_preview_order(
         client_order_id=client_order_id, position_intent=position_intent, legs=legs,
     )  # fmt: skip
     order = NormalisedOrder.from_request(request)
+    from alpaca_vault.guard.store import CredentialRef as GuardedCredential  # with the runtime, not at start
+
     async with alpaca_call(ctx, credential) as call:
         cred = call.resolved
         evaluation = await _guard(ctx).evaluate(
