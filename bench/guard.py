@@ -12,6 +12,12 @@ against the simulator on loopback, in alternating rounds:
 
 Each order's intent is inserted as in the server (so the counters grow as they would in a day).
 Target: the guard's own time at most 1 ms p50 in-process, quote fetch excluded.
+
+Each row gives wall time and CPU time (process_time: this process's threads, aiosqlite's included).
+On a shared machine the wall time carries other people's load; the CPU time is what the guard costs.
+
+Also measured: the gate's credential read before its hooks (``vault.get``: an ORM session, as the gate
+did until #14's latency work; ``vault.resolve``: one Core read, inline on SQLite, what it does now).
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ class Call:
     credential: Any
     order: Any
     client_order_id: str | None
+    order_intent: Any = None
+    arguments: Any = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,8 @@ async def main(args: argparse.Namespace) -> None:
                 "limits+market": (creds["limits"], market),
             }
             own: dict[str, list[float]] = {k: [] for k in scenarios}
+            cpu: dict[str, list[float]] = {k: [] for k in scenarios}
+            reads: dict[str, list[float]] = {"vault.get": [], "vault.resolve": []}
             # Without the guard the durable intent is still written: one transaction with one insert.
             baseline: list[float] = []
             quote: list[float] = []
@@ -124,12 +134,21 @@ async def main(args: argparse.Namespace) -> None:
                         call = Call("alpaca_place_order", "place", user.id, STDIO, cred,
                                     OrderRequest(**fields, client_order_id=coid), coid)  # fmt: skip
                         guard.last_quote_seconds = 0.0
-                        started = time.perf_counter()
+                        started, started_cpu = time.perf_counter(), time.process_time()
                         await guard.before_send(call)
                         elapsed = time.perf_counter() - started
                         own[name].append(elapsed - guard.last_quote_seconds)
+                        if name != "limits+market":  # the quote's HTTP (and the simulator's CPU) stays out
+                            cpu[name].append(time.process_time() - started_cpu)
                         if name == "limits+market":
                             quote.append(guard.last_quote_seconds)
+                for method in ("get", "resolve"):
+                    if not hasattr(vault, method):  # an older tree without resolve
+                        continue
+                    for _ in range(10):
+                        started = time.perf_counter()
+                        await getattr(vault, method)(user.id, "paper-default")
+                        reads[f"vault.{method}"].append(time.perf_counter() - started)
                 coid = uuid.uuid4().hex
                 started = time.perf_counter()
                 async with db.session(user.id) as session:
@@ -143,16 +162,22 @@ async def main(args: argparse.Namespace) -> None:
                 baseline.append(time.perf_counter() - started)
         await db.dispose()
     print(f"guard.before_send, SQLite, {rounds * 20} orders per scenario, alternating rounds")
-    print(f"{'scenario':<16} {'p50 ms':>8} {'p90 ms':>8} {'mean ms':>8}")
+    print(f"{'scenario':<16} {'p50 ms':>8} {'p90 ms':>8} {'mean ms':>8} {'CPU p50':>8}")
     for name, samples in own.items():
+        spent = f"{p(cpu[name], 0.5):8.3f}" if cpu[name] else f"{'-':>8}"
         print(
-            f"{name:<16} {p(samples, 0.5):8.3f} {p(samples, 0.9):8.3f} {statistics.mean(samples) * 1000:8.3f}"
+            f"{name:<16} {p(samples, 0.5):8.3f} {p(samples, 0.9):8.3f} {statistics.mean(samples) * 1000:8.3f} "
+            f"{spent}"
         )
     base = p(baseline, 0.5)
     print(f"{'intent only':<16} {base:8.3f} {p(baseline, 0.9):8.3f} {statistics.mean(baseline) * 1000:8.3f}"
           "   (the durable intent's own transaction, written with or without the guard)")  # fmt: skip
     for name, samples in own.items():
         print(f"added by the guard ({name}): p50 {p(samples, 0.5) - base:.3f} ms")
+    for name, samples in reads.items():
+        if samples:
+            print(f"{name:<16} {p(samples, 0.5):8.3f} {p(samples, 0.9):8.3f} {statistics.mean(samples) * 1000:8.3f}"
+                  "   (the gate's credential read before its hooks)")  # fmt: skip
     print(f"{'quote fetch':<16} {p(quote, 0.5):8.3f} {p(quote, 0.9):8.3f} {statistics.mean(quote) * 1000:8.3f}"
           "   (limits+market only; excluded from the row above)")  # fmt: skip
 

@@ -3,7 +3,8 @@
 Alpaca has answered ``status=open&nested=true`` with nothing once a bracket's entry filled (the entry
 is closed; alpaca-trade-api-js#87), and left a held stop-loss out of flat open listings
 (alpaca-trade-api-python#322). The stand-in below answers that way, on loopback, in Alpaca's shapes;
-the simulator (which rolls them up) is covered in tests/tools/test_order_visibility.py.
+the simulator (which now answers the same way) is covered in tests/tools/test_order_visibility.py and
+tests/simulator/test_nested_orders_sdk.py.
 """
 
 from __future__ import annotations

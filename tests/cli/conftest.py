@@ -1,19 +1,32 @@
-"""CLI tests run the installed console script in a subprocess, as a user would."""
+"""CLI tests: the command line as a user types it, against a private data dir.
+
+``cli(...)`` runs the command in this process (Typer's runner, on a thread of its own so the
+command's ``asyncio.run`` does not meet the test's event loop) and answers like ``subprocess.run``:
+returncode, stdout, stderr, with an unexpected exception's traceback on stderr and exit code 1, as
+the console script would print it. A process costs about a second of imports per command, and the
+suite makes hundreds of calls; ``cli.script(...)`` and ``cli.popen(...)`` run the installed console
+script in a real subprocess, for what needs one (the entry point, a terminal, signals, PATH-aware
+hints, servers). ``ALPACA_VAULT_TEST_CLI=subprocess`` runs every call as a subprocess.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures
+import logging
 import os
 import pty
 import select
 import subprocess
 import sys
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
+from typer.testing import CliRunner
 
 from alpaca_vault.db import Credential, Database
 from alpaca_vault.db.models import utcnow
@@ -21,6 +34,30 @@ from alpaca_vault.vault import AssociatedData, KeyRing, generate_key
 from tests.fixtures.postgres import PostgresDatabases
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "alpaca-vault"
+IN_PROCESS = os.environ.get("ALPACA_VAULT_TEST_CLI", "in-process") != "subprocess"
+
+
+def _invoke(args: list[str], input: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """One command in this process, with exactly ``env`` as its environment."""
+    from alpaca_vault.server.cli import app
+
+    overrides: dict[str, str | None] = {name: None for name in os.environ if name not in env}
+    overrides.update(env)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        result = CliRunner().invoke(app, args, input=input, env=overrides, catch_exceptions=True)
+    finally:
+        # The command's stderr log handler points at the runner's stream, closed now.
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+    stderr, code = result.stderr, result.exit_code
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+        code = 1
+    return subprocess.CompletedProcess([CONSOLE_SCRIPT.name, *args], code, result.stdout, stderr)
 
 
 @dataclass
@@ -57,6 +94,14 @@ class Cli:
     def __call__(
         self, *args: str, input: str | None = None, **extra: str
     ) -> subprocess.CompletedProcess[str]:
+        if not IN_PROCESS:
+            return self.script(*args, input=input, **extra)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            call = pool.submit(_invoke, list(args), input or "", self.environ(**extra))
+            return call.result(timeout=60)
+
+    def script(self, *args: str, input: str | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
+        """The installed console script in a subprocess, as a user's shell runs it."""
         return subprocess.run(
             [str(CONSOLE_SCRIPT), *args],
             input=input if input is not None else "",

@@ -147,7 +147,7 @@ def test_offline_validation_says_could_not_reach_alpaca_once(tmp_path: Path) -> 
 
 
 def test_hints_name_the_executable_when_it_is_not_on_path(tmp_path: Path) -> None:
-    cli = Cli(tmp_path / "data", None)
+    cli = Cli(tmp_path / "data", None).script  # a process of its own: the hint reads its own PATH once
     bare = {"PATH": "/usr/bin:/bin"}  # the venv's bin is not on it, as on a fresh clone
     empty = cli("credentials", "list", **bare)
     assert empty.returncode == 0

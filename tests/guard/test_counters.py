@@ -57,7 +57,18 @@ async def test_counts_today_the_last_minute_and_finds_duplicates(
                     state=state, notional_estimate=notional, created_at=now - age,
                 )
             )  # fmt: skip
+        # A replace 30 minutes ago: its increase counts toward the day's notional, not as another order.
+        session.add(
+            OrderIntent(
+                user_id=user.id, credential_id=cred.id, client_order_id="replacement", state="accepted",
+                request={"qty": "12", "client_order_id": "replacement", "replaces": "alpaca-order-1"},
+                notional_estimate=Decimal(200), created_at=now - timedelta(minutes=30),
+            )
+        )  # fmt: skip
     async with database.session(user.id, readonly=True) as session:
+        old_id = await count_activity(
+            session, user.id, cred.id, _order("yesterday"), now=now, duplicate_window_seconds=30
+        )
         fresh = await count_activity(
             session, user.id, cred.id, _order("new-id"), now=now, duplicate_window_seconds=30
         )
@@ -74,7 +85,9 @@ async def test_counts_today_the_last_minute_and_finds_duplicates(
             session, user.id, uuid.uuid4(), _order("new-id"), now=now, duplicate_window_seconds=30
         )
     # Today (New York): morning and recent; the rejected one never became an order.
-    assert (fresh.orders_today, fresh.notional_today, fresh.orders_last_minute) == (2, Decimal(2000), 1)
+    assert (fresh.orders_today, fresh.notional_today, fresh.orders_last_minute) == (2, Decimal(2200), 1)
+    # An id used before today is still the same order (found by the same read, outside the counted span).
+    assert old_id.same_id_exists and old_id.orders_today == 2
     assert (fresh.duplicate_of, fresh.duplicate_age_seconds, fresh.same_id_exists) == ("recent", 20, False)
     assert same.same_id_exists and same.duplicate_of is None
     assert other.duplicate_of is None  # a different size is a different order

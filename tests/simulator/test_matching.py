@@ -15,6 +15,11 @@ import httpx2
 import pytest
 
 from alpaca_vault.simulator import SimulatorConfig, create_app, serve_in_thread
+from alpaca_vault.simulator.assets import find_asset
+from alpaca_vault.simulator.books import Account, Position
+from alpaca_vault.simulator.clock import MarketClock
+from alpaca_vault.simulator.intake import build_order
+from alpaca_vault.simulator.matching import MatchingEngine
 from alpaca_vault.simulator.prices import PricePath
 from tests.fixtures.simulator import SimAccount, SimulatorHandle
 
@@ -139,7 +144,8 @@ def test_bracket_take_profit_cancels_the_stop(trader: Trader, market: SimulatorH
     )
     legs = {leg["type"]: leg for leg in bracket["legs"]}
     assert bracket["status"] == "filled"
-    assert {leg["status"] for leg in legs.values()} == {"new"}
+    # As on Alpaca: the take-profit works, the stop-loss waits its turn (one quantity for the pair).
+    assert (legs["limit"]["status"], legs["stop"]["status"]) == ("new", "held")
     market.pin_price("AAPL", "112")
     take_profit, stop_loss = trader.get(legs["limit"]["id"]), trader.get(legs["stop"]["id"])
     assert take_profit["status"] == "filled"
@@ -165,7 +171,44 @@ def test_bracket_legs_are_held_until_the_entry_fills(trader: Trader, market: Sim
     market.pin_price("AAPL", "94")
     entry = trader.get(bracket["id"])
     assert entry["status"] == "filled"
-    assert {leg["status"] for leg in entry["legs"]} == {"new"}
+    legs = {leg["type"]: leg for leg in entry["legs"]}
+    assert (legs["limit"]["status"], legs["stop_limit"]["status"]) == ("new", "held")
+    # The stop is reached but the bid is below the stop-loss limit: the stop-loss goes to work
+    # ("new") and replaces the take-profit; it fills once the bid is back at its limit.
+    market.pin_price("AAPL", "88")
+    take_profit, stop_loss = trader.get(legs["limit"]["id"]), trader.get(legs["stop_limit"]["id"])
+    assert (stop_loss["status"], stop_loss["filled_qty"]) == ("new", "0")
+    assert take_profit["status"] == "replaced"
+    assert take_profit["replaced_by"] == stop_loss["id"] and take_profit["replaced_at"] is not None
+    market.pin_price("AAPL", "89.5")
+    stop_loss = trader.get(legs["stop_limit"]["id"])
+    assert (stop_loss["status"], stop_loss["filled_qty"], stop_loss["filled_avg_price"]) == (
+        "filled",
+        "2",
+        "89",
+    )
+    assert trader.get(legs["limit"]["id"])["status"] == "replaced"
+    market.pin_price("AAPL", "200")  # the replaced take-profit never fills
+    assert trader.get(legs["limit"]["id"])["filled_qty"] == "0"
+
+
+def test_bracket_stop_loss_triggers_from_held(trader: Trader, market: SimulatorHandle) -> None:
+    market.pin_price("AAPL", "100")
+    cash = trader.cash()
+    bracket = trader.order(
+        qty="3", order_class="bracket", take_profit={"limit_price": "110"}, stop_loss={"stop_price": "90"}
+    )
+    legs = {leg["type"]: leg for leg in bracket["legs"]}
+    assert legs["stop"]["status"] == "held"
+    market.pin_price("AAPL", "95")  # above the stop: still held
+    assert trader.get(legs["stop"]["id"])["status"] == "held"
+    market.pin_price("AAPL", "89")
+    take_profit, stop_loss = trader.get(legs["limit"]["id"]), trader.get(legs["stop"]["id"])
+    assert (stop_loss["status"], stop_loss["filled_qty"]) == ("filled", "3")
+    assert (take_profit["status"], take_profit["replaced_by"]) == ("replaced", stop_loss["id"])
+    assert trader.position_qty() is None
+    sold_at = Decimal(stop_loss["filled_avg_price"])
+    assert trader.cash() == cash - Decimal("100.01") * 3 + sold_at * 3
 
 
 def test_bracket_prices_must_straddle_the_entry(trader: Trader, market: SimulatorHandle) -> None:
@@ -205,11 +248,23 @@ def _long_ko_with_an_oco_exit(trader: Trader, market: SimulatorHandle) -> dict[s
 
 def test_oco_stop_leg_cancels_the_take_profit(trader: Trader, market: SimulatorHandle) -> None:
     oco = _long_ko_with_an_oco_exit(trader, market)
-    assert oco["status"] == "new" and oco["legs"][0]["status"] == "new"
+    # The order is the take-profit limit and works; its stop-loss leg is held, watched for its stop.
+    assert oco["status"] == "new" and oco["legs"][0]["status"] == "held"
+    market.pin_price("KO", "58")
+    assert trader.get(oco["id"])["legs"][0]["status"] == "held"
     market.pin_price("KO", "56")
     parent = trader.get(oco["id"])
-    assert parent["status"] == "canceled"
+    assert (parent["status"], parent["replaced_by"]) == ("replaced", parent["legs"][0]["id"])
     assert parent["legs"][0]["status"] == "filled"
+    assert trader.position_qty("KO") is None
+
+
+def test_oco_take_profit_cancels_the_held_stop(trader: Trader, market: SimulatorHandle) -> None:
+    oco = _long_ko_with_an_oco_exit(trader, market)
+    market.pin_price("KO", "67")
+    parent = trader.get(oco["id"])
+    assert (parent["status"], parent["filled_qty"]) == ("filled", "10")
+    assert parent["legs"][0]["status"] == "canceled"
     assert trader.position_qty("KO") is None
 
 
@@ -384,3 +439,64 @@ def test_exchange_hours_clock() -> None:
         assert expired["expired_at"] is not None
         http.close()
         handle.close()
+
+
+def test_a_late_read_fills_the_stop_loss_that_came_first() -> None:
+    """Read once after half an hour in which the path fell through an OCO's stop and later rose to its
+    take-profit: the stop-loss took over first, so it fills and the take-profit is replaced, unfilled,
+    as if every second had been watched (resting orders are matched lazily, order by order)."""
+    prices, clock = PricePath(seed=11), MarketClock()
+    engine = MatchingEngine(prices, clock, Decimal(10**6))
+    asset = find_asset("AAPL")
+    assert asset is not None
+    span = 1800
+    for start in range(1_780_000_000, 1_780_000_000 + 400 * 600, 600):
+        grid = [start + i + 1.0 for i in range(span)]
+        trades = [prices.price("AAPL", t) for t in grid]
+        bids = [prices.quote("AAPL", t)[0] for t in grid]
+        low = trades.index(min(trades))  # the first moment at the window's low
+        if low == 0 or low == span - 1:
+            continue
+        stop, take_profit = trades[low], max(bids[low + 1 :])
+        if take_profit > max(bids[: low + 1]) and take_profit > prices.quote("AAPL", start)[0] + 1:
+            break
+    else:
+        pytest.fail("no stretch of the path falls to a low and then rises to a new high")
+    account = Account("a", "k", "s", "1", "ACTIVE", Decimal(0), Decimal(0), float(start))
+    account.positions["AAPL"] = Position(asset, Decimal(10), Decimal(1000))
+    body = {
+        "symbol": "AAPL", "qty": "10", "side": "sell", "type": "limit", "time_in_force": "gtc",
+        "order_class": "oco", "take_profit": {"limit_price": str(take_profit)},
+        "stop_loss": {"stop_price": str(stop)},
+    }  # fmt: skip
+    oco = build_order(account, body, prices, float(start))
+    engine.accept(account, oco, float(start))
+    for order in (oco, *oco.legs):
+        engine.evaluate(account, order, float(start), float(start), submitting=True)
+    assert (oco.status, oco.legs[0].status) == ("new", "held")
+    engine.sync(account, float(start + span))
+    stop_loss = oco.legs[0]
+    assert (stop_loss.status, stop_loss.filled_at) == ("filled", grid[low])
+    assert (oco.status, oco.replaced_at, oco.filled_qty) == ("replaced", grid[low], 0)
+    assert "AAPL" not in account.positions
+
+
+def test_stop_loss_takes_over_what_a_partial_take_profit_left(market: SimulatorHandle) -> None:
+    market.pin_price("KO", "60")
+    try:
+        trader = Trader(market, market.new_account(cash="100000"))
+        bracket = trader.order(
+            "KO", qty="1500", order_class="bracket",
+            take_profit={"limit_price": "66"}, stop_loss={"stop_price": "55"},
+        )  # fmt: skip
+        legs = {leg["type"]: leg["id"] for leg in bracket["legs"]}
+        market.pin_price("KO", "67")  # one second's liquidity: 1,000 of the 1,500 sold at 66
+        take_profit = trader.get(legs["limit"])
+        assert (take_profit["status"], take_profit["filled_qty"]) == ("partially_filled", "1000")
+        market.pin_price("KO", "50")
+        stop_loss = trader.get(legs["stop"])
+        assert (stop_loss["status"], stop_loss["qty"], stop_loss["filled_qty"]) == ("filled", "500", "500")
+        assert trader.get(legs["limit"])["status"] == "replaced"
+        assert trader.position_qty("KO") is None
+    finally:
+        market.pin_price("KO", None)

@@ -257,16 +257,18 @@ def test_bracket_order_nested_legs(trading: TradingClient) -> None:
     assert bracket.legs is not None and len(bracket.legs) == 2
     legs = {leg.type: leg for leg in bracket.legs}
     assert set(legs) == {OrderType.LIMIT, OrderType.STOP}
-    assert all(leg.side == OrderSide.SELL and leg.status == OrderStatus.NEW for leg in bracket.legs)
+    assert all(leg.side == OrderSide.SELL for leg in bracket.legs)
+    # As on Alpaca: the take-profit works while the stop-loss waits, held, for its stop.
+    assert (legs[OrderType.LIMIT].status, legs[OrderType.STOP].status) == (OrderStatus.NEW, OrderStatus.HELD)
     assert trading.get_order_by_id(bracket.id).legs is None  # legs roll up only when nested
     nested = trading.get_order_by_id(bracket.id, GetOrderByIdRequest(nested=True))
     assert {leg.id for leg in nested.legs or []} == {leg.id for leg in bracket.legs}
     open_nested = trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, nested=True))
     assert bracket.id in {o.id for o in open_nested}
     assert not {leg.id for leg in bracket.legs} & {o.id for o in open_nested}
-    # Canceling the take-profit leaves the stop; canceling the parent's remaining leg closes the group.
+    # Canceling the take-profit leaves the stop-loss as it was: held, still watched for its stop.
     trading.cancel_order_by_id(legs[OrderType.LIMIT].id)
-    assert trading.get_order_by_id(legs[OrderType.STOP].id).status == OrderStatus.NEW
+    assert trading.get_order_by_id(legs[OrderType.STOP].id).status == OrderStatus.HELD
 
 
 def test_clock_calendar_assets(trading: TradingClient) -> None:

@@ -128,26 +128,26 @@ async def test_options_round_trip(server_settings: Settings, sim_account: Any, s
         assert [p["qty"] for p in positions if p["symbol"] == long_call] == ["1"] or any(
             p["symbol"] == long_call and Decimal(str(p["qty"])) == 1 for p in positions
         )
-        # A bull call spread: buy the lower strike, sell the higher, one net order. The trading guard
-        # refuses mleg orders until its policy checks every leg (fail closed, guard/orders.py): the
-        # tool builds and checks the order, the guard refuses it, nothing reaches Alpaca.
+        # A bull call spread: buy the lower strike, sell the higher, one net order, checked leg by leg by
+        # the trading guard. Its net limit is far below the market, so it rests and leaves the positions be.
         low, high = calls[0], calls[-1]
-        before = len(simulator.orders(sim_account.api_key))
         spread = await client.call_tool(
             "alpaca_place_order",
             {
                 "order_class": "mleg",
                 "qty": 1,
                 "type": "limit",
-                "limit_price": "1.50",
+                "limit_price": "0.01",
                 "legs": [
                     {"symbol": low, "side": "buy", "ratio_qty": 1, "position_intent": "buy_to_open"},
                     {"symbol": high, "side": "sell", "ratio_qty": 1, "position_intent": "sell_to_open"},
                 ],
             },
         )
-        assert "multi-leg (mleg) orders are not checked by the trading guard yet" in error_text(spread)
-        assert len(simulator.orders(sim_account.api_key)) == before
+        resting = data(spread)["order"]
+        assert resting["order_class"] == "mleg" and resting["status"] in ("new", "accepted"), resting
+        assert "mleg" in text_of(spread)
+        await client.call_tool("alpaca_cancel_order", {"order_id": resting["id"]})
         held = {
             p["symbol"]: Decimal(str(p["qty"]))
             for p in data(await client.call_tool("alpaca_get_positions", {}))["positions"]

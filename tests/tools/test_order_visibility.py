@@ -55,9 +55,11 @@ async def test_bracket_exits_are_listed_explained_canceled_and_the_shares_sellab
         assert bracket["status"] == "filled"
         exits = {leg["id"] for leg in bracket["legs"]}
         assert len(exits) == 2
+        assert sorted(leg["status"] for leg in bracket["legs"]) == ["held", "new"]
         # The placement's summary names both exits and their state.
         assert "2 exit legs: take-profit limit " in text_of(placed)
         assert ", stop-loss stop " in text_of(placed)
+        assert "(new, id " in text_of(placed) and "(held, id " in text_of(placed)
 
         # The default list: the filled entry, with both exits live under it.
         listed = await client.call_tool("alpaca_list_orders", {})
@@ -74,7 +76,9 @@ async def test_bracket_exits_are_listed_explained_canceled_and_the_shares_sellab
         assert refused.is_error
         text = text_of(refused)
         assert "5 KO of the 5 held are held for open orders" in text
-        assert all(order_id in text for order_id in exits)
+        # Alpaca names the order holding them: the working take-profit (the stop-loss is held, behind it).
+        take_profit = next(leg["id"] for leg in bracket["legs"] if leg["type"] == "limit")
+        assert f"alpaca_cancel_order(order_id='{take_profit}')" in text
         assert "alpaca_cancel_order(order_id=" in text and "alpaca_cancel_all_orders" in text
 
         canceled = await client.call_tool("alpaca_cancel_all_orders", {})

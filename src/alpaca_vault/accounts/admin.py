@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 from sqlalchemy import delete, func, select
@@ -26,6 +27,9 @@ from alpaca_vault.accounts.tokens import (
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.models import ApiToken, Credential, User, utcnow
 from alpaca_vault.db.rls import maintenance_session
+
+if TYPE_CHECKING:
+    from alpaca_vault.audit.log import AuditLog
 
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 _NAME_RULE = "1-64 characters: letters, digits and . _ @ + - (starting with a letter or digit)"
@@ -104,10 +108,25 @@ def _record(token: ApiToken, user_name: str) -> TokenRecord:
 
 
 class AccountAdmin:
-    """Users and their tokens, across users (maintenance sessions on PostgreSQL)."""
+    """Users and their tokens, across users (maintenance sessions on PostgreSQL).
 
-    def __init__(self, db: Database) -> None:
+    With ``audit``, each change writes its event (``user.add``, ``user.remove``, ``token.create``,
+    ``token.revoke``, actor ``cli``) in the change's own transaction: an event that cannot be written
+    rolls the change back (fail closed), and no change is ever left without its record.
+    """
+
+    def __init__(self, db: Database, audit: AuditLog | None = None) -> None:
         self._db = db
+        self._audit = audit
+
+    async def _record(
+        self, session: AsyncSession, user_id: uuid.UUID, action: str, details: dict[str, Any]
+    ) -> None:
+        if self._audit is None:
+            return
+        from alpaca_vault.audit.chain import CLI
+
+        await self._audit.append(user_id, action, CLI, details=details, session=session)
 
     @property
     def db(self) -> Database:
@@ -136,6 +155,7 @@ class AccountAdmin:
             user = User(id=uuid.uuid4(), name=name, is_active=True, created_at=utcnow())
             session.add(user)
             await session.flush()
+            await self._record(session, user.id, "user.add", {"user_name": user.name})
             return UserRecord(user.id, user.name, user.is_active, user.created_at, 0, 0)
 
     async def list_users(self) -> list[UserRecord]:
@@ -159,6 +179,11 @@ class AccountAdmin:
             )
             record = UserRecord(
                 user.id, user.name, user.is_active, user.created_at, int(credentials or 0), int(tokens or 0)
+            )
+            # The last entry of the removed user's chain (the record outlives the user), in the same
+            # transaction as the delete.
+            await self._record(
+                session, user.id, "user.remove", {"user_name": user.name, "count": record.credentials}
             )
             await session.execute(delete(User).where(User.id == user.id))
             return record
@@ -187,6 +212,9 @@ class AccountAdmin:
             )
             session.add(row)
             await session.flush()
+            await self._record(
+                session, owner.id, "token.create", {"token_id": row.id, "token_name": row.name}
+            )
             return IssuedToken(record=_record(row, owner.name), token=SecretStr(token))
 
     async def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
@@ -205,6 +233,9 @@ class AccountAdmin:
             if revoked_now:
                 token.revoked_at = utcnow()
                 await session.flush()
+                await self._record(
+                    session, token.user_id, "token.revoke", {"token_id": token.id, "token_name": token.name}
+                )
             user_name = await session.scalar(select(User.name).where(User.id == token.user_id))
             return _record(token, user_name or "?"), revoked_now
 

@@ -34,6 +34,9 @@ DETAIL_KEYS = frozenset(
         "order_class",
         "limit_price",
         "stop_price",
+        "trail",  # a replace's new trail (#14)
+        "legs",  # a multi-leg order's legs, one "side ratio symbol [intent]" string each (#14)
+        "replaces",  # the Alpaca order id a replace replaces (#14)
         "client_order_id",
         "alpaca_order_id",
         "order_id",

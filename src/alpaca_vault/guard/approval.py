@@ -119,7 +119,11 @@ async def ask_with_link(
     """
     credential = call.credential
     client_order_id = str(call.client_order_id)
-    binding = approval_binding(credential.id, call.tool, call.order.to_alpaca(client_order_id))
+    request = call.order.to_alpaca(client_order_id)
+    replaced = (getattr(call, "arguments", None) or {}).get("order_id")
+    if str(call.intent) == "replace" and replaced:
+        request["replaces"] = str(replaced)  # approving a replace of one order never covers another's
+    binding = approval_binding(credential.id, call.tool, request)
     prior = await desk.answer(call.user_id, binding)
     if prior != "none":
         return "accept" if prior == "approved" else "decline"

@@ -9,15 +9,18 @@ a human is asked.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
 from alpaca_vault.guard.orders import (
+    NormalisedLeg,
     NormalisedOrder,
     NotionalEstimate,
     dollars,
     round_up_nicely,
+    underlying_of,
     units_that_fit,
 )
 from alpaca_vault.guard.policy import Policy
@@ -88,6 +91,8 @@ def check_call(
     estimate: NotionalEstimate | None = None,
     position_qty: Decimal | None = None,
     counters: Counters | None = None,
+    leg_positions: Mapping[str, Decimal] | None = None,
+    replaced_notional: Decimal | None = None,
 ) -> CheckReport:
     """Every rule of ``policy`` for one state-changing call; new orders get the full set."""
     report = CheckReport(policy.credential, policy.environment)
@@ -134,7 +139,10 @@ def check_call(
 
     if action == "place" and order is not None:
         _order_checks(policy, report, order, estimate or NotionalEstimate(None, None, "not estimated"),
-                      position_qty, counters or Counters())  # fmt: skip
+                      position_qty, counters or Counters(), leg_positions)  # fmt: skip
+    elif action == "replace" and order is not None:
+        _replace_checks(policy, report, order, estimate or NotionalEstimate(None, None, "not estimated"),
+                        counters or Counters(), replaced_notional)  # fmt: skip
     return report
 
 
@@ -145,40 +153,11 @@ def _order_checks(
     estimate: NotionalEstimate,
     position_qty: Decimal | None,
     counters: Counters,
+    leg_positions: Mapping[str, Decimal] | None = None,
 ) -> None:
     name = f"'{policy.credential}'"
     add = report.checks.append
-    symbol = order.symbol
-
-    if policy.symbols is not None and symbol not in policy.symbols:
-        allowed = ",".join([*policy.symbols, symbol])
-        add(
-            CheckResult(
-                "symbols",
-                False,
-                f"{symbol} is not among the symbols {name} may trade ({', '.join(policy.symbols)}). Trade one of "
-                f"those; or ask the owner to add it: {_policy_set(policy, '--symbols ' + shlex.quote(allowed))}.",
-                limit=", ".join(policy.symbols),
-                value=symbol,
-            )
-        )
-    else:
-        add(CheckResult("symbols", True, f"{symbol} is allowed."))
-
-    if symbol in policy.deny_symbols:
-        rest = ",".join(s for s in policy.deny_symbols if s != symbol) or "none"
-        add(
-            CheckResult(
-                "deny_symbols",
-                False,
-                f"{symbol} is on the deny list of {name}, so it cannot be traded with this credential; only "
-                f"its owner can lift that: {_policy_set(policy, '--deny-symbols ' + shlex.quote(rest))}.",
-                limit=", ".join(policy.deny_symbols),
-                value=symbol,
-            )
-        )
-    else:
-        add(CheckResult("deny_symbols", True, f"{symbol} is not denied."))
+    _symbol_checks(policy, report, order.symbols)
 
     if order.asset_class not in policy.asset_classes:
         wanted = ",".join([*policy.asset_classes, order.asset_class])
@@ -186,7 +165,7 @@ def _order_checks(
             CheckResult(
                 "asset_classes",
                 False,
-                f"{symbol} is {order.asset_class}, which {name} may not trade (allowed: "
+                f"{_what(order)} is {order.asset_class}, which {name} may not trade (allowed: "
                 f"{', '.join(policy.asset_classes)}); or ask the owner: "
                 f"{_policy_set(policy, '--asset-classes ' + wanted)}.",
                 limit=", ".join(policy.asset_classes),
@@ -225,7 +204,10 @@ def _order_checks(
     else:
         add(CheckResult("allow_extended_hours", True, "Extended hours: allowed or not asked for."))
 
-    _short_check(policy, report, order, position_qty)
+    if order.legs:
+        _spread_short_check(policy, report, order, leg_positions)
+    else:
+        _short_check(policy, report, order, position_qty)
     _notional_checks(policy, report, order, estimate, counters)
     _count_checks(policy, report, counters)
 
@@ -255,6 +237,132 @@ def _order_checks(
             f"Its estimated value, about {dollars(estimate.amount)}, is above {name}'s confirmation threshold of "
             f"{dollars(policy.confirm_above_notional)} (confirm_above_notional).",
         )
+
+
+def _what(order: NormalisedOrder) -> str:
+    return "This option spread" if order.legs else order.symbol
+
+
+def listed(symbol: str, symbols: list[str]) -> str | None:
+    """The entry of ``symbols`` that names ``symbol``: itself, or for an option contract its underlying."""
+    if symbol in symbols:
+        return symbol
+    root = underlying_of(symbol)
+    return root if root is not None and root in symbols else None
+
+
+def _symbol_checks(policy: Policy, report: CheckReport, symbols: list[str]) -> None:
+    """The allow-list and the deny list, for every symbol the order trades (each leg of a spread).
+
+    An option contract is allowed when it or its underlying is listed, and denied when it or its
+    underlying is denied (denying TSLA denies TSLA's options too)."""
+    name = f"'{policy.credential}'"
+    add = report.checks.append
+    allowed = policy.symbols
+    outside = [s for s in symbols if allowed is not None and listed(s, allowed) is None]
+    if allowed is not None and outside:
+        wanted = ",".join([*allowed, *outside])
+        which = ", ".join(outside)
+        leg = " (a leg of this spread)" if len(symbols) > 1 else ""
+        add(
+            CheckResult(
+                "symbols",
+                False,
+                f"{which}{leg} is not among the symbols {name} may trade ({', '.join(allowed)}). Trade one of "
+                f"those; or ask the owner to add it: {_policy_set(policy, '--symbols ' + shlex.quote(wanted))}.",
+                limit=", ".join(allowed),
+                value=which,
+            )
+        )
+    else:
+        add(CheckResult("symbols", True, f"{', '.join(symbols)}: allowed."))
+
+    denied = {s: entry for s in symbols if (entry := listed(s, policy.deny_symbols)) is not None}
+    if denied:
+        entries = set(denied.values())
+        rest = ",".join(s for s in policy.deny_symbols if s not in entries) or "none"
+        which = ", ".join(denied)
+        via = "; ".join(f"{s} by {e}" for s, e in denied.items() if s != e)
+        leg = " (a leg of this spread)" if len(symbols) > 1 else ""
+        add(
+            CheckResult(
+                "deny_symbols",
+                False,
+                f"{which}{leg} is on the deny list of {name}{f' ({via})' if via else ''}, so it cannot be traded "
+                f"with this credential; only its owner can lift that: "
+                f"{_policy_set(policy, '--deny-symbols ' + shlex.quote(rest))}.",
+                limit=", ".join(policy.deny_symbols),
+                value=which,
+            )
+        )
+    else:
+        add(CheckResult("deny_symbols", True, f"{', '.join(symbols)}: not denied."))
+
+
+def uncovered_short_legs(
+    order: NormalisedOrder, positions: Mapping[str, Decimal]
+) -> list[tuple[str, Decimal]]:
+    """The sell legs that would open a short option position, with the contracts left uncovered.
+
+    A sell leg is covered by contracts of the same symbol already held (a sell to close), then by the
+    order's own buy legs on the same underlying, of the same type (call/put), expiring on or after it:
+    such a long leg caps the short leg's loss (a vertical or calendar spread). Whatever is left is a
+    naked short option. Each long contract covers one short contract once.
+    """
+    assert order.qty is not None
+    spare: dict[NormalisedLeg, Decimal] = {
+        leg: order.qty * leg.ratio_qty for leg in order.legs if leg.side == "buy"
+    }
+    uncovered: list[tuple[str, Decimal]] = []
+    for leg in order.legs:
+        if leg.side != "sell":
+            continue
+        held = positions.get(leg.symbol, Decimal(0))
+        need = order.qty * leg.ratio_qty - max(held, Decimal(0))
+        # Longest-dated cover last: a same-expiry long covers first, leaving later ones for others.
+        for long in sorted(spare, key=lambda lg: lg.expiry):
+            if need <= 0:
+                break
+            if long.underlying == leg.underlying and long.right == leg.right and long.expiry >= leg.expiry:
+                used = min(need, spare[long])
+                spare[long] -= used
+                need -= used
+        if need > 0:
+            uncovered.append((leg.symbol, need))
+    return uncovered
+
+
+def _spread_short_check(
+    policy: Policy, report: CheckReport, order: NormalisedOrder, positions: Mapping[str, Decimal] | None
+) -> None:
+    name = f"'{policy.credential}'"
+    if policy.allow_short or not any(leg.side == "sell" for leg in order.legs):
+        report.checks.append(CheckResult("allow_short", True, "No sell leg, or short sales are allowed."))
+        return
+    naked = uncovered_short_legs(order, positions or {})
+    if not naked:
+        report.checks.append(
+            CheckResult(
+                "allow_short",
+                True,
+                "Every sell leg is covered (by contracts held, or by a buy leg of the same type, underlying "
+                "and an expiry no earlier).",
+            )
+        )
+        return
+    which = ", ".join(f"{format(n.normalize(), 'f')} x {s}" for s, n in naked)
+    report.checks.append(
+        CheckResult(
+            "allow_short",
+            False,
+            f"This spread would sell {which} uncovered (neither held nor covered by a buy leg of the same type "
+            f"and underlying expiring no earlier), opening a short option position, which the policy of {name} "
+            f"does not allow. Add a covering buy leg or sell only contracts held; or ask the owner: "
+            f"{_policy_set(policy, '--allow-short')}.",
+            limit="sell legs covered",
+            value=which,
+        )
+    )
 
 
 def _short_check(
@@ -295,7 +403,11 @@ def _notional_checks(
     order: NormalisedOrder,
     estimate: NotionalEstimate,
     counters: Counters,
+    *,
+    daily_amount: Decimal | None = None,
+    daily_what: str = "this one, about {},",
 ) -> None:
+    """Per-order and daily dollar limits; ``daily_amount`` is what the call adds to the day (default: all of it)."""
     name = f"'{policy.credential}'"
     add = report.checks.append
     limited = any(
@@ -340,10 +452,15 @@ def _notional_checks(
             add(CheckResult("max_order_notional", True, f"About {dollars(amount)}, within {dollars(limit)}."))
     if policy.max_daily_notional is not None and not counters.same_id_exists:
         limit = policy.max_daily_notional
-        total = counters.notional_today + amount
+        added = amount if daily_amount is None else daily_amount
+        total = counters.notional_today + added
         if total > limit:
             left = max(limit - counters.notional_today, Decimal(0))
-            fit = units_that_fit(left, order, estimate) if order.notional is None else None
+            fit = (
+                units_that_fit(left, order, estimate)
+                if order.notional is None and daily_amount is None
+                else None
+            )
             room = f"At most {dollars(left)} more fits today" + (f" ({fit})" if fit else "")
             raise_to = round_up_nicely(total)
             add(
@@ -351,7 +468,7 @@ def _notional_checks(
                     "max_daily_notional",
                     False,
                     f"Orders on {name} today (America/New_York) come to about {dollars(counters.notional_today)}; "
-                    f"this one, about {dollars(amount)}, would bring the day to {dollars(total)}, above the daily "
+                    f"{daily_what.format(dollars(added))} would bring the day to {dollars(total)}, above the daily "
                     f"limit of {dollars(limit)}. {room}; or ask the owner to raise it: "
                     f"{_policy_set(policy, f'--max-daily-notional {raise_to}')}.",
                     limit=dollars(limit),
@@ -366,6 +483,42 @@ def _notional_checks(
                     f"Today about {dollars(total)} with this one, within {dollars(limit)}.",
                 )
             )
+
+
+def _replace_checks(
+    policy: Policy,
+    report: CheckReport,
+    order: NormalisedOrder,
+    estimate: NotionalEstimate,
+    counters: Counters,
+    replaced_notional: Decimal | None,
+) -> None:
+    """A replace: the new order's notional against the per-order limit and the confirmation threshold;
+    what it adds over the order it replaces against the daily limit (a decrease frees nothing: the old
+    order may have been counted on another day)."""
+    name = f"'{policy.credential}'"
+    added: Decimal | None = None
+    if estimate.amount is not None:
+        added = max(estimate.amount - (replaced_notional or Decimal(0)), Decimal(0))
+    _notional_checks(
+        policy,
+        report,
+        order,
+        estimate,
+        counters,
+        daily_amount=added,
+        daily_what="this replace adds about {}, which",
+    )
+    if (
+        policy.confirm_above_notional is not None
+        and estimate.amount is not None
+        and estimate.amount > policy.confirm_above_notional
+    ):
+        report.ask(
+            "confirm_above_notional",
+            f"The replaced order's estimated value, about {dollars(estimate.amount)}, is above {name}'s "
+            f"confirmation threshold of {dollars(policy.confirm_above_notional)} (confirm_above_notional).",
+        )
 
 
 def _count_checks(policy: Policy, report: CheckReport, counters: Counters) -> None:

@@ -7,19 +7,18 @@ then count each other's intents and cannot together pass a daily limit.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import String, and_, bindparam, case, func, not_, null, or_, select, type_coerce
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.guard.checks import Counters
-from alpaca_vault.guard.orders import NormalisedOrder, fingerprint_of
+from alpaca_vault.guard.orders import NormalisedOrder, essence_of
 
 NEW_YORK = ZoneInfo("America/New_York")
 # Everything that is or may become an order counts; a rejected one never reached the book.
@@ -32,25 +31,42 @@ def start_of_trading_day(now: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
-def fingerprint_of_request(request: dict[str, object]) -> str:
-    """The duplicate fingerprint of a stored order body (the same for the same order under any id)."""
-    return fingerprint_of(request)
-
-
 # Module-level statements: compiled once, and run inline on SQLite (Database.read_inline).
-INTENTS_SINCE = (
-    select(
-        OrderIntent.client_order_id,
-        OrderIntent.request,
-        OrderIntent.state,
-        OrderIntent.notional_estimate,
-        OrderIntent.created_at,
-    )
-    .where(
-        OrderIntent.user_id == bindparam("user_id"),
-        OrderIntent.credential_id == bindparam("credential_id"),
+# ACTIVITY aggregates in SQL, so an order costs the same on a busy day as on a quiet one: today's and
+# the last minute's orders (a replace changes an order rather than adding one: its notional counts, not
+# its number), today's notional estimates as one exact decimal text list (summed here: the column is
+# decimal text on both backends, and a float sum would round money), and whether this client_order_id
+# already has an intent, whatever its age. WINDOW brings the few intents inside the duplicate window.
+# Equalities, not IN: an IN list is an expanding parameter, which read_inline cannot compile once.
+_COUNTED = or_(*(OrderIntent.state == state for state in COUNTED_STATES))
+_IS_REPLACE = OrderIntent.request["replaces"].as_string().is_not(None)
+_TODAY = OrderIntent.created_at >= bindparam("day_start")
+_MINE = (OrderIntent.user_id == bindparam("user_id"), OrderIntent.credential_id == bindparam("credential_id"))
+
+
+def _number_of(condition: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+ACTIVITY = select(
+    _number_of(and_(_COUNTED, _TODAY, not_(_IS_REPLACE))).label("orders_today"),
+    _number_of(and_(_COUNTED, OrderIntent.created_at >= bindparam("minute_ago"), not_(_IS_REPLACE))).label(
+        "orders_last_minute"
+    ),
+    func.aggregate_strings(
+        type_coerce(case((and_(_COUNTED, _TODAY), OrderIntent.notional_estimate), else_=null()), String), ","
+    ).label("notionals_today"),
+    _number_of(OrderIntent.client_order_id == bindparam("client_order_id")).label("same_id"),
+).where(
+    *_MINE,
+    or_(
         OrderIntent.created_at >= bindparam("since"),
-    )
+        OrderIntent.client_order_id == bindparam("client_order_id"),
+    ),
+)
+WINDOW = (
+    select(OrderIntent.client_order_id, OrderIntent.request, OrderIntent.created_at)
+    .where(*_MINE, OrderIntent.created_at >= bindparam("window_start"), _COUNTED, not_(_IS_REPLACE))
     .order_by(OrderIntent.created_at.desc())
 )
 INTENT_BY_CLIENT_ORDER_ID = select(OrderIntent.id).where(
@@ -59,12 +75,37 @@ INTENT_BY_CLIENT_ORDER_ID = select(OrderIntent.id).where(
 )
 
 
-def _since(now: datetime, duplicate_window_seconds: int) -> datetime:
-    return min(start_of_trading_day(now), now - timedelta(seconds=max(duplicate_window_seconds, 60)))
+async def client_order_id_taken(
+    session: AsyncSession | AsyncConnection, credential_id: uuid.UUID, client_order_id: str
+) -> bool:
+    """True when this credential already has an intent under ``client_order_id``."""
+    found = await session.scalar(
+        INTENT_BY_CLIENT_ORDER_ID, {"credential_id": credential_id, "client_order_id": client_order_id}
+    )
+    return found is not None
+
+
+def _params(
+    user_id: uuid.UUID,
+    credential_id: uuid.UUID,
+    order: NormalisedOrder,
+    now: datetime,
+    duplicate_window_seconds: int,
+) -> dict[str, Any]:
+    day_start = start_of_trading_day(now)
+    return {
+        "user_id": user_id,
+        "credential_id": credential_id,
+        "day_start": day_start,
+        "minute_ago": now - timedelta(seconds=60),
+        "since": min(day_start, now - timedelta(seconds=60)),
+        "window_start": now - timedelta(seconds=duplicate_window_seconds),
+        "client_order_id": order.client_order_id,
+    }
 
 
 async def count_activity(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     user_id: uuid.UUID,
     credential_id: uuid.UUID,
     order: NormalisedOrder,
@@ -72,22 +113,10 @@ async def count_activity(
     now: datetime,
     duplicate_window_seconds: int,
 ) -> Counters:
-    params = {
-        "user_id": user_id,
-        "credential_id": credential_id,
-        "since": _since(now, duplicate_window_seconds),
-    }
-    rows = (await session.execute(INTENTS_SINCE, params)).all()
-    counters = tally(rows, order, now=now, duplicate_window_seconds=duplicate_window_seconds)
-    if not counters.same_id_exists and order.client_order_id is not None:
-        # An older intent under this id (outside the counted span) is still the same order.
-        found = await session.scalar(
-            INTENT_BY_CLIENT_ORDER_ID,
-            {"credential_id": credential_id, "client_order_id": order.client_order_id},
-        )
-        if found is not None:
-            counters = replace(counters, same_id_exists=True)
-    return counters
+    params = _params(user_id, credential_id, order, now, duplicate_window_seconds)
+    activity = (await session.execute(ACTIVITY, params)).one()
+    window = (await session.execute(WINDOW, params)).all() if duplicate_window_seconds > 0 else []
+    return tally(activity, window, order, now=now)
 
 
 def count_activity_inline(
@@ -100,68 +129,40 @@ def count_activity_inline(
     duplicate_window_seconds: int,
 ) -> Counters | None:
     """``count_activity`` on the calling thread (SQLite files); None: use a session instead."""
-    params = {
-        "user_id": user_id,
-        "credential_id": credential_id,
-        "since": _since(now, duplicate_window_seconds),
-    }
-    rows = db.read_inline(INTENTS_SINCE, params)
-    if rows is None:
+    params = _params(user_id, credential_id, order, now, duplicate_window_seconds)
+    activity = db.read_inline(ACTIVITY, params)
+    window = db.read_inline(WINDOW, params) if duplicate_window_seconds > 0 else []
+    if not activity or window is None:
         return None
-    counters = tally(rows, order, now=now, duplicate_window_seconds=duplicate_window_seconds)
-    if not counters.same_id_exists and order.client_order_id is not None:
-        found = db.read_inline(
-            INTENT_BY_CLIENT_ORDER_ID,
-            {"credential_id": credential_id, "client_order_id": order.client_order_id},
-        )
-        if found is None:
-            return None
-        if found:
-            counters = replace(counters, same_id_exists=True)
-    return counters
+    return tally(activity[0], window, order, now=now)
 
 
-def tally(rows: Any, order: NormalisedOrder, *, now: datetime, duplicate_window_seconds: int) -> Counters:
-    """Today's orders and notional, the last minute's orders, a duplicate, this id: from the intents' rows."""
-    day_start = start_of_trading_day(now)
-    minute_ago = now - timedelta(seconds=60)
-    window_start = now - timedelta(seconds=duplicate_window_seconds)
-    fingerprint = order.fingerprint()
-    orders_today = 0
-    notional_today = Decimal(0)
-    last_minute = 0
+def tally(activity: Any, window: Any, order: NormalisedOrder, *, now: datetime) -> Counters:
+    """The counters from ACTIVITY's row and WINDOW's rows (the duplicate: the newest alike, under another id)."""
+    notionals = activity.notionals_today or ""
+    essence: list[Any] | None = None  # ours, computed when a stored order first looks alike
     duplicate_of: str | None = None
     duplicate_age: int | None = None
-    same_id = False
-    for row in rows:
-        if order.client_order_id is not None and row.client_order_id == order.client_order_id:
-            same_id = True
-        if row.state not in COUNTED_STATES:
-            continue
-        if row.created_at >= day_start:
-            orders_today += 1
-            notional_today += row.notional_estimate or Decimal(0)
-        if row.created_at >= minute_ago:
-            last_minute += 1
+    for row in window:
         if (
-            duplicate_of is None
-            and duplicate_window_seconds > 0
-            and row.created_at >= window_start
-            and row.client_order_id != order.client_order_id
+            row.client_order_id != order.client_order_id
             and isinstance(row.request, dict)
-            # Cheap comparisons first: most of a day's intents differ in symbol, side or type.
-            and row.request.get("symbol") == order.symbol
+            # Cheap comparisons first: most intents differ in symbol, side or type.
+            and row.request.get("symbol") == order.wire_symbol
             and row.request.get("side") == order.side
             and row.request.get("type") == order.type
-            and fingerprint_of_request(row.request) == fingerprint
         ):
-            duplicate_of = row.client_order_id
-            duplicate_age = max(int((now - row.created_at).total_seconds()), 0)
+            if essence is None:
+                essence = order.essence()
+            if essence_of(row.request) == essence:
+                duplicate_of = row.client_order_id
+                duplicate_age = max(int((now - row.created_at).total_seconds()), 0)
+                break
     return Counters(
-        orders_today=orders_today,
-        notional_today=notional_today,
-        orders_last_minute=last_minute,
+        orders_today=int(activity.orders_today),
+        notional_today=sum((Decimal(v) for v in notionals.split(",") if v), Decimal(0)),
+        orders_last_minute=int(activity.orders_last_minute),
         duplicate_of=duplicate_of,
         duplicate_age_seconds=duplicate_age,
-        same_id_exists=same_id,
+        same_id_exists=bool(order.client_order_id is not None and activity.same_id),
     )

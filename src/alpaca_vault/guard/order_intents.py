@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from alpaca_vault.audit.chain import Actor
@@ -26,7 +26,7 @@ from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.db.rls import maintenance_session
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 Outcome = Literal["accepted", "rejected", "unknown", "reconciled"]
 OPEN_STATES = ("pending", "unknown")
@@ -42,6 +42,8 @@ _ORDER_FIELDS = (
     "order_class",
     "limit_price",
     "stop_price",
+    "trail",
+    "replaces",
 )
 
 
@@ -82,7 +84,22 @@ def _info(row: OrderIntent, *, repeat: bool = False) -> OrderIntentInfo:
 
 def order_details(request: dict[str, Any]) -> dict[str, Any]:
     """The audit details of an order request: what was asked, never anything else."""
-    return {k: request[k] for k in _ORDER_FIELDS if request.get(k) is not None}
+    details = {k: request[k] for k in _ORDER_FIELDS if request.get(k) is not None}
+    legs = request.get("legs")
+    if isinstance(legs, list):  # a multi-leg order: each leg as "buy 1 AAPL261218C00190000 buy_to_open"
+        details["legs"] = leg_lines(legs)
+    return details
+
+
+def leg_lines(legs: list[Any]) -> list[str]:
+    """A multi-leg order's legs for the audit trail: short strings (its details hold scalars and strings)."""
+    return [
+        " ".join(
+            str(leg[k]) for k in ("side", "ratio_qty", "symbol", "position_intent") if leg.get(k) is not None
+        )
+        for leg in legs[:4]
+        if isinstance(leg, dict)
+    ]
 
 
 class OrderIntents:
@@ -94,7 +111,7 @@ class OrderIntents:
 
     async def record_in(
         self,
-        session: AsyncSession,
+        session: AsyncSession | AsyncConnection,
         user_id: uuid.UUID,
         credential_id: uuid.UUID,
         credential_name: str,
@@ -105,26 +122,32 @@ class OrderIntents:
         tool: str | None = None,
         notional_estimate: Decimal | None = None,
         details: dict[str, Any] | None = None,
+        action: str = "order.intent",
     ) -> OrderIntentInfo:
-        """Write the intent and its ``order.intent`` event inside the caller's transaction.
+        """Write the intent and its ``order.intent`` event (a replace's: ``order.replace``) inside the
+        caller's transaction.
 
         The trading guard uses this under its per-credential lock, so the intent counts toward the
         daily limits in the same transaction that checked them. A repeated client_order_id raises
         IntegrityError here (the caller's transaction is then lost); ``record`` handles that case.
         """
-        row = OrderIntent(
-            user_id=user_id,
-            credential_id=credential_id,
-            client_order_id=client_order_id,
-            request=request,
-            state="pending",
-            notional_estimate=notional_estimate,
-        )
-        session.add(row)
-        await session.flush()
+        now = datetime.now(UTC)
+        row: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "credential_id": credential_id,
+            "client_order_id": client_order_id,
+            "request": request,
+            "state": "pending",
+            "notional_estimate": notional_estimate,
+            "created_at": now,
+            "updated_at": now,
+        }
+        # A Core insert (the guard runs this on its locked Core connection; a session takes it too).
+        await session.execute(insert(OrderIntent), [row])
         await self.audit.append(
             user_id,
-            "order.intent",
+            action,
             actor,
             credential_id=credential_id,
             credential_name=credential_name,
@@ -132,7 +155,7 @@ class OrderIntents:
             details={**order_details(request), "client_order_id": client_order_id, **(details or {})},
             session=session,
         )
-        return _info(row)
+        return OrderIntentInfo(**row, alpaca_order_id=None, alpaca_status=None, error=None)
 
     async def record(
         self,
@@ -145,6 +168,7 @@ class OrderIntents:
         actor: Actor,
         tool: str | None = None,
         notional_estimate: Decimal | None = None,
+        action: str = "order.intent",
     ) -> OrderIntentInfo:
         """Write the intent (pending) and its ``order.intent`` event; raises AuditUnavailable if not written.
 
@@ -166,6 +190,7 @@ class OrderIntents:
                         actor=actor,
                         tool=tool,
                         notional_estimate=notional_estimate,
+                        action=action,
                     )
             except IntegrityError:
                 pass
@@ -180,7 +205,7 @@ class OrderIntents:
                 ).scalar_one()
                 await self.audit.append(
                     user_id,
-                    "order.intent",
+                    action,
                     actor,
                     credential_id=credential_id,
                     credential_name=credential_name,

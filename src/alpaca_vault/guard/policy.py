@@ -74,7 +74,9 @@ class PolicySettings(BaseModel):
         default_factory=lambda: list(ORDER_TYPES), min_length=1, description="Order types allowed."
     )
     allow_short: bool = Field(
-        default=True, description="A sell larger than the position held is refused unless true."
+        default=True,
+        description="A sell larger than the position held, or an option spread's uncovered sell leg, is refused "
+        "unless true.",
     )
     allow_extended_hours: bool = Field(default=True, description="Orders with extended_hours=true allowed.")
     confirm_above_notional: Dollars | None = Field(

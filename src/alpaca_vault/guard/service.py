@@ -28,12 +28,20 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from alpaca_vault.broker.errors import AlpacaError, AlpacaNotFound
-from alpaca_vault.broker.models import OrderRequest, Quote
+from alpaca_vault.broker.models import OrderRequest, Quote, ReplaceOrderRequest
 from alpaca_vault.guard.approval import ApprovalDesk, ApprovalRequired, ask_with_link
-from alpaca_vault.guard.checks import Action, CheckReport, CheckResult, Counters, check_call
+from alpaca_vault.guard.checks import (
+    Action,
+    CheckReport,
+    CheckResult,
+    Counters,
+    check_call,
+    uncovered_short_legs,
+)
 from alpaca_vault.guard.confirm import Confirmation, ConfirmationNeeded, ask_person
-from alpaca_vault.guard.counters import count_activity, count_activity_inline
+from alpaca_vault.guard.counters import client_order_id_taken, count_activity, count_activity_inline
 from alpaca_vault.guard.errors import ConfirmationDeclined, PolicyRefused, Refusal
+from alpaca_vault.guard.order_intents import leg_lines
 from alpaca_vault.guard.orders import (
     NormalisedOrder,
     NotionalEstimate,
@@ -51,7 +59,7 @@ from alpaca_vault.guard.store import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
     from alpaca_vault.broker.client import AlpacaClient, AlpacaKeys
     from alpaca_vault.db.engine import Database
@@ -88,6 +96,7 @@ class GuardedCall(Protocol):
     order: Any
     client_order_id: str | None
     order_intent: Any  # set by the guard once it wrote the durable intent
+    arguments: Any  # the validated non-secret arguments (a replace's order_id)
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,9 @@ class MarketFacts:
     position_qty: Decimal | None = None
     buying_power: Decimal | None = None
     unavailable: list[str] = field(default_factory=list)
+    # A multi-leg order: each leg's latest quote, and the positions held (by symbol).
+    leg_quotes: dict[str, Quote] = field(default_factory=dict)
+    leg_positions: dict[str, Decimal] | None = None
 
 
 async def fetch_facts(
@@ -107,7 +119,11 @@ async def fetch_facts(
     position: bool,
     account: bool = False,
 ) -> MarketFacts:
-    """The latest quote, the position and the buying power the checks (or the preview) need."""
+    """The latest quote, the position and the buying power the checks (or the preview) need.
+
+    A multi-leg order: every leg's quote in one request, and every position in one request."""
+    if order.legs:
+        return await _spread_facts(broker, keys, order, quote=quote, position=position, account=account)
     unavailable: list[str] = []
     latest: Quote | None = None
     held: Decimal | None = None
@@ -133,6 +149,45 @@ async def fetch_facts(
     return MarketFacts(latest, held, power, unavailable)
 
 
+async def _spread_facts(
+    broker: AlpacaClient,
+    keys: AlpacaKeys,
+    order: NormalisedOrder,
+    *,
+    quote: bool,
+    position: bool,
+    account: bool,
+) -> MarketFacts:
+    unavailable: list[str] = []
+    quotes: dict[str, Quote] = {}
+    held: dict[str, Decimal] | None = None
+    power: Decimal | None = None
+    if quote:
+        try:
+            quotes = await broker.get_latest_quote(keys, order.symbols)
+        except AlpacaError as exc:
+            unavailable.append(f"latest quotes ({type(exc).__name__})")
+    if position:
+        try:
+            held = {p.symbol: Decimal(p.qty) for p in await broker.get_positions(keys) if p.qty is not None}
+        except AlpacaError as exc:
+            unavailable.append(f"positions ({type(exc).__name__})")
+    if account:
+        try:
+            bp = (await broker.get_account(keys)).buying_power
+            power = Decimal(bp) if bp is not None else None
+        except AlpacaError as exc:
+            unavailable.append(f"account ({type(exc).__name__})")
+    return MarketFacts(buying_power=power, unavailable=unavailable, leg_quotes=quotes, leg_positions=held)
+
+
+def _dollar_rules(policy: Policy) -> bool:
+    return any(
+        rule is not None
+        for rule in (policy.max_order_notional, policy.max_daily_notional, policy.confirm_above_notional)
+    )
+
+
 def _needs_quote(policy: Policy, order: NormalisedOrder) -> bool:
     """A quote only when a dollar rule needs the market order's value (no extra call otherwise)."""
     dollar_rules = (policy.max_order_notional, policy.max_daily_notional, policy.confirm_above_notional)
@@ -140,7 +195,12 @@ def _needs_quote(policy: Policy, order: NormalisedOrder) -> bool:
 
 
 def _needs_position(policy: Policy, order: NormalisedOrder) -> bool:
-    return order.side == "sell" and not policy.allow_short
+    if policy.allow_short:
+        return False
+    if order.legs:
+        # Only a sell leg that the order's own buy legs leave uncovered needs the positions.
+        return bool(uncovered_short_legs(order, {}))
+    return order.side == "sell"
 
 
 @dataclass
@@ -151,11 +211,24 @@ class Evaluation:
     estimate: NotionalEstimate | None = None
     counters: Counters | None = None
     facts: MarketFacts = field(default_factory=MarketFacts)
+    # A replace: the replaced order's estimated notional (None: unknown, or no dollar rule to check).
+    replaced_notional: Decimal | None = None
+
+    @property
+    def counted_notional(self) -> Decimal | None:
+        """What this call adds to the day's notional: the order's estimate; a replace's increase (never < 0)."""
+        amount = self.estimate.amount if self.estimate is not None else None
+        if amount is None or self.replaced_notional is None:
+            return amount
+        return max(amount - self.replaced_notional, Decimal(0))
 
 
 # Hooks another room supplies when the server is assembled (the audit trail; the intent store).
 RecordRefusal = Callable[[GuardedCall, dict[str, Any]], Awaitable[None]]
-RecordIntent = Callable[["AsyncSession", GuardedCall, NormalisedOrder, NotionalEstimate], Awaitable[None]]
+# (session, call, the order when known, the notional it adds to the day)
+RecordIntent = Callable[
+    ["AsyncConnection", GuardedCall, NormalisedOrder | None, Decimal | None], Awaitable[None]
+]
 CountActivity = Callable[
     ["AsyncSession", uuid.UUID, uuid.UUID, NormalisedOrder, datetime, int], Awaitable[Counters]
 ]
@@ -203,11 +276,11 @@ class Guard:
         self.approvals: ApprovalDesk | None = None
         self.last_quote_seconds = 0.0  # for bench/: the quote fetch, reported apart from the guard's own time
 
-    async def _counters(self, session: AsyncSession, user_id: uuid.UUID, credential: CredentialRef,
-                        order: NormalisedOrder, policy: Policy) -> Counters:  # fmt: skip
+    async def _counters(self, session: AsyncSession | AsyncConnection, user_id: uuid.UUID, credential: CredentialRef,
+                        order: NormalisedOrder, policy: Policy, window: int | None = None) -> Counters:  # fmt: skip
         return await count_activity(
             session, user_id, credential.id, order, now=self._now(),
-            duplicate_window_seconds=policy.duplicate_window_seconds,
+            duplicate_window_seconds=policy.duplicate_window_seconds if window is None else window,
         )  # fmt: skip
 
     async def evaluate(
@@ -234,7 +307,7 @@ class Guard:
             return Evaluation(policy, report, order)
         if facts is None:
             facts = await self._facts(user_id, credential, policy, order, keys, want_account)
-        estimate = estimate_notional(order, facts.quote)
+        estimate = estimate_notional(order, facts.quote, facts.leg_quotes)
         window = policy.duplicate_window_seconds
         counters = count_activity_inline(
             self._db, user_id, credential.id, order, now=self._now(), duplicate_window_seconds=window
@@ -243,9 +316,63 @@ class Guard:
             async with self._db.session(user_id, readonly=True) as session:
                 counters = await self._counters(session, user_id, credential, order, policy)
         report = check_call(
-            policy, action, order=order, estimate=estimate, position_qty=facts.position_qty, counters=counters
-        )
+            policy, action, order=order, estimate=estimate, position_qty=facts.position_qty, counters=counters,
+            leg_positions=facts.leg_positions,
+        )  # fmt: skip
         return Evaluation(policy, report, order, estimate, counters, facts)
+
+    async def evaluate_replace(
+        self, user_id: uuid.UUID, credential: CredentialRef, policy: Policy, order_id: str,
+        changes: ReplaceOrderRequest, client_order_id: str | None, *, count: bool = True,
+    ) -> Evaluation:  # fmt: skip
+        """A replace against the dollar rules: the open order is read from Alpaca, the changes applied,
+        and both priced the same way (a market-priced order from the latest quote)."""
+        if not _dollar_rules(policy):
+            return Evaluation(policy, check_call(policy, "replace"))
+        unreadable: str | None = None
+        old: NormalisedOrder | None = None
+        facts = MarketFacts()
+        started = time.perf_counter()
+        try:
+            async with self._open_keys(user_id, credential.id) as keys:
+                try:
+                    old = NormalisedOrder.from_alpaca(await self._broker.get_order(keys, order_id))
+                except AlpacaError as exc:
+                    unreadable = type(exc).__name__
+                if old is not None and needs_quote(old):
+                    facts = await fetch_facts(self._broker, keys, old, quote=True, position=False)
+        finally:
+            self.last_quote_seconds = time.perf_counter() - started
+        if old is None:
+            report = check_call(policy, "replace")
+            report.checks.append(
+                CheckResult(
+                    "notional_estimate",
+                    False,
+                    f"The order to replace ({order_id[:64]}) could not be read from Alpaca ({unreadable}), and "
+                    f"'{policy.credential}' has dollar limits that must be checked first. Check the order id "
+                    "(it must be an open order of this credential) and try again.",
+                    value="unknown",
+                )
+            )
+            return Evaluation(policy, report)
+        new = old.replaced_by(changes, client_order_id)
+        estimate = estimate_notional(new, facts.quote, facts.leg_quotes)
+        before = estimate_notional(old, facts.quote, facts.leg_quotes).amount
+        if not count:  # the caller counts under its lock
+            return Evaluation(policy, check_call(policy, "replace"), new, estimate, None, facts, before)
+        counters = count_activity_inline(
+            self._db, user_id, credential.id, new, now=self._now(), duplicate_window_seconds=0
+        )
+        if counters is None:
+            async with self._db.session(user_id, readonly=True) as session:
+                counters = await count_activity(
+                    session, user_id, credential.id, new, now=self._now(), duplicate_window_seconds=0
+                )
+        report = check_call(
+            policy, "replace", order=new, estimate=estimate, counters=counters, replaced_notional=before
+        )
+        return Evaluation(policy, report, new, estimate, counters, facts, replaced_notional=before)
 
     async def _facts(self, user_id: uuid.UUID, credential: CredentialRef, policy: Policy,
                      order: NormalisedOrder, keys: AlpacaKeys | None, want_account: bool) -> MarketFacts:  # fmt: skip
@@ -265,7 +392,12 @@ class Guard:
             self.last_quote_seconds = time.perf_counter() - started
 
     async def before_send(self, call: GuardedCall) -> None:
-        """The gate's before-send hook for every state-changing intent (raising refuses the call)."""
+        """The gate's before-send hook for every state-changing intent (raising refuses the call).
+
+        The common case costs one policy read (inline on SQLite) and one locked transaction that checks
+        and writes the intent. Only a call that needs a person takes a second locked pass, after the
+        answer (no lock is held while a person decides).
+        """
         action = ACTION_OF_INTENT.get(str(call.intent))
         if action is None or call.credential is None:
             return
@@ -273,19 +405,70 @@ class Guard:
         order: NormalisedOrder | None = None
         if action == "place" and isinstance(call.order, OrderRequest):
             order = NormalisedOrder.from_request(call.order, call.client_order_id)
-        first = await self.evaluate(call.user_id, credential, action, order)
-        await self._refuse_if_needed(call, first)
-        confirmed: set[str] = set()
-        if first.report.needs_confirmation:
-            await self._confirm(call, action, credential, first)
-            confirmed = set(first.report.confirmation_rules)
-        # The decision that counts: under the per-credential lock, with the intent written in it.
-        async with self._db.session(call.user_id) as session:
+        policy = await self._policy(call.user_id, credential)
+        first = Evaluation(policy, check_call(policy, action), order)
+        await self._refuse_if_needed(call, first)  # mode and kill switch: before any market read
+        # A replace (not an exercise or a configuration change, which share its action) is an order too.
+        replacing = str(call.intent) == "replace" and isinstance(call.order, ReplaceOrderRequest)
+        if replacing:
+            assert isinstance(call.order, ReplaceOrderRequest)
+            order_id = str((getattr(call, "arguments", None) or {}).get("order_id") or "")
+            first = await self.evaluate_replace(
+                call.user_id, credential, policy, order_id, call.order, call.client_order_id, count=False
+            )
+            await self._refuse_if_needed(call, first)
+            order = first.order
+        elif order is not None:
+            facts = await self._facts(call.user_id, credential, policy, order, None, False)
+            first = Evaluation(
+                policy,
+                first.report,
+                order,
+                estimate_notional(order, facts.quote, facts.leg_quotes),
+                None,
+                facts,
+            )
+        confirmed: set[str] | None = None
+        while True:
+            decided = await self._decide(
+                call, action, credential, order, first, replacing, confirmed or set()
+            )
+            if decided is None:
+                return  # allowed, and the intent (if any) is written
+            if not decided.report.allowed or confirmed is not None:
+                if decided.report.allowed:  # asked once already, and what was confirmed no longer covers it
+                    decided.report.checks.append(_changed_meanwhile(decided.policy))
+                await self._refuse_if_needed(call, decided)
+            await self._confirm(call, action, credential, decided)
+            confirmed = set(decided.report.confirmation_rules)
+
+    async def _policy(self, user_id: uuid.UUID, credential: CredentialRef) -> Policy:
+        policy = load_policy_inline(self._db, user_id, credential)
+        if policy is None:
+            async with self._db.session(user_id, readonly=True) as session:
+                policy = await load_policy(session, user_id, credential)
+        return policy
+
+    async def _decide(self, call: GuardedCall, action: Action, credential: CredentialRef,
+                      order: NormalisedOrder | None, first: Evaluation, replacing: bool,
+                      confirmed: set[str]) -> Evaluation | None:  # fmt: skip
+        """The decision that counts: under the per-credential lock, the policy and today's counters read
+        again, every check run, and the intent written in the same transaction. None: allowed and
+        recorded; else the evaluation that refuses, or that asks a person for what is not yet confirmed
+        (nothing is written then). Core statements on one connection: the ORM's unit of work costs more
+        than these few rows."""
+        async with self._db.connection(call.user_id) as session:
             await lock_credential(session, call.user_id, credential.id)
             policy = await load_policy(session, call.user_id, credential)
+            window = 0 if replacing else None
             counters = (
-                await self._counters(session, call.user_id, credential, order, policy) if order else None
+                await self._counters(session, call.user_id, credential, order, policy, window)
+                if order
+                else None
             )
+            if counters is None and replacing and call.client_order_id is not None:
+                taken = await client_order_id_taken(session, credential.id, call.client_order_id)
+                counters = Counters(same_id_exists=taken)
             report = check_call(
                 policy,
                 action,
@@ -293,22 +476,20 @@ class Guard:
                 estimate=first.estimate,
                 position_qty=first.facts.position_qty,
                 counters=counters,
+                leg_positions=first.facts.leg_positions,
+                replaced_notional=first.replaced_notional,
             )
-            if report.allowed and not set(report.confirmation_rules) <= confirmed:
-                report.checks.append(_changed_meanwhile(policy))
-            if not report.allowed:
-                final = Evaluation(policy, report, order, first.estimate, counters, first.facts)
-            elif (
-                order is not None
+            if not report.allowed or not set(report.confirmation_rules) <= confirmed:
+                return Evaluation(
+                    policy, report, order, first.estimate, counters, first.facts, first.replaced_notional
+                )
+            if (
+                (order is not None or replacing)
                 and self._record_intent is not None
                 and not (counters is not None and counters.same_id_exists)  # a retry: its intent exists
             ):
-                assert first.estimate is not None
-                await self._record_intent(session, call, order, first.estimate)
-                return
-            else:
-                return
-        await self._refuse_if_needed(call, final)
+                await self._record_intent(session, call, order, first.counted_notional)
+            return None
 
     async def _refuse_if_needed(self, call: GuardedCall, evaluation: Evaluation) -> None:
         report = evaluation.report
@@ -330,9 +511,12 @@ class Guard:
         reasons = evaluation.report.confirmation_reasons
         order = evaluation.order
         summary = summary_of(call.tool, action, credential, order, evaluation.estimate, reasons)
-        confirmation = Confirmation.bound_to(
-            summary, str(credential.id), call.tool, action, order.fingerprint() if order else call.tool
-        )
+        binding = [str(credential.id), call.tool, action, order.fingerprint() if order else call.tool]
+        replaced = (getattr(call, "arguments", None) or {}).get("order_id") if action == "replace" else None
+        if replaced:
+            summary = summary.replace(": ", f": replace order {str(replaced)[:64]} with ", 1)
+            binding.append(str(replaced))  # the person confirmed replacing this order, not another
+        confirmation = Confirmation.bound_to(summary, *binding)
         try:
             answer = await self._ask(call, confirmation, credential, order)
         except ConfirmationNeeded as needed:
@@ -373,9 +557,10 @@ class Guard:
         """A ``guard.refused`` audit event: the rule(s), the outcome, the environment and the order."""
         details: dict[str, Any] = {"policy_rule": rules, "outcome": outcome, "environment": environment}
         if order is not None:
-            details.update(
-                {k: v for k, v in order.as_json().items() if k in _AUDITED_ORDER_FIELDS and v is not None}
-            )
+            body = order.as_json()
+            details.update({k: v for k, v in body.items() if k in _AUDITED_ORDER_FIELDS and v is not None})
+            if order.legs:
+                details["legs"] = leg_lines(body["legs"])
         if error is not None:
             details["error"] = error
         if self._record_refusal is None:

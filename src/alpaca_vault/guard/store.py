@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 if TYPE_CHECKING:
     from alpaca_vault.audit.log import AuditLog
@@ -63,7 +63,9 @@ def policy_from_row(credential: CredentialRef, row: Any | None) -> Policy:
     )
 
 
-async def load_policy(session: AsyncSession, user_id: uuid.UUID, credential: CredentialRef) -> Policy:
+async def load_policy(
+    session: AsyncSession | AsyncConnection, user_id: uuid.UUID, credential: CredentialRef
+) -> Policy:
     """The policy in force for ``credential`` (its stored row, else its environment's defaults)."""
     row = (await session.execute(POLICY_ROW, {"user_id": user_id, "credential_id": credential.id})).first()
     return policy_from_row(credential, row)
@@ -77,14 +79,17 @@ def load_policy_inline(db: Database, user_id: uuid.UUID, credential: CredentialR
     return policy_from_row(credential, rows[0] if rows else None)
 
 
-async def lock_credential(session: AsyncSession, user_id: uuid.UUID, credential_id: uuid.UUID) -> None:
+async def lock_credential(
+    session: AsyncSession | AsyncConnection, user_id: uuid.UUID, credential_id: uuid.UUID
+) -> None:
     """Serialize this credential's guarded calls until the transaction ends.
 
     PostgreSQL: a row lock on the credential (every replica waits on the same row;
     FOR NO KEY UPDATE still lets order intents reference it). SQLite: the session's
     BEGIN IMMEDIATE already holds the database's write lock.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.dialect if isinstance(session, AsyncConnection) else session.get_bind().dialect
+    if dialect.name == "postgresql":
         await session.execute(
             text("SELECT id FROM credentials WHERE id = :id AND user_id = :user_id FOR NO KEY UPDATE"),
             {"id": credential_id, "user_id": user_id},

@@ -9,16 +9,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert
 
 from alpaca_vault.broker.client import AlpacaKeys
 from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.guard.order_intents import order_details
-from alpaca_vault.guard.orders import NormalisedOrder, NotionalEstimate
+from alpaca_vault.guard.orders import NormalisedOrder
 from alpaca_vault.guard.service import Guard, GuardedCall
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
     from alpaca_vault.audit.log import AuditLog
     from alpaca_vault.broker.client import AlpacaClient
@@ -47,11 +50,21 @@ def build_guard(
             )
 
     async def record_intent(
-        session: AsyncSession, call: GuardedCall, order: NormalisedOrder, estimate: NotionalEstimate
+        session: AsyncConnection, call: GuardedCall, order: NormalisedOrder | None, notional: Decimal | None
     ) -> None:
-        """The durable order intent, in the guard's locked transaction (so it counts at once everywhere)."""
+        """The durable order intent, in the guard's locked transaction (so it counts at once everywhere).
+
+        A replace's intent is the replacement request with the id of the order it replaces; its event
+        is ``order.replace``, and its notional is what it adds to the day."""
         assert call.client_order_id is not None and call.credential is not None
         request = call.order.to_alpaca(call.client_order_id)
+        action = "order.intent"
+        if str(call.intent) == "replace":
+            request["replaces"] = str((call.arguments or {}).get("order_id") or "")
+            action = "order.replace"
+            if order is not None:  # what the replacement order is, for the record and the duplicate tally
+                request.setdefault("symbol", order.wire_symbol)
+                request.setdefault("side", order.side)
         if intents is not None:
             # The audit trail's store: the intent and its order.intent event; the outcome is settled
             # on the same intent after the call (tools/audit_hooks.py reads call.order_intent).
@@ -64,25 +77,28 @@ def build_guard(
                 request,
                 actor=call.actor,
                 tool=call.tool,
-                notional_estimate=estimate.amount,
+                notional_estimate=notional,
                 details={"environment": call.credential.environment},
+                action=action,
             )
             return
-        session.add(
-            OrderIntent(
-                user_id=call.user_id,
-                credential_id=call.credential.id,
-                client_order_id=call.client_order_id,
-                request=request,
-                state="pending",
-                notional_estimate=estimate.amount,
-            )
+        await session.execute(
+            insert(OrderIntent),
+            [
+                {
+                    "user_id": call.user_id,
+                    "credential_id": call.credential.id,
+                    "client_order_id": call.client_order_id,
+                    "request": request,
+                    "state": "pending",
+                    "notional_estimate": notional,
+                }
+            ],
         )
-        await session.flush()
         if audit is not None:
             await audit.append(
                 call.user_id,
-                "order.intent",
+                action,
                 call.actor,
                 credential_id=call.credential.id,
                 credential_name=call.credential.name,

@@ -91,6 +91,25 @@ class Order:
         """Open and eligible to fill (a held leg waits for its parent)."""
         return self.is_open and self.status != "held"
 
+    @property
+    def listed_open(self) -> bool:
+        """Whether ``GET /v2/orders?status=open`` lists it: Alpaca counts a held leg as closed there
+        (alpaca-trade-api-python#322, alpaca-trade-api-js#80/#87) though it is live and cancelable."""
+        return self.is_open and self.status != "held"
+
+    @property
+    def watching_stop(self) -> bool:
+        """A held stop-loss whose OCO partner is working: Alpaca's engine triggers it at its stop.
+
+        That is the stop-loss of an OCO order, or of a bracket whose entry has filled; before the
+        entry fills both bracket exits only wait."""
+        parent = self.parent
+        if self.status != "held" or self.stop_price is None or parent is None:
+            return False
+        if parent.order_class == "oco":
+            return parent.is_open
+        return parent.order_class == "bracket" and parent.status == "filled"
+
     def remaining_qty(self) -> Decimal:
         return (self.qty - self.filled_qty) if self.qty is not None else ZERO
 

@@ -200,8 +200,9 @@ class Broker:
             for order in account.orders:
                 if nested and order.parent is not None:
                     continue
-                # Rolled up, a group is open while any of it is: a filled bracket entry with live exits.
-                live = order.is_open or (nested and any(leg.is_open for leg in order.legs))
+                # As Alpaca lists them: a held leg is not "open" (though live and cancelable), and
+                # rolled up, a group goes by its parent: a filled entry with live exits is "closed".
+                live = order.listed_open
                 if status == "open" and not live:
                     continue
                 if status == "closed" and live:

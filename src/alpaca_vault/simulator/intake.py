@@ -259,7 +259,8 @@ def _attach_legs(order: Order, body: dict[str, Any], prices: PricePath, now: flo
             raise unprocessable(
                 "oco take_profit.limit_price must be on the other side of stop_loss.stop_price"
             )
-        order.legs.append(exit_leg(order, order.side, sl_stop, sl_limit, now, status="new"))
+        # As on Alpaca the stop-loss waits "held" while the take-profit works; its stop is watched.
+        order.legs.append(exit_leg(order, order.side, sl_stop, sl_limit, now, status="held"))
         return
     base = order.limit_price or order.stop_price or prices.price(order.asset.symbol, now)
     if tp_price is not None and (tp_price - base) * sign < CENT:

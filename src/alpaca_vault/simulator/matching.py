@@ -65,7 +65,9 @@ class MatchingEngine:
     def evaluate(
         self, account: Account, order: Order, start: float, end: float, submitting: bool = False
     ) -> None:
-        if not order.working or (order.parent is not None and order.parent.order_class == "mleg"):
+        if not (order.working or order.watching_stop) or (
+            order.parent is not None and order.parent.order_class == "mleg"
+        ):
             # A multi-leg order's legs execute only together, when their parent does.
             order.last_eval = max(order.last_eval, end)
             return
@@ -74,6 +76,11 @@ class MatchingEngine:
             return
         times = [end] if submitting else self._sample_times(start, end)
         equity_hours = not order.asset.is_crypto
+        stop_at = self._partner_stop_reached(order, times)
+        if stop_at is not None:
+            # Matched order by order, a take-profit must not fill after the moment its held
+            # stop-loss took over: that stop-loss, matched next, replaces it then.
+            times = [t for t in times if t < stop_at]
         for t in times:
             if order.expires_at is not None and t >= order.expires_at:
                 self.close(order, "expired", order.expires_at)
@@ -83,6 +90,10 @@ class MatchingEngine:
             if order.status == "accepted":
                 order.status = "new"
             fill_price = self._crossing(order, t, immediate=submitting)
+            if order.status == "held":
+                if not order.triggered:
+                    continue
+                self._trigger_stop_loss(order, t)
             if fill_price is not None:
                 # Arriving orders take what they need; resting ones meet limited liquidity:
                 # one second's worth at the first cross, then more with every second it lasts.
@@ -269,15 +280,54 @@ class MatchingEngine:
             key=lambda fill: fill.t,
         )
 
+    def _partner_stop_reached(self, order: Order, times: list[float]) -> float | None:
+        """When (among ``times``) the held stop-loss paired with ``order`` first reaches its stop."""
+        if order.parent is None:
+            partners = order.legs if order.order_class == "oco" else []
+        else:
+            partners = order.parent.legs if order.parent.order_class == "bracket" else []
+        for partner in partners:
+            if partner is order or not partner.watching_stop:
+                continue
+            assert partner.stop_price is not None
+            buy = partner.side == "buy"
+            for t in times:
+                if not partner.asset.is_crypto and not self.clock.is_open(t):
+                    continue
+                trade = self.prices.price(partner.asset.symbol, t)
+                if trade >= partner.stop_price if buy else trade <= partner.stop_price:
+                    return t
+        return None
+
+    def _trigger_stop_loss(self, stop_loss: Order, t: float) -> None:
+        """A held stop-loss reached its stop: it goes to work and its take-profit partner is
+        ``replaced`` by it, as Alpaca reports the pair (alpaca-py#198)."""
+        stop_loss.status = "new"
+        stop_loss.updated_at = t
+        parent = stop_loss.parent
+        assert parent is not None
+        partners = [parent] if parent.order_class == "oco" else parent.legs
+        for partner in partners:
+            if partner is not stop_loss and partner.is_open:
+                if partner.filled_qty and stop_loss.qty is not None:
+                    stop_loss.qty -= partner.filled_qty  # it takes over what is left to sell
+                partner.status = "replaced"
+                partner.replaced_at = t
+                partner.replaced_by = stop_loss.id
+                partner.updated_at = t
+
     def after_fill(self, order: Order, t: float) -> None:
-        """Brackets and OTOs arm their exit legs; a filled exit cancels its sibling."""
+        """Brackets and OTOs arm their exits; a filled exit cancels its sibling.
+
+        A bracket's take-profit goes to work ("new") while its stop-loss stays "held", watched
+        for its stop (the pair shares one quantity); an OTO's single exit goes to work."""
         if order.status != "filled":
             return
         for leg in order.legs:
-            if leg.status == "held":
+            leg.last_eval = max(leg.last_eval, t)
+            if leg.status == "held" and not (order.order_class == "bracket" and leg.stop_price is not None):
                 leg.status = "new"
                 leg.updated_at = t
-                leg.last_eval = t
         if order.order_class == "oco" and order.parent is None:
             for leg in order.legs:
                 self.close(leg, "canceled", t)

@@ -3,9 +3,11 @@
 Before anything is unsealed or sent (``before_send``), fail closed:
 
 * an order (``Intent.PLACE``) gets its durable intent, with the gate's ``client_order_id`` and
-  the request as it will be sent, and its ``order.intent`` event, in one transaction;
-* replace, cancel, cancel-all and close get ``order.replace`` / ``order.cancel`` /
-  ``order.cancel_all`` / ``position.close``; credential changes get ``credential.<verb>``;
+  the request as it will be sent, and its ``order.intent`` event, in one transaction; a replace
+  (``Intent.REPLACE``) likewise, with the replaced order's id, and its event is ``order.replace``
+  (the trading guard writes both under its lock; this is the fallback without a guard);
+* cancel, cancel-all and close get ``order.cancel`` / ``order.cancel_all`` / ``position.close``;
+  credential changes get ``credential.<verb>``;
 * every call that will decrypt a credential gets ``credential.unseal``.
 
 If any of these cannot be written, ``AuditUnavailable`` refuses the call: nothing is decrypted,
@@ -50,7 +52,6 @@ logger = logging.getLogger("alpaca_vault.audit")
 
 # The event recorded before the call, per intent (PLACE records its durable intent instead).
 _ACTION_BEFORE: dict[Intent, str] = {
-    Intent.REPLACE: "order.replace",
     Intent.CANCEL: "order.cancel",
     Intent.CANCEL_ALL: "order.cancel_all",
     Intent.CLOSE: "position.close",
@@ -61,6 +62,8 @@ _ACTION_BEFORE: dict[Intent, str] = {
     Intent.CREDENTIAL_DELETE: "credential.delete",
     Intent.CREDENTIAL_VALIDATE: "credential.validate",
 }
+# Calls that send an order under a client_order_id: a durable intent before, its outcome after.
+_ORDER_INTENTS = (Intent.PLACE, Intent.REPLACE)
 # Calls of these intents only change the vault's rows (the gate's vault_call): nothing is decrypted.
 _VAULT_ONLY = frozenset({Intent.CREDENTIAL_STORE, Intent.CREDENTIAL_UPDATE, Intent.CREDENTIAL_DELETE})
 # Arguments worth recording per intent (ids, sizes, symbols): never free text, never a secret.
@@ -131,7 +134,7 @@ class AuditHooks:
 
     def install(self, hooks: GateHooks) -> None:
         hooks.add_before_send(self.before_send)
-        hooks.add_after_call(self.after_call, intents=(Intent.PLACE,))
+        hooks.add_after_call(self.after_call, intents=_ORDER_INTENTS)
 
     def _log(self) -> tuple[AuditLog, OrderIntents]:
         return self.log, self.intents
@@ -164,10 +167,13 @@ class AuditHooks:
         credential = call.credential
         credential_id = credential.id if credential is not None else None
         credential_name = credential.name if credential is not None else call.arguments.get("name")
-        if call.intent is Intent.PLACE and call.order_intent is not None:
+        if call.intent in _ORDER_INTENTS and call.order_intent is not None:
             self._open_intents[call] = call.order_intent  # the guard wrote it under its lock
-        elif call.intent is Intent.PLACE and credential is not None and call.order is not None:
+        elif call.intent in _ORDER_INTENTS and credential is not None and call.order is not None:
             request = _json_ready(call.order.to_alpaca(str(call.client_order_id)))
+            replacing = call.intent is Intent.REPLACE
+            if replacing:
+                request["replaces"] = str(call.arguments.get("order_id") or "")
             self._open_intents[call] = call.order_intent = await intents.record(
                 call.user_id,
                 credential.id,
@@ -176,7 +182,9 @@ class AuditHooks:
                 request,
                 actor=call.actor,
                 tool=call.tool,
-                notional_estimate=_notional_estimate(request),
+                # A replace's increase over the old order is the guard's to tell; without it, unknown.
+                notional_estimate=None if replacing else _notional_estimate(request),
+                action="order.replace" if replacing else "order.intent",
             )
         elif (action := _ACTION_BEFORE.get(call.intent)) is not None:
             details = {k: call.arguments[k] for k in _ARGUMENT_DETAILS if call.arguments.get(k) is not None}
@@ -208,6 +216,9 @@ class AuditHooks:
         _, intents = self._log()
         name = call.credential.name if call.credential is not None else None
         error = call.error
+        # A replace's outcome names the order it replaced, so the trail reads without the intent table.
+        replaced = intent.request.get("replaces")
+        extra = {"replaces": replaced} if replaced else None
         try:
             if error is None and call.outcome is not None:
                 await intents.settle(
@@ -218,10 +229,11 @@ class AuditHooks:
                     tool=call.tool,
                     alpaca_order_id=str(getattr(call.outcome, "id", "")) or None,
                     alpaca_status=getattr(call.outcome, "status", None),
+                    details=extra,
                 )
             elif _outcome_unknown(error):
                 await intents.settle(
-                    intent, "unknown", actor=call.actor, credential_name=name, tool=call.tool
+                    intent, "unknown", actor=call.actor, credential_name=name, tool=call.tool, details=extra
                 )
             else:
                 await intents.settle(
@@ -231,6 +243,7 @@ class AuditHooks:
                     credential_name=name,
                     tool=call.tool,
                     error=_error_facts(error),
+                    details=extra,
                 )
         except Exception as exc:  # the reconciler settles it later; the agent still hears the result
             logger.error("order outcome for %s could not be recorded: %s", intent.client_order_id, exc)

@@ -261,7 +261,7 @@ async def alpaca_call(
     try:
         ref = credential
         if before or _walled(call.intent, rt.allow_live_trading):
-            call.credential = ResolvedCredential.of(await rt.vault.get(call.user_id, credential))
+            call.credential = ResolvedCredential.of(await rt.vault.resolve(call.user_id, credential))
             _check_intent(call, rt.allow_live_trading)
             for hook in before:
                 await hook(call)

@@ -49,9 +49,16 @@ class PolicyCheck(BaseModel):
     value: str | None = None
 
 
-class PreviewOrder(BaseModel):
+class PreviewLeg(BaseModel):
     symbol: str
     side: str
+    ratio_qty: int
+    position_intent: str | None = None
+
+
+class PreviewOrder(BaseModel):
+    symbol: str | None = Field(description="The symbol; null for a multi-leg order (see legs).")
+    side: str | None = Field(description="buy or sell; null for a multi-leg order (each leg has one).")
     type: str
     time_in_force: str
     qty: Money | None = None
@@ -63,6 +70,7 @@ class PreviewOrder(BaseModel):
     extended_hours: bool
     order_class: str
     asset_class: str
+    legs: list[PreviewLeg] | None = Field(default=None, description="A multi-leg order's legs.")
 
 
 class PreviewResult(BaseModel):
@@ -216,7 +224,9 @@ async def alpaca_preview_order(
     before = evaluation.facts.buying_power
     after = None
     if before is not None and amount is not None:
-        after = before - amount if order.side == "buy" else before + amount
+        # A buy (or a spread's net debit) spends buying power; a sale (or a net credit) brings some in.
+        spends = estimate is not None and not estimate.credit if order.legs else order.side == "buy"
+        after = before - amount if spends else before + amount
     report = evaluation.report
     result = PreviewResult(
         credential=cred.name,

@@ -387,6 +387,11 @@ class CredentialService:
         async with self._db.session(user_id, readonly=True) as session:
             return _info(await self._resolve(session, user_id, ref))
 
+    async def resolve(self, user_id: uuid.UUID, ref: str | None) -> CredentialInfo:
+        """``get`` on the hot path (the gate, before its hooks): the same answer and the same errors, from
+        one Core read (inline on SQLite) instead of an ORM session. Nothing is decrypted."""
+        return _info(await self._lookup_for_open(user_id, ref))
+
     async def _resolve(self, session: AsyncSession, user_id: uuid.UUID, ref: str | None) -> Credential:
         mine = select(Credential).where(Credential.user_id == user_id)
         if ref is None or not ref.strip():

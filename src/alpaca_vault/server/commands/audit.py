@@ -246,20 +246,3 @@ def require_audit_keys() -> None:
             pass
 
     run(check)
-
-
-def record_admin_event(user: str | uuid.UUID, action: str, details: dict[str, object] | None = None) -> None:
-    """Record a users/tokens change made by the admin commands, on the user's chain."""
-
-    async def record() -> None:
-        async with open_vault() as vault:
-            if isinstance(user, uuid.UUID):
-                user_id = user
-            else:
-                found = await vault.service.find_user(user)
-                if found is None:  # pragma: no cover - the change just succeeded for this user
-                    raise fail(f"user '{user}' vanished before its audit record was written")
-                user_id = found.id
-            await record_cli_event(vault, user_id, action, details=details)
-
-    run(record)

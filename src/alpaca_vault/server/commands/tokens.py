@@ -30,11 +30,11 @@ def create(
 ) -> None:
     """Create a token and print it once on stdout. Only its hash is stored: copy it now."""
     expiry = None if expires_in == 0 else timedelta(days=expires_in)
-    from alpaca_vault.server.commands.audit import record_admin_event, require_audit_keys
+    from alpaca_vault.server.commands.audit import require_audit_keys
 
     require_audit_keys()
-    issued = run_admin(lambda admin: admin.create_token(user, name=name, expires_in=expiry))
-    record_admin_event(user, "token.create", {"token_id": issued.record.id, "token_name": issued.record.name})
+    # token.create commits with the token: no token exists without its record.
+    issued = run_admin(lambda admin: admin.create_token(user, name=name, expires_in=expiry), audited=True)
     # stdout carries the token alone, so `TOKEN=$(alpaca-vault tokens create ...)` works; the rest is stderr.
     typer.echo(issued.token.get_secret_value())
     record = issued.record
@@ -99,12 +99,10 @@ def revoke(
     token_id: Annotated[str, typer.Argument(metavar="ID", help="Token id or prefix from `tokens list`.")],
 ) -> None:
     """Revoke a token: the next request that presents it is refused with 401."""
-    from alpaca_vault.server.commands.audit import record_admin_event, require_audit_keys
+    from alpaca_vault.server.commands.audit import require_audit_keys
 
     require_audit_keys()
-    record, revoked_now = run_admin(lambda admin: admin.revoke_token(token_id))
-    if revoked_now:
-        record_admin_event(record.user, "token.revoke", {"token_id": record.id, "token_name": record.name})
+    record, revoked_now = run_admin(lambda admin: admin.revoke_token(token_id), audited=True)
     if revoked_now:
         typer.echo(f"Revoked token '{record.name}' ({record.prefix}) of user '{record.user}'.")
     else:

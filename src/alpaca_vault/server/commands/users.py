@@ -23,8 +23,11 @@ T = TypeVar("T")
 
 
 @asynccontextmanager
-async def account_admin() -> AsyncIterator[AccountAdmin]:
-    """The users/tokens admin on the configured database (the embedded SQLite file is created if new)."""
+async def account_admin(*, audited: bool = False) -> AsyncIterator[AccountAdmin]:
+    """The users/tokens admin on the configured database (the embedded SQLite file is created if new).
+
+    ``audited``: every change writes its audit event in its own transaction (fail closed), signed
+    with the key ring (``require_audit_keys`` has checked it can be loaded)."""
     from alpaca_vault.accounts import AccountAdmin
     from alpaca_vault.db.migrate import ensure_schema
     from alpaca_vault.server.settings import load_settings
@@ -33,21 +36,33 @@ async def account_admin() -> AsyncIterator[AccountAdmin]:
     db = settings.open_database()
     try:
         await ensure_schema(db)
-        yield AccountAdmin(db)
+        audit = None
+        if audited:
+            from alpaca_vault.audit import AuditLog, ChainKeys
+            from alpaca_vault.server.hardening import may_create_key_file
+            from alpaca_vault.vault import KeyRing
+
+            keys = settings.encryption_keys.get_secret_value() if settings.encryption_keys else None
+            keyring = KeyRing.load(keys, settings.data_dir, create_key_file=may_create_key_file(settings))
+            audit = AuditLog(db, ChainKeys.from_keyring(keyring))
+        yield AccountAdmin(db, audit)
     finally:
         await db.dispose()
 
 
-def run_admin(action: Callable[[AccountAdmin], Awaitable[T]]) -> T:
-    """Run one admin action; expected failures become one stderr line and exit 1 (2 for bad settings)."""
+def run_admin(action: Callable[[AccountAdmin], Awaitable[T]], *, audited: bool = False) -> T:
+    """Run one admin action; expected failures become one stderr line and exit 1 (2 for bad settings).
+
+    ``audited``: a change and its audit event commit together or not at all."""
     from sqlalchemy.exc import DBAPIError
 
     from alpaca_vault.accounts import AccountError
+    from alpaca_vault.audit import AuditUnavailable
     from alpaca_vault.db.engine import DatabaseError
     from alpaca_vault.server.settings import SettingsError
 
     async def main() -> T:
-        async with account_admin() as admin:
+        async with account_admin(audited=audited) as admin:
             return await action(admin)
 
     from alpaca_vault.server.commands.credentials import fail
@@ -58,6 +73,8 @@ def run_admin(action: Callable[[AccountAdmin], Awaitable[T]]) -> T:
         raise fail(str(exc), 2) from None
     except (AccountError, DatabaseError) as exc:
         raise fail(str(exc)) from None
+    except AuditUnavailable as exc:
+        raise fail(f"{exc}; nothing was changed") from None
     except OSError as exc:  # e.g. PostgreSQL unreachable
         raise fail(f"cannot reach the database: {exc.strerror or exc}") from None
     except DBAPIError as exc:  # e.g. wrong password, missing grant: the driver's first line says which
@@ -76,11 +93,10 @@ def format_when(value: object) -> str:
 @app.command("add")
 def add(name: Annotated[str, typer.Argument(help="A unique user name, e.g. alice.")]) -> None:
     """Create a user. Then give it a token: alpaca-vault tokens create --user NAME."""
-    from alpaca_vault.server.commands.audit import record_admin_event, require_audit_keys
+    from alpaca_vault.server.commands.audit import require_audit_keys
 
     require_audit_keys()  # no key ring, no signed record: refuse before changing anything
-    user = run_admin(lambda admin: admin.add_user(name))
-    record_admin_event(user.id, "user.add", {"user_name": user.name})
+    user = run_admin(lambda admin: admin.add_user(name), audited=True)  # user.add in the same transaction
     typer.echo(f"Added user '{user.name}' (id {user.id}).")
     typer.echo(f"Next: {program()} tokens create --user {user.name}", err=True)
 
@@ -149,7 +165,7 @@ def remove(
         if not sys.stdin.isatty():
             raise fail("pass --yes to remove a user non-interactively.")
         typer.confirm(f"Delete user '{name}' with all its credentials and tokens?", abort=True, err=True)
-    from alpaca_vault.server.commands.audit import record_admin_event, require_audit_keys
+    from alpaca_vault.server.commands.audit import require_audit_keys
 
     require_audit_keys()  # no key ring, no signed record: refuse before changing anything
 
@@ -163,9 +179,8 @@ def remove(
             await erase_freed_space(admin.db)
         return record, shredded
 
-    user, shredded = run_admin(action)
-    # The last entry of the removed user's chain (the record outlives the user).
-    record_admin_event(user.id, "user.remove", {"user_name": user.name, "count": user.credentials})
+    # user.remove, the last entry of the removed user's chain, commits with the delete.
+    user, shredded = run_admin(action, audited=True)
     typer.echo(
         f"Removed user '{user.name}' with {user.credentials} credential(s) and {user.tokens} token(s)."
     )
