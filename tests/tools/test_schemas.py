@@ -180,6 +180,7 @@ _BRANCHES = st.sampled_from(
         {"type": "integer", "minimum": 5},
         {"type": "number"},
         {"type": "number", "maximum": 1.5},
+        {"type": ["number", "string"], "exclusiveMinimum": 0, "maximum": 9, "maxLength": 3},  # a decimal
         {"type": "boolean"},
         {"type": "array", "items": {"type": "integer"}},
         {"type": "object", "required": ["a"]},
@@ -245,3 +246,68 @@ def test_input_schemas_drop_null_defaults_and_keep_the_others() -> None:
     )
     tools = published if isinstance(published, list) else published["tools"]
     assert all('"default": null' not in json.dumps(tool["inputSchema"]) for tool in tools)
+
+
+# An argument as pydantic writes it before compaction: an optional decimal (its field's description beside
+# the type's) and an optional choice.
+OPTIONAL_ARGUMENTS = {
+    "type": "object",
+    "properties": {
+        "limit_price": {
+            "anyOf": [
+                {
+                    "type": ["number", "string"],
+                    "exclusiveMinimum": 0,
+                    "maximum": 1000,
+                    "maxLength": 40,
+                    "description": "Up to 2 decimal places.",
+                },
+                {"type": "null"},
+            ],
+            "default": None,
+            "description": "For limit orders.",
+        },
+        "side": {"anyOf": [{"enum": ["buy", "sell"], "type": "string"}, {"type": "null"}], "title": "Side"},
+    },
+}
+
+
+def test_input_schemas_merge_optional_decimals_and_choices_into_one_level() -> None:
+    """Issue #15 item 9: the cheapest exact form of an optional decimal or choice, nothing lost for a model."""
+    from alpaca_vault.tools.schemas import compact_input_schema
+
+    assert compact_input_schema(OPTIONAL_ARGUMENTS)["properties"] == {
+        "limit_price": {
+            "type": ["number", "string", "null"],
+            "exclusiveMinimum": 0,
+            "maximum": 1000,
+            "maxLength": 40,
+            "description": "For limit orders. Up to 2 decimal places.",
+        },
+        "side": {"enum": ["buy", "sell", None], "type": ["string", "null"]},
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(limit_price=json_values, side=json_values)
+def test_compact_input_schema_accepts_and_refuses_the_same_arguments(limit_price: Any, side: Any) -> None:
+    from alpaca_vault.tools.schemas import compact_input_schema
+
+    compact = compact_input_schema(OPTIONAL_ARGUMENTS)
+    for value in (limit_price, side, 0, 1000, 1000.5, "x" * 41, "12.5", "buy", None):
+        for instance in ({"limit_price": value}, {"side": value}, {"limit_price": limit_price, "side": side}):
+            assert _valid(compact, instance) == _valid(OPTIONAL_ARGUMENTS, instance), instance
+
+
+def test_every_published_decimal_argument_declares_its_range_as_keywords() -> None:
+    """A model reads the range of every price, quantity and percentage from minimum/maximum keywords."""
+    decimals = [
+        (tool["name"], name, schema)
+        for tool in json.loads(SNAPSHOT.read_text())
+        for name, schema in tool["inputSchema"].get("properties", {}).items()
+        if "number" in schema.get("type", [])
+    ]
+    assert len(decimals) >= 20
+    for tool, name, schema in decimals:
+        assert "maximum" in schema and {"minimum", "exclusiveMinimum"} & set(schema), (tool, name)
+        assert "maxLength" in schema and "decimal places" in schema["description"], (tool, name)

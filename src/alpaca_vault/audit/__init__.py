@@ -5,9 +5,30 @@ and the caller must not go on); ``AuditLog.verify`` walks each chain;
 ``AuditLog.events`` lists and exports. See docs/audit.md.
 """
 
-from alpaca_vault.audit.chain import Actor, ChainKeys
-from alpaca_vault.audit.log import AuditEventInfo, AuditLog, AuditUnavailable, ChainProblem, VerifyReport
-from alpaca_vault.db.models import AuditAction
+# Re-exports resolve on first use (PEP 562), as in vault/ and db/: the tools name AuditUnavailable
+# (audit.errors), and answering tools/list must not wait for SQLAlchemy and the models (#15 cold start).
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alpaca_vault.audit.chain import Actor, ChainKeys
+    from alpaca_vault.audit.errors import AuditUnavailable
+    from alpaca_vault.audit.log import AuditEventInfo, AuditLog, ChainProblem, VerifyReport
+    from alpaca_vault.db.models import AuditAction
+
+_EXPORTS = {
+    "Actor": "alpaca_vault.audit.chain",
+    "AuditAction": "alpaca_vault.db.models",
+    "AuditEventInfo": "alpaca_vault.audit.log",
+    "AuditLog": "alpaca_vault.audit.log",
+    "AuditUnavailable": "alpaca_vault.audit.errors",
+    "ChainKeys": "alpaca_vault.audit.chain",
+    "ChainProblem": "alpaca_vault.audit.log",
+    "VerifyReport": "alpaca_vault.audit.log",
+}
 
 __all__ = [
     "Actor",
@@ -19,3 +40,11 @@ __all__ = [
     "ChainProblem",
     "VerifyReport",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(importlib.import_module(module), name)

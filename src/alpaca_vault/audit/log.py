@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from alpaca_vault.audit.chain import GENESIS_HASH, Actor, ChainKeys, clean_details, event_mac
+from alpaca_vault.audit.errors import AuditUnavailable as AuditUnavailable
 from alpaca_vault.db.engine import Database, ThreadConnections, sqlite_path
 from alpaca_vault.db.models import AUDIT_ACTIONS, SYSTEM_USER_ID, AuditEvent, User
 from alpaca_vault.db.rls import maintenance_session
@@ -37,15 +38,6 @@ logger = logging.getLogger("alpaca_vault.audit")
 _ADVISORY_NAMESPACE = 0x6175646974  # "audit": keeps our per-user locks apart from other advisory locks
 _VERIFY_BATCH = 1000
 MAX_LIST_LIMIT = 500
-
-
-class AuditUnavailable(Exception):
-    """The audit event could not be written, so the action it records must not happen."""
-
-    def __init__(self, action: str, reason: str) -> None:
-        super().__init__(f"the audit record for {action} could not be written ({reason})")
-        self.action = action
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal, get_args
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -178,36 +178,11 @@ class DataKey(Base):
 
 # --- #13: the audit trail and durable order intents ------------------------------------------------
 
-# The one list of audit actions: the audit log records only these; the audit tool and the CLI filter by them.
-AuditAction = Literal[
-    "credential.unseal",
-    "credential.store",
-    "credential.update",
-    "credential.delete",
-    "credential.validate",
-    "order.intent",
-    "order.accepted",
-    "order.rejected",
-    "order.unknown",
-    "order.reconciled",
-    "order.replace",
-    "order.cancel",
-    "order.cancel_all",
-    "position.close",
-    "token.create",
-    "token.revoke",
-    "user.add",
-    "user.remove",
-    "key.rotate",
-    # #14: a call the trading guard refused (details name the rule), and an owner's policy change.
-    "guard.refused",
-    "policy.change",
-    # #14 item 5 (console2): a person's answer on an order approval page (details: outcome, client_order_id).
-    "order.approval",
-    # #15: a short-sale locate request (details: symbol, qty), recorded before it is sent.
-    "locate.request",
-]
-AUDIT_ACTIONS: tuple[str, ...] = get_args(AuditAction)
+# The one list of audit actions lives in db/audit_actions.py (add new ones there): the audit tool's schema
+# needs it before the first tool call, without SQLAlchemy (#15 cold start).
+from alpaca_vault.db.audit_actions import AUDIT_ACTIONS as AUDIT_ACTIONS  # noqa: E402
+from alpaca_vault.db.audit_actions import AuditAction as AuditAction  # noqa: E402
+
 ORDER_INTENT_STATES = ("pending", "accepted", "rejected", "unknown", "reconciled")
 # Events that belong to no user (key.rotate) are chained under this id; no user row has it.
 SYSTEM_USER_ID = uuid.UUID(int=0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -85,11 +86,16 @@ def build_server(
     page is served by a loopback listener started when needed (stdio).
     """
     hub = pages if pages is not None else PagesHub(settings)
+    first_listing = _FirstListing()
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ToolRuntime]) -> AsyncIterator[ToolRuntime]:
         async with open_runtime(
-            settings, require_token=token_verifier is not None, hooks=gate_hooks, pages=hub
+            settings,
+            require_token=token_verifier is not None,
+            hooks=gate_hooks,
+            pages=hub,
+            warm_up_after=first_listing.start(),
         ) as runtime:
             yield runtime
 
@@ -114,7 +120,42 @@ def build_server(
     # Inside the SDK's own middleware, as the constructor's ``middleware`` would be; declared in one place.
     server.middleware.extend(build_middleware_stack(tools))
     _serve_only_tools(server)
+    first_listing.watch(server)
     return server
+
+
+# Cold start (#15 item 9): opening the runtime imports the database drivers and checks the schema on the
+# same interpreter that answers the handshake, which made the first tools/list wait for it. The runtime
+# now opens once that answer is out, or after this long, or when a tool call needs it, whichever is first.
+WARM_UP_AT_THE_LATEST_SECONDS = 2.0
+
+
+class _FirstListing:
+    """Tells the runtime's warm-up when the server has answered its first tools/list."""
+
+    def __init__(self) -> None:
+        self._answered: asyncio.Event | None = None
+
+    def start(self) -> asyncio.Event:
+        """A fresh event for one run of the server (an event belongs to the loop that waits on it)."""
+        self._answered = asyncio.Event()
+        return self._answered
+
+    def watch(self, server: MCPServer[ToolRuntime]) -> None:
+        handlers = server._lowlevel_server._request_handlers  # the SDK has no public hook after a handler
+        entry = handlers.get("tools/list")
+        if entry is None:  # pragma: no cover - every MCPServer lists its tools
+            return
+        list_tools = entry.handler
+
+        async def list_then_warm_up(ctx: Any, params: Any) -> Any:
+            try:
+                return await list_tools(ctx, params)
+            finally:
+                if self._answered is not None:
+                    self._answered.set()
+
+        handlers["tools/list"] = dataclasses.replace(entry, handler=list_then_warm_up)
 
 
 # #12: tools that take a key pair only where the operator allows secrets as arguments.
@@ -166,12 +207,14 @@ async def open_runtime(
     require_token: bool = False,
     hooks: GateHooks | None = None,
     pages: PagesHub | None = None,
+    warm_up_after: asyncio.Event | None = None,
 ) -> AsyncIterator[ToolRuntime]:
     """The runtime of one server process: vault, key ring, database and broker, closed on exit.
 
     They are opened by a background task started here, so the MCP handshake and
     ``tools/list`` do not wait for the database (or for importing its drivers);
-    the first tool call waits for it instead.
+    the first tool call waits for it instead. ``warm_up_after``: the task starts once it is
+    set (the first tools/list is answered) or after ``WARM_UP_AT_THE_LATEST_SECONDS``.
     """
     opened: list[Any] = []  # what to close on exit: the database and the broker client of the open runtime
     hooks = hooks if hooks is not None else GateHooks()
@@ -256,7 +299,7 @@ async def open_runtime(
     )
     if pages is not None:
         pages.runtime = runtime
-    warm_up = asyncio.create_task(_open_quietly(runtime))
+    warm_up = asyncio.create_task(_open_quietly(runtime, after=warm_up_after))
     try:
         yield runtime
     finally:
@@ -296,8 +339,12 @@ def install_gate_hooks(
     return dataclasses.replace(parts, guard=guard)
 
 
-async def _open_quietly(runtime: ToolRuntime) -> None:
-    """Open the runtime now; a failure is logged here and reported again by every tool call."""
+async def _open_quietly(runtime: ToolRuntime, *, after: asyncio.Event | None = None) -> None:
+    """Open the runtime (once ``after`` is set, at the latest after ``WARM_UP_AT_THE_LATEST_SECONDS``);
+    a failure is logged here and reported again by every tool call."""
+    if after is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(after.wait(), WARM_UP_AT_THE_LATEST_SECONDS)
     with contextlib.suppress(ToolError):
         await runtime.ready()
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from alpaca_vault.server.settings import Settings
 from alpaca_vault.vault.errors import KeyRingError
-from alpaca_vault.vault.keyring import KEY_FILE_NAME
 
 logger = logging.getLogger("alpaca_vault.server")
 
@@ -72,6 +71,9 @@ def may_create_key_file(settings: Settings) -> bool:
         return False  # a shared database needs the replicas' keys, never a fresh one
     if settings.encryption_keys is not None and settings.encryption_keys.get_secret_value().strip():
         return True  # the key file is not used at all
+    # Here, not at the top: harden_process runs first thing in `serve`, and the key ring loads SQLAlchemy.
+    from alpaca_vault.vault.keyring import KEY_FILE_NAME
+
     key_file = settings.data_dir / KEY_FILE_NAME
     database_file = _sqlite_path(settings)
     if not key_file.exists() and database_file is not None and holds_sealed_values(database_file):

@@ -119,8 +119,8 @@ async def alpaca_get_portfolio_history(
     timeframe: Annotated[
         Literal["1Min", "5Min", "15Min", "1H", "1D"] | None, Field(description="Resolution of each point.")
     ] = None,
-    start: Annotated[dt.datetime | None, Field(description="Start time (RFC 3339).")] = None,
-    end: Annotated[dt.datetime | None, Field(description="End time (RFC 3339).")] = None,
+    start: Annotated[dt.datetime | None, Field(description="Start time.")] = None,
+    end: Annotated[dt.datetime | None, Field(description="End time.")] = None,
     intraday_reporting: Annotated[
         Literal["market_hours", "extended_hours", "continuous"] | None,
         Field(description="Intraday timeframes: which hours to include."),
@@ -189,7 +189,7 @@ async def alpaca_get_activities(
         Field(
             min_length=1,
             max_length=128,
-            description="next_page_token from the previous call (same other arguments) for the next page.",
+            description="next_page_token of the previous call, other arguments unchanged.",
         ),
     ] = None,
     credential: CredentialRef = None,

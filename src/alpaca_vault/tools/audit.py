@@ -9,7 +9,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from alpaca_vault.audit import AuditAction
+from alpaca_vault.db.audit_actions import AuditAction
 from alpaca_vault.tools.gate import vault_call
 from alpaca_vault.tools.params import InvalidArgument
 from alpaca_vault.tools.results import Bounded, Record, respond

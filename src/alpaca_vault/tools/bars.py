@@ -80,8 +80,8 @@ async def alpaca_get_bars(
     ctx: Context[Any, Any],
     symbol: Symbol,
     timeframe: Annotated[Timeframe, Field(description="Bar size.")] = "1Day",
-    start: Annotated[dt.datetime | None, Field(description="From this time (RFC 3339).")] = None,
-    end: Annotated[dt.datetime | None, Field(description="Until this time (RFC 3339).")] = None,
+    start: Annotated[dt.datetime | None, Field(description="From this time.")] = None,
+    end: Annotated[dt.datetime | None, Field(description="Until this time.")] = None,
     limit: Annotated[
         int | None,
         Field(ge=1, le=10_000, description="At most this many bars (default 50; with summarize, 10,000)."),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
-from alpaca_vault.audit.log import AuditUnavailable
+from alpaca_vault.audit.errors import AuditUnavailable
 from alpaca_vault.broker import errors as broker
 from alpaca_vault.guard import confirm
 from alpaca_vault.guard import errors as guard

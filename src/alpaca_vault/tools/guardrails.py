@@ -6,7 +6,7 @@ the preview runs the same checks as the guard without recording or sending anyth
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
@@ -15,8 +15,6 @@ from pydantic import BaseModel, Field
 from alpaca_vault.broker.models import Money
 from alpaca_vault.guard.orders import NormalisedOrder, dollars
 from alpaca_vault.guard.policy import Policy
-from alpaca_vault.guard.service import Guard
-from alpaca_vault.guard.store import CredentialRef as GuardedCredential
 from alpaca_vault.tools.gate import alpaca_call, vault_call
 from alpaca_vault.tools.params import ClientOrderId, CredentialRef, Notional, Price, TimeInForce, TrailPercent
 from alpaca_vault.tools.results import respond
@@ -30,6 +28,9 @@ from alpaca_vault.tools.trading import (
     PositionIntentArg,
     order_request,
 )
+
+if TYPE_CHECKING:  # the guard's service and store load the database layer: not needed to list the tools
+    from alpaca_vault.guard.service import Guard
 
 
 class PolicyResult(BaseModel):
@@ -155,8 +156,8 @@ async def alpaca_preview_order(
     time_in_force: Annotated[
         TimeInForce | None,
         Field(
-            description="day, gtc, ioc, fok, opg (at the open), cls (at the close). Default: day for stocks "
-            "and options (which accept only day), gtc for crypto pairs (which accept only gtc or ioc)."
+            description="opg: at the open; cls: at the close. Options take only day, crypto pairs only gtc or "
+            "ioc. Default: day (gtc for crypto)."
         ),
     ] = None,
     limit_price: Annotated[Price | None, Field(description="For limit and stop_limit.")] = None,
@@ -183,9 +184,8 @@ async def alpaca_preview_order(
     client_order_id: Annotated[
         ClientOrderId | None,
         Field(
-            description="Your unique id for this order (generated if omitted). A retry MUST reuse the id of "
-            "the first attempt (every answer, errors included, names it): the same id never creates a second "
-            "order; using it for a different order is refused.",
+            description="Your unique id for this order (generated if omitted; every answer names it). A retry "
+            "MUST reuse the id of the first attempt: the same id never creates a second order.",
         ),
     ] = None,
     position_intent: PositionIntentArg = None,
@@ -206,6 +206,8 @@ async def alpaca_preview_order(
         client_order_id=client_order_id, position_intent=position_intent, legs=legs,
     )  # fmt: skip
     order = NormalisedOrder.from_request(request)
+    from alpaca_vault.guard.store import CredentialRef as GuardedCredential  # with the runtime, not at start
+
     async with alpaca_call(ctx, credential) as call:
         cred = call.resolved
         evaluation = await _guard(ctx).evaluate(

@@ -284,8 +284,8 @@ class TradesHistoryResult(Bounded):
     next_page_token: str | None = Field(default=None, description="Pass as page_token for the next page.")
 
 
-Start = Annotated[dt.datetime, Field(description="From this time (RFC 3339).")]
-End = Annotated[dt.datetime | None, Field(description="Until this time (RFC 3339), default now.")]
+Start = Annotated[dt.datetime, Field(description="From this time.")]
+End = Annotated[dt.datetime | None, Field(description="Until this time, default now.")]
 HistoryLimit = Annotated[int, Field(ge=1, le=10_000, description="At most this many rows in all.")]
 Sort = Annotated[Literal["asc", "desc"], Field(description="asc: oldest first; desc: newest first.")]
 

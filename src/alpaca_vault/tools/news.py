@@ -35,8 +35,8 @@ class NewsResult(Bounded):
 async def alpaca_get_news(
     ctx: Context[Any, Any],
     symbols: SymbolList = None,
-    start: Annotated[dt.datetime | None, Field(description="From this time (RFC 3339).")] = None,
-    end: Annotated[dt.datetime | None, Field(description="Until this time (RFC 3339).")] = None,
+    start: Annotated[dt.datetime | None, Field(description="From this time.")] = None,
+    end: Annotated[dt.datetime | None, Field(description="Until this time.")] = None,
     limit: Annotated[int, Field(ge=1, le=50, description="At most this many articles.")] = 10,
     sort: Annotated[Literal["asc", "desc"], Field(description="desc: newest first.")] = "desc",
     include_content: Annotated[bool, Field(description="Include full article bodies (long).")] = False,

@@ -26,8 +26,8 @@ CredentialRef = Annotated[
     str | None,
     Field(
         max_length=NAME_MAX,
-        description="Credential name or id. May be omitted when you have exactly one active credential; "
-        "list_credentials shows them.",
+        # Paid for in every tool (over 40 of them): list_credentials and the server's instructions say more.
+        description="Credential name or id; omit it if only one is active.",
     ),
 ]
 
@@ -68,16 +68,14 @@ Symbols = Annotated[
     Field(
         min_length=1,
         max_length=2000,
-        description="One or more symbols, comma-separated (at most 100): stocks (AAPL), crypto pairs "
-        "(BTC/USD), OCC option contracts (AAPL261218C00190000); markets may be mixed.",
+        description="Up to 100 comma-separated symbols, markets mixed: stocks (AAPL), crypto pairs (BTC/USD), "
+        "OCC options (AAPL261218C00190000).",
     ),
 ]
 
 StockFeed = Annotated[
     Literal["iex", "sip", "delayed_sip"] | None,
-    Field(
-        description="Stock data feed: iex (free), sip (all US exchanges, paid plan); default: the server's."
-    ),
+    Field(description="Stock feed: iex (free), sip (all US exchanges, paid plan); default: the server's."),
 ]
 
 PageToken = Annotated[
@@ -85,7 +83,7 @@ PageToken = Annotated[
     Field(
         min_length=1,
         max_length=512,
-        description="next_page_token from the previous call (same other arguments) for the next page.",
+        description="next_page_token of the previous call, other arguments unchanged.",
     ),
 ]
 

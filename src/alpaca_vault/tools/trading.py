@@ -267,8 +267,8 @@ async def alpaca_place_order(
     time_in_force: Annotated[
         TimeInForce | None,
         Field(
-            description="day, gtc, ioc, fok, opg (at the open), cls (at the close). Default: day for stocks "
-            "and options (which accept only day), gtc for crypto pairs (which accept only gtc or ioc)."
+            description="opg: at the open; cls: at the close. Options take only day, crypto pairs only gtc or "
+            "ioc. Default: day (gtc for crypto)."
         ),
     ] = None,
     limit_price: Annotated[Price | None, Field(description="For limit and stop_limit.")] = None,
@@ -295,9 +295,8 @@ async def alpaca_place_order(
     client_order_id: Annotated[
         ClientOrderId | None,
         Field(
-            description="Your unique id for this order (generated if omitted). A retry MUST reuse the id of "
-            "the first attempt (every answer, errors included, names it): the same id never creates a second "
-            "order; using it for a different order is refused.",
+            description="Your unique id for this order (generated if omitted; every answer names it). A retry "
+            "MUST reuse the id of the first attempt: the same id never creates a second order.",
         ),
     ] = None,
     position_intent: PositionIntentArg = None,
@@ -310,11 +309,9 @@ async def alpaca_place_order(
     stocks. Crypto: gtc or ioc, market/limit/stop_limit, fractional qty or notional. Options: whole
     contracts, day, position_intent; mleg: 2-4 legs with ratio_qty, market or limit (net price).
 
-    Argument combinations are checked before anything reaches Alpaca. The result carries the order's
-    client_order_id; if the outcome is ever unknown, look it up with alpaca_get_order(client_order_id=...)
-    rather than placing the order again. Re-sending a client_order_id returns its existing order
-    (new_order_placed false). A call that takes too long ends with an error naming its client_order_id:
-    retry only with that same id, never a new one (or none), or a second order can result.
+    Arguments are checked before anything reaches Alpaca. If the outcome is unknown or the call times out,
+    look the order up with alpaca_get_order(client_order_id=...) or retry with that same client_order_id,
+    never a new one: re-sending it returns its existing order (new_order_placed false).
     Live credentials are refused unless the server allows live trading.
     """
     request = order_request(

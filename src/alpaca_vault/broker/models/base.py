@@ -159,6 +159,10 @@ def _bounds_checker(low: Decimal, high: Decimal, places: int, *, low_inclusive: 
     return check
 
 
+def _json_number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def bounded_decimal(
     high: str | int, *, places: int, low: str | int = 0, low_inclusive: bool = False, description: str = ""
 ) -> Any:
@@ -167,11 +171,14 @@ def bounded_decimal(
     Trailing zeros beyond ``places`` are accepted ("1.50000000000" is 1.5); any other excess scale is refused.
     """
     low_d, high_d = Decimal(low), Decimal(high)
-    above = f">= {low_d}" if low_inclusive else f"> {low_d}"
+    # The range as JSON-schema keywords (they bound the number form; maxLength bounds the text form): a
+    # model reads them as well as prose, for a third of the bytes in every price and quantity argument.
     schema: dict[str, Any] = {
-        "anyOf": [{"type": "number"}, {"type": "string", "maxLength": MAX_DECIMAL_TEXT}],
-        "description": (description + " " if description else "")
-        + f"A decimal {above} and <= {high_d}, at most {places} decimal places.",
+        "type": ["number", "string"],
+        "minimum" if low_inclusive else "exclusiveMinimum": _json_number(low_d),
+        "maximum": _json_number(high_d),
+        "maxLength": MAX_DECIMAL_TEXT,
+        "description": (description + " " if description else "") + f"Up to {places} decimal places.",
     }
     return Annotated[
         Decimal,
