@@ -151,3 +151,105 @@ async def test_the_application_role_draws_from_the_shared_budget(rls_database: A
         assert waits[0] == 0.0 and 0 < waits[1] < waits[2] <= 2 * 10 / 9 + 0.1
     finally:
         await app.dispose()
+
+
+async def _tokens(db: Database, key: str) -> float:
+    from sqlalchemy import text
+
+    async with db.engine.connect() as conn:
+        return float(await conn.scalar(text("SELECT tokens FROM request_budgets WHERE key = :k"), {"k": key}))
+
+
+def _paper_keys(sim_account: Any, limiter_key: str) -> Any:
+    from alpaca_vault.broker import AlpacaKeys
+
+    return AlpacaKeys(
+        api_key=SecretStr(sim_account.api_key),
+        secret_key=SecretStr(sim_account.secret_key),
+        environment="paper",
+        limiter_key=limiter_key,
+    )
+
+
+async def test_a_call_cancelled_while_queueing_for_a_shared_slot_gives_the_slot_back(
+    simulator: Any, sim_account: Any, postgres_databases: PostgresDatabases
+) -> None:
+    # The attack: orders whose deadline cancels them while they queue each keep a slot never used,
+    # so a burst of them starves the credential on every replica until the bucket refills.
+    from alpaca_vault.broker import AlpacaClient
+    from alpaca_vault.db.request_budget import SharedRequestBudget
+
+    db = Database.create(await postgres_databases.create_migrated())
+    budget = SharedRequestBudget(db, requests=1, period=20.0)  # a second call queues about 20 s
+    keys = _paper_keys(sim_account, "credential-1")
+    url = simulator.base_url
+    client = AlpacaClient(
+        paper_url=url, live_url=url, data_url=url, shared_budget=budget, rate_limit_max_wait=30.0
+    )
+    try:
+        started = time.time()
+        await client.get_clock(keys)
+        assert await _tokens(db, "credential-1") == pytest.approx(0.0, abs=0.1)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):  # as the order deadline does (tools/trading.py)
+                await client.get_clock(keys)
+        await asyncio.sleep(0.05)  # the shielded give-back finishes on its own
+        assert len([at for at in simulator.arrivals(sim_account.api_key) if at >= started]) == 1
+        # Given back: the bucket is where the one sent call left it, not a slot further in debt.
+        assert await _tokens(db, "credential-1") == pytest.approx(0.0, abs=0.1)
+    finally:
+        await client.aclose()
+        await db.dispose()
+
+
+async def test_a_call_refused_by_the_in_process_limiter_gives_its_shared_slot_back(
+    simulator: Any, sim_account: Any, postgres_databases: PostgresDatabases
+) -> None:
+    from alpaca_vault.broker import AlpacaClient
+    from alpaca_vault.broker.errors import RequestBudgetExhausted
+    from alpaca_vault.db.request_budget import SharedRequestBudget
+
+    db = Database.create(await postgres_databases.create_migrated())
+    budget = SharedRequestBudget(db, requests=100, period=1000.0)  # room: burst 10, slow refill
+    keys = _paper_keys(sim_account, "credential-1")
+    url = simulator.base_url
+    client = AlpacaClient(
+        paper_url=url,
+        live_url=url,
+        data_url=url,
+        shared_budget=budget,
+        rate_limit_per_minute=1,  # this process's own limiter is the one that runs out
+        rate_limit_max_wait=0.2,
+    )
+    try:
+        await client.get_clock(keys)
+        assert await _tokens(db, "credential-1") == pytest.approx(9.0, abs=0.1)
+        with pytest.raises(RequestBudgetExhausted) as refused:
+            await client.get_clock(keys)
+        assert "nothing was sent" in str(refused.value)
+        assert await _tokens(db, "credential-1") == pytest.approx(9.0, abs=0.1)
+    finally:
+        await client.aclose()
+        await db.dispose()
+
+
+async def test_two_long_keys_sharing_their_first_64_characters_keep_separate_budgets(
+    postgres_databases: PostgresDatabases,
+) -> None:
+    # The attack: keys cut to the column's 64 characters collide, so one user's key-pair checks
+    # (new-key-pair:{user}:{credential}, 86 characters) could spend another's budget.
+    from alpaca_vault.db.request_budget import SharedRequestBudget, bucket_key
+
+    db = Database.create(await postgres_databases.create_migrated())
+    try:
+        budget = SharedRequestBudget(db, requests=1, period=20.0)
+        prefix = "new-key-pair:" + "u" * 51
+        first, second = prefix + ":credential-1", prefix + ":credential-2"
+        assert await budget.reserve(first) == 0.0
+        assert await budget.reserve(second) == 0.0  # its own bucket, not the first one's debt
+        assert 15 < await budget.reserve(first) <= 20.0
+        await budget.give_back(second)
+        assert await _tokens(db, bucket_key(second)) == pytest.approx(1.0, abs=0.1)
+        assert len(bucket_key(first)) == 64 and bucket_key("credential-1") == "credential-1"
+    finally:
+        await db.dispose()

@@ -271,6 +271,8 @@ class AlpacaTransport:
         self._limiters: OrderedDict[str, AsyncLimiter] = OrderedDict()
         # With replicas on PostgreSQL: the budget they share; the in-process limiter stays as well.
         self._shared_budget = shared_budget
+        # Slots being returned by cancelled calls: a reference keeps each task alive until it ends.
+        self._giving_back: set[asyncio.Future[None]] = set()
         # No default auth, no event hooks. Cookies are refused: one pooled client serves many
         # credentials, and a cookie set for one must never ride along with another's request.
         # trust_env=False: no proxy or netrc from the environment gets to see our requests.
@@ -313,17 +315,26 @@ class AlpacaTransport:
         With replicas on PostgreSQL the slot comes first from the budget they share (kept in the
         database), then from this process's own limiter as before.
         """
-        if self._shared_budget is not None:
-            await self._wait_for_shared_slot(limiter_key)
-        limiter = self.rate_limiter(limiter_key)
-        if not limiter.has_capacity():
-            try:
-                await asyncio.wait_for(limiter.acquire(), self._max_wait)
-            except TimeoutError:
-                failure = RequestBudgetExhausted(per_minute=self._rate, waited=self._max_wait)
-                raise failure from None
-        else:
-            await limiter.acquire()
+        shared_slot = False
+        try:
+            if self._shared_budget is not None:
+                await self._wait_for_shared_slot(limiter_key)
+                shared_slot = True
+            limiter = self.rate_limiter(limiter_key)
+            if not limiter.has_capacity():
+                try:
+                    await asyncio.wait_for(limiter.acquire(), self._max_wait)
+                except TimeoutError:
+                    failure = RequestBudgetExhausted(per_minute=self._rate, waited=self._max_wait)
+                    raise failure from None
+            else:
+                await limiter.acquire()
+        except BaseException:
+            # Nothing was sent (a local timeout, or the order deadline cancelling the call while it
+            # waited): a slot kept here would be lost to every replica until the bucket refills.
+            if shared_slot:
+                await self._give_back_shared_slot(limiter_key)
+            raise
         yield
 
     async def _wait_for_shared_slot(self, limiter_key: str) -> None:
@@ -331,12 +342,32 @@ class AlpacaTransport:
         assert self._shared_budget is not None
         wait = await self._shared_budget.reserve(limiter_key)
         if wait > self._max_wait:
-            await self._shared_budget.give_back(limiter_key)
+            await self._give_back_shared_slot(limiter_key)
             raise RequestBudgetExhausted(
                 per_minute=self._rate, waited=self._max_wait, shared=True, retry_after=round(wait, 1)
             )
         if wait > 0:
-            await asyncio.sleep(wait)
+            try:
+                await asyncio.sleep(wait)
+            except BaseException:
+                await self._give_back_shared_slot(limiter_key)
+                raise
+
+    async def _give_back_shared_slot(self, limiter_key: str) -> None:
+        """Return an unused shared slot, even from a call being cancelled; never raises."""
+        assert self._shared_budget is not None
+        # Shielded: under a cancelled scope (anyio cancels at every await) the return still happens.
+        task = asyncio.ensure_future(self._shared_budget.give_back(limiter_key))
+        self._giving_back.add(task)
+        task.add_done_callback(self._slot_given_back)
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(task)
+
+    def _slot_given_back(self, task: asyncio.Future[None]) -> None:
+        self._giving_back.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The slot stays taken until its bucket refills: slower, never over the budget.
+            logger.warning("could not return a shared request slot: %s", type(task.exception()).__name__)
 
     def _check_may_trade(self, keys: AlpacaKeys, action: str) -> None:
         if keys.environment == "live" and not self._allow_live_trading:

@@ -16,6 +16,7 @@ the price of never crossing the budget, whichever way Alpaca counts its minute.
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from sqlalchemy import text
@@ -46,6 +47,17 @@ _PRUNE = text(
 )
 
 
+def bucket_key(key: str) -> str:
+    """The row key of ``key``'s bucket: itself when it fits the column, else its SHA-256 (hex, 64).
+
+    Cutting a long key would let two keys sharing their first 64 characters share one bucket
+    (``new-key-pair:{user}:{credential}`` runs to 86); a digest keeps them apart and still fits.
+    """
+    if len(key) <= MAX_KEY_LENGTH:
+        return key
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 class SharedRequestBudget:
     """``requests`` per ``period`` seconds per key, across every process using this database."""
 
@@ -66,7 +78,7 @@ class SharedRequestBudget:
 
     async def reserve(self, key: str) -> float:
         """Take the next slot for ``key``; returns the seconds to wait before sending (0: now)."""
-        key = key[:MAX_KEY_LENGTH]
+        key = bucket_key(key)
         # One statement in autocommit: one round trip, where a transaction of our own (BEGIN, the
         # session's app.user_id, COMMIT) took four. No row-level security to scope: no user data.
         async with self._db.engine.connect() as pooled:
@@ -82,4 +94,4 @@ class SharedRequestBudget:
         """Return a reserved slot the caller will not use (it would not wait that long)."""
         async with self._db.engine.connect() as pooled:
             conn = await pooled.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(_GIVE_BACK, {"key": key[:MAX_KEY_LENGTH]})
+            await conn.execute(_GIVE_BACK, {"key": bucket_key(key)})
