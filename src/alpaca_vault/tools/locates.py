@@ -132,7 +132,7 @@ async def alpaca_get_locates(
 
 
 def _quotes_left_out(kept: list[Record], omitted: list[Record]) -> str:
-    symbols = [str(record.get("symbol")) for _, record in omitted[:40]]
+    symbols = [voice.symbol(record.get("symbol")) for _, record in omitted[:40]]
     return "call alpaca_get_locates(kind='quotes') again with symbols='" + ",".join(symbols) + "'"
 
 
