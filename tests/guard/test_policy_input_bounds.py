@@ -7,8 +7,9 @@ import pytest
 from alpaca_vault.guard.errors import PolicyInputError
 from alpaca_vault.guard.policy_input import parse_changes
 
-# Unicode digits that str.isdigit() accepts and int() refuses, and a number past int()'s digit limit.
-NOT_PLAIN_DIGITS = ["²", "١٢", "𝟙𝟚", "0" * 5000, "1e3", " ", "-1"]
+# Superscript two passes str.isdigit() and int() refuses it (a traceback, not an answer); Arabic-Indic and
+# mathematical digits int() reads, but a policy is typed in ASCII; and a number past int()'s digit limit.
+NOT_PLAIN_DIGITS = ["\u00b2", "\u0661\u0662", "\U0001d7d9\U0001d7da", "0" * 5000, "1e3", " ", "-1"]
 
 
 @pytest.mark.parametrize("text", NOT_PLAIN_DIGITS)
