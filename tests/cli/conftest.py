@@ -37,6 +37,12 @@ CONSOLE_SCRIPT = Path(sys.executable).parent / "alpaca-vault"
 IN_PROCESS = os.environ.get("ALPACA_VAULT_TEST_CLI", "in-process") != "subprocess"
 
 
+def _loggers() -> dict[str, logging.Logger]:
+    """The root logger and every named one (placeholders aside)."""
+    named = logging.Logger.manager.loggerDict.items()
+    return {"": logging.getLogger(), **{n: lg for n, lg in named if isinstance(lg, logging.Logger)}}
+
+
 def _invoke(args: list[str], input: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """One command in this process, with exactly ``env`` as its environment."""
     from alpaca_vault.server.cli import app
@@ -44,7 +50,9 @@ def _invoke(args: list[str], input: str, env: dict[str, str]) -> subprocess.Comp
     overrides: dict[str, str | None] = {name: None for name in os.environ if name not in env}
     overrides.update(env)
     root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    handlers = list(root.handlers)
+    # The command configures logging as a process would (its level, quieter HTTP libraries): undo it all.
+    levels = {name: logger.level for name, logger in _loggers().items()}
     try:
         result = CliRunner().invoke(app, args, input=input, env=overrides, catch_exceptions=True)
     finally:
@@ -52,7 +60,8 @@ def _invoke(args: list[str], input: str, env: dict[str, str]) -> subprocess.Comp
         for handler in root.handlers[:]:
             if handler not in handlers:
                 root.removeHandler(handler)
-        root.setLevel(level)
+        for name, logger in _loggers().items():
+            logger.setLevel(levels.get(name, logging.NOTSET))
     stderr, code = result.stderr, result.exit_code
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         stderr += "".join(traceback.format_exception(result.exception))

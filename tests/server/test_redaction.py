@@ -65,3 +65,25 @@ def test_log_records_are_scrubbed_when_created(capsys: pytest.CaptureFixture[str
     assert "debug [REDACTED]" in captured.err
     assert "boom [REDACTED]" in captured.err  # the traceback was scrubbed too
     assert captured.out == ""  # stdout belongs to the stdio transport
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/connect/{secret}",
+        "/connect/approve/{secret}",
+        "/console/sign-in/{secret}",
+        "/connect/approve/{secret}/",
+    ],
+)
+def test_attack_reading_a_one_time_link_from_the_access_log_finds_it_masked(path: str) -> None:
+    """Whoever reads the logs must not be able to approve a held order or enter keys with the link.
+
+    Link secrets are url-safe base64 and often hold '-' and '_', which the generic long-secret mask
+    does not catch; an approval link has a segment between /connect/ and the secret.
+    """
+    secret = "Ab-_" * 10 + "x_Z"  # 43 characters, with the '-' and '_' that defeat the generic masks
+    line = f'127.0.0.1:5555 - "GET {path.format(secret=secret)} HTTP/1.1" 200'
+    scrubbed = scrub_text(line)
+    assert secret not in scrubbed and secret[:20] not in scrubbed
+    assert REDACTED in scrubbed

@@ -154,3 +154,27 @@ async def test_fixed_income_quotes_by_isin_and_option_exchange_codes(
         chain = data(await client.call_tool("alpaca_get_option_chain", {"underlying": "AAPL", "limit": 5}))
         assert chain["exchanges"]["C"].startswith("CBOE")
         assert all(len(code) <= 8 for code in chain["exchanges"])
+
+
+async def test_a_locate_retried_after_no_answer_with_its_request_id_is_charged_once(
+    server_settings: Settings, sim_account: Any, simulator: Any
+) -> None:
+    """An agent that retries a locate whose answer was lost must not pay for a second one."""
+    async with paper_session(server_settings, sim_account) as client:
+        cash_before = Decimal(data(await client.call_tool("alpaca_get_account", {}))["account"]["cash"])
+        simulator.set_fault(match="POST /v1/locates", lost_response="504", count=50)
+        try:
+            lost = error_text(await client.call_tool("alpaca_request_locate", {"symbol": "GME", "qty": 100}))
+        finally:
+            simulator.clear_faults()
+        assert "unknown" in lost and "request_id='" in lost
+        request_id = lost.split("request_id='", 1)[1].split("'", 1)[0]
+        assert len(sim_locates(simulator, sim_account)) == 1  # Alpaca made it; the answer was lost
+
+        again = await client.call_tool(
+            "alpaca_request_locate", {"symbol": "GME", "qty": 100, "request_id": request_id}
+        )
+        assert data(again)["request_id"] == request_id and data(again)["locate"]["status"] == "active"
+        assert len(sim_locates(simulator, sim_account)) == 1
+        cash_after = Decimal(data(await client.call_tool("alpaca_get_account", {}))["account"]["cash"])
+        assert cash_before - cash_after == Decimal(data(again)["locate"]["total_fee"])

@@ -60,3 +60,30 @@ async def test_bad_timeframe_is_refused_by_the_schema(server_settings: Settings,
         result = await paper_client.call_tool("alpaca_get_bars", {"symbol": "MSFT", "timeframe": "7Sec"})
         assert result.is_error
         assert "timeframe" in text_of(result)
+
+
+async def test_a_time_without_a_zone_is_read_as_utc_not_a_crash(
+    server_settings: Settings, sim_account: Any
+) -> None:
+    """Comparing a zone-less end with a zoned start raised TypeError ("internal error" to the agent)."""
+    async with paper_session(server_settings, sim_account) as paper_client:
+        swapped = await paper_client.call_tool(
+            "alpaca_get_bars",
+            {
+                "symbol": "MSFT",
+                "timeframe": "1Day",
+                "start": "2026-03-02T00:00:00Z",
+                "end": "2026-03-01T00:00:00",
+            },
+        )
+        assert swapped.is_error and "is before start" in text_of(swapped) and "swap them" in text_of(swapped)
+        bars = await paper_client.call_tool(
+            "alpaca_get_bars",
+            {
+                "symbol": "MSFT",
+                "timeframe": "1Day",
+                "start": "2026-03-01T00:00:00Z",
+                "end": "2026-03-06T00:00:00",
+            },
+        )
+        assert not bars.is_error, text_of(bars)

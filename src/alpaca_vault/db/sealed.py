@@ -33,6 +33,8 @@ TAG_BYTES = 16
 KID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _DATA_KEY_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 _PAYLOAD_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+# A format tag this version does not know but a later one may write (``v3``...): not damage.
+_FUTURE_VERSION_PATTERN = re.compile(r"^v[0-9]{1,3}$")
 
 
 class MalformedToken(ValueError):
@@ -71,6 +73,11 @@ class SealedValue:
         return None
 
     @property
+    def newer_format(self) -> bool:
+        """True for a :class:`NewerFormatValue`: sealed by a later alpaca-vault in a format this one lacks."""
+        return False
+
+    @property
     def under_data_key(self) -> bool:
         """True for the envelope form (sealed under a user's data key), False for the old master-key form."""
         return self.version == DATA_KEY_TOKEN_VERSION
@@ -94,6 +101,8 @@ class SealedValue:
         if len(parts) != 3:
             raise MalformedToken("not a sealed token (expected version.kid.payload)")
         version, kid, encoded = parts
+        if version not in TOKEN_VERSIONS and _FUTURE_VERSION_PATTERN.fullmatch(version):
+            return NewerFormatValue.found(version)
         if not _PAYLOAD_PATTERN.fullmatch(encoded):
             raise MalformedToken("sealed token payload is not base64url")
         try:
@@ -143,6 +152,39 @@ class DamagedValue(SealedValue):
 
     def __repr__(self) -> str:
         return f"DamagedValue(reason={self.reason!r})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class NewerFormatValue(SealedValue):
+    """A token in a format this version does not know, such as ``v3``: a newer alpaca-vault wrote it.
+
+    During a mixed-version rollout an older replica reads what a newer one sealed. That is not
+    damage: the value is intact and the newer version opens it. So it is neither listed as damaged
+    nor ever put out of use; every opener refuses it with ``SealedByNewerVersion`` (upgrade this
+    replica), and this version never writes it back. Only the format tag is kept (``v`` and at most
+    three digits), never the rest of the stored text.
+    """
+
+    def __post_init__(self) -> None:
+        pass  # what a later version wrote: this one cannot say what is valid in it
+
+    @classmethod
+    def found(cls, version: str) -> NewerFormatValue:
+        return cls(version=version, kid="", payload=b"")
+
+    @property
+    def newer_format(self) -> bool:
+        return True
+
+    @property
+    def under_data_key(self) -> bool:
+        return False
+
+    def to_token(self) -> str:
+        raise MalformedToken(f"a value in the newer format {self.version} cannot be stored by this version")
+
+    def __repr__(self) -> str:
+        return f"NewerFormatValue(version={self.version!r})"
 
 
 class SealedToken(TypeDecorator[SealedValue]):

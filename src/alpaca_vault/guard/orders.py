@@ -16,6 +16,26 @@ from alpaca_vault.guard.policy import AssetClass
 
 # OCC option symbol: root (1-6), expiry YYMMDD, C/P, strike x1000 (8 digits), e.g. AAPL250117C00150000.
 OCC_SYMBOL = re.compile(r"^[A-Z]{1,6}\d{6}[CP]\d{8}$")
+# What an order read back from Alpaca may hold before its words reach a confirmation or a refusal (#10
+# point 4): symbols of a strict shape and known words, never free text an upstream chose.
+_READ_BACK_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9./]{0,31}")
+_READ_BACK_TYPES = frozenset({"market", "limit", "stop", "stop_limit", "trailing_stop"})
+_READ_BACK_TIMES_IN_FORCE = frozenset({"day", "gtc", "ioc", "fok", "opg", "cls"})
+_READ_BACK_CLASSES = frozenset({"simple", "bracket", "oco", "oto", "mleg", ""})
+
+
+class UnreadableOrder(ValueError):
+    """An order Alpaca reported holds a symbol or word no real order has: it is not described."""
+
+
+def _read_back(value: Any, allowed: frozenset[str] | re.Pattern[str], default: str) -> str:
+    text = default if value is None or value == "" else str(value)
+    ok = text in allowed if isinstance(allowed, frozenset) else allowed.fullmatch(text) is not None
+    if not ok:
+        raise UnreadableOrder("the order Alpaca reported holds a value no order has")
+    return text
+
+
 OPTION_MULTIPLIER = 100
 
 
@@ -140,17 +160,24 @@ class NormalisedOrder:
         """An order as Alpaca reports it (broker ``Order``): what a replace starts from."""
         qty = _decimal(order.qty)
         legs: tuple[NormalisedLeg, ...] = ()
-        if order.order_class == "mleg" and order.legs:
+        order_class = _read_back(order.order_class, _READ_BACK_CLASSES, "simple")
+        if order_class == "mleg" and order.legs:
             legs = tuple(
-                NormalisedLeg(str(leg.symbol), "sell" if leg.side == "sell" else "buy", _ratio(leg.qty, qty))
+                NormalisedLeg(
+                    _read_back(leg.symbol, _READ_BACK_SYMBOL, ""),
+                    "sell" if leg.side == "sell" else "buy",
+                    _ratio(leg.qty, qty),
+                )
                 for leg in order.legs
             )
-        symbol = "+".join(leg.symbol for leg in legs) if legs else str(order.symbol or "")
+        symbol = (
+            "+".join(leg.symbol for leg in legs) if legs else _read_back(order.symbol, _READ_BACK_SYMBOL, "")
+        )
         return cls(
             symbol=symbol,
             side=None if legs else ("sell" if order.side == "sell" else "buy"),
-            type=str(order.type or order.order_type or "market"),
-            time_in_force=str(order.time_in_force or "day"),
+            type=_read_back(order.type or order.order_type, _READ_BACK_TYPES, "market"),
+            time_in_force=_read_back(order.time_in_force, _READ_BACK_TIMES_IN_FORCE, "day"),
             qty=qty,
             notional=_decimal(order.notional),
             limit_price=_decimal(order.limit_price),
@@ -158,7 +185,7 @@ class NormalisedOrder:
             trail_price=_decimal(order.trail_price),
             trail_percent=_decimal(order.trail_percent),
             extended_hours=bool(order.extended_hours),
-            order_class=str(order.order_class or "simple"),
+            order_class=order_class or "simple",
             client_order_id=order.client_order_id,
             asset_class="us_option" if legs else asset_class_of(symbol),
             legs=legs,

@@ -8,6 +8,7 @@ beneath the policy). Only the owner changes a policy (CLI, console); no tool can
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -172,7 +173,8 @@ def parse_count(option: str, text: str) -> int | None:
     cleaned = text.strip().lower()
     if cleaned in _NONE_WORDS:
         return None
-    if not cleaned.isdigit() or not 1 <= int(cleaned) <= 1_000_000:
+    # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+    if not re.fullmatch(r"[0-9]{1,7}", cleaned) or not 1 <= int(cleaned) <= 1_000_000:
         raise PolicyInputError(
             f"{option} takes a whole number from 1 to 1000000, or 'none' for no limit; got {text!r}. "
             "Nothing was changed."

@@ -7,6 +7,7 @@ is the reverse (what to pre-fill a form with), ``describe`` the policy as lines 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,7 +78,8 @@ def _parse_one(field: str, option: str, text: str) -> Any:
     if field == "order_types":
         return parse_choices(option, text, ORDER_TYPES)
     seconds = text.strip()
-    if not seconds.isdigit() or int(seconds) > 86_400:
+    # ASCII digits only: str.isdigit() also takes '²', which int() refuses (a traceback, not an answer).
+    if not re.fullmatch(r"[0-9]{1,6}", seconds) or int(seconds) > 86_400:
         raise PolicyInputError(
             f"--duplicate-window takes whole seconds from 0 to 86400 (0 turns it off); got {text!r}. "
             "Nothing was changed."

@@ -45,6 +45,7 @@ from alpaca_vault.guard.order_intents import leg_lines
 from alpaca_vault.guard.orders import (
     NormalisedOrder,
     NotionalEstimate,
+    UnreadableOrder,
     dollars,
     estimate_notional,
     needs_quote,
@@ -339,6 +340,8 @@ class Guard:
                     old = NormalisedOrder.from_alpaca(await self._broker.get_order(keys, order_id))
                 except AlpacaError as exc:
                     unreadable = type(exc).__name__
+                except UnreadableOrder:
+                    unreadable = "its answer held values no order has"
                 if old is not None and needs_quote(old):
                     facts = await fetch_facts(self._broker, keys, old, quote=True, position=False)
         finally:

@@ -26,9 +26,10 @@ _LONG_SECRET = re.compile(r"\b[A-Za-z0-9]{40,}\b")  # no "/": file paths in trac
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{16,}")
 _HEADER_VALUE = re.compile(r"(?i)(apca-api-(?:key-id|secret-key)['\"]?\s*[:=,]\s*['\"]?)[^'\"\s,}]+")
 _TOKEN = re.compile(r"\bavt_[A-Za-z0-9_-]{20,}\b")
-# #12: a one-time link's secret part (key entry, console sign-in) is a capability: never in a log line,
-# e.g. uvicorn's access log of the page request.
-_ONE_TIME_LINK = re.compile(r"(/(?:connect|sign-in)/)[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+# #12: a one-time link's secret part (key entry, order approval, console sign-in) is a capability: never
+# in a log line, e.g. uvicorn's access log of the page request. Any 43-character run in a path under
+# /connect/ or /sign-in/, however many plain segments come first (/connect/approve/<secret>).
+_ONE_TIME_LINK = re.compile(r"(/(?:connect|sign-in)/(?:[a-z][a-z-]*/)*)[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
 
 
 def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:

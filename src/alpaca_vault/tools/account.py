@@ -88,7 +88,7 @@ async def alpaca_get_positions(
 
 
 def _other_positions(kept: list[Record], omitted: list[Record]) -> str:
-    symbols = [str(record.get("symbol")) for _, record in omitted[:40]]
+    symbols = [voice.symbol(record.get("symbol")) for _, record in omitted[:40]]
     return (
         "alpaca_get_position(symbol=...) for each of "
         + ", ".join(symbols)
@@ -221,7 +221,7 @@ async def alpaca_get_activities(
 def _later_activities(kept: list[Record], omitted: list[Record]) -> str:
     if not kept:
         return "call again with a smaller page_size"
-    return f"call again with page_token='{kept[-1][1]['id']}' and the same other arguments"
+    return f"call again with page_token='{voice.ident(kept[-1][1]['id'])}' and the same other arguments"
 
 
 # --- issue #15: the account's configuration --------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -56,7 +57,7 @@ async def list_audit_events(
     your credentials and tokens. Only your own events. Read-only."""
     before_seq = None
     if page_token is not None:
-        if not page_token.isdigit() or int(page_token) < 1:
+        if not re.fullmatch(r"[0-9]{1,18}", page_token) or int(page_token) < 1:
             raise InvalidArgument(
                 "page_token is not one this tool returned; omit it to start from the newest event."
             )

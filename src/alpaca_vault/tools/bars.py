@@ -12,7 +12,15 @@ from pydantic import BaseModel, Field
 
 from alpaca_vault.broker.models import Bar
 from alpaca_vault.tools.gate import alpaca_call
-from alpaca_vault.tools.params import CredentialRef, InvalidArgument, PageToken, StockFeed, Symbol, symbol_of
+from alpaca_vault.tools.params import (
+    CredentialRef,
+    InvalidArgument,
+    PageToken,
+    StockFeed,
+    Symbol,
+    as_utc,
+    symbol_of,
+)
 from alpaca_vault.tools.results import Bounded, Continuation, Record, counted, respond
 
 Timeframe = Literal["1Min", "5Min", "15Min", "30Min", "1Hour", "4Hour", "1Day", "1Week", "1Month"]
@@ -104,6 +112,7 @@ async def alpaca_get_bars(
     summarize=true answers with the range's open, close, high, low, change and volume instead of the bars.
     """
     symbol = symbol_of(symbol)
+    start, end = as_utc(start), as_utc(end)
     if start is not None and end is not None and end < start:
         raise InvalidArgument(f"end ({end.isoformat()}) is before start ({start.isoformat()}); swap them.")
     count = limit or (10_000 if summarize else 50)

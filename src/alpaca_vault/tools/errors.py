@@ -104,6 +104,14 @@ class OrderDeadlineExceeded(broker.OrderOutcomeUnknown):
         self.intent_id = str(intent.id) if intent is not None else None
 
 
+class LocateOutcomeUnknown(Exception):
+    """A locate request was sent and no answer came: it may be in place, its fee charged."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__("the locate request got no answer")
+        self.request_id = request_id
+
+
 class KeyPairRefused(Exception):
     """Alpaca refused a key pair given to store (its 401 on the environment's endpoint)."""
 
@@ -334,6 +342,15 @@ def _outcome_unknown(exc: broker.OrderOutcomeUnknown, call: ToolCall | None) -> 
     )
 
 
+def _locate_unknown(exc: LocateOutcomeUnknown, call: ToolCall | None) -> str:
+    return (
+        f"Alpaca did not answer the locate request for {_who(call)}, so whether the locate was made (and its "
+        f"fee charged) is unknown. To retry, call alpaca_request_locate again with request_id='{exc.request_id}' "
+        "and the same other arguments: Alpaca answers a repeated request_id with the first request's answer "
+        "and charges once. alpaca_get_locates lists today's locates."
+    )
+
+
 def _order_deadline(exc: OrderDeadlineExceeded, call: ToolCall | None) -> str:
     cid = exc.client_order_id
     intent = (
@@ -483,6 +500,7 @@ ERROR_TEXTS: dict[type[BaseException], Text] = {
     broker.AlpacaBadResponse: _bad_response,
     broker.OrderOutcomeUnknown: _outcome_unknown,
     OrderDeadlineExceeded: _order_deadline,
+    LocateOutcomeUnknown: _locate_unknown,
     broker.LiveTradingDisabled: _live_trading_disabled,
     # Vault: its messages name things (credentials, key ids, files); the next step is ours.
     vault.VaultError: _as_is,

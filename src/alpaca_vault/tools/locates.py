@@ -9,12 +9,14 @@ or halted), confirmation where the policy asks for it, and the audit trail.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
+from alpaca_vault.broker.errors import AlpacaConnectionError, AlpacaTimeout, AlpacaUnavailable
 from alpaca_vault.broker.models import (
     LOCATE_LOT,
     Locate,
@@ -25,6 +27,7 @@ from alpaca_vault.broker.models import (
     asset_kind,
 )
 from alpaca_vault.tools import voice
+from alpaca_vault.tools.errors import LocateOutcomeUnknown
 from alpaca_vault.tools.gate import alpaca_call
 from alpaca_vault.tools.params import CredentialRef, InvalidArgument, PageToken, symbol_of, symbols_of
 from alpaca_vault.tools.results import Bounded, Record, counted, money, respond, smaller_page
@@ -132,7 +135,7 @@ async def alpaca_get_locates(
 
 
 def _quotes_left_out(kept: list[Record], omitted: list[Record]) -> str:
-    symbols = [str(record.get("symbol")) for _, record in omitted[:40]]
+    symbols = [voice.symbol(record.get("symbol")) for _, record in omitted[:40]]
     return "call alpaca_get_locates(kind='quotes') again with symbols='" + ",".join(symbols) + "'"
 
 
@@ -140,6 +143,7 @@ class LocateResult(BaseModel):
     credential: str = Field(description="The credential used.")
     environment: Literal["paper", "live"]
     locate: Locate
+    request_id: str = Field(description="The request's idempotency key: a retry with it is charged once.")
 
 
 async def alpaca_request_locate(
@@ -148,19 +152,35 @@ async def alpaca_request_locate(
     qty: Annotated[int, Field(ge=LOCATE_LOT, le=10_000_000, description="Shares, in round lots of 100.")],
     limit_price: LocateFee | None = None,
     all_or_none: Annotated[bool, Field(description="All qty or nothing.")] = False,
+    request_id: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=128,
+            pattern=r"^[!-~]+$",
+            description="Retrying? The request_id of the first try (one is made and returned when omitted).",
+        ),
+    ] = None,
     credential: CredentialRef = None,
 ) -> Annotated[CallToolResult, LocateResult]:
     """Request a short-sale locate of a hard-to-borrow stock for today (until 8 pm New York time); Alpaca
-    charges its fee on acceptance. Answer: active (located_qty, total_fee) or rejected. Live credentials
-    are refused unless the server allows live trading."""
+    charges its fee on acceptance. Answer: active (located_qty, total_fee) or rejected. A retry after an
+    unanswered call must reuse its request_id, so Alpaca charges once. Live credentials are refused unless
+    the server allows live trading."""
     try:
         request = LocateRequest(
             symbol=symbol_of(symbol), qty=qty, limit_price=limit_price, all_or_none=all_or_none
         )
     except ValueError as exc:
         raise InvalidArgument(_reason(exc)) from None
+    key = request_id or f"locate-{uuid.uuid4().hex}"
     async with alpaca_call(ctx, credential) as call:
-        locate = await call.send(call.broker.create_locate, request)
+        try:
+            locate = await call.send(call.broker.create_locate, request, idempotency_key=key)
+        except (AlpacaTimeout, AlpacaConnectionError, AlpacaUnavailable) as exc:
+            if not getattr(exc, "request_sent", True):  # a 5xx answer means it arrived
+                raise
+            raise LocateOutcomeUnknown(key) from exc
     env = call.resolved.environment
     if locate.status == "active":
         summary = (
@@ -176,7 +196,10 @@ async def alpaca_request_locate(
             f"'{call.credential_name}' ({env}) is {voice.word(locate.status, voice.LOCATE_STATUSES)}: "
             "nothing was located and no fee charged (rejection_reason in the data)."
         )
-    return respond(LocateResult(credential=call.credential_name, environment=env, locate=locate), summary)
+    summary += f" request_id: {voice.ident(key)}."
+    return respond(
+        LocateResult(credential=call.credential_name, environment=env, locate=locate, request_id=key), summary
+    )
 
 
 def _reason(exc: ValueError) -> str:

@@ -32,6 +32,7 @@ from alpaca_vault.tools.params import (
     StockFeed,
     Symbol,
     Symbols,
+    as_utc,
     symbol_of,
     symbols_of,
 )
@@ -291,6 +292,7 @@ Sort = Annotated[Literal["asc", "desc"], Field(description="asc: oldest first; d
 
 
 def _history_range(start: dt.datetime, end: dt.datetime | None) -> None:
+    start, end = as_utc(start) or start, as_utc(end)
     if end is not None and end < start:
         raise InvalidArgument(f"end ({end.isoformat()}) is before start ({start.isoformat()}); swap them.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
@@ -105,3 +106,10 @@ def symbols_of(value: str) -> list[str]:
 
 def symbol_list_of(values: list[str] | None) -> list[str] | None:
     return None if values is None else list(dict.fromkeys(symbol_of(v) for v in values))
+
+
+def as_utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """A time without a zone is read as UTC, like every time we show (and comparable with one that has)."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment

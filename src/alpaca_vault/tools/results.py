@@ -19,6 +19,8 @@ from typing import Any, Literal
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
+from alpaca_vault.tools import voice
+
 DEFAULT_MAX_RESULT_BYTES = 20_000
 #: The first protocol revision with ``structuredContent`` (and output schemas).
 STRUCTURED_CONTENT_SINCE = "2025-06-18"
@@ -242,7 +244,7 @@ def symbols_left_out(tool: str) -> Continuation:
     """For a mapping of records by symbol: name the symbols that did not fit."""
 
     def how(kept: list[Record], omitted: list[Record]) -> str:
-        symbols = list(dict.fromkeys(key for key, _ in omitted if key is not None))
+        symbols = list(dict.fromkeys(voice.symbol(key) for key, _ in omitted if key is not None))
         shown = ",".join(symbols[:40]) + (",..." if len(symbols) > 40 else "")
         return f"call {tool} again with symbols='{shown}'"
 

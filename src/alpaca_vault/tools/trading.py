@@ -330,7 +330,8 @@ async def alpaca_place_order(
         summary = f"Order in '{used}' ({environment}): {describe_order(order)}."
     else:
         summary = (
-            f"No new order was placed: client_order_id {order.client_order_id} already names order {order.id} "
+            f"No new order was placed: client_order_id {voice.ident(order.client_order_id)} already names order "
+            f"{voice.ident(order.id)} "
             f"in '{used}' ({environment}), which this request repeats. That order: {describe_order(order)}."
         )
     return respond(

@@ -36,7 +36,7 @@ from alpaca_vault.db.engine import sqlite_path
 from alpaca_vault.db.models import utcnow
 from alpaca_vault.db.sealed import DATA_KEY_TOKEN_VERSION, SealedValue
 from alpaca_vault.vault.aead import AssociatedData, DecryptFailed, open_with, seal_with
-from alpaca_vault.vault.errors import SealedValueDamaged, UnsealError
+from alpaca_vault.vault.errors import DataKeyDamaged, SealedByNewerVersion, SealedValueDamaged, UnsealError
 from alpaca_vault.vault.keyring import KeyRing
 
 DATA_KEY_BYTES = 32
@@ -69,6 +69,8 @@ class OpenDataKey:
     def open(self, token: SealedValue, aad: AssociatedData) -> str:
         if token.damaged:
             raise SealedValueDamaged(f"the stored value is damaged ({token.problem})")
+        if token.newer_format:
+            raise SealedByNewerVersion(token.version)
         if not token.under_data_key or token.kid != self.id.hex:
             raise UnsealError("the value names a different data key than its row")
         try:
@@ -101,6 +103,9 @@ def unwrap(
     """The data key in a ``data_keys`` row, opened with the master key ring (UnsealError if it cannot be)."""
     try:
         raw = keyring.unwrap(sealed_key, AssociatedData.for_data_key(data_key_id, user_id))
+    except SealedByNewerVersion as exc:
+        # Not damage: its own class, so no caller sorts it with damaged keys and puts it out of use.
+        raise SealedByNewerVersion(exc.version, what="the user's data key") from None
     except UnsealError as exc:
         # The same class: a damaged data key stays "damaged" for callers that sort failures.
         raise type(exc)(f"the user's data key could not be unwrapped: {exc}") from None
@@ -147,8 +152,23 @@ async def current_data_key(
         )
     ).one_or_none()
     if row is not None and row.sealed_key is not None and row.sealed_key.damaged and create:
-        # A damaged key opens nothing, ever: put it out of use (values under it are listed as
-        # damaged) so the user can store again under a new one.
+        # Never destroy key material on a read path. A damaged key opens nothing, but a backup of its
+        # row may: while any credential is sealed under it, refuse and name them (the owner decides:
+        # restore the row, or remove those credentials). Once none is left, nothing can be lost by
+        # putting it out of use, so the user can store again under a new one.
+        sealed_under = (
+            (
+                await session.execute(
+                    select(credentials.c.name)
+                    .where(credentials.c.user_id == user_id, credentials.c.data_key_id == row.id)
+                    .order_by(credentials.c.name)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if sealed_under:
+            raise DataKeyDamaged(list(sealed_under), row.sealed_key.problem or "damaged")
         await session.execute(
             update(data_keys)
             .where(data_keys.c.id == row.id)

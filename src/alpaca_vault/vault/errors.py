@@ -95,3 +95,41 @@ class CredentialDamaged(SealedValueDamaged):
             f"Credential '{credential_name}' is damaged and cannot be opened: {problem}. No key can "
             "recover it; delete it and store the key pair again."
         )
+
+
+class SealedByNewerVersion(UnsealError):
+    """A stored value is in a token format a newer alpaca-vault wrote (a mixed-version rollout).
+
+    Not damage: the value is intact, nothing is changed or put out of use; upgrading this replica
+    (or serving from an upgraded one) opens it.
+    """
+
+    def __init__(self, version: str, what: str = "it") -> None:
+        self.version = version
+        super().__init__(
+            f"{what} is sealed in token format '{version}', which a newer alpaca-vault wrote and this "
+            "version does not know; nothing was changed. Upgrade alpaca-vault on this replica (or "
+            "serve from an upgraded one) to open it"
+        )
+
+
+class DataKeyDamaged(SealedValueDamaged):
+    """A user's current data key is damaged while credentials are still sealed under it.
+
+    A new data key is not made behind the owner's back: that would leave those credentials for good
+    (a backup of the ``data_keys`` row could still recover them). Facts: ``credentials`` (their names)
+    and ``problem``.
+    """
+
+    def __init__(self, credentials: Sequence[str], problem: str) -> None:
+        self.credentials = tuple(credentials)
+        self.problem = problem
+        names = ", ".join(f"'{n}'" for n in self.credentials[:20])
+        more = f" and {len(self.credentials) - 20} more" if len(self.credentials) > 20 else ""
+        super().__init__(
+            f"This user's data key is damaged ({problem}), and {len(self.credentials)} credential(s) are "
+            f"still sealed under it: {names}{more}. Nothing was stored or changed. To recover them, "
+            "restore this user's data_keys row from a backup; otherwise the owner removes each of them "
+            "(they cannot be opened) and stores the key pairs again: a new data key is made once no "
+            "credential is left under the damaged one."
+        )

@@ -39,7 +39,7 @@ from alpaca_vault.vault.aead import (
     seal_bytes_with,
     seal_with,
 )
-from alpaca_vault.vault.errors import KeyRingError, SealedValueDamaged, UnsealError
+from alpaca_vault.vault.errors import KeyRingError, SealedByNewerVersion, SealedValueDamaged, UnsealError
 
 KEY_BYTES = 32
 KEY_FILE_NAME = "master.key"
@@ -168,6 +168,8 @@ class KeyRing:
     def _open_bytes(self, token: SealedValue, aad: AssociatedData) -> bytes:
         if token.damaged:
             raise SealedValueDamaged(f"the stored value is damaged ({token.problem})")
+        if token.newer_format:
+            raise SealedByNewerVersion(token.version)
         if token.under_data_key:
             raise UnsealError("it is sealed under a data key, not directly under a master key")
         key = self._keys.get(token.kid)
