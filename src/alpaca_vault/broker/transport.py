@@ -354,13 +354,14 @@ class AlpacaTransport:
                 raise
 
     async def _give_back_shared_slot(self, limiter_key: str) -> None:
-        """Return an unused shared slot, even from a call being cancelled; never raises."""
+        """Return an unused shared slot, even from a call being cancelled (a failure is only logged)."""
         assert self._shared_budget is not None
-        # Shielded: under a cancelled scope (anyio cancels at every await) the return still happens.
+        # Shielded: under a cancelled scope (anyio cancels at every await) the return still happens;
+        # the cancellation itself propagates (the caller is being cancelled anyway).
         task = asyncio.ensure_future(self._shared_budget.give_back(limiter_key))
         self._giving_back.add(task)
         task.add_done_callback(self._slot_given_back)
-        with contextlib.suppress(BaseException):
+        with contextlib.suppress(Exception):  # logged by _slot_given_back
             await asyncio.shield(task)
 
     def _slot_given_back(self, task: asyncio.Future[None]) -> None:

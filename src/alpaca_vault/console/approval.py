@@ -7,8 +7,9 @@ digest of the exact broker request, credential and tool; its page shows the summ
 confirmation shows, the ``client_order_id`` and the expiry. An approval counts for retries of that
 exact order for ``lifetime`` after it was given; a decline refuses every retry of it.
 
-The person's answer is written to the audit trail (``order.approval``, actor ``console``) before it
-counts; if the record cannot be written the answer is refused.
+The person's answer is written to the audit trail (``order.approval``, actor ``console``) in the
+transaction that uses the link: only the answer that counts is recorded, and if the record cannot be
+written the answer is refused (the link stays unused).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -86,7 +88,7 @@ class OrderApprovals:
 
 def approval_routes(services: Any) -> list[Route]:
     """The page, for connect_app: GET shows the order, POST records approve or decline."""
-    from alpaca_vault.console.app import _audited, _link_problem, message, read_form, render
+    from alpaca_vault.console.app import _link_problem, message, read_form, render
 
     async def find(request: Request) -> tuple[Any, LinkRecord] | Response:
         s = await services()
@@ -144,19 +146,31 @@ def approval_routes(services: Any) -> list[Route]:
             "client_order_id": record.details.get("client_order_id"),
             "environment": record.details.get("environment"),
         }
-        if not await _audited(
-            s,
-            record.user_id,
-            "order.approval",
-            credential_name=record.details.get("credential"),
-            details=details,
-        ):
+
+        async def record_answer(session: AsyncSession) -> None:
+            if s.audit is not None:
+                from alpaca_vault.audit.chain import CONSOLE
+
+                await s.audit.append(
+                    record.user_id,
+                    "order.approval",
+                    CONSOLE,
+                    credential_name=record.details.get("credential"),
+                    details=details,
+                    session=session,
+                )
+
+        # The use of the link and its audit event commit together: of two racing answers only the
+        # one that wins the link is recorded, and an answer whose record fails does not count.
+        try:
+            won = await s.links.consume(record, outcome, record_with=record_answer)
+        except Exception:  # AuditUnavailable, or anything else: fail closed, the link stays unused
             return message(
                 503,
                 "Not recorded",
                 "The audit trail cannot be written right now, so your answer was not taken. Try again shortly.",
             )
-        if not await s.links.consume(record, outcome):
+        if not won:
             return _link_problem(LinkError("used"))
         if outcome == "approved":
             return message(

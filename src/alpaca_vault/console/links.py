@@ -18,11 +18,13 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.models import OneTimeLink, User, utcnow
@@ -214,8 +216,20 @@ class LinkStore:
             ).all()
         return [_record(link, name) for link, name in rows]
 
-    async def consume(self, record: LinkRecord, outcome: str, outcome_ref: str | None = None) -> bool:
-        """Mark the link used, once: False when another request used it first or it has expired."""
+    async def consume(
+        self,
+        record: LinkRecord,
+        outcome: str,
+        outcome_ref: str | None = None,
+        *,
+        record_with: Callable[[AsyncSession], Awaitable[object]] | None = None,
+    ) -> bool:
+        """Mark the link used, once: False when another request used it first or it has expired.
+
+        ``record_with`` writes the audit event in the same transaction, only for the request that
+        wins the link: an error from it rolls the use back (and is raised), so the trail never holds
+        an answer that did not count, nor an answer that counted without its record.
+        """
         now = utcnow()
         async with self._db.session(record.user_id) as session:
             result = await session.execute(
@@ -229,6 +243,8 @@ class LinkStore:
                 .values(used_at=now, outcome=outcome, outcome_ref=outcome_ref)
             )
             won = bool(getattr(result, "rowcount", 0) == 1)
+            if won and record_with is not None:
+                await record_with(session)
         if won and outcome != STORING:
             self._wake(record.id)
         return won
