@@ -173,9 +173,9 @@ def report(label: str, result: FairnessResult) -> None:
 async def main(args: argparse.Namespace) -> None:
     from pydantic import SecretStr
 
+    from alpaca_vault.accounts import AccountAdmin
     from alpaca_vault.db import Database
     from alpaca_vault.db.migrate import upgrade
-    from alpaca_vault.accounts import AccountAdmin
     from alpaca_vault.simulator import AccountSpec, SimulatorConfig, create_app, serve_in_thread
     from alpaca_vault.vault.credentials import CredentialService
     from alpaca_vault.vault.keyring import KeyRing, generate_key
