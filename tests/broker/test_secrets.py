@@ -211,6 +211,10 @@ async def test_secret_never_leaks(
     dead = make_client(simulator, paper_url=dead_url(), live_url=dead_url(), data_url=dead_url())
     bad_url = make_client(simulator, paper_url="http://[::1", live_url="http://[::1")
     caplog.set_level(logging.DEBUG)
+    # Explicitly, whatever an earlier test in this process left: a server built in-process quiets the
+    # wire loggers to WARNING (server/logs.py), and this check must see their DEBUG trace.
+    for wire in ("httpx2", "httpcore2"):
+        caplog.set_level(logging.DEBUG, logger=wire)
     errors: list[BaseException] = []
     outcomes: dict[str, str] = {}
     try:
