@@ -14,7 +14,7 @@ from alpaca_vault.guard.policy import default_settings
 from alpaca_vault.server.settings import Settings
 from tests.fixtures.mcp_server import text_of
 from tests.guard.test_guard_protocol import ok, session, set_policy
-from tests.tools.test_options_tools import _near_calls
+from tests.tools.test_options_tools import calls_from_the_chain
 
 
 def spread(low: str, high: str, *, qty: int = 1, price: str | None = "1.50", **extra: Any) -> dict[str, Any]:
@@ -48,7 +48,7 @@ async def test_a_two_leg_spread_is_placed_its_intent_names_the_legs_and_a_market
     server_settings: Settings, sim_account: Any, simulator: Any
 ) -> None:
     async with session(server_settings, sim_account) as client:
-        low, *_, high = await _near_calls(client)
+        low, *_, high = await calls_from_the_chain(client)
         await set_policy(server_settings, "paper-1", max_order_notional=Decimal(1000), allow_short=False)
         placed = ok(await client.call_tool("alpaca_place_order", spread(low, high)))
         assert placed["environment"] == "paper" and placed["order"]["order_class"] == "mleg"
@@ -103,7 +103,7 @@ async def test_each_rule_refuses_a_spread_before_alpaca(
     # changes are undone before the next.
     defaults = default_settings("paper")
     async with session(server_settings, sim_account) as client:
-        low, *_, high = await _near_calls(client)
+        low, *_, high = await calls_from_the_chain(client)
         for rule, changes, phrases, kind in RULES:
             await set_policy(server_settings, "paper-1", **changes)
             order = spread(low, high, qty=2) if kind == "spread" else naked(low, high)
@@ -122,7 +122,7 @@ async def test_a_covered_credit_spread_passes_allow_short_and_a_repeat_needs_a_p
     server_settings: Settings, sim_account: Any, simulator: Any
 ) -> None:
     async with session(server_settings, sim_account) as client:
-        low, *_, high = await _near_calls(client)
+        low, *_, high = await calls_from_the_chain(client)
         await set_policy(server_settings, "paper-1", allow_short=False)
         # A bear call spread: sell the lower strike, buy the higher (same expiry): the short leg is covered.
         credit = {

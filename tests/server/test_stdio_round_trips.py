@@ -8,7 +8,6 @@ closed, the single leg closed.
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from mcp import Client, StdioServerParameters
 from mcp_types import CallToolResult
 
 from tests.server.test_stdio import SERVE, server_env
+from tests.tools.test_options_tools import calls_from_the_chain
 
 # The trading guard refuses every mleg order until its policy checks each leg (guard/orders.py); the
 # per-leg checks are another engineer's work (branch guard2). Remove this once they are merged.
@@ -64,36 +64,6 @@ async def _crypto_round_trip(client: Client) -> None:
     assert [o["id"] for o in listed["orders"]] == [sell["id"]]
 
 
-async def _calls_from_the_chain(client: Client) -> list[str]:
-    """Call contracts a few weeks out, strikes from the money to 10% above it, found through the chain."""
-    price = Decimal(
-        str(
-            ok(await client.call_tool("alpaca_get_latest_trade", {"symbols": "AAPL"}))["trades"]["AAPL"][
-                "price"
-            ]
-        )
-    )
-    today = dt.date.today()
-    chain = ok(
-        await client.call_tool(
-            "alpaca_get_option_chain",
-            {
-                "underlying": "AAPL",
-                "type": "call",
-                "expiration_date_gte": str(today + dt.timedelta(days=14)),
-                "expiration_date_lte": str(today + dt.timedelta(days=21)),
-                "strike_price_gte": str(price),
-                "strike_price_lte": str(price * Decimal("1.1")),
-                "limit": 20,
-            },
-        )
-    )
-    contracts = sorted(chain["snapshots"])
-    assert len(contracts) >= 3, chain
-    assert all(chain["snapshots"][c]["latest_quote"]["ask_price"] for c in contracts)
-    return contracts
-
-
 def _spread(low: str, high: str, opening: bool) -> dict[str, Any]:
     """A bull call spread (buy the lower strike, sell the higher) as one mleg order, or the order closing it."""
     return {
@@ -110,7 +80,7 @@ def _spread(low: str, high: str, opening: bool) -> dict[str, Any]:
 
 async def _options_round_trip(client: Client) -> None:
     """Find a contract in the chain, buy it, open a two-leg spread through the guard, close both."""
-    contracts = await _calls_from_the_chain(client)
+    contracts = await calls_from_the_chain(client, at_least=3)
     single, low, high = contracts[0], contracts[1], contracts[-1]
     bought = ok(
         await client.call_tool(

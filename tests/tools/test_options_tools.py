@@ -68,7 +68,7 @@ async def test_chain_carries_greeks_and_pages(server_settings: Settings, sim_acc
                     and Decimal(str(snapshot["implied_volatility"])) > 0
                 )
         assert "3 AAPL contract(s)" in text_of(result)
-        near = await _near_calls(client)
+        near = await calls_from_the_chain(client)
         greeks = data(await client.call_tool("alpaca_get_snapshot", {"symbols": ",".join(near[:2])}))[
             "snapshots"
         ]
@@ -85,8 +85,8 @@ async def test_chain_carries_greeks_and_pages(server_settings: Settings, sim_acc
         )
 
 
-async def _near_calls(client: Any) -> list[str]:
-    """Two call contracts a few weeks out, strikes near the money, from the chain."""
+async def calls_from_the_chain(client: Any, at_least: int = 2) -> list[str]:
+    """Call contracts a few weeks out, strikes from the money to 10% above it, found through the chain."""
     price = Decimal(
         str(
             data(await client.call_tool("alpaca_get_latest_trade", {"symbols": "AAPL"}))["trades"]["AAPL"][
@@ -110,13 +110,14 @@ async def _near_calls(client: Any) -> list[str]:
         )
     )
     symbols = sorted(chain["snapshots"])
-    assert len(symbols) >= 2, chain
+    assert len(symbols) >= at_least, chain
+    assert all(chain["snapshots"][c]["latest_quote"]["ask_price"] for c in symbols)
     return symbols
 
 
 async def test_options_round_trip(server_settings: Settings, sim_account: Any, simulator: Any) -> None:
     async with paper_session(server_settings, sim_account) as client:
-        calls = await _near_calls(client)
+        calls = await calls_from_the_chain(client)
         long_call = calls[0]
         bought = await client.call_tool(
             "alpaca_place_order",
@@ -169,7 +170,7 @@ async def test_option_and_mleg_argument_rules(
     server_settings: Settings, sim_account: Any, simulator: Any
 ) -> None:
     async with paper_session(server_settings, sim_account) as client:
-        calls = await _near_calls(client)
+        calls = await calls_from_the_chain(client)
         same_twice = [{"symbol": calls[0], "side": "buy"}] * 2
         cases = [
             ({"symbol": calls[0], "side": "buy", "qty": "1.5"}, "whole contracts"),
