@@ -17,6 +17,7 @@ is busy it falls back to the async path, which waits like every other writer.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import sqlite3
@@ -30,7 +31,7 @@ from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from alpaca_vault.audit.chain import GENESIS_HASH, Actor, ChainKeys, clean_details, event_mac
+from alpaca_vault.audit.chain import GENESIS_HASH, Actor, ChainKeys, clean_details, event_mac, mac_for
 from alpaca_vault.audit.errors import AuditUnavailable as AuditUnavailable
 from alpaca_vault.db.engine import Database, sqlite_path
 from alpaca_vault.db.models import AUDIT_ACTIONS, SYSTEM_USER_ID, AuditEvent, User
@@ -190,6 +191,7 @@ class AuditLog:
         self.db = db
         self.keys = keys
         self._inline = _InlineSqliteAppender(db) if sqlite_path(db.url) is not None else None
+        self._macs: dict[str, hmac.HMAC] = {}  # per kid, keyed once (event_mac copies it)
 
     def close(self) -> None:
         """Nothing of its own to close any more (the inline appends use the database's connection)."""
@@ -205,7 +207,9 @@ class AuditLog:
         details: dict[str, Any],
     ) -> Any:
         kid = self.keys.primary_kid
-        key = self.keys.keys[kid]
+        key = self._macs.get(kid)
+        if key is None:
+            key = self._macs[kid] = mac_for(self.keys.keys[kid])
 
         def build(last: tuple[int, str] | None) -> dict[str, Any]:
             seq, prev_hash = (1, GENESIS_HASH) if last is None else (last[0] + 1, last[1])
@@ -359,7 +363,7 @@ class AuditLog:
     def as_owner(self) -> AuditLog:
         """The same log, reading through maintenance sessions (admin CLI on PostgreSQL)."""
         clone = AuditLog.__new__(AuditLog)
-        clone.db, clone.keys, clone._inline = self.db, self.keys, None
+        clone.db, clone.keys, clone._inline, clone._macs = self.db, self.keys, None, {}
         clone._owner_reads = True
         return clone
 
