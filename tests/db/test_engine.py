@@ -256,6 +256,8 @@ async def test_data_version_changes_with_other_connections_commits_only(tmp_path
     try:
         before = database.data_version()
         assert before is not None
+        read = database.read_inline_versioned(select(User.__table__), {})
+        assert read == ([], None)  # no row, no version to reuse it by
         database.write_inline(
             lambda c: c.execute(
                 f"INSERT INTO users (id, name, is_active, created_at) VALUES ('{uuid.uuid4().hex}', 'y', 1, "
@@ -263,9 +265,12 @@ async def test_data_version_changes_with_other_connections_commits_only(tmp_path
             )
         )
         assert database.data_version() == before
+        rows, version = database.read_inline_versioned(select(User.__table__), {}) or ([], None)
+        assert [row.name for row in rows] == ["y"] and version == before  # the same, in the read itself
         await _add_user(database, "elsewhere")  # a commit on an aiosqlite connection
         after = database.data_version()
         assert after is not None and after != before
+        assert (database.read_inline_versioned(select(User.__table__), {}) or ([], None))[1] == after
         other = sqlite3.connect(tmp_path / "version.db", isolation_level=None)  # another process, say
         other.execute("UPDATE users SET name = 'z' WHERE name = 'y'")
         other.close()

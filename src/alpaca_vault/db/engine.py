@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Select, event, make_url, text
+from sqlalchemy import Select, event, literal_column, make_url, text
 from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.elements import Label
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option a read-only session sets on SQLite: no BEGIN, each SELECT reads the latest commit.
@@ -269,6 +270,10 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
 
 # Enough for every module-level statement that uses the inline path, with room to spare.
 _MAX_COMPILED_READS = 64
+# Added to a read by Database.read_inline_versioned: the data_version of the read's own snapshot.
+_DATA_VERSION_COLUMN: Label[Any] = literal_column("(SELECT data_version FROM pragma_data_version())").label(
+    "data_version_"
+)
 
 
 class _CompiledRead:
@@ -364,12 +369,21 @@ class _InlineReader:
     def __init__(self, path: Path, dialect: Dialect) -> None:
         self._dialect = dialect
         self._compiled: dict[Select[*tuple[Any, ...]], _CompiledRead] = {}
+        self.versioned: dict[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]] = {}
         self.writing = threading.local()  # .on: this thread is inside write_inline
         # An authorizer, not PRAGMA query_only: switching that pragma re-prepares every cached statement
         # (it tripled the next read's cost). It is asked once per statement, when sqlite3 prepares it.
         # synchronous NORMAL as on every connection: write_inline commits here.
+        # The last statement sets up the pragma_data_version table (read_inline_versioned) before the
+        # authorizer is in place: SQLite asks to write sqlite_master the first time it does so.
         self.connections = ThreadConnections(
-            path, ("PRAGMA busy_timeout = 0", "PRAGMA synchronous = NORMAL"), self._authorize
+            path,
+            (
+                "PRAGMA busy_timeout = 0",
+                "PRAGMA synchronous = NORMAL",
+                "SELECT data_version FROM pragma_data_version()",
+            ),
+            self._authorize,
         )
 
     def _authorize(self, action: int, arg1: str | None, *_: Any) -> int:
@@ -537,6 +551,26 @@ class Database:
             raise
         finally:
             writing.on = False
+
+    def read_inline_versioned(
+        self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]
+    ) -> tuple[Sequence[Any], DataVersion | None] | None:
+        """:meth:`read_inline`, and the :meth:`data_version` of the snapshot the rows come from, read in
+        the same statement (one read instead of two; None when no row came back). Rows carry it as
+        ``data_version_``."""
+        if self._inline is None:
+            return None
+        versioned = self._inline.versioned.get(statement)
+        if versioned is None:
+            if len(self._inline.versioned) >= _MAX_COMPILED_READS:
+                self._inline.versioned.clear()
+            versioned = self._inline.versioned[statement] = statement.add_columns(_DATA_VERSION_COLUMN)
+        rows = self.read_inline(versioned, params)
+        if rows is None:
+            return None
+        if not rows:
+            return rows, None
+        return rows, (self._inline.connections.connection(), int(rows[0].data_version_))
 
     def data_version(self) -> DataVersion | None:
         """A token that stays equal while no other connection commits to the SQLite file (SQLite's

@@ -418,11 +418,11 @@ class CredentialService:
         """``get`` on the hot path (the gate, before its hooks): the same answer (``.info``) and the same
         errors, from one Core read (inline on SQLite) instead of an ORM session. Nothing is decrypted.
 
-        Pass it to ``unsealed(..., resolved=)``: on SQLite, if nothing was committed in between (the
-        audit trail's inline appends aside), the open uses this read instead of reading the row again.
+        Pass it to ``unsealed(..., resolved=)``: on SQLite, if nothing was committed since this read
+        (its data_version, read with the row; the audit trail's inline appends do not count), the open
+        uses it instead of reading the row again.
         """
-        version = self._db.data_version()  # before the read: a commit after it shows as a change
-        row = await self._lookup_for_open(user_id, ref)
+        row, version = await self._lookup_for_open(user_id, ref, versioned=True)
         return ResolvedRow(_info(row), row, version)
 
     async def _resolve(self, session: AsyncSession, user_id: uuid.UUID, ref: str | None) -> Credential:
@@ -561,7 +561,7 @@ class CredentialService:
         row = resolved.take_if_current(self._db, user_id, ref) if resolved is not None else None
         known = resolved.info if row is not None and resolved is not None else None
         if row is None:
-            row = await self._lookup_for_open(user_id, ref)
+            row, _ = await self._lookup_for_open(user_id, ref)
         if not row.is_active:
             raise CredentialInactive(f"Credential '{row.name}' is deactivated.")
         damaged = damage_of(row)
@@ -613,8 +613,11 @@ class CredentialService:
         finally:
             del data_key
 
-    async def _lookup_for_open(self, user_id: uuid.UUID, ref: str | None) -> Any:
-        """The credential's row as a plain (Core) row: no ORM object, no identity map entry."""
+    async def _lookup_for_open(
+        self, user_id: uuid.UUID, ref: str | None, *, versioned: bool = False
+    ) -> tuple[Any, DataVersion | None]:
+        """The credential's row as a plain (Core) row: no ORM object, no identity map entry; with
+        ``versioned``, and the data version it was read at (when read inline; else None)."""
         params: dict[str, object]
         if ref is not None and ref.strip():
             ref = ref.strip()
@@ -625,15 +628,21 @@ class CredentialService:
         else:
             statement, params = _OPEN_ONLY_ACTIVE, {"user_id": user_id}
         # The hot path: a Core read, inline on SQLite, else on a read-only connection (no ORM, no session).
-        rows: Sequence[Any] | None = self._db.read_inline(statement, params)
+        rows: Sequence[Any] | None
+        version: DataVersion | None = None
+        if versioned:
+            read = self._db.read_inline_versioned(statement, params)
+            rows, version = read if read is not None else (None, None)
+        else:
+            rows = self._db.read_inline(statement, params)
         if rows is None:
             async with self._db.connection(user_id, readonly=True) as conn:
                 rows = (await conn.execute(statement, params)).fetchall()
         if len(rows) == 1:
-            return rows[0]
+            return rows[0], version
         # No reference, or not found: the ORM path builds the helpful error (or picks the only one),
         # then the chosen row is read again with its data key.
         async with self._db.session(user_id, readonly=True) as session:
             chosen = (await self._resolve(session, user_id, ref)).id
         async with self._db.connection(user_id, readonly=True) as conn:
-            return (await conn.execute(_OPEN_BY_ID, {"user_id": user_id, "ref": chosen})).one()
+            return (await conn.execute(_OPEN_BY_ID, {"user_id": user_id, "ref": chosen})).one(), None
