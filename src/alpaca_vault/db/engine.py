@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Select, event, make_url, text
 from sqlalchemy.engine import URL, Connection, Dialect
@@ -24,6 +24,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+if TYPE_CHECKING:
+    from alpaca_vault.db.inline import InlineWriter
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option a read-only session sets on SQLite: no BEGIN, each SELECT reads the latest commit.
@@ -278,6 +281,13 @@ class _CompiledRead:
         self.sql = compiled.string
         self.defaults = compiled.params  # values compiled into the statement (e.g. its LIMIT)
         self.names = compiled.positiontup or []
+        # A literal the statement fixes (aggregate_strings' separator) is rendered into the SQL when it
+        # runs; render it now. Without this SQLite saw "__[POSTCOMPILE_...]" and the read fell back.
+        for bind in compiled.literal_execute_params:
+            name = compiled.bind_names[bind]
+            literal = compiled.render_literal_value(bind.value, bind.type)
+            self.sql = self.sql.replace(f"__[POSTCOMPILE_{name}]", literal)
+            self.names = [n for n in self.names if n != name]
         self.required = frozenset(n for n in self.names if compiled.binds[n].required)
         self.binders = [
             compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in self.names
@@ -377,6 +387,8 @@ class Database:
         self.sslmode: SslMode | None = None  # PostgreSQL: the TLS mode in effect
         path = sqlite_path(url) if self.is_sqlite else None
         self._inline = _InlineReader(path, engine.dialect) if path is not None else None
+        self._sqlite_file = path
+        self._writer: InlineWriter | None = None  # db/inline.py, made on first use
 
     @classmethod
     def create(
@@ -484,10 +496,20 @@ class Database:
         except sqlite3.OperationalError:  # locked or busy (or a write): let the async path handle it
             return None
 
+    def inline_writer(self) -> InlineWriter | None:
+        """Write transactions on the calling thread (db/inline.py); None for PostgreSQL and in-memory SQLite."""
+        if self._writer is None and self._sqlite_file is not None:
+            from alpaca_vault.db.inline import InlineWriter  # it builds on this module
+
+            self._writer = InlineWriter(self._sqlite_file, self.engine.dialect)
+        return self._writer
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._inline is not None:
             self._inline.close()
+        if self._writer is not None:
+            self._writer.close()
 
     def __repr__(self) -> str:
         return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

@@ -7,18 +7,20 @@ then count each other's intents and cannot together pass a daily limit.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, bindparam, case, func, not_, null, or_, select, type_coerce
+from sqlalchemy import Select, String, and_, bindparam, case, func, not_, null, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.guard.checks import Counters
 from alpaca_vault.guard.orders import NormalisedOrder, essence_of
+from alpaca_vault.guard.policy import Policy
 
 NEW_YORK = ZoneInfo("America/New_York")
 # Everything that is or may become an order counts; a rejected one never reached the book.
@@ -36,10 +38,15 @@ def start_of_trading_day(now: datetime) -> datetime:
 # the last minute's orders (a replace changes an order rather than adding one: its notional counts, not
 # its number), today's notional estimates as one exact decimal text list (summed here: the column is
 # decimal text on both backends, and a float sum would round money), and whether this client_order_id
-# already has an intent, whatever its age. WINDOW brings the few intents inside the duplicate window.
+# already has an intent, whatever its age.
 # Equalities, not IN: an IN list is an expanding parameter, which read_inline cannot compile once.
 _COUNTED = or_(*(OrderIntent.state == state for state in COUNTED_STATES))
-_IS_REPLACE = OrderIntent.request["replaces"].as_string().is_not(None)
+# A replace is written without a fingerprint; testing the column first spares the JSON parse of every
+# other intent of the day (SQLite parses the whole body for each json_extract). Intents written
+# before the column existed have none either, and the body decides.
+_IS_REPLACE = and_(
+    OrderIntent.fingerprint.is_(None), OrderIntent.request["replaces"].as_string().is_not(None)
+)
 _TODAY = OrderIntent.created_at >= bindparam("day_start")
 _MINE = (OrderIntent.user_id == bindparam("user_id"), OrderIntent.credential_id == bindparam("credential_id"))
 
@@ -64,10 +71,17 @@ ACTIVITY = select(
         OrderIntent.client_order_id == bindparam("client_order_id"),
     ),
 )
-WINDOW = (
-    select(OrderIntent.client_order_id, OrderIntent.request, OrderIntent.created_at)
-    .where(*_MINE, OrderIntent.created_at >= bindparam("window_start"), _COUNTED, not_(_IS_REPLACE))
-    .order_by(OrderIntent.created_at.desc())
+# The duplicate window: WINDOW finds the intents with this order's fingerprint in one index seek,
+# however many orders the window holds; UNPRINTED the few without one (replaces, which it skips, and
+# intents written before the column existed), whose bodies tally compares. Two statements, not an OR:
+# with the OR neither backend's planner seeks the fingerprint index.
+_WINDOW_COLUMNS = (OrderIntent.client_order_id, OrderIntent.request, OrderIntent.created_at)
+_IN_WINDOW = (*_MINE, OrderIntent.created_at >= bindparam("window_start"), _COUNTED)
+WINDOW = select(*_WINDOW_COLUMNS).where(OrderIntent.fingerprint == bindparam("fingerprint"), *_IN_WINDOW)
+UNPRINTED = select(*_WINDOW_COLUMNS).where(OrderIntent.fingerprint.is_(None), *_IN_WINDOW, not_(_IS_REPLACE))
+# Without a rule that counts the day (the default paper policy), only whether this id is taken.
+SAME_ID = select(func.count().label("same_id")).where(
+    *_MINE, OrderIntent.client_order_id == bindparam("client_order_id")
 )
 INTENT_BY_CLIENT_ORDER_ID = select(OrderIntent.id).where(
     OrderIntent.credential_id == bindparam("credential_id"),
@@ -101,7 +115,24 @@ def _params(
         "since": min(day_start, now - timedelta(seconds=60)),
         "window_start": now - timedelta(seconds=duplicate_window_seconds),
         "client_order_id": order.client_order_id,
+        "fingerprint": order.fingerprint() if duplicate_window_seconds > 0 else None,
     }
+
+
+def counts_the_day(policy: Policy) -> bool:
+    """Whether a rule of ``policy`` reads today's totals (else the day's intents need not be read)."""
+    return any(
+        limit is not None
+        for limit in (policy.max_daily_notional, policy.max_orders_per_day, policy.max_orders_per_minute)
+    )
+
+
+def _reads(duplicate_window_seconds: int, day_totals: bool) -> list[Select[Any]]:
+    """The statements a count runs: the day's totals (or just the same id), then the duplicate window."""
+    return [
+        ACTIVITY if day_totals else SAME_ID,
+        *((WINDOW, UNPRINTED) if duplicate_window_seconds > 0 else ()),
+    ]
 
 
 async def count_activity(
@@ -112,11 +143,14 @@ async def count_activity(
     *,
     now: datetime,
     duplicate_window_seconds: int,
+    day_totals: bool = True,
 ) -> Counters:
+    """What the credential did (``day_totals`` False: the day's totals stay 0, for a policy without them)."""
     params = _params(user_id, credential_id, order, now, duplicate_window_seconds)
-    activity = (await session.execute(ACTIVITY, params)).one()
-    window = (await session.execute(WINDOW, params)).all() if duplicate_window_seconds > 0 else []
-    return tally(activity, window, order, now=now)
+    results = [
+        (await session.execute(read, params)).all() for read in _reads(duplicate_window_seconds, day_totals)
+    ]
+    return tally(results, order, now=now)
 
 
 def count_activity_inline(
@@ -127,19 +161,27 @@ def count_activity_inline(
     *,
     now: datetime,
     duplicate_window_seconds: int,
+    day_totals: bool = True,
 ) -> Counters | None:
     """``count_activity`` on the calling thread (SQLite files); None: use a session instead."""
     params = _params(user_id, credential_id, order, now, duplicate_window_seconds)
-    activity = db.read_inline(ACTIVITY, params)
-    window = db.read_inline(WINDOW, params) if duplicate_window_seconds > 0 else []
-    if not activity or window is None:
-        return None
-    return tally(activity[0], window, order, now=now)
+    results = []
+    for read in _reads(duplicate_window_seconds, day_totals):
+        rows = db.read_inline(read, params)
+        if rows is None:
+            return None
+        results.append(rows)
+    return tally(results, order, now=now)
 
 
-def tally(activity: Any, window: Any, order: NormalisedOrder, *, now: datetime) -> Counters:
-    """The counters from ACTIVITY's row and WINDOW's rows (the duplicate: the newest alike, under another id)."""
-    notionals = activity.notionals_today or ""
+def tally(results: Sequence[Sequence[Any]], order: NormalisedOrder, *, now: datetime) -> Counters:
+    """The counters from what ``_reads`` returned: ACTIVITY's (or SAME_ID's) row, then the window's rows
+    (the duplicate: the newest alike, under another id)."""
+    activity = results[0][0]
+    notionals = getattr(activity, "notionals_today", None) or ""
+    window = sorted(
+        (row for rows in results[1:] for row in rows), key=lambda row: row.created_at, reverse=True
+    )
     essence: list[Any] | None = None  # ours, computed when a stored order first looks alike
     duplicate_of: str | None = None
     duplicate_age: int | None = None
@@ -159,9 +201,9 @@ def tally(activity: Any, window: Any, order: NormalisedOrder, *, now: datetime) 
                 duplicate_age = max(int((now - row.created_at).total_seconds()), 0)
                 break
     return Counters(
-        orders_today=int(activity.orders_today),
+        orders_today=int(getattr(activity, "orders_today", 0)),
         notional_today=sum((Decimal(v) for v in notionals.split(",") if v), Decimal(0)),
-        orders_last_minute=int(activity.orders_last_minute),
+        orders_last_minute=int(getattr(activity, "orders_last_minute", 0)),
         duplicate_of=duplicate_of,
         duplicate_age_seconds=duplicate_age,
         same_id_exists=bool(order.client_order_id is not None and activity.same_id),

@@ -88,7 +88,8 @@ async def lock_credential(
     FOR NO KEY UPDATE still lets order intents reference it). SQLite: the session's
     BEGIN IMMEDIATE already holds the database's write lock.
     """
-    dialect = session.dialect if isinstance(session, AsyncConnection) else session.get_bind().dialect
+    # A connection (async, or db/inline.py's on SQLite) knows its dialect; a session asks its bind.
+    dialect = session.get_bind().dialect if isinstance(session, AsyncSession) else session.dialect
     if dialect.name == "postgresql":
         await session.execute(
             text("SELECT id FROM credentials WHERE id = :id AND user_id = :user_id FOR NO KEY UPDATE"),
