@@ -3,7 +3,7 @@
     .venv/bin/python bench/guard.py [--orders 300]
 
 Measures ``Guard.before_send`` (the gate's before-send hook for an order) on an SQLite vault
-against the simulator on loopback, in alternating rounds:
+against the simulator on loopback (its own process), in alternating rounds:
 
 * ``default``: a new paper credential's policy (no dollar rules: no quote is fetched);
 * ``limits``: every limit set, a limit order (priced by its limit: no quote);
@@ -31,11 +31,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -54,7 +58,6 @@ from alpaca_vault.db import Database
 from alpaca_vault.db.migrate import upgrade_database
 from alpaca_vault.guard.order_intents import OrderIntents
 from alpaca_vault.guard.wiring import build_guard
-from alpaca_vault.simulator import SimulatorConfig, create_app, serve_in_thread
 from alpaca_vault.vault import CredentialService, KeyRing, generate_key
 
 # aiosqlite's worker-thread round trips (each awaited statement step is one): counted, not changed.
@@ -68,6 +71,30 @@ async def _counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 aiosqlite.core.Connection._execute = _counted  # type: ignore[method-assign]
+
+
+@contextmanager
+def simulator_process() -> Iterator[str]:
+    """The simulator in its own process: in a thread of this one it would share the GIL and the CPU-time
+    column with the guard (after a quote, the guard waited for the simulator thread's switch interval)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(Path(sys.executable).parent / "alpaca-vault"), "simulator", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the simulator did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @dataclass
@@ -101,7 +128,7 @@ async def main(args: argparse.Namespace) -> None:
     import httpx2
 
     scratch = Path(tempfile.mkdtemp(prefix="guard-bench-"))
-    with serve_in_thread(create_app(SimulatorConfig())) as sim_url:
+    with simulator_process() as sim_url:
         db = Database.create(f"sqlite+aiosqlite:///{scratch / 'vault.db'}")
         await upgrade_database(db)
         keyring = KeyRing.load(generate_key(), scratch)
@@ -117,7 +144,10 @@ async def main(args: argparse.Namespace) -> None:
             creds[name] = Cred(info.id, info.name, info.environment)
         audit = AuditLog(db, ChainKeys.from_keyring(keyring))
         intents = OrderIntents(db, audit)
-        async with AlpacaClient(paper_url=sim_url, live_url=sim_url, data_url=sim_url) as broker:
+        # The request budget raised: at the default 200 per minute the quote fetches would be paced.
+        async with AlpacaClient(
+            paper_url=sim_url, live_url=sim_url, data_url=sim_url, rate_limit_per_minute=100_000
+        ) as broker:
             guard = build_guard(db, broker, vault, audit, intents=intents)
             await guard.policies.update(
                 user.id,

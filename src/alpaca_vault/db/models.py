@@ -240,7 +240,16 @@ class OrderIntent(Base):
     __table_args__ = (
         # The same client_order_id can never stand for two orders of one account, across restarts and replicas.
         UniqueConstraint("credential_id", "client_order_id"),
-        Index("ix_order_intents_credential_id_created_at", "credential_id", "created_at"),
+        # #14 guard latency: the guard's day totals read only this index (besides the rare replace's body).
+        Index(
+            "ix_order_intents_credential_id_created_at",
+            "credential_id",
+            "created_at",
+            "state",
+            "fingerprint",
+            "notional_estimate",
+            "user_id",
+        ),
         Index("ix_order_intents_state", "state"),
         # #14 guard latency: the duplicate window finds the same order by its fingerprint in one seek.
         Index("ix_order_intents_credential_id_fingerprint", "credential_id", "fingerprint", "created_at"),

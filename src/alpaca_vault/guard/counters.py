@@ -33,12 +33,12 @@ def start_of_trading_day(now: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
-# Module-level statements: compiled once, and run inline on SQLite (Database.read_inline).
-# ACTIVITY aggregates in SQL, so an order costs the same on a busy day as on a quiet one: today's and
+# Module-level statements: compiled once, and run inline on SQLite (Database.read_inline, db/inline.py).
+# SAME_ID: whether this client_order_id already has an intent, whatever its age (a retry: one index seek).
+# DAY_TOTALS aggregates in SQL over the day's intents (read only when a rule counts the day): today's and
 # the last minute's orders (a replace changes an order rather than adding one: its notional counts, not
-# its number), today's notional estimates as one exact decimal text list (summed here: the column is
-# decimal text on both backends, and a float sum would round money), and whether this client_order_id
-# already has an intent, whatever its age.
+# its number), and today's notional estimates as one exact decimal text list (summed here: the column is
+# decimal text on both backends, and a float sum would round money).
 # Equalities, not IN: an IN list is an expanding parameter, which read_inline cannot compile once.
 _COUNTED = or_(*(OrderIntent.state == state for state in COUNTED_STATES))
 # A replace is written without a fingerprint; testing the column first spares the JSON parse of every
@@ -55,22 +55,18 @@ def _number_of(condition: Any) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-ACTIVITY = select(
-    _number_of(and_(_COUNTED, _TODAY, not_(_IS_REPLACE))).label("orders_today"),
-    _number_of(and_(_COUNTED, OrderIntent.created_at >= bindparam("minute_ago"), not_(_IS_REPLACE))).label(
+SAME_ID = select(func.count().label("same_id")).where(
+    *_MINE, OrderIntent.client_order_id == bindparam("client_order_id")
+)
+DAY_TOTALS = select(
+    _number_of(and_(_TODAY, not_(_IS_REPLACE))).label("orders_today"),
+    _number_of(and_(OrderIntent.created_at >= bindparam("minute_ago"), not_(_IS_REPLACE))).label(
         "orders_last_minute"
     ),
     func.aggregate_strings(
-        type_coerce(case((and_(_COUNTED, _TODAY), OrderIntent.notional_estimate), else_=null()), String), ","
+        type_coerce(case((_TODAY, OrderIntent.notional_estimate), else_=null()), String), ","
     ).label("notionals_today"),
-    _number_of(OrderIntent.client_order_id == bindparam("client_order_id")).label("same_id"),
-).where(
-    *_MINE,
-    or_(
-        OrderIntent.created_at >= bindparam("since"),
-        OrderIntent.client_order_id == bindparam("client_order_id"),
-    ),
-)
+).where(*_MINE, OrderIntent.created_at >= bindparam("since"), _COUNTED)
 # The duplicate window: WINDOW finds the intents with this order's fingerprint in one index seek,
 # however many orders the window holds; UNPRINTED the few without one (replaces, which it skips, and
 # intents written before the column existed), whose bodies tally compares. Two statements, not an OR:
@@ -79,10 +75,6 @@ _WINDOW_COLUMNS = (OrderIntent.client_order_id, OrderIntent.request, OrderIntent
 _IN_WINDOW = (*_MINE, OrderIntent.created_at >= bindparam("window_start"), _COUNTED)
 WINDOW = select(*_WINDOW_COLUMNS).where(OrderIntent.fingerprint == bindparam("fingerprint"), *_IN_WINDOW)
 UNPRINTED = select(*_WINDOW_COLUMNS).where(OrderIntent.fingerprint.is_(None), *_IN_WINDOW, not_(_IS_REPLACE))
-# Without a rule that counts the day (the default paper policy), only whether this id is taken.
-SAME_ID = select(func.count().label("same_id")).where(
-    *_MINE, OrderIntent.client_order_id == bindparam("client_order_id")
-)
 INTENT_BY_CLIENT_ORDER_ID = select(OrderIntent.id).where(
     OrderIntent.credential_id == bindparam("credential_id"),
     OrderIntent.client_order_id == bindparam("client_order_id"),
@@ -128,9 +120,10 @@ def counts_the_day(policy: Policy) -> bool:
 
 
 def _reads(duplicate_window_seconds: int, day_totals: bool) -> list[Select[Any]]:
-    """The statements a count runs: the day's totals (or just the same id), then the duplicate window."""
+    """The statements a count runs, in the order ``tally`` takes their rows."""
     return [
-        ACTIVITY if day_totals else SAME_ID,
+        SAME_ID,
+        *((DAY_TOTALS,) if day_totals else ()),
         *((WINDOW, UNPRINTED) if duplicate_window_seconds > 0 else ()),
     ]
 
@@ -147,10 +140,8 @@ async def count_activity(
 ) -> Counters:
     """What the credential did (``day_totals`` False: the day's totals stay 0, for a policy without them)."""
     params = _params(user_id, credential_id, order, now, duplicate_window_seconds)
-    results = [
-        (await session.execute(read, params)).all() for read in _reads(duplicate_window_seconds, day_totals)
-    ]
-    return tally(results, order, now=now)
+    reads = _reads(duplicate_window_seconds, day_totals)
+    return tally([(await session.execute(read, params)).all() for read in reads], order, day_totals, now=now)
 
 
 def count_activity_inline(
@@ -171,17 +162,18 @@ def count_activity_inline(
         if rows is None:
             return None
         results.append(rows)
-    return tally(results, order, now=now)
+    return tally(results, order, day_totals, now=now)
 
 
-def tally(results: Sequence[Sequence[Any]], order: NormalisedOrder, *, now: datetime) -> Counters:
-    """The counters from what ``_reads`` returned: ACTIVITY's (or SAME_ID's) row, then the window's rows
-    (the duplicate: the newest alike, under another id)."""
-    activity = results[0][0]
-    notionals = getattr(activity, "notionals_today", None) or ""
-    window = sorted(
-        (row for rows in results[1:] for row in rows), key=lambda row: row.created_at, reverse=True
-    )
+def tally(
+    results: Sequence[Sequence[Any]], order: NormalisedOrder, day_totals: bool, *, now: datetime
+) -> Counters:
+    """The counters from the rows of ``_reads``' statements (the duplicate: the newest intent alike, under
+    another id)."""
+    same_id, *rest = results
+    totals = rest.pop(0)[0] if day_totals else None
+    notionals = (totals.notionals_today if totals is not None else None) or ""
+    window = sorted((row for rows in rest for row in rows), key=lambda row: row.created_at, reverse=True)
     essence: list[Any] | None = None  # ours, computed when a stored order first looks alike
     duplicate_of: str | None = None
     duplicate_age: int | None = None
@@ -201,10 +193,10 @@ def tally(results: Sequence[Sequence[Any]], order: NormalisedOrder, *, now: date
                 duplicate_age = max(int((now - row.created_at).total_seconds()), 0)
                 break
     return Counters(
-        orders_today=int(getattr(activity, "orders_today", 0)),
-        notional_today=sum((Decimal(v) for v in notionals.split(",") if v), Decimal(0)),
-        orders_last_minute=int(getattr(activity, "orders_last_minute", 0)),
+        orders_today=int(totals.orders_today) if totals is not None else 0,
+        notional_today=sum(map(Decimal, filter(None, notionals.split(","))), Decimal(0)),
+        orders_last_minute=int(totals.orders_last_minute) if totals is not None else 0,
         duplicate_of=duplicate_of,
         duplicate_age_seconds=duplicate_age,
-        same_id_exists=bool(order.client_order_id is not None and activity.same_id),
+        same_id_exists=bool(order.client_order_id is not None and same_id[0].same_id),
     )
