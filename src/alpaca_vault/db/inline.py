@@ -166,7 +166,10 @@ class InlineWriter:
             else:  # it awaited something real: it would hold the write lock across other tasks
                 coroutine.close()
                 raise RuntimeError("an inline transaction must not suspend; use Database.connection")
-            connection.execute("COMMIT")
+            try:
+                connection.execute("COMMIT")
+            except sqlite3.Error as exc:  # as the async path would raise it
+                raise DBAPIError.instance("COMMIT", None, exc, sqlite3.Error, hide_parameters=True) from None
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
