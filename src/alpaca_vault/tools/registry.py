@@ -10,6 +10,7 @@ refuses a malformed row when the server starts, before any client can call it.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.mcpserver.utilities.context_injection import find_context_parameter
 from mcp_types import ToolAnnotations
 
@@ -36,7 +38,7 @@ from alpaca_vault.tools import (
     watchlists,
 )
 from alpaca_vault.tools.gate import guarded
-from alpaca_vault.tools.schemas import compact_input_schema, compact_output_schemas
+from alpaca_vault.tools.schemas import compact_input_schema, compact_schema
 
 Toolset = Literal["credentials", "account", "trading", "market", "options", "news", "watchlists", "locates"]
 Risk = Literal["read", "write", "destructive"]
@@ -188,6 +190,10 @@ class ToolTable(Mapping[str, RegisteredTool]):
     def __len__(self) -> int:
         return len(self._tools)
 
+    def fill(self, other: ToolTable) -> None:
+        """Take ``other``'s tools: a server that registers its tools late fills the table it handed out."""
+        self._tools.update(other._tools)
+
     def secret_arguments(self, name: str) -> frozenset[str]:
         tool = self._tools.get(name)
         return tool.secret_arguments if tool is not None else frozenset()
@@ -248,6 +254,53 @@ def check_spec(spec: ToolSpec) -> None:
             refuse(f"hint {wrong!r} -> {right!r} names no argument of the tool")
 
 
+@dataclass(frozen=True)
+class _BuiltTool:
+    """One row's SDK tool with its published schemas, built once per process (see ``_built``)."""
+
+    spec: ToolSpec
+    tool: Tool
+    secret_arguments: frozenset[str]
+
+
+# Building a tool (pydantic models from its signature, their JSON schemas, then our compaction) costs
+# about 12 ms a row, over half a second for the table; a process that builds several servers (tests,
+# tomorrow a stdio server's deferred registration) pays it once. Keyed by the row's identity: a row is
+# immutable and its function is a module-level one.
+_BUILT: dict[int, _BuiltTool] = {}
+
+
+def _built(spec: ToolSpec) -> _BuiltTool:
+    cached = _BUILT.get(id(spec))
+    if cached is not None and cached.spec is spec:
+        return cached
+    check_spec(spec)
+    secret: set[str] = set()  # filled below, from the input schema the SDK builds
+    fn = guarded(
+        spec.fn,
+        tool=spec.name,
+        intent=spec.intent,
+        context_parameter=find_context_parameter(spec.fn) or "ctx",
+        secret_arguments=secret,
+    )
+    tool = Tool.from_function(
+        fn,
+        name=spec.name,
+        title=spec.title,
+        # Dedented: the SDK would send a docstring's source indentation to the model as is.
+        description=inspect.cleandoc(spec.fn.__doc__ or ""),
+        annotations=spec.annotations(),
+    )
+    tool.parameters["additionalProperties"] = False  # say to clients what argument_guard enforces
+    secret.update(secret_arguments(tool.parameters))
+    tool.parameters = compact_input_schema(tool.parameters)  # what the model reads, at its cheapest
+    # Every result is validated by the client against its output schema: publish the cheap form.
+    if tool.fn_metadata.output_schema is not None:
+        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
+    built = _BUILT[id(spec)] = _BuiltTool(spec, tool, frozenset(secret))
+    return built
+
+
 def register_tools(
     server: MCPServer[Any], toolsets: frozenset[str] | None = None, *, rows: Sequence[ToolSpec] = TOOLS
 ) -> ToolTable:
@@ -261,35 +314,20 @@ def register_tools(
     if len(set(names)) != len(names):
         duplicated = sorted({n for n in names if names.count(n) > 1})
         raise MalformedToolSpec(f"Tool names must be unique; repeated: {', '.join(duplicated)}")
-    for spec in rows:
-        check_spec(spec)
-    for spec in rows:
+    built = [_built(spec) for spec in rows]  # checks every row (a malformed one raises here)
+    manager = server._tool_manager  # the SDK's add_tool rebuilds the schemas; it has no add of a built Tool
+    for entry in built:
+        spec = entry.spec
         if toolsets is not None and spec.toolset not in toolsets:
             continue
-        secret: set[str] = set()  # filled below, from the input schema the SDK builds
-        fn = guarded(
-            spec.fn,
-            tool=spec.name,
-            intent=spec.intent,
-            context_parameter=find_context_parameter(spec.fn) or "ctx",
-            secret_arguments=secret,
-        )
-        server.add_tool(
-            fn,
-            name=spec.name,
-            title=spec.title,
-            # Dedented: the SDK would send a docstring's source indentation to the model as is.
-            description=inspect.cleandoc(spec.fn.__doc__ or ""),
-            annotations=spec.annotations(),
-        )
-        tool = server._tool_manager.get_tool(spec.name)  # the SDK has no public accessor for the schemas
-        assert tool is not None
-        tool.parameters["additionalProperties"] = False  # say to clients what argument_guard enforces
-        secret.update(secret_arguments(tool.parameters))
-        tool.parameters = compact_input_schema(tool.parameters)  # what the model reads, at its cheapest
+        if manager.get_tool(spec.name) is not None:
+            raise MalformedToolSpec(f"Tool {spec.name!r} is already registered on this server")
+        # A server of its own may edit its copy of the input schema (app._hide_key_arguments does).
+        tool = entry.tool.model_copy(update={"parameters": copy.deepcopy(entry.tool.parameters)})
+        manager._tools[spec.name] = tool
         registered[spec.name] = RegisteredTool(
-            spec=spec, properties=tool.parameters.get("properties", {}), secret_arguments=frozenset(secret)
+            spec=spec,
+            properties=tool.parameters.get("properties", {}),
+            secret_arguments=entry.secret_arguments,
         )
-    # Every result is validated by the client against its output schema: publish the cheap form.
-    compact_output_schemas(server)
     return ToolTable(registered)

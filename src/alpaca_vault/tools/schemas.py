@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
-
 # Keywords that say something without constraining anything.
 _ANNOTATIONS = frozenset({"title", "description", "examples", "default"})
 # Keywords that constrain instances of one JSON type only: beside "null" in a type list they keep their
@@ -44,13 +42,6 @@ _TYPE_SPECIFIC = frozenset(
     }
 )
 _DEFS_PREFIX = "#/$defs/"
-
-
-def compact_output_schemas(server: MCPServer[Any]) -> None:
-    """Publish every registered tool's output schema in its compact form."""
-    for tool in server._tool_manager.list_tools():  # the SDK has no public accessor for the schemas
-        if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
 
 
 def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
