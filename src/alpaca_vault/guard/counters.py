@@ -6,6 +6,7 @@ then count each other's intents and cannot together pass a daily limit.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,13 @@ COUNTED_STATES = ("pending", "accepted", "unknown", "reconciled")
 
 def start_of_trading_day(now: datetime) -> datetime:
     """Midnight in New York (the exchange's day, with its daylight saving), as UTC."""
-    local = now.astimezone(NEW_YORK)
+    # New York's offsets are whole hours, so its day changes on a UTC hour: one conversion per hour.
+    return _start_of_day_for_hour(now.astimezone(UTC).replace(minute=0, second=0, microsecond=0))
+
+
+@functools.lru_cache(maxsize=64)
+def _start_of_day_for_hour(hour: datetime) -> datetime:
+    local = hour.astimezone(NEW_YORK)
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
