@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Select, event, make_url, text
+from sqlalchemy import CompoundSelect, Select, event, make_url, text
 from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -267,6 +267,8 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# What the inline paths read: a SELECT, or a UNION of SELECTs (#14: the guard's duplicate window).
+ReadStatement = Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]
 # Enough for every module-level statement that uses the inline path, with room to spare.
 _MAX_COMPILED_READS = 64
 
@@ -274,7 +276,7 @@ _MAX_COMPILED_READS = 64
 class _CompiledRead:
     """One SELECT compiled once for SQLite: its SQL, how to bind each parameter, how to load each column."""
 
-    def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
+    def __init__(self, statement: ReadStatement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         if any(bind.expanding for bind in compiled.binds.values()):
             raise ValueError("read_inline cannot run IN-list (expanding) parameters; use Database.connection")
@@ -358,11 +360,11 @@ class _InlineReader:
 
     def __init__(self, path: Path, dialect: Dialect) -> None:
         self._dialect = dialect
-        self._compiled: dict[Select[*tuple[Any, ...]], _CompiledRead] = {}
+        self._compiled: dict[ReadStatement, _CompiledRead] = {}
         # Read only, and never wait for a lock: a read that would wait fails and takes the async path.
         self.connections = ThreadConnections(path, ("PRAGMA busy_timeout = 0", "PRAGMA query_only = ON"))
 
-    def read(self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]) -> list[Any]:
+    def read(self, statement: ReadStatement, params: dict[str, Any]) -> list[Any]:
         compiled = self._compiled.get(statement)
         if compiled is None:
             if len(self._compiled) >= _MAX_COMPILED_READS:  # statements built per call would pile up
@@ -473,9 +475,7 @@ class Database:
                     )
                 yield conn
 
-    def read_inline(
-        self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]
-    ) -> Sequence[Any] | None:
+    def read_inline(self, statement: ReadStatement, params: dict[str, Any]) -> Sequence[Any] | None:
         """Run a small SELECT on the calling thread; None means "use :meth:`connection` instead".
 
         Why: aiosqlite runs every step of a query on its worker thread, and each of the

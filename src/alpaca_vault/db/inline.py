@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import Insert, Select
+from sqlalchemy import CompoundSelect, Insert, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 
@@ -183,7 +183,7 @@ class InlineWriter:
         params: dict[str, Any] | list[dict[str, Any]] | None,
     ) -> InlineRows:
         try:
-            if isinstance(statement, Select):
+            if isinstance(statement, Select | CompoundSelect):
                 assert not isinstance(params, list)
                 read = self._compile(statement, lambda: _CompiledRead(statement, self.dialect))
                 assert isinstance(read, _CompiledRead)

@@ -14,7 +14,21 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, String, and_, bindparam, case, func, not_, null, or_, select, type_coerce
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    not_,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from alpaca_vault.db.engine import Database
@@ -62,10 +76,17 @@ def _number_of(condition: Any) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-SAME_ID = select(func.count().label("same_id")).where(
-    *_MINE, OrderIntent.client_order_id == bindparam("client_order_id")
+# Whether this id is taken rides along with the day's totals (one statement, its own index seek), or
+# alone when no rule counts the day.
+_SAME_ID = (
+    select(func.count())
+    .where(*_MINE, OrderIntent.client_order_id == bindparam("client_order_id"))
+    .scalar_subquery()
+    .label("same_id")
 )
+SAME_ID = select(_SAME_ID)
 DAY_TOTALS = select(
+    _SAME_ID,
     _number_of(and_(_TODAY, not_(_IS_REPLACE))).label("orders_today"),
     _number_of(and_(OrderIntent.created_at >= bindparam("minute_ago"), not_(_IS_REPLACE))).label(
         "orders_last_minute"
@@ -74,14 +95,16 @@ DAY_TOTALS = select(
         type_coerce(case((_TODAY, OrderIntent.notional_estimate), else_=null()), String), ","
     ).label("notionals_today"),
 ).where(*_MINE, OrderIntent.created_at >= bindparam("since"), _COUNTED)
-# The duplicate window: WINDOW finds the intents with this order's fingerprint in one index seek,
-# however many orders the window holds; UNPRINTED the few without one (replaces, which it skips, and
-# intents written before the column existed), whose bodies tally compares. Two statements, not an OR:
-# with the OR neither backend's planner seeks the fingerprint index.
+# The duplicate window: the intents with this order's fingerprint (one index seek, however many orders
+# the window holds), and the few without one (replaces, which it skips, and intents written before the
+# column existed), whose bodies tally compares. A UNION, not an OR: with the OR neither backend's
+# planner seeks the fingerprint index.
 _WINDOW_COLUMNS = (OrderIntent.client_order_id, OrderIntent.request, OrderIntent.created_at)
 _IN_WINDOW = (*_MINE, OrderIntent.created_at >= bindparam("window_start"), _COUNTED)
-WINDOW = select(*_WINDOW_COLUMNS).where(OrderIntent.fingerprint == bindparam("fingerprint"), *_IN_WINDOW)
-UNPRINTED = select(*_WINDOW_COLUMNS).where(OrderIntent.fingerprint.is_(None), *_IN_WINDOW, not_(_IS_REPLACE))
+WINDOW = union_all(
+    select(*_WINDOW_COLUMNS).where(OrderIntent.fingerprint == bindparam("fingerprint"), *_IN_WINDOW),
+    select(*_WINDOW_COLUMNS).where(OrderIntent.fingerprint.is_(None), *_IN_WINDOW, not_(_IS_REPLACE)),
+)
 INTENT_BY_CLIENT_ORDER_ID = select(OrderIntent.id).where(
     OrderIntent.credential_id == bindparam("credential_id"),
     OrderIntent.client_order_id == bindparam("client_order_id"),
@@ -126,13 +149,9 @@ def counts_the_day(policy: Policy) -> bool:
     )
 
 
-def _reads(duplicate_window_seconds: int, day_totals: bool) -> list[Select[Any]]:
+def _reads(duplicate_window_seconds: int, day_totals: bool) -> list[Select[Any] | CompoundSelect[Any]]:
     """The statements a count runs, in the order ``tally`` takes their rows."""
-    return [
-        SAME_ID,
-        *((DAY_TOTALS,) if day_totals else ()),
-        *((WINDOW, UNPRINTED) if duplicate_window_seconds > 0 else ()),
-    ]
+    return [DAY_TOTALS if day_totals else SAME_ID, *((WINDOW,) if duplicate_window_seconds > 0 else ())]
 
 
 async def count_activity(
@@ -177,8 +196,9 @@ def tally(
 ) -> Counters:
     """The counters from the rows of ``_reads``' statements (the duplicate: the newest intent alike, under
     another id)."""
-    same_id, *rest = results
-    totals = rest.pop(0)[0] if day_totals else None
+    first, *rest = results
+    same_id = first[0].same_id
+    totals = first[0] if day_totals else None
     notionals = (totals.notionals_today if totals is not None else None) or ""
     window = sorted((row for rows in rest for row in rows), key=lambda row: row.created_at, reverse=True)
     essence: list[Any] | None = None  # ours, computed when a stored order first looks alike
@@ -205,5 +225,5 @@ def tally(
         orders_last_minute=int(totals.orders_last_minute) if totals is not None else 0,
         duplicate_of=duplicate_of,
         duplicate_age_seconds=duplicate_age,
-        same_id_exists=bool(order.client_order_id is not None and same_id[0].same_id),
+        same_id_exists=bool(order.client_order_id is not None and same_id),
     )
