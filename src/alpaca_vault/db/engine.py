@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from sqlalchemy import Select, event, literal_column, make_url, text
+from sqlalchemy import CompoundSelect, Select, event, literal_column, make_url, text
 from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -25,6 +25,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.sql.elements import Label
+
+if TYPE_CHECKING:
+    from alpaca_vault.db.inline import InlineWriter
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option a read-only session sets on SQLite: no BEGIN, each SELECT reads the latest commit.
@@ -268,6 +271,8 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# What the inline paths read: a SELECT, or a UNION of SELECTs (#14: the guard's duplicate window).
+ReadStatement = Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]
 # Enough for every module-level statement that uses the inline path, with room to spare.
 _MAX_COMPILED_READS = 64
 # Added to a read by Database.read_inline_versioned: the data_version of the read's own snapshot.
@@ -279,13 +284,20 @@ _DATA_VERSION_COLUMN: Label[Any] = literal_column("(SELECT data_version FROM pra
 class _CompiledRead:
     """One SELECT compiled once for SQLite: its SQL, how to bind each parameter, how to load each column."""
 
-    def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
+    def __init__(self, statement: ReadStatement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         if any(bind.expanding for bind in compiled.binds.values()):
             raise ValueError("read_inline cannot run IN-list (expanding) parameters; use Database.connection")
         self.sql = compiled.string
         self.defaults = compiled.params  # values compiled into the statement (e.g. its LIMIT)
         self.names = compiled.positiontup or []
+        # A literal the statement fixes (aggregate_strings' separator) is rendered into the SQL when it
+        # runs; render it now. Without this SQLite saw "__[POSTCOMPILE_...]" and the read fell back.
+        for bind in compiled.literal_execute_params:
+            name = compiled.bind_names[bind]
+            literal = compiled.render_literal_value(bind.value, bind.type)
+            self.sql = self.sql.replace(f"__[POSTCOMPILE_{name}]", literal)
+            self.names = [n for n in self.names if n != name]
         self.required = frozenset(n for n in self.names if compiled.binds[n].required)
         self.binders = [
             compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in self.names
@@ -368,7 +380,7 @@ class _InlineReader:
 
     def __init__(self, path: Path, dialect: Dialect) -> None:
         self._dialect = dialect
-        self._compiled: dict[Select[*tuple[Any, ...]], _CompiledRead] = {}
+        self._compiled: dict[ReadStatement, _CompiledRead] = {}
         self.versioned: dict[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]] = {}
         self.writing = threading.local()  # .on: this thread is inside write_inline
         # An authorizer, not PRAGMA query_only: switching that pragma re-prepares every cached statement
@@ -393,7 +405,7 @@ class _InlineReader:
             return sqlite3.SQLITE_OK
         return sqlite3.SQLITE_DENY
 
-    def read(self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]) -> list[Any]:
+    def read(self, statement: ReadStatement, params: dict[str, Any]) -> list[Any]:
         compiled = self._compiled.get(statement)
         if compiled is None:
             if len(self._compiled) >= _MAX_COMPILED_READS:  # statements built per call would pile up
@@ -418,6 +430,8 @@ class Database:
         self.sslmode: SslMode | None = None  # PostgreSQL: the TLS mode in effect
         path = sqlite_path(url) if self.is_sqlite else None
         self._inline = _InlineReader(path, engine.dialect) if path is not None else None
+        self._sqlite_file = path
+        self._writer: InlineWriter | None = None  # db/inline.py, made on first use
 
     @classmethod
     def create(
@@ -502,9 +516,7 @@ class Database:
                     )
                 yield conn
 
-    def read_inline(
-        self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]
-    ) -> Sequence[Any] | None:
+    def read_inline(self, statement: ReadStatement, params: dict[str, Any]) -> Sequence[Any] | None:
         """Run a small SELECT on the calling thread; None means "use :meth:`connection` instead".
 
         Why: aiosqlite runs every step of a query on its worker thread, and each of the
@@ -586,10 +598,20 @@ class Database:
             return None
         return connection, int(row[0])
 
+    def inline_writer(self) -> InlineWriter | None:
+        """Write transactions on the calling thread (db/inline.py); None for PostgreSQL and in-memory SQLite."""
+        if self._writer is None and self._sqlite_file is not None:
+            from alpaca_vault.db.inline import InlineWriter  # it builds on this module
+
+            self._writer = InlineWriter(self._sqlite_file, self.engine.dialect)
+        return self._writer
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._inline is not None:
             self._inline.close()
+        if self._writer is not None:
+            self._writer.close()
 
     def __repr__(self) -> str:
         return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"
