@@ -27,8 +27,8 @@ from alpaca_vault.server.pages import PagesHub
 from alpaca_vault.server.settings import Settings
 from alpaca_vault.server.tool_listing import DeferredTools
 from alpaca_vault.tools.gate import GateHooks
-from alpaca_vault.tools.registry import ToolTable, register_tools
 from alpaca_vault.tools.runtime import Caller, RuntimeParts, ToolRuntime
+from alpaca_vault.tools.table import ToolTable
 
 if TYPE_CHECKING:
     from alpaca_vault.db import Database
@@ -121,6 +121,10 @@ def build_server(
     )
 
     def register() -> ToolTable:
+        # Imported here: the tool modules (and the broker's models) are a sixth of a cold start, and a
+        # stdio server answers its first tools/list before it registers (server/tool_listing.py).
+        from alpaca_vault.tools.registry import register_tools
+
         table = register_tools(server, settings.enabled_toolsets)
         if not settings.allow_secrets_in_arguments:
             _hide_key_arguments(server)

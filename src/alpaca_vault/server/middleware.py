@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from alpaca_vault.guard.confirm import confirmation_middleware
 from alpaca_vault.secret_text import redact_secret_runs
 from alpaca_vault.server.redaction import scrub_known
-from alpaca_vault.tools.registry import ToolTable
+from alpaca_vault.tools.table import ToolTable
 from alpaca_vault.vault.exposure import exposed_values, exposure_scope, register_exposed
 
 _MIN_SECRET_LENGTH = 6  # shorter "secrets" would turn ordinary words into [REDACTED]

@@ -33,7 +33,7 @@ from mcp_types import ListToolsResult
 from mcp_types import Tool as MCPTool
 
 from alpaca_vault.server.settings import Settings
-from alpaca_vault.tools.registry import ToolTable
+from alpaca_vault.tools.table import ToolTable
 
 logger = logging.getLogger("alpaca_vault.server")
 

@@ -61,9 +61,8 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPError
 
-from alpaca_vault.broker.client import AlpacaKeys
 from alpaca_vault.broker.errors import LiveTradingDisabled
-from alpaca_vault.broker.orders import new_client_order_id
+from alpaca_vault.broker.transport import AlpacaKeys
 from alpaca_vault.guard.intents import Intent
 from alpaca_vault.tools.errors import as_tool_error, intent_phrase
 from alpaca_vault.tools.results import shaped
@@ -255,6 +254,8 @@ async def alpaca_call(
     before = rt.hooks.before_send(call.intent)
     if order is not None:
         if order.client_order_id is None:
+            from alpaca_vault.broker.orders import new_client_order_id  # with the models: after the listing
+
             order = order.model_copy(update={"client_order_id": new_client_order_id()})
         call.order = order
         call.client_order_id = order.client_order_id

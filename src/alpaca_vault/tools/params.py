@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr
 
-from alpaca_vault.broker.models import Notional as Notional
-from alpaca_vault.broker.models import Percentage as Percentage
-from alpaca_vault.broker.models import Price as Price
-from alpaca_vault.broker.models import Quantity as Quantity
-from alpaca_vault.broker.models import StrikePrice as StrikePrice
-from alpaca_vault.broker.models import TrailPercent as TrailPercent
-from alpaca_vault.broker.models import normalize_symbol
+from alpaca_vault.broker.models.base import Notional as Notional
+from alpaca_vault.broker.models.base import Percentage as Percentage
+from alpaca_vault.broker.models.base import Price as Price
+from alpaca_vault.broker.models.base import Quantity as Quantity
+from alpaca_vault.broker.models.base import StrikePrice as StrikePrice
+from alpaca_vault.broker.models.base import TrailPercent as TrailPercent
+from alpaca_vault.broker.models.symbols import normalize_symbol
 
 Environment = Literal["paper", "live"]
 

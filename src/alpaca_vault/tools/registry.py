@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -39,6 +39,7 @@ from alpaca_vault.tools import (
 )
 from alpaca_vault.tools.gate import guarded
 from alpaca_vault.tools.schemas import compact_input_schema, compact_schema
+from alpaca_vault.tools.table import RegisteredTool, ToolTable
 
 Toolset = Literal["credentials", "account", "trading", "market", "options", "news", "watchlists", "locates"]
 Risk = Literal["read", "write", "destructive"]
@@ -164,39 +165,6 @@ TOOLS: tuple[ToolSpec, ...] = (
 )
 # fmt: on
 del C, ORD, R, S
-
-
-@dataclass(frozen=True)
-class RegisteredTool:
-    """A row as served: its spec plus what its input schema says (the middleware stack reads these)."""
-
-    spec: ToolSpec
-    properties: Mapping[str, Any]
-    secret_arguments: frozenset[str]
-
-
-class ToolTable(Mapping[str, RegisteredTool]):
-    """The tools a server serves, by name."""
-
-    def __init__(self, tools: Mapping[str, RegisteredTool]) -> None:
-        self._tools = dict(tools)
-
-    def __getitem__(self, name: str) -> RegisteredTool:
-        return self._tools[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._tools)
-
-    def __len__(self) -> int:
-        return len(self._tools)
-
-    def fill(self, other: ToolTable) -> None:
-        """Take ``other``'s tools: a server that registers its tools late fills the table it handed out."""
-        self._tools.update(other._tools)
-
-    def secret_arguments(self, name: str) -> frozenset[str]:
-        tool = self._tools.get(name)
-        return tool.secret_arguments if tool is not None else frozenset()
 
 
 def secret_arguments(input_schema: Mapping[str, Any]) -> frozenset[str]:

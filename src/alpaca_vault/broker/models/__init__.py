@@ -4,111 +4,133 @@
 bounded decimal types); ``symbols`` tells stocks, crypto pairs and option contracts apart.
 """
 
-from .account import (
-    Account,
-    AccountConfiguration,
-    AccountConfigurationUpdate,
-    Activity,
-    PortfolioHistory,
-    Position,
+# Re-exports resolve on first use (PEP 562): tools/params.py names the bounded decimals of ``base``, and
+# answering a stdio client's first tools/list must not wait for every model module (#15 cold start).
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alpaca_vault.broker.models.account import (
+        Account,
+        AccountConfiguration,
+        AccountConfigurationUpdate,
+        Activity,
+        PortfolioHistory,
+        Position,
+    )
+    from alpaca_vault.broker.models.base import (
+        AlpacaModel,
+        LocateFee,
+        Money,
+        Notional,
+        Percentage,
+        Price,
+        Quantity,
+        RequestModel,
+        StrikePrice,
+        TrailPercent,
+        bounded_decimal,
+        plain_decimals,
+    )
+    from alpaca_vault.broker.models.locates import (
+        LOCATE_LOT,
+        Locate,
+        LocateQuote,
+        LocateQuoteError,
+        LocateQuotes,
+        LocateRequest,
+        LocatesPage,
+        LocateStatus,
+    )
+    from alpaca_vault.broker.models.market_data import (
+        ActiveStock,
+        Bar,
+        BarsPage,
+        Greeks,
+        MostActives,
+        Mover,
+        Movers,
+        OptionChainPage,
+        OptionFeed,
+        Orderbook,
+        OrderbookLevel,
+        Quote,
+        QuotesPage,
+        Snapshot,
+        SortDirection,
+        StockFeed,
+        Trade,
+        TradesPage,
+    )
+    from alpaca_vault.broker.models.options import (
+        OptionChainQuery,
+        OptionContract,
+        OptionContractsPage,
+        OptionContractsQuery,
+        OptionStyle,
+        OptionType,
+    )
+    from alpaca_vault.broker.models.orders import (
+        CancelOrderResult,
+        ClosePositionRequest,
+        ClosePositionResult,
+        OptionLeg,
+        Order,
+        OrderClass,
+        OrderRequest,
+        OrderSide,
+        OrderStatusFilter,
+        OrderType,
+        PositionIntent,
+        ReplaceOrderRequest,
+        StopLoss,
+        TakeProfit,
+        TimeInForce,
+    )
+    from alpaca_vault.broker.models.reference import (
+        Asset,
+        AssetClass,
+        AssetsQuery,
+        CalendarDay,
+        Clock,
+        CorporateAction,
+        CorporateActionAnnouncement,
+        CorporateActionsPage,
+        CorporateActionsQuery,
+        CorporateActionType,
+        NewsArticle,
+        NewsImage,
+        NewsPage,
+        NewsQuery,
+        format_time,
+    )
+    from alpaca_vault.broker.models.symbols import (
+        SYMBOL_PATTERN,
+        AssetKind,
+        OptionSymbol,
+        asset_kind,
+        is_crypto_symbol,
+        is_isin,
+        is_option_symbol,
+        normalize_symbol,
+    )
+    from alpaca_vault.broker.models.watchlists import Watchlist, WatchlistRequest
+
+# Searched in this order for a name of __all__ (each module imports only base and symbols of these).
+_MODULES = (
+    "base",
+    "symbols",
+    "account",
+    "locates",
+    "market_data",
+    "options",
+    "orders",
+    "reference",
+    "watchlists",
 )
-from .base import (
-    AlpacaModel,
-    LocateFee,
-    Money,
-    Notional,
-    Percentage,
-    Price,
-    Quantity,
-    RequestModel,
-    StrikePrice,
-    TrailPercent,
-    bounded_decimal,
-    plain_decimals,
-)
-from .locates import (
-    LOCATE_LOT,
-    Locate,
-    LocateQuote,
-    LocateQuoteError,
-    LocateQuotes,
-    LocateRequest,
-    LocatesPage,
-    LocateStatus,
-)
-from .market_data import (
-    ActiveStock,
-    Bar,
-    BarsPage,
-    Greeks,
-    MostActives,
-    Mover,
-    Movers,
-    OptionChainPage,
-    OptionFeed,
-    Orderbook,
-    OrderbookLevel,
-    Quote,
-    QuotesPage,
-    Snapshot,
-    SortDirection,
-    StockFeed,
-    Trade,
-    TradesPage,
-)
-from .options import (
-    OptionChainQuery,
-    OptionContract,
-    OptionContractsPage,
-    OptionContractsQuery,
-    OptionStyle,
-    OptionType,
-)
-from .orders import (
-    CancelOrderResult,
-    ClosePositionRequest,
-    ClosePositionResult,
-    OptionLeg,
-    Order,
-    OrderClass,
-    OrderRequest,
-    OrderSide,
-    OrderStatusFilter,
-    OrderType,
-    PositionIntent,
-    ReplaceOrderRequest,
-    StopLoss,
-    TakeProfit,
-    TimeInForce,
-)
-from .reference import (
-    Asset,
-    AssetClass,
-    AssetsQuery,
-    CalendarDay,
-    Clock,
-    CorporateAction,
-    CorporateActionAnnouncement,
-    CorporateActionsPage,
-    CorporateActionsQuery,
-    CorporateActionType,
-    NewsArticle,
-    NewsImage,
-    NewsPage,
-    NewsQuery,
-    format_time,
-)
-from .symbols import (
-    SYMBOL_PATTERN,
-    AssetKind,
-    OptionSymbol,
-    asset_kind,
-    is_crypto_symbol,
-    is_isin,
-    is_option_symbol,
-    normalize_symbol,
-)
-from .watchlists import Watchlist, WatchlistRequest
 
 __all__ = [
     "LOCATE_LOT",
@@ -202,3 +224,14 @@ __all__ = [
     "normalize_symbol",
     "plain_decimals",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        for module_name in _MODULES:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+            if name in vars(module):
+                value = vars(module)[name]
+                globals()[name] = value  # the next lookup is a plain attribute
+                return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
