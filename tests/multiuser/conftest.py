@@ -32,6 +32,7 @@ from alpaca_vault.accounts import AccountAdmin
 from alpaca_vault.db import Database
 from alpaca_vault.db.migrate import upgrade, upgrade_database
 from alpaca_vault.db.rls import create_app_role
+from tests.fixtures.databases import migrated_sqlite_file
 from tests.fixtures.postgres import _asyncpg_dsn
 
 T = TypeVar("T")
@@ -173,7 +174,7 @@ class Deployment:
 def deployment_urls(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str, str]:
     """(backend, admin URL, server URL). Sync, so the PostgreSQL cluster starts outside any event loop."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'vault.db'}"
+        url = migrated_sqlite_file(tmp_path / "vault.db")
         return request.param, url, url
     rls: RlsDatabase = request.getfixturevalue("rls_database")
     return request.param, rls.owner_url, rls.app_url
