@@ -33,7 +33,7 @@ from alpaca_vault.db import Database
 from alpaca_vault.db.migrate import upgrade, upgrade_database
 from alpaca_vault.db.rls import create_app_role
 from tests.fixtures.databases import migrated_sqlite_file
-from tests.fixtures.postgres import _asyncpg_dsn
+from tests.fixtures.postgres import _asyncpg_dsn, throwaway_cluster
 
 T = TypeVar("T")
 
@@ -114,15 +114,16 @@ def rls_cluster(postgres_url: str) -> Iterator[RlsCluster]:
     try:
         yield cluster
     finally:
-        _run(
-            _admin(
-                postgres_url,
-                f'DROP DATABASE IF EXISTS "{cluster.template}" WITH (FORCE)',
-                f"DROP OWNED BY {cluster.app_role}",
-                f"DROP ROLE IF EXISTS {cluster.app_role}",
-                f"DROP ROLE IF EXISTS {cluster.owner_role}",
+        if not throwaway_cluster():  # a throwaway cluster is deleted whole, roles included
+            _run(
+                _admin(
+                    postgres_url,
+                    f'DROP DATABASE IF EXISTS "{cluster.template}" WITH (FORCE)',
+                    f"DROP OWNED BY {cluster.app_role}",
+                    f"DROP ROLE IF EXISTS {cluster.app_role}",
+                    f"DROP ROLE IF EXISTS {cluster.owner_role}",
+                )
             )
-        )
 
 
 @pytest.fixture
@@ -144,7 +145,8 @@ async def rls_database(rls_cluster: RlsCluster) -> AsyncIterator[RlsDatabase]:
             app_role=rls_cluster.app_role,
         )
     finally:
-        await _admin(rls_cluster.server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not throwaway_cluster():  # a throwaway cluster is deleted whole at session end
+            await _admin(rls_cluster.server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass
