@@ -44,6 +44,7 @@ class RlsDatabase:
     app_url: str
     owner_role: str
     app_role: str
+    name: str = ""
 
 
 def _as_role(url: str, database: str, role: str, password: str) -> str:
@@ -126,8 +127,7 @@ def rls_cluster(postgres_url: str) -> Iterator[RlsCluster]:
             )
 
 
-@pytest.fixture
-async def rls_database(rls_cluster: RlsCluster) -> AsyncIterator[RlsDatabase]:
+async def create_rls_database(rls_cluster: RlsCluster) -> RlsDatabase:
     """A fresh copy of the template (tables, policies, functions and grants included)."""
     name = f"av_rls_{uuid.uuid4().hex[:12]}"
     await _admin(
@@ -135,18 +135,28 @@ async def rls_database(rls_cluster: RlsCluster) -> AsyncIterator[RlsDatabase]:
         f'CREATE DATABASE "{name}" TEMPLATE "{rls_cluster.template}" OWNER {rls_cluster.owner_role} '
         "STRATEGY FILE_COPY",
     )
+    return RlsDatabase(
+        owner_url=_as_role(rls_cluster.server_url, name, rls_cluster.owner_role, rls_cluster.owner_password),
+        app_url=_as_role(rls_cluster.server_url, name, rls_cluster.app_role, rls_cluster.app_password),
+        owner_role=rls_cluster.owner_role,
+        app_role=rls_cluster.app_role,
+        name=name,
+    )
+
+
+async def drop_rls_database(rls_cluster: RlsCluster, database: RlsDatabase) -> None:
+    if not throwaway_cluster():  # a throwaway cluster is deleted whole at session end
+        await _admin(rls_cluster.server_url, f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def rls_database(rls_cluster: RlsCluster) -> AsyncIterator[RlsDatabase]:
+    """A fresh copy of the template for this test."""
+    database = await create_rls_database(rls_cluster)
     try:
-        yield RlsDatabase(
-            owner_url=_as_role(
-                rls_cluster.server_url, name, rls_cluster.owner_role, rls_cluster.owner_password
-            ),
-            app_url=_as_role(rls_cluster.server_url, name, rls_cluster.app_role, rls_cluster.app_password),
-            owner_role=rls_cluster.owner_role,
-            app_role=rls_cluster.app_role,
-        )
+        yield database
     finally:
-        if not throwaway_cluster():  # a throwaway cluster is deleted whole at session end
-            await _admin(rls_cluster.server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_rls_database(rls_cluster, database)
 
 
 @dataclass
@@ -191,3 +201,14 @@ async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Dep
         yield Deployment(backend, admin_url, server_url, db)
     finally:
         await db.dispose()
+
+
+def shared_deployment_urls(request: pytest.FixtureRequest, directory: Path) -> tuple[str, str, str]:
+    """``deployment_urls`` for a fixture of wider scope (a module's): (backend, admin URL, server URL)."""
+    if request.param == "sqlite":
+        url = migrated_sqlite_file(directory / "vault.db")
+        return request.param, url, url
+    cluster: RlsCluster = request.getfixturevalue("rls_cluster")
+    rls = _run(create_rls_database(cluster))
+    request.addfinalizer(lambda: _run(drop_rls_database(cluster, rls)))
+    return request.param, rls.owner_url, rls.app_url
