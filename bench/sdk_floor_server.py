@@ -23,7 +23,7 @@ from alpaca_vault.broker.client import AlpacaClient, AlpacaKeys
 from alpaca_vault.server.stdio import serve_stdio
 from alpaca_vault.tools.account import AccountResult
 from alpaca_vault.tools.results import respond
-from alpaca_vault.tools.schemas import compact_output_schemas
+from alpaca_vault.tools.schemas import compact_schema
 
 URL = os.environ["ALPACA_VAULT_PAPER_URL"]
 KEYS = AlpacaKeys(
@@ -48,7 +48,9 @@ async def alpaca_get_account(ctx: Context[Any, Any]) -> Annotated[CallToolResult
     return respond(AccountResult(credential="bench", account=account), f"Account {account.account_number}.")
 
 
-compact_output_schemas(server)  # the same published schema as the real tool
+for tool in server._tool_manager.list_tools():  # the same published schema as the real tool
+    if tool.fn_metadata.output_schema is not None:
+        tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
 
 if __name__ == "__main__":
     anyio.run(serve_stdio, server)

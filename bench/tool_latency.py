@@ -323,19 +323,28 @@ async def main(args: argparse.Namespace) -> None:
             f"{(statistics.median(stdio) - floor) * 1000:.2f} ms"
         )
 
-        print(f"\nCold start to a tools/list answer over stdio, median of {args.cold_runs} runs")
-        ours = cold_start([str(BIN / "alpaca-vault"), "serve"], bench.env, args.cold_runs)
-        print(
-            f"  alpaca-vault serve       {statistics.median(ours):.3f} s  (runs: {', '.join(f'{s:.2f}' for s in ours)})"
-        )
+        print(f"\nCold start to a tools/list answer over stdio, median of {args.cold_runs} runs taking turns")
         peer = None if args.no_peer else peer_command()
-        if peer:
-            peer_env = {**bench.env, "ALPACA_API_KEY": SIM_KEY, "ALPACA_SECRET_KEY": SIM_SECRET}
-            theirs = cold_start(peer, peer_env, args.cold_runs)
-            ratio = statistics.median(ours) / statistics.median(theirs)
+        peer_env = {**bench.env, "ALPACA_API_KEY": SIM_KEY, "ALPACA_SECRET_KEY": SIM_SECRET}
+        ours_command = [str(BIN / "alpaca-vault"), "serve"]
+        ours, first, theirs = [], [], []
+        for run in range(args.cold_runs):
+            # A data directory this server has served from before holds the listing of its last start
+            # (server/tool_listing.py); a fresh one does not: its first start builds the tools first.
+            fresh = {**bench.env, "ALPACA_VAULT_DATA_DIR": str(bench.tmp / f"fresh-{run}")}
+            first += cold_start(ours_command, fresh, 1)
+            ours += cold_start(ours_command, bench.env, 1)
+            if peer:
+                theirs += cold_start(peer, peer_env, 1)
+        for label, samples in (("alpaca-vault serve", ours), ("  first start (fresh data dir)", first)):
+            runs = ", ".join(f"{s:.2f}" for s in samples)
+            print(f"  {label:31s}{statistics.median(samples):.3f} s  (runs: {runs})")
+        if theirs:
             runs = ", ".join(f"{s:.2f}" for s in theirs)
-            print(f"  alpaca-mcp-server 2.4    {statistics.median(theirs):.3f} s  (runs: {runs})")
-            print(f"  ratio ours/peer: {ratio:.2f} (target <= 0.80)")
+            print(f"  {'alpaca-mcp-server 2.4':31s}{statistics.median(theirs):.3f} s  (runs: {runs})")
+            ratio = statistics.median(ours) / statistics.median(theirs)
+            print(f"  ratio ours/peer: {ratio:.2f} (target <= 0.80); "
+                  f"first start: {statistics.median(first) / statistics.median(theirs):.2f}")  # fmt: skip
 
         print(
             f"\nLoad: {args.clients} concurrent HTTP clients x {args.calls_per_client} alpaca_get_account calls"

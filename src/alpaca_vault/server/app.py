@@ -25,8 +25,9 @@ from alpaca_vault.server.logs import install_record_scrubber
 from alpaca_vault.server.middleware import build_middleware_stack
 from alpaca_vault.server.pages import PagesHub
 from alpaca_vault.server.settings import Settings
+from alpaca_vault.server.tool_listing import DeferredTools
 from alpaca_vault.tools.gate import GateHooks
-from alpaca_vault.tools.registry import register_tools
+from alpaca_vault.tools.registry import ToolTable, register_tools
 from alpaca_vault.tools.runtime import Caller, RuntimeParts, ToolRuntime
 
 if TYPE_CHECKING:
@@ -77,8 +78,12 @@ def build_server(
     auth: Any = None,
     gate_hooks: GateHooks | None = None,
     pages: PagesHub | None = None,
+    defer_tools: bool = False,
 ) -> MCPServer[ToolRuntime]:
     """The MCP server for ``settings``. With ``token_verifier`` and ``auth``, HTTP requires a token.
+
+    ``defer_tools`` (stdio): register the tools after the first tools/list, answered from the listing
+    the previous start stored (server/tool_listing.py), so a client sees the tools sooner.
 
     ``gate_hooks``: checks and records to run in every tool call's gate, besides those the rooms
     install (``install_gate_hooks``); tests use it to watch the gate's order of steps.
@@ -114,11 +119,19 @@ def build_server(
         token_verifier=token_verifier,
         auth=auth,
     )
-    tools = register_tools(server, settings.enabled_toolsets)
-    if not settings.allow_secrets_in_arguments:
-        _hide_key_arguments(server)
+
+    def register() -> ToolTable:
+        table = register_tools(server, settings.enabled_toolsets)
+        if not settings.allow_secrets_in_arguments:
+            _hide_key_arguments(server)
+        return table
+
+    deferred = DeferredTools(server, settings, register) if defer_tools else None
+    tools = deferred.table if deferred is not None else register()
     # Inside the SDK's own middleware, as the constructor's ``middleware`` would be; declared in one place.
     server.middleware.extend(build_middleware_stack(tools))
+    if deferred is not None:
+        deferred.install()  # first in the stack: the tools are registered before the rest reads them
     _serve_only_tools(server)
     first_listing.watch(server)
     return server

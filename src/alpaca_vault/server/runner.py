@@ -193,7 +193,7 @@ async def _run_stdio(settings: Settings, simulate: bool = False) -> None:
 
     if sys.stdin.isatty():
         print("\n".join(_stdio_banner(settings, simulate)), file=sys.stderr, flush=True)
-    await serve_stdio(build_server(settings))
+    await serve_stdio(build_server(settings, defer_tools=True))
 
 
 def http_server_options(settings: Settings) -> dict[str, Any]:

@@ -16,18 +16,10 @@ from alpaca_vault.broker.models import Money
 from alpaca_vault.guard.orders import NormalisedOrder, dollars
 from alpaca_vault.guard.policy import Policy
 from alpaca_vault.tools.gate import alpaca_call, vault_call
-from alpaca_vault.tools.params import ClientOrderId, CredentialRef, Notional, Price, TimeInForce, TrailPercent
+from alpaca_vault.tools.params import CredentialRef, same_arguments_as
 from alpaca_vault.tools.results import respond
 from alpaca_vault.tools.runtime import runtime
-from alpaca_vault.tools.trading import (
-    OrderClass,
-    OrderLegs,
-    OrderQty,
-    OrderSide,
-    OrderSymbol,
-    PositionIntentArg,
-    order_request,
-)
+from alpaca_vault.tools.trading import alpaca_place_order, order_request
 
 if TYPE_CHECKING:  # the guard's service and store load the database layer: not needed to list the tools
     from alpaca_vault.guard.service import Guard
@@ -138,59 +130,9 @@ async def get_trading_policy(
     return respond(PolicyResult(credential=cred.name, environment=cred.environment, policy=policy), summary)
 
 
+@same_arguments_as(alpaca_place_order)
 async def alpaca_preview_order(
-    ctx: Context[Any, Any],
-    symbol: OrderSymbol = None,
-    side: OrderSide = None,
-    qty: OrderQty = None,
-    notional: Annotated[
-        Notional | None,
-        Field(
-            description="Dollar amount instead of qty: market orders only, "
-            "time_in_force day (stocks) or gtc/ioc (crypto).",
-        ),
-    ] = None,
-    type: Annotated[
-        Literal["market", "limit", "stop", "stop_limit", "trailing_stop"], Field(description="Order type.")
-    ] = "market",
-    time_in_force: Annotated[
-        TimeInForce | None,
-        Field(
-            description="opg: at the open; cls: at the close. Options take only day, crypto pairs only gtc or "
-            "ioc. Default: day (gtc for crypto)."
-        ),
-    ] = None,
-    limit_price: Annotated[Price | None, Field(description="For limit and stop_limit.")] = None,
-    stop_price: Annotated[Price | None, Field(description="For stop and stop_limit.")] = None,
-    trail_price: Annotated[
-        Price | None, Field(description="trailing_stop: trail by this many dollars.")
-    ] = None,
-    trail_percent: Annotated[
-        TrailPercent | None, Field(description="trailing_stop: trail by this percent.")
-    ] = None,
-    extended_hours: Annotated[
-        bool, Field(description="Allow pre/after-market fills (limit orders, day or gtc).")
-    ] = False,
-    order_class: OrderClass = "simple",
-    take_profit_limit_price: Annotated[
-        Price | None, Field(description="bracket/oco/oto take-profit limit price.")
-    ] = None,
-    stop_loss_stop_price: Annotated[
-        Price | None, Field(description="bracket/oco/oto stop-loss trigger price.")
-    ] = None,
-    stop_loss_limit_price: Annotated[
-        Price | None, Field(description="Makes the stop-loss leg a stop-limit at this price.")
-    ] = None,
-    client_order_id: Annotated[
-        ClientOrderId | None,
-        Field(
-            description="Your unique id for this order (generated if omitted; every answer names it). A retry "
-            "MUST reuse the id of the first attempt: the same id never creates a second order.",
-        ),
-    ] = None,
-    position_intent: PositionIntentArg = None,
-    legs: OrderLegs = None,
-    credential: CredentialRef = None,
+    ctx: Context[Any, Any], credential: CredentialRef = None, **order_arguments: Any
 ) -> Annotated[CallToolResult, PreviewResult]:
     """Preview an order without placing it: the same arguments as alpaca_place_order, no side effects.
 
@@ -198,13 +140,7 @@ async def alpaca_preview_order(
     power before and after, every policy check with pass or fail, whether a person will be asked to
     confirm (and why), and the environment. Nothing is sent to Alpaca but reads (quote, account, position).
     """
-    request = order_request(
-        symbol=symbol, side=side, qty=qty, notional=notional, type=type, time_in_force=time_in_force,
-        limit_price=limit_price, stop_price=stop_price, trail_price=trail_price, trail_percent=trail_percent,
-        extended_hours=extended_hours, order_class=order_class, take_profit_limit_price=take_profit_limit_price,
-        stop_loss_stop_price=stop_loss_stop_price, stop_loss_limit_price=stop_loss_limit_price,
-        client_order_id=client_order_id, position_intent=position_intent, legs=legs,
-    )  # fmt: skip
+    request = order_request(**order_arguments)
     order = NormalisedOrder.from_request(request)
     from alpaca_vault.guard.store import CredentialRef as GuardedCredential  # with the runtime, not at start
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr
 
@@ -16,6 +18,28 @@ from alpaca_vault.broker.models import TrailPercent as TrailPercent
 from alpaca_vault.broker.models import normalize_symbol
 
 Environment = Literal["paper", "live"]
+
+_Tool = TypeVar("_Tool", bound=Callable[..., Any])
+
+
+def same_arguments_as(model: Callable[..., Any]) -> Callable[[_Tool], _Tool]:
+    """Publish ``model``'s argument list (names, types, bounds, descriptions) as the decorated tool's own.
+
+    One declaration for tools that take the same arguments (alpaca_preview_order takes exactly what
+    alpaca_place_order takes): the decorated function receives them as keyword arguments (``**kwargs``).
+    The SDK builds the input schema from the published signature; the return annotation stays the
+    decorated function's own.
+    """
+
+    def publish(tool: _Tool) -> _Tool:
+        returns = inspect.signature(tool, eval_str=True).return_annotation
+        tool.__signature__ = inspect.signature(model, eval_str=True).replace(  # type: ignore[attr-defined]
+            return_annotation=returns
+        )
+        return tool
+
+    return publish
+
 
 # Every string and list argument has a length bound (issue #10, point 1), declared here so the schemas
 # show it (maxLength, maxItems) and a longer value is refused before anything reads it.

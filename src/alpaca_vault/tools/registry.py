@@ -190,6 +190,10 @@ class ToolTable(Mapping[str, RegisteredTool]):
     def __len__(self) -> int:
         return len(self._tools)
 
+    def fill(self, other: ToolTable) -> None:
+        """Take ``other``'s tools: a server that registers its tools late fills the table it handed out."""
+        self._tools.update(other._tools)
+
     def secret_arguments(self, name: str) -> frozenset[str]:
         tool = self._tools.get(name)
         return tool.secret_arguments if tool is not None else frozenset()
