@@ -20,13 +20,11 @@ from mcp.shared.exceptions import MCPError
 from sqlalchemy import update
 
 from alpaca_vault.accounts import generate_token
-from alpaca_vault.db import Database
-from alpaca_vault.db.migrate import upgrade_database
 from alpaca_vault.db.models import ApiToken, utcnow
 from alpaca_vault.db.rls import maintenance_session
 from alpaca_vault.tools.gate import GateHooks, ToolCall
 from tests.fixtures.mcp_server import text_of
-from tests.multiuser.conftest import Deployment, shared_deployment_urls
+from tests.multiuser.conftest import Deployment, opened_deployment, shared_deployment_urls
 from tests.multiuser.harness import connect, http_settings, serve_http
 
 INITIALIZE = {
@@ -54,13 +52,8 @@ def deployment_urls(
 
 @pytest.fixture(scope="module")
 async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Deployment]:
-    backend, admin_url, server_url = deployment_urls
-    db = Database.create(admin_url)
-    try:
-        await upgrade_database(db)
-        yield Deployment(backend, admin_url, server_url, db)
-    finally:
-        await db.dispose()
+    async with opened_deployment(deployment_urls) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -192,8 +193,8 @@ def deployment_urls(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str
     return request.param, rls.owner_url, rls.app_url
 
 
-@pytest.fixture
-async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Deployment]:
+@asynccontextmanager
+async def opened_deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Deployment]:
     backend, admin_url, server_url = deployment_urls
     db = Database.create(admin_url)
     try:
@@ -201,6 +202,12 @@ async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Dep
         yield Deployment(backend, admin_url, server_url, db)
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Deployment]:
+    async with opened_deployment(deployment_urls) as opened:
+        yield opened
 
 
 def shared_deployment_urls(request: pytest.FixtureRequest, directory: Path) -> tuple[str, str, str]:
