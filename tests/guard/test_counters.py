@@ -7,11 +7,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from pydantic import SecretStr
+from sqlalchemy import select
 
+from alpaca_vault.audit.chain import STDIO, ChainKeys
+from alpaca_vault.audit.log import AuditLog
 from alpaca_vault.broker.models import OrderRequest
 from alpaca_vault.db import Database
 from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.guard.counters import count_activity, start_of_trading_day
+from alpaca_vault.guard.order_intents import OrderIntents
 from alpaca_vault.guard.orders import NormalisedOrder
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing
@@ -93,3 +97,46 @@ async def test_counts_today_the_last_minute_and_finds_duplicates(
     assert other.duplicate_of is None  # a different size is a different order
     assert narrow.duplicate_of is None  # 20 s ago is outside a 10 s window
     assert stranger.orders_today == 0
+
+
+async def test_duplicates_are_found_by_fingerprint_whatever_the_decimal_spelling(
+    database: Database, keyring: KeyRing
+) -> None:
+    vault = CredentialService(database, keyring)
+    user = await vault.ensure_user("alice")
+    cred = await vault.store(user.id, "paper-1", "paper", SecretStr("PK" + "A" * 14), SecretStr("s" * 30))
+    audit = AuditLog(database, ChainKeys.from_keyring(keyring))
+    intents = OrderIntents(database, audit)
+    spelled = OrderRequest(
+        symbol="AAPL", side="buy", qty=Decimal("10.0"), type="limit", limit_price=Decimal("100.00")
+    )
+    try:
+        await intents.record(
+            user.id, cred.id, cred.name, "earlier", spelled.to_alpaca("earlier"), actor=STDIO
+        )
+        # A replace is written without a fingerprint; it adds no order and is nobody's duplicate.
+        replace = {**spelled.to_alpaca("replacement"), "replaces": "alpaca-order-1"}
+        await intents.record(user.id, cred.id, cred.name, "replacement", replace, actor=STDIO)
+        async with database.session(user.id, readonly=True) as session:
+            rows = await session.execute(select(OrderIntent.client_order_id, OrderIntent.fingerprint))
+            stored = {coid: fingerprint for coid, fingerprint in rows}
+            now = datetime.now(UTC)
+            counted = await count_activity(
+                session, user.id, cred.id, _order("new-id"), now=now, duplicate_window_seconds=30
+            )
+            same_only = await count_activity(
+                session,
+                user.id,
+                cred.id,
+                _order("earlier"),
+                now=now,
+                duplicate_window_seconds=30,
+                day_totals=False,
+            )
+    finally:
+        audit.close()
+    assert stored["earlier"] == _order("x").fingerprint() and stored["replacement"] is None
+    # qty 10.0 at 100.00 is qty 10 at 100: found through the fingerprint index, not a body comparison.
+    assert (counted.duplicate_of, counted.orders_today, counted.same_id_exists) == ("earlier", 1, False)
+    # A policy without day limits reads only whether the id is taken (the day's totals stay 0).
+    assert same_only.same_id_exists and (same_only.orders_today, same_only.notional_today) == (0, Decimal(0))

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Select, event, make_url, text
+from sqlalchemy import CompoundSelect, Select, event, make_url, text
 from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -24,6 +24,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+if TYPE_CHECKING:
+    from alpaca_vault.db.inline import InlineWriter
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option a read-only session sets on SQLite: no BEGIN, each SELECT reads the latest commit.
@@ -264,6 +267,8 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# What the inline paths read: a SELECT, or a UNION of SELECTs (#14: the guard's duplicate window).
+ReadStatement = Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]
 # Enough for every module-level statement that uses the inline path, with room to spare.
 _MAX_COMPILED_READS = 64
 
@@ -271,13 +276,20 @@ _MAX_COMPILED_READS = 64
 class _CompiledRead:
     """One SELECT compiled once for SQLite: its SQL, how to bind each parameter, how to load each column."""
 
-    def __init__(self, statement: Select[*tuple[Any, ...]], dialect: Dialect) -> None:
+    def __init__(self, statement: ReadStatement, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         if any(bind.expanding for bind in compiled.binds.values()):
             raise ValueError("read_inline cannot run IN-list (expanding) parameters; use Database.connection")
         self.sql = compiled.string
         self.defaults = compiled.params  # values compiled into the statement (e.g. its LIMIT)
         self.names = compiled.positiontup or []
+        # A literal the statement fixes (aggregate_strings' separator) is rendered into the SQL when it
+        # runs; render it now. Without this SQLite saw "__[POSTCOMPILE_...]" and the read fell back.
+        for bind in compiled.literal_execute_params:
+            name = compiled.bind_names[bind]
+            literal = compiled.render_literal_value(bind.value, bind.type)
+            self.sql = self.sql.replace(f"__[POSTCOMPILE_{name}]", literal)
+            self.names = [n for n in self.names if n != name]
         self.required = frozenset(n for n in self.names if compiled.binds[n].required)
         self.binders = [
             compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in self.names
@@ -348,11 +360,11 @@ class _InlineReader:
 
     def __init__(self, path: Path, dialect: Dialect) -> None:
         self._dialect = dialect
-        self._compiled: dict[Select[*tuple[Any, ...]], _CompiledRead] = {}
+        self._compiled: dict[ReadStatement, _CompiledRead] = {}
         # Read only, and never wait for a lock: a read that would wait fails and takes the async path.
         self.connections = ThreadConnections(path, ("PRAGMA busy_timeout = 0", "PRAGMA query_only = ON"))
 
-    def read(self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]) -> list[Any]:
+    def read(self, statement: ReadStatement, params: dict[str, Any]) -> list[Any]:
         compiled = self._compiled.get(statement)
         if compiled is None:
             if len(self._compiled) >= _MAX_COMPILED_READS:  # statements built per call would pile up
@@ -377,6 +389,8 @@ class Database:
         self.sslmode: SslMode | None = None  # PostgreSQL: the TLS mode in effect
         path = sqlite_path(url) if self.is_sqlite else None
         self._inline = _InlineReader(path, engine.dialect) if path is not None else None
+        self._sqlite_file = path
+        self._writer: InlineWriter | None = None  # db/inline.py, made on first use
 
     @classmethod
     def create(
@@ -461,9 +475,7 @@ class Database:
                     )
                 yield conn
 
-    def read_inline(
-        self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]
-    ) -> Sequence[Any] | None:
+    def read_inline(self, statement: ReadStatement, params: dict[str, Any]) -> Sequence[Any] | None:
         """Run a small SELECT on the calling thread; None means "use :meth:`connection` instead".
 
         Why: aiosqlite runs every step of a query on its worker thread, and each of the
@@ -484,10 +496,20 @@ class Database:
         except sqlite3.OperationalError:  # locked or busy (or a write): let the async path handle it
             return None
 
+    def inline_writer(self) -> InlineWriter | None:
+        """Write transactions on the calling thread (db/inline.py); None for PostgreSQL and in-memory SQLite."""
+        if self._writer is None and self._sqlite_file is not None:
+            from alpaca_vault.db.inline import InlineWriter  # it builds on this module
+
+            self._writer = InlineWriter(self._sqlite_file, self.engine.dialect)
+        return self._writer
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._inline is not None:
             self._inline.close()
+        if self._writer is not None:
+            self._writer.close()
 
     def __repr__(self) -> str:
         return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

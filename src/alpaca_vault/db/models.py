@@ -240,8 +240,19 @@ class OrderIntent(Base):
     __table_args__ = (
         # The same client_order_id can never stand for two orders of one account, across restarts and replicas.
         UniqueConstraint("credential_id", "client_order_id"),
-        Index("ix_order_intents_credential_id_created_at", "credential_id", "created_at"),
+        # #14 guard latency: the guard's day totals read only this index (besides the rare replace's body).
+        Index(
+            "ix_order_intents_credential_id_created_at",
+            "credential_id",
+            "created_at",
+            "state",
+            "fingerprint",
+            "notional_estimate",
+            "user_id",
+        ),
         Index("ix_order_intents_state", "state"),
+        # #14 guard latency: the duplicate window finds the same order by its fingerprint in one seek.
+        Index("ix_order_intents_credential_id_fingerprint", "credential_id", "fingerprint", "created_at"),
         CheckConstraint(
             "state IN ('pending', 'accepted', 'rejected', 'unknown', 'reconciled')", name="state"
         ),
@@ -261,6 +272,10 @@ class OrderIntent(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # #14 guard latency: guard.orders.fingerprint_of(request), what makes two orders the same whatever
+    # their ids, so the duplicate window is one indexed read, not a comparison of every recent body.
+    # None on intents written before it (the guard compares those bodies as before).
+    fingerprint: Mapped[str | None] = mapped_column(String(32), default=None)
 
     def __repr__(self) -> str:
         return f"OrderIntent(id={self.id}, client_order_id={self.client_order_id!r}, state={self.state!r})"

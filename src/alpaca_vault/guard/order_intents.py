@@ -22,8 +22,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from alpaca_vault.audit.chain import Actor
 from alpaca_vault.audit.log import AuditLog, AuditUnavailable
 from alpaca_vault.db.engine import Database
+from alpaca_vault.db.inline import write_transaction
 from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.db.rls import maintenance_session
+from alpaca_vault.guard.orders import fingerprint_of
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -143,8 +145,13 @@ class OrderIntents:
             "created_at": now,
             "updated_at": now,
         }
+        # The duplicate window's index key; a replace has none (it changes an order, adds none: counters.py).
+        stored = {
+            **row,
+            "fingerprint": None if request.get("replaces") is not None else fingerprint_of(request),
+        }
         # A Core insert (the guard runs this on its locked Core connection; a session takes it too).
-        await session.execute(insert(OrderIntent), [row])
+        await session.execute(insert(OrderIntent), [stored])
         await self.audit.append(
             user_id,
             action,
@@ -178,20 +185,24 @@ class OrderIntents:
         """
         details = {**order_details(request), "client_order_id": client_order_id}
         try:
+
+            async def write(connection: AsyncConnection) -> OrderIntentInfo:
+                return await self.record_in(
+                    connection,
+                    user_id,
+                    credential_id,
+                    credential_name,
+                    client_order_id,
+                    request,
+                    actor=actor,
+                    tool=tool,
+                    notional_estimate=notional_estimate,
+                    action=action,
+                )
+
             try:
-                async with self.db.session(user_id) as session:
-                    return await self.record_in(
-                        session,
-                        user_id,
-                        credential_id,
-                        credential_name,
-                        client_order_id,
-                        request,
-                        actor=actor,
-                        tool=tool,
-                        notional_estimate=notional_estimate,
-                        action=action,
-                    )
+                # Inline on an SQLite file (db/inline.py): no thread hops for the intent and its event.
+                return await write_transaction(self.db, user_id, write)
             except IntegrityError:
                 pass
             async with self.db.session(user_id) as session:

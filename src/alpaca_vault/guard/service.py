@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from alpaca_vault.broker.errors import AlpacaError, AlpacaNotFound
 from alpaca_vault.broker.models import OrderRequest, Quote, ReplaceOrderRequest
+from alpaca_vault.db.inline import write_transaction
 from alpaca_vault.guard.approval import ApprovalDesk, ApprovalRequired, ask_with_link
 from alpaca_vault.guard.checks import (
     Action,
@@ -39,7 +40,12 @@ from alpaca_vault.guard.checks import (
     uncovered_short_legs,
 )
 from alpaca_vault.guard.confirm import Confirmation, ConfirmationNeeded, ask_person
-from alpaca_vault.guard.counters import client_order_id_taken, count_activity, count_activity_inline
+from alpaca_vault.guard.counters import (
+    client_order_id_taken,
+    count_activity,
+    count_activity_inline,
+    counts_the_day,
+)
 from alpaca_vault.guard.errors import ConfirmationDeclined, PolicyRefused, Refusal
 from alpaca_vault.guard.order_intents import leg_lines
 from alpaca_vault.guard.orders import (
@@ -282,6 +288,7 @@ class Guard:
         return await count_activity(
             session, user_id, credential.id, order, now=self._now(),
             duplicate_window_seconds=policy.duplicate_window_seconds if window is None else window,
+            day_totals=counts_the_day(policy),
         )  # fmt: skip
 
     async def evaluate(
@@ -311,8 +318,9 @@ class Guard:
         estimate = estimate_notional(order, facts.quote, facts.leg_quotes)
         window = policy.duplicate_window_seconds
         counters = count_activity_inline(
-            self._db, user_id, credential.id, order, now=self._now(), duplicate_window_seconds=window
-        )
+            self._db, user_id, credential.id, order, now=self._now(), duplicate_window_seconds=window,
+            day_totals=counts_the_day(policy),
+        )  # fmt: skip
         if counters is None:
             async with self._db.session(user_id, readonly=True) as session:
                 counters = await self._counters(session, user_id, credential, order, policy)
@@ -459,40 +467,52 @@ class Guard:
         again, every check run, and the intent written in the same transaction. None: allowed and
         recorded; else the evaluation that refuses, or that asks a person for what is not yet confirmed
         (nothing is written then). Core statements on one connection: the ORM's unit of work costs more
-        than these few rows."""
-        async with self._db.connection(call.user_id) as session:
-            await lock_credential(session, call.user_id, credential.id)
-            policy = await load_policy(session, call.user_id, credential)
-            window = 0 if replacing else None
-            counters = (
-                await self._counters(session, call.user_id, credential, order, policy, window)
-                if order
-                else None
+        than these few rows.
+
+        On an SQLite file the transaction runs inline (db/inline.py: the same statements on the calling
+        thread, in one step, under the same BEGIN IMMEDIATE), unless the file is busy."""
+
+        async def decide(session: AsyncConnection) -> Evaluation | None:
+            return await self._decide_in(
+                session, call, action, credential, order, first, replacing, confirmed
             )
-            if counters is None and replacing and call.client_order_id is not None:
-                taken = await client_order_id_taken(session, credential.id, call.client_order_id)
-                counters = Counters(same_id_exists=taken)
-            report = check_call(
-                policy,
-                action,
-                order=order,
-                estimate=first.estimate,
-                position_qty=first.facts.position_qty,
-                counters=counters,
-                leg_positions=first.facts.leg_positions,
-                replaced_notional=first.replaced_notional,
+
+        return await write_transaction(self._db, call.user_id, decide)
+
+    async def _decide_in(self, session: AsyncConnection, call: GuardedCall, action: Action,
+                         credential: CredentialRef, order: NormalisedOrder | None, first: Evaluation,
+                         replacing: bool, confirmed: set[str]) -> Evaluation | None:  # fmt: skip
+        """``_decide``'s transaction: its statements run on ``session`` (async, or inline on SQLite)."""
+        await lock_credential(session, call.user_id, credential.id)
+        policy = await load_policy(session, call.user_id, credential)
+        window = 0 if replacing else None
+        counters = (
+            await self._counters(session, call.user_id, credential, order, policy, window) if order else None
+        )
+        if counters is None and replacing and call.client_order_id is not None:
+            taken = await client_order_id_taken(session, credential.id, call.client_order_id)
+            counters = Counters(same_id_exists=taken)
+        report = check_call(
+            policy,
+            action,
+            order=order,
+            estimate=first.estimate,
+            position_qty=first.facts.position_qty,
+            counters=counters,
+            leg_positions=first.facts.leg_positions,
+            replaced_notional=first.replaced_notional,
+        )
+        if not report.allowed or not set(report.confirmation_rules) <= confirmed:
+            return Evaluation(
+                policy, report, order, first.estimate, counters, first.facts, first.replaced_notional
             )
-            if not report.allowed or not set(report.confirmation_rules) <= confirmed:
-                return Evaluation(
-                    policy, report, order, first.estimate, counters, first.facts, first.replaced_notional
-                )
-            if (
-                (order is not None or replacing)
-                and self._record_intent is not None
-                and not (counters is not None and counters.same_id_exists)  # a retry: its intent exists
-            ):
-                await self._record_intent(session, call, order, first.counted_notional)
-            return None
+        if (
+            (order is not None or replacing)
+            and self._record_intent is not None
+            and not (counters is not None and counters.same_id_exists)  # a retry: its intent exists
+        ):
+            await self._record_intent(session, call, order, first.counted_notional)
+        return None
 
     async def _refuse_if_needed(self, call: GuardedCall, evaluation: Evaluation) -> None:
         report = evaluation.report

@@ -7,6 +7,7 @@ is what the guard's hook calls inside its own transaction, after
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -46,19 +47,35 @@ POLICY_ROW = select(*(getattr(TradingPolicy, f) for f in SETTING_FIELDS), Tradin
 
 
 def policy_from_row(credential: CredentialRef, row: Any | None) -> Policy:
-    """The policy for ``credential`` from its row (None: its environment's defaults)."""
+    """The policy for ``credential`` from its row (None: its environment's defaults).
+
+    The guard reads the row on every order (twice: before the market reads and under the lock), and
+    validating it was most of that cost; a row seen before is not validated again. The key is every
+    value of the row, so any change to the policy is a new key."""
     if row is None:
+        return _policy_of(credential, None)
+    values = tuple(getattr(row, f) for f in _ROW_FIELDS)
+    return _policy_of(credential, tuple(tuple(v) if isinstance(v, list) else v for v in values))
+
+
+_ROW_FIELDS = (*SETTING_FIELDS, "updated_at")
+
+
+@functools.lru_cache(maxsize=256)
+def _policy_of(credential: CredentialRef, values: tuple[Any, ...] | None) -> Policy:
+    if values is None:
         settings = default_settings(credential.environment)
         updated_at = None
     else:
-        settings = PolicySettings.model_validate({f: getattr(row, f) for f in SETTING_FIELDS})
-        updated_at = row.updated_at
+        row = {f: list(v) if isinstance(v, tuple) else v for f, v in zip(_ROW_FIELDS, values, strict=True)}
+        updated_at = row.pop("updated_at")
+        settings = PolicySettings.model_validate(row)
     return Policy(
         **settings.model_dump(),
         credential=credential.name,
         credential_id=credential.id,
         environment=credential.environment,
-        is_default=row is None,
+        is_default=values is None,
         updated_at=updated_at,
     )
 
@@ -88,7 +105,8 @@ async def lock_credential(
     FOR NO KEY UPDATE still lets order intents reference it). SQLite: the session's
     BEGIN IMMEDIATE already holds the database's write lock.
     """
-    dialect = session.dialect if isinstance(session, AsyncConnection) else session.get_bind().dialect
+    # A connection (async, or db/inline.py's on SQLite) knows its dialect; a session asks its bind.
+    dialect = session.get_bind().dialect if isinstance(session, AsyncSession) else session.dialect
     if dialect.name == "postgresql":
         await session.execute(
             text("SELECT id FROM credentials WHERE id = :id AND user_id = :user_id FOR NO KEY UPDATE"),

@@ -17,7 +17,7 @@ from sqlalchemy import insert
 from alpaca_vault.broker.client import AlpacaKeys
 from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.guard.order_intents import order_details
-from alpaca_vault.guard.orders import NormalisedOrder
+from alpaca_vault.guard.orders import NormalisedOrder, fingerprint_of
 from alpaca_vault.guard.service import Guard, GuardedCall
 
 if TYPE_CHECKING:
@@ -92,6 +92,7 @@ def build_guard(
                     "request": request,
                     "state": "pending",
                     "notional_estimate": notional,
+                    "fingerprint": None if request.get("replaces") is not None else fingerprint_of(request),
                 }
             ],
         )
