@@ -18,7 +18,9 @@ from alpaca_vault.server.settings import Settings
 from tests.fixtures.mcp_server import ThreadedClient, text_of
 from tests.guard.test_guard_protocol import set_policy
 
-prices = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(5000), places=2).map(str)
+# Every price and notional is above the $0.01 threshold set below: an order for exactly $0.01 is
+# not "above" it, and is rightly placed without asking.
+prices = st.decimals(min_value=Decimal("0.02"), max_value=Decimal(5000), places=2).map(str)
 # Mostly orders Alpaca would take (so it is the confirmation that stops them, not a malformed
 # argument: drawn from free combinations, 19 in 20 were refused for their shape and the property
 # held even with the guard off), with odd combinations and the agent's stand-ins for the person mixed in.
