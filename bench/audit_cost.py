@@ -7,7 +7,9 @@
    file (the inline path the server uses) and on PostgreSQL (embedded cluster, or
    ALPACA_VAULT_BENCH_POSTGRES_URL).
 2. alpaca_get_account in-process (the SDK's Client, the simulator on loopback, SQLite), with the
-   audit hooks and without them, taking turns in rounds. Target: at most 0.3 ms p50 added.
+   audit hooks and without them, taking turns in short rounds; also the event loop thread's CPU
+   time per call and the median of the rounds' paired differences (steadier on a shared machine).
+   Target: at most 0.3 ms p50 added.
 3. HTTP throughput (calls/s) with N concurrent clients against a real `alpaca-vault serve
    --transport http` subprocess, with and without the audit hooks. Target: at most 10% less.
 
@@ -80,7 +82,11 @@ async def audit_writes(url: str, events: int) -> list[float]:
     return samples
 
 
-async def in_process(calls: int, rounds: int) -> dict[str, list[float]]:
+async def in_process(
+    calls: int, rounds: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]], list[float]]:
+    """Per mode: each call's wall time and the event loop thread's CPU time; and, per round, the
+    difference of the two modes' p50 (a round is one short block of each, so both see the same load)."""
     from mcp import Client
     from pydantic import SecretStr
     from tests.fixtures.mcp_server import make_settings
@@ -90,6 +96,8 @@ async def in_process(calls: int, rounds: int) -> dict[str, list[float]]:
     from alpaca_vault.vault import CredentialService, KeyRing
 
     samples: dict[str, list[float]] = {"with audit": [], "without audit": []}
+    cpu: dict[str, list[float]] = {mode: [] for mode in samples}
+    paired: list[float] = []
     with serve_in_thread(create_app(SimulatorConfig())) as sim_url, tempfile.TemporaryDirectory() as tmp:
         import httpx2
 
@@ -130,17 +138,28 @@ async def in_process(calls: int, rounds: int) -> dict[str, list[float]]:
                 await db.dispose()
                 clients[mode] = client
             block = max(1, calls // rounds)
-            for _ in range(rounds):
-                for mode, client in clients.items():
-                    for i in range(block + 20):
-                        start = time.perf_counter()
+            for round_number in range(rounds):
+                # Short blocks, in turns, the first one of each round alternating: the shared VM's speed
+                # drifts, and a long block of one mode would measure the drift.
+                order = list(clients) if round_number % 2 == 0 else list(reversed(clients))
+                medians: dict[str, float] = {}
+                for mode in order:
+                    client = clients[mode]
+                    warm_up = 20 if round_number == 0 else 3
+                    block_samples = []
+                    for i in range(block + warm_up):
+                        cpu_start, start = time.thread_time(), time.perf_counter()
                         result = await client.call_tool("alpaca_get_account", {})
-                        elapsed = time.perf_counter() - start
+                        elapsed, cpu_time = time.perf_counter() - start, time.thread_time() - cpu_start
                         if result.is_error:
                             raise RuntimeError(result.content[0].text[:300])
-                        if i >= 20:
-                            samples[mode].append(elapsed)
-    return samples
+                        if i >= warm_up:
+                            block_samples.append(elapsed)
+                            cpu[mode].append(cpu_time)
+                    samples[mode] += block_samples
+                    medians[mode] = statistics.median(block_samples)
+                paired.append(medians["with audit"] - medians["without audit"])
+    return samples, cpu, paired
 
 
 async def http_throughput(args: argparse.Namespace) -> dict[str, list[float]]:
@@ -202,11 +221,15 @@ async def main(args: argparse.Namespace) -> None:
             )
             print(f"PostgreSQL  {fmt(pg)}")
     print("== 2. alpaca_get_account in-process (SQLite) ==")
-    samples = await in_process(args.calls, args.rounds)
+    samples, cpu, paired = await in_process(args.calls, args.rounds)
     for mode, values in samples.items():
-        print(f"{mode:14s}{fmt(values)}")
+        print(f"{mode:14s}{fmt(values)}   loop thread CPU p50 {statistics.median(cpu[mode]) * 1000:.3f} ms")
     added = p50_p99(samples["with audit"])[0] - p50_p99(samples["without audit"])[0]
-    print(f"added p50: {added * 1000:.3f} ms (target <= 0.3 ms)")
+    added_cpu = statistics.median(cpu["with audit"]) - statistics.median(cpu["without audit"])
+    print(
+        f"added p50: {added * 1000:.3f} ms (target <= 0.3 ms); median of the {len(paired)} rounds' "
+        f"differences {statistics.median(paired) * 1000:.3f} ms; loop thread CPU {added_cpu * 1000:.3f} ms"
+    )
     if not args.skip_http:
         print(
             f"== 3. HTTP throughput, {args.clients} clients x {args.calls_per_client} alpaca_get_account =="
@@ -228,7 +251,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--calls-per-client", type=int, default=100)
     parser.add_argument("--http-rounds", type=int, default=2)

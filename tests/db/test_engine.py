@@ -221,18 +221,60 @@ async def test_read_inline_never_waits_for_a_lock_and_the_async_path_does(tmp_pa
         await database.dispose()
 
 
-async def test_read_inline_connection_can_only_read_and_never_waits(tmp_path: Path) -> None:
+async def test_read_inline_connection_writes_only_inside_write_inline_and_never_waits(tmp_path: Path) -> None:
     database = Database.create(f"sqlite+aiosqlite:///{tmp_path / 'ro.db'}")
     await upgrade_database(database)
+    insert = f"INSERT INTO users (id, name, is_active, created_at) VALUES ('{uuid.uuid4().hex}', 'y', 1, '2026-01-01')"
     try:
         assert database.read_inline(select(User.__table__), {}) == []  # opens this thread's connection
         connection = database._inline.connections.connection()  # type: ignore[union-attr]
-        assert connection.execute("PRAGMA query_only").fetchone() == (1,)
-        assert connection.execute("PRAGMA busy_timeout").fetchone() == (0,)
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            connection.execute(
-                "INSERT INTO users (id, name, is_active, created_at) VALUES ('x', 'y', 1, 'z')"
+        with pytest.raises(sqlite3.DatabaseError, match="not authorized"):
+            connection.execute(insert)
+        assert database.write_inline(lambda c: c.execute("PRAGMA busy_timeout").fetchone()) == (0,)
+        database.write_inline(lambda c: c.execute(insert))  # autocommit: committed
+        with pytest.raises(sqlite3.DatabaseError, match="not authorized"):  # and read-only again after
+            connection.execute("DELETE FROM users")
+
+        def fails_mid_transaction(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            c.execute("DELETE FROM users")
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            database.write_inline(fails_mid_transaction)
+        assert not connection.in_transaction  # rolled back, the lock released
+        assert [row.name for row in database.read_inline(select(User.__table__), {}) or []] == ["y"]
+    finally:
+        await database.dispose()
+
+
+async def test_data_version_changes_with_other_connections_commits_only(tmp_path: Path) -> None:
+    """What lets the gate open the row it resolved without reading it again: a token that stays equal
+    while only the inline connection (the audit trail's appends) commits, and changes on any other commit."""
+    database = Database.create(f"sqlite+aiosqlite:///{tmp_path / 'version.db'}")
+    await upgrade_database(database)
+    try:
+        before = database.data_version()
+        assert before is not None
+        read = database.read_inline_versioned(select(User.__table__), {})
+        assert read == ([], None)  # no row, no version to reuse it by
+        database.write_inline(
+            lambda c: c.execute(
+                f"INSERT INTO users (id, name, is_active, created_at) VALUES ('{uuid.uuid4().hex}', 'y', 1, "
+                "'2026-01-01')"
             )
+        )
+        assert database.data_version() == before
+        rows, version = database.read_inline_versioned(select(User.__table__), {}) or ([], None)
+        assert [row.name for row in rows] == ["y"] and version == before  # the same, in the read itself
+        await _add_user(database, "elsewhere")  # a commit on an aiosqlite connection
+        after = database.data_version()
+        assert after is not None and after != before
+        assert (database.read_inline_versioned(select(User.__table__), {}) or ([], None))[1] == after
+        other = sqlite3.connect(tmp_path / "version.db", isolation_level=None)  # another process, say
+        other.execute("UPDATE users SET name = 'z' WHERE name = 'y'")
+        other.close()
+        assert database.data_version() not in (None, after)
     finally:
         await database.dispose()
 

@@ -126,6 +126,10 @@ def clean_details(details: Mapping[str, Any] | None) -> dict[str, Any]:
     return cleaned
 
 
+# One encoder for every message: json.dumps with these options would build a new one per call.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_time(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -145,7 +149,7 @@ def canonical_message(
     prev_hash: str,
 ) -> bytes:
     """The bytes an event's MAC covers: every field, in a fixed order, as compact sorted JSON."""
-    return json.dumps(
+    return _CANONICAL_JSON.encode(
         [
             CHAIN_VERSION,
             str(user_id),
@@ -159,13 +163,18 @@ def canonical_message(
             dict(details),
             kid,
             prev_hash,
-        ],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+        ]
     ).encode("utf-8")
 
 
-def event_mac(key: bytes, **fields: Any) -> str:
-    """HMAC-SHA256 (hex) under ``key`` over ``canonical_message(**fields)``."""
-    return hmac.new(key, canonical_message(**fields), hashlib.sha256).hexdigest()
+def event_mac(key: bytes | hmac.HMAC, **fields: Any) -> str:
+    """HMAC-SHA256 (hex) under ``key`` over ``canonical_message(**fields)``; ``key`` may be an HMAC
+    already keyed with it (``mac_for(key)``), which saves its set-up on the per-call path."""
+    mac = hmac.new(key, digestmod=hashlib.sha256) if isinstance(key, bytes) else key.copy()
+    mac.update(canonical_message(**fields))
+    return mac.hexdigest()
+
+
+def mac_for(key: bytes) -> hmac.HMAC:
+    """An HMAC-SHA256 keyed with ``key`` and fed nothing yet, for ``event_mac`` to copy."""
+    return hmac.new(key, digestmod=hashlib.sha256)

@@ -7,13 +7,17 @@ advisory lock per user serialises appends of one user (other users never wait);
 on SQLite every writer holds the file's write lock (BEGIN IMMEDIATE).
 
 On an SQLite file the hot path (one event per tool call) runs inline on the
-calling thread with a plain ``sqlite3`` connection that never waits for a lock:
-about 30 us instead of several aiosqlite thread hops. If the file is busy it
-falls back to the async path, which waits like every other writer.
+calling thread, on the connection ``Database.read_inline`` reads on
+(``Database.write_inline``), and never waits for a lock: no aiosqlite thread hops.
+After an append of its own for a user, the next one is a single INSERT of the next
+seq on the tail it remembers; UNIQUE (user_id, seq) refuses it if anyone appended
+since, and then the tail is read under the write lock (BEGIN IMMEDIATE). If the file
+is busy it falls back to the async path, which waits like every other writer.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import sqlite3
@@ -27,9 +31,9 @@ from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from alpaca_vault.audit.chain import GENESIS_HASH, Actor, ChainKeys, clean_details, event_mac
+from alpaca_vault.audit.chain import GENESIS_HASH, Actor, ChainKeys, clean_details, event_mac, mac_for
 from alpaca_vault.audit.errors import AuditUnavailable as AuditUnavailable
-from alpaca_vault.db.engine import Database, ThreadConnections, sqlite_path
+from alpaca_vault.db.engine import Database, sqlite_path
 from alpaca_vault.db.models import AUDIT_ACTIONS, SYSTEM_USER_ID, AuditEvent, User
 from alpaca_vault.db.rls import maintenance_session
 
@@ -115,13 +119,11 @@ class _InlineSqliteAppender:
     """Appends on the calling thread with plain sqlite3 (see the module docstring)."""
 
     def __init__(self, db: Database) -> None:
-        path = sqlite_path(db.url)
-        assert path is not None
+        self._db = db
+        # user id -> (seq, hash) of the last event this process committed for them: a hint, never trusted
+        # alone (the unique (user_id, seq) checks it). One small entry per user who acted.
+        self._tails: dict[uuid.UUID, tuple[int, str]] = {}
         dialect = db.engine.dialect
-        # busy_timeout 0: never block the event loop; a busy file falls back to the async path.
-        self._connections = ThreadConnections(
-            path, ("PRAGMA busy_timeout = 0", "PRAGMA synchronous = NORMAL")
-        )
         last = _LAST_EVENT.compile(dialect=dialect)
         self._last_sql = last.string
         self._last_defaults = dict(last.params)  # the LIMIT, compiled in as a parameter
@@ -149,26 +151,37 @@ class _InlineSqliteAppender:
 
     def append(self, build: Any, user_id: uuid.UUID) -> dict[str, Any] | None:
         """The stored row, or None when the file is busy (then use the async path)."""
-        connection = self._connections.connection()
+        # On the inline reader's connection: Database.write_inline says why.
+        return self._db.write_inline(lambda connection: self._write(connection, build, user_id))
+
+    def _write(self, connection: sqlite3.Connection, build: Any, user_id: uuid.UUID) -> dict[str, Any] | None:
+        tail = self._tails.get(user_id)
+        if tail is not None:
+            # The tail this process wrote last: one INSERT, atomic on its own (no BEGIN, SELECT, COMMIT).
+            # UNIQUE (user_id, seq) refuses it if anyone appended since; then read the tail under the lock.
+            row: dict[str, Any] = build(tail)
+            try:
+                connection.execute(self._insert_sql, self._bind(self._insert_names, self._insert_binds, row))
+            except sqlite3.IntegrityError:
+                pass
+            except sqlite3.OperationalError:
+                return None  # busy (or read-only): the async path waits, or fails closed
+            else:
+                self._tails[user_id] = (row["seq"], row["hash"])
+                return row
         try:
             connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
             return None
-        try:
-            last = connection.execute(
-                self._last_sql,
-                self._bind(self._last_names, self._last_binds, {**self._last_defaults, "user_id": user_id}),
-            ).fetchone()
-            row = build(None if last is None else (int(last[0]), str(last[1])))
-            connection.execute(self._insert_sql, self._bind(self._insert_names, self._insert_binds, row))
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        return row  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        self._connections.close()
+        last = connection.execute(
+            self._last_sql,
+            self._bind(self._last_names, self._last_binds, {**self._last_defaults, "user_id": user_id}),
+        ).fetchone()
+        row = build(None if last is None else (int(last[0]), str(last[1])))
+        connection.execute(self._insert_sql, self._bind(self._insert_names, self._insert_binds, row))
+        connection.execute("COMMIT")
+        self._tails[user_id] = (row["seq"], row["hash"])
+        return row
 
 
 class AuditLog:
@@ -178,10 +191,10 @@ class AuditLog:
         self.db = db
         self.keys = keys
         self._inline = _InlineSqliteAppender(db) if sqlite_path(db.url) is not None else None
+        self._macs: dict[str, hmac.HMAC] = {}  # per kid, keyed once (event_mac copies it)
 
     def close(self) -> None:
-        if self._inline is not None:
-            self._inline.close()
+        """Nothing of its own to close any more (the inline appends use the database's connection)."""
 
     def _row_builder(
         self,
@@ -194,7 +207,9 @@ class AuditLog:
         details: dict[str, Any],
     ) -> Any:
         kid = self.keys.primary_kid
-        key = self.keys.keys[kid]
+        key = self._macs.get(kid)
+        if key is None:
+            key = self._macs[kid] = mac_for(self.keys.keys[kid])
 
         def build(last: tuple[int, str] | None) -> dict[str, Any]:
             seq, prev_hash = (1, GENESIS_HASH) if last is None else (last[0] + 1, last[1])
@@ -348,7 +363,7 @@ class AuditLog:
     def as_owner(self) -> AuditLog:
         """The same log, reading through maintenance sessions (admin CLI on PostgreSQL)."""
         clone = AuditLog.__new__(AuditLog)
-        clone.db, clone.keys, clone._inline = self.db, self.keys, None
+        clone.db, clone.keys, clone._inline, clone._macs = self.db, self.keys, None, {}
         clone._owner_reads = True
         return clone
 

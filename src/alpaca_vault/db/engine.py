@@ -9,13 +9,13 @@ import ssl
 import threading
 import uuid
 from collections import namedtuple
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from sqlalchemy import CompoundSelect, Select, event, make_url, text
+from sqlalchemy import CompoundSelect, Select, event, literal_column, make_url, text
 from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.elements import Label
 
 if TYPE_CHECKING:
     from alpaca_vault.db.inline import InlineWriter
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option a read-only session sets on SQLite: no BEGIN, each SELECT reads the latest commit.
 _SQLITE_READ_ONLY = "alpaca_vault_sqlite_read_only"
+# What Database.data_version returns: the inline connection it was read on, and SQLite's counter.
+DataVersion = tuple[sqlite3.Connection, int]
+T = TypeVar("T")
 
 
 class DatabaseError(Exception):
@@ -271,6 +275,10 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
 ReadStatement = Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]
 # Enough for every module-level statement that uses the inline path, with room to spare.
 _MAX_COMPILED_READS = 64
+# Added to a read by Database.read_inline_versioned: the data_version of the read's own snapshot.
+_DATA_VERSION_COLUMN: Label[Any] = literal_column("(SELECT data_version FROM pragma_data_version())").label(
+    "data_version_"
+)
 
 
 class _CompiledRead:
@@ -312,12 +320,15 @@ class _CompiledRead:
 
 
 class ThreadConnections:
-    """One plain ``sqlite3`` connection per thread to one SQLite file, each set up by ``pragmas``, all
-    closed together: what the inline reader here and the audit log's inline appender each hold."""
+    """One plain ``sqlite3`` connection per thread to one SQLite file, each set up by ``pragmas`` (and
+    ``authorizer``), all closed together: what the inline reader holds."""
 
-    def __init__(self, path: Path, pragmas: Sequence[str]) -> None:
+    def __init__(
+        self, path: Path, pragmas: Sequence[str], authorizer: Callable[..., int] | None = None
+    ) -> None:
         self._path = path
         self._pragmas = tuple(pragmas)
+        self._authorizer = authorizer
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
@@ -336,6 +347,8 @@ class ThreadConnections:
             )
             for pragma in self._pragmas:
                 connection.execute(pragma)
+            if self._authorizer is not None:
+                connection.set_authorizer(self._authorizer)
             with self._lock:
                 self._connections.append(connection)
             self._local.connection = connection
@@ -349,20 +362,48 @@ class ThreadConnections:
             connection.close()
 
 
+# What the inline connection may prepare outside Database.write_inline: reads, and PRAGMA data_version.
+_INLINE_READS = frozenset(
+    {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+)
+
+
 class _InlineReader:
     """Reads the SQLite file on the calling thread, for :meth:`Database.read_inline`.
 
     One plain ``sqlite3`` connection per thread (the event loop's, in practice) that
-    can only read (``query_only``) and never waits for a lock (``busy_timeout = 0``):
-    a read that would have to wait fails at once and the caller takes the async path.
-    Statements are compiled once by SQLAlchemy and keep its column types.
+    can only read, except inside :meth:`Database.write_inline`, and never waits for a
+    lock (``busy_timeout = 0``): a read that would have to wait fails at once and the
+    caller takes the async path. Statements are compiled once by SQLAlchemy and keep
+    its column types.
     """
 
     def __init__(self, path: Path, dialect: Dialect) -> None:
         self._dialect = dialect
         self._compiled: dict[ReadStatement, _CompiledRead] = {}
-        # Read only, and never wait for a lock: a read that would wait fails and takes the async path.
-        self.connections = ThreadConnections(path, ("PRAGMA busy_timeout = 0", "PRAGMA query_only = ON"))
+        self.versioned: dict[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]] = {}
+        self.writing = threading.local()  # .on: this thread is inside write_inline
+        # An authorizer, not PRAGMA query_only: switching that pragma re-prepares every cached statement
+        # (it tripled the next read's cost). It is asked once per statement, when sqlite3 prepares it.
+        # synchronous NORMAL as on every connection: write_inline commits here.
+        # The last statement sets up the pragma_data_version table (read_inline_versioned) before the
+        # authorizer is in place: SQLite asks to write sqlite_master the first time it does so.
+        self.connections = ThreadConnections(
+            path,
+            (
+                "PRAGMA busy_timeout = 0",
+                "PRAGMA synchronous = NORMAL",
+                "SELECT data_version FROM pragma_data_version()",
+            ),
+            self._authorize,
+        )
+
+    def _authorize(self, action: int, arg1: str | None, *_: Any) -> int:
+        if action in _INLINE_READS or getattr(self.writing, "on", False):
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_PRAGMA and arg1 == "data_version":
+            return sqlite3.SQLITE_OK
+        return sqlite3.SQLITE_DENY
 
     def read(self, statement: ReadStatement, params: dict[str, Any]) -> list[Any]:
         compiled = self._compiled.get(statement)
@@ -495,6 +536,67 @@ class Database:
             return self._inline.read(statement, params)
         except sqlite3.OperationalError:  # locked or busy (or a write): let the async path handle it
             return None
+
+    def write_inline(self, work: Callable[[sqlite3.Connection], T]) -> T | None:
+        """Run ``work`` on the calling thread's inline connection (the one :meth:`read_inline` reads on)
+        with writes allowed; None when there is none (PostgreSQL, in-memory SQLite, no file).
+
+        For the audit trail's per-call append (audit/log.py). Why the reader's connection: SQLite drops a
+        connection's page cache whenever another connection has committed, so writes on a connection of
+        their own made the next inline read re-read its pages; and :meth:`data_version` does not count
+        this connection's own commits. ``work`` issues its own statements (a lock it cannot get fails at
+        once: busy_timeout 0) and must end its transaction; one an exception leaves open is rolled back.
+        """
+        if self._inline is None:
+            return None
+        try:
+            connection = self._inline.connections.connection()
+        except sqlite3.OperationalError:
+            return None
+        writing = self._inline.writing
+        writing.on = True  # the authorizer lets this thread's statements write until we leave
+        try:
+            return work(connection)
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        finally:
+            writing.on = False
+
+    def read_inline_versioned(
+        self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]
+    ) -> tuple[Sequence[Any], DataVersion | None] | None:
+        """:meth:`read_inline`, and the :meth:`data_version` of the snapshot the rows come from, read in
+        the same statement (one read instead of two; None when no row came back). Rows carry it as
+        ``data_version_``."""
+        if self._inline is None:
+            return None
+        versioned = self._inline.versioned.get(statement)
+        if versioned is None:
+            if len(self._inline.versioned) >= _MAX_COMPILED_READS:
+                self._inline.versioned.clear()
+            versioned = self._inline.versioned[statement] = statement.add_columns(_DATA_VERSION_COLUMN)
+        rows = self.read_inline(versioned, params)
+        if rows is None:
+            return None
+        if not rows:
+            return rows, None
+        return rows, (self._inline.connections.connection(), int(rows[0].data_version_))
+
+    def data_version(self) -> DataVersion | None:
+        """A token that stays equal while no other connection commits to the SQLite file (SQLite's
+        ``PRAGMA data_version`` on this thread's inline connection; :meth:`write_inline` commits do not
+        count); None for PostgreSQL or when it cannot be read: then assume anything may have changed.
+        Take it *before* a read whose rows should be reused: a commit in between makes it look changed."""
+        if self._inline is None:
+            return None
+        try:
+            connection = self._inline.connections.connection()
+            row = connection.execute("PRAGMA data_version").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return connection, int(row[0])
 
     def inline_writer(self) -> InlineWriter | None:
         """Write transactions on the calling thread (db/inline.py); None for PostgreSQL and in-memory SQLite."""

@@ -260,13 +260,16 @@ async def alpaca_call(
         call.client_order_id = order.client_order_id
     try:
         ref = credential
+        resolved = None
         if before or _walled(call.intent, rt.allow_live_trading):
-            call.credential = ResolvedCredential.of(await rt.vault.resolve(call.user_id, credential))
+            resolved = await rt.vault.resolve(call.user_id, credential)
+            call.credential = ResolvedCredential.of(resolved.info)
             _check_intent(call, rt.allow_live_trading)
             for hook in before:
                 await hook(call)
             ref = str(call.credential.id)  # unseal exactly the credential the checks saw
-        async with rt.vault.unsealed(call.user_id, ref) as unsealed:
+        # The row resolve read is opened again only if something was committed since (the vault checks).
+        async with rt.vault.unsealed(call.user_id, ref, resolved=resolved) as unsealed:
             call.credential = ResolvedCredential.of(unsealed.info)
             call._keys = AlpacaKeys(
                 api_key=unsealed.api_key,

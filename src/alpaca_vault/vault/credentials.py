@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alpaca_vault.db import Credential, Database, User
+from alpaca_vault.db.engine import DataVersion
 from alpaca_vault.db.models import ENVIRONMENTS, utcnow
 from alpaca_vault.db.rls import lookup_user_id
 from alpaca_vault.vault.aead import AssociatedData
@@ -151,6 +152,32 @@ class UnsealedCredential:
         return (
             f"UnsealedCredential(name={self._info.name!r}, environment={self._info.environment!r}, {state})"
         )
+
+
+class ResolvedRow:
+    """A credential as :meth:`CredentialService.resolve` read it: its ``info``, and its row (sealed
+    values only) for one ``unsealed(..., resolved=)`` that opens it instead of reading it again, as long
+    as nothing has been committed to the database since (``Database.data_version``)."""
+
+    __slots__ = ("_row", "_version", "info")
+
+    def __init__(self, info: CredentialInfo, row: Any, version: DataVersion | None) -> None:
+        self.info = info
+        self._row = row
+        self._version = version
+
+    def take_if_current(self, db: Database, user_id: uuid.UUID, ref: str | None) -> Any | None:
+        """The row, once, if it is the one ``ref`` names and no commit can have changed it; else None."""
+        row, self._row = self._row, None
+        if row is None or self._version is None or self.info.user_id != user_id:
+            return None
+        if ref is None or ref.strip() != str(self.info.id):
+            return None
+        # The audit trail's own appends (Database.write_inline) do not count: they never touch credentials.
+        return row if db.data_version() == self._version else None
+
+    def __repr__(self) -> str:
+        return f"ResolvedRow(name={self.info.name!r})"
 
 
 def damage_of(row: Any) -> str | None:
@@ -387,10 +414,16 @@ class CredentialService:
         async with self._db.session(user_id, readonly=True) as session:
             return _info(await self._resolve(session, user_id, ref))
 
-    async def resolve(self, user_id: uuid.UUID, ref: str | None) -> CredentialInfo:
-        """``get`` on the hot path (the gate, before its hooks): the same answer and the same errors, from
-        one Core read (inline on SQLite) instead of an ORM session. Nothing is decrypted."""
-        return _info(await self._lookup_for_open(user_id, ref))
+    async def resolve(self, user_id: uuid.UUID, ref: str | None) -> ResolvedRow:
+        """``get`` on the hot path (the gate, before its hooks): the same answer (``.info``) and the same
+        errors, from one Core read (inline on SQLite) instead of an ORM session. Nothing is decrypted.
+
+        Pass it to ``unsealed(..., resolved=)``: on SQLite, if nothing was committed since this read
+        (its data_version, read with the row; the audit trail's inline appends do not count), the open
+        uses it instead of reading the row again.
+        """
+        row, version = await self._lookup_for_open(user_id, ref, versioned=True)
+        return ResolvedRow(_info(row), row, version)
 
     async def _resolve(self, session: AsyncSession, user_id: uuid.UUID, ref: str | None) -> Credential:
         mine = select(Credential).where(Credential.user_id == user_id)
@@ -510,19 +543,25 @@ class CredentialService:
             row.updated_at = now
 
     def unsealed(
-        self, user_id: uuid.UUID, ref: str | None
+        self, user_id: uuid.UUID, ref: str | None, *, resolved: ResolvedRow | None = None
     ) -> AbstractAsyncContextManager[UnsealedCredential]:
         """Decrypt the pair for the duration of the block; unusable afterwards.
 
         The database transaction ends before the block starts (no lock is held
         during the Alpaca call). Plaintext lives only in the yielded object and
-        the request's exposure set, never on ORM objects.
+        the request's exposure set, never on ORM objects. ``resolved``: this
+        credential's ``resolve`` just before, reused when still current (see there).
         """
-        return self._unsealed(user_id, ref)
+        return self._unsealed(user_id, ref, resolved)
 
     @asynccontextmanager
-    async def _unsealed(self, user_id: uuid.UUID, ref: str | None) -> AsyncIterator[UnsealedCredential]:
-        row = await self._lookup_for_open(user_id, ref)
+    async def _unsealed(
+        self, user_id: uuid.UUID, ref: str | None, resolved: ResolvedRow | None = None
+    ) -> AsyncIterator[UnsealedCredential]:
+        row = resolved.take_if_current(self._db, user_id, ref) if resolved is not None else None
+        known = resolved.info if row is not None and resolved is not None else None
+        if row is None:
+            row, _ = await self._lookup_for_open(user_id, ref)
         if not row.is_active:
             raise CredentialInactive(f"Credential '{row.name}' is deactivated.")
         damaged = damage_of(row)
@@ -539,7 +578,7 @@ class CredentialService:
             # Raised here, outside the handler: the original's traceback (whose frames held the
             # unwrapped data key) must not stay reachable as this error's context.
             raise UnsealError(f"Credential '{row.name}' could not be decrypted: {reason}.")
-        info = _info(row)
+        info = known or _info(row)
         del row
         now = utcnow()
         if info.last_used_at is None or now - info.last_used_at >= LAST_USED_RESOLUTION:
@@ -574,8 +613,11 @@ class CredentialService:
         finally:
             del data_key
 
-    async def _lookup_for_open(self, user_id: uuid.UUID, ref: str | None) -> Any:
-        """The credential's row as a plain (Core) row: no ORM object, no identity map entry."""
+    async def _lookup_for_open(
+        self, user_id: uuid.UUID, ref: str | None, *, versioned: bool = False
+    ) -> tuple[Any, DataVersion | None]:
+        """The credential's row as a plain (Core) row: no ORM object, no identity map entry; with
+        ``versioned``, and the data version it was read at (when read inline; else None)."""
         params: dict[str, object]
         if ref is not None and ref.strip():
             ref = ref.strip()
@@ -586,15 +628,21 @@ class CredentialService:
         else:
             statement, params = _OPEN_ONLY_ACTIVE, {"user_id": user_id}
         # The hot path: a Core read, inline on SQLite, else on a read-only connection (no ORM, no session).
-        rows: Sequence[Any] | None = self._db.read_inline(statement, params)
+        rows: Sequence[Any] | None
+        version: DataVersion | None = None
+        if versioned:
+            read = self._db.read_inline_versioned(statement, params)
+            rows, version = read if read is not None else (None, None)
+        else:
+            rows = self._db.read_inline(statement, params)
         if rows is None:
             async with self._db.connection(user_id, readonly=True) as conn:
                 rows = (await conn.execute(statement, params)).fetchall()
         if len(rows) == 1:
-            return rows[0]
+            return rows[0], version
         # No reference, or not found: the ORM path builds the helpful error (or picks the only one),
         # then the chosen row is read again with its data key.
         async with self._db.session(user_id, readonly=True) as session:
             chosen = (await self._resolve(session, user_id, ref)).id
         async with self._db.connection(user_id, readonly=True) as conn:
-            return (await conn.execute(_OPEN_BY_ID, {"user_id": user_id, "ref": chosen})).one()
+            return (await conn.execute(_OPEN_BY_ID, {"user_id": user_id, "ref": chosen})).one(), None
