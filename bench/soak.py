@@ -10,7 +10,7 @@ moments: lost responses (504, dropped connection), answers held past the client'
 per backend: intents, orders at the simulator, duplicates (must be 0), unresolved intents after
 reconcile (must be 0), intents whose state disagrees with the broker (must be 0), the audit
 verify result, and the elapsed time. ``run_soak`` is also what tests/audit/test_soak.py runs
-with 100 orders.
+with a few dozen orders.
 """
 
 from __future__ import annotations

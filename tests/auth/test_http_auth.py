@@ -8,7 +8,8 @@ server); a valid token from a foreign Host or Origin is refused too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from alpaca_vault.db.models import ApiToken, utcnow
 from alpaca_vault.db.rls import maintenance_session
 from alpaca_vault.tools.gate import GateHooks, ToolCall
 from tests.fixtures.mcp_server import text_of
-from tests.multiuser.conftest import Deployment
+from tests.multiuser.conftest import Deployment, opened_deployment, shared_deployment_urls
 from tests.multiuser.harness import connect, http_settings, serve_http
 
 INITIALIZE = {
@@ -39,11 +40,32 @@ INITIALIZE = {
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-@pytest.fixture
-def server(deployment: Deployment, tmp_path: Path, simulator: Any) -> Iterator[str]:
-    settings = http_settings(tmp_path / "data", deployment.server_url, simulator.base_url)
+# One database and one server per backend for the whole module: each test makes its own user and
+# tokens (``alice`` is a fresh name per test), so none sees another's, and the module pays for the
+# server's start and a PostgreSQL database twice instead of 32 times.
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def deployment_urls(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, str, str]:
+    return shared_deployment_urls(request, tmp_path_factory.mktemp("http-auth"))
+
+
+@pytest.fixture(scope="module")
+async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Deployment]:
+    async with opened_deployment(deployment_urls) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def server(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory, simulator: Any) -> Iterator[str]:
+    settings = http_settings(tmp_path_factory.mktemp("data"), deployment.server_url, simulator.base_url)
     with serve_http(settings) as url:
         yield url
+
+
+@pytest.fixture
+def alice() -> str:
+    return f"alice-{uuid.uuid4().hex[:8]}"
 
 
 def post(url: str, token: str | None = None, **headers: str) -> httpx2.Response:
@@ -77,8 +99,8 @@ def assert_challenged(response: httpx2.Response, url: str, reason: str = "unknow
         assert 'error="invalid_token"' in challenge and body["error"] == "invalid_token"
 
 
-async def test_a_valid_token_is_accepted(deployment: Deployment, server: str) -> None:
-    token = await deployment.user_with_token("alice")
+async def test_a_valid_token_is_accepted(deployment: Deployment, server: str, alice: str) -> None:
+    token = await deployment.user_with_token(alice)
     response = post(server, token)
     assert response.status_code == 200, response.text
     assert "serverInfo" in response.text
@@ -90,17 +112,17 @@ async def test_a_valid_token_is_accepted(deployment: Deployment, server: str) ->
     ids=["missing", "bare-prefix", "malformed", "unknown", "truncated", "forged"],
 )
 async def test_missing_or_wrong_tokens_get_401(
-    deployment: Deployment, server: str, token: str | None
+    deployment: Deployment, server: str, token: str | None, alice: str
 ) -> None:
-    await deployment.user_with_token("alice")
+    await deployment.user_with_token(alice)
     assert_challenged(post(server, token), server, "missing" if token is None else "unknown")
 
 
 async def test_probing_learns_nothing_a_forged_token_and_garbage_get_the_same_answer(
-    deployment: Deployment, server: str
+    deployment: Deployment, server: str, alice: str
 ) -> None:
     # Token guessing: an attacker must not learn whether a string is well-formed or close to a real one.
-    real = await deployment.user_with_token("alice")
+    real = await deployment.user_with_token(alice)
     one_off = real[:-1] + (
         "B" if real.endswith("A") else "A"
     )  # differs from the real token in its last character
@@ -111,41 +133,48 @@ async def test_probing_learns_nothing_a_forged_token_and_garbage_get_the_same_an
     assert len(answers) == 1
 
 
-async def test_a_non_bearer_scheme_gets_401(deployment: Deployment, server: str) -> None:
-    token = await deployment.user_with_token("alice")
+async def test_a_non_bearer_scheme_gets_401(deployment: Deployment, server: str, alice: str) -> None:
+    token = await deployment.user_with_token(alice)
     assert_challenged(post(server, Authorization=f"Basic {token}"), server, "missing")
 
 
-async def test_an_expired_token_gets_401(deployment: Deployment, server: str) -> None:
-    issued_token = await deployment.user_with_token("alice", expires_in=timedelta(days=1))
+async def test_an_expired_token_gets_401(deployment: Deployment, server: str, alice: str) -> None:
+    issued_token = await deployment.user_with_token(alice, expires_in=timedelta(days=1))
     assert post(server, issued_token).status_code == 200
+    (record,) = await deployment.admin.list_tokens(alice)
     async with maintenance_session(deployment.admin_db) as session:
-        await session.execute(update(ApiToken).values(expires_at=utcnow() - timedelta(minutes=1)))
+        await session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == record.id)
+            .values(expires_at=utcnow() - timedelta(minutes=1))
+        )
     assert_challenged(post(server, issued_token), server, "expired")
 
 
-async def test_a_revoked_token_gets_401_from_the_next_request(deployment: Deployment, server: str) -> None:
-    token = await deployment.user_with_token("alice")
+async def test_a_revoked_token_gets_401_from_the_next_request(
+    deployment: Deployment, server: str, alice: str
+) -> None:
+    token = await deployment.user_with_token(alice)
     async with connect(server, token) as client:
         assert not (await client.call_tool("list_credentials", {})).is_error
-        (record,) = await deployment.admin.list_tokens("alice")
+        (record,) = await deployment.admin.list_tokens(alice)
         await deployment.admin.revoke_token(str(record.id))
         with pytest.raises(MCPError):
             await client.call_tool("list_credentials", {})
     assert_challenged(post(server, token), server, "revoked")
 
 
-async def test_removing_a_user_refuses_its_tokens(deployment: Deployment, server: str) -> None:
-    token = await deployment.user_with_token("alice")
+async def test_removing_a_user_refuses_its_tokens(deployment: Deployment, server: str, alice: str) -> None:
+    token = await deployment.user_with_token(alice)
     assert post(server, token).status_code == 200
-    await deployment.admin.remove_user("alice")
+    await deployment.admin.remove_user(alice)
     assert_challenged(post(server, token), server)
 
 
 async def test_a_foreign_host_or_origin_is_refused_even_with_a_valid_token(
-    deployment: Deployment, server: str
+    deployment: Deployment, server: str, alice: str
 ) -> None:
-    token = await deployment.user_with_token("alice")
+    token = await deployment.user_with_token(alice)
     port = server.split(":")[2].split("/")[0]
     assert post(server, token, Host=f"attacker.example:{port}").status_code == 421
     assert post(server, token, Origin="http://attacker.example").status_code == 403
@@ -168,18 +197,20 @@ async def test_a_tokenless_client_finds_no_oauth_dead_end(server: str) -> None:
     assert_challenged(post(server), server, "missing")
 
 
-async def test_last_used_is_recorded_at_most_once_a_minute(deployment: Deployment, server: str) -> None:
-    token = await deployment.user_with_token("alice")
-    (fresh,) = await deployment.admin.list_tokens("alice")
+async def test_last_used_is_recorded_at_most_once_a_minute(
+    deployment: Deployment, server: str, alice: str
+) -> None:
+    token = await deployment.user_with_token(alice)
+    (fresh,) = await deployment.admin.list_tokens(alice)
     assert fresh.last_used_at is None
     async with connect(server, token) as client:
         result = await client.call_tool("list_credentials", {})
         assert not result.is_error, text_of(result)
-        (first,) = await deployment.admin.list_tokens("alice")
+        (first,) = await deployment.admin.list_tokens(alice)
         assert first.last_used_at is not None
         for _ in range(3):
             await client.call_tool("list_credentials", {})
-    (later,) = await deployment.admin.list_tokens("alice")
+    (later,) = await deployment.admin.list_tokens(alice)
     assert later.last_used_at == first.last_used_at
 
 

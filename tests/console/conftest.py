@@ -14,8 +14,10 @@ from tests.multiuser.conftest import deployment, deployment_urls, rls_cluster, r
 __all__ = ["browser", "deployment", "deployment_urls", "rls_cluster", "rls_database"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Any]:
+    """One Chromium per worker (launching costs ~1 s); each test opens its own context (fresh
+    cookies, storage and cache) and closes it."""
     reason = chromium_missing_reason()
     if reason:
         pytest.skip(reason)

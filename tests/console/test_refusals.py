@@ -6,20 +6,62 @@ real simulator; requests as a browser would send them, then one thing changed.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from alpaca_vault.db.rls import maintenance_session
+from alpaca_vault.server.runner import serve_http_in_thread
+from alpaca_vault.server.settings import Settings
 from tests.console.helpers import assert_security_headers, csrf_of
-from tests.console.site import path_of, running_site
+from tests.console.site import Site, path_of
 from tests.fixtures.mcp_server import text_of
+from tests.multiuser.conftest import Deployment, opened_deployment, shared_deployment_urls
+from tests.multiuser.harness import http_settings
 from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
 
 pytestmark = pytest.mark.timeout(120)
+
+
+# One database and one server per backend for the module; each test gets two fresh users (the
+# site's "alice" and "bob" are new names every time), so no test sees another's links or keys.
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def deployment_urls(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, str, str]:
+    return shared_deployment_urls(request, tmp_path_factory.mktemp("refusals"))
+
+
+@pytest.fixture(scope="module")
+async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Deployment]:
+    async with opened_deployment(deployment_urls) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def server(
+    deployment: Deployment, tmp_path_factory: pytest.TempPathFactory, simulator: Any
+) -> Iterator[tuple[str, Settings]]:
+    settings = http_settings(
+        tmp_path_factory.mktemp("data"),
+        deployment.server_url,
+        simulator.base_url,
+        allow_secrets_in_arguments=False,
+    )
+    with serve_http_in_thread(settings) as mcp_url:
+        yield mcp_url, settings
+
+
+@pytest.fixture
+async def site(deployment: Deployment, server: tuple[str, Settings]) -> Site:
+    mcp_url, settings = server
+    suffix = uuid.uuid4().hex[:8]
+    tokens = {role: await deployment.user_with_token(f"{role}-{suffix}") for role in ("alice", "bob")}
+    return Site(mcp_url.removesuffix("/mcp"), mcp_url, settings, deployment, tokens)
 
 
 async def _credential_names(site: Any, user: str) -> list[str]:
@@ -27,11 +69,9 @@ async def _credential_names(site: Any, user: str) -> list[str]:
     return [c["name"] for c in listed.structured_content["credentials"]]
 
 
-async def test_a_used_link_is_refused(
-    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
-) -> None:
+async def test_a_used_link_is_refused(deployment: Any, site: Site, sim_account: Any) -> None:
     """Attack stopped: replaying a key entry link (from browser history, a shared screen) after use."""
-    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+    async with site.http() as http:
         link = path_of(await site.entry_link("alice", "once"))
         stored = await site.post_keys(http, link, sim_account.api_key, sim_account.secret_key)
         assert stored.status_code == 200 and "Keys stored" in stored.text
@@ -45,11 +85,9 @@ async def test_a_used_link_is_refused(
         assert await _credential_names(site, "alice") == ["once"]
 
 
-async def test_an_expired_link_is_refused(
-    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
-) -> None:
+async def test_an_expired_link_is_refused(deployment: Any, site: Site, sim_account: Any) -> None:
     """Attack stopped: using a link found later (a log, an old chat) after its lifetime."""
-    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+    async with site.http() as http:
         link = path_of(await site.entry_link("alice", "late"))
         form = await http.get(link)
         assert form.status_code == 200
@@ -77,10 +115,10 @@ def _past() -> Any:
 
 
 async def test_another_users_link_is_refused_in_a_browser_signed_in_as_someone_else(
-    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
+    deployment: Any, site: Site, sim_account: Any
 ) -> None:
     """Attack stopped: tricking a signed-in user into storing their keys in someone else's vault."""
-    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+    async with site.http() as http:
         link = path_of(await site.entry_link("alice", "alices"))
         await site.sign_in(http, "bob")
         shown = await http.get(link)
@@ -95,10 +133,10 @@ async def test_another_users_link_is_refused_in_a_browser_signed_in_as_someone_e
 
 
 async def test_a_missing_or_wrong_csrf_token_is_refused(
-    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
+    deployment: Any, site: Site, sim_account: Any
 ) -> None:
     """Attack stopped: a forged form post (CSRF) into an open key entry page."""
-    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+    async with site.http() as http:
         link = path_of(await site.entry_link("alice", "guarded"))
         other = path_of(await site.entry_link("alice", "other"))
         keys = {"api_key": sim_account.api_key, "secret_key": sim_account.secret_key}
@@ -114,11 +152,9 @@ async def test_a_missing_or_wrong_csrf_token_is_refused(
         assert ok.status_code == 200 and await _credential_names(site, "alice") == ["guarded"]
 
 
-async def test_a_foreign_host_or_origin_is_refused(
-    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
-) -> None:
+async def test_a_foreign_host_or_origin_is_refused(deployment: Any, site: Site, sim_account: Any) -> None:
     """Attack stopped: DNS rebinding (foreign Host) and cross-site posts (foreign or null Origin)."""
-    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+    async with site.http() as http:
         link = path_of(await site.entry_link("alice", "pinned"))
         assert (await http.get(link, headers={"Host": "rebind.attacker.example"})).status_code == 421
         assert (
@@ -145,24 +181,21 @@ async def test_a_foreign_host_or_origin_is_refused(
 
 
 async def test_secrets_as_tool_arguments_are_refused_without_the_setting(
-    deployment: Any, tmp_path: Path, simulator: Any
+    deployment: Any, site: Site, simulator: Any
 ) -> None:
     """Attack stopped: an agent (or a prompt injection) getting keys typed into the chat and stored."""
     key, secret = key_id_marker(), secret_marker()
     simulator.new_account(api_key=key, secret_key=secret)
-    async with running_site(deployment, tmp_path, simulator) as site:
-        stored = await site.call(
-            "alice", "store_credential", {"name": "chat", "api_key": key, "secret_key": secret}
-        )
-        assert stored.is_error
-        said = text_of(stored)
-        assert "ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS" in said and "one-time page" in said
-        assert not leaks(key, said) and not leaks(secret, said)
-        await site.call(
-            "alice", "store_credential", {"name": "chat", "environment": "paper"}
-        )  # the right way
-        updated = await site.call(
-            "alice", "update_credential", {"credential": "chat", "api_key": key, "secret_key": secret}
-        )
-        assert updated.is_error and "ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS" in text_of(updated)
-        assert await _credential_names(site, "alice") == []
+    stored = await site.call(
+        "alice", "store_credential", {"name": "chat", "api_key": key, "secret_key": secret}
+    )
+    assert stored.is_error
+    said = text_of(stored)
+    assert "ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS" in said and "one-time page" in said
+    assert not leaks(key, said) and not leaks(secret, said)
+    await site.call("alice", "store_credential", {"name": "chat", "environment": "paper"})  # the right way
+    updated = await site.call(
+        "alice", "update_credential", {"credential": "chat", "api_key": key, "secret_key": secret}
+    )
+    assert updated.is_error and "ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS" in text_of(updated)
+    assert await _credential_names(site, "alice") == []

@@ -20,6 +20,7 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,7 +33,8 @@ from alpaca_vault.accounts import AccountAdmin
 from alpaca_vault.db import Database
 from alpaca_vault.db.migrate import upgrade, upgrade_database
 from alpaca_vault.db.rls import create_app_role
-from tests.fixtures.postgres import _asyncpg_dsn
+from tests.fixtures.databases import migrated_sqlite_file
+from tests.fixtures.postgres import _asyncpg_dsn, throwaway_cluster
 
 T = TypeVar("T")
 
@@ -43,6 +45,7 @@ class RlsDatabase:
     app_url: str
     owner_role: str
     app_role: str
+    name: str = ""
 
 
 def _as_role(url: str, database: str, role: str, password: str) -> str:
@@ -113,19 +116,19 @@ def rls_cluster(postgres_url: str) -> Iterator[RlsCluster]:
     try:
         yield cluster
     finally:
-        _run(
-            _admin(
-                postgres_url,
-                f'DROP DATABASE IF EXISTS "{cluster.template}" WITH (FORCE)',
-                f"DROP OWNED BY {cluster.app_role}",
-                f"DROP ROLE IF EXISTS {cluster.app_role}",
-                f"DROP ROLE IF EXISTS {cluster.owner_role}",
+        if not throwaway_cluster():  # a throwaway cluster is deleted whole, roles included
+            _run(
+                _admin(
+                    postgres_url,
+                    f'DROP DATABASE IF EXISTS "{cluster.template}" WITH (FORCE)',
+                    f"DROP OWNED BY {cluster.app_role}",
+                    f"DROP ROLE IF EXISTS {cluster.app_role}",
+                    f"DROP ROLE IF EXISTS {cluster.owner_role}",
+                )
             )
-        )
 
 
-@pytest.fixture
-async def rls_database(rls_cluster: RlsCluster) -> AsyncIterator[RlsDatabase]:
+async def create_rls_database(rls_cluster: RlsCluster) -> RlsDatabase:
     """A fresh copy of the template (tables, policies, functions and grants included)."""
     name = f"av_rls_{uuid.uuid4().hex[:12]}"
     await _admin(
@@ -133,17 +136,28 @@ async def rls_database(rls_cluster: RlsCluster) -> AsyncIterator[RlsDatabase]:
         f'CREATE DATABASE "{name}" TEMPLATE "{rls_cluster.template}" OWNER {rls_cluster.owner_role} '
         "STRATEGY FILE_COPY",
     )
+    return RlsDatabase(
+        owner_url=_as_role(rls_cluster.server_url, name, rls_cluster.owner_role, rls_cluster.owner_password),
+        app_url=_as_role(rls_cluster.server_url, name, rls_cluster.app_role, rls_cluster.app_password),
+        owner_role=rls_cluster.owner_role,
+        app_role=rls_cluster.app_role,
+        name=name,
+    )
+
+
+async def drop_rls_database(rls_cluster: RlsCluster, database: RlsDatabase) -> None:
+    if not throwaway_cluster():  # a throwaway cluster is deleted whole at session end
+        await _admin(rls_cluster.server_url, f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def rls_database(rls_cluster: RlsCluster) -> AsyncIterator[RlsDatabase]:
+    """A fresh copy of the template for this test."""
+    database = await create_rls_database(rls_cluster)
     try:
-        yield RlsDatabase(
-            owner_url=_as_role(
-                rls_cluster.server_url, name, rls_cluster.owner_role, rls_cluster.owner_password
-            ),
-            app_url=_as_role(rls_cluster.server_url, name, rls_cluster.app_role, rls_cluster.app_password),
-            owner_role=rls_cluster.owner_role,
-            app_role=rls_cluster.app_role,
-        )
+        yield database
     finally:
-        await _admin(rls_cluster.server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_rls_database(rls_cluster, database)
 
 
 @dataclass
@@ -173,14 +187,14 @@ class Deployment:
 def deployment_urls(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str, str]:
     """(backend, admin URL, server URL). Sync, so the PostgreSQL cluster starts outside any event loop."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'vault.db'}"
+        url = migrated_sqlite_file(tmp_path / "vault.db")
         return request.param, url, url
     rls: RlsDatabase = request.getfixturevalue("rls_database")
     return request.param, rls.owner_url, rls.app_url
 
 
-@pytest.fixture
-async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Deployment]:
+@asynccontextmanager
+async def opened_deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Deployment]:
     backend, admin_url, server_url = deployment_urls
     db = Database.create(admin_url)
     try:
@@ -188,3 +202,20 @@ async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Dep
         yield Deployment(backend, admin_url, server_url, db)
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Deployment]:
+    async with opened_deployment(deployment_urls) as opened:
+        yield opened
+
+
+def shared_deployment_urls(request: pytest.FixtureRequest, directory: Path) -> tuple[str, str, str]:
+    """``deployment_urls`` for a fixture of wider scope (a module's): (backend, admin URL, server URL)."""
+    if request.param == "sqlite":
+        url = migrated_sqlite_file(directory / "vault.db")
+        return request.param, url, url
+    cluster: RlsCluster = request.getfixturevalue("rls_cluster")
+    rls = _run(create_rls_database(cluster))
+    request.addfinalizer(lambda: _run(drop_rls_database(cluster, rls)))
+    return request.param, rls.owner_url, rls.app_url

@@ -9,10 +9,7 @@ the arguments from each tool's input schema, so a new tool is fuzzed at once.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import resource
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -20,55 +17,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
 
 from alpaca_vault.guard import Intent
-from alpaca_vault.server.app import build_server
 from alpaca_vault.server.settings import Settings
 from alpaca_vault.tools.registry import TOOLS, ToolTable, register_tools
-from tests.fixtures.mcp_server import text_of
-
-
-class ThreadedClient:
-    """An in-process MCP client on its own event loop, callable from synchronous hypothesis tests.
-
-    One long-lived task owns the Client (its task group must be entered and left in the same task)
-    and serves calls from a queue.
-    """
-
-    def __init__(self, server_settings: Settings) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._queue: asyncio.Queue[tuple[str, dict[str, Any], concurrent.futures.Future[Any]] | None]
-        self._queue = asyncio.Queue()
-        self._owner = asyncio.run_coroutine_threadsafe(self._serve(server_settings), self._loop)
-        self._ready.result(timeout=60)
-
-    async def _serve(self, server_settings: Settings) -> None:
-        async with Client(build_server(server_settings)) as client:
-            self._ready.set_result(None)
-            while (item := await self._queue.get()) is not None:
-                name, arguments, answer = item
-                try:
-                    answer.set_result(await client.call_tool(name, arguments))
-                except Exception as exc:  # handed to the test, which fails on it
-                    answer.set_exception(exc)
-
-    def call(self, name: str, arguments: dict[str, Any]) -> CallToolResult:
-        answer: concurrent.futures.Future[CallToolResult] = concurrent.futures.Future()
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, (name, arguments, answer))
-        return answer.result(timeout=60)
-
-    def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
-        self._owner.result(timeout=30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
+from tests.fixtures.mcp_server import ThreadedClient, text_of
 
 
 @pytest.fixture

@@ -199,10 +199,13 @@ class Server:
                 self.proc.wait()
 
 
-@pytest.fixture
-def http_demo(tmp_path: Path) -> Iterator[Server]:
+@pytest.fixture(scope="module")
+def http_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    # One demo server for the tests that read its banner and call it (~4 s to start): neither
+    # changes what the other asserts (one uses the printed token, the other sends none or a forged one).
     server = Server(
-        [str(CONSOLE_SCRIPT), "serve", "--transport", "http", "--simulate", "--port", "0"], _env(tmp_path)
+        [str(CONSOLE_SCRIPT), "serve", "--transport", "http", "--simulate", "--port", "0"],
+        _env(tmp_path_factory.mktemp("http-demo")),
     )
     try:
         server.wait_for("Application startup complete")

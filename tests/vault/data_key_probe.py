@@ -1,0 +1,113 @@
+"""The reachability check of tests/vault/test_envelope.py, run in a process of its own.
+
+    python -m tests.vault.data_key_probe DATABASE_URL   (a migrated database; prints a summary)
+
+It walks the whole heap several times looking for copies of an unwrapped data key. In a
+pytest-xdist worker that has run half the suite the heap holds every module and fixture the worker
+has seen, and the walks took ~30 s a backend; in a process that holds only the vault they take a
+fraction of that and look at the same objects the vault makes. Exits non-zero with the failed
+assertion's traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select, text
+
+from alpaca_vault.db import Database, DataKey
+from alpaca_vault.vault import CredentialService, KeyRing, UnsealError, generate_key
+from alpaca_vault.vault.aead import AssociatedData
+from alpaca_vault.vault.datakeys import OpenDataKey
+from tests.vault.conftest import key_pair
+
+
+def _reachable(predicate: Any) -> list[Any]:
+    """Everything reachable from what the garbage collector tracks that matches the predicate.
+
+    A full walk: untracked containers (a dict holding only atomic values) and untracked leaves
+    (bytes, the Rust AESGCM objects) are found through whatever holds them.
+    """
+    gc.collect()
+    found = []
+    seen: set[int] = set()
+    stack = gc.get_objects()
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if predicate(obj):
+            found.append(obj)
+        stack.extend(gc.get_referents(obj))
+    return found
+
+
+async def probe(url: str) -> str:
+    database = Database.create(url)
+    database.schema_checked = True
+    keyring = KeyRing.from_string(generate_key())
+    service = CredentialService(database, keyring)
+    try:
+        alice = await service.ensure_user("alice")
+        await service.store(alice.id, "gc", "paper", *key_pair())
+        async with database.session(readonly=True) as session:
+            (row,) = (await session.execute(select(DataKey.__table__))).all()
+        raw = keyring.unwrap(row.sealed_key, AssociatedData.for_data_key(row.id, alice.id))
+        ring_ciphers = {id(key.cipher) for key in keyring._keys.values()}
+
+        def is_data_key(obj: Any) -> bool:
+            return (type(obj) is bytes and obj == raw and obj is not raw) or isinstance(obj, OpenDataKey)
+
+        def is_foreign_cipher(obj: Any) -> bool:
+            return isinstance(obj, AESGCM) and id(obj) not in ring_ciphers
+
+        def leftovers() -> list[Any]:
+            """Copies of the data key, open data keys, and ciphers that were not there before."""
+            found = _reachable(lambda obj: is_data_key(obj) or is_foreign_cipher(obj))
+            return [obj for obj in found if id(obj) not in before]
+
+        # The probe works: a copy of the key held in a list, or a cipher in a dict, is found.
+        before: set[int] = set()
+        held = [bytes(bytearray(raw))]
+        cipher_probe = {"cipher": AESGCM(raw)}
+        assert {type(obj) for obj in leftovers()} >= {bytes, AESGCM}
+        del held, cipher_probe
+        before = {id(obj) for obj in leftovers()}  # objects of the set-up that linger until collected
+
+        async with service.unsealed(alice.id, "gc") as opened:
+            assert opened.secret_key.get_secret_value()
+            assert leftovers() == []  # not even during the block: the key lives only inside the unwrap
+        assert leftovers() == []
+        # After an error inside the block, and after a failed open (a traceback keeps frames alive), too.
+        try:
+            async with service.unsealed(alice.id, "gc"):
+                raise RuntimeError("the Alpaca call failed")
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("the error inside the block did not propagate")
+        await service.store(alice.id, "other", "paper", *key_pair())
+        async with database.session() as session:
+            await session.execute(text("UPDATE credentials SET secret_key = api_key WHERE name = 'other'"))
+        failed_open = False
+        try:
+            async with service.unsealed(alice.id, "other"):
+                pass
+        except UnsealError:
+            failed_open = True
+        assert failed_open, "a credential with a swapped secret opened"
+        assert leftovers() == []
+        return (
+            f"no copy of the data key, open data key or cipher left: {len(before)} objects predated the probe"
+        )
+    finally:
+        await database.dispose()
+
+
+if __name__ == "__main__":
+    print(asyncio.run(probe(sys.argv[1])))
