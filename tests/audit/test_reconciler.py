@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -148,3 +150,34 @@ async def test_orders_reconcile_command_prints_what_it_settled(
     assert sorted(e["details"]["outcome"] for e in events) == ["found", "not_placed"]
     assert {e["actor"] for e in events} == {"cli"}
     assert len(simulator.orders(sim_account.api_key)) == 1
+
+
+async def test_the_start_up_pass_leaves_an_order_sent_since_the_start_to_its_sender(
+    database: Database,
+    keyring: KeyRing,
+    intents: OrderIntents,
+    broker: AlpacaClient,
+    simulator: Any,
+    sim_account: Any,
+) -> None:
+    """The race behind a flaky crash test: the first order opens the runtime, so the start-up pass ran
+    while that order's POST was in flight and settled it under its sender. It settles only older intents."""
+    service = CredentialService(database, keyring)
+    user, credential = await _sim_credential(service, sim_account)
+    intent = await intents.record(user.id, credential.id, "sim", "in-flight-1", ORDER, actor=STDIO)
+    _place_directly(simulator, sim_account, "in-flight-1")  # at Alpaca; its answer is still on the way
+
+    reconciler = Reconciler(intents, service, broker)
+    started = intent.created_at - timedelta(seconds=1)  # the process started just before the order
+    task = asyncio.create_task(reconciler.run_forever(interval=3600, started=started))
+    try:
+        for _ in range(50):  # the start-up pass is one look-up away; give it time to (not) act
+            await asyncio.sleep(0.02)
+        stored = await intents.get(user.id, intent.id)
+        assert stored is not None and stored.state == "pending"  # left to the POST that is waiting for it
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    [settlement] = await reconciler.run_once()  # an explicit pass (or a later start) still settles it
+    assert settlement.outcome == "found"

@@ -162,12 +162,21 @@ class Reconciler:
         )
         return Settlement(intent, "not_placed")
 
-    async def run_forever(self, interval: float = RECONCILE_INTERVAL_SECONDS) -> None:
-        """At start-up, then every ``interval`` seconds; a failed pass is logged, never fatal."""
+    async def run_forever(
+        self, interval: float = RECONCILE_INTERVAL_SECONDS, *, started: datetime | None = None
+    ) -> None:
+        """At start-up, then every ``interval`` seconds; a failed pass is logged, never fatal.
+
+        The start-up pass settles what earlier processes left open: the intents made before ``started``
+        (default: now). Later ones are this process's own and most likely in flight (the first order can
+        open the runtime, and so start this pass, while its POST is waiting for Alpaca's answer).
+        """
+        started = started or datetime.now(UTC)
         first = True
         while True:
             try:
-                settled = await self.run_once(min_age=timedelta(0) if first else BACKGROUND_MIN_AGE)
+                since_start = max(datetime.now(UTC) - started, timedelta(0))
+                settled = await self.run_once(min_age=since_start if first else BACKGROUND_MIN_AGE)
                 for settlement in settled:
                     if settlement.outcome in ("found", "not_placed"):
                         logger.info("reconciled order intent %s", settlement.describe())
