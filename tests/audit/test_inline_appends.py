@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
 from sqlalchemy import select
 
-from alpaca_vault.audit import AuditLog
+from alpaca_vault.audit import AuditLog, AuditUnavailable
 from alpaca_vault.audit.chain import CLI, SERVER, STDIO
 from alpaca_vault.db import Database
 from alpaca_vault.db.models import AuditEvent
@@ -94,3 +95,46 @@ async def test_inline_async_and_foreign_appends_interleaved_stay_gap_free_and_ve
         assert report.events == sum(committed.values())
     finally:
         await elsewhere.dispose()
+
+
+async def test_an_append_waits_for_a_writer_of_this_process_without_holding_up_its_loop(
+    database: Database, audit_log: AuditLog, alice: Tenant
+) -> None:
+    """The append tries again between turns of the loop (it used to wait on an aiosqlite worker thread,
+    and under 32 concurrent HTTP clients some such waits ran into the busy timeout: bench/audit_cost.py)."""
+    if not database.is_sqlite:
+        pytest.skip(
+            "SQLite only: PostgreSQL appends take a per-user advisory lock on a connection of their own"
+        )
+    uid = alice.user.id
+    async with database.connection(uid) as holder:  # an async write transaction: it has the file's lock
+        await holder.execute(select(AuditEvent.seq).limit(1))
+        pending = asyncio.create_task(audit_log.append(uid, "credential.unseal", STDIO))
+        for _ in range(10):
+            await asyncio.sleep(0.01)  # the loop keeps running while the append waits
+        assert not pending.done()
+    row = await asyncio.wait_for(pending, timeout=5)
+    assert row["seq"] == 1
+
+
+async def test_an_append_to_a_file_that_cannot_be_written_fails_at_once(
+    database: Database, audit_log: AuditLog, alice: Tenant
+) -> None:
+    """Only a busy file is worth waiting for: a read-only one refuses the call now (fail closed)."""
+    if not database.is_sqlite:
+        pytest.skip("SQLite only: the inline append and its retries exist on an SQLite file")
+    uid = alice.user.id
+    async with database.connection(uid) as conn:
+        await conn.exec_driver_sql(
+            "CREATE TRIGGER audit_read_only BEFORE INSERT ON audit_events "
+            "BEGIN SELECT RAISE(ABORT, 'audit table is read-only'); END"
+        )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        await audit_log.append(uid, "credential.unseal", STDIO)
+    except AuditUnavailable:
+        pass
+    else:
+        raise AssertionError("an append the database refuses must raise AuditUnavailable")
+    assert loop.time() - started < 1.0  # not the five-second busy wait

@@ -12,11 +12,12 @@ calling thread, on the connection ``Database.read_inline`` reads on
 After an append of its own for a user, the next one is a single INSERT of the next
 seq on the tail it remembers; UNIQUE (user_id, seq) refuses it if anyone appended
 since, and then the tail is read under the write lock (BEGIN IMMEDIATE). If the file
-is busy it falls back to the async path, which waits like every other writer.
+is busy it tries again shortly, letting the event loop run in between (``_append_inline``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -33,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from alpaca_vault.audit.chain import GENESIS_HASH, Actor, ChainKeys, clean_details, event_mac, mac_for
 from alpaca_vault.audit.errors import AuditUnavailable as AuditUnavailable
-from alpaca_vault.db.engine import Database, sqlite_path
+from alpaca_vault.db.engine import SQLITE_BUSY_TIMEOUT_MS, Database, sqlite_path
 from alpaca_vault.db.models import AUDIT_ACTIONS, SYSTEM_USER_ID, AuditEvent, User
 from alpaca_vault.db.rls import maintenance_session
 
@@ -103,6 +104,11 @@ class VerifyReport:
         return not self.problems
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """The file's lock is held by another writer (worth another try), not a file we cannot write."""
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def _advisory_key(user_id: uuid.UUID) -> int:
     return int.from_bytes(user_id.bytes[:8], "big", signed=True) ^ _ADVISORY_NAMESPACE
 
@@ -164,15 +170,19 @@ class _InlineSqliteAppender:
                 connection.execute(self._insert_sql, self._bind(self._insert_names, self._insert_binds, row))
             except sqlite3.IntegrityError:
                 pass
-            except sqlite3.OperationalError:
-                return None  # busy (or read-only): the async path waits, or fails closed
+            except sqlite3.OperationalError as exc:
+                if _busy(exc):
+                    return None  # another writer has the file: the caller tries again shortly
+                raise  # read-only, full, damaged: fail closed now
             else:
                 self._tails[user_id] = (row["seq"], row["hash"])
                 return row
         try:
             connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:
-            return None
+        except sqlite3.OperationalError as exc:
+            if _busy(exc):
+                return None
+            raise
         last = connection.execute(
             self._last_sql,
             self._bind(self._last_names, self._last_binds, {**self._last_defaults, "user_id": user_id}),
@@ -256,15 +266,32 @@ class AuditLog:
             if session is not None:
                 return await self._append_in(session, user_id, build)
             if self._inline is not None:
-                row = self._inline.append(build, user_id)
-                if row is not None:
-                    return row
+                return await self._append_inline(build, user_id)
             async with self.db.connection(user_id) as conn:
                 return await self._append_in(conn, user_id, build)
         except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
             reason = type(exc).__name__
             logger.error("audit event %s for user %s could not be written: %s", action, user_id, reason)
             raise AuditUnavailable(action, "the audit table cannot be written") from None
+
+    async def _append_inline(self, build: Any, user_id: uuid.UUID) -> dict[str, Any]:
+        """On an SQLite file: the inline append, tried again while another writer has the file.
+
+        Between tries the event loop runs, so the writer that has the file (an async transaction of this
+        process, most often) can finish. Waiting on an aiosqlite connection instead held a worker thread
+        in SQLite's busy handler while that writer waited for the loop: under 32 concurrent HTTP
+        clients such waits ran into the busy timeout and calls were refused for want of their audit event.
+        """
+        assert self._inline is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        pause = 0.001
+        while (row := self._inline.append(build, user_id)) is None:
+            if loop.time() >= deadline:
+                raise sqlite3.OperationalError("database is locked")  # as the busy timeout would say
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        return row
 
     async def _append_in(
         self, conn: AsyncSession | AsyncConnection, user_id: uuid.UUID, build: Any
