@@ -84,84 +84,8 @@ if TYPE_CHECKING:
     )
     from alpaca_vault.broker.orders import Placement
 
-_EXPORTS: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "AlpacaAuthError",
-            "AlpacaBadRequest",
-            "AlpacaBadResponse",
-            "AlpacaConnectionError",
-            "AlpacaError",
-            "AlpacaForbidden",
-            "AlpacaNotFound",
-            "AlpacaRateLimited",
-            "AlpacaRejected",
-            "AlpacaRequestError",
-            "AlpacaTimeout",
-            "AlpacaUnavailable",
-            "ClientOrderIdConflict",
-            "InsufficientQty",
-            "InvalidRequestError",
-            "LiveTradingDisabled",
-            "OrderOutcomeUnknown",
-        ),
-        "alpaca_vault.broker.errors",
-    ),
-    **dict.fromkeys(
-        (
-            "Account",
-            "AccountConfiguration",
-            "AccountConfigurationUpdate",
-            "ActiveStock",
-            "Activity",
-            "Asset",
-            "AssetsQuery",
-            "Bar",
-            "BarsPage",
-            "CalendarDay",
-            "CancelOrderResult",
-            "Clock",
-            "ClosePositionResult",
-            "CorporateAction",
-            "CorporateActionAnnouncement",
-            "CorporateActionsPage",
-            "CorporateActionsQuery",
-            "Greeks",
-            "MostActives",
-            "Mover",
-            "Movers",
-            "NewsArticle",
-            "NewsPage",
-            "NewsQuery",
-            "OptionChainPage",
-            "OptionChainQuery",
-            "OptionContract",
-            "OptionContractsPage",
-            "OptionContractsQuery",
-            "OptionLeg",
-            "OptionSymbol",
-            "Order",
-            "Orderbook",
-            "OrderbookLevel",
-            "OrderRequest",
-            "PortfolioHistory",
-            "Position",
-            "Quote",
-            "QuotesPage",
-            "ReplaceOrderRequest",
-            "Snapshot",
-            "StopLoss",
-            "TakeProfit",
-            "Trade",
-            "TradesPage",
-            "Watchlist",
-            "WatchlistRequest",
-        ),
-        "alpaca_vault.broker.models",
-    ),
-    **dict.fromkeys(("AlpacaClient", "AlpacaKeys", "RetryPolicy"), "alpaca_vault.broker.client"),
-    **dict.fromkeys(("Placement",), "alpaca_vault.broker.orders"),
-}
+# Searched in this order for a name of __all__.
+_MODULES = ("errors", "client", "models", "orders")
 
 __all__ = [
     "Account",
@@ -236,8 +160,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(importlib.import_module(module), name)
+    if name in __all__:
+        for module_name in _MODULES:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+            if hasattr(module, name):
+                value = getattr(module, name)
+                globals()[name] = value  # the next lookup is a plain attribute
+                return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
