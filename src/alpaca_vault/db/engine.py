@@ -549,10 +549,7 @@ class Database:
         """
         if self._inline is None:
             return None
-        try:
-            connection = self._inline.connections.connection()
-        except sqlite3.OperationalError:
-            return None
+        connection = self._inline.connections.connection()  # a file it cannot open raises: not "busy"
         writing = self._inline.writing
         writing.on = True  # the authorizer lets this thread's statements write until we leave
         try:

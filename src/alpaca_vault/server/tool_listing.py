@@ -82,7 +82,11 @@ class DeferredTools:
         """Register the tools now if they are not yet (about half a second, once per process)."""
         if self._registered:
             return
-        self.table.fill(self._register())
+        try:
+            self.table.fill(self._register())
+        except BaseException:
+            self._server._tool_manager._tools.clear()  # half a registration would refuse the next try
+            raise
         self._registered = True
         await self._refresh_cache()
 

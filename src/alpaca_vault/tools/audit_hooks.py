@@ -25,6 +25,7 @@ import contextlib
 import logging
 import uuid
 import weakref
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -122,7 +123,11 @@ class AuditHooks:
         log = AuditLog(database, ChainKeys.from_keyring(keyring))
         intents = OrderIntents(database, log)
         hooks = cls(log, intents, Reconciler(intents, vault, broker))
-        hooks._background = asyncio.create_task(hooks.reconciler.run_forever(), name="order-reconciler")
+        # Now, not when the task first runs: an order of this process may be recorded before that.
+        started = datetime.now(UTC)
+        hooks._background = asyncio.create_task(
+            hooks.reconciler.run_forever(started=started), name="order-reconciler"
+        )
         return hooks
 
     async def aclose(self) -> None:
