@@ -148,12 +148,18 @@ async def fetch_facts(
         except AlpacaError as exc:
             unavailable.append(f"position ({type(exc).__name__})")
     if account:
-        try:
-            bp = (await broker.get_account(keys)).buying_power
-            power = Decimal(bp) if bp is not None else None
-        except AlpacaError as exc:
-            unavailable.append(f"account ({type(exc).__name__})")
+        power = await _buying_power(broker, keys, unavailable)
     return MarketFacts(latest, held, power, unavailable)
+
+
+async def _buying_power(broker: AlpacaClient, keys: AlpacaKeys, unavailable: list[str]) -> Decimal | None:
+    """The account's buying power, or None (and why, in ``unavailable``) when Alpaca does not say."""
+    try:
+        bp = (await broker.get_account(keys)).buying_power
+    except AlpacaError as exc:
+        unavailable.append(f"account ({type(exc).__name__})")
+        return None
+    return Decimal(bp) if bp is not None else None
 
 
 async def _spread_facts(
@@ -180,11 +186,7 @@ async def _spread_facts(
         except AlpacaError as exc:
             unavailable.append(f"positions ({type(exc).__name__})")
     if account:
-        try:
-            bp = (await broker.get_account(keys)).buying_power
-            power = Decimal(bp) if bp is not None else None
-        except AlpacaError as exc:
-            unavailable.append(f"account ({type(exc).__name__})")
+        power = await _buying_power(broker, keys, unavailable)
     return MarketFacts(buying_power=power, unavailable=unavailable, leg_quotes=quotes, leg_positions=held)
 
 
