@@ -10,8 +10,9 @@ and the caller must not go on); ``AuditLog.verify`` walks each chain;
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from alpaca_vault.lazy_exports import exports_on_first_use
 
 if TYPE_CHECKING:
     from alpaca_vault.audit.chain import Actor, ChainKeys
@@ -42,9 +43,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(importlib.import_module(module), name)
+__getattr__ = exports_on_first_use(__name__, _EXPORTS)

@@ -9,8 +9,9 @@ bounded decimal types); ``symbols`` tells stocks, crypto pairs and option contra
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from alpaca_vault.lazy_exports import exports_on_first_use
 
 if TYPE_CHECKING:
     from alpaca_vault.broker.models.account import (
@@ -226,12 +227,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        for module_name in _MODULES:
-            module = importlib.import_module(f"{__name__}.{module_name}")
-            if name in vars(module):
-                value = vars(module)[name]
-                globals()[name] = value  # the next lookup is a plain attribute
-                return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = exports_on_first_use(__name__, _MODULES, __all__)
