@@ -30,6 +30,7 @@ import http
 import json
 import logging
 import re
+import ssl
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -224,6 +225,18 @@ def error_from_reply(reply: _Reply, keys: AlpacaKeys | None = None) -> AlpacaErr
     return error
 
 
+@functools.cache
+def verified_tls_context() -> ssl.SSLContext:
+    """The TLS context every Alpaca client in this process uses: the system's CA bundle, loaded once.
+
+    httpx builds the same context afresh for each client, and loading the bundle costs ~50 ms of CPU:
+    once per server built, or per test. A context is safe to share between clients and connections;
+    the only thing httpcore sets on it per connection is the ALPN list, the same (HTTP/1.1) for every
+    client here. trust_env=False: no SSL_CERT_FILE/SSL_CERT_DIR.
+    """
+    return httpx2.create_ssl_context(trust_env=False)
+
+
 class AlpacaTransport:
     """Sends one credential's requests to Alpaca's trading and market data APIs; holds no key.
 
@@ -278,6 +291,7 @@ class AlpacaTransport:
         # trust_env=False: no proxy or netrc from the environment gets to see our requests.
         self._http = httpx2.AsyncClient(
             transport=transport,
+            verify=verified_tls_context(),
             timeout=httpx2.Timeout(timeout),
             follow_redirects=False,
             trust_env=False,
