@@ -29,9 +29,12 @@ demo: $(STAMP)
 
 # One worker per core (pytest-xdist); a file's tests stay on one worker so its module fixtures
 # (a server, a TLS cluster) start once. TEST_WORKERS=0 runs everything in this process.
+# Bytecode is written even when PYTHONDONTWRITEBYTECODE is set: without it, each worker compiles and
+# assertion-rewrites every test module and pytest plugin (hypothesis, anyio, ...) afresh, ~10 s of
+# CPU per worker to collect the suite (__pycache__ is ignored by git).
 TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
