@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import httpx2._transports.default
 import jsonschema.validators
 import pytest
 import stamina
@@ -89,3 +90,30 @@ def _each_output_schema_checked_once() -> Iterator[None]:
     finally:
         for cls, original in originals.items():
             cls.check_schema = original  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_default_tls_context() -> Iterator[None]:
+    """Every httpx client the tests make (``httpx2.post``, the simulator's admin client, the SDK's
+    HTTP client) loads the system CA bundle for its default TLS context: ~50 ms of CPU per client,
+    even for the plain-http loopback URLs used here. The default context is built once per
+    environment (SSL_CERT_FILE/SSL_CERT_DIR) and shared, as the server's broker does
+    (``verified_tls_context``). A client given its own ``verify`` or ``cert`` gets its own.
+    """
+    module = httpx2._transports.default
+    original = module.create_ssl_context
+    built: dict[tuple[bool, str | None, str | None], Any] = {}
+
+    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
+        if verify is not True or cert is not None:
+            return original(verify=verify, cert=cert, trust_env=trust_env)
+        key = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        if key not in built:
+            built[key] = original(verify=verify, cert=cert, trust_env=trust_env)
+        return built[key]
+
+    module.create_ssl_context = create_ssl_context  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        module.create_ssl_context = original
