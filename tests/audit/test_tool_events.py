@@ -18,6 +18,7 @@ from alpaca_vault.audit import AuditLog, ChainKeys
 from alpaca_vault.db import Database
 from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.vault import KeyRing
+from tests.fixtures.databases import migrated_sqlite_file
 from tests.fixtures.mcp_server import text_of
 from tests.multiuser.conftest import Deployment
 from tests.multiuser.harness import connect, http_settings, serve_http
@@ -103,6 +104,8 @@ def _assert_trail(events: list[dict[str, Any]], credential: str, accepted: str, 
 async def test_every_tool_call_over_stdio_is_on_record(
     tmp_path: Path, simulator: Any, sim_account: Any
 ) -> None:
+    # A vault file at head: the first start's upgrade is covered by tests/server/test_stdio.
+    migrated_sqlite_file(tmp_path / "vault.db")
     env = server_env(tmp_path, simulator.base_url)
     async with Client(StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)) as client:
         stored = await client.call_tool(

@@ -13,6 +13,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from alpaca_vault.vault.keyring import generate_key
+from tests.fixtures.databases import migrated_sqlite_file
 from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
 
 
@@ -79,6 +80,8 @@ def test_raw_stdio_stream_is_pure_json_rpc_and_never_carries_a_secret(tmp_path: 
         ("alpaca_get_account", {"credential": "missing"}),
         ("validate_credential", {"credential": "c"}),
     ]
+    # A vault file already at head (the first start's upgrade is test_sdk_client_over_stdio's).
+    migrated_sqlite_file(tmp_path / "vault.db")
     server_environment = server_env(tmp_path, simulator.base_url)
     process = subprocess.Popen(
         SERVE,
