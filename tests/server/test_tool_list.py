@@ -190,7 +190,10 @@ def test_the_tool_list_does_not_depend_on_which_modules_were_loaded_first(tmp_pa
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-c", BROKER_MODELS_FIRST, str(tmp_path)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", BROKER_MODELS_FIRST, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == json.loads(SNAPSHOT.read_text())
