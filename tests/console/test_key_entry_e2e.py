@@ -9,12 +9,14 @@ notifications), the logs, every URL the browser loaded, and the database (sealed
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -27,7 +29,8 @@ from alpaca_vault.db.sealed import TOKEN_VERSIONS, SealedValue
 from alpaca_vault.server.app import build_server
 from alpaca_vault.server.logs import configure_logging
 from alpaca_vault.server.runner import serve_http_in_thread
-from tests.console.helpers import enter_keys, watch_urls
+from tests.console.helpers import assert_security_headers, csrf_of, enter_keys, origin_of, watch_urls
+from tests.fixtures.databases import migrated_sqlite_file
 from tests.fixtures.mcp_server import make_settings, text_of
 from tests.multiuser.harness import http_settings
 from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
@@ -74,6 +77,33 @@ class BrowserPerson:
             await task
 
 
+class FormPerson(BrowserPerson):
+    """The same person without a browser: the entry page's own form (CSRF field, both inputs) posted
+    over HTTP as Chromium posts it, every requested URL recorded. The PostgreSQL runs use it (the
+    rows and the role's policies are what differ there); the browser runs once per flow, on SQLite."""
+
+    def __init__(self, api_key: str, secret_key: str) -> None:
+        super().__init__(None, api_key, secret_key)
+
+    async def enter(self, url: str) -> str:
+        async def seen(request: httpx2.Request) -> None:
+            self.urls.append(str(request.url))
+
+        async with httpx2.AsyncClient(event_hooks={"request": [seen]}, timeout=30) as http:
+            form = await http.get(url)
+            assert form.status_code == 200, form.status_code
+            assert_security_headers(form.headers)
+            answered = await http.post(
+                url,
+                data={"csrf": csrf_of(form.text), "api_key": self.api_key, "secret_key": self.secret_key},
+                headers={"Origin": origin_of(url)},
+            )
+        assert answered.status_code == 200, answered.text
+        shown = html.unescape(answered.text)
+        self.pages_text.append(shown)
+        return shown
+
+
 def assert_nowhere(markers: list[str], *haystacks: str) -> None:
     for marker in markers:
         for haystack in haystacks:
@@ -97,6 +127,8 @@ async def test_stdio_client_with_url_elicitation_on_2025_11_25(
         notifications.append(message)
 
     env = server_env(tmp_path, simulator.base_url, ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="false")
+    # A vault file already at the head migration (the first start's upgrade is covered in tests/server).
+    migrated_sqlite_file(tmp_path / "vault.db")
     params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)
     errlog_path = tmp_path / "server-stderr.log"
     errlog = errlog_path.open("w")  # the server's stderr: its logs, searched below
@@ -169,7 +201,12 @@ async def test_http_client_with_url_elicitation(
     settings = http_settings(
         tmp_path, deployment.server_url, simulator.base_url, allow_secrets_in_arguments=False
     )
-    person = BrowserPerson(browser, api_key, secret)
+    # Chromium on SQLite; on PostgreSQL the page's form over HTTP (same routes, the rows under RLS).
+    person = (
+        BrowserPerson(browser, api_key, secret)
+        if deployment.backend == "sqlite"
+        else FormPerson(api_key, secret)
+    )
     notifications: list[Any] = []
 
     async def on_message(message: Any) -> None:
