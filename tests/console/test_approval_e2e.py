@@ -255,7 +255,13 @@ async def test_a_url_elicitation_client_over_stdio_opens_the_page_and_gets_the_o
     async def on_message(message: Any) -> None:
         notifications.append(message)
 
-    env = server_env(tmp_path, simulator.base_url, ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="true")
+    # The server's stderr is kept (for a failure's report) but not searched: WARNING is enough.
+    env = server_env(
+        tmp_path,
+        simulator.base_url,
+        ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="true",
+        ALPACA_VAULT_LOG_LEVEL="WARNING",
+    )
     # A vault file already at the head migration (the first start's upgrade is covered in tests/server).
     migrated_sqlite_file(tmp_path / "vault.db")
     params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)
