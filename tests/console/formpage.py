@@ -144,22 +144,52 @@ class Answer:
 
 
 class FormPage:
-    """One tab of a person without JavaScript, on ``http`` (an AsyncClient that keeps cookies)."""
+    """One tab of a person without JavaScript, on ``http`` (an AsyncClient that keeps cookies); also
+    its browser context, for ``cookies()`` and ``close()``. ``requested`` is every URL it asked for."""
 
     def __init__(self, http: httpx2.AsyncClient) -> None:
         self.http = http
         self.url = ""
         self.root = Node("#document", {})
         self.values: dict[int, str | bool] = {}  # what the person typed or ticked since the page came
+        self.requested: list[str] = []
+        self._cookies: dict[str, dict[str, Any]] = {}
+
+        async def seen(request: httpx2.Request) -> None:
+            self.requested.append(str(request.url))
+
+        http.event_hooks["request"].append(seen)
 
     async def _show(self, response: httpx2.Response) -> Answer:
+        self._keep_cookies(response)
         while response.status_code in (301, 302, 303, 307, 308):  # as a browser follows them
             response = await self.http.get(urljoin(str(response.url), response.headers["location"]))
+            self._keep_cookies(response)
         self.url = str(response.url)
         builder = _TreeBuilder()
         builder.feed(response.text)
         self.root, self.values = builder.root, {}
         return Answer(response.status_code, {k.lower(): v for k, v in response.headers.items()})
+
+    def _keep_cookies(self, response: httpx2.Response) -> None:
+        """Each Set-Cookie's attributes, as Playwright's ``context.cookies()`` reports them."""
+        for header in response.headers.get_list("set-cookie"):
+            name_value, *attributes = (part.strip() for part in header.split(";"))
+            name, _, value = name_value.partition("=")
+            flags = {a.partition("=")[0].lower(): a.partition("=")[2] for a in attributes}
+            self._cookies[name] = {
+                "name": name,
+                "value": value,
+                "httpOnly": "httponly" in flags,
+                "secure": "secure" in flags,
+                "sameSite": flags.get("samesite", "Lax").capitalize(),
+            }
+
+    async def cookies(self) -> list[dict[str, Any]]:
+        return list(self._cookies.values())
+
+    async def close(self) -> None:
+        await self.http.aclose()
 
     async def goto(self, url: str) -> Answer:
         return await self._show(await self.http.get(url))

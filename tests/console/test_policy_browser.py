@@ -59,8 +59,7 @@ async def test_policy_page_views_edits_refuses_and_halts(
             )
             page = await context.new_page()
         else:
-            context = site.http()
-            page = FormPage(context)
+            context = page = FormPage(site.http())
         await page.goto(site.base + "/console/sign-in")
         await page.get_by_label("API token").fill(site.tokens["alice"])
         async with page.expect_navigation():
@@ -128,7 +127,7 @@ async def test_policy_page_views_edits_refuses_and_halts(
         await page.goto(site.base + "/console/audit?action=policy.change")
         trail = await page.inner_text("main")
         assert trail.count("policy.change") >= 3 and "console" in trail
-        await (context.close() if deployment.backend == "sqlite" else context.aclose())
+        await context.close()
 
 
 async def test_another_users_policy_cannot_be_reached_or_probed(
