@@ -6,12 +6,9 @@ Real HTTP server (SQLite and PostgreSQL as the application role); requests as a 
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +16,7 @@ import pytest
 
 from alpaca_vault.server.runner import serve_http_in_thread
 from alpaca_vault.server.settings import Settings
+from tests.cli.conftest import Cli
 from tests.console.helpers import assert_security_headers, csrf_of
 from tests.console.site import Site, path_of, running_site, site_on
 from tests.multiuser.conftest import Deployment, opened_deployment, shared_deployment_urls
@@ -301,38 +299,17 @@ async def test_sign_out_ends_the_session_on_the_server(fresh_site: Any) -> None:
         assert (await copy.get("/console/tokens")).status_code == 200
 
 
-@dataclass
-class _Ran:
-    returncode: int | None
-    stdout: str
-    stderr: str
-
-
-async def _cli_console(env: dict[str, str], user: str, base: str) -> _Ran:
-    """`alpaca-vault console --user USER --no-serve --url BASE` as a subprocess."""
-    process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "alpaca_vault.server.cli", "console", "--user", user),
-        *("--no-serve", "--url", base),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-    return _Ran(process.returncode, stdout.decode(), stderr.decode())
-
-
 async def test_cli_console_prints_a_one_time_sign_in_link(fresh_site: Any, tmp_path: Path) -> None:
     async with fresh_site as site, site.http() as http:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_VAULT_")}
-        env.update(
-            ALPACA_VAULT_DATA_DIR=str(tmp_path),
-            ALPACA_VAULT_DATABASE_URL=site.settings.effective_database_url,
-            ALPACA_VAULT_ENCRYPTION_KEYS=site.settings.encryption_keys.get_secret_value(),
+        # The command as tests/cli runs it: in this process (Typer's runner, on a thread), or as the
+        # console script when ALPACA_VAULT_TEST_CLI=subprocess.
+        cli = Cli(
+            tmp_path,
+            site.settings.effective_database_url,
+            {"ALPACA_VAULT_ENCRYPTION_KEYS": site.settings.encryption_keys.get_secret_value()},
         )
-        # Both runs at once (each a Python start-up): the one for alice and the one for an unknown user.
-        done, unknown = await asyncio.gather(
-            _cli_console(env, site.user("alice"), site.base), _cli_console(env, "mallory", site.base)
-        )
+        command = ("--no-serve", "--url", site.base)
+        done = await asyncio.to_thread(cli, "console", "--user", site.user("alice"), *command)
         assert done.returncode == 0, done.stderr
         link = done.stdout.strip()
         assert link.startswith(site.base + "/console/sign-in/") and "valid 10 minutes" in done.stderr
@@ -343,6 +320,7 @@ async def test_cli_console_prints_a_one_time_sign_in_link(fresh_site: Any, tmp_p
         assert site.user("alice") in (await http.get("/console/")).text
         again = await http.post(path_of(link), data={"csrf": csrf_of(page.text)}, headers=site.origin)
         assert again.status_code == 410  # once
+        unknown = await asyncio.to_thread(cli, "console", "--user", "mallory", *command)
         assert unknown.returncode == 1 and "users add mallory" in unknown.stderr
 
 

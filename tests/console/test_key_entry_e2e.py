@@ -29,7 +29,7 @@ from alpaca_vault.db.sealed import TOKEN_VERSIONS, SealedValue
 from alpaca_vault.server.app import build_server
 from alpaca_vault.server.logs import configure_logging
 from alpaca_vault.server.runner import serve_http_in_thread
-from tests.console.helpers import assert_security_headers, csrf_of, enter_keys, origin_of, watch_urls
+from tests.console.helpers import assert_security_headers, csrf_of, enter_keys, origin_of
 from tests.fixtures.databases import migrated_sqlite_file
 from tests.fixtures.mcp_server import make_settings, text_of
 from tests.multiuser.harness import http_settings
@@ -40,7 +40,9 @@ pytestmark = pytest.mark.timeout(180)
 
 
 class BrowserPerson:
-    """A person at a browser: given a URL (from an elicitation or from the agent), enters the keys."""
+    """A person at a browser: given a URL (from an elicitation or from the agent), enters the keys.
+
+    They keep one tab (one context, every URL it requests recorded) until ``close()``."""
 
     def __init__(self, browser: Any, api_key: str, secret_key: str) -> None:
         self.browser = browser
@@ -49,17 +51,24 @@ class BrowserPerson:
         self.pages_text: list[str] = []
         self.elicitations: list[ElicitRequestURLParams] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._context: Any = None
+        self._page: Any = None
 
-    async def enter(self, url: str) -> str:
-        context = await self.browser.new_context()
-        self.urls = watch_urls(context) if not self.urls else self.urls
-        context.on("request", lambda request: self.urls.append(request.url))
-        page = await context.new_page()
-        shown = await enter_keys(page, url, self.api_key, self.secret_key)
-        self.urls.append(page.url)
+    async def enter(self, url: str, keys: tuple[str, str] | None = None) -> str:
+        """Enter this person's keys (or ``keys``, a new pair) on the page at ``url``."""
+        if self._page is None:
+            self._context = await self.browser.new_context()
+            self._context.on("request", lambda request: self.urls.append(request.url))
+            self._page = await self._context.new_page()
+        api_key, secret_key = keys or (self.api_key, self.secret_key)
+        shown = await enter_keys(self._page, url, api_key, secret_key)
+        self.urls.append(self._page.url)
         self.pages_text.append(shown)
-        await context.close()
         return shown
+
+    async def close(self) -> None:
+        if self._context is not None:
+            await self._context.close()
 
     async def on_elicitation(self, _context: Any, params: Any) -> ElicitResult:
         """The client's elicitation callback: consent at once, then use the page (as a person would)."""
@@ -141,6 +150,7 @@ async def test_stdio_client_with_url_elicitation_on_2025_11_25(
         assert client.protocol_version == "2025-11-25"
         stored = await client.call_tool("store_credential", {"name": "desk", "environment": "paper"})
         await person.settle()
+        await person.close()
         assert not stored.is_error, text_of(stored)
         assert stored.structured_content["status"] == "stored"
         assert stored.structured_content["credential"]["account_number"] == account.account_number
@@ -229,6 +239,7 @@ async def test_http_client_with_url_elicitation(
             assert client.protocol_version == expected
             stored = await client.call_tool("store_credential", {"name": "main"})
             await person.settle()
+            await person.close()
             assert not stored.is_error, text_of(stored)
             assert stored.structured_content["status"] == "stored"
             [asked] = person.elicitations
@@ -287,12 +298,12 @@ async def test_client_without_elicitation_gets_the_link_and_the_flow_completes(
             "update_credential", {"credential": "handed-over", "replace_keys": True}
         )
         assert replacing.structured_content["status"] == "pending", text_of(replacing)
-        shown = await BrowserPerson(browser, new_key, new_secret).enter(
-            replacing.structured_content["entry_url"]
-        )
+        # The same person, in the same tab, with the new pair.
+        shown = await person.enter(replacing.structured_content["entry_url"], keys=(new_key, new_secret))
         assert "Replaced the keys of credential 'handed-over'" in shown
         got = await client.call_tool("alpaca_get_account", {})
         assert got.structured_content["account"]["account_number"] == renewed.account_number
+    await person.close()
     log_text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert_nowhere(
         [api_key, secret, new_key, new_secret],
