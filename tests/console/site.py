@@ -2,9 +2,9 @@
 
 An agent's calls go over Streamable HTTP with the SDK's ``Client``. Opening a client costs an
 ``initialize`` and a ``tools/list`` (the SDK validates results against the listed output schemas),
-several times the call itself; so a site opened by ``running_site`` keeps one client per user it
-was made with for the whole ``async with`` (entered and left in the test's own task, as the
-client's task group requires). Users added later (a token made in the console) connect afresh on
+several times the call itself; so a site opened by ``running_site`` or ``site_on`` keeps one client
+per user it was made with for the whole ``async with`` (entered and left in the test's own task, as
+the client's task group requires). Users added later (a token made in the console) connect afresh on
 every call, so a revoked token is refused at the door, not only mid-session.
 """
 

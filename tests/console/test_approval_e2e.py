@@ -27,7 +27,6 @@ from alpaca_vault.db.models import utcnow
 from alpaca_vault.db.rls import maintenance_session
 from tests.console.helpers import DOCS, assert_security_headers, csrf_of
 from tests.console.site import Site, path_of, running_site
-from tests.fixtures.databases import migrated_sqlite_file
 from tests.fixtures.mcp_server import text_of
 from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
 from tests.server.test_stdio import SERVE, server_env
@@ -255,15 +254,7 @@ async def test_a_url_elicitation_client_over_stdio_opens_the_page_and_gets_the_o
     async def on_message(message: Any) -> None:
         notifications.append(message)
 
-    # The server's stderr is kept (for a failure's report) but not searched: WARNING is enough.
-    env = server_env(
-        tmp_path,
-        simulator.base_url,
-        ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="true",
-        ALPACA_VAULT_LOG_LEVEL="WARNING",
-    )
-    # A vault file already at the head migration (the first start's upgrade is covered in tests/server).
-    migrated_sqlite_file(tmp_path / "vault.db")
+    env = server_env(tmp_path, simulator.base_url, ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="true")
     params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)
     with (tmp_path / "stderr.log").open("w") as errlog:
         async with Client(

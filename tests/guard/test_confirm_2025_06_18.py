@@ -20,7 +20,6 @@ from alpaca_vault.db import Database
 from alpaca_vault.guard.store import PolicyStore
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing
-from tests.fixtures.databases import migrated_sqlite_file
 from tests.server.test_stdio import SERVE, _rpc, server_env
 
 
@@ -59,10 +58,7 @@ class RawClient:
 def test_form_elicitation_on_2025_06_18_accept_places_and_decline_refuses(
     tmp_path: Path, simulator: Any, sim_account: Any
 ) -> None:
-    # Its stderr is discarded, so the server logs at WARNING; its vault file is already at the head
-    # migration (the first start's upgrade is covered in tests/server).
-    env = server_env(tmp_path, simulator.base_url, ALPACA_VAULT_LOG_LEVEL="WARNING")
-    migrated_sqlite_file(tmp_path / "vault.db")
+    env = server_env(tmp_path, simulator.base_url)
     process = subprocess.Popen(
         SERVE, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
     )
