@@ -17,19 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.client.session import ClientSession
-from mcp.client.stdio import stdio_client
 from mcp_types import ElicitCompleteNotification, ElicitRequestURLParams, ElicitResult
 from sqlalchemy import text
 
 from alpaca_vault.db.models import utcnow
 from alpaca_vault.db.rls import maintenance_session
+from alpaca_vault.server.app import build_server
+from alpaca_vault.server.settings import Settings
 from tests.console.helpers import DOCS, assert_security_headers, csrf_of
 from tests.console.site import Site, path_of, running_site
 from tests.fixtures.mcp_server import text_of
+from tests.guard.test_guard_protocol import set_policy as owner_sets
 from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
-from tests.server.test_stdio import SERVE, server_env
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -225,10 +226,14 @@ async def test_an_agent_without_forms_hands_over_a_link_and_only_an_approval_pla
         await person.aclose()
 
 
-async def test_a_url_elicitation_client_over_stdio_opens_the_page_and_gets_the_order(
-    tmp_path: Path, simulator: Any, browser: Any, monkeypatch: pytest.MonkeyPatch
+async def test_a_url_elicitation_client_without_http_opens_the_loopback_page_and_gets_the_order(
+    server_settings: Settings, simulator: Any, browser: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """2025-11-25 with URL mode only (no forms): elicitation/create opens the loopback approval page."""
+    """2025-11-25 with URL mode only (no forms): elicitation/create opens the loopback approval page.
+
+    The server as stdio serves it (no HTTP server, so the page is on the loopback listener), here in
+    this process: the subprocess and its pipes are covered by test_key_entry_e2e's stdio test, which
+    goes through the same listener and URL elicitation."""
     build = ClientSession._build_capabilities
 
     def url_only(self: Any, version: str) -> Any:
@@ -254,36 +259,27 @@ async def test_a_url_elicitation_client_over_stdio_opens_the_page_and_gets_the_o
     async def on_message(message: Any) -> None:
         notifications.append(message)
 
-    env = server_env(tmp_path, simulator.base_url, ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="true")
-    params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with Client(
-            stdio_client(params, errlog=errlog),
-            mode="legacy",
-            elicitation_callback=on_elicitation,
-            message_handler=on_message,
-        ) as client:
-            stored = await client.call_tool(
-                "store_credential",
-                {"name": "paper-main", "api_key": account.api_key, "secret_key": account.secret_key},
-            )
-            assert not stored.is_error, text_of(stored)
-            # The owner's side, on the server's own database: a person confirms orders above $50.
-            from tests.fixtures.mcp_server import make_settings
-            from tests.guard.test_guard_protocol import set_policy as owner_sets
-
-            settings = make_settings(
-                tmp_path, simulator.base_url, encryption_keys=env["ALPACA_VAULT_ENCRYPTION_KEYS"]
-            )
-            await owner_sets(settings, "paper-main", confirm_above_notional=50)
-            placed = await client.call_tool("alpaca_place_order", limit_buy("url-1"))
-            assert not placed.is_error, text_of(placed)
-            assert "Order approved" in await pages[0]
-            assert asked[0].url.startswith("http://127.0.0.1:") and "/connect/approve/" in asked[0].url
-            assert "buy 1 AAPL" in asked[0].message
-            declined = await client.call_tool("alpaca_place_order", limit_buy("url-2", price="99"))
-            assert "Order declined" in await pages[1]
-            assert declined.is_error and "The user declined this order" in text_of(declined)
+    async with Client(
+        build_server(server_settings),
+        mode="legacy",
+        elicitation_callback=on_elicitation,
+        message_handler=on_message,
+    ) as client:
+        stored = await client.call_tool(
+            "store_credential",
+            {"name": "paper-main", "api_key": account.api_key, "secret_key": account.secret_key},
+        )
+        assert not stored.is_error, text_of(stored)
+        # The owner's side, on the server's own database: a person confirms orders above $50.
+        await owner_sets(server_settings, "paper-main", confirm_above_notional=50)
+        placed = await client.call_tool("alpaca_place_order", limit_buy("url-1"))
+        assert not placed.is_error, text_of(placed)
+        assert "Order approved" in await pages[0]
+        assert asked[0].url.startswith("http://127.0.0.1:") and "/connect/approve/" in asked[0].url
+        assert "buy 1 AAPL" in asked[0].message
+        declined = await client.call_tool("alpaca_place_order", limit_buy("url-2", price="99"))
+        assert "Order declined" in await pages[1]
+        assert declined.is_error and "The user declined this order" in text_of(declined)
     await person.aclose()
     completions = [n for n in notifications if isinstance(n, ElicitCompleteNotification)]
     assert [c.params.elicitation_id for c in completions] == [a.elicitation_id for a in asked]
