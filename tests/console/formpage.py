@@ -12,7 +12,7 @@ the database under the pages (rows, the application role's policies), not the br
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -92,7 +92,7 @@ class _TreeBuilder(HTMLParser):
 class Locator:
     """The element ``get_by_label`` or ``get_by_role`` found (the first match, like ``.first``)."""
 
-    def __init__(self, page: FormPage, find: Any) -> None:
+    def __init__(self, page: FormPage, find: Callable[[], Node | None]) -> None:
         self._page, self._find = page, find
 
     @property
