@@ -37,21 +37,32 @@ class WalCheckpointer:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.checkpoints = 0  # completed passes (tests and benches read it)
+        # What the passes did (tests and benches read them): passes that copied frames back, and the last
+        # pass's (busy, frames in the log, frames copied) as SQLite reports them.
+        self.checkpoints = 0
+        self.last_result: tuple[int, int, int] | None = None
 
     def committed(self) -> None:
-        """One inline commit was made (cheap: a counter; the thread starts on the first checkpoint due)."""
+        """One inline commit was made (cheap: a counter; the thread starts on the first checkpoint due).
+
+        Never raises: the commit it reports has happened, and its caller must hear that it did."""
         self._commits += 1  # a lost increment between threads only delays a checkpoint a little
         if self._commits < self._every:
             return
         self._commits = 0
-        with self._lock:
-            if self._stopping:
-                return
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="sqlite-wal-checkpoint", daemon=True)
-                self._thread.start()
-        self._wake.set()
+        try:
+            with self._lock:
+                if self._stopping:
+                    return
+                if self._thread is None:
+                    thread = threading.Thread(target=self._run, name="sqlite-wal-checkpoint", daemon=True)
+                    thread.start()
+                    self._thread = thread
+            self._wake.set()
+        except (
+            Exception
+        ) as exc:  # no thread to be had (a limit, interpreter shutdown): SQLite at close does it
+            logger.debug("WAL checkpoint thread not started: %s", exc)
 
     def _run(self) -> None:
         try:
@@ -63,6 +74,8 @@ class WalCheckpointer:
             )
         except sqlite3.Error as exc:
             logger.warning("WAL checkpoints cannot open the database file: %s", type(exc).__name__)
+            with self._lock:
+                self._thread = None  # the next checkpoint due tries again
             return
         try:
             connection.execute("PRAGMA busy_timeout = 1000")
@@ -72,17 +85,25 @@ class WalCheckpointer:
                 if self._stopping:
                     return
                 try:
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.checkpoints += 1
+                    busy, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.last_result = (busy, frames, copied)
+                    if copied > 0:
+                        self.checkpoints += 1
                 except sqlite3.Error as exc:  # busy or gone: the next pass (or SQLite at close) catches up
                     logger.debug("WAL checkpoint skipped: %s", exc)
         finally:
             connection.close()
 
     def close(self) -> None:
+        """Stop the thread (after the pass it may be in); a later commit starts a new one (the database's
+        connections reopen after ``Database.dispose`` too)."""
         with self._lock:
             self._stopping = True
             thread = self._thread
         self._wake.set()
         if thread is not None:
             thread.join(timeout=10)
+        with self._lock:
+            self._thread = None
+            self._stopping = False
+            self._wake.clear()

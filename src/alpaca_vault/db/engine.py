@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import sqlite3
@@ -219,6 +220,11 @@ def sqlite_path(url: str) -> Path | None:
     if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file:"):
         return None
     return Path(parsed.database)
+
+
+def sqlite_busy(exc: sqlite3.OperationalError) -> bool:
+    """The file's lock is held by another writer (worth another try), not a file we cannot write."""
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _prepare_sqlite_file(path: Path) -> None:
@@ -607,7 +613,7 @@ class Database:
         if self._writer is not None:
             self._writer.close()
         if self._checkpoints is not None:
-            self._checkpoints.close()
+            await asyncio.to_thread(self._checkpoints.close)  # it may be in a pass: not on the loop
 
     def __repr__(self) -> str:
         return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

@@ -30,7 +30,7 @@ from sqlalchemy import CompoundSelect, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 
-from alpaca_vault.db.engine import ThreadConnections, _CompiledRead
+from alpaca_vault.db.engine import ThreadConnections, _CompiledRead, sqlite_busy
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -204,8 +204,12 @@ class InlineWriter:
         connection = self.connections.connection()
         try:
             connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:  # locked or busy: nothing ran
-            raise InlineBusy from None
+        except sqlite3.OperationalError as exc:
+            if sqlite_busy(exc):  # another writer has the file: nothing ran
+                raise InlineBusy from None
+            raise DBAPIError.instance(
+                "BEGIN IMMEDIATE", None, exc, sqlite3.Error, hide_parameters=True
+            ) from None
         try:
             coroutine = transaction(InlineConnection(self, connection))
             try:
@@ -219,12 +223,12 @@ class InlineWriter:
                 connection.execute("COMMIT")
             except sqlite3.Error as exc:  # as the async path would raise it
                 raise DBAPIError.instance("COMMIT", None, exc, sqlite3.Error, hide_parameters=True) from None
-            if self._committed is not None:
-                self._committed()
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
+        if self._committed is not None:
+            self._committed()  # (never raises: the transaction has committed)
         return result
 
     def execute(
