@@ -39,7 +39,7 @@ def _keyring(cli: Cli) -> KeyRing:
 @pytest.fixture
 async def trail(cli: Cli) -> AsyncIterator[Trail]:
     """Alice with 4 events, bob with 2, written with the key ring the CLI will use."""
-    assert cli("credentials", "list").returncode == 0  # makes the SQLite file and key file on first use
+    assert cli("credentials", "list").returncode == 0  # makes the key file on first use (SQLite)
     db = Database.create(cli.effective_url)
     keyring = _keyring(cli)
     vault = CredentialService(db, keyring)

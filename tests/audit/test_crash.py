@@ -18,7 +18,12 @@ from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
+from pydantic import SecretStr
 
+from alpaca_vault.db import Database
+from alpaca_vault.vault.credentials import CredentialService
+from alpaca_vault.vault.keyring import KeyRing
+from tests.fixtures.databases import migrated_sqlite_file
 from tests.fixtures.mcp_server import text_of
 from tests.server.test_stdio import SERVE, _rpc, server_env
 
@@ -50,12 +55,17 @@ async def test_a_server_killed_mid_post_reconciles_to_the_single_order_after_res
 ) -> None:
     env = server_env(tmp_path, simulator.base_url)
     db_path = tmp_path / "vault.db"
-    async with Client(StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)) as client:
-        stored = await client.call_tool(
-            "store_credential",
-            {"name": "desk", "api_key": sim_account.api_key, "secret_key": sim_account.secret_key},
+    # The vault the server will open (DATA_DIR's file, its keys), with the credential already in it:
+    # the crash is about the order, and a server start just to store a key costs seconds.
+    db = Database.create(migrated_sqlite_file(db_path))
+    try:
+        vault = CredentialService(db, KeyRing.from_string(env["ALPACA_VAULT_ENCRYPTION_KEYS"]))
+        local = await vault.ensure_user("local")  # the user a stdio server acts as
+        await vault.store(
+            local.id, "desk", "paper", SecretStr(sim_account.api_key), SecretStr(sim_account.secret_key)
         )
-        assert not stored.is_error, text_of(stored)
+    finally:
+        await db.dispose()
 
     simulator.set_fault(match="POST /v2/orders", lost_response="hang", latency_ms=60_000)
     server = subprocess.Popen(
@@ -85,7 +95,9 @@ async def test_a_server_killed_mid_post_reconciles_to_the_single_order_after_res
     assert _intents(db_path) == [("crash-1", "pending", None)]  # the killed server never heard back
 
     async with Client(StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)) as client:
-        # The reconciler's start-up pass runs as soon as the server opens its database.
+        # The reconciler's start-up pass runs as soon as the server opens its database, which a server
+        # does once it has answered its first tools/list (else a little later).
+        await client.list_tools()
         for _ in range(200):
             if _intents(db_path)[0][1] == "reconciled":
                 break

@@ -113,14 +113,11 @@ def test_replace_keys_reads_a_hidden_prompt_on_a_terminal(tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_VAULT_")}
     env["ALPACA_VAULT_DATA_DIR"] = str(tmp_path)
     old_api, old_secret = _pair()
-    subprocess.run(
-        [str(CONSOLE_SCRIPT), "credentials", "add", "tty", "-e", "paper", "--no-validate"],
-        input=f"{old_api}\n{old_secret}\n",
-        env=env,
-        text=True,
-        check=True,
-        capture_output=True,
+    # Only the update needs the terminal: the credential it replaces is stored in this process.
+    added = Cli(tmp_path, None)(
+        "credentials", "add", "tty", "-e", "paper", "--no-validate", input=f"{old_api}\n{old_secret}\n"
     )
+    assert added.returncode == 0, added.stderr
     api, secret = _pair()
     output = answer_on_a_terminal(
         ["credentials", "update", "tty", "--replace-keys", "--no-validate"],

@@ -1,15 +1,25 @@
-"""A running HTTP server (MCP + key entry page + console) with two users, for the page tests."""
+"""A running HTTP server (MCP + key entry page + console) with two users, for the page tests.
+
+An agent's calls go over Streamable HTTP with the SDK's ``Client``. Opening a client costs an
+``initialize`` and a ``tools/list`` (the SDK validates results against the listed output schemas),
+several times the call itself; so a site opened by ``running_site`` or ``site_on`` keeps one client
+per user it was made with for the whole ``async with`` (entered and left in the test's own task, as
+the client's task group requires). Users added later (a token made in the console) connect afresh on
+every call, so a revoked token is refused at the door, not only mid-session.
+"""
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx2
+from mcp import Client
 
 from alpaca_vault.server.runner import serve_http_in_thread
 from alpaca_vault.server.settings import Settings
@@ -24,6 +34,15 @@ class Site:
     settings: Settings
     deployment: Any
     tokens: dict[str, str]
+    # Where kept clients live (``running_site`` sets it); None: every call connects afresh.
+    agents: AsyncExitStack | None = None
+    kept: frozenset[str] = frozenset()
+    # The user name behind each key of ``tokens`` (a shared server gives every test fresh names).
+    users: dict[str, str] = field(default_factory=dict)
+    _clients: dict[str, Client] = field(default_factory=dict, repr=False)
+
+    def user(self, role: str) -> str:
+        return self.users.get(role, role)
 
     @property
     def origin(self) -> dict[str, str]:
@@ -34,14 +53,19 @@ class Site:
 
     async def entry_link(self, user: str, name: str, **arguments: Any) -> str:
         """A key entry link, the way an agent without elicitation gets one."""
-        async with connect(self.mcp_url, self.tokens[user]) as client:
-            result = await client.call_tool("store_credential", {"name": name, **arguments})
+        result = await self.call(user, "store_credential", {"name": name, **arguments})
         assert not result.is_error, result
         return str(result.structured_content["entry_url"])
 
     async def call(self, user: str, tool: str, arguments: dict[str, Any]) -> Any:
-        async with connect(self.mcp_url, self.tokens[user]) as client:
-            return await client.call_tool(tool, arguments)
+        if self.agents is None or user not in self.kept:
+            async with connect(self.mcp_url, self.tokens[user]) as client:
+                return await client.call_tool(tool, arguments)
+        if user not in self._clients:
+            self._clients[user] = await self.agents.enter_async_context(
+                connect(self.mcp_url, self.tokens[user])
+            )
+        return await self._clients[user].call_tool(tool, arguments)
 
     async def sign_in(self, http: httpx2.AsyncClient, user: str) -> None:
         """Sign ``http`` in to the console by pasting the user's bearer token once."""
@@ -85,4 +109,33 @@ async def running_site(
         tmp_path, deployment.server_url, simulator.base_url, allow_secrets_in_arguments=False, **overrides
     )
     with serve_http_in_thread(settings, stateless=stateless) as mcp_url:
-        yield Site(re.sub(r"/mcp$", "", mcp_url), mcp_url, settings, deployment, tokens)
+        async with AsyncExitStack() as agents:  # the kept clients close before the server stops
+            yield Site(
+                re.sub(r"/mcp$", "", mcp_url),
+                mcp_url,
+                settings,
+                deployment,
+                tokens,
+                agents,
+                frozenset(tokens),
+            )
+
+
+@asynccontextmanager
+async def site_on(deployment: Any, mcp_url: str, settings: Settings) -> AsyncIterator[Site]:
+    """A site on a server already running (a module's): two fresh users, "alice" and "bob", under
+    names no other test uses, and kept clients for them until the ``async with`` ends."""
+    suffix = uuid.uuid4().hex[:8]
+    users = {role: f"{role}-{suffix}" for role in ("alice", "bob")}
+    tokens = {role: await deployment.user_with_token(name) for role, name in users.items()}
+    async with AsyncExitStack() as agents:
+        yield Site(
+            mcp_url.removesuffix("/mcp"),
+            mcp_url,
+            settings,
+            deployment,
+            tokens,
+            agents,
+            frozenset(tokens),
+            users,
+        )

@@ -17,19 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.client.session import ClientSession
-from mcp.client.stdio import stdio_client
 from mcp_types import ElicitCompleteNotification, ElicitRequestURLParams, ElicitResult
 from sqlalchemy import text
 
 from alpaca_vault.db.models import utcnow
 from alpaca_vault.db.rls import maintenance_session
+from alpaca_vault.server.app import build_server
+from alpaca_vault.server.settings import Settings
 from tests.console.helpers import DOCS, assert_security_headers, csrf_of
 from tests.console.site import Site, path_of, running_site
 from tests.fixtures.mcp_server import text_of
+from tests.guard.test_guard_protocol import set_policy as owner_sets
 from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
-from tests.server.test_stdio import SERVE, server_env
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -64,24 +65,65 @@ async def set_policy(site: Site, http: Any, credential_id: str, **fields: str) -
     assert saved.status_code == 200 and "Updated the trading policy" in saved.text, saved.text
 
 
-async def answer_in_browser(browser: Any, url: str, button: str, screenshot: Path | None = None) -> str:
-    """A person opens the approval page and presses a button; returns what the page says then."""
-    context = await browser.new_context(viewport={"width": 1000, "height": 640}, java_script_enabled=False)
-    page = await context.new_page()
-    response = await page.goto(url)
-    assert response is not None
-    assert_security_headers(await response.all_headers())
-    if response.status != 200:
-        shown = str(await page.inner_text("main"))
-        await context.close()
-        return shown
-    if screenshot is not None:
-        await page.screenshot(path=str(screenshot))
-    async with page.expect_navigation():
-        await page.get_by_role("button", name=button).click()
-    shown = str(await page.inner_text("main"))
-    await context.close()
-    return shown
+class BrowserApprover:
+    """A person answering approval pages in Chromium (JavaScript off), in one tab they keep using."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+        self.context: Any = None
+        self.page: Any = None
+
+    async def answer(self, url: str, button: str, screenshot: Path | None = None) -> str:
+        """Open the approval page and press a button; returns what the page says then."""
+        if self.page is None:
+            self.context = await self.browser.new_context(
+                viewport={"width": 1000, "height": 640}, java_script_enabled=False
+            )
+            self.page = await self.context.new_page()
+        response = await self.page.goto(url)
+        assert response is not None
+        assert_security_headers(await response.all_headers())
+        if response.status != 200:
+            return str(await self.page.inner_text("main"))
+        if screenshot is not None:
+            await self.page.screenshot(path=str(screenshot))
+        async with self.page.expect_navigation():
+            await self.page.get_by_role("button", name=button).click()
+        return str(await self.page.inner_text("main"))
+
+    async def aclose(self) -> None:
+        if self.context is not None:
+            await self.context.close()
+
+
+class FormApprover:
+    """The same person without a browser: the page's own form (its CSRF field and the pressed button's
+    name and value) posted over HTTP, as Chromium posts it. The routes, rows and audit events are the
+    ones the browser run reaches; the browser itself is covered once, on SQLite."""
+
+    def __init__(self, site: Site) -> None:
+        self.http = site.http()
+        self.origin = site.origin
+
+    async def answer(self, url: str, button: str, screenshot: Path | None = None) -> str:
+        page = await self.http.get(path_of(url))
+        assert_security_headers(page.headers)
+        if page.status_code != 200:
+            return html.unescape(page.text)
+        pressed = re.search(
+            rf'<button type="submit" name="(\w+)" value="(\w+)"[^>]*>{re.escape(button)}</button>', page.text
+        )
+        assert pressed, f"no button {button!r} on the page"
+        answered = await self.http.post(
+            path_of(url),
+            data={"csrf": csrf_of(page.text), pressed.group(1): pressed.group(2)},
+            headers=self.origin,
+        )
+        assert_security_headers(answered.headers)
+        return html.unescape(answered.text)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
 
 
 def link_in(result: Any) -> str:
@@ -99,6 +141,8 @@ async def test_an_agent_without_forms_hands_over_a_link_and_only_an_approval_pla
     # Canary keys: the refusals, the approval pages and the audit trail must never carry them.
     sim_account = simulator.new_account(api_key=key_id_marker(), secret_key=secret_marker())
     async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+        # The person: in Chromium on SQLite; on PostgreSQL the same form over HTTP (same rows, RLS).
+        person = BrowserApprover(browser) if deployment.backend == "sqlite" else FormApprover(site)
         link = path_of(await site.entry_link("alice", "paper-main"))
         assert (
             await site.post_keys(http, link, sim_account.api_key, sim_account.secret_key)
@@ -124,7 +168,7 @@ async def test_an_agent_without_forms_hands_over_a_link_and_only_an_approval_pla
         # The page shows the same summary the form would, then the person approves in a browser.
         page = await http.get(path_of(url))
         assert "buy 1 AAPL limit @ limit 100" in html.unescape(page.text) and "appr-1" in page.text
-        shown = await answer_in_browser(browser, url, "Approve this order", shots / "console-approval.png")
+        shown = await person.answer(url, "Approve this order", shots / "console-approval.png")
         assert "Order approved" in shown
         placed = await site.call("alice", "alpaca_place_order", limit_buy("appr-1"))
         assert not placed.is_error, text_of(placed)
@@ -133,11 +177,11 @@ async def test_an_agent_without_forms_hands_over_a_link_and_only_an_approval_pla
         again = await site.call("alice", "alpaca_place_order", limit_buy("appr-1"))  # idempotent retry
         assert orders() == before + 1, text_of(again)
         # The link worked once.
-        assert "already been used" in await answer_in_browser(browser, url, "Approve this order")
+        assert "already been used" in await person.answer(url, "Approve this order")
 
         # An approval covers exactly its order: the same id with another price is asked anew, not sent.
         url_b = link_in(await site.call("alice", "alpaca_place_order", limit_buy("appr-2")))
-        assert "Order approved" in await answer_in_browser(browser, url_b, "Approve this order")
+        assert "Order approved" in await person.answer(url_b, "Approve this order")
         other = await site.call("alice", "alpaca_place_order", limit_buy("appr-2", price="99"))
         link_in(other)
         bigger = await site.call("alice", "alpaca_place_order", limit_buy("appr-3"))  # same order, other id
@@ -146,7 +190,7 @@ async def test_an_agent_without_forms_hands_over_a_link_and_only_an_approval_pla
 
         # Declined: never placed, however often it is retried.
         url_d = link_in(await site.call("alice", "alpaca_place_order", limit_buy("appr-4", price="98")))
-        assert "Order declined" in await answer_in_browser(browser, url_d, "Decline")
+        assert "Order declined" in await person.answer(url_d, "Decline")
         for _ in range(2):
             refused = await site.call("alice", "alpaca_place_order", limit_buy("appr-4", price="98"))
             assert refused.is_error and "The user declined this order on 'paper-main'" in text_of(refused)
@@ -161,7 +205,7 @@ async def test_an_agent_without_forms_hands_over_a_link_and_only_an_approval_pla
                 ),
                 {"past": utcnow() - timedelta(seconds=1)},
             )
-        assert "Link expired" in await answer_in_browser(browser, url_e, "Approve this order")
+        assert "Link expired" in await person.answer(url_e, "Approve this order")
         assert (
             link_in(await site.call("alice", "alpaca_place_order", limit_buy("appr-5", price="97"))) != url_e
         )
@@ -179,12 +223,17 @@ async def test_an_agent_without_forms_hands_over_a_link_and_only_an_approval_pla
         seen = [text_of(first), text_of(placed), page.text, trail, (await http.get("/console/audit")).text]
         for marker in (sim_account.api_key, sim_account.secret_key):
             assert not any(leaks(marker, haystack) for haystack in seen), "a key reached an approval's trail"
+        await person.aclose()
 
 
-async def test_a_url_elicitation_client_over_stdio_opens_the_page_and_gets_the_order(
-    tmp_path: Path, simulator: Any, browser: Any, monkeypatch: pytest.MonkeyPatch
+async def test_a_url_elicitation_client_without_http_opens_the_loopback_page_and_gets_the_order(
+    server_settings: Settings, simulator: Any, browser: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """2025-11-25 with URL mode only (no forms): elicitation/create opens the loopback approval page."""
+    """2025-11-25 with URL mode only (no forms): elicitation/create opens the loopback approval page.
+
+    The server as stdio serves it (no HTTP server, so the page is on the loopback listener), here in
+    this process: the subprocess and its pipes are covered by test_key_entry_e2e's stdio test, which
+    goes through the same listener and URL elicitation."""
     build = ClientSession._build_capabilities
 
     def url_only(self: Any, version: str) -> Any:
@@ -197,48 +246,41 @@ async def test_a_url_elicitation_client_over_stdio_opens_the_page_and_gets_the_o
     account = simulator.new_account()
     asked: list[ElicitRequestURLParams] = []
     answers = iter(["Approve this order", "Decline"])
+    person = BrowserApprover(browser)
     pages: list[asyncio.Task[str]] = []
     notifications: list[Any] = []
 
     async def on_elicitation(_context: Any, params: Any) -> ElicitResult:
         assert isinstance(params, ElicitRequestURLParams), params  # never a form: the client has none
         asked.append(params)
-        pages.append(asyncio.create_task(answer_in_browser(browser, params.url, next(answers))))
+        pages.append(asyncio.create_task(person.answer(params.url, next(answers))))
         return ElicitResult(action="accept")
 
     async def on_message(message: Any) -> None:
         notifications.append(message)
 
-    env = server_env(tmp_path, simulator.base_url, ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="true")
-    params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)
-    with (tmp_path / "stderr.log").open("w") as errlog:
-        async with Client(
-            stdio_client(params, errlog=errlog),
-            mode="legacy",
-            elicitation_callback=on_elicitation,
-            message_handler=on_message,
-        ) as client:
-            stored = await client.call_tool(
-                "store_credential",
-                {"name": "paper-main", "api_key": account.api_key, "secret_key": account.secret_key},
-            )
-            assert not stored.is_error, text_of(stored)
-            # The owner's side, on the server's own database: a person confirms orders above $50.
-            from tests.fixtures.mcp_server import make_settings
-            from tests.guard.test_guard_protocol import set_policy as owner_sets
-
-            settings = make_settings(
-                tmp_path, simulator.base_url, encryption_keys=env["ALPACA_VAULT_ENCRYPTION_KEYS"]
-            )
-            await owner_sets(settings, "paper-main", confirm_above_notional=50)
-            placed = await client.call_tool("alpaca_place_order", limit_buy("url-1"))
-            assert not placed.is_error, text_of(placed)
-            assert "Order approved" in await pages[0]
-            assert asked[0].url.startswith("http://127.0.0.1:") and "/connect/approve/" in asked[0].url
-            assert "buy 1 AAPL" in asked[0].message
-            declined = await client.call_tool("alpaca_place_order", limit_buy("url-2", price="99"))
-            assert "Order declined" in await pages[1]
-            assert declined.is_error and "The user declined this order" in text_of(declined)
+    async with Client(
+        build_server(server_settings),
+        mode="legacy",
+        elicitation_callback=on_elicitation,
+        message_handler=on_message,
+    ) as client:
+        stored = await client.call_tool(
+            "store_credential",
+            {"name": "paper-main", "api_key": account.api_key, "secret_key": account.secret_key},
+        )
+        assert not stored.is_error, text_of(stored)
+        # The owner's side, on the server's own database: a person confirms orders above $50.
+        await owner_sets(server_settings, "paper-main", confirm_above_notional=50)
+        placed = await client.call_tool("alpaca_place_order", limit_buy("url-1"))
+        assert not placed.is_error, text_of(placed)
+        assert "Order approved" in await pages[0]
+        assert asked[0].url.startswith("http://127.0.0.1:") and "/connect/approve/" in asked[0].url
+        assert "buy 1 AAPL" in asked[0].message
+        declined = await client.call_tool("alpaca_place_order", limit_buy("url-2", price="99"))
+        assert "Order declined" in await pages[1]
+        assert declined.is_error and "The user declined this order" in text_of(declined)
+    await person.aclose()
     completions = [n for n in notifications if isinstance(n, ElicitCompleteNotification)]
     assert [c.params.elicitation_id for c in completions] == [a.elicitation_id for a in asked]
     assert [o["client_order_id"] for o in simulator.orders(account.api_key)] == ["url-1"]

@@ -5,19 +5,60 @@ Real HTTP server (SQLite and PostgreSQL as the application role); requests as a 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import asyncio
 import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from alpaca_vault.server.runner import serve_http_in_thread
+from alpaca_vault.server.settings import Settings
+from tests.cli.conftest import Cli
 from tests.console.helpers import assert_security_headers, csrf_of
-from tests.console.site import path_of, running_site
+from tests.console.site import Site, path_of, running_site, site_on
+from tests.multiuser.conftest import Deployment, opened_deployment, shared_deployment_urls
+from tests.multiuser.harness import http_settings
 
 pytestmark = pytest.mark.timeout(120)
+
+
+# One database and one server per backend for the module; each test opens a site with two fresh
+# users (the site's "alice" and "bob" are new names every time), so no test sees another's
+# credentials, tokens, sessions or audit events.
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def deployment_urls(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, str, str]:
+    return shared_deployment_urls(request, tmp_path_factory.mktemp("console-pages"))
+
+
+@pytest.fixture(scope="module")
+async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Deployment]:
+    async with opened_deployment(deployment_urls) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def server(
+    deployment: Deployment, tmp_path_factory: pytest.TempPathFactory, simulator: Any
+) -> Iterator[tuple[str, Settings]]:
+    settings = http_settings(
+        tmp_path_factory.mktemp("data"),
+        deployment.server_url,
+        simulator.base_url,
+        allow_secrets_in_arguments=False,
+    )
+    with serve_http_in_thread(settings) as mcp_url:
+        yield mcp_url, settings
+
+
+@pytest.fixture
+def fresh_site(deployment: Deployment, server: tuple[str, Settings]) -> AbstractAsyncContextManager[Site]:
+    """``async with fresh_site as site``: the module's server, two users of this test's own."""
+    return site_on(deployment, *server)
 
 
 async def _credential_id(site: Any, user: str, name: str) -> str:
@@ -25,10 +66,8 @@ async def _credential_id(site: Any, user: str, name: str) -> str:
     return next(c["id"] for c in listed.structured_content["credentials"] if c["name"] == name)
 
 
-async def test_security_headers_on_every_page(
-    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
-) -> None:
-    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+async def test_security_headers_on_every_page(fresh_site: Any, sim_account: Any) -> None:
+    async with fresh_site as site, site.http() as http:
         link = path_of(await site.entry_link("alice", "hdr"))
         anonymous = [
             ("GET", link),
@@ -60,10 +99,8 @@ async def test_security_headers_on_every_page(
         assert 'for="api_key"' in entry.text and 'for="secret_key"' in entry.text
 
 
-async def test_console_refuses_unauthenticated_access(
-    deployment: Any, tmp_path: Path, simulator: Any
-) -> None:
-    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+async def test_console_refuses_unauthenticated_access(fresh_site: Any) -> None:
+    async with fresh_site as site, site.http() as http:
         for path in ("/console/", "/console/tokens", "/console/policies", "/console/audit"):
             response = await http.get(path)
             assert response.status_code == 303 and response.headers["location"] == "/console/sign-in", path
@@ -90,12 +127,10 @@ async def test_console_refuses_unauthenticated_access(
         assert refused.status_code == 401 and "not valid" in refused.text
 
 
-async def test_other_users_objects_cannot_be_reached_or_probed(
-    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
-) -> None:
+async def test_other_users_objects_cannot_be_reached_or_probed(fresh_site: Any, sim_account: Any) -> None:
     """Attack stopped: a signed-in user acting on (or detecting) another user's credential or token by id."""
     async with (
-        running_site(deployment, tmp_path, simulator) as site,
+        fresh_site as site,
         site.http() as alice,
         site.http() as bob,
     ):
@@ -143,10 +178,8 @@ async def test_other_users_objects_cannot_be_reached_or_probed(
         assert crossed.status_code == 403
 
 
-async def test_console_manages_credentials_and_tokens(
-    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
-) -> None:
-    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+async def test_console_manages_credentials_and_tokens(fresh_site: Any, sim_account: Any) -> None:
+    async with fresh_site as site, site.http() as http:
         await site.sign_in(http, "alice")
         csrf = csrf_of((await http.get("/console/")).text)
         # Add: the console sends the browser to a key entry page of its own user.
@@ -195,8 +228,8 @@ async def test_console_manages_credentials_and_tokens(
             await site.call("laptop", "list_credentials", {})
 
 
-async def test_session_cookie_flags(deployment: Any, tmp_path: Path, simulator: Any) -> None:
-    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
+async def test_session_cookie_flags(fresh_site: Any, deployment: Any, tmp_path: Path, simulator: Any) -> None:
+    async with fresh_site as site, site.http() as http:
         form = await http.get("/console/sign-in")
         signed = await http.post(
             "/console/sign-in",
@@ -214,7 +247,13 @@ async def test_session_cookie_flags(deployment: Any, tmp_path: Path, simulator: 
         assert site.tokens["alice"] not in signed.headers["set-cookie"]
     async with (
         running_site(
-            deployment, tmp_path, simulator, site.tokens, public_url="https://vault.example.com"
+            deployment,
+            tmp_path,
+            simulator,
+            site.tokens,
+            public_url="https://vault.example.com",
+            # The module's vault holds other tests' sealed keys and audit chain: the same master key.
+            encryption_keys=site.settings.encryption_keys.get_secret_value(),
         ) as site,
         site.http() as http,
     ):
@@ -231,12 +270,10 @@ async def test_session_cookie_flags(deployment: Any, tmp_path: Path, simulator: 
         assert (await site.entry_link("alice", "behind-tls")).startswith("https://vault.example.com/connect/")
 
 
-async def test_sign_out_ends_the_session_on_the_server(
-    deployment: Any, tmp_path: Path, simulator: Any
-) -> None:
+async def test_sign_out_ends_the_session_on_the_server(fresh_site: Any) -> None:
     """Attack stopped: a copied session cookie (another tab, a stolen backup) still working after sign-out."""
     async with (
-        running_site(deployment, tmp_path, simulator) as site,
+        fresh_site as site,
         site.http() as http,
         site.http() as copy,
     ):
@@ -262,70 +299,36 @@ async def test_sign_out_ends_the_session_on_the_server(
         assert (await copy.get("/console/tokens")).status_code == 200
 
 
-async def test_cli_console_prints_a_one_time_sign_in_link(
-    deployment: Any, tmp_path: Path, simulator: Any
-) -> None:
-    async with running_site(deployment, tmp_path, simulator) as site, site.http() as http:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_VAULT_")}
-        env.update(
-            ALPACA_VAULT_DATA_DIR=str(tmp_path),
-            ALPACA_VAULT_DATABASE_URL=site.settings.effective_database_url,
-            ALPACA_VAULT_ENCRYPTION_KEYS=site.settings.encryption_keys.get_secret_value(),
+async def test_cli_console_prints_a_one_time_sign_in_link(fresh_site: Any, tmp_path: Path) -> None:
+    async with fresh_site as site, site.http() as http:
+        # The command as tests/cli runs it: in this process (Typer's runner, on a thread), or as the
+        # console script when ALPACA_VAULT_TEST_CLI=subprocess.
+        cli = Cli(
+            tmp_path,
+            site.settings.effective_database_url,
+            {"ALPACA_VAULT_ENCRYPTION_KEYS": site.settings.encryption_keys.get_secret_value()},
         )
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "alpaca_vault.server.cli",
-                "console",
-                "--user",
-                "alice",
-                "--no-serve",
-                "--url",
-                site.base,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        command = ("--no-serve", "--url", site.base)
+        done = await asyncio.to_thread(cli, "console", "--user", site.user("alice"), *command)
         assert done.returncode == 0, done.stderr
         link = done.stdout.strip()
         assert link.startswith(site.base + "/console/sign-in/") and "valid 10 minutes" in done.stderr
         page = await http.get(path_of(link))
-        assert page.status_code == 200 and "alice" in page.text
+        assert page.status_code == 200 and site.user("alice") in page.text
         signed = await http.post(path_of(link), data={"csrf": csrf_of(page.text)}, headers=site.origin)
         assert signed.status_code == 303
-        assert "alice" in (await http.get("/console/")).text
+        assert site.user("alice") in (await http.get("/console/")).text
         again = await http.post(path_of(link), data={"csrf": csrf_of(page.text)}, headers=site.origin)
         assert again.status_code == 410  # once
-        unknown = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "alpaca_vault.server.cli",
-                "console",
-                "--user",
-                "mallory",
-                "--no-serve",
-                "--url",
-                site.base,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        unknown = await asyncio.to_thread(cli, "console", "--user", "mallory", *command)
         assert unknown.returncode == 1 and "users add mallory" in unknown.stderr
 
 
 async def test_audit_page_shows_only_the_users_own_events_and_filters_them(
-    deployment: Any, tmp_path: Path, simulator: Any, sim_account: Any
+    fresh_site: Any, sim_account: Any
 ) -> None:
     async with (
-        running_site(deployment, tmp_path, simulator) as site,
+        fresh_site as site,
         site.http() as alice,
         site.http() as bob,
     ):

@@ -9,12 +9,14 @@ notifications), the logs, every URL the browser loaded, and the database (sealed
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -27,7 +29,7 @@ from alpaca_vault.db.sealed import TOKEN_VERSIONS, SealedValue
 from alpaca_vault.server.app import build_server
 from alpaca_vault.server.logs import configure_logging
 from alpaca_vault.server.runner import serve_http_in_thread
-from tests.console.helpers import enter_keys, watch_urls
+from tests.console.helpers import assert_security_headers, csrf_of, enter_keys, origin_of
 from tests.fixtures.mcp_server import make_settings, text_of
 from tests.multiuser.harness import http_settings
 from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
@@ -37,7 +39,9 @@ pytestmark = pytest.mark.timeout(180)
 
 
 class BrowserPerson:
-    """A person at a browser: given a URL (from an elicitation or from the agent), enters the keys."""
+    """A person at a browser: given a URL (from an elicitation or from the agent), enters the keys.
+
+    They keep one tab (one context, every URL it requests recorded) until ``close()``."""
 
     def __init__(self, browser: Any, api_key: str, secret_key: str) -> None:
         self.browser = browser
@@ -46,17 +50,24 @@ class BrowserPerson:
         self.pages_text: list[str] = []
         self.elicitations: list[ElicitRequestURLParams] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._context: Any = None
+        self._page: Any = None
 
-    async def enter(self, url: str) -> str:
-        context = await self.browser.new_context()
-        self.urls = watch_urls(context) if not self.urls else self.urls
-        context.on("request", lambda request: self.urls.append(request.url))
-        page = await context.new_page()
-        shown = await enter_keys(page, url, self.api_key, self.secret_key)
-        self.urls.append(page.url)
+    async def enter(self, url: str, keys: tuple[str, str] | None = None) -> str:
+        """Enter this person's keys (or ``keys``, a new pair) on the page at ``url``."""
+        if self._page is None:
+            self._context = await self.browser.new_context()
+            self._context.on("request", lambda request: self.urls.append(request.url))
+            self._page = await self._context.new_page()
+        api_key, secret_key = keys or (self.api_key, self.secret_key)
+        shown = await enter_keys(self._page, url, api_key, secret_key)
+        self.urls.append(self._page.url)
         self.pages_text.append(shown)
-        await context.close()
         return shown
+
+    async def close(self) -> None:
+        if self._context is not None:
+            await self._context.close()
 
     async def on_elicitation(self, _context: Any, params: Any) -> ElicitResult:
         """The client's elicitation callback: consent at once, then use the page (as a person would)."""
@@ -72,6 +83,33 @@ class BrowserPerson:
     async def settle(self) -> None:
         for task in self._tasks:
             await task
+
+
+class FormPerson(BrowserPerson):
+    """The same person without a browser: the entry page's own form (CSRF field, both inputs) posted
+    over HTTP as Chromium posts it, every requested URL recorded. The PostgreSQL runs use it (the
+    rows and the role's policies are what differ there); the browser runs once per flow, on SQLite."""
+
+    def __init__(self, api_key: str, secret_key: str) -> None:
+        super().__init__(None, api_key, secret_key)
+
+    async def enter(self, url: str) -> str:
+        async def seen(request: httpx2.Request) -> None:
+            self.urls.append(str(request.url))
+
+        async with httpx2.AsyncClient(event_hooks={"request": [seen]}, timeout=30) as http:
+            form = await http.get(url)
+            assert form.status_code == 200, form.status_code
+            assert_security_headers(form.headers)
+            answered = await http.post(
+                url,
+                data={"csrf": csrf_of(form.text), "api_key": self.api_key, "secret_key": self.secret_key},
+                headers={"Origin": origin_of(url)},
+            )
+        assert answered.status_code == 200, answered.text
+        shown = html.unescape(answered.text)
+        self.pages_text.append(shown)
+        return shown
 
 
 def assert_nowhere(markers: list[str], *haystacks: str) -> None:
@@ -109,6 +147,7 @@ async def test_stdio_client_with_url_elicitation_on_2025_11_25(
         assert client.protocol_version == "2025-11-25"
         stored = await client.call_tool("store_credential", {"name": "desk", "environment": "paper"})
         await person.settle()
+        await person.close()
         assert not stored.is_error, text_of(stored)
         assert stored.structured_content["status"] == "stored"
         assert stored.structured_content["credential"]["account_number"] == account.account_number
@@ -169,7 +208,12 @@ async def test_http_client_with_url_elicitation(
     settings = http_settings(
         tmp_path, deployment.server_url, simulator.base_url, allow_secrets_in_arguments=False
     )
-    person = BrowserPerson(browser, api_key, secret)
+    # Chromium once (SQLite, the newest protocol); the other runs post the page's own form over HTTP:
+    # the page is the same whatever the protocol, the protocols differ on the MCP side, and on
+    # PostgreSQL what differs is the rows under the application role. (The stdio test below and the
+    # link test enter keys in Chromium on 2025-11-25 too.)
+    in_chromium = deployment.backend == "sqlite" and mode == "auto"
+    person = BrowserPerson(browser, api_key, secret) if in_chromium else FormPerson(api_key, secret)
     notifications: list[Any] = []
 
     async def on_message(message: Any) -> None:
@@ -192,6 +236,7 @@ async def test_http_client_with_url_elicitation(
             assert client.protocol_version == expected
             stored = await client.call_tool("store_credential", {"name": "main"})
             await person.settle()
+            await person.close()
             assert not stored.is_error, text_of(stored)
             assert stored.structured_content["status"] == "stored"
             [asked] = person.elicitations
@@ -250,12 +295,12 @@ async def test_client_without_elicitation_gets_the_link_and_the_flow_completes(
             "update_credential", {"credential": "handed-over", "replace_keys": True}
         )
         assert replacing.structured_content["status"] == "pending", text_of(replacing)
-        shown = await BrowserPerson(browser, new_key, new_secret).enter(
-            replacing.structured_content["entry_url"]
-        )
+        # The same person, in the same tab, with the new pair.
+        shown = await person.enter(replacing.structured_content["entry_url"], keys=(new_key, new_secret))
         assert "Replaced the keys of credential 'handed-over'" in shown
         got = await client.call_tool("alpaca_get_account", {})
         assert got.structured_content["account"]["account_number"] == renewed.account_number
+    await person.close()
     log_text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert_nowhere(
         [api_key, secret, new_key, new_secret],

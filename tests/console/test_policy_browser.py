@@ -3,6 +3,9 @@ value refused with the CLI's own text and nothing changed, the kill switch stopp
 (MCP Client, simulator order count), and another user's credential out of reach. Makes
 docs/screenshots/console-policies.png and console-policy-edit.png.
 
+The walk runs in Chromium on SQLite and, on PostgreSQL, as the same steps with the pages' own forms
+over HTTP (``FormPage``): the browser is the same on both backends, the database under it is not.
+
 Attack stopped: a signed-in user reading or changing another user's policy by guessing its id.
 """
 
@@ -17,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.console.formpage import FormPage
 from tests.console.helpers import DOCS, assert_security_headers, csrf_of
 from tests.console.site import path_of, running_site
 from tests.fixtures.mcp_server import text_of
@@ -47,10 +51,15 @@ async def test_policy_page_views_edits_refuses_and_halts(
         assert (
             await site.post_keys(http, link, sim_account.api_key, sim_account.secret_key)
         ).status_code == 200
-        context = await browser.new_context(
-            viewport={"width": 1100, "height": 900}, java_script_enabled=False
-        )
-        page = await context.new_page()
+        # The person: Chromium on SQLite; on PostgreSQL the same walk with the pages' own forms over
+        # HTTP (tests/console/formpage.py), where the policy rows under the application role differ.
+        if deployment.backend == "sqlite":
+            context = await browser.new_context(
+                viewport={"width": 1100, "height": 900}, java_script_enabled=False
+            )
+            page = await context.new_page()
+        else:
+            context = page = FormPage(site.http())
         await page.goto(site.base + "/console/sign-in")
         await page.get_by_label("API token").fill(site.tokens["alice"])
         async with page.expect_navigation():

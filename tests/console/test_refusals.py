@@ -6,8 +6,8 @@ real simulator; requests as a browser would send them, then one thing changed.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from alpaca_vault.db.rls import maintenance_session
 from alpaca_vault.server.runner import serve_http_in_thread
 from alpaca_vault.server.settings import Settings
 from tests.console.helpers import assert_security_headers, csrf_of
-from tests.console.site import Site, path_of
+from tests.console.site import Site, path_of, site_on
 from tests.fixtures.mcp_server import text_of
 from tests.multiuser.conftest import Deployment, opened_deployment, shared_deployment_urls
 from tests.multiuser.harness import http_settings
@@ -27,8 +27,8 @@ from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
 pytestmark = pytest.mark.timeout(120)
 
 
-# One database and one server per backend for the module; each test gets two fresh users (the
-# site's "alice" and "bob" are new names every time), so no test sees another's links or keys.
+# One database and one server per backend for the module; each test opens a site with two fresh
+# users (the site's "alice" and "bob" are new names every time), so no test sees another's links or keys.
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def deployment_urls(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -57,11 +57,10 @@ def server(
 
 
 @pytest.fixture
-async def site(deployment: Deployment, server: tuple[str, Settings]) -> Site:
-    mcp_url, settings = server
-    suffix = uuid.uuid4().hex[:8]
-    tokens = {role: await deployment.user_with_token(f"{role}-{suffix}") for role in ("alice", "bob")}
-    return Site(mcp_url.removesuffix("/mcp"), mcp_url, settings, deployment, tokens)
+def fresh_site(deployment: Deployment, server: tuple[str, Settings]) -> AbstractAsyncContextManager[Site]:
+    """``async with fresh_site as site``: the module's server, two users of this test's own, and
+    their agents' clients kept open for the test (entered and left in the test's own task)."""
+    return site_on(deployment, *server)
 
 
 async def _credential_names(site: Any, user: str) -> list[str]:
@@ -69,9 +68,9 @@ async def _credential_names(site: Any, user: str) -> list[str]:
     return [c["name"] for c in listed.structured_content["credentials"]]
 
 
-async def test_a_used_link_is_refused(deployment: Any, site: Site, sim_account: Any) -> None:
+async def test_a_used_link_is_refused(deployment: Any, fresh_site: Any, sim_account: Any) -> None:
     """Attack stopped: replaying a key entry link (from browser history, a shared screen) after use."""
-    async with site.http() as http:
+    async with fresh_site as site, site.http() as http:
         link = path_of(await site.entry_link("alice", "once"))
         stored = await site.post_keys(http, link, sim_account.api_key, sim_account.secret_key)
         assert stored.status_code == 200 and "Keys stored" in stored.text
@@ -85,9 +84,9 @@ async def test_a_used_link_is_refused(deployment: Any, site: Site, sim_account: 
         assert await _credential_names(site, "alice") == ["once"]
 
 
-async def test_an_expired_link_is_refused(deployment: Any, site: Site, sim_account: Any) -> None:
+async def test_an_expired_link_is_refused(deployment: Any, fresh_site: Any, sim_account: Any) -> None:
     """Attack stopped: using a link found later (a log, an old chat) after its lifetime."""
-    async with site.http() as http:
+    async with fresh_site as site, site.http() as http:
         link = path_of(await site.entry_link("alice", "late"))
         form = await http.get(link)
         assert form.status_code == 200
@@ -115,10 +114,10 @@ def _past() -> Any:
 
 
 async def test_another_users_link_is_refused_in_a_browser_signed_in_as_someone_else(
-    deployment: Any, site: Site, sim_account: Any
+    deployment: Any, fresh_site: Any, sim_account: Any
 ) -> None:
     """Attack stopped: tricking a signed-in user into storing their keys in someone else's vault."""
-    async with site.http() as http:
+    async with fresh_site as site, site.http() as http:
         link = path_of(await site.entry_link("alice", "alices"))
         await site.sign_in(http, "bob")
         shown = await http.get(link)
@@ -133,10 +132,10 @@ async def test_another_users_link_is_refused_in_a_browser_signed_in_as_someone_e
 
 
 async def test_a_missing_or_wrong_csrf_token_is_refused(
-    deployment: Any, site: Site, sim_account: Any
+    deployment: Any, fresh_site: Any, sim_account: Any
 ) -> None:
     """Attack stopped: a forged form post (CSRF) into an open key entry page."""
-    async with site.http() as http:
+    async with fresh_site as site, site.http() as http:
         link = path_of(await site.entry_link("alice", "guarded"))
         other = path_of(await site.entry_link("alice", "other"))
         keys = {"api_key": sim_account.api_key, "secret_key": sim_account.secret_key}
@@ -152,9 +151,11 @@ async def test_a_missing_or_wrong_csrf_token_is_refused(
         assert ok.status_code == 200 and await _credential_names(site, "alice") == ["guarded"]
 
 
-async def test_a_foreign_host_or_origin_is_refused(deployment: Any, site: Site, sim_account: Any) -> None:
+async def test_a_foreign_host_or_origin_is_refused(
+    deployment: Any, fresh_site: Any, sim_account: Any
+) -> None:
     """Attack stopped: DNS rebinding (foreign Host) and cross-site posts (foreign or null Origin)."""
-    async with site.http() as http:
+    async with fresh_site as site, site.http() as http:
         link = path_of(await site.entry_link("alice", "pinned"))
         assert (await http.get(link, headers={"Host": "rebind.attacker.example"})).status_code == 421
         assert (
@@ -181,21 +182,23 @@ async def test_a_foreign_host_or_origin_is_refused(deployment: Any, site: Site, 
 
 
 async def test_secrets_as_tool_arguments_are_refused_without_the_setting(
-    deployment: Any, site: Site, simulator: Any
+    fresh_site: Any, simulator: Any
 ) -> None:
     """Attack stopped: an agent (or a prompt injection) getting keys typed into the chat and stored."""
-    key, secret = key_id_marker(), secret_marker()
-    simulator.new_account(api_key=key, secret_key=secret)
-    stored = await site.call(
-        "alice", "store_credential", {"name": "chat", "api_key": key, "secret_key": secret}
-    )
-    assert stored.is_error
-    said = text_of(stored)
-    assert "ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS" in said and "one-time page" in said
-    assert not leaks(key, said) and not leaks(secret, said)
-    await site.call("alice", "store_credential", {"name": "chat", "environment": "paper"})  # the right way
-    updated = await site.call(
-        "alice", "update_credential", {"credential": "chat", "api_key": key, "secret_key": secret}
-    )
-    assert updated.is_error and "ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS" in text_of(updated)
-    assert await _credential_names(site, "alice") == []
+    async with fresh_site as site:
+        key, secret = key_id_marker(), secret_marker()
+        simulator.new_account(api_key=key, secret_key=secret)
+        stored = await site.call(
+            "alice", "store_credential", {"name": "chat", "api_key": key, "secret_key": secret}
+        )
+        assert stored.is_error
+        said = text_of(stored)
+        assert "ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS" in said and "one-time page" in said
+        assert not leaks(key, said) and not leaks(secret, said)
+        # The right way: a pending key entry page, nothing stored yet.
+        await site.call("alice", "store_credential", {"name": "chat", "environment": "paper"})
+        updated = await site.call(
+            "alice", "update_credential", {"credential": "chat", "api_key": key, "secret_key": secret}
+        )
+        assert updated.is_error and "ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS" in text_of(updated)
+        assert await _credential_names(site, "alice") == []

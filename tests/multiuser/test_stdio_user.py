@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -46,13 +47,16 @@ async def test_stdio_serves_the_named_user_only(
         ALPACA_VAULT_LIVE_URL=simulator.base_url,
         ALPACA_VAULT_DATA_URL=simulator.base_url,
     )
-    seen: dict[str, list[str]] = {}
-    for user in ("alice", "carol"):  # carol does not exist yet: stdio creates its user
+
+    async def credentials_seen_by(user: str) -> list[str]:
         params = StdioServerParameters(
             command=sys.executable, args=["-m", "alpaca_vault.server.cli", "serve", "--user", user], env=env
         )
         async with Client(params) as client:
             result = await client.call_tool("list_credentials", {})
             assert not result.is_error, text_of(result)
-            seen[user] = [c["name"] for c in wire(result)["structuredContent"]["credentials"]]
+            return [c["name"] for c in wire(result)["structuredContent"]["credentials"]]
+
+    users = ("alice", "carol")  # carol does not exist yet: stdio creates its user
+    seen = dict(zip(users, await asyncio.gather(*map(credentials_seen_by, users)), strict=True))
     assert seen == {"alice": ["alice-paper"], "carol": []}

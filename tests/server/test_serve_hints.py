@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pty
@@ -321,14 +322,20 @@ async def test_initialize_advertises_tools_only(tmp_path: Path) -> None:
 
 async def test_stdio_instructions_name_the_executable_when_it_is_not_on_path(tmp_path: Path) -> None:
     # A fresh clone runs .venv/bin/alpaca-vault: "run `alpaca-vault credentials add`" would lead nowhere.
-    env = {"PATH": "/usr/bin:/bin", "ALPACA_VAULT_DATA_DIR": str(tmp_path)}
-    async with Client(StdioServerParameters(command=str(CONSOLE_SCRIPT), args=["serve"], env=env)) as client:
-        assert client.instructions is not None
-        assert f"`{CONSOLE_SCRIPT} credentials add NAME" in client.instructions
-    env["PATH"] = f"{CONSOLE_SCRIPT.parent}:/usr/bin:/bin"
-    async with Client(StdioServerParameters(command=str(CONSOLE_SCRIPT), args=["serve"], env=env)) as client:
-        assert client.instructions is not None
-        assert "`alpaca-vault credentials add NAME" in client.instructions
+    async def instructions(path: str, data_dir: Path) -> str:  # the two servers at once: a vault each
+        env = {"PATH": path, "ALPACA_VAULT_DATA_DIR": str(data_dir)}
+        async with Client(
+            StdioServerParameters(command=str(CONSOLE_SCRIPT), args=["serve"], env=env)
+        ) as client:
+            assert client.instructions is not None
+            return client.instructions
+
+    off_path, on_path = await asyncio.gather(
+        instructions("/usr/bin:/bin", tmp_path / "off-path"),
+        instructions(f"{CONSOLE_SCRIPT.parent}:/usr/bin:/bin", tmp_path / "on-path"),
+    )
+    assert f"`{CONSOLE_SCRIPT} credentials add NAME" in off_path
+    assert "`alpaca-vault credentials add NAME" in on_path
 
 
 async def test_summaries_count_in_words_not_all_order_s(server_settings: Any, sim_account: Any) -> None:

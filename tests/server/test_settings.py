@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +10,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from alpaca_vault.server.app import open_runtime
 from alpaca_vault.server.settings import SettingsError, load_settings
-
-CONSOLE_SCRIPT = Path(sys.executable).parent / "alpaca-vault"
+from tests.cli.conftest import Cli
 
 
 def test_defaults_are_the_embedded_sqlite_vault(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -142,13 +139,10 @@ def test_plain_http_is_accepted_on_loopback_and_https_anywhere(
 
 
 def _console(data_dir: Path, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
-    """The installed console script with only the given ALPACA_VAULT_ variables, as a user runs it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_VAULT_")}
-    env["ALPACA_VAULT_DATA_DIR"] = str(data_dir)
-    env.update({f"ALPACA_VAULT_{name}": value for name, value in variables.items()})
-    return subprocess.run(
-        [str(CONSOLE_SCRIPT), *args], input="", capture_output=True, text=True, timeout=60, env=env
-    )
+    """A command with only the given ALPACA_VAULT_ variables, as a user runs it: its exit code and
+    output, from the real typer app in this process (tests/cli/conftest.py: a process per command
+    only costs imports; ALPACA_VAULT_TEST_CLI=subprocess runs the console script instead)."""
+    return Cli(data_dir, None)(*args, **{f"ALPACA_VAULT_{name}": value for name, value in variables.items()})
 
 
 def test_commands_read_a_plain_allowed_host(tmp_path: Path) -> None:

@@ -161,3 +161,39 @@ async def test_by_default_no_tool_offers_a_key_or_secret_argument(tmp_path: Path
     assert "replace_keys" in tools["update_credential"]["inputSchema"]["properties"]  # type: ignore[index]
     allowed = {t["name"]: t for t in await _tool_list(tmp_path, allow_secrets_in_arguments=True)}
     assert {"api_key", "secret_key"} <= set(allowed["store_credential"]["inputSchema"]["properties"])  # type: ignore[index]
+
+
+# A fresh process that loads the broker's models before the tools, as a server does once its runtime
+# has opened (the tool list cache of the next start is written then).
+BROKER_MODELS_FIRST = """
+import json, sys
+import alpaca_vault.broker.models  # noqa: F401
+import anyio
+from mcp import Client
+from alpaca_vault.server.app import build_server
+from alpaca_vault.server.settings import Settings
+
+async def listed():
+    settings = Settings(data_dir=sys.argv[1], allow_secrets_in_arguments=False, encryption_keys="k" * 43)
+    async with Client(build_server(settings)) as client:
+        return (await client.list_tools()).tools
+
+tools = anyio.run(listed)
+print(json.dumps([json.loads(t.model_dump_json(by_alias=True, exclude_none=True)) for t in tools]))
+"""
+
+
+def test_the_tool_list_does_not_depend_on_which_modules_were_loaded_first(tmp_path: Path) -> None:
+    # typing caches `Literal[...] | None` by value set: a broker type listing the same choices in
+    # another order made the published enum follow whichever was imported first.
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", BROKER_MODELS_FIRST, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == json.loads(SNAPSHOT.read_text())

@@ -20,9 +20,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from alpaca_vault.db.engine import Database
+from alpaca_vault.db.inline import write_in_passing
 from alpaca_vault.db.models import ApiToken, utcnow
 from alpaca_vault.db.rls import TokenLookup, lookup_token, lookup_token_inline
 
@@ -35,6 +36,16 @@ DISPLAY_PREFIX_LENGTH = len(TOKEN_PREFIX) + 8
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_EXPIRY_DAYS = 3650
 _TOKEN_SHAPE = re.compile(r"avt_[A-Za-z0-9_-]{43}")
+# Last use, unless a newer one is on record (another replica, or this one in the same minute).
+_TOUCH = (
+    update(ApiToken)
+    .where(
+        ApiToken.id == bindparam("b_id"),
+        ApiToken.user_id == bindparam("b_user_id"),
+        or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < bindparam("b_cutoff")),
+    )
+    .values(last_used_at=bindparam("b_now"))
+)
 
 
 def generate_token() -> str:
@@ -133,20 +144,22 @@ class TokenAuthenticator:
         previous = self._touched.get(token_id)
         if previous is not None and previous > cutoff:
             return
-        self._touched[token_id] = now
+        self._touched[token_id] = now  # before the write: concurrent requests do not write it too
         try:
-            async with self._db.session(user_id) as session:
-                await session.execute(
-                    update(ApiToken)
-                    .where(
-                        ApiToken.id == token_id,
-                        ApiToken.user_id == user_id,
-                        or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < cutoff),
-                    )
-                    .values(last_used_at=now)
-                )
+            written = await write_in_passing(
+                self._db,
+                user_id,
+                _TOUCH,
+                {"b_id": token_id, "b_user_id": user_id, "b_cutoff": cutoff, "b_now": now},
+            )
         except Exception:  # bookkeeping only: never refuse a valid token over it
             logger.warning("Could not record last use of token %s", token_id, exc_info=True)
+            return
+        if not written:  # the vault file was busy: a later request records it
+            if previous is None:
+                del self._touched[token_id]
+            else:
+                self._touched[token_id] = previous
 
     async def _name(self, token_id: uuid.UUID, user_id: uuid.UUID) -> str:
         name = self._names.get(token_id)

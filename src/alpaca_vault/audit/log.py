@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from alpaca_vault.audit.chain import GENESIS_HASH, Actor, ChainKeys, clean_details, event_mac, mac_for
 from alpaca_vault.audit.errors import AuditUnavailable as AuditUnavailable
-from alpaca_vault.db.engine import SQLITE_BUSY_TIMEOUT_MS, Database, sqlite_path
+from alpaca_vault.db.engine import SQLITE_BUSY_TIMEOUT_MS, Database, sqlite_busy, sqlite_path
 from alpaca_vault.db.models import AUDIT_ACTIONS, SYSTEM_USER_ID, AuditEvent, User
 from alpaca_vault.db.rls import maintenance_session
 
@@ -104,11 +104,6 @@ class VerifyReport:
         return not self.problems
 
 
-def _busy(exc: sqlite3.OperationalError) -> bool:
-    """The file's lock is held by another writer (worth another try), not a file we cannot write."""
-    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
 def _advisory_key(user_id: uuid.UUID) -> int:
     return int.from_bytes(user_id.bytes[:8], "big", signed=True) ^ _ADVISORY_NAMESPACE
 
@@ -171,7 +166,7 @@ class _InlineSqliteAppender:
             except sqlite3.IntegrityError:
                 pass
             except sqlite3.OperationalError as exc:
-                if _busy(exc):
+                if sqlite_busy(exc):
                     return None  # another writer has the file: the caller tries again shortly
                 raise  # read-only, full, damaged: fail closed now
             else:
@@ -180,7 +175,7 @@ class _InlineSqliteAppender:
         try:
             connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            if _busy(exc):
+            if sqlite_busy(exc):
                 return None
             raise
         last = connection.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import sqlite3
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from sqlalchemy import CompoundSelect, Select, event, literal_column, make_url, text
+from sqlalchemy import CompoundSelect, Select, Update, event, make_url, text
 from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -24,7 +25,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.sql.elements import Label
+
+from alpaca_vault.db.checkpoint import WalCheckpointer
 
 if TYPE_CHECKING:
     from alpaca_vault.db.inline import InlineWriter
@@ -220,6 +222,11 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def sqlite_busy(exc: sqlite3.OperationalError) -> bool:
+    """The file's lock is held by another writer (worth another try), not a file we cannot write."""
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def _prepare_sqlite_file(path: Path) -> None:
     # The vault file holds only ciphertext, but nobody else needs to read it either.
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -275,16 +282,13 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
 ReadStatement = Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]
 # Enough for every module-level statement that uses the inline path, with room to spare.
 _MAX_COMPILED_READS = 64
-# Added to a read by Database.read_inline_versioned: the data_version of the read's own snapshot.
-_DATA_VERSION_COLUMN: Label[Any] = literal_column("(SELECT data_version FROM pragma_data_version())").label(
-    "data_version_"
-)
 
 
 class _CompiledRead:
-    """One SELECT compiled once for SQLite: its SQL, how to bind each parameter, how to load each column."""
+    """One SELECT compiled once for SQLite: its SQL, how to bind each parameter, how to load each column.
+    (Also an UPDATE for db/inline.py: no columns to load.)"""
 
-    def __init__(self, statement: ReadStatement, dialect: Dialect) -> None:
+    def __init__(self, statement: ReadStatement | Update, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         if any(bind.expanding for bind in compiled.binds.values()):
             raise ValueError("read_inline cannot run IN-list (expanding) parameters; use Database.connection")
@@ -302,7 +306,7 @@ class _CompiledRead:
         self.binders = [
             compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in self.names
         ]
-        columns = list(statement.selected_columns)
+        columns = list(statement.selected_columns) if not isinstance(statement, Update) else []
         self.loaders = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
         self.row: Any = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]  # row.name, like a Row
 
@@ -381,20 +385,14 @@ class _InlineReader:
     def __init__(self, path: Path, dialect: Dialect) -> None:
         self._dialect = dialect
         self._compiled: dict[ReadStatement, _CompiledRead] = {}
-        self.versioned: dict[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]] = {}
         self.writing = threading.local()  # .on: this thread is inside write_inline
         # An authorizer, not PRAGMA query_only: switching that pragma re-prepares every cached statement
         # (it tripled the next read's cost). It is asked once per statement, when sqlite3 prepares it.
-        # synchronous NORMAL as on every connection: write_inline commits here.
-        # The last statement sets up the pragma_data_version table (read_inline_versioned) before the
-        # authorizer is in place: SQLite asks to write sqlite_master the first time it does so.
+        # synchronous NORMAL as on every connection: write_inline commits here; and never a checkpoint
+        # inside those commits, on the event loop's thread (db/checkpoint.py does them).
         self.connections = ThreadConnections(
             path,
-            (
-                "PRAGMA busy_timeout = 0",
-                "PRAGMA synchronous = NORMAL",
-                "SELECT data_version FROM pragma_data_version()",
-            ),
+            ("PRAGMA busy_timeout = 0", "PRAGMA synchronous = NORMAL", "PRAGMA wal_autocheckpoint = 0"),
             self._authorize,
         )
 
@@ -431,6 +429,8 @@ class Database:
         path = sqlite_path(url) if self.is_sqlite else None
         self._inline = _InlineReader(path, engine.dialect) if path is not None else None
         self._sqlite_file = path
+        # The inline connections' commits, checkpointed off the event loop's thread (db/checkpoint.py).
+        self._checkpoints = WalCheckpointer(path) if path is not None else None
         self._writer: InlineWriter | None = None  # db/inline.py, made on first use
 
     @classmethod
@@ -553,33 +553,35 @@ class Database:
         writing = self._inline.writing
         writing.on = True  # the authorizer lets this thread's statements write until we leave
         try:
-            return work(connection)
+            result = work(connection)
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
         finally:
             writing.on = False
+        if result is not None and self._checkpoints is not None:
+            self._checkpoints.committed()  # (None: the work found the file busy and wrote nothing)
+        return result
 
     def read_inline_versioned(
         self, statement: Select[*tuple[Any, ...]], params: dict[str, Any]
     ) -> tuple[Sequence[Any], DataVersion | None] | None:
-        """:meth:`read_inline`, and the :meth:`data_version` of the snapshot the rows come from, read in
-        the same statement (one read instead of two; None when no row came back). Rows carry it as
-        ``data_version_``."""
+        """:meth:`read_inline`, and the :meth:`data_version` taken just before it on the same connection
+        (None when no row came back, or when it could not be read). A commit between the two makes the
+        version look older than the rows, never newer: reuse stays safe.
+
+        Why not one statement: a ``pragma_data_version()`` subquery in the SELECT cost about 70 us a
+        read, the PRAGMA on its own about 7."""
         if self._inline is None:
             return None
-        versioned = self._inline.versioned.get(statement)
-        if versioned is None:
-            if len(self._inline.versioned) >= _MAX_COMPILED_READS:
-                self._inline.versioned.clear()
-            versioned = self._inline.versioned[statement] = statement.add_columns(_DATA_VERSION_COLUMN)
-        rows = self.read_inline(versioned, params)
+        version = self.data_version()
+        rows = self.read_inline(statement, params)
         if rows is None:
             return None
         if not rows:
             return rows, None
-        return rows, (self._inline.connections.connection(), int(rows[0].data_version_))
+        return rows, version
 
     def data_version(self) -> DataVersion | None:
         """A token that stays equal while no other connection commits to the SQLite file (SQLite's
@@ -600,7 +602,8 @@ class Database:
         if self._writer is None and self._sqlite_file is not None:
             from alpaca_vault.db.inline import InlineWriter  # it builds on this module
 
-            self._writer = InlineWriter(self._sqlite_file, self.engine.dialect)
+            assert self._checkpoints is not None
+            self._writer = InlineWriter(self._sqlite_file, self.engine.dialect, self._checkpoints.committed)
         return self._writer
 
     async def dispose(self) -> None:
@@ -609,6 +612,8 @@ class Database:
             self._inline.close()
         if self._writer is not None:
             self._writer.close()
+        if self._checkpoints is not None:
+            await asyncio.to_thread(self._checkpoints.close)  # it may be in a pass: not on the loop
 
     def __repr__(self) -> str:
         return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

@@ -26,11 +26,11 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import CompoundSelect, Insert, Select
+from sqlalchemy import CompoundSelect, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 
-from alpaca_vault.db.engine import ThreadConnections, _CompiledRead
+from alpaca_vault.db.engine import ThreadConnections, _CompiledRead, sqlite_busy
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -58,6 +58,29 @@ async def write_transaction(
             pass
     async with db.connection(user_id) as connection:
         return await transaction(connection)
+
+
+async def write_in_passing(
+    db: Database, user_id: uuid.UUID | None, statement: Update, params: dict[str, Any]
+) -> bool:
+    """One bookkeeping UPDATE (a last-use time) that must never hold up the call it rides on: on an SQLite
+    file, inline and only if the write lock is free right now (False: skipped, nothing written; a later
+    call records it); on PostgreSQL, its own short transaction (True).
+
+    Why: through aiosqlite the UPDATE held the file's write lock across three trips through the event
+    loop; under 32 concurrent HTTP clients such writes queued behind each other for seconds, and the
+    audit appends of every other call waited behind them.
+    """
+    writer = db.inline_writer()
+    if writer is not None:
+        try:
+            writer.run(lambda connection: connection.execute(statement, params))
+        except InlineBusy:
+            return False
+        return True
+    async with db.connection(user_id) as connection:
+        await connection.execute(statement, params)
+    return True
 
 
 class InlineBusy(Exception):
@@ -120,6 +143,23 @@ class _CompiledInsert:
             connection.execute(self.sql, args)
 
 
+class _CompiledUpdate(_CompiledRead):
+    """An UPDATE with bind parameters: as a read (no rows back), plus the columns' ``onupdate`` defaults
+    (``updated_at``), filled in as SQLAlchemy fills them on the async path."""
+
+    def __init__(self, statement: Update, dialect: Dialect) -> None:
+        super().__init__(statement, dialect)
+        compiled = statement.compile(dialect=dialect)
+        self.onupdate = {c.key: c.onupdate for c in compiled.update_prefetch if c.onupdate is not None}
+
+    def run(self, connection: sqlite3.Connection, params: dict[str, Any]) -> list[Any]:
+        values = dict(params)
+        for key, default in self.onupdate.items():
+            if key not in values:
+                values[key] = default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
+        return super().run(connection, values)
+
+
 class InlineConnection:
     """What a transaction coroutine is given on the inline path (see the module docstring)."""
 
@@ -140,13 +180,22 @@ class InlineConnection:
 class InlineWriter:
     """Write transactions on one SQLite file, on the calling thread (one ``sqlite3`` connection per thread)."""
 
-    def __init__(self, path: Path, dialect: Dialect) -> None:
+    def __init__(self, path: Path, dialect: Dialect, committed: Callable[[], None] | None = None) -> None:
         self.dialect = dialect
         self._compiled: dict[Any, _CompiledRead | _CompiledInsert] = {}
-        # The engine's pragmas (foreign keys checked as on the async path), but never wait for the lock.
+        # The engine's pragmas (foreign keys checked as on the async path), but never wait for the lock,
+        # and never checkpoint inside a commit on this thread: ``committed`` is told instead
+        # (db/checkpoint.py).
         self.connections = ThreadConnections(
-            path, ("PRAGMA busy_timeout = 0", "PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL")
+            path,
+            (
+                "PRAGMA busy_timeout = 0",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA synchronous = NORMAL",
+                "PRAGMA wal_autocheckpoint = 0",
+            ),
         )
+        self._committed = committed
 
     def run(self, transaction: Callable[[InlineConnection], Coroutine[Any, Any, T]]) -> T:
         """Run ``transaction`` in one BEGIN IMMEDIATE ... COMMIT; raises InlineBusy when the file is busy.
@@ -155,8 +204,12 @@ class InlineWriter:
         connection = self.connections.connection()
         try:
             connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:  # locked or busy: nothing ran
-            raise InlineBusy from None
+        except sqlite3.OperationalError as exc:
+            if sqlite_busy(exc):  # another writer has the file: nothing ran
+                raise InlineBusy from None
+            raise DBAPIError.instance(
+                "BEGIN IMMEDIATE", None, exc, sqlite3.Error, hide_parameters=True
+            ) from None
         try:
             coroutine = transaction(InlineConnection(self, connection))
             try:
@@ -174,6 +227,8 @@ class InlineWriter:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
+        if self._committed is not None:
+            self._committed()  # (never raises: the transaction has committed)
         return result
 
     def execute(
@@ -202,6 +257,15 @@ class InlineWriter:
                 assert isinstance(insert, _CompiledInsert)
                 insert.run(connection, rows)
                 return InlineRows([])
+            if isinstance(statement, Update):
+                # A module-level UPDATE with bind parameters (bookkeeping such as a last-use time).
+                if getattr(statement, "_returning", ()):
+                    raise TypeError("the inline path returns no rows from an update (RETURNING)")
+                assert not isinstance(params, list)
+                update = self._compile(statement, lambda: _CompiledUpdate(statement, self.dialect))
+                assert isinstance(update, _CompiledUpdate)
+                update.run(connection, params or {})
+                return InlineRows([])
         except sqlite3.Error as exc:
             # The same exception classes the async path raises (IntegrityError, OperationalError, ...),
             # without the bound values (they may be names or sealed tokens).
@@ -209,7 +273,7 @@ class InlineWriter:
                 str(statement), None, exc, sqlite3.Error, hide_parameters=True
             ) from None
         raise TypeError(
-            f"the inline path runs SELECTs and plain inserts only, not {type(statement).__name__}"
+            f"the inline path runs SELECTs, plain inserts and updates only, not {type(statement).__name__}"
         )
 
     def _compile(

@@ -20,6 +20,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from alpaca_vault import __version__
 from alpaca_vault.guard.intents import Intent
+from alpaca_vault.server import collector
 from alpaca_vault.server.hints import runnable
 from alpaca_vault.server.logs import install_record_scrubber
 from alpaca_vault.server.middleware import build_middleware_stack
@@ -362,8 +363,11 @@ async def _open_quietly(runtime: ToolRuntime, *, after: asyncio.Event | None = N
     if after is not None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(after.wait(), WARM_UP_AT_THE_LATEST_SECONDS)
-    with contextlib.suppress(ToolError):
-        await runtime.ready()
+    try:
+        with contextlib.suppress(ToolError):
+            await runtime.ready()
+    finally:
+        collector.steady()  # the console script's start-up pace ends here (no-op elsewhere)
 
 
 def _import_runtime_modules() -> None:

@@ -13,6 +13,7 @@ import typer
 import typer.core
 
 from alpaca_vault import __version__
+from alpaca_vault.server import collector
 from alpaca_vault.server.commands import (
     audit,
     console,
@@ -91,7 +92,11 @@ app.add_typer(orders.app, name="orders")
 
 
 def main() -> None:
-    app()
+    collector.start()
+    try:
+        app()
+    finally:
+        collector.on_exit()
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from alpaca_vault.db import Credential, Database, User
 from alpaca_vault.db.engine import DataVersion
+from alpaca_vault.db.inline import write_in_passing
 from alpaca_vault.db.models import ENVIRONMENTS, utcnow
 from alpaca_vault.db.rls import lookup_user_id
 from alpaca_vault.vault.aead import AssociatedData
@@ -582,10 +583,11 @@ class CredentialService:
         del row
         now = utcnow()
         if info.last_used_at is None or now - info.last_used_at >= LAST_USED_RESOLUTION:
-            # A write only when the recorded time is stale: most opens stay read-only.
-            async with self._db.connection(user_id) as conn:
-                await conn.execute(_TOUCH_LAST_USED, {"b_id": info.id, "b_user_id": user_id, "b_now": now})
-            info = info.model_copy(update={"last_used_at": now})
+            # A write only when the recorded time is stale (most opens stay read-only), and on SQLite only
+            # when the file's write lock is free: the call never waits on its own bookkeeping.
+            params = {"b_id": info.id, "b_user_id": user_id, "b_now": now}
+            if await write_in_passing(self._db, user_id, _TOUCH_LAST_USED, params):
+                info = info.model_copy(update={"last_used_at": now})
         register_exposed(api_plain)
         register_exposed(secret_plain)
         opened = UnsealedCredential(info, SecretStr(api_plain), SecretStr(secret_plain))

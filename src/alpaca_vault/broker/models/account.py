@@ -103,7 +103,9 @@ class Activity(AlpacaModel):
     per_share_amount: Money | None = None
 
 
-DayTradeCheck = Literal["both", "entry", "exit"]
+# The tools' parameters list the same choices in this order: typing caches `Literal[...] | None` by its
+# set of values, so the first order imported would otherwise be the one every schema publishes.
+DayTradeCheck = Literal["entry", "exit", "both"]
 MarginMultiplier = Literal["1", "2", "4"]
 
 
