@@ -33,10 +33,8 @@ class WalCheckpointer:
         self._path = path
         self._every = every_commits
         self._commits = 0
-        self._wake = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._worker: _Worker | None = None
         # What the passes did (tests and benches read them): passes that copied frames back, and the last
         # pass's (busy, frames in the log, frames copied) as SQLite reports them.
         self.checkpoints = 0
@@ -52,58 +50,68 @@ class WalCheckpointer:
         self._commits = 0
         try:
             with self._lock:
-                if self._stopping:
-                    return
-                if self._thread is None:
-                    thread = threading.Thread(target=self._run, name="sqlite-wal-checkpoint", daemon=True)
-                    thread.start()
-                    self._thread = thread
-            self._wake.set()
+                if self._worker is None:
+                    self._worker = _Worker(self)
+                worker = self._worker
+            worker.wake.set()
         except (
             Exception
         ) as exc:  # no thread to be had (a limit, interpreter shutdown): SQLite at close does it
             logger.debug("WAL checkpoint thread not started: %s", exc)
 
+    def close(self) -> None:
+        """Stop the thread, after the pass it may be in (one checkpoint at most: tens of ms). A later commit
+        starts a new one: the database's connections reopen after ``Database.dispose`` too."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop.set()
+            worker.wake.set()
+            worker.thread.join(timeout=10)
+
+    def _pass(self, connection: sqlite3.Connection) -> None:
+        try:
+            busy, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:  # busy or gone: the next pass (or SQLite at close) catches up
+            logger.debug("WAL checkpoint skipped: %s", exc)
+            return
+        self.last_result = (busy, frames, copied)
+        if copied > 0:
+            self.checkpoints += 1
+
+
+class _Worker:
+    """One checkpoint thread with its own wake-up and stop signals (so a stopped one never runs on)."""
+
+    def __init__(self, owner: WalCheckpointer) -> None:
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self._owner = owner
+        self.thread = threading.Thread(target=self._run, name="sqlite-wal-checkpoint", daemon=True)
+        self.thread.start()
+
     def _run(self) -> None:
+        owner = self._owner
         try:
             connection = sqlite3.connect(
-                f"{self._path.resolve().as_uri()}?mode=rw",
+                f"{owner._path.resolve().as_uri()}?mode=rw",
                 uri=True,
                 isolation_level=None,
                 check_same_thread=False,
             )
         except sqlite3.Error as exc:
             logger.warning("WAL checkpoints cannot open the database file: %s", type(exc).__name__)
-            with self._lock:
-                self._thread = None  # the next checkpoint due tries again
+            with owner._lock:
+                if owner._worker is self:
+                    owner._worker = None  # the next checkpoint due tries again
             return
         try:
             connection.execute("PRAGMA busy_timeout = 1000")
             while True:
-                self._wake.wait()
-                self._wake.clear()
-                if self._stopping:
+                self.wake.wait()
+                self.wake.clear()
+                if self.stop.is_set():
                     return
-                try:
-                    busy, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    self.last_result = (busy, frames, copied)
-                    if copied > 0:
-                        self.checkpoints += 1
-                except sqlite3.Error as exc:  # busy or gone: the next pass (or SQLite at close) catches up
-                    logger.debug("WAL checkpoint skipped: %s", exc)
+                owner._pass(connection)
         finally:
             connection.close()
-
-    def close(self) -> None:
-        """Stop the thread (after the pass it may be in); a later commit starts a new one (the database's
-        connections reopen after ``Database.dispose`` too)."""
-        with self._lock:
-            self._stopping = True
-            thread = self._thread
-        self._wake.set()
-        if thread is not None:
-            thread.join(timeout=10)
-        with self._lock:
-            self._thread = None
-            self._stopping = False
-            self._wake.clear()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
 import sqlite3
@@ -349,8 +348,12 @@ class ThreadConnections:
                 isolation_level=None,
                 check_same_thread=False,
             )
-            for pragma in self._pragmas:
-                connection.execute(pragma)
+            try:
+                for pragma in self._pragmas:
+                    connection.execute(pragma)
+            except sqlite3.Error:  # e.g. busy: the file is held while another connection closes it
+                connection.close()
+                raise
             if self._authorizer is not None:
                 connection.set_authorizer(self._authorizer)
             with self._lock:
@@ -539,7 +542,8 @@ class Database:
 
     def write_inline(self, work: Callable[[sqlite3.Connection], T]) -> T | None:
         """Run ``work`` on the calling thread's inline connection (the one :meth:`read_inline` reads on)
-        with writes allowed; None when there is none (PostgreSQL, in-memory SQLite, no file).
+        with writes allowed; None when there is none (PostgreSQL, in-memory SQLite, no file), or when it
+        cannot be opened yet because another connection holds the file (busy: try again shortly).
 
         For the audit trail's per-call append (audit/log.py). Why the reader's connection: SQLite drops a
         connection's page cache whenever another connection has committed, so writes on a connection of
@@ -549,7 +553,12 @@ class Database:
         """
         if self._inline is None:
             return None
-        connection = self._inline.connections.connection()  # a file it cannot open raises: not "busy"
+        try:
+            connection = self._inline.connections.connection()
+        except sqlite3.OperationalError as exc:
+            if sqlite_busy(exc):  # held while opening (another connection closing the file): try again
+                return None
+            raise  # a file it cannot open: not "busy"
         writing = self._inline.writing
         writing.on = True  # the authorizer lets this thread's statements write until we leave
         try:
@@ -613,7 +622,7 @@ class Database:
         if self._writer is not None:
             self._writer.close()
         if self._checkpoints is not None:
-            await asyncio.to_thread(self._checkpoints.close)  # it may be in a pass: not on the loop
+            self._checkpoints.close()  # (it never waits for the thread's pass)
 
     def __repr__(self) -> str:
         return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"
