@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pty
@@ -38,6 +39,7 @@ from tests.fixtures.mcp_server import text_of
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_VAULT_")}
     env["ALPACA_VAULT_DATA_DIR"] = str(data_dir)
+    env["PYTHONFAULTHANDLER"] = "1"  # a process that hangs can be made to say where (Terminal.exit_code)
     env.update(extra)
     return env
 
@@ -81,6 +83,18 @@ class Terminal:
     def type(self, data: bytes) -> None:
         os.write(self.master, data)
 
+    def exit_code(self, timeout: float = 30) -> int:
+        """The process's exit code; if it has not ended by then, fail with where each of its threads was
+        (the tests start it with PYTHONFAULTHANDLER set: SIGABRT makes it print them on the terminal)."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+            threads = self.read_until(b"\x00", 2)
+            pytest.fail(f"still running {timeout} s after it was told to quit; its threads:\n{threads}")
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -106,7 +120,7 @@ def test_stdio_in_a_terminal_shows_a_banner_on_stderr_and_quits_cleanly(tmp_path
         shown = term.read_until(BANNER)
         assert "alpaca-vault: MCP over stdio as user 'local'; waiting for an MCP client on stdin." in shown
         term.type(key)
-        assert term.proc.wait(timeout=30) == 0
+        assert term.exit_code() == 0
         output = term.read_until(b"\x00", timeout=1)
         assert term.proc.stdout is not None
         stdout = term.proc.stdout.read()
@@ -139,7 +153,7 @@ def test_the_stdio_demo_prints_a_connection_that_works_as_printed(tmp_path: Path
         term.read_until(b"}}}", timeout=10)
         shown = term.seen.decode()
         term.type(b"\x03")
-        assert term.proc.wait(timeout=30) == 0
+        assert term.exit_code() == 0
     assert "curl" not in shown, "stdio has nothing to curl: only what works in this mode is printed"
     inspector = _lines_after(shown, "MCP Inspector")
     assert inspector.startswith("npx @modelcontextprotocol/inspector --cli ")
