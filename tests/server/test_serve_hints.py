@@ -52,10 +52,16 @@ def _take_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def _take_terminal_with_ctrl_c_ignored() -> None:
+    """As _take_terminal, in a child whose parent ignored SIGINT (the child inherits that through exec)."""
+    _take_terminal()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Terminal:
     """A child process with stdin and stderr on a pseudo-terminal (as in a shell) and stdout on a pipe."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], *, parent_ignores_ctrl_c: bool = False) -> None:
         self.master, slave = pty.openpty()
         self.proc = subprocess.Popen(
             args,
@@ -64,7 +70,7 @@ class Terminal:
             stderr=slave,
             env=env,
             start_new_session=True,
-            preexec_fn=_take_terminal,
+            preexec_fn=_take_terminal_with_ctrl_c_ignored if parent_ignores_ctrl_c else _take_terminal,
         )
         os.close(slave)
         self.seen = b""
@@ -103,8 +109,10 @@ class Terminal:
 
 
 @contextmanager
-def terminal(args: list[str], env: dict[str, str]) -> Iterator[Terminal]:
-    term = Terminal(args, env)
+def terminal(
+    args: list[str], env: dict[str, str], *, parent_ignores_ctrl_c: bool = False
+) -> Iterator[Terminal]:
+    term = Terminal(args, env, parent_ignores_ctrl_c=parent_ignores_ctrl_c)
     try:
         yield term
     finally:
@@ -126,6 +134,17 @@ def test_stdio_in_a_terminal_shows_a_banner_on_stderr_and_quits_cleanly(tmp_path
         stdout = term.proc.stdout.read()
     assert "Traceback" not in output and "KeyboardInterrupt" not in output
     assert stdout == b"", "nothing but JSON-RPC may reach stdout"
+
+
+def test_ctrl_c_quits_even_when_the_parent_ignored_it(tmp_path: Path) -> None:
+    # What made this file's Ctrl-C tests hang in CI: a pytest worker that ignores SIGINT passes that on to
+    # the server it starts, and ^C did nothing while the banner said "Ctrl-C to quit".
+    with terminal([str(CONSOLE_SCRIPT), "serve"], _env(tmp_path), parent_ignores_ctrl_c=True) as term:
+        term.read_until(BANNER)
+        term.type(b"\x03")
+        assert term.exit_code() == 0
+        output = term.read_until(b"\x00", timeout=1)
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
 
 
 def test_stdio_launched_by_a_client_prints_no_banner(tmp_path: Path) -> None:

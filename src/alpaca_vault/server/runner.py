@@ -130,6 +130,8 @@ def run_server(
     from alpaca_vault.server.hardening import harden_process
 
     harden_process()  # before any key is loaded: no core dumps, not dumpable (issue #10, point 11)
+    if transport == "stdio" and sys.stdin.isatty():
+        ctrl_c_quits()  # the banner says so
     with contextlib.ExitStack() as stack:
         sock = None if transport == "stdio" else bind_http_port(host, port)  # a busy port fails first
         if sock is not None:
@@ -143,6 +145,17 @@ def run_server(
             assert sock is not None
             token = anyio.run(create_demo_token, settings) if simulate else None
             anyio.run(_run_http, settings, host, sock, stateless, token)
+
+
+def ctrl_c_quits() -> None:
+    """Make Ctrl-C quit, as a person at a terminal is told, even when this process inherited SIGINT ignored:
+    a parent that ignores it (a shell's background job, a test runner's worker) passes that on through
+    exec, and then neither Python nor asyncio installs a handler, so ^C did nothing at all. (The HTTP
+    server needs none of this: uvicorn installs its own handlers.)"""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def bind_http_port(host: str, port: int) -> Any:

@@ -65,7 +65,7 @@ def serve(
             settings, transport=transport.value, host=host, port=port, simulate=simulate, stateless=stateless
         )
     except KeyboardInterrupt:
-        _leave_after_ctrl_c()
+        pass
     except Exception as exc:  # start-up failure: say what, never a traceback with locals
         from alpaca_vault.server.runner import StartupError
 
@@ -74,20 +74,3 @@ def serve(
             raise typer.Exit(1) from None
         raise
     sys.exit(0)
-
-
-def _leave_after_ctrl_c() -> None:
-    """Exit 0 now, without waiting for threads. The server closed what it had opened on its way out; but a
-    Ctrl-C that lands while the vault is being opened (its first start migrates it) can leave a database
-    connection whose worker thread (aiosqlite's, not a daemon) waits for work for ever, and the
-    interpreter would wait for that thread at exit: the process never ended. Nothing is left to write
-    (SQLite commits are durable as they are made), so flush what was said and leave."""
-    import contextlib
-    import logging
-    import os
-
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(0)
