@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,3 +139,44 @@ async def site_on(deployment: Any, mcp_url: str, settings: Settings) -> AsyncIte
             frozenset(tokens),
             users,
         )
+
+
+def shared_server_fixtures(name: str) -> tuple[Any, Any, Any, Any]:
+    """A module's fixtures (assign them to ``deployment_urls, deployment, server, fresh_site``): one
+    database and one HTTP server per backend for the module, and per test a site with two fresh users
+    (see ``site_on``), so no test sees another's credentials, links, tokens, sessions or events."""
+    import pytest
+
+    from tests.multiuser.conftest import opened_deployment, shared_deployment_urls
+
+    @pytest.fixture(scope="module", params=["sqlite", "postgres"])
+    def deployment_urls(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> tuple[str, str, str]:
+        return shared_deployment_urls(request, tmp_path_factory.mktemp(name))
+
+    @pytest.fixture(scope="module")
+    async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Any]:
+        async with opened_deployment(deployment_urls) as opened:
+            yield opened
+
+    @pytest.fixture(scope="module")
+    def server(
+        deployment: Any, tmp_path_factory: pytest.TempPathFactory, simulator: Any
+    ) -> Iterator[tuple[str, Settings]]:
+        settings = http_settings(
+            tmp_path_factory.mktemp("data"),
+            deployment.server_url,
+            simulator.base_url,
+            allow_secrets_in_arguments=False,
+        )
+        with serve_http_in_thread(settings) as mcp_url:
+            yield mcp_url, settings
+
+    @pytest.fixture
+    def fresh_site(deployment: Any, server: tuple[str, Settings]) -> AbstractAsyncContextManager[Site]:
+        """``async with fresh_site as site``: the module's server, two users of this test's own, and
+        their agents' clients kept open for the test (entered and left in the test's own task)."""
+        return site_on(deployment, *server)
+
+    return deployment_urls, deployment, server, fresh_site

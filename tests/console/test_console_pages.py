@@ -7,58 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from alpaca_vault.server.runner import serve_http_in_thread
-from alpaca_vault.server.settings import Settings
 from tests.cli.conftest import Cli
 from tests.console.helpers import assert_security_headers, csrf_of
-from tests.console.site import Site, path_of, running_site, site_on
-from tests.multiuser.conftest import Deployment, opened_deployment, shared_deployment_urls
-from tests.multiuser.harness import http_settings
+from tests.console.site import path_of, running_site, shared_server_fixtures
 
 pytestmark = pytest.mark.timeout(120)
 
 
-# One database and one server per backend for the module; each test opens a site with two fresh
-# users (the site's "alice" and "bob" are new names every time), so no test sees another's
-# credentials, tokens, sessions or audit events.
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def deployment_urls(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[str, str, str]:
-    return shared_deployment_urls(request, tmp_path_factory.mktemp("console-pages"))
-
-
-@pytest.fixture(scope="module")
-async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Deployment]:
-    async with opened_deployment(deployment_urls) as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
-def server(
-    deployment: Deployment, tmp_path_factory: pytest.TempPathFactory, simulator: Any
-) -> Iterator[tuple[str, Settings]]:
-    settings = http_settings(
-        tmp_path_factory.mktemp("data"),
-        deployment.server_url,
-        simulator.base_url,
-        allow_secrets_in_arguments=False,
-    )
-    with serve_http_in_thread(settings) as mcp_url:
-        yield mcp_url, settings
-
-
-@pytest.fixture
-def fresh_site(deployment: Deployment, server: tuple[str, Settings]) -> AbstractAsyncContextManager[Site]:
-    """``async with fresh_site as site``: the module's server, two users of this test's own."""
-    return site_on(deployment, *server)
+deployment_urls, deployment, server, fresh_site = shared_server_fixtures("console-pages")
 
 
 async def _credential_id(site: Any, user: str, name: str) -> str:

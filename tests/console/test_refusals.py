@@ -6,8 +6,6 @@ real simulator; requests as a browser would send them, then one thing changed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -15,52 +13,15 @@ import pytest
 from sqlalchemy import text
 
 from alpaca_vault.db.rls import maintenance_session
-from alpaca_vault.server.runner import serve_http_in_thread
-from alpaca_vault.server.settings import Settings
 from tests.console.helpers import assert_security_headers, csrf_of
-from tests.console.site import Site, path_of, site_on
+from tests.console.site import path_of, shared_server_fixtures
 from tests.fixtures.mcp_server import text_of
-from tests.multiuser.conftest import Deployment, opened_deployment, shared_deployment_urls
-from tests.multiuser.harness import http_settings
 from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
 
 pytestmark = pytest.mark.timeout(120)
 
 
-# One database and one server per backend for the module; each test opens a site with two fresh
-# users (the site's "alice" and "bob" are new names every time), so no test sees another's links or keys.
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def deployment_urls(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[str, str, str]:
-    return shared_deployment_urls(request, tmp_path_factory.mktemp("refusals"))
-
-
-@pytest.fixture(scope="module")
-async def deployment(deployment_urls: tuple[str, str, str]) -> AsyncIterator[Deployment]:
-    async with opened_deployment(deployment_urls) as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
-def server(
-    deployment: Deployment, tmp_path_factory: pytest.TempPathFactory, simulator: Any
-) -> Iterator[tuple[str, Settings]]:
-    settings = http_settings(
-        tmp_path_factory.mktemp("data"),
-        deployment.server_url,
-        simulator.base_url,
-        allow_secrets_in_arguments=False,
-    )
-    with serve_http_in_thread(settings) as mcp_url:
-        yield mcp_url, settings
-
-
-@pytest.fixture
-def fresh_site(deployment: Deployment, server: tuple[str, Settings]) -> AbstractAsyncContextManager[Site]:
-    """``async with fresh_site as site``: the module's server, two users of this test's own, and
-    their agents' clients kept open for the test (entered and left in the test's own task)."""
-    return site_on(deployment, *server)
+deployment_urls, deployment, server, fresh_site = shared_server_fixtures("refusals")
 
 
 async def _credential_names(site: Any, user: str) -> list[str]:
