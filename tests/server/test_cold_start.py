@@ -105,6 +105,25 @@ async def test_a_deferred_server_lists_from_the_last_start_and_registers_before_
     assert registered == 0  # ... answered before a single tool was built; the call above still worked
 
 
+async def test_a_client_that_leaves_after_the_listing_is_not_made_to_wait_for_the_build(tmp_path: Path) -> None:
+    """The build after a cached listing (about a second of CPU) stops when the session ends, instead of
+    running on while the process exits: every short-lived client (a probe, a test) paid for it."""
+    settings = load_settings(data_dir=tmp_path)
+    await _listing(settings, defer=True, call=False)  # stores the listing
+    server = build_server(settings, defer_tools=True)
+    async with Client(server) as client:
+        assert len((await client.list_tools()).tools) > 40  # from the file; the build is due in 50 ms
+    await anyio.sleep(0.5)  # the process lives on a while after its client has gone (gc, the runtime)
+    assert server._tool_manager.list_tools() == []  # nothing was built for the client that left
+    # A new session on the same server lists and builds as before.
+    async with Client(server) as client:
+        listed = await client.list_tools()
+        with anyio.fail_after(30):
+            while not server._tool_manager.list_tools():
+                await anyio.sleep(0.02)
+    assert len(server._tool_manager.list_tools()) == len(listed.tools)
+
+
 async def test_a_call_before_any_listing_registers_the_tools_first(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
     async with Client(build_server(settings, defer_tools=True)) as client:

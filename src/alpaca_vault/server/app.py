@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import importlib
+import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -103,7 +105,11 @@ def build_server(
             pages=hub,
             warm_up_after=first_listing.start(),
         ) as runtime:
-            yield runtime
+            try:
+                yield runtime
+            finally:
+                if deferred is not None:
+                    await deferred.aclose()  # the client has gone: no build for nobody
 
     # Before the SDK configures logging: every log record is scrubbed as it is created.
     install_record_scrubber()
@@ -131,7 +137,13 @@ def build_server(
             _hide_key_arguments(server)
         return table
 
-    deferred = DeferredTools(server, settings, register) if defer_tools else None
+    def register_in_steps() -> Iterator[None]:
+        from alpaca_vault.tools.registry import build_in_steps
+
+        yield
+        yield from build_in_steps()
+
+    deferred = DeferredTools(server, settings, register, register_in_steps) if defer_tools else None
     tools = deferred.table if deferred is not None else register()
     # Inside the SDK's own middleware, as the constructor's ``middleware`` would be; declared in one place.
     server.middleware.extend(build_middleware_stack(tools))
@@ -235,11 +247,12 @@ async def open_runtime(
     set (the first tools/list is answered) or after ``WARM_UP_AT_THE_LATEST_SECONDS``.
     """
     opened: list[Any] = []  # what to close on exit: the database and the broker client of the open runtime
+    closing = threading.Event()  # the import thread stops at its next module: an exit need not wait for it
     hooks = hooks if hooks is not None else GateHooks()
 
     async def open_parts() -> RuntimeParts:
         # Imported here: `alpaca-vault --help`, the CLI commands and tools/list should not pay for them.
-        await asyncio.to_thread(_import_runtime_modules)
+        await asyncio.to_thread(_import_runtime_modules, closing)
         from alpaca_vault.broker.client import AlpacaClient
         from alpaca_vault.db.migrate import ensure_schema
         from alpaca_vault.server.hardening import may_create_key_file
@@ -321,6 +334,7 @@ async def open_runtime(
     try:
         yield runtime
     finally:
+        closing.set()
         warm_up.cancel()
         with contextlib.suppress(BaseException):
             await warm_up
@@ -370,11 +384,25 @@ async def _open_quietly(runtime: ToolRuntime, *, after: asyncio.Event | None = N
         collector.steady()  # the console script's start-up pace ends here (no-op elsewhere)
 
 
-def _import_runtime_modules() -> None:
-    import alpaca_vault.audit.chain
-    import alpaca_vault.broker.client
-    import alpaca_vault.db.migrate
-    import alpaca_vault.vault.credentials  # noqa: F401
+# What opening the runtime imports, heaviest first, in steps of at most about a quarter second of CPU: a
+# thread cannot be cancelled, and the interpreter waits for it before it exits.
+RUNTIME_MODULES = (
+    "sqlalchemy",
+    "sqlalchemy.orm",
+    "alpaca_vault.db.engine",
+    "alpaca_vault.db.models",
+    "alpaca_vault.db.migrate",
+    "alpaca_vault.vault.credentials",
+    "alpaca_vault.broker.client",
+    "alpaca_vault.audit.chain",
+)
+
+
+def _import_runtime_modules(closing: threading.Event) -> None:
+    for name in RUNTIME_MODULES:
+        if closing.is_set():  # the server is exiting; a later opening (there is none) would import the rest
+            return
+        importlib.import_module(name)
 
 
 def shared_request_budget(database: Database, settings: Settings) -> SharedRequestBudget | None:

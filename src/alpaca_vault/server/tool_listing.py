@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,9 +68,19 @@ def fingerprint(settings: Settings) -> str:
 class DeferredTools:
     """A server's tools, registered on first need; until then tools/list comes from the cache file."""
 
-    def __init__(self, server: MCPServer[Any], settings: Settings, register: Callable[[], ToolTable]) -> None:
+    def __init__(
+        self,
+        server: MCPServer[Any],
+        settings: Settings,
+        register: Callable[[], ToolTable],
+        prepare: Callable[[], Iterator[None]] | None = None,
+    ) -> None:
         self._server = server
         self._register = register
+        # The build's work in steps (imports, one row at a time), so the build after a listing can stop
+        # between two of them when the client leaves: its exit does not wait for a build nobody will use.
+        self._prepare = prepare
+        self._scheduled: asyncio.TimerHandle | None = None
         self._path = settings.data_dir / CACHE_FILE
         self._fingerprint = fingerprint(settings)
         self._registered = False
@@ -100,7 +110,7 @@ class DeferredTools:
             if not self._registered and (cached := self._load()) is not None:
                 self._served = cached
                 # Build once this answer is on its way (a call arriving first builds at once instead).
-                asyncio.get_running_loop().call_later(0.05, self._build_in_background)
+                self._scheduled = asyncio.get_running_loop().call_later(0.05, self._build_in_background)
                 return ListToolsResult(tools=[MCPTool.model_validate(tool) for tool in cached])
             await self.ensure()
             return await list_tools(ctx, params)
@@ -115,6 +125,20 @@ class DeferredTools:
         # First in the stack: the argument guard and the secret scope read the table it fills.
         self._server.middleware.insert(0, register_before_a_call)
 
+    async def aclose(self) -> None:
+        """The session is over (the client closed stdin): stop the build after the listing, if any.
+
+        A client that has gone gets nothing from it, and its exit (or a test's) would wait for all of it:
+        the tool modules' import and some fifty schemas, about a second of CPU. The listing file stays as it
+        was; the next server that builds checks and rewrites it.
+        """
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+        for task in list(self._background):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
     def _build_in_background(self) -> None:
         task = asyncio.ensure_future(self._build_quietly())
         self._background.add(task)  # the loop keeps only a weak reference to a task
@@ -122,6 +146,8 @@ class DeferredTools:
 
     async def _build_quietly(self) -> None:
         try:
+            for _step in self._prepare() if self._prepare is not None else ():
+                await asyncio.sleep(0)  # where aclose() (or a tools/call's own ensure) gets its turn
             await self.ensure()
         except Exception:  # the next tools/call tries again and reports it; the server keeps serving
             logger.exception("registering the tools after the first listing failed")
