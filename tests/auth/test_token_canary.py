@@ -1,11 +1,13 @@
 """The token canary: a created token is printed once and then never seen again.
 
-The real CLI and the real `alpaca-vault serve --transport http` run as
-subprocesses at DEBUG. The token is created, used for tool calls, presented
-in refused variants, listed and revoked; then every byte anyone could see is
-searched for it: the server's stderr, every CLI output, every tool result,
-and the SQLite file with its WAL. Only the creating command's stdout may hold
-it, exactly once.
+The real `alpaca-vault serve --transport http` and the command that creates the
+token run as subprocesses at DEBUG; the other commands run the real typer app
+in this process, as tests/cli does (what a command prints and logs is captured
+the same way, without a second of imports per command). The token is created,
+used for tool calls, presented in refused variants, listed and revoked; then
+every byte anyone could see is searched for it: the server's stderr, every CLI
+output, every tool result, and the SQLite file with its WAL. Only the creating
+command's stdout may hold it, exactly once.
 
 Attack stopped: a bearer token leaking into logs (any level), listings, tool
 results or the database, where it would outlive its one showing.
@@ -27,6 +29,7 @@ import pytest
 
 from alpaca_vault.accounts import DISPLAY_PREFIX_LENGTH
 from alpaca_vault.vault.keyring import generate_key
+from tests.cli.conftest import Cli
 from tests.fixtures.mcp_server import text_of
 from tests.multiuser.harness import connect
 
@@ -61,6 +64,12 @@ def env(tmp_path: Path, simulator: Any) -> dict[str, str]:
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """A command of the real CLI, in this process (stdout, stderr and its DEBUG log captured)."""
+    settings = {k: v for k, v in env.items() if k.startswith("ALPACA_VAULT_")}
+    return Cli(Path(env["ALPACA_VAULT_DATA_DIR"]), None, env=settings)(*args)
+
+
+def cli_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -101,7 +110,7 @@ async def test_a_token_is_shown_once_and_never_again(
 
     added = cli(env, "users", "add", "alice")
     assert added.returncode == 0, added.stderr
-    created = cli(env, "tokens", "create", "--user", "alice", "--name", "canary", "--expires-in", "7")
+    created = cli_process(env, "tokens", "create", "--user", "alice", "--name", "canary", "--expires-in", "7")
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()
     assert token.startswith("avt_") and len(token) == 47
