@@ -105,7 +105,9 @@ async def test_a_deferred_server_lists_from_the_last_start_and_registers_before_
     assert registered == 0  # ... answered before a single tool was built; the call above still worked
 
 
-async def test_a_client_that_leaves_after_the_listing_is_not_made_to_wait_for_the_build(tmp_path: Path) -> None:
+async def test_a_client_that_leaves_after_the_listing_is_not_made_to_wait_for_the_build(
+    tmp_path: Path,
+) -> None:
     """The build after a cached listing (about a second of CPU) stops when the session ends, instead of
     running on while the process exits: every short-lived client (a probe, a test) paid for it."""
     settings = load_settings(data_dir=tmp_path)
