@@ -1,4 +1,8 @@
-"""`alpaca-vault serve` as a real subprocess over stdio, as Claude Desktop runs it."""
+"""`alpaca-vault serve` as a real subprocess over stdio, as Claude Desktop runs it.
+
+The SDK's Client over stdio (a first start on an empty vault, then issue #15's round trips) is in
+test_stdio_round_trips.py: one process for both.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client, StdioServerParameters
 
 from alpaca_vault.vault.keyring import generate_key
 from tests.fixtures.databases import migrated_sqlite_file
@@ -34,25 +37,6 @@ def server_env(data_dir: Path, simulator_url: str, **extra: str) -> dict[str, st
 
 
 SERVE = [sys.executable, "-m", "alpaca_vault.server.cli", "serve"]
-
-
-async def test_sdk_client_over_stdio(tmp_path: Path, simulator: Any, sim_account: Any) -> None:
-    params = StdioServerParameters(
-        command=SERVE[0], args=SERVE[1:], env=server_env(tmp_path, simulator.base_url)
-    )
-    async with Client(params) as client:
-        assert client.server_info is not None and client.server_info.name == "alpaca-vault"
-        assert client.instructions and "list_credentials" in client.instructions
-        tools = await client.list_tools()
-        assert len(tools.tools) == 46
-        stored = await client.call_tool(
-            "store_credential",
-            {"name": "desk", "api_key": sim_account.api_key, "secret_key": sim_account.secret_key},
-        )
-        assert not stored.is_error
-        account = await client.call_tool("alpaca_get_account", {"credential": "desk"})
-        assert not account.is_error
-        assert account.structured_content["account"]["account_number"] == sim_account.account_number
 
 
 def _rpc(request_id: int | None, method: str, params: dict[str, Any] | None = None) -> str:
@@ -80,7 +64,7 @@ def test_raw_stdio_stream_is_pure_json_rpc_and_never_carries_a_secret(tmp_path: 
         ("alpaca_get_account", {"credential": "missing"}),
         ("validate_credential", {"credential": "c"}),
     ]
-    # A vault file already at head (the first start's upgrade is test_sdk_client_over_stdio's).
+    # A vault file already at head (the first start's upgrade: test_stdio_round_trips.py).
     migrated_sqlite_file(tmp_path / "vault.db")
     server_environment = server_env(tmp_path, simulator.base_url)
     process = subprocess.Popen(

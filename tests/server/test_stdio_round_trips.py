@@ -1,5 +1,7 @@
-"""Issue #15's round trips as Claude Desktop runs them: `alpaca-vault serve` as a subprocess over stdio,
-the SDK's Client, the simulator under uvicorn on loopback.
+"""`alpaca-vault serve` as Claude Desktop runs it: a subprocess over stdio, the SDK's Client, the simulator
+under uvicorn on loopback. A first start on an empty vault (the server upgrades it), then issue #15's
+round trips in the same process (a server process costs seconds of CPU; what each step asserts does not
+depend on another process).
 
 Crypto: a notional buy, the fractional position, a gtc limit sell resting on the book.
 Options: a contract found through the chain, a single-leg buy, the position, a two-leg spread opened and
@@ -109,18 +111,25 @@ async def _options_round_trip(client: Client) -> None:
 
 
 @pytest.mark.timeout(120)
-async def test_crypto_and_options_round_trips_over_stdio(
+async def test_sdk_client_over_stdio_then_crypto_and_options_round_trips(
     tmp_path: Path, simulator: Any, sim_account: Any
 ) -> None:
     params = StdioServerParameters(
         command=SERVE[0], args=SERVE[1:], env=server_env(tmp_path, simulator.base_url)
     )
     async with Client(params) as client:
-        ok(
-            await client.call_tool(
-                "store_credential",
-                {"name": "desk", "api_key": sim_account.api_key, "secret_key": sim_account.secret_key},
-            )
+        assert client.server_info is not None and client.server_info.name == "alpaca-vault"
+        assert client.instructions and "list_credentials" in client.instructions
+        tools = await client.list_tools()
+        assert len(tools.tools) == 46
+        stored = await client.call_tool(
+            "store_credential",
+            {"name": "desk", "api_key": sim_account.api_key, "secret_key": sim_account.secret_key},
         )
+        assert not stored.is_error
+        account = await client.call_tool("alpaca_get_account", {"credential": "desk"})
+        assert not account.is_error
+        assert account.structured_content["account"]["account_number"] == sim_account.account_number
+
         await _crypto_round_trip(client)
         await _options_round_trip(client)
