@@ -50,13 +50,23 @@ events = st.fixed_dictionaries(
 SIGNER = EventSigner(KEY)
 
 
+def _parts(event: dict) -> tuple:
+    return tuple(event[k] for k in ("actor", "action", "credential_id", "credential_name", "tool", "kid"))
+
+
+def _sign(signer: EventSigner, event: dict) -> str:
+    at_text = canonical_time(event["at"])
+    return signer.sign(
+        event["user_id"], event["seq"], at_text, _parts(event), event["details"], event["prev_hash"]
+    )
+
+
 @settings(max_examples=300, deadline=None)
 @given(event=events, repeats=st.integers(min_value=1, max_value=3))
 def test_the_signer_signs_what_event_mac_signs_cached_or_not(event: dict, repeats: int) -> None:
     expected = event_mac(KEY, **event)
-    fields = {k: v for k, v in event.items() if k != "at"}
     for _ in range(repeats):  # the second time from the signer's cached parts
-        assert SIGNER.sign(at_text=canonical_time(event["at"]), **fields) == expected
+        assert _sign(SIGNER, event) == expected
 
 
 def test_a_cached_middle_is_never_used_for_another_event() -> None:
@@ -89,8 +99,7 @@ def test_a_cached_middle_is_never_used_for_another_event() -> None:
     ]
     for change in changes:
         event = {**base, **change}
-        fields = {k: v for k, v in event.items() if k != "at"}
-        assert signer.sign(at_text=canonical_time(event["at"]), **fields) == event_mac(KEY, **event), change
+        assert _sign(signer, event) == event_mac(KEY, **event), change
 
 
 def _sqlalchemy_params(row: dict) -> tuple:
@@ -112,17 +121,7 @@ def _sqlalchemy_params(row: dict) -> tuple:
 @settings(max_examples=200, deadline=None)
 @given(event=events, microsecond=st.sampled_from([0, 1, 999_999, None]))
 def test_the_hand_bound_sqlite_row_is_sqlalchemys(event: dict, microsecond: int | None) -> None:
-    pending = _PendingEvent(
-        SIGNER,
-        event["kid"],
-        event["user_id"],
-        event["action"],
-        event["actor"],
-        event["credential_id"],
-        event["credential_name"],
-        event["tool"],
-        event["details"],
-    )
+    pending = _PendingEvent(SIGNER, event["user_id"], _parts(event), event["details"])
     row = pending.row((event["seq"], event["prev_hash"]))
     if microsecond is not None:  # a whole second: SQLAlchemy still writes .000000
         row["at"] = row["at"].replace(microsecond=microsecond)

@@ -182,6 +182,8 @@ def mac_for(key: bytes) -> hmac.HMAC:
 
 # The repeated parts of the messages a process signs: bounded, since user and credential ids are open-ended.
 _MAX_CACHED_PARTS = 4096
+# actor, action, credential id and name, tool, kid: the fields between an event's time and its details.
+MiddleParts = tuple[str, str, uuid.UUID | None, str | None, str | None, str]
 
 
 class EventSigner:
@@ -197,7 +199,7 @@ class EventSigner:
     def __init__(self, key: bytes) -> None:
         self._mac = mac_for(key)
         self._heads: dict[uuid.UUID, bytes] = {}
-        self._middles: dict[tuple[str, str, uuid.UUID | None, str | None, str | None, str], bytes] = {}
+        self._middles: dict[MiddleParts, bytes] = {}
 
     def _head(self, user_id: uuid.UUID) -> bytes:
         head = self._heads.get(user_id)
@@ -210,58 +212,35 @@ class EventSigner:
             )
         return head
 
-    def _middle(
-        self,
-        actor: str,
-        action: str,
-        credential_id: uuid.UUID | None,
-        credential_name: str | None,
-        tool: str | None,
-        details: Mapping[str, Any],
-        kid: str,
-    ) -> bytes:
+    def _middle(self, parts: MiddleParts, details: Mapping[str, Any]) -> bytes:
         if details:  # varies from event to event: encoded every time
-            return self._encode_middle(actor, action, credential_id, credential_name, tool, details, kid)
-        key = (actor, action, credential_id, credential_name, tool, kid)
-        middle = self._middles.get(key)
+            return self._encode_middle(parts, details)
+        middle = self._middles.get(parts)
         if middle is None:
             if len(self._middles) >= _MAX_CACHED_PARTS:
                 self._middles.clear()
-            middle = self._middles[key] = self._encode_middle(
-                actor, action, credential_id, credential_name, tool, details, kid
-            )
+            middle = self._middles[parts] = self._encode_middle(parts, details)
         return middle
 
     @staticmethod
-    def _encode_middle(
-        actor: str,
-        action: str,
-        credential_id: uuid.UUID | None,
-        credential_name: str | None,
-        tool: str | None,
-        details: Mapping[str, Any],
-        kid: str,
-    ) -> bytes:
-        items = [actor, action, None if credential_id is None else str(credential_id), credential_name, tool]
+    def _encode_middle(parts: MiddleParts, details: Mapping[str, Any]) -> bytes:
+        actor, action, credential_id, credential_name, tool, kid = parts
+        credential = None if credential_id is None else str(credential_id)
+        items = [actor, action, credential, credential_name, tool, dict(details), kid]
         # ',"<actor>",...,"<kid>",' : the separators on both sides included.
-        return b"," + _CANONICAL_JSON.encode([*items, dict(details), kid])[1:-1].encode("utf-8") + b","
+        return b"," + _CANONICAL_JSON.encode(items)[1:-1].encode("utf-8") + b","
 
     def sign(
         self,
-        *,
         user_id: uuid.UUID,
         seq: int,
         at_text: str,
-        actor: str,
-        action: str,
-        credential_id: uuid.UUID | None,
-        credential_name: str | None,
-        tool: str | None,
+        parts: MiddleParts,
         details: Mapping[str, Any],
-        kid: str,
         prev_hash: str,
     ) -> str:
-        """The event's hash; ``at_text`` is ``canonical_time(at)`` (the caller has it already).
+        """The event's hash, as ``event_mac`` gives it; ``at_text`` is ``canonical_time(at)`` (the caller
+        has it already), ``parts`` the fields from actor to kid but the details (``MiddleParts``).
 
         ``at_text`` and ``prev_hash`` are ISO time and hex: JSON strings as they are, nothing to escape."""
         mac = self._mac.copy()
@@ -273,7 +252,7 @@ class EventSigner:
                     b',"',
                     at_text.encode(),
                     b'"',
-                    self._middle(actor, action, credential_id, credential_name, tool, details, kid),
+                    self._middle(parts, details),
                     b'"',
                     prev_hash.encode(),
                     b'"]',

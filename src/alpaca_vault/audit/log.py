@@ -36,6 +36,7 @@ from alpaca_vault.audit.chain import (
     Actor,
     ChainKeys,
     EventSigner,
+    MiddleParts,
     canonical_time,
     clean_details,
     event_mac,
@@ -150,69 +151,32 @@ class _PendingEvent:
     holds these forms to SQLAlchemy's own.
     """
 
-    __slots__ = (
-        "action",
-        "actor",
-        "at_text",
-        "credential_id",
-        "credential_name",
-        "details",
-        "kid",
-        "signer",
-        "tool",
-        "user_id",
-    )
+    __slots__ = ("at_text", "details", "parts", "signer", "user_id")
 
     def __init__(
-        self,
-        signer: EventSigner,
-        kid: str,
-        user_id: uuid.UUID,
-        action: str,
-        actor: str,
-        credential_id: uuid.UUID | None,
-        credential_name: str | None,
-        tool: str | None,
-        details: dict[str, Any],
+        self, signer: EventSigner, user_id: uuid.UUID, parts: MiddleParts, details: dict[str, Any]
     ) -> None:
-        self.signer, self.kid, self.user_id, self.action, self.actor = signer, kid, user_id, action, actor
-        self.credential_id, self.credential_name, self.tool, self.details = (
-            credential_id,
-            credential_name,
-            tool,
-            details,
-        )
+        self.signer, self.user_id, self.parts, self.details = signer, user_id, parts, details
         self.at_text = ""  # the last row's time as signed (canonical_time)
 
     def row(self, last: tuple[int, str] | None) -> dict[str, Any]:
         seq, prev_hash = (1, GENESIS_HASH) if last is None else (last[0] + 1, last[1])
         at = datetime.now(UTC)
         self.at_text = canonical_time(at)
-        digest = self.signer.sign(
-            user_id=self.user_id,
-            seq=seq,
-            at_text=self.at_text,
-            actor=self.actor,
-            action=self.action,
-            credential_id=self.credential_id,
-            credential_name=self.credential_name,
-            tool=self.tool,
-            details=self.details,
-            kid=self.kid,
-            prev_hash=prev_hash,
-        )
+        digest = self.signer.sign(self.user_id, seq, self.at_text, self.parts, self.details, prev_hash)
+        actor, action, credential_id, credential_name, tool, kid = self.parts
         return {
             "id": uuid.uuid4(),
             "user_id": self.user_id,
             "seq": seq,
             "at": at,
-            "actor": self.actor,
-            "action": self.action,
-            "credential_id": self.credential_id,
-            "credential_name": self.credential_name,
-            "tool": self.tool,
+            "actor": actor,
+            "action": action,
+            "credential_id": credential_id,
+            "credential_name": credential_name,
+            "tool": tool,
             "details": self.details,
-            "kid": self.kid,
+            "kid": kid,
             "prev_hash": prev_hash,
             "hash": digest,
         }
@@ -337,9 +301,8 @@ class AuditLog:
         signer = self._signers.get(kid)
         if signer is None:
             signer = self._signers[kid] = EventSigner(self.keys.keys[kid])
-        return _PendingEvent(
-            signer, kid, user_id, action, str(actor), credential_id, credential_name, tool, details
-        )
+        parts = (str(actor), action, credential_id, credential_name, tool, kid)
+        return _PendingEvent(signer, user_id, parts, details)
 
     async def append(
         self,
