@@ -109,7 +109,7 @@ def build_server(
                 yield runtime
             finally:
                 if deferred is not None:
-                    await deferred.aclose()  # the client has gone: no build for nobody
+                    await deferred.aclose()  # the client has gone: nobody is left to use the build
 
     # Before the SDK configures logging: every log record is scrubbed as it is created.
     install_record_scrubber()
@@ -384,8 +384,8 @@ async def _open_quietly(runtime: ToolRuntime, *, after: asyncio.Event | None = N
         collector.steady()  # the console script's start-up pace ends here (no-op elsewhere)
 
 
-# What opening the runtime imports, heaviest first, in steps of at most about a quarter second of CPU: a
-# thread cannot be cancelled, and the interpreter waits for it before it exits.
+# What opening the runtime imports, in dependency order and in steps of at most about a quarter second of
+# CPU: a thread cannot be cancelled, and the interpreter waits for it before it exits.
 RUNTIME_MODULES = (
     "sqlalchemy",
     "sqlalchemy.orm",
@@ -400,7 +400,7 @@ RUNTIME_MODULES = (
 
 def _import_runtime_modules(closing: threading.Event) -> None:
     for name in RUNTIME_MODULES:
-        if closing.is_set():  # the server is exiting; a later opening (there is none) would import the rest
+        if closing.is_set():  # the server is exiting: nothing will use the rest
             return
         importlib.import_module(name)
 
