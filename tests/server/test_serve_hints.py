@@ -122,14 +122,27 @@ def terminal(
 BANNER = b"Ctrl-D or Ctrl-C to quit."
 
 
+def _imported(import_log: str) -> set[str]:
+    """The modules named by ``python -X importtime`` lines (PYTHONPROFILEIMPORTTIME) in ``import_log``."""
+    return {
+        line.rsplit("|", 1)[-1].strip() for line in import_log.splitlines() if line.startswith("import time:")
+    }
+
+
 @pytest.mark.parametrize("key", [b"\x03", b"\x04"], ids=["ctrl-c", "ctrl-d"])
 def test_stdio_in_a_terminal_shows_a_banner_on_stderr_and_quits_cleanly(tmp_path: Path, key: bytes) -> None:
-    with terminal([str(CONSOLE_SCRIPT), "serve"], _env(tmp_path)) as term:
+    # The import log shows what ran before the banner: not the SDK (a second or more), so the person reads
+    # at once what runs and how to quit, and a Ctrl-C meanwhile stops the start-up there.
+    env = _env(tmp_path, PYTHONPROFILEIMPORTTIME="1")
+    with terminal([str(CONSOLE_SCRIPT), "serve"], env) as term:
         shown = term.read_until(BANNER)
         assert "alpaca-vault: MCP over stdio as user 'local'; waiting for an MCP client on stdin." in shown
+        before_banner = _imported(shown[: shown.index(BANNER.decode())])
+        assert "alpaca_vault.server.cli" in before_banner
+        assert not {name for name in before_banner if name.split(".")[0] in ("mcp", "mcp_types")}
         term.type(key)
+        output = term.read_until(b"\x00", timeout=60)  # until it exits (the import log must not fill the pty)
         assert term.exit_code() == 0
-        output = term.read_until(b"\x00", timeout=1)
         assert term.proc.stdout is not None
         stdout = term.proc.stdout.read()
     assert "Traceback" not in output and "KeyboardInterrupt" not in output

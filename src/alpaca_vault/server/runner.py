@@ -140,7 +140,13 @@ def run_server(
             settings = stack.enter_context(simulated_alpaca(settings))
             anyio.run(store_demo_credential, settings)
         if transport == "stdio":
-            anyio.run(_run_stdio, settings, simulate)
+            if sys.stdin.isatty():
+                # Before the SDK's import (a second or more), and outside the event loop, where a Ctrl-C
+                # meanwhile stops that import at once (asyncio would only cancel its task after it).
+                print("\n".join(_stdio_banner(settings, simulate)), file=sys.stderr, flush=True)
+            import alpaca_vault.server.app  # noqa: F401 - the SDK and the server, here for the reason above
+
+            anyio.run(_run_stdio, settings)
         else:
             assert sock is not None
             token = anyio.run(create_demo_token, settings) if simulate else None
@@ -200,12 +206,10 @@ def _stdio_banner(settings: Settings, simulate: bool) -> list[str]:
     )
 
 
-async def _run_stdio(settings: Settings, simulate: bool = False) -> None:
+async def _run_stdio(settings: Settings) -> None:
     from alpaca_vault.server.app import build_server
     from alpaca_vault.server.stdio import serve_stdio
 
-    if sys.stdin.isatty():
-        print("\n".join(_stdio_banner(settings, simulate)), file=sys.stderr, flush=True)
     await serve_stdio(build_server(settings, defer_tools=True))
 
 
