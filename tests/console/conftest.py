@@ -1,5 +1,6 @@
-"""Fixtures for the key entry page and the console: a headless Chromium (Debian's, never a download),
-and the multi-user deployment (SQLite, and PostgreSQL as the application role)."""
+"""Fixtures for the key entry page and the console: a headless Chromium (Debian's headless shell, else
+its full chromium; never a download), and the multi-user deployment (SQLite, and PostgreSQL as the
+application role)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.console.helpers import BROWSER_ARGS, CHROMIUM, chromium_missing_reason
+from tests.console.helpers import BROWSER_ARGS, chromium_executable, chromium_missing_reason
 from tests.multiuser.conftest import deployment, deployment_urls, rls_cluster, rls_database
 
 __all__ = ["browser", "deployment", "deployment_urls", "rls_cluster", "rls_database"]
@@ -24,7 +25,7 @@ async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        launched = await playwright.chromium.launch(executable_path=chromium_executable(), args=BROWSER_ARGS)
         try:
             yield launched
         finally:

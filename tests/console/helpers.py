@@ -8,6 +8,11 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Debian's build of Chromium's headless shell (package chromium-headless-shell, same source and
+# version as chromium): the same Blink and V8 without the desktop browser around them, as Playwright
+# itself uses for headless runs. The browser walks cost ~2.5x less CPU in it (~0.8 s against ~2 s
+# per page visited with a few navigations, measured with /proc over every Chromium process).
+HEADLESS_SHELL = Path("/usr/bin/chromium-headless-shell")
 BROWSER_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -27,12 +32,21 @@ REQUIRED_HEADERS = {
 }
 
 
+def chromium_executable() -> Path | None:
+    """The headless shell when installed, else the full Chromium; None when neither is."""
+    for candidate, name in ((HEADLESS_SHELL, "chromium-headless-shell"), (CHROMIUM, "chromium")):
+        found = candidate if candidate.exists() else shutil.which(name)
+        if found:
+            return Path(found)
+    return None
+
+
 def chromium_missing_reason() -> str | None:
-    if CHROMIUM.exists() or shutil.which("chromium"):
+    if chromium_executable() is not None:
         return None
     return (
-        "browser test skipped: Debian's chromium is not installed at /usr/bin/chromium "
-        "(`apt-get install chromium`; .ci/run installs it)"
+        "browser test skipped: Debian's chromium-headless-shell (or chromium) is not installed at "
+        "/usr/bin (`apt-get install chromium-headless-shell`; .ci/run installs it)"
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -36,7 +37,7 @@ from alpaca_vault.guard.order_intents import OrderIntents
 from alpaca_vault.guard.store import PolicyStore
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing, generate_key
-from tests.multiuser.conftest import RlsDatabase
+from tests.multiuser.conftest import RlsCluster, RlsDatabase, create_rls_database, drop_rls_database
 
 pytestmark = pytest.mark.postgres
 
@@ -63,8 +64,8 @@ class TwoTenants:
     bob_token: str
 
 
-@pytest.fixture
-async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[TwoTenants]:
+@asynccontextmanager
+async def two_tenants(rls_database: RlsDatabase, key_dir: Path) -> AsyncIterator[TwoTenants]:
     owner = Database.create(rls_database.owner_url)
     app = Database.create(rls_database.app_url)
     admin = AccountAdmin(owner)
@@ -73,7 +74,7 @@ async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[Tw
     alice_token = (await admin.create_token("alice")).token.get_secret_value()
     bob_token = (await admin.create_token("bob")).token.get_secret_value()
     # Credentials stored the way the server stores them: the vault, as the application role.
-    keyring = KeyRing.load(generate_key(), tmp_path)
+    keyring = KeyRing.load(generate_key(), key_dir)
     vault = CredentialService(app, keyring)
     intents = OrderIntents(app, AuditLog(app, ChainKeys.from_keyring(keyring)))
     for user, prefix in ((alice, "PKALICE"), (bob, "PKBOB")):
@@ -100,14 +101,38 @@ async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[Tw
         await owner.dispose()
 
 
+@pytest.fixture
+async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[TwoTenants]:
+    """Two tenants' rows in a database of this test's own: for the tests that write or try to."""
+    async with two_tenants(rls_database, tmp_path) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+async def tenants_to_read(
+    rls_cluster: RlsCluster, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[TwoTenants]:
+    """The same two tenants, made once for the module's tests that only read (SELECTs and the
+    definer lookups, as the application role): 18 tests, each of which made a database and both
+    tenants' rows (vault stores, intents, policies, links) for a few queries."""
+    database = await create_rls_database(rls_cluster)
+    try:
+        async with two_tenants(database, tmp_path_factory.mktemp("rls-keys")) as made:
+            yield made
+    finally:
+        await drop_rls_database(rls_cluster, database)
+
+
 async def _owners(db: Database, user: uuid.UUID | None, table: str) -> list[uuid.UUID]:
     async with db.session(user) as session:
         rows = await session.execute(text(f"SELECT {OWNER_COLUMN[table]} FROM {table}"))
         return [row[0] for row in rows]
 
 
-async def test_the_application_role_neither_owns_the_tables_nor_bypasses_rls(tenants: TwoTenants) -> None:
-    async with tenants.app.session() as session:
+async def test_the_application_role_neither_owns_the_tables_nor_bypasses_rls(
+    tenants_to_read: TwoTenants,
+) -> None:
+    async with tenants_to_read.app.session() as session:
         role = (
             await session.execute(
                 text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
@@ -130,19 +155,19 @@ async def test_the_application_role_neither_owns_the_tables_nor_bypasses_rls(ten
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
 async def test_with_a_users_setting_raw_sql_sees_only_that_users_rows(
-    tenants: TwoTenants, table: str
+    tenants_to_read: TwoTenants, table: str
 ) -> None:
-    seen_by_alice = await _owners(tenants.app, tenants.alice, table)
-    seen_by_bob = await _owners(tenants.app, tenants.bob, table)
-    assert seen_by_alice and set(seen_by_alice) == {tenants.alice}
-    assert seen_by_bob and set(seen_by_bob) == {tenants.bob}
+    seen_by_alice = await _owners(tenants_to_read.app, tenants_to_read.alice, table)
+    seen_by_bob = await _owners(tenants_to_read.app, tenants_to_read.bob, table)
+    assert seen_by_alice and set(seen_by_alice) == {tenants_to_read.alice}
+    assert seen_by_bob and set(seen_by_bob) == {tenants_to_read.bob}
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
-async def test_without_a_setting_raw_sql_sees_no_rows(tenants: TwoTenants, table: str) -> None:
-    assert await _owners(tenants.app, None, table) == []
+async def test_without_a_setting_raw_sql_sees_no_rows(tenants_to_read: TwoTenants, table: str) -> None:
+    assert await _owners(tenants_to_read.app, None, table) == []
     # A connection that never ran set_config at all (current_setting is NULL, not '').
-    async with tenants.app.engine.connect() as conn:
+    async with tenants_to_read.app.engine.connect() as conn:
         assert (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0
 
 
@@ -215,13 +240,13 @@ async def test_the_maintenance_opt_in_is_the_owners_alone(tenants: TwoTenants) -
 
 
 async def test_definer_lookups_return_one_tokens_fields_and_leave_no_opt_in_behind(
-    tenants: TwoTenants,
+    tenants_to_read: TwoTenants,
 ) -> None:
-    async with tenants.app.session() as session:
-        found = await lookup_token(session, hash_token(tenants.bob_token))
-        assert found is not None and found.user_id == tenants.bob and found.user_active
-        assert await lookup_token(session, hash_token(tenants.bob_token + "x")) is None
-        assert await lookup_user_id(session, "alice") == tenants.alice
+    async with tenants_to_read.app.session() as session:
+        found = await lookup_token(session, hash_token(tenants_to_read.bob_token))
+        assert found is not None and found.user_id == tenants_to_read.bob and found.user_active
+        assert await lookup_token(session, hash_token(tenants_to_read.bob_token + "x")) is None
+        assert await lookup_user_id(session, "alice") == tenants_to_read.alice
         assert await lookup_user_id(session, "mallory") is None
         # The functions switched the owner's opt-in on for their own query only.
         setting = (
