@@ -99,6 +99,18 @@ def _serve(server_script: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def _close_and_wait(process: subprocess.Popen[bytes]) -> None:
+    """EOF on its stdin, then its exit; one that does not exit is killed (a test never leaves one behind)."""
+    assert process.stdin
+    process.stdin.close()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
 def test_stray_prints_go_to_stderr_an_oversized_line_is_dropped_and_the_pipes_end_blocking(
     server_script: Path,
 ) -> None:
@@ -122,8 +134,7 @@ def test_stray_prints_go_to_stderr_an_oversized_line_is_dropped_and_the_pipes_en
         process.stdin.flush()
         assert _read_until(process.stdout, 3, seen)["result"]["content"][0]["text"] == "AFTER"
     finally:
-        process.stdin.close()
-        process.wait(timeout=30)
+        _close_and_wait(process)
     assert process.returncode == 0
     assert 2 not in seen and 99 not in seen  # no piece of it was taken for a message
     rest = process.stdout.read()
@@ -150,8 +161,7 @@ def test_stdout_to_a_file_uses_the_sdk_transport(server_script: Path, tmp_path: 
                 seen: dict[int, dict[str, Any]] = {}
                 answer = _read_until(_Follow(reader), 1, seen)
         finally:
-            process.stdin.close()
-            process.wait(timeout=30)
+            _close_and_wait(process)
     assert answer["result"]["content"][0]["text"] == "INTO A FILE"
 
 
