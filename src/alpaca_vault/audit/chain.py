@@ -193,7 +193,7 @@ class EventSigner:
 
     Why: the append runs on every tool call, on the event loop's thread; encoding the whole message each
     time (two UUIDs to text, twelve items through the JSON encoder) was a third of the append's Python
-    work. ``tests/audit/test_chain.py`` holds it to ``event_mac`` byte for byte.
+    work. ``tests/audit/test_append_encoding.py`` holds it to ``event_mac`` byte for byte.
     """
 
     def __init__(self, key: bytes) -> None:

@@ -147,7 +147,7 @@ class _PendingEvent:
 
     ``row`` fills those in from the chain's tail and signs; ``sqlite_params`` gives the row as SQLite
     stores it (SQLAlchemy's forms: UUIDs as 32 hex digits, naive UTC time text, JSON text), so the
-    inline append skips the generic per-column bind processors. ``tests/audit/test_inline_appends.py``
+    inline append skips the generic per-column bind processors. ``tests/audit/test_append_encoding.py``
     holds these forms to SQLAlchemy's own.
     """
 
