@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -36,7 +37,7 @@ from alpaca_vault.guard.order_intents import OrderIntents
 from alpaca_vault.guard.store import PolicyStore
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing, generate_key
-from tests.multiuser.conftest import RlsDatabase
+from tests.multiuser.conftest import RlsCluster, RlsDatabase, create_rls_database, drop_rls_database
 
 pytestmark = pytest.mark.postgres
 
@@ -61,10 +62,32 @@ class TwoTenants:
     bob: uuid.UUID
     alice_token: str
     bob_token: str
+    app_url: str
 
 
 @pytest.fixture
 async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[TwoTenants]:
+    """Two users' rows in a fresh database of this test's own: for the tests that write, or try to."""
+    async with _two_tenants(rls_database, tmp_path) as two:
+        yield two
+
+
+@pytest.fixture(scope="module")
+async def read_only_tenants(
+    rls_cluster: RlsCluster, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[TwoTenants]:
+    """The same rows, one database for the module's tests that only read (they change no row, and
+    each opens its own transaction): filling a database costs ~0.15 s of CPU a test."""
+    database = await create_rls_database(rls_cluster)
+    try:
+        async with _two_tenants(database, tmp_path_factory.mktemp("keys")) as two:
+            yield two
+    finally:
+        await drop_rls_database(rls_cluster, database)
+
+
+@asynccontextmanager
+async def _two_tenants(rls_database: RlsDatabase, key_dir: Path) -> AsyncIterator[TwoTenants]:
     owner = Database.create(rls_database.owner_url)
     app = Database.create(rls_database.app_url)
     admin = AccountAdmin(owner)
@@ -73,7 +96,7 @@ async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[Tw
     alice_token = (await admin.create_token("alice")).token.get_secret_value()
     bob_token = (await admin.create_token("bob")).token.get_secret_value()
     # Credentials stored the way the server stores them: the vault, as the application role.
-    keyring = KeyRing.load(generate_key(), tmp_path)
+    keyring = KeyRing.load(generate_key(), key_dir)
     vault = CredentialService(app, keyring)
     intents = OrderIntents(app, AuditLog(app, ChainKeys.from_keyring(keyring)))
     for user, prefix in ((alice, "PKALICE"), (bob, "PKBOB")):
@@ -94,7 +117,7 @@ async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[Tw
     for user in (alice, bob):
         await links.issue(user, "key_entry", lifetime=timedelta(minutes=10), bound_to="cred-new")
     try:
-        yield TwoTenants(app, owner, alice, bob, alice_token, bob_token)
+        yield TwoTenants(app, owner, alice, bob, alice_token, bob_token, rls_database.app_url)
     finally:
         await app.dispose()
         await owner.dispose()
@@ -106,7 +129,10 @@ async def _owners(db: Database, user: uuid.UUID | None, table: str) -> list[uuid
         return [row[0] for row in rows]
 
 
-async def test_the_application_role_neither_owns_the_tables_nor_bypasses_rls(tenants: TwoTenants) -> None:
+async def test_the_application_role_neither_owns_the_tables_nor_bypasses_rls(
+    read_only_tenants: TwoTenants,
+) -> None:
+    tenants = read_only_tenants
     async with tenants.app.session() as session:
         role = (
             await session.execute(
@@ -130,8 +156,9 @@ async def test_the_application_role_neither_owns_the_tables_nor_bypasses_rls(ten
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
 async def test_with_a_users_setting_raw_sql_sees_only_that_users_rows(
-    tenants: TwoTenants, table: str
+    read_only_tenants: TwoTenants, table: str
 ) -> None:
+    tenants = read_only_tenants
     seen_by_alice = await _owners(tenants.app, tenants.alice, table)
     seen_by_bob = await _owners(tenants.app, tenants.bob, table)
     assert seen_by_alice and set(seen_by_alice) == {tenants.alice}
@@ -139,11 +166,17 @@ async def test_with_a_users_setting_raw_sql_sees_only_that_users_rows(
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
-async def test_without_a_setting_raw_sql_sees_no_rows(tenants: TwoTenants, table: str) -> None:
+async def test_without_a_setting_raw_sql_sees_no_rows(read_only_tenants: TwoTenants, table: str) -> None:
+    tenants = read_only_tenants
     assert await _owners(tenants.app, None, table) == []
-    # A connection that never ran set_config at all (current_setting is NULL, not '').
-    async with tenants.app.engine.connect() as conn:
-        assert (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0
+    # A connection that never ran set_config at all (current_setting is NULL, not ''): a new one,
+    # as the shared engine's pooled connections have all set it once.
+    fresh = Database.create(tenants.app_url)
+    try:
+        async with fresh.engine.connect() as conn:
+            assert (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0
+    finally:
+        await fresh.dispose()
 
 
 async def test_the_application_role_cannot_rewrite_audit_history_even_its_own(tenants: TwoTenants) -> None:
@@ -200,7 +233,8 @@ async def test_rows_cannot_be_written_into_or_moved_to_another_user(tenants: Two
     assert len(await _owners(tenants.app, tenants.bob, "api_tokens")) == 1
 
 
-async def test_the_maintenance_opt_in_is_the_owners_alone(tenants: TwoTenants) -> None:
+async def test_the_maintenance_opt_in_is_the_owners_alone(read_only_tenants: TwoTenants) -> None:
+    tenants = read_only_tenants
     # The application role setting app.maintenance itself gains nothing.
     async with tenants.app.session() as session:
         await session.execute(text("SELECT set_config('app.maintenance', 'on', true)"))
@@ -215,8 +249,9 @@ async def test_the_maintenance_opt_in_is_the_owners_alone(tenants: TwoTenants) -
 
 
 async def test_definer_lookups_return_one_tokens_fields_and_leave_no_opt_in_behind(
-    tenants: TwoTenants,
+    read_only_tenants: TwoTenants,
 ) -> None:
+    tenants = read_only_tenants
     async with tenants.app.session() as session:
         found = await lookup_token(session, hash_token(tenants.bob_token))
         assert found is not None and found.user_id == tenants.bob and found.user_active
