@@ -18,7 +18,6 @@ is busy it tries again shortly, letting the event loop run in between (``_append
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import sqlite3
@@ -32,7 +31,16 @@ from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from alpaca_vault.audit.chain import GENESIS_HASH, Actor, ChainKeys, clean_details, event_mac, mac_for
+from alpaca_vault.audit.chain import (
+    GENESIS_HASH,
+    Actor,
+    ChainKeys,
+    EventSigner,
+    MiddleParts,
+    canonical_time,
+    clean_details,
+    event_mac,
+)
 from alpaca_vault.audit.errors import AuditUnavailable as AuditUnavailable
 from alpaca_vault.db.engine import SQLITE_BUSY_TIMEOUT_MS, Database, sqlite_busy, sqlite_path
 from alpaca_vault.db.models import AUDIT_ACTIONS, SYSTEM_USER_ID, AuditEvent, User
@@ -116,6 +124,86 @@ _LAST_EVENT = (
 )
 
 
+# The columns of an audit INSERT on SQLite, in the order ``_PendingEvent.sqlite_params`` gives them.
+_SQLITE_COLUMNS = (
+    "id",
+    "user_id",
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "credential_id",
+    "credential_name",
+    "tool",
+    "details",
+    "kid",
+    "prev_hash",
+    "hash",
+)
+
+
+class _PendingEvent:
+    """One event about to be appended: all of it but its place in the chain (seq, previous hash, time).
+
+    ``row`` fills those in from the chain's tail and signs; ``sqlite_params`` gives the row as SQLite
+    stores it (SQLAlchemy's forms: UUIDs as 32 hex digits, naive UTC time text, JSON text), so the
+    inline append skips the generic per-column bind processors. ``tests/audit/test_inline_appends.py``
+    holds these forms to SQLAlchemy's own.
+    """
+
+    __slots__ = ("at_text", "details", "parts", "signer", "user_id")
+
+    def __init__(
+        self, signer: EventSigner, user_id: uuid.UUID, parts: MiddleParts, details: dict[str, Any]
+    ) -> None:
+        self.signer, self.user_id, self.parts, self.details = signer, user_id, parts, details
+        self.at_text = ""  # the last row's time as signed (canonical_time)
+
+    def row(self, last: tuple[int, str] | None) -> dict[str, Any]:
+        seq, prev_hash = (1, GENESIS_HASH) if last is None else (last[0] + 1, last[1])
+        at = datetime.now(UTC)
+        self.at_text = canonical_time(at)
+        digest = self.signer.sign(self.user_id, seq, self.at_text, self.parts, self.details, prev_hash)
+        actor, action, credential_id, credential_name, tool, kid = self.parts
+        return {
+            "id": uuid.uuid4(),
+            "user_id": self.user_id,
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "credential_id": credential_id,
+            "credential_name": credential_name,
+            "tool": tool,
+            "details": self.details,
+            "kid": kid,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        }
+
+    def sqlite_params(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        """``row`` (the last one ``row`` made) as the INSERT's parameters on SQLite, in ``_SQLITE_COLUMNS``
+        order."""
+        at = self.at_text  # 2026-12-01T20:47:42.311317+00:00: SQLite keeps UTC naive, with a space
+        credential_id: uuid.UUID | None = row["credential_id"]
+        details = row["details"]
+        return (
+            row["id"].hex,
+            row["user_id"].hex,
+            row["seq"],
+            f"{at[:10]} {at[11:26]}",
+            row["actor"],
+            row["action"],
+            None if credential_id is None else credential_id.hex,
+            row["credential_name"],
+            row["tool"],
+            json.dumps(details) if details else "{}",
+            row["kid"],
+            row["prev_hash"],
+            row["hash"],
+        )
+
+
 class _InlineSqliteAppender:
     """Appends on the calling thread with plain sqlite3 (see the module docstring)."""
 
@@ -136,11 +224,8 @@ class _InlineSqliteAppender:
         stmt = insert(AuditEvent).values({c: bindparam(c) for c in columns})
         compiled = stmt.compile(dialect=dialect)
         self._insert_sql = compiled.string
-        self._insert_names = list(compiled.positiontup or [])
-        self._insert_binds = {
-            n: compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect)
-            for n in self._insert_names
-        }
+        if tuple(compiled.positiontup or ()) != _SQLITE_COLUMNS:  # the model changed: keep them in step
+            raise RuntimeError(f"audit INSERT columns {compiled.positiontup} are not {_SQLITE_COLUMNS}")
 
     def _bind(self, names: list[str], binds: Mapping[str, Any], values: Mapping[str, Any]) -> list[Any]:
         out = []
@@ -150,19 +235,20 @@ class _InlineSqliteAppender:
             out.append(processor(value) if processor is not None else value)
         return out
 
-    def append(self, build: Any, user_id: uuid.UUID) -> dict[str, Any] | None:
+    def append(self, event: _PendingEvent) -> dict[str, Any] | None:
         """The stored row, or None when the file is busy (then use the async path)."""
         # On the inline reader's connection: Database.write_inline says why.
-        return self._db.write_inline(lambda connection: self._write(connection, build, user_id))
+        return self._db.write_inline(lambda connection: self._write(connection, event))
 
-    def _write(self, connection: sqlite3.Connection, build: Any, user_id: uuid.UUID) -> dict[str, Any] | None:
+    def _write(self, connection: sqlite3.Connection, event: _PendingEvent) -> dict[str, Any] | None:
+        user_id = event.user_id
         tail = self._tails.get(user_id)
         if tail is not None:
             # The tail this process wrote last: one INSERT, atomic on its own (no BEGIN, SELECT, COMMIT).
             # UNIQUE (user_id, seq) refuses it if anyone appended since; then read the tail under the lock.
-            row: dict[str, Any] = build(tail)
+            row = event.row(tail)
             try:
-                connection.execute(self._insert_sql, self._bind(self._insert_names, self._insert_binds, row))
+                connection.execute(self._insert_sql, event.sqlite_params(row))
             except sqlite3.IntegrityError:
                 pass
             except sqlite3.OperationalError as exc:
@@ -182,8 +268,8 @@ class _InlineSqliteAppender:
             self._last_sql,
             self._bind(self._last_names, self._last_binds, {**self._last_defaults, "user_id": user_id}),
         ).fetchone()
-        row = build(None if last is None else (int(last[0]), str(last[1])))
-        connection.execute(self._insert_sql, self._bind(self._insert_names, self._insert_binds, row))
+        row = event.row(None if last is None else (int(last[0]), str(last[1])))
+        connection.execute(self._insert_sql, event.sqlite_params(row))
         connection.execute("COMMIT")
         self._tails[user_id] = (row["seq"], row["hash"])
         return row
@@ -196,12 +282,12 @@ class AuditLog:
         self.db = db
         self.keys = keys
         self._inline = _InlineSqliteAppender(db) if sqlite_path(db.url) is not None else None
-        self._macs: dict[str, hmac.HMAC] = {}  # per kid, keyed once (event_mac copies it)
+        self._signers: dict[str, EventSigner] = {}  # per kid
 
     def close(self) -> None:
         """Nothing of its own to close any more (the inline appends use the database's connection)."""
 
-    def _row_builder(
+    def _pending(
         self,
         user_id: uuid.UUID,
         action: str,
@@ -210,31 +296,13 @@ class AuditLog:
         credential_name: str | None,
         tool: str | None,
         details: dict[str, Any],
-    ) -> Any:
+    ) -> _PendingEvent:
         kid = self.keys.primary_kid
-        key = self._macs.get(kid)
-        if key is None:
-            key = self._macs[kid] = mac_for(self.keys.keys[kid])
-
-        def build(last: tuple[int, str] | None) -> dict[str, Any]:
-            seq, prev_hash = (1, GENESIS_HASH) if last is None else (last[0] + 1, last[1])
-            at = datetime.now(UTC)
-            fields: dict[str, Any] = {
-                "user_id": user_id,
-                "seq": seq,
-                "at": at,
-                "actor": str(actor),
-                "action": action,
-                "credential_id": credential_id,
-                "credential_name": credential_name,
-                "tool": tool,
-                "details": details,
-                "kid": kid,
-                "prev_hash": prev_hash,
-            }
-            return {"id": uuid.uuid4(), **fields, "hash": event_mac(key, **fields)}
-
-        return build
+        signer = self._signers.get(kid)
+        if signer is None:
+            signer = self._signers[kid] = EventSigner(self.keys.keys[kid])
+        parts = (str(actor), action, credential_id, credential_name, tool, kid)
+        return _PendingEvent(signer, user_id, parts, details)
 
     async def append(
         self,
@@ -254,22 +322,22 @@ class AuditLog:
         """
         if action not in AUDIT_ACTIONS:
             raise ValueError(f"unknown audit action {action!r}")
-        build = self._row_builder(
+        event = self._pending(
             user_id, action, actor, credential_id, credential_name, tool, clean_details(details)
         )
         try:
             if session is not None:
-                return await self._append_in(session, user_id, build)
+                return await self._append_in(session, event)
             if self._inline is not None:
-                return await self._append_inline(build, user_id)
+                return await self._append_inline(event)
             async with self.db.connection(user_id) as conn:
-                return await self._append_in(conn, user_id, build)
+                return await self._append_in(conn, event)
         except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
             reason = type(exc).__name__
             logger.error("audit event %s for user %s could not be written: %s", action, user_id, reason)
             raise AuditUnavailable(action, "the audit table cannot be written") from None
 
-    async def _append_inline(self, build: Any, user_id: uuid.UUID) -> dict[str, Any]:
+    async def _append_inline(self, event: _PendingEvent) -> dict[str, Any]:
         """On an SQLite file: the inline append, tried again while another writer has the file.
 
         Between tries the event loop runs, so the writer that has the file (an async transaction of this
@@ -281,20 +349,19 @@ class AuditLog:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
         pause = 0.001
-        while (row := self._inline.append(build, user_id)) is None:
+        while (row := self._inline.append(event)) is None:
             if loop.time() >= deadline:
                 raise sqlite3.OperationalError("database is locked")  # as the busy timeout would say
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
         return row
 
-    async def _append_in(
-        self, conn: AsyncSession | AsyncConnection, user_id: uuid.UUID, build: Any
-    ) -> dict[str, Any]:
+    async def _append_in(self, conn: AsyncSession | AsyncConnection, event: _PendingEvent) -> dict[str, Any]:
+        user_id = event.user_id
         if self.db.is_postgres:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _advisory_key(user_id)})
         last = (await conn.execute(_LAST_EVENT, {"user_id": user_id})).one_or_none()
-        row: dict[str, Any] = build(None if last is None else (int(last.seq), str(last.hash)))
+        row = event.row(None if last is None else (int(last.seq), str(last.hash)))
         await conn.execute(insert(AuditEvent), [row])
         return row
 
@@ -385,7 +452,7 @@ class AuditLog:
     def as_owner(self) -> AuditLog:
         """The same log, reading through maintenance sessions (admin CLI on PostgreSQL)."""
         clone = AuditLog.__new__(AuditLog)
-        clone.db, clone.keys, clone._inline, clone._macs = self.db, self.keys, None, {}
+        clone.db, clone.keys, clone._inline, clone._signers = self.db, self.keys, None, {}
         clone._owner_reads = True
         return clone
 
