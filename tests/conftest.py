@@ -15,8 +15,10 @@ from typing import Any
 
 import httpx2._transports.default
 import jsonschema.validators
+import mcp_types.methods
 import pytest
 import stamina
+import typer.testing
 
 # Tests must never read a developer's real vault or talk to real Alpaca.
 for _name in list(os.environ):
@@ -146,3 +148,55 @@ def _one_default_tls_context() -> Iterator[None]:
         yield
     finally:
         module.create_ssl_context = original
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _each_cli_built_once() -> Iterator[None]:
+    """Typer's test runner turns the Typer app into its click command on every ``invoke``: ~45 ms
+    of CPU evaluating every command's type hints, paid again by each of the suite's hundreds of
+    in-process CLI calls. A process builds it once (``app()``); so does each app here. The command
+    built is the one the console script runs: parsing, prompts and output are unchanged.
+    """
+    module = typer.testing
+    original = module._get_command
+    built: dict[int, tuple[Any, Any]] = {}
+
+    def get_command(app: Any) -> Any:
+        key = id(app)
+        if key not in built or built[key][0] is not app:
+            built[key] = (app, original(app))
+        return built[key][1]
+
+    module._get_command = get_command  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        module._get_command = original  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _each_tool_listing_validated_once() -> Iterator[None]:
+    """The SDK Client validates every server result against the protocol revision's schema; for a
+    tools/list answer (some fifty tools' schemas) that is ~20 ms of CPU, paid again by each test's
+    fresh Client for the very same listing. The check is a pure function of (method, revision,
+    answer) and returns nothing: an answer whose exact text passed once in this worker passes again
+    without a second walk; any other answer, and every other method's, is validated as always.
+    """
+    module = mcp_types.methods
+    original = module.validate_server_result
+    passed: set[tuple[str, str, str]] = set()
+
+    def validate_server_result(method: str, version: str, data: Any, **kwargs: Any) -> None:
+        if method != "tools/list" or kwargs:
+            return original(method, version, data, **kwargs)
+        key = (method, version, json.dumps(data, sort_keys=True))
+        if key not in passed:
+            original(method, version, data)
+            passed.add(key)
+        return None
+
+    module.validate_server_result = validate_server_result
+    try:
+        yield
+    finally:
+        module.validate_server_result = original

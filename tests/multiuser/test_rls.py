@@ -62,10 +62,32 @@ class TwoTenants:
     bob: uuid.UUID
     alice_token: str
     bob_token: str
+    app_url: str
+
+
+@pytest.fixture
+async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[TwoTenants]:
+    """Two users' rows in a fresh database of this test's own: for the tests that write, or try to."""
+    async with _two_tenants(rls_database, tmp_path) as two:
+        yield two
+
+
+@pytest.fixture(scope="module")
+async def read_only_tenants(
+    rls_cluster: RlsCluster, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[TwoTenants]:
+    """The same rows, one database for the module's tests that only read (they change no row, and
+    each opens its own transaction): filling a database costs ~0.15 s of CPU a test."""
+    database = await create_rls_database(rls_cluster)
+    try:
+        async with _two_tenants(database, tmp_path_factory.mktemp("keys")) as two:
+            yield two
+    finally:
+        await drop_rls_database(rls_cluster, database)
 
 
 @asynccontextmanager
-async def two_tenants(rls_database: RlsDatabase, key_dir: Path) -> AsyncIterator[TwoTenants]:
+async def _two_tenants(rls_database: RlsDatabase, key_dir: Path) -> AsyncIterator[TwoTenants]:
     owner = Database.create(rls_database.owner_url)
     app = Database.create(rls_database.app_url)
     admin = AccountAdmin(owner)
@@ -95,32 +117,10 @@ async def two_tenants(rls_database: RlsDatabase, key_dir: Path) -> AsyncIterator
     for user in (alice, bob):
         await links.issue(user, "key_entry", lifetime=timedelta(minutes=10), bound_to="cred-new")
     try:
-        yield TwoTenants(app, owner, alice, bob, alice_token, bob_token)
+        yield TwoTenants(app, owner, alice, bob, alice_token, bob_token, rls_database.app_url)
     finally:
         await app.dispose()
         await owner.dispose()
-
-
-@pytest.fixture
-async def tenants(rls_database: RlsDatabase, tmp_path: Path) -> AsyncIterator[TwoTenants]:
-    """Two tenants' rows in a database of this test's own: for the tests that write or try to."""
-    async with two_tenants(rls_database, tmp_path) as made:
-        yield made
-
-
-@pytest.fixture(scope="module")
-async def tenants_to_read(
-    rls_cluster: RlsCluster, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[TwoTenants]:
-    """The same two tenants, made once for the module's tests that only read (SELECTs and the
-    definer lookups, as the application role): 18 tests, each of which made a database and both
-    tenants' rows (vault stores, intents, policies, links) for a few queries."""
-    database = await create_rls_database(rls_cluster)
-    try:
-        async with two_tenants(database, tmp_path_factory.mktemp("rls-keys")) as made:
-            yield made
-    finally:
-        await drop_rls_database(rls_cluster, database)
 
 
 async def _owners(db: Database, user: uuid.UUID | None, table: str) -> list[uuid.UUID]:
@@ -130,9 +130,10 @@ async def _owners(db: Database, user: uuid.UUID | None, table: str) -> list[uuid
 
 
 async def test_the_application_role_neither_owns_the_tables_nor_bypasses_rls(
-    tenants_to_read: TwoTenants,
+    read_only_tenants: TwoTenants,
 ) -> None:
-    async with tenants_to_read.app.session() as session:
+    tenants = read_only_tenants
+    async with tenants.app.session() as session:
         role = (
             await session.execute(
                 text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
@@ -155,20 +156,27 @@ async def test_the_application_role_neither_owns_the_tables_nor_bypasses_rls(
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
 async def test_with_a_users_setting_raw_sql_sees_only_that_users_rows(
-    tenants_to_read: TwoTenants, table: str
+    read_only_tenants: TwoTenants, table: str
 ) -> None:
-    seen_by_alice = await _owners(tenants_to_read.app, tenants_to_read.alice, table)
-    seen_by_bob = await _owners(tenants_to_read.app, tenants_to_read.bob, table)
-    assert seen_by_alice and set(seen_by_alice) == {tenants_to_read.alice}
-    assert seen_by_bob and set(seen_by_bob) == {tenants_to_read.bob}
+    tenants = read_only_tenants
+    seen_by_alice = await _owners(tenants.app, tenants.alice, table)
+    seen_by_bob = await _owners(tenants.app, tenants.bob, table)
+    assert seen_by_alice and set(seen_by_alice) == {tenants.alice}
+    assert seen_by_bob and set(seen_by_bob) == {tenants.bob}
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
-async def test_without_a_setting_raw_sql_sees_no_rows(tenants_to_read: TwoTenants, table: str) -> None:
-    assert await _owners(tenants_to_read.app, None, table) == []
-    # A connection that never ran set_config at all (current_setting is NULL, not '').
-    async with tenants_to_read.app.engine.connect() as conn:
-        assert (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0
+async def test_without_a_setting_raw_sql_sees_no_rows(read_only_tenants: TwoTenants, table: str) -> None:
+    tenants = read_only_tenants
+    assert await _owners(tenants.app, None, table) == []
+    # A connection that never ran set_config at all (current_setting is NULL, not ''): a new one,
+    # as the shared engine's pooled connections have all set it once.
+    fresh = Database.create(tenants.app_url)
+    try:
+        async with fresh.engine.connect() as conn:
+            assert (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == 0
+    finally:
+        await fresh.dispose()
 
 
 async def test_the_application_role_cannot_rewrite_audit_history_even_its_own(tenants: TwoTenants) -> None:
@@ -225,7 +233,8 @@ async def test_rows_cannot_be_written_into_or_moved_to_another_user(tenants: Two
     assert len(await _owners(tenants.app, tenants.bob, "api_tokens")) == 1
 
 
-async def test_the_maintenance_opt_in_is_the_owners_alone(tenants: TwoTenants) -> None:
+async def test_the_maintenance_opt_in_is_the_owners_alone(read_only_tenants: TwoTenants) -> None:
+    tenants = read_only_tenants
     # The application role setting app.maintenance itself gains nothing.
     async with tenants.app.session() as session:
         await session.execute(text("SELECT set_config('app.maintenance', 'on', true)"))
@@ -240,13 +249,14 @@ async def test_the_maintenance_opt_in_is_the_owners_alone(tenants: TwoTenants) -
 
 
 async def test_definer_lookups_return_one_tokens_fields_and_leave_no_opt_in_behind(
-    tenants_to_read: TwoTenants,
+    read_only_tenants: TwoTenants,
 ) -> None:
-    async with tenants_to_read.app.session() as session:
-        found = await lookup_token(session, hash_token(tenants_to_read.bob_token))
-        assert found is not None and found.user_id == tenants_to_read.bob and found.user_active
-        assert await lookup_token(session, hash_token(tenants_to_read.bob_token + "x")) is None
-        assert await lookup_user_id(session, "alice") == tenants_to_read.alice
+    tenants = read_only_tenants
+    async with tenants.app.session() as session:
+        found = await lookup_token(session, hash_token(tenants.bob_token))
+        assert found is not None and found.user_id == tenants.bob and found.user_active
+        assert await lookup_token(session, hash_token(tenants.bob_token + "x")) is None
+        assert await lookup_user_id(session, "alice") == tenants.alice
         assert await lookup_user_id(session, "mallory") is None
         # The functions switched the owner's opt-in on for their own query only.
         setting = (

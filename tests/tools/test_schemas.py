@@ -288,15 +288,35 @@ def test_input_schemas_merge_optional_decimals_and_choices_into_one_level() -> N
     }
 
 
-@settings(max_examples=300, deadline=None)
-@given(limit_price=json_values, side=json_values)
-def test_compact_input_schema_accepts_and_refuses_the_same_arguments(limit_price: Any, side: Any) -> None:
+# The edges of the optional decimal and choice, each as either argument: checked once, not with
+# every drawn example (they do not depend on it).
+EDGE_ARGUMENT_VALUES = (0, 1000, 1000.5, "x" * 41, "12.5", "buy", None)
+
+
+@pytest.mark.parametrize("value", EDGE_ARGUMENT_VALUES, ids=[json.dumps(v) for v in EDGE_ARGUMENT_VALUES])
+def test_compact_input_schema_accepts_and_refuses_the_same_edge_arguments(value: Any) -> None:
     from alpaca_vault.tools.schemas import compact_input_schema
 
     compact = compact_input_schema(OPTIONAL_ARGUMENTS)
-    for value in (limit_price, side, 0, 1000, 1000.5, "x" * 41, "12.5", "buy", None):
-        for instance in ({"limit_price": value}, {"side": value}, {"limit_price": limit_price, "side": side}):
-            assert _valid(compact, instance) == _valid(OPTIONAL_ARGUMENTS, instance), instance
+    for instance in ({"limit_price": value}, {"side": value}):
+        assert _valid(compact, instance) == _valid(OPTIONAL_ARGUMENTS, instance), instance
+
+
+@settings(max_examples=300, deadline=None)
+@given(limit_price=json_values, side=json_values)
+def test_compact_input_schema_accepts_and_refuses_the_same_arguments(limit_price: Any, side: Any) -> None:
+    """Each drawn value as either argument, and the two together (the fixed edges: the test above)."""
+    from alpaca_vault.tools.schemas import compact_input_schema
+
+    compact = compact_input_schema(OPTIONAL_ARGUMENTS)
+    for instance in (
+        {"limit_price": limit_price},
+        {"side": limit_price},
+        {"limit_price": side},
+        {"side": side},
+        {"limit_price": limit_price, "side": side},
+    ):
+        assert _valid(compact, instance) == _valid(OPTIONAL_ARGUMENTS, instance), instance
 
 
 def test_every_published_decimal_argument_declares_its_range_as_keywords() -> None:

@@ -145,6 +145,7 @@ def build_server(
 
     deferred = DeferredTools(server, settings, register, register_in_steps) if defer_tools else None
     tools = deferred.table if deferred is not None else register()
+    _list_tools_dumped_once(server, settings)  # wrapped by the deferred listing below, if any
     # Inside the SDK's own middleware, as the constructor's ``middleware`` would be; declared in one place.
     server.middleware.extend(build_middleware_stack(tools))
     if deferred is not None:
@@ -186,6 +187,37 @@ class _FirstListing:
                     self._answered.set()
 
         handlers["tools/list"] = dataclasses.replace(entry, handler=list_then_warm_up)
+
+
+# #9: a tools/list answer as the SDK dumps it (~15 ms of CPU for some fifty tools' schemas), once per
+# process for each pair of the settings that shape it: the same pair tool_listing.fingerprint hashes.
+_DUMPED_LISTINGS: dict[tuple[frozenset[str] | None, bool], dict[str, Any]] = {}
+
+
+def _list_tools_dumped_once(server: MCPServer[ToolRuntime], settings: Settings) -> None:
+    """Answer tools/list with the listing dumped by an earlier answer of this process, if any.
+
+    Every server of a process registers the same built tools (tools/registry.py), filtered by the
+    enabled toolsets and with the key arguments hidden unless secrets as arguments are allowed; so
+    the listing of one is the listing of every other with the same two settings. An HTTP server
+    lists once per session (per request, stateless), each a fresh dump of the same schemas.
+    The SDK still validates and shapes the answer for the client's protocol version.
+    """
+    handlers = server._lowlevel_server._request_handlers  # the SDK has no public hook for a handler
+    entry = handlers["tools/list"]
+    list_tools = entry.handler
+    key = (settings.enabled_toolsets, settings.allow_secrets_in_arguments)
+
+    async def list_tools_dumped_once(ctx: Any, params: Any) -> Any:
+        dumped = _DUMPED_LISTINGS.get(key)
+        if dumped is None:
+            result = await list_tools(ctx, params)
+            dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+            if dumped.get("tools"):  # never remember an empty listing (tools not registered yet)
+                _DUMPED_LISTINGS[key] = dumped
+        return dumped
+
+    handlers["tools/list"] = dataclasses.replace(entry, handler=list_tools_dumped_once)
 
 
 # #12: tools that take a key pair only where the operator allows secrets as arguments.
