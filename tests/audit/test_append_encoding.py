@@ -46,7 +46,8 @@ events = st.fixed_dictionaries(
         "prev_hash": st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
     }
 )
-# One signer for every example: its caches fill up across them, as in a long-running server.
+# One signer for every example: its caches fill up across them, as in a long-running server. The
+# encodings are plain string building: a few dozen examples of arbitrary unicode find a difference.
 SIGNER = EventSigner(KEY)
 
 
@@ -61,7 +62,7 @@ def _sign(signer: EventSigner, event: dict) -> str:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(event=events, repeats=st.integers(min_value=1, max_value=3))
 def test_the_signer_signs_what_event_mac_signs_cached_or_not(event: dict, repeats: int) -> None:
     expected = event_mac(KEY, **event)
@@ -118,7 +119,7 @@ def _sqlalchemy_params(row: dict) -> tuple:
     return tuple(out)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(event=events, microsecond=st.sampled_from([0, 1, 999_999, None]))
 def test_the_hand_bound_sqlite_row_is_sqlalchemys(event: dict, microsecond: int | None) -> None:
     pending = _PendingEvent(SIGNER, event["user_id"], _parts(event), event["details"])
