@@ -39,21 +39,21 @@ pytest_plugins = [
 # first, the last files handed out are short ones. From a full run's per-file times (PYTEST_ARGS=
 # --durations=0, summed per file); a file missing here only runs in its usual place.
 RUN_FIRST = (
-    "tests/console/test_key_entry_e2e.py",
     "tests/server/test_serve_hints.py",
-    "tests/audit/test_soak.py",
-    "tests/auth/test_token_canary.py",
-    "tests/simulator/test_fuzz.py",
     "tests/vault/test_envelope.py",
-    "tests/multiuser/test_replica_budget.py",
+    "tests/console/test_key_entry_e2e.py",
+    "tests/audit/test_soak.py",
     "tests/multiuser/test_load.py",
+    "tests/multiuser/test_replica_budget.py",
+    "tests/console/test_approval_e2e.py",
+    "tests/guard/test_replicas.py",
+    "tests/simulator/test_fuzz.py",
     "tests/vault/test_credentials.py",
     "tests/tools/test_schemas.py",
-    "tests/console/test_approval_e2e.py",
-    "tests/multiuser/test_rls.py",
-    "tests/guard/test_replicas.py",
-    "tests/cli/test_doctor_cli.py",
-    "tests/guard/test_policy_cli.py",
+    "tests/audit/test_crash.py",
+    "tests/server/test_fuzz_arguments.py",
+    "tests/console/test_console_pages.py",
+    "tests/server/test_cold_start.py",
 )
 
 
