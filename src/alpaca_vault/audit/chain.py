@@ -242,7 +242,8 @@ class EventSigner:
         """The event's hash, as ``event_mac`` gives it; ``at_text`` is ``canonical_time(at)`` (the caller
         has it already), ``parts`` the fields from actor to kid but the details (``MiddleParts``).
 
-        ``at_text`` and ``prev_hash`` are ISO time and hex: JSON strings as they are, nothing to escape."""
+        ``at_text`` is ISO time, a JSON string as it is; ``prev_hash`` is read back from the database, so it
+        is encoded like any other value (a hash edited into something that is not hex stays that hash)."""
         mac = self._mac.copy()
         mac.update(
             b"".join(
@@ -253,9 +254,8 @@ class EventSigner:
                     at_text.encode(),
                     b'"',
                     self._middle(parts, details),
-                    b'"',
-                    prev_hash.encode(),
-                    b'"]',
+                    _CANONICAL_JSON.encode(prev_hash).encode("utf-8"),
+                    b"]",
                 )
             )
         )

@@ -226,6 +226,16 @@ class _InlineSqliteAppender:
         self._insert_sql = compiled.string
         if tuple(compiled.positiontup or ()) != _SQLITE_COLUMNS:  # the model changed: keep them in step
             raise RuntimeError(f"audit INSERT columns {compiled.positiontup} are not {_SQLITE_COLUMNS}")
+        # The hand-bound forms must be this engine's own (a JSON serializer of its own, say): checked once.
+        binds = [
+            compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in _SQLITE_COLUMNS
+        ]
+        sample_parts = ("cli", "credential.unseal", uuid.uuid4(), "name", "tool", "kid")
+        sample = _PendingEvent(EventSigner(b"sample"), uuid.uuid4(), sample_parts, {"symbol": "é"})
+        row = sample.row(None)
+        expected = tuple(b(row[n]) if b else row[n] for n, b in zip(_SQLITE_COLUMNS, binds, strict=True))
+        if sample.sqlite_params(row) != expected:
+            raise RuntimeError("the audit row's SQLite forms differ from this engine's bind processors")
 
     def _bind(self, names: list[str], binds: Mapping[str, Any], values: Mapping[str, Any]) -> list[Any]:
         out = []

@@ -110,7 +110,8 @@ class DeferredTools:
             if not self._registered and (cached := self._load()) is not None:
                 self._served = cached
                 # Build once this answer is on its way (a call arriving first builds at once instead).
-                self._scheduled = asyncio.get_running_loop().call_later(0.05, self._build_in_background)
+                if self._scheduled is None and not self._background:  # a second listing: one build is enough
+                    self._scheduled = asyncio.get_running_loop().call_later(0.05, self._build_in_background)
                 return ListToolsResult(tools=[MCPTool.model_validate(tool) for tool in cached])
             await self.ensure()
             return await list_tools(ctx, params)
@@ -134,12 +135,14 @@ class DeferredTools:
         """
         if self._scheduled is not None:
             self._scheduled.cancel()
+            self._scheduled = None  # the next session on this server schedules its own
         for task in list(self._background):
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
 
     def _build_in_background(self) -> None:
+        self._scheduled = None  # due now: the task below stands for it (self._background)
         task = asyncio.ensure_future(self._build_quietly())
         self._background.add(task)  # the loop keeps only a weak reference to a task
         task.add_done_callback(self._background.discard)
