@@ -126,6 +126,33 @@ async def test_a_client_that_leaves_after_the_listing_is_not_made_to_wait_for_th
     assert len(server._tool_manager.list_tools()) == len(listed.tools)
 
 
+async def test_two_listings_in_a_row_schedule_one_build_and_leaving_cancels_it(tmp_path: Path) -> None:
+    """Two cached listings before the build is due (a client that lists twice, then leaves): the second
+    schedules nothing, so leaving cancels the only build there is. Each used to schedule its own, and
+    leaving cancelled only the last: the first built for a client that had gone."""
+    from mcp.server.mcpserver import MCPServer
+
+    from alpaca_vault.server.tool_listing import DeferredTools
+    from alpaca_vault.tools.table import ToolTable
+
+    settings = load_settings(data_dir=tmp_path)
+    await _listing(settings, defer=True, call=False)  # stores the listing
+    builds: list[int] = []
+
+    def register() -> ToolTable:
+        builds.append(1)
+        return ToolTable({})
+
+    deferred = DeferredTools(MCPServer(name="two-listings"), settings, register)
+    deferred.install()
+    list_tools = deferred._server._lowlevel_server._request_handlers["tools/list"].handler
+    for _ in range(2):  # both answered from the file, well within the 50 ms before the build
+        assert len((await list_tools(None, None)).tools) > 40
+    await deferred.aclose()  # the session ends
+    await anyio.sleep(0.3)
+    assert builds == []
+
+
 async def test_a_call_before_any_listing_registers_the_tools_first(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path)
     async with Client(build_server(settings, defer_tools=True)) as client:
