@@ -10,7 +10,6 @@ every call, so a revoked token is refused at the door, not only mid-session.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -109,16 +108,8 @@ async def running_site(
         tmp_path, deployment.server_url, simulator.base_url, allow_secrets_in_arguments=False, **overrides
     )
     with serve_http_in_thread(settings, stateless=stateless) as mcp_url:
-        async with AsyncExitStack() as agents:  # the kept clients close before the server stops
-            yield Site(
-                re.sub(r"/mcp$", "", mcp_url),
-                mcp_url,
-                settings,
-                deployment,
-                tokens,
-                agents,
-                frozenset(tokens),
-            )
+        async with _with_kept_clients(deployment, mcp_url, settings, tokens) as site:
+            yield site  # the kept clients close before the server stops
 
 
 @asynccontextmanager
@@ -128,6 +119,19 @@ async def site_on(deployment: Any, mcp_url: str, settings: Settings) -> AsyncIte
     suffix = uuid.uuid4().hex[:8]
     users = {role: f"{role}-{suffix}" for role in ("alice", "bob")}
     tokens = {role: await deployment.user_with_token(name) for role, name in users.items()}
+    async with _with_kept_clients(deployment, mcp_url, settings, tokens, users) as site:
+        yield site
+
+
+@asynccontextmanager
+async def _with_kept_clients(
+    deployment: Any,
+    mcp_url: str,
+    settings: Settings,
+    tokens: dict[str, str],
+    users: dict[str, str] | None = None,
+) -> AsyncIterator[Site]:
+    """A site whose users' MCP clients are kept (one per user) until the ``async with`` ends."""
     async with AsyncExitStack() as agents:
         yield Site(
             mcp_url.removesuffix("/mcp"),
@@ -137,7 +141,7 @@ async def site_on(deployment: Any, mcp_url: str, settings: Settings) -> AsyncIte
             tokens,
             agents,
             frozenset(tokens),
-            users,
+            users or {},
         )
 
 
