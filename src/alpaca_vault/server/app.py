@@ -12,7 +12,7 @@ import dataclasses
 import importlib
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -85,8 +85,9 @@ def build_server(
 ) -> MCPServer[ToolRuntime]:
     """The MCP server for ``settings``. With ``token_verifier`` and ``auth``, HTTP requires a token.
 
-    ``defer_tools`` (stdio): register the tools after the first tools/list, answered from the listing
-    the previous start stored (server/tool_listing.py), so a client sees the tools sooner.
+    ``defer_tools`` (stdio): answer the first tools/list from the listing the previous start stored,
+    register a tool when it is first called and every tool once the server is idle
+    (server/tool_listing.py), so a client sees the tools sooner and a short-lived one builds few.
 
     ``gate_hooks``: checks and records to run in every tool call's gate, besides those the rooms
     install (``install_gate_hooks``); tests use it to watch the gate's order of steps.
@@ -127,14 +128,15 @@ def build_server(
         auth=auth,
     )
 
-    def register() -> ToolTable:
+    def register(names: Collection[str] | None = None) -> ToolTable:
         # Imported here: the tool modules (and the broker's models) are a sixth of a cold start, and a
         # stdio server answers its first tools/list before it registers (server/tool_listing.py).
         from alpaca_vault.tools.registry import register_tools
 
-        table = register_tools(server, settings.enabled_toolsets)
+        # names: a stdio server registers a tool for its first call, alone (server/tool_listing.py).
+        table = register_tools(server, settings.enabled_toolsets, names=names)
         if not settings.allow_secrets_in_arguments:
-            _hide_key_arguments(server)
+            _hide_key_arguments(server, table)
         return table
 
     def register_in_steps() -> Iterator[None]:
@@ -224,16 +226,18 @@ def _list_tools_dumped_once(server: MCPServer[ToolRuntime], settings: Settings) 
 KEY_ARGUMENT_TOOLS = ("store_credential", "update_credential")
 
 
-def _hide_key_arguments(server: MCPServer[ToolRuntime]) -> None:
-    """Drop api_key/secret_key (and their validate switch) from the published schemas.
+def _hide_key_arguments(server: MCPServer[ToolRuntime], registered: Collection[str]) -> None:
+    """Drop api_key/secret_key (and their validate switch) from the published schemas of the tools just
+    ``registered`` (all of them, or one a stdio server registers for its first call).
 
     The argument guard reads the same properties, so it refuses them (saying why) before the SDK
     sees them; the secret scope still knows them as secret arguments, so a refused value is scrubbed.
     """
     from alpaca_vault.tools.credentials import KEY_ARGUMENTS
 
-    for tool in server._tool_manager.list_tools():  # the SDK has no public accessor for the schemas
-        if tool.name in KEY_ARGUMENT_TOOLS:
+    for name in KEY_ARGUMENT_TOOLS:
+        tool = server._tool_manager.get_tool(name) if name in registered else None
+        if tool is not None:  # the SDK has no public accessor for the schemas
             properties = tool.parameters.get("properties", {})
             for argument in KEY_ARGUMENTS:
                 properties.pop(argument, None)

@@ -5,7 +5,9 @@ trading guard and the audit trail key on), whether it can be repeated safely, wh
 Alpaca, and the hints for argument names agents borrow from Alpaca's REST API. The MCP annotations
 derive from the row (clients ask a human before a destructive call), the secret arguments from the
 tool's input schema (``writeOnly``, what pydantic writes for ``SecretStr``). ``register_tools``
-refuses a malformed row when the server starts, before any client can call it.
+refuses a malformed row when the server starts, before any client can call it (a stdio server: before it
+answers its first listing or call, unless the listing it stored proves that these very rows all built;
+server/tool_listing.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import copy
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -232,8 +234,8 @@ class _BuiltTool:
 
 
 # Building a tool (pydantic models from its signature, their JSON schemas, then our compaction) costs
-# about 12 ms a row, over half a second for the table; a process that builds several servers (tests,
-# tomorrow a stdio server's deferred registration) pays it once. Keyed by the row's identity: a row is
+# about 12 ms a row, over half a second for the table; a process that builds several servers (tests, a
+# stdio server that registers a tool for its first call and every tool later) pays it once. Keyed by the row's identity: a row is
 # immutable and its function is a module-level one.
 _BUILT: dict[int, _BuiltTool] = {}
 
@@ -270,26 +272,39 @@ def _built(spec: ToolSpec) -> _BuiltTool:
 
 
 def register_tools(
-    server: MCPServer[Any], toolsets: frozenset[str] | None = None, *, rows: Sequence[ToolSpec] = TOOLS
+    server: MCPServer[Any],
+    toolsets: frozenset[str] | None = None,
+    *,
+    rows: Sequence[ToolSpec] | None = None,
+    names: Collection[str] | None = None,
 ) -> ToolTable:
     """Register every row (or those in ``toolsets``) on ``server``, each behind the gate.
 
     Every row is checked first, enabled or not: a malformed one stops the server from starting.
+    ``names``: register only the enabled rows of these names, checking only those rows (none at all for
+    a name no enabled row has). A stdio server does so for a tool's first call once its stored listing
+    proves that every row of these very sources built (server/tool_listing.py).
     Returns what the middleware stack needs to know of each tool: its input properties and secret arguments.
     """
+    rows = TOOLS if rows is None else rows
     registered: dict[str, RegisteredTool] = {}
-    names = [spec.name for spec in rows]
-    if len(set(names)) != len(names):
-        duplicated = sorted({n for n in names if names.count(n) > 1})
+    all_names = [spec.name for spec in rows]
+    if len(set(all_names)) != len(all_names):
+        duplicated = sorted({n for n in all_names if all_names.count(n) > 1})
         raise MalformedToolSpec(f"Tool names must be unique; repeated: {', '.join(duplicated)}")
-    built = [_built(spec) for spec in rows]  # checks every row (a malformed one raises here)
+    wanted = [
+        spec
+        for spec in rows
+        if (names is None or spec.name in names) and (toolsets is None or spec.toolset in toolsets)
+    ]
+    checked = rows if names is None else wanted
+    built = {id(entry.spec): entry for entry in map(_built, checked)}  # a malformed row raises here
     manager = server._tool_manager  # the SDK's add_tool rebuilds the schemas; it has no add of a built Tool
-    for entry in built:
-        spec = entry.spec
-        if toolsets is not None and spec.toolset not in toolsets:
-            continue
+    for spec in wanted:
         if manager.get_tool(spec.name) is not None:
             raise MalformedToolSpec(f"Tool {spec.name!r} is already registered on this server")
+    for spec in wanted:
+        entry = built[id(spec)]
         # A server of its own may edit its copy of the input schema (app._hide_key_arguments does).
         tool = entry.tool.model_copy(update={"parameters": copy.deepcopy(entry.tool.parameters)})
         manager._tools[spec.name] = tool
