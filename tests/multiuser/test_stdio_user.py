@@ -17,6 +17,7 @@ from alpaca_vault.db import Database
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing, generate_key
 from tests.fixtures.mcp_server import text_of, wire
+from tests.fixtures.tool_listing import store_tool_listing
 from tests.multiuser.conftest import RlsDatabase
 
 pytestmark = pytest.mark.postgres
@@ -38,6 +39,8 @@ async def test_stdio_serves_the_named_user_only(
         await owner.dispose()
         await app.dispose()
 
+    # A data dir that has served before (its stored tool listing): each server builds only the tool called.
+    store_tool_listing(tmp_path / "data")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_VAULT_")}
     env.update(
         ALPACA_VAULT_DATABASE_URL=rls_database.app_url,

@@ -34,6 +34,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.cli.conftest import CONSOLE_SCRIPT
 from tests.fixtures.mcp_server import text_of
+from tests.fixtures.tool_listing import store_tool_listing
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -177,6 +178,7 @@ def _lines_after(text: str, heading: str) -> str:
 
 
 def test_the_stdio_demo_prints_a_connection_that_works_as_printed(tmp_path: Path) -> None:
+    store_tool_listing(tmp_path / "simulator")  # the demo's vault has served before: one tool is built
     with terminal([str(CONSOLE_SCRIPT), "serve", "--simulate"], _env(tmp_path)) as term:
         term.read_until(b"This is meant", timeout=90)
         # The banner line comes first (a terminal ends lines with \r\n).
