@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -366,20 +365,33 @@ async def test_initialize_advertises_tools_only(tmp_path: Path) -> None:
             await client.list_prompts()
 
 
-async def test_stdio_instructions_name_the_executable_when_it_is_not_on_path(tmp_path: Path) -> None:
+async def test_stdio_instructions_name_the_executable_when_it_is_not_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A fresh clone runs .venv/bin/alpaca-vault: "run `alpaca-vault credentials add`" would lead nowhere.
-    async def instructions(path: str, data_dir: Path) -> str:  # the two servers at once: a vault each
-        env = {"PATH": path, "ALPACA_VAULT_DATA_DIR": str(data_dir)}
-        async with Client(
-            StdioServerParameters(command=str(CONSOLE_SCRIPT), args=["serve"], env=env)
-        ) as client:
+    # The server stdio builds, in this process as `alpaca-vault serve` runs it: what the hint reads is
+    # the executable it runs as and PATH (once a process, hence the cleared cache), nothing a second
+    # process would add.
+    from alpaca_vault.server import hints
+    from alpaca_vault.server.app import build_server
+    from alpaca_vault.server.settings import Settings
+    from tests.fixtures.databases import migrated_sqlite_file
+
+    migrated_sqlite_file(tmp_path / "vault.db")
+    monkeypatch.setattr("sys.argv", [str(CONSOLE_SCRIPT), "serve"])
+
+    async def instructions(path: str) -> str:
+        monkeypatch.setenv("PATH", path)
+        hints.program.cache_clear()
+        async with Client(build_server(Settings(data_dir=tmp_path))) as client:
             assert client.instructions is not None
             return client.instructions
 
-    off_path, on_path = await asyncio.gather(
-        instructions("/usr/bin:/bin", tmp_path / "off-path"),
-        instructions(f"{CONSOLE_SCRIPT.parent}:/usr/bin:/bin", tmp_path / "on-path"),
-    )
+    try:
+        off_path = await instructions("/usr/bin:/bin")
+        on_path = await instructions(f"{CONSOLE_SCRIPT.parent}:/usr/bin:/bin")
+    finally:
+        hints.program.cache_clear()  # later tests in this worker read the real PATH again
     assert f"`{CONSOLE_SCRIPT} credentials add NAME" in off_path
     assert "`alpaca-vault credentials add NAME" in on_path
 
