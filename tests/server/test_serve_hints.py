@@ -176,15 +176,29 @@ def _lines_after(text: str, heading: str) -> str:
 
 
 def test_the_stdio_demo_prints_a_connection_that_works_as_printed(tmp_path: Path) -> None:
-    with terminal([str(CONSOLE_SCRIPT), "serve", "--simulate"], _env(tmp_path)) as term:
+    # The import log shows what ran before the connection was printed: neither the simulator nor the SDK
+    # (seconds), so the person reads it at once, and a Ctrl-C meanwhile stops the start-up there.
+    env = _env(tmp_path, PYTHONPROFILEIMPORTTIME="1")
+    with terminal([str(CONSOLE_SCRIPT), "serve", "--simulate"], env) as term:
         term.read_until(b"This is meant", timeout=90)
         # The banner line comes first (a terminal ends lines with \r\n).
         assert term.seen.index(BANNER) < term.seen.index(b"This is meant"), term.seen
-        shown = term.read_until(b'"args"', timeout=30)
-        term.read_until(b"}}}", timeout=10)
-        shown = term.seen.decode()
+        term.read_until(b"}}}", timeout=30)
+        end = term.seen.index(b"}}}")
+        for _ in range(50):  # the rest of the mcp.json line
+            if b"\n" in term.seen[end:]:
+                break
+            term.read_until(b"\x00", timeout=0.2)
+        printed = term.seen[: term.seen.index(b"\n", end)].decode(errors="replace")
         term.type(b"\x03")
+        term.read_until(b"\x00", timeout=60)  # until it exits (the import log must not fill the pty)
         assert term.exit_code() == 0
+    before_connection = _imported(printed)
+    assert "alpaca_vault.server.runner" in before_connection
+    heavy = ("mcp", "mcp_types", "uvicorn", "starlette")
+    assert not {name for name in before_connection if name.split(".")[0] in heavy}
+    assert not {name for name in before_connection if name.startswith("alpaca_vault.simulator")}
+    shown = "\n".join(line for line in printed.splitlines() if not line.startswith("import time:"))
     assert "curl" not in shown, "stdio has nothing to curl: only what works in this mode is printed"
     inspector = _lines_after(shown, "MCP Inspector")
     assert inspector.startswith("npx @modelcontextprotocol/inspector --cli ")
