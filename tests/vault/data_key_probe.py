@@ -1,6 +1,10 @@
 """The reachability check of tests/vault/test_envelope.py, run in a process of its own.
 
     python -m tests.vault.data_key_probe DATABASE_URL   (a migrated database; prints a summary)
+    python -m tests.vault.data_key_probe                (one URL a line on stdin, one JSON answer a line)
+
+The second form is the test's: one process probes each backend in turn (a process costs a second of
+imports). Each probe makes its own key ring, database and data key, and counts what predates it.
 
 It walks the whole heap several times looking for copies of an unwrapped data key. In a
 pytest-xdist worker that has run half the suite the heap holds every module and fixture the worker
@@ -13,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import secrets
 import sys
+import traceback
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -124,5 +130,18 @@ async def probe(url: str) -> str:
         await database.dispose()
 
 
+def serve_probes() -> None:
+    """Probe each URL read from stdin; answer each with a JSON line: {"ok": summary} or {"failed": traceback}."""
+    for line in sys.stdin:
+        try:
+            answer = {"ok": asyncio.run(probe(line.strip()))}
+        except Exception:
+            answer = {"failed": traceback.format_exc()}
+        print(json.dumps(answer), flush=True)
+
+
 if __name__ == "__main__":
-    print(asyncio.run(probe(sys.argv[1])))
+    if len(sys.argv) > 1:
+        print(asyncio.run(probe(sys.argv[1])))
+    else:
+        serve_probes()
