@@ -21,12 +21,25 @@ from tests.vault.conftest import key_pair
 
 
 def _referrers_besides_this_test(*values: str) -> list[list[Any]]:
-    """What still refers to each value (in order), other than this test's own frames.
+    """What still refers to each value (in order), other than this test's own frames and garbage.
 
-    One collection and one pass over the heap for all the values: in a worker that has run half
-    the suite each costs a few tenths of a second.
+    A full collection costs a pass over the whole heap (a few tenths of a second in a worker that has
+    run half the suite), the search for referrers a small fraction of that. So the heap is searched
+    first after collecting only the young generations: when nothing at all refers to the values, not
+    even garbage, a full collection could only have found the same nothing. Otherwise the full
+    collection runs and the search is repeated on what survives it, as before.
     """
-    gc.collect()
+    gc.collect(1)
+    found = _referrers_in_heap(values)
+    if any(found):
+        del found
+        gc.collect()
+        found = _referrers_in_heap(values)
+    return found
+
+
+def _referrers_in_heap(values: tuple[str, ...]) -> list[list[Any]]:
+    """One pass over the heap for all the values, leaving out the calling frames."""
     here = inspect.currentframe()
     callers = set()
     frame = here

@@ -24,7 +24,8 @@ from pydantic import SecretStr
 from alpaca_vault.broker.client import AlpacaClient, AlpacaKeys
 from alpaca_vault.broker.errors import AlpacaAuthError, AlpacaError
 from alpaca_vault.console.links import MAX_ATTEMPTS, IssuedLink, LinkError, LinkRecord, LinkStore, Purpose
-from alpaca_vault.vault.credentials import CredentialInfo, CredentialService
+from alpaca_vault.vault.credential_types import CredentialInfo
+from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.errors import CredentialExists, DuplicateKeyPair, InvalidCredentialInput, VaultError
 from alpaca_vault.vault.exposure import exposure_scope, register_exposed
 from alpaca_vault.vault.key_ids import check_key_environment

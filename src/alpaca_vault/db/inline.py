@@ -30,7 +30,8 @@ from sqlalchemy import CompoundSelect, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 
-from alpaca_vault.db.engine import ThreadConnections, _CompiledRead, sqlite_busy
+from alpaca_vault.db.engine import sqlite_busy
+from alpaca_vault.db.inline_read import CompiledRead, ThreadConnections
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -143,7 +144,7 @@ class _CompiledInsert:
             connection.execute(self.sql, args)
 
 
-class _CompiledUpdate(_CompiledRead):
+class _CompiledUpdate(CompiledRead):
     """An UPDATE with bind parameters: as a read (no rows back), plus the columns' ``onupdate`` defaults
     (``updated_at``), filled in as SQLAlchemy fills them on the async path."""
 
@@ -182,7 +183,7 @@ class InlineWriter:
 
     def __init__(self, path: Path, dialect: Dialect, committed: Callable[[], None] | None = None) -> None:
         self.dialect = dialect
-        self._compiled: dict[Any, _CompiledRead | _CompiledInsert] = {}
+        self._compiled: dict[Any, CompiledRead | _CompiledInsert] = {}
         # The engine's pragmas (foreign keys checked as on the async path), but never wait for the lock,
         # and never checkpoint inside a commit on this thread: ``committed`` is told instead
         # (db/checkpoint.py).
@@ -240,8 +241,8 @@ class InlineWriter:
         try:
             if isinstance(statement, Select | CompoundSelect):
                 assert not isinstance(params, list)
-                read = self._compile(statement, lambda: _CompiledRead(statement, self.dialect))
-                assert isinstance(read, _CompiledRead)
+                read = self._compile(statement, lambda: CompiledRead(statement, self.dialect))
+                assert isinstance(read, CompiledRead)
                 return InlineRows(read.run(connection, params or {}))
             if isinstance(statement, Insert):
                 # Compiled once per (table, columns): so only a plain insert(Table), whose rows are all it says.
@@ -277,8 +278,8 @@ class InlineWriter:
         )
 
     def _compile(
-        self, key: Any, build: Callable[[], _CompiledRead | _CompiledInsert]
-    ) -> _CompiledRead | _CompiledInsert:
+        self, key: Any, build: Callable[[], CompiledRead | _CompiledInsert]
+    ) -> CompiledRead | _CompiledInsert:
         compiled = self._compiled.get(key)
         if compiled is None:
             if len(self._compiled) >= _MAX_COMPILED:  # statements built per call would pile up

@@ -7,6 +7,7 @@ exactly when it lies on that grid. Ids are stable (uuid5 of the symbol), like Al
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -118,13 +119,14 @@ def strike_step(base_price: float) -> Decimal:
     return Decimal(1)
 
 
-def strikes(underlying: str) -> list[Decimal]:
+@functools.cache  # one grid per listed underlying, asked for on every OCC symbol parsed
+def strikes(underlying: str) -> tuple[Decimal, ...]:
     """The strike grid of an underlying: multiples of its step within 30% of its base price."""
     base = UNIVERSE[underlying].base_price
     step = strike_step(base)
     low = int(Decimal(repr(base * (1 - _STRIKE_SPAN))) / step) + 1
     high = int(Decimal(repr(base * (1 + _STRIKE_SPAN))) / step)
-    return [step * n for n in range(low, high + 1)]
+    return tuple(step * n for n in range(low, high + 1))
 
 
 def expirations(first: date, last: date) -> list[date]:
@@ -164,6 +166,11 @@ def option_contract(underlying: str, expiration: date, option_type: str, strike:
     return asset
 
 
+# A symbol always names the same contract (or none), and an Asset is immutable. A price bar samples a
+# contract's premium up to 33 times and an option chain page prices 100 contracts, each sample naming
+# the contract by symbol: without the cache most of a chain request went to rebuilding the same Assets
+# (a uuid5 each). Bounded, since symbols come from requests.
+@functools.lru_cache(maxsize=4096)
 def parse_occ(symbol: str) -> Asset | None:
     """The contract an OCC symbol names, or None when it is not on any listed grid."""
     match = _OCC.match(symbol.upper())

@@ -18,10 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alpaca_vault.broker.errors import AlpacaError
 from alpaca_vault.broker.models import (
-    CancelOrderResult,
-    ClosePositionResult,
     OptionLeg,
-    Order,
     OrderRequest,
     ReplaceOrderRequest,
     StopLoss,
@@ -32,6 +29,15 @@ from alpaca_vault.broker.orders import Placement
 from alpaca_vault.tools import voice
 from alpaca_vault.tools.errors import OrderDeadlineExceeded
 from alpaca_vault.tools.gate import ToolCall, alpaca_call
+from alpaca_vault.tools.order_results import (
+    CancelAllResult,
+    CancelResult,
+    CloseAllResult,
+    ClosePositionOutcome,
+    OrderResult,
+    OrdersResult,
+    PlacedOrderResult,
+)
 from alpaca_vault.tools.order_text import describe_order, flatten_live, live_count
 from alpaca_vault.tools.params import (
     ClientOrderId,
@@ -48,7 +54,7 @@ from alpaca_vault.tools.params import (
     TrailPercent,
     symbol_of,
 )
-from alpaca_vault.tools.results import Bounded, Continuation, Record, counted, respond
+from alpaca_vault.tools.results import Continuation, Record, counted, respond
 from alpaca_vault.tools.runtime import runtime
 
 PositionIntent = Literal["buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close"]
@@ -94,57 +100,6 @@ OrderLegs = Annotated[
     list[Leg] | None,
     Field(min_length=2, max_length=4, description="mleg only: 2-4 option legs (type market or limit, day)."),
 ]
-
-Environment = Literal["paper", "live"]
-_ENVIRONMENT = Field(description="paper or live: which Alpaca environment the credential trades in.")
-
-
-class OrderResult(BaseModel):
-    credential: str
-    environment: Environment = _ENVIRONMENT
-    order: Order
-
-
-class PlacedOrderResult(OrderResult):
-    new_order_placed: bool = Field(
-        default=True,
-        description="False when the client_order_id already named an order (a retry of the same request): "
-        "nothing new was placed and `order` is the existing order.",
-    )
-
-
-class OrdersResult(Bounded):
-    credential: str
-    orders: list[Order] = Field(
-        description="Newest first by default; bracket/oco/oto exits are nested under their entry as `legs`."
-    )
-
-
-class CancelResult(BaseModel):
-    credential: str
-    environment: Environment = _ENVIRONMENT
-    order_id: str
-    canceled: bool = Field(
-        description="True when Alpaca accepted the cancel request (or the order was already canceled); "
-        "alpaca_get_order shows the final status."
-    )
-
-
-class CancelAllResult(Bounded):
-    credential: str
-    environment: Environment = _ENVIRONMENT
-    results: list[CancelOrderResult]
-    still_open: list[str] | None = Field(
-        default=None,
-        description="Ids of live orders Alpaca's answer did not cover (cancel each with alpaca_cancel_order); "
-        "null when the check could not be made.",
-    )
-
-
-class ClosePositionOutcome(BaseModel):
-    credential: str
-    environment: Environment = _ENVIRONMENT
-    order: Order = Field(description="The order Alpaca created to close the position.")
 
 
 def request_sent(call: ToolCall) -> OrderRequest:
@@ -578,13 +533,6 @@ async def alpaca_close_position(
         ),
         f"Closing {symbol} in '{call.credential_name}' ({call.resolved.environment}): {describe_order(order)}.",
     )
-
-
-class CloseAllResult(Bounded):
-    credential: str
-    environment: Environment = _ENVIRONMENT
-    cancel_orders: bool = Field(description="Whether open orders were cancelled first.")
-    results: list[ClosePositionResult] = Field(description="One per position: the closing order or why not.")
 
 
 async def alpaca_close_all_positions(

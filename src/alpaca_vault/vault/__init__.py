@@ -11,7 +11,8 @@ from alpaca_vault.lazy_exports import exports_on_first_use
 
 if TYPE_CHECKING:
     from alpaca_vault.vault.aead import AssociatedData
-    from alpaca_vault.vault.credentials import CredentialInfo, CredentialService, UnsealedCredential, UserInfo
+    from alpaca_vault.vault.credential_types import CredentialInfo, UnsealedCredential, UserInfo
+    from alpaca_vault.vault.credentials import CredentialService
     from alpaca_vault.vault.errors import (
         CredentialAmbiguous,
         CredentialExists,
@@ -32,7 +33,7 @@ _EXPORTS = {
     "CredentialAmbiguous": "alpaca_vault.vault.errors",
     "CredentialExists": "alpaca_vault.vault.errors",
     "CredentialInactive": "alpaca_vault.vault.errors",
-    "CredentialInfo": "alpaca_vault.vault.credentials",
+    "CredentialInfo": "alpaca_vault.vault.credential_types",
     "CredentialNotFound": "alpaca_vault.vault.errors",
     "CredentialService": "alpaca_vault.vault.credentials",
     "DuplicateKeyPair": "alpaca_vault.vault.errors",
@@ -40,9 +41,9 @@ _EXPORTS = {
     "KeyRing": "alpaca_vault.vault.keyring",
     "KeyRingError": "alpaca_vault.vault.errors",
     "UnsealError": "alpaca_vault.vault.errors",
-    "UnsealedCredential": "alpaca_vault.vault.credentials",
+    "UnsealedCredential": "alpaca_vault.vault.credential_types",
     "UnsealedCredentialClosed": "alpaca_vault.vault.errors",
-    "UserInfo": "alpaca_vault.vault.credentials",
+    "UserInfo": "alpaca_vault.vault.credential_types",
     "VaultError": "alpaca_vault.vault.errors",
     "exposed_values": "alpaca_vault.vault.exposure",
     "exposure_scope": "alpaca_vault.vault.exposure",

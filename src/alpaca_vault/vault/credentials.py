@@ -7,10 +7,10 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from datetime import timedelta
+from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import SecretStr
 from sqlalchemy import Table, and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,13 @@ from alpaca_vault.db.inline import write_in_passing
 from alpaca_vault.db.models import ENVIRONMENTS, utcnow
 from alpaca_vault.db.rls import lookup_user_id
 from alpaca_vault.vault.aead import AssociatedData
+from alpaca_vault.vault.credential_types import (
+    CredentialInfo,
+    Environment,
+    ResolvedRow,
+    UnsealedCredential,
+    UserInfo,
+)
 from alpaca_vault.vault.datakeys import current_data_key, data_keys, undestroyed_data_keys, unwrap
 from alpaca_vault.vault.errors import (
     CredentialAmbiguous,
@@ -31,15 +38,12 @@ from alpaca_vault.vault.errors import (
     DataKeyDestroyed,
     DuplicateKeyPair,
     InvalidCredentialInput,
-    UnsealedCredentialClosed,
     UnsealError,
     VaultError,
 )
 from alpaca_vault.vault.exposure import register_exposed
 from alpaca_vault.vault.key_ids import check_key_environment
 from alpaca_vault.vault.keyring import KeyRing
-
-Environment = Literal["paper", "live"]
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Alpaca key ids and secrets are short ASCII tokens; anything with spaces or controls is a paste error.
@@ -81,104 +85,6 @@ _TOUCH_LAST_USED = (
     .where(_credentials.c.id == bindparam("b_id"), _credentials.c.user_id == bindparam("b_user_id"))
     .values(last_used_at=bindparam("b_now"))
 )
-
-
-class UserInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: uuid.UUID
-    name: str
-    is_active: bool
-    created_at: datetime
-
-
-class CredentialInfo(BaseModel):
-    """Everything about a credential except its keys."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: uuid.UUID
-    user_id: uuid.UUID
-    name: str
-    provider: str
-    environment: Environment
-    is_active: bool
-    account_number: str | None
-    account_status: str | None
-    expires_at: datetime | None
-    last_validated_at: datetime | None
-    last_used_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    # #10 item 8: "damaged" when its stored keys (or its data key) can never be opened again.
-    status: Literal["ok", "damaged"] = "ok"
-    problem: str | None = None
-
-
-class UnsealedCredential:
-    """An opened key pair, valid only inside its ``unsealed()`` block."""
-
-    __slots__ = ("_api_key", "_info", "_secret_key")
-
-    def __init__(self, info: CredentialInfo, api_key: SecretStr, secret_key: SecretStr) -> None:
-        self._info = info
-        self._api_key: SecretStr | None = api_key
-        self._secret_key: SecretStr | None = secret_key
-
-    @property
-    def info(self) -> CredentialInfo:
-        return self._info
-
-    @property
-    def api_key(self) -> SecretStr:
-        if self._api_key is None:
-            raise UnsealedCredentialClosed(self._closed_message())
-        return self._api_key
-
-    @property
-    def secret_key(self) -> SecretStr:
-        if self._secret_key is None:
-            raise UnsealedCredentialClosed(self._closed_message())
-        return self._secret_key
-
-    def _closed_message(self) -> str:
-        return f"Credential '{self._info.name}' was used after its unsealed() block ended."
-
-    def _close(self) -> None:
-        self._api_key = None
-        self._secret_key = None
-
-    def __repr__(self) -> str:
-        state = "open" if self._api_key is not None else "closed"
-        return (
-            f"UnsealedCredential(name={self._info.name!r}, environment={self._info.environment!r}, {state})"
-        )
-
-
-class ResolvedRow:
-    """A credential as :meth:`CredentialService.resolve` read it: its ``info``, and its row (sealed
-    values only) for one ``unsealed(..., resolved=)`` that opens it instead of reading it again, as long
-    as nothing has been committed to the database since (``Database.data_version``)."""
-
-    __slots__ = ("_row", "_version", "info")
-
-    def __init__(self, info: CredentialInfo, row: Any, version: DataVersion | None) -> None:
-        self.info = info
-        self._row = row
-        self._version = version
-
-    def take_if_current(self, db: Database, user_id: uuid.UUID, ref: str | None) -> Any | None:
-        """The row, once, if it is the one ``ref`` names and no commit can have changed it; else None."""
-        row, self._row = self._row, None
-        if row is None or self._version is None or self.info.user_id != user_id:
-            return None
-        if ref is None or ref.strip() != str(self.info.id):
-            return None
-        # The audit trail's own appends (Database.write_inline) do not count: they never touch credentials.
-        return row if db.data_version() == self._version else None
-
-    def __repr__(self) -> str:
-        return f"ResolvedRow(name={self.info.name!r})"
 
 
 def damage_of(row: Any) -> str | None:
