@@ -17,6 +17,7 @@ import pytest
 
 from alpaca_vault.vault.keyring import generate_key
 from tests.fixtures.databases import migrated_sqlite_file
+from tests.fixtures.tool_listing import store_tool_listing
 from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
 
 
@@ -64,8 +65,10 @@ def test_raw_stdio_stream_is_pure_json_rpc_and_never_carries_a_secret(tmp_path: 
         ("alpaca_get_account", {"credential": "missing"}),
         ("validate_credential", {"credential": "c"}),
     ]
-    # A vault file already at head (the first start's upgrade: test_stdio_round_trips.py).
+    # A vault file already at head, and a data dir that has served before: each tool is registered for its
+    # first call (the first start's upgrade and its build of every tool: test_stdio_round_trips.py).
     migrated_sqlite_file(tmp_path / "vault.db")
+    store_tool_listing(tmp_path, allow_secrets_in_arguments=True)
     server_environment = server_env(tmp_path, simulator.base_url)
     process = subprocess.Popen(
         SERVE,
