@@ -29,6 +29,7 @@ from alpaca_vault.server.tool_listing import CACHE_FILE
 from alpaca_vault.tools import credentials, registry
 from tests.fixtures.databases import migrated_sqlite_file
 from tests.fixtures.mcp_server import make_settings
+from tests.fixtures.tool_listing import store_tool_listing
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tool_list.json"
 UNUSED_BROKER = "http://127.0.0.1:9"  # nothing here reaches Alpaca
@@ -53,12 +54,14 @@ def _registered(server: Any) -> list[str]:
 
 
 async def _store_listing(settings: Settings) -> list[dict[str, Any]]:
-    """A first start: nothing stored, so the listing builds every tool and stores what it answered."""
-    server = build_server(settings, defer_tools=True)
-    async with Client(server) as client:
-        listed = _wire(await client.list_tools())
-    assert (settings.data_dir / CACHE_FILE).exists() and len(_registered(server)) == len(listed)
-    return listed
+    """The listing a first start on these settings stored (its build checked and built every row)."""
+    store_tool_listing(
+        settings.data_dir,
+        toolsets=settings.toolsets,
+        allow_secrets_in_arguments=settings.allow_secrets_in_arguments,
+    )
+    tools: list[dict[str, Any]] = json.loads((settings.data_dir / CACHE_FILE).read_text())["tools"]
+    return tools
 
 
 async def _all_registered(server: Any, count: int, within: float = 30.0) -> None:
