@@ -5,8 +5,9 @@ command's ``asyncio.run`` does not meet the test's event loop) and answers like 
 returncode, stdout, stderr, with an unexpected exception's traceback on stderr and exit code 1, as
 the console script would print it. A process costs about a second of imports per command, and the
 suite makes hundreds of calls; ``cli.script(...)`` and ``cli.popen(...)`` run the installed console
-script in a real subprocess, for what needs one (the entry point, a terminal, signals, PATH-aware
-hints, servers). ``ALPACA_VAULT_TEST_CLI=subprocess`` runs every call as a subprocess.
+script in a real subprocess, for what needs one (the entry point, a terminal, signals, servers;
+PATH-aware hints run in-process with the hint's once-a-process cache cleared).
+``ALPACA_VAULT_TEST_CLI=subprocess`` runs every call as a subprocess.
 """
 
 from __future__ import annotations

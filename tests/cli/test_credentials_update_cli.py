@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.cli.conftest import CONSOLE_SCRIPT, Cli, answer_on_a_terminal
 from tests.fixtures.network import dead_url
 
@@ -143,11 +145,23 @@ def test_offline_validation_says_could_not_reach_alpaca_once(tmp_path: Path) -> 
     assert result.stdout == ""
 
 
-def test_hints_name_the_executable_when_it_is_not_on_path(tmp_path: Path) -> None:
-    cli = Cli(tmp_path / "data", None).script  # a process of its own: the hint reads its own PATH once
-    bare = {"PATH": "/usr/bin:/bin"}  # the venv's bin is not on it, as on a fresh clone
-    empty = cli("credentials", "list", **bare)
-    assert empty.returncode == 0
-    assert f"`{CONSOLE_SCRIPT} credentials add NAME --environment paper`" in empty.stdout
-    on_path = cli("credentials", "list", PATH=f"{CONSOLE_SCRIPT.parent}:/usr/bin:/bin")
-    assert "`alpaca-vault credentials add NAME --environment paper`" in on_path.stdout
+def test_hints_name_the_executable_when_it_is_not_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In this process: the hint reads the executable it runs as and PATH, once a process (the cache is
+    # cleared before each command, as a new process starts without it).
+    from alpaca_vault.server import hints
+
+    cli = Cli(tmp_path / "data", None)
+    monkeypatch.setattr("sys.argv", [str(CONSOLE_SCRIPT), "credentials", "list"])
+    try:
+        hints.program.cache_clear()
+        bare = "/usr/bin:/bin"  # the venv's bin is not on it, as on a fresh clone
+        empty = cli("credentials", "list", PATH=bare)
+        assert empty.returncode == 0, empty.stderr
+        assert f"`{CONSOLE_SCRIPT} credentials add NAME --environment paper`" in empty.stdout
+        hints.program.cache_clear()
+        on_path = cli("credentials", "list", PATH=f"{CONSOLE_SCRIPT.parent}:/usr/bin:/bin")
+        assert "`alpaca-vault credentials add NAME --environment paper`" in on_path.stdout
+    finally:
+        hints.program.cache_clear()  # later tests in this worker read the real PATH again

@@ -14,9 +14,10 @@ from pydantic import SecretStr
 
 from alpaca_vault.accounts import AccountAdmin
 from alpaca_vault.db import Database
+from alpaca_vault.server.app import build_server
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing, generate_key
-from tests.fixtures.mcp_server import text_of, wire
+from tests.fixtures.mcp_server import make_settings, text_of, wire
 from tests.multiuser.conftest import RlsDatabase
 
 pytestmark = pytest.mark.postgres
@@ -57,6 +58,24 @@ async def test_stdio_serves_the_named_user_only(
             assert not result.is_error, text_of(result)
             return [c["name"] for c in wire(result)["structuredContent"]["credentials"]]
 
-    users = ("alice", "carol")  # carol does not exist yet: stdio creates its user
-    seen = dict(zip(users, await asyncio.gather(*map(credentials_seen_by, users)), strict=True))
-    assert seen == {"alice": ["alice-paper"], "carol": []}
+    async def credentials_seen_in_this_process_by(user: str) -> list[str]:
+        # The server `serve --user` builds, with the same settings (alice's process shows the flag reaches
+        # them): a second process would add ~3 s of imports and nothing this test asserts.
+        settings = make_settings(
+            tmp_path / "data-in-process",
+            simulator.base_url,
+            database_url=rls_database.app_url,
+            encryption_keys=key,
+            user=user,
+            allow_secrets_in_arguments=False,
+        )
+        async with Client(build_server(settings)) as client:
+            result = await client.call_tool("list_credentials", {})
+            assert not result.is_error, text_of(result)
+            return [c["name"] for c in wire(result)["structuredContent"]["credentials"]]
+
+    # carol does not exist yet: stdio creates its user (as the application role, while alice's server runs)
+    alice_sees, carol_sees = await asyncio.gather(
+        credentials_seen_by("alice"), credentials_seen_in_this_process_by("carol")
+    )
+    assert {"alice": alice_sees, "carol": carol_sees} == {"alice": ["alice-paper"], "carol": []}

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -33,6 +32,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.cli.conftest import CONSOLE_SCRIPT
+from tests.fixtures.databases import migrated_sqlite_file
 from tests.fixtures.mcp_server import text_of
 
 
@@ -177,21 +177,39 @@ def _lines_after(text: str, heading: str) -> str:
 
 
 def test_the_stdio_demo_prints_a_connection_that_works_as_printed(tmp_path: Path) -> None:
-    with terminal([str(CONSOLE_SCRIPT), "serve", "--simulate"], _env(tmp_path)) as term:
+    # The import log shows what ran before the connection was printed: neither the simulator nor the SDK
+    # (seconds), so the person reads it at once, and a Ctrl-C meanwhile stops the start-up there.
+    env = _env(tmp_path, PYTHONPROFILEIMPORTTIME="1")
+    with terminal([str(CONSOLE_SCRIPT), "serve", "--simulate"], env) as term:
         term.read_until(b"This is meant", timeout=90)
         # The banner line comes first (a terminal ends lines with \r\n).
         assert term.seen.index(BANNER) < term.seen.index(b"This is meant"), term.seen
-        shown = term.read_until(b'"args"', timeout=30)
-        term.read_until(b"}}}", timeout=10)
-        shown = term.seen.decode()
+        term.read_until(b"}}}", timeout=30)
+        end = term.seen.index(b"}}}")
+        for _ in range(50):  # the rest of the mcp.json line
+            if b"\n" in term.seen[end:]:
+                break
+            term.read_until(b"\x00", timeout=0.2)
+        printed = term.seen[: term.seen.index(b"\n", end)].decode(errors="replace")
         term.type(b"\x03")
+        term.read_until(b"\x00", timeout=60)  # until it exits (the import log must not fill the pty)
         assert term.exit_code() == 0
+    before_connection = _imported(printed)
+    assert "alpaca_vault.server.runner" in before_connection
+    heavy = ("mcp", "mcp_types", "uvicorn", "starlette")
+    assert not {name for name in before_connection if name.split(".")[0] in heavy}
+    assert not {name for name in before_connection if name.startswith("alpaca_vault.simulator")}
+    shown = "\n".join(line for line in printed.splitlines() if not line.startswith("import time:"))
     assert "curl" not in shown, "stdio has nothing to curl: only what works in this mode is printed"
     inspector = _lines_after(shown, "MCP Inspector")
     assert inspector.startswith("npx @modelcontextprotocol/inspector --cli ")
     assert inspector.endswith(f"-- {CONSOLE_SCRIPT} serve --simulate")
     entry = json.loads(_lines_after(shown, "mcp.json entry"))["mcpServers"]["alpaca-vault-demo"]
     assert entry["command"] == str(CONSOLE_SCRIPT)  # absolute: clients do not search PATH
+
+    # The demo vault already at head for the client's server (~0.6 s CPU): the first start of --simulate
+    # on an empty data dir is the HTTP demo's below.
+    migrated_sqlite_file(Path(entry["env"]["ALPACA_VAULT_DATA_DIR"]) / "simulator" / "vault.db")
 
     async def use_it() -> None:
         env = {**{"PATH": os.environ["PATH"]}, **entry.get("env", {})}
@@ -366,20 +384,33 @@ async def test_initialize_advertises_tools_only(tmp_path: Path) -> None:
             await client.list_prompts()
 
 
-async def test_stdio_instructions_name_the_executable_when_it_is_not_on_path(tmp_path: Path) -> None:
+async def test_stdio_instructions_name_the_executable_when_it_is_not_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A fresh clone runs .venv/bin/alpaca-vault: "run `alpaca-vault credentials add`" would lead nowhere.
-    async def instructions(path: str, data_dir: Path) -> str:  # the two servers at once: a vault each
-        env = {"PATH": path, "ALPACA_VAULT_DATA_DIR": str(data_dir)}
-        async with Client(
-            StdioServerParameters(command=str(CONSOLE_SCRIPT), args=["serve"], env=env)
-        ) as client:
+    # The server stdio builds, in this process as `alpaca-vault serve` runs it: what the hint reads is
+    # the executable it runs as and PATH (once a process, hence the cleared cache), nothing a second
+    # process would add.
+    from alpaca_vault.server import hints
+    from alpaca_vault.server.app import build_server
+    from alpaca_vault.server.settings import Settings
+    from tests.fixtures.databases import migrated_sqlite_file
+
+    migrated_sqlite_file(tmp_path / "vault.db")
+    monkeypatch.setattr("sys.argv", [str(CONSOLE_SCRIPT), "serve"])
+
+    async def instructions(path: str) -> str:
+        monkeypatch.setenv("PATH", path)
+        hints.program.cache_clear()
+        async with Client(build_server(Settings(data_dir=tmp_path))) as client:
             assert client.instructions is not None
             return client.instructions
 
-    off_path, on_path = await asyncio.gather(
-        instructions("/usr/bin:/bin", tmp_path / "off-path"),
-        instructions(f"{CONSOLE_SCRIPT.parent}:/usr/bin:/bin", tmp_path / "on-path"),
-    )
+    try:
+        off_path = await instructions("/usr/bin:/bin")
+        on_path = await instructions(f"{CONSOLE_SCRIPT.parent}:/usr/bin:/bin")
+    finally:
+        hints.program.cache_clear()  # later tests in this worker read the real PATH again
     assert f"`{CONSOLE_SCRIPT} credentials add NAME" in off_path
     assert "`alpaca-vault credentials add NAME" in on_path
 

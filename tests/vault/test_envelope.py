@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -286,19 +289,49 @@ async def test_values_under_a_missing_master_key_are_reported_not_lost(
     await _assert_open(CredentialService(database, fixed), alice, pairs)
 
 
-async def test_the_unwrapped_data_key_is_unreachable_after_the_call(database_url: str) -> None:
+@pytest.fixture(scope="module")
+def data_key_probe() -> Iterator[Callable[[str], dict[str, str]]]:
+    """A probe process (tests/vault/data_key_probe.py) that both backends' tests ask in turn."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.vault.data_key_probe"],
+        cwd=Path(__file__).resolve().parents[2],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    answers = process.stdout
+
+    def ask(database_url: str) -> dict[str, str]:
+        assert process.stdin is not None
+        process.stdin.write(database_url + "\n")
+        process.stdin.flush()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            line = pool.submit(answers.readline).result(timeout=120)
+        assert line, f"the probe process ended (exit code {process.wait()})"
+        answer: dict[str, str] = json.loads(line)
+        return answer
+
+    try:
+        yield ask
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def test_the_unwrapped_data_key_is_unreachable_after_the_call(
+    database_url: str, data_key_probe: Callable[[str], dict[str, str]]
+) -> None:
     """No copy of a data key, no open data key and no cipher outlives an unseal: during the block,
     after it, after an error inside it and after a failed open (a traceback keeps frames alive).
 
-    The heap walks run in a fresh process holding only the vault (tests/vault/data_key_probe.py):
-    in a test worker's heap the same walks took ~30 s per backend.
+    The heap walks run in a process holding only the vault (tests/vault/data_key_probe.py), one for
+    both backends: in a test worker's heap the same walks took ~30 s per backend.
     """
-    probe = subprocess.run(
-        [sys.executable, "-m", "tests.vault.data_key_probe", database_url],
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert probe.returncode == 0, probe.stdout + probe.stderr
-    assert "no copy of the data key, open data key or cipher left" in probe.stdout
+    answer = data_key_probe(database_url)
+    assert "failed" not in answer, answer["failed"]
+    assert "no copy of the data key, open data key or cipher left" in answer["ok"]

@@ -132,6 +132,10 @@ def run_server(
     harden_process()  # before any key is loaded: no core dumps, not dumpable (issue #10, point 11)
     if transport == "stdio" and sys.stdin.isatty():
         ctrl_c_quits()  # the banner says so
+        # Before the simulator's start and the SDK's import (seconds), and outside the event loop: a person
+        # reads at once what runs and how to connect, and a Ctrl-C meanwhile stops the start-up there
+        # (asyncio would only cancel its task after an import).
+        print("\n".join(_stdio_banner(settings, simulate)), file=sys.stderr, flush=True)
     with contextlib.ExitStack() as stack:
         sock = None if transport == "stdio" else bind_http_port(host, port)  # a busy port fails first
         if sock is not None:
@@ -140,11 +144,7 @@ def run_server(
             settings = stack.enter_context(simulated_alpaca(settings))
             anyio.run(store_demo_credential, settings)
         if transport == "stdio":
-            if sys.stdin.isatty():
-                # Before the SDK's import (a second or more), and outside the event loop, where a Ctrl-C
-                # meanwhile stops that import at once (asyncio would only cancel its task after it).
-                print("\n".join(_stdio_banner(settings, simulate)), file=sys.stderr, flush=True)
-            import alpaca_vault.server.app  # noqa: F401 - the SDK and the server, here for the reason above
+            import alpaca_vault.server.app  # noqa: F401 - the SDK and the server, after the banner (above)
 
             anyio.run(_run_stdio, settings)
         else:
