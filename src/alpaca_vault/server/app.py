@@ -215,7 +215,9 @@ def _list_tools_dumped_once(server: MCPServer[ToolRuntime], settings: Settings) 
         if dumped is None:
             result = await list_tools(ctx, params)
             dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-            if dumped.get("tools"):  # never remember an empty listing (tools not registered yet)
+            # Never remember an empty listing (tools not registered yet). A deferred server registers tools
+            # one by one for their calls, but reaches this handler only once every tool is (tool_listing.py).
+            if dumped.get("tools"):
                 _DUMPED_LISTINGS[key] = dumped
         return dumped
 
