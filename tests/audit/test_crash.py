@@ -25,6 +25,7 @@ from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing
 from tests.fixtures.databases import migrated_sqlite_file
 from tests.fixtures.mcp_server import text_of
+from tests.fixtures.tool_listing import store_tool_listing
 from tests.server.test_stdio import SERVE, _rpc, server_env
 
 
@@ -66,6 +67,9 @@ async def test_a_server_killed_mid_post_reconciles_to_the_single_order_after_res
         )
     finally:
         await db.dispose()
+    # A data dir that has served before: each server registers only the tools it is called with (the first
+    # start's build of every tool is tests/server/test_cold_start.py's and test_stdio_round_trips.py's).
+    store_tool_listing(tmp_path, allow_secrets_in_arguments=True)
 
     simulator.set_fault(match="POST /v2/orders", lost_response="hang", latency_ms=60_000)
     server = subprocess.Popen(

@@ -20,6 +20,7 @@ from alpaca_vault.db.models import OrderIntent
 from alpaca_vault.vault import KeyRing
 from tests.fixtures.databases import migrated_sqlite_file
 from tests.fixtures.mcp_server import text_of
+from tests.fixtures.tool_listing import store_tool_listing
 from tests.multiuser.conftest import Deployment
 from tests.multiuser.harness import connect, http_settings, serve_http
 from tests.server.test_stdio import SERVE, server_env
@@ -104,8 +105,11 @@ def _assert_trail(events: list[dict[str, Any]], credential: str, accepted: str, 
 async def test_every_tool_call_over_stdio_is_on_record(
     tmp_path: Path, simulator: Any, sim_account: Any
 ) -> None:
-    # A vault file at head: the first start's upgrade is covered by tests/server/test_stdio.
+    # A vault file at head: the first start's upgrade is covered by tests/server/test_stdio_round_trips.py;
+    # a data dir that has served before, so each tool is registered for its first call (the build of every
+    # tool at a first start: tests/server/test_cold_start.py).
     migrated_sqlite_file(tmp_path / "vault.db")
+    store_tool_listing(tmp_path, allow_secrets_in_arguments=True)
     env = server_env(tmp_path, simulator.base_url)
     async with Client(StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)) as client:
         stored = await client.call_tool(

@@ -32,6 +32,7 @@ from alpaca_vault.server.runner import serve_http_in_thread
 from tests.console.helpers import assert_security_headers, csrf_of, enter_keys, origin_of
 from tests.fixtures.databases import migrated_sqlite_file
 from tests.fixtures.mcp_server import make_settings, text_of
+from tests.fixtures.tool_listing import store_tool_listing
 from tests.multiuser.harness import http_settings
 from tests.server.test_secret_canary import key_id_marker, leaks, secret_marker
 from tests.server.test_stdio import SERVE, server_env
@@ -137,6 +138,9 @@ async def test_stdio_client_with_url_elicitation_on_2025_11_25(
 
     # A vault file already at head: the first start's upgrade is test_stdio_round_trips.py's (~0.6 s CPU).
     migrated_sqlite_file(tmp_path / "vault.db")
+    # A data dir that has served before: each tool is registered for its first call (the build of every tool
+    # at a first start is tests/server/test_cold_start.py's). Its settings are the server's: no key arguments.
+    store_tool_listing(tmp_path, allow_secrets_in_arguments=False)
     env = server_env(tmp_path, simulator.base_url, ALPACA_VAULT_ALLOW_SECRETS_IN_ARGUMENTS="false")
     params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)
     errlog_path = tmp_path / "server-stderr.log"

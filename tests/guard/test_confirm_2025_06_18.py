@@ -20,6 +20,8 @@ from alpaca_vault.db import Database
 from alpaca_vault.guard.store import PolicyStore
 from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing
+from tests.fixtures.databases import migrated_sqlite_file
+from tests.fixtures.tool_listing import store_tool_listing
 from tests.server.test_stdio import SERVE, _rpc, server_env
 
 
@@ -58,6 +60,10 @@ class RawClient:
 def test_form_elicitation_on_2025_06_18_accept_places_and_decline_refuses(
     tmp_path: Path, simulator: Any, sim_account: Any
 ) -> None:
+    # A vault file at head and a data dir that has served before: each tool is registered for its first call
+    # (a first start's upgrade and build of every tool: tests/server/test_stdio_round_trips.py, test_cold_start.py).
+    migrated_sqlite_file(tmp_path / "vault.db")
+    store_tool_listing(tmp_path, allow_secrets_in_arguments=True)
     env = server_env(tmp_path, simulator.base_url)
     process = subprocess.Popen(
         SERVE, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env

@@ -22,6 +22,7 @@ from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing
 from tests.fixtures.mcp_server import text_of
 from tests.fixtures.postgres import PostgresDatabases
+from tests.fixtures.tool_listing import store_tool_listing
 from tests.server.test_stdio import SERVE, server_env
 
 pytestmark = pytest.mark.postgres
@@ -34,6 +35,9 @@ async def test_two_replicas_never_together_pass_a_daily_limit_and_both_obey_a_ha
     env = server_env(tmp_path / "data", simulator.base_url, ALPACA_VAULT_DATABASE_URL=url)
     env["ALPACA_VAULT_LOG_LEVEL"] = "WARNING"
     keys = env["ALPACA_VAULT_ENCRYPTION_KEYS"]  # the same master keys on both replicas
+    # Replicas that have served before: each registers only the tools it is called with (a first start's
+    # build of every tool is tests/server/test_cold_start.py's).
+    store_tool_listing(tmp_path / "data", allow_secrets_in_arguments=True)
     params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)
     async with Client(params, raise_exceptions=False) as one, Client(params, raise_exceptions=False) as two:
         stored = await one.call_tool(

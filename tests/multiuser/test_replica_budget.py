@@ -24,6 +24,7 @@ from alpaca_vault.vault.credentials import CredentialService
 from alpaca_vault.vault.keyring import KeyRing
 from tests.fixtures.mcp_server import text_of
 from tests.fixtures.postgres import PostgresDatabases
+from tests.fixtures.tool_listing import store_tool_listing
 from tests.server.test_stdio import SERVE, server_env
 
 pytestmark = pytest.mark.postgres
@@ -82,6 +83,9 @@ async def test_two_replicas_together_stay_within_one_credentials_request_budget(
         )
     finally:
         await db.dispose()
+    # Replicas that have served before: each registers only the tools it is called with (a first start's
+    # build of every tool is tests/server/test_cold_start.py's).
+    store_tool_listing(tmp_path / "data", allow_secrets_in_arguments=True)
     params = StdioServerParameters(command=SERVE[0], args=SERVE[1:], env=env)
     ready = [asyncio.Event(), asyncio.Event()]
     go = asyncio.Event()
