@@ -121,6 +121,7 @@ async def test_a_client_that_leaves_after_the_listing_is_not_made_to_wait_for_th
     settings = load_settings(data_dir=tmp_path)
     await _listing(settings, defer=True, call=False)  # stores the listing
     server = build_server(settings, defer_tools=True)
+    monkeypatch.setattr(tool_listing, "BUILD_WHEN_IDLE_SECONDS", 0.05)  # due before the check below
     async with Client(server) as client:
         assert len((await client.list_tools()).tools) > 40  # from the file; the build is due in 50 ms
     await anyio.sleep(0.5)  # the process lives on a while after its client has gone (gc, the runtime)

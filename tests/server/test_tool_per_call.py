@@ -142,6 +142,53 @@ async def test_key_arguments_are_hidden_on_a_tool_registered_for_its_call(
     assert "differs" not in caplog.text  # registered as the stored listing has it: keys hidden there too
 
 
+async def test_a_tool_whose_registration_failed_is_not_left_callable_with_keys_as_arguments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attack: a registration for a first call failed after the SDK had the tool but before its key
+    arguments were hidden and its row was in the argument guard's table; the next call skipped registration
+    and the tool took a key pair as arguments on a server that refuses them."""
+    from alpaca_vault.server import app
+
+    settings = _settings(tmp_path)
+    await _store_listing(settings)
+    server = build_server(settings, defer_tools=True)
+    hide = app._hide_key_arguments
+
+    def fails_once(*_: Any) -> None:
+        raise RuntimeError("the schema could not be edited")
+
+    secret = "CANARYsecretKEY0123456789abcdef0123456700"
+    arguments = {"name": "p", "api_key": "PKCANARY00000002", "secret_key": secret}
+    async with Client(server) as client:
+        monkeypatch.setattr(app, "_hide_key_arguments", fails_once)
+        with pytest.raises(MCPError):
+            await client.call_tool("store_credential", arguments)
+        assert _registered(server) == []  # nothing half-registered
+        monkeypatch.setattr(app, "_hide_key_arguments", hide)
+        refused = await client.call_tool("store_credential", arguments)
+    text = json.dumps(_answer(refused))
+    assert refused.is_error and "does not take api_key or secret_key on this server" in text
+    assert secret not in text
+
+
+async def test_a_client_that_is_never_quiet_still_gets_every_tool_built_at_the_latest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole stored listing is checked against the built tools even under a client that never pauses
+    for the idle time (a stale file would otherwise be served to it for as long as it keeps asking)."""
+    monkeypatch.setattr(tool_listing, "BUILD_AT_THE_LATEST_SECONDS", 0.5)  # the idle time stays 5 s
+    settings = _settings(tmp_path)
+    count = len(await _store_listing(settings))
+    server = build_server(settings, defer_tools=True)
+    async with Client(server) as client:
+        await client.list_tools()
+        with anyio.fail_after(30):
+            while len(_registered(server)) < count:
+                assert not (await client.call_tool("list_credentials", {})).is_error
+                await anyio.sleep(0.05)
+
+
 async def test_a_tool_outside_the_enabled_toolsets_and_an_unknown_name_stay_unknown(tmp_path: Path) -> None:
     settings = _settings(tmp_path, toolsets="account")
     await _store_listing(settings)
@@ -251,7 +298,7 @@ async def test_a_call_while_every_tool_is_being_built(
 
 
 async def test_a_client_leaving_mid_build_stops_it_and_a_new_session_still_calls(
-    tmp_path: Path, held_build: tuple[asyncio.Event, asyncio.Event]
+    tmp_path: Path, held_build: tuple[asyncio.Event, asyncio.Event], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started, release = held_build
     settings = _settings(tmp_path)
@@ -264,6 +311,8 @@ async def test_a_client_leaving_mid_build_stops_it_and_a_new_session_still_calls
     release.set()  # a build that outlived its client would now register everything
     await anyio.sleep(0.3)
     assert _registered(server) == ["list_credentials"]
+    # The next session's own idle build must not land between its two calls on a slow machine.
+    monkeypatch.setattr(tool_listing, "BUILD_WHEN_IDLE_SECONDS", 5.0)
     async with Client(server) as client:
         assert not (await client.call_tool("list_audit_events", {})).is_error
         assert not (await client.call_tool("list_credentials", {})).is_error

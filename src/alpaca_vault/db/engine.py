@@ -6,7 +6,6 @@ import ipaddress
 import os
 import sqlite3
 import ssl
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sqlalchemy import Select, event, make_url, text
-from sqlalchemy import exc as sqlalchemy_errors
 from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -193,47 +191,11 @@ def _postgres_options(url: str, settings: ConnectionSettings, engine_options: di
     connect_args = dict(engine_options.pop("connect_args", {}))
     connect_args["ssl"] = context
     engine_options["connect_args"] = connect_args
-    # Not SQLAlchemy's pre-ping (every checkout): ours pings only a connection that sat idle (_install_idle_ping).
-    engine_options["_alpaca_vault_idle_ping"] = engine_options.pop("pool_pre_ping", settings.pool_pre_ping)
+    engine_options.setdefault("pool_pre_ping", settings.pool_pre_ping)
     if settings.pool_recycle_seconds > 0:
         engine_options.setdefault("pool_recycle", settings.pool_recycle_seconds)
     engine_options["_alpaca_vault_sslmode"] = mode
     return parsed
-
-
-# A pooled PostgreSQL connection idle at least this long in the pool is checked before use.
-PING_AFTER_IDLE_SECONDS = 1.0
-_CHECKED_IN_AT = "alpaca_vault_checked_in_at"
-
-
-def _install_idle_ping(engine: AsyncEngine) -> None:
-    """``pool_pre_ping``: check a pooled connection before use once it has sat idle for a second or more.
-
-    What the setting promises (a connection the server dropped, or a restarted server, is replaced, not
-    reported) without SQLAlchemy's price on every checkout: its ping for asyncpg is BEGIN, a statement
-    and ROLLBACK, three round trips before each of our transactions, most of what the server ran under
-    load. A connection returned less than a second ago has just answered; like other pools (HikariCP
-    bypasses its alive check for 500 ms), we do not ask it again. On a disconnect every older pooled
-    connection is replaced and the checkout tries again on a new one, as SQLAlchemy's pre-ping does.
-    """
-    sync_engine = engine.sync_engine
-
-    @event.listens_for(sync_engine, "checkin")
-    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
-        record.info[_CHECKED_IN_AT] = time.monotonic()
-
-    @event.listens_for(sync_engine, "checkout")
-    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        checked_in_at = record.info.get(_CHECKED_IN_AT)  # None: connected for this very checkout
-        if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
-            return
-        dialect = sync_engine.dialect
-        try:
-            dialect.do_ping(dbapi_connection)
-        except dialect.loaded_dbapi.Error as error:
-            if dialect.is_disconnect(error, dbapi_connection, None):
-                raise sqlalchemy_errors.InvalidatePoolError() from error  # the pool reconnects and checks out again
-            raise
 
 
 def _install_connect_errors(engine: AsyncEngine, mode: SslMode, settings: ConnectionSettings) -> None:
@@ -355,11 +317,9 @@ class Database:
         settings = connection or ConnectionSettings()
         engine_url: str | URL = url
         sslmode: SslMode | None = None
-        idle_ping = False
         if backend == "postgresql":
             engine_url = _postgres_options(url, settings, engine_options)
             sslmode = engine_options.pop("_alpaca_vault_sslmode")
-            idle_ping = engine_options.pop("_alpaca_vault_idle_ping")
         else:
             # The driver runs in autocommit and every transaction is our explicit BEGIN, which
             # the Connection itself ends; the pool's extra ROLLBACK would be one more thread hop.
@@ -369,8 +329,6 @@ class Database:
             _install_sqlite_pragmas(engine)
         if sslmode is not None:
             _install_connect_errors(engine, sslmode, settings)
-        if idle_ping:
-            _install_idle_ping(engine)
         db = cls(url, engine)
         db.sslmode = sslmode
         return db

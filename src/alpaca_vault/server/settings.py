@@ -154,7 +154,7 @@ class Settings(BaseSettings):
     )
     database_pool_pre_ping: bool = Field(
         default=True,
-        description="Check a pooled PostgreSQL connection idle a second or more before use (survives server restarts).",
+        description="Check a pooled PostgreSQL connection before use (survives server restarts).",
     )
     database_pool_recycle: int = Field(
         default=1800,

@@ -7,7 +7,8 @@ the previous start served, stored in ``<data_dir>/cache/tool-list.json``, and a 
 the one tool it names before it goes through the middleware (its row in the table the argument guard
 and the secret scope read, its key arguments hidden like the others'; a tool outside the enabled
 toolsets stays unknown). Every tool is built once the server has been idle for a while
-(``BUILD_WHEN_IDLE_SECONDS``): a process that lists, calls a tool and leaves builds that tool only.
+(``BUILD_WHEN_IDLE_SECONDS``; a minute at the latest under a client that never pauses): a process
+that lists, calls a tool and leaves builds that tool only.
 
 The file is only used when its fingerprint matches: the path, size and modification time of every
 source file of this package, of the SDK's and pydantic's entry modules, and the settings that shape
@@ -76,6 +77,8 @@ def fingerprint(settings: Settings) -> str:
 # every tool (about 0.7 s of CPU) to compare them with the stored listing. A short-lived client (a probe, an
 # orchestrator's single call, a test) has left by then: its process never builds a tool nobody calls.
 BUILD_WHEN_IDLE_SECONDS = 5.0
+# A client that is never quiet that long still gets the whole listing checked (and rewritten if stale).
+BUILD_AT_THE_LATEST_SECONDS = 60.0
 
 
 class DeferredTools:
@@ -108,6 +111,7 @@ class DeferredTools:
         self._background: set[asyncio.Task[None]] = set()
         self._in_flight = 0  # requests being handled; the build waits for a quiet server
         self._last_request = time.monotonic()
+        self._build_wanted_since: float | None = None  # when the first wait for a quiet server began
         self.table = ToolTable({})  # filled in place; the middleware holds this object
 
     async def ensure(self) -> None:
@@ -143,7 +147,16 @@ class DeferredTools:
         if stored is None:
             await self.ensure()
             return
-        registered = self._register([name])
+        tools = self._server._tool_manager._tools
+        before = dict(tools)
+        try:
+            registered = self._register([name])
+        except BaseException:
+            # A tool left registered without its table row would skip this method next time, and the
+            # argument guard and the secret scope would not know its secret arguments.
+            tools.clear()
+            tools.update(before)
+            raise
         self.table.fill(registered)
         if name in registered:
             await self._check_one_against(stored, name)
@@ -198,15 +211,21 @@ class DeferredTools:
     def _build_when_idle(self) -> None:
         if self._registered or self._scheduled is not None or self._background:
             return
-        self._scheduled = asyncio.get_running_loop().call_later(BUILD_WHEN_IDLE_SECONDS, self._build_if_idle)
+        if self._build_wanted_since is None:
+            self._build_wanted_since = time.monotonic()
+        first_look = min(BUILD_WHEN_IDLE_SECONDS, BUILD_AT_THE_LATEST_SECONDS)
+        self._scheduled = asyncio.get_running_loop().call_later(first_look, self._build_if_idle)
 
     def _build_if_idle(self) -> None:
         self._scheduled = None
         if self._registered:
             return
-        quiet_for = time.monotonic() - self._last_request
-        if self._in_flight or quiet_for < BUILD_WHEN_IDLE_SECONDS:
+        now = time.monotonic()
+        quiet_for = now - self._last_request
+        waited = now - (self._build_wanted_since or now)
+        if (self._in_flight or quiet_for < BUILD_WHEN_IDLE_SECONDS) and waited < BUILD_AT_THE_LATEST_SECONDS:
             wait = BUILD_WHEN_IDLE_SECONDS - (0.0 if self._in_flight else quiet_for)
+            wait = min(wait, BUILD_AT_THE_LATEST_SECONDS - waited)
             self._scheduled = asyncio.get_running_loop().call_later(max(wait, 0.01), self._build_if_idle)
             return
         self._build_in_background()
@@ -226,8 +245,9 @@ class DeferredTools:
             for _step in self._prepare() if self._prepare is not None else ():
                 await asyncio.sleep(0)  # where aclose() and the requests that arrive meanwhile get their turn
             await self.ensure()
-        except Exception:  # the next tools/call tries again and reports it; the server keeps serving
-            logger.exception("registering the tools after the first listing failed")
+        except Exception:  # the server keeps serving: each call registers its own tool meanwhile
+            # Tried again when a later listing or the first call of another tool schedules it.
+            logger.exception("registering every tool (to check the stored listing) failed")
 
     def _stored_listing(self) -> list[dict[str, Any]] | None:
         if self._stored is None:
