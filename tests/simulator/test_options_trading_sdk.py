@@ -30,6 +30,7 @@ from alpaca.trading.requests import (
 )
 
 from alpaca_vault.simulator import SimulatorConfig, create_app, serve_in_thread
+from alpaca_vault.simulator.assets import strikes
 from tests.fixtures.simulator import SimAccount, SimulatorHandle
 from tests.simulator.conftest import no_retries
 
@@ -39,8 +40,16 @@ def _friday(weeks: int = 1, today: date | None = None) -> date:
     return today + timedelta(days=(4 - today.weekday()) % 7 + 7 * weeks)
 
 
-def _occ(underlying: str, kind: str, strike: int, weeks: int = 1) -> str:
-    return f"{underlying}{_friday(weeks):%y%m%d}{kind}{strike * 1000:08d}"
+def _occ(underlying: str, kind: str, strike: int | Decimal, weeks: int = 1) -> str:
+    return f"{underlying}{_friday(weeks):%y%m%d}{kind}{int(strike * 1000):08d}"
+
+
+def _first_strike_above_spot(simulator: SimulatorHandle, account: SimAccount, underlying: str) -> Decimal:
+    """A call strike a step or less out of the money: its premium is dollars, never rounded to nothing
+    (a fixed far strike priced at 0.00 on the days the seeded price path ran low)."""
+    with httpx2.Client(base_url=simulator.base_url, headers=account.headers) as client:
+        spot = Decimal(str(client.get(f"/v2/stocks/{underlying}/trades/latest").json()["trade"]["p"]))
+    return min(strike for strike in strikes(underlying) if strike >= spot)  # the grid the simulator lists
 
 
 def _buy(trading: TradingClient, symbol: str, qty: int = 1, **kw: object) -> Order:
@@ -102,8 +111,10 @@ def test_option_order_rules(
     trading.cancel_order_by_id(limit.id)
 
 
-def test_writing_calls_needs_shares_and_puts_need_cash(trading: TradingClient) -> None:
-    call = _occ("AAPL", "C", 200)
+def test_writing_calls_needs_shares_and_puts_need_cash(
+    trading: TradingClient, simulator: SimulatorHandle, sim_account: SimAccount
+) -> None:
+    call = _occ("AAPL", "C", _first_strike_above_spot(simulator, sim_account, "AAPL"))
     with pytest.raises(APIError) as caught:
         trading.submit_order(
             MarketOrderRequest(symbol=call, qty=1, side=OrderSide.SELL, time_in_force=TimeInForce.DAY)
