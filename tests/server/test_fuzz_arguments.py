@@ -164,9 +164,11 @@ def arguments_for(name: str) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
-any_tool_call = st.sampled_from(sorted(TABLE)).flatmap(
-    lambda name: st.tuples(st.just(name), arguments_for(name))
-)
+# Each tool's call strategy is built once here, not inside the flatmap: a flatmap that builds a strategy
+# rebuilds (and Hypothesis re-validates) it on every draw, which cost more than half of this strategy's
+# generation time. The values are the same: the flatmap picks the strategy arguments_for(name) builds.
+TOOL_CALLS = {name: st.tuples(st.just(name), arguments_for(name)) for name in sorted(TABLE)}
+any_tool_call = st.sampled_from(sorted(TOOL_CALLS)).flatmap(TOOL_CALLS.__getitem__)
 _CREDENTIAL_CHANGES = {Intent.CREDENTIAL_UPDATE, Intent.CREDENTIAL_DELETE}
 
 FUZZ = settings(
@@ -279,9 +281,17 @@ new_tool_calls = st.tuples(
 def _near(
     shape: dict[str, Any], wild: dict[str, st.SearchStrategy[Any]]
 ) -> st.SearchStrategy[dict[str, Any]]:
-    """The shape's arguments (a wild value for some, kept half the time), plus optional wild extras."""
-    fixed = {k: st.one_of(st.just(v), wild[k]) if k in wild else st.just(v) for k, v in shape.items()}
+    """The shape's arguments (a wild value for some, kept half the time), plus optional wild extras.
+
+    A shape's value may be a strategy (a spread's legs): drawn as it stands, never replaced by a wild one."""
+    fixed = {k: _kept_or_wild(v, wild.get(k)) for k, v in shape.items()}
     return st.fixed_dictionaries(fixed, optional={k: v for k, v in wild.items() if k not in shape})
+
+
+def _kept_or_wild(value: Any, wild: st.SearchStrategy[Any] | None) -> st.SearchStrategy[Any]:
+    if isinstance(value, st.SearchStrategy):
+        return value
+    return st.just(value) if wild is None else st.one_of(st.just(value), wild)
 
 
 CONTRACTS = ["AAPL261218C00190000", "AAPL261218C00195000", "AAPL261218P00185000", "SPY261218C00500000"]
@@ -292,19 +302,19 @@ shaped_orders = st.one_of(
          "type": mostly(st.sampled_from(["market", "limit", "stop"])), "limit_price": price,
          "time_in_force": mostly(st.sampled_from(["day", "gtc"])), "notional": price},
     ),
-    st.lists(
-        st.fixed_dictionaries(
-            {"symbol": st.sampled_from(CONTRACTS), "side": st.sampled_from(["buy", "sell"])},
-            optional={"ratio_qty": mostly(st.integers(min_value=0, max_value=5)),
-                      "position_intent": mostly(st.sampled_from(["buy_to_open", "sell_to_open", "sell_to_close"]))},
-        ),
-        min_size=1, max_size=5,
-    ).flatmap(
-        lambda legs: _near(
-            {"order_class": "mleg", "qty": 1, "legs": legs},
-            {"qty": price, "type": mostly(st.sampled_from(["market", "limit"])), "limit_price": price,
-             "time_in_force": mostly(st.sampled_from(["day", "gtc"])), "symbol": mostly(st.just("AAPL"))},
-        )
+    # The legs are a strategy inside the shape, not a flatmap over drawn legs that built a new _near
+    # strategy for every example; the legs were never wild, so the values are the same.
+    _near(
+        {"order_class": "mleg", "qty": 1, "legs": st.lists(
+            st.fixed_dictionaries(
+                {"symbol": st.sampled_from(CONTRACTS), "side": st.sampled_from(["buy", "sell"])},
+                optional={"ratio_qty": mostly(st.integers(min_value=0, max_value=5)),
+                          "position_intent": mostly(st.sampled_from(["buy_to_open", "sell_to_open", "sell_to_close"]))},
+            ),
+            min_size=1, max_size=5,
+        )},
+        {"qty": price, "type": mostly(st.sampled_from(["market", "limit"])), "limit_price": price,
+         "time_in_force": mostly(st.sampled_from(["day", "gtc"])), "symbol": mostly(st.just("AAPL"))},
     ),
     _near(
         {"symbol": "BTC/USD", "side": "buy", "notional": 25},
@@ -410,13 +420,19 @@ def _sized(name: str) -> list[str]:
     ]
 
 
-bomb_call = st.sampled_from(sorted(name for name in TABLE if _sized(name))).flatmap(
-    lambda name: st.sampled_from(_sized(name)).flatmap(
-        lambda argument: st.tuples(
-            st.just(name), st.just(argument), bomb_for(TABLE[name].properties[argument])
-        )
-    )
-)
+# Built once per (tool, argument), not inside nested flatmaps that rebuilt them on every draw: the same
+# choice (a tool, then one of its sized arguments, then a hostile value for it) and the same values.
+_BOMB_CALLS = {
+    (name, argument): st.tuples(st.just(name), st.just(argument), bomb_for(TABLE[name].properties[argument]))
+    for name in sorted(TABLE)
+    for argument in _sized(name)
+}
+_SIZED_ARGUMENT = {
+    name: st.sampled_from([(name, argument) for argument in _sized(name)]).flatmap(_BOMB_CALLS.__getitem__)
+    for name in sorted(TABLE)
+    if _sized(name)
+}
+bomb_call = st.sampled_from(sorted(_SIZED_ARGUMENT)).flatmap(_SIZED_ARGUMENT.__getitem__)
 
 
 @pytest.fixture
