@@ -57,6 +57,19 @@ async def test_argument_type_errors_read_as_one_line(tmp_path: Path) -> None:
     )
 
 
+async def test_a_huge_unknown_tool_name_is_not_sent_back(tmp_path: Path) -> None:
+    """A megabyte of "1e80000000" as the tool's name: the answer says so in one short line."""
+    async with Client(build_server(make_settings(tmp_path, "http://127.0.0.1:9"))) as client:
+        result = await client.call_tool("1e80000000" * 100_000, {})
+        ordinary = await client.call_tool("no_such_tool", {})
+    assert result.is_error
+    assert text_of(result) == (
+        "Unknown tool: a name of 1,000,000 characters (tool names have at most 64). "
+        "Nothing was done; tools/list names the tools."
+    )
+    assert ordinary.is_error and text_of(ordinary) == "Unknown tool: no_such_tool"  # the SDK's, unchanged
+
+
 def test_simulate_never_touches_the_real_database(tmp_path: Path) -> None:
     """`serve --simulate` with a PostgreSQL URL and real keys must use its own embedded demo vault."""
     real = make_settings(

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from alpaca_vault.guard.confirm import confirmation_middleware
 from alpaca_vault.secret_text import redact_secret_runs
 from alpaca_vault.server.redaction import scrub_known
-from alpaca_vault.tools.table import ToolTable
+from alpaca_vault.tools.table import MAX_TOOL_NAME_LENGTH, ToolTable
 from alpaca_vault.vault.exposure import exposed_values, exposure_scope, register_exposed
 
 _MIN_SECRET_LENGTH = 6  # shorter "secrets" would turn ordinary words into [REDACTED]
@@ -75,7 +75,15 @@ def argument_guard(tools: ToolTable) -> ServerMiddleware[Any]:
             return await call_next(ctx)
         params = ctx.params or {}
         arguments = params.get("arguments")
-        tool = tools.get(str(params.get("name")))
+        name = params.get("name")
+        if isinstance(name, str) and len(name) > MAX_TOOL_NAME_LENGTH:
+            # The SDK's "Unknown tool: <name>" would send the whole name back (a megabyte, if that is sent).
+            text = (
+                f"Unknown tool: a name of {len(name):,} characters (tool names have at most "
+                f"{MAX_TOOL_NAME_LENGTH}). Nothing was done; tools/list names the tools."
+            )
+            return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+        tool = tools.get(str(name))
         if not isinstance(arguments, dict) or tool is None:
             return await call_next(ctx)
         properties = tool.properties

@@ -41,7 +41,7 @@ from alpaca_vault.tools import (
 )
 from alpaca_vault.tools.gate import guarded
 from alpaca_vault.tools.schemas import compact_input_schema, compact_schema
-from alpaca_vault.tools.table import RegisteredTool, ToolTable
+from alpaca_vault.tools.table import MAX_TOOL_NAME_LENGTH, RegisteredTool, ToolTable
 
 Toolset = Literal["credentials", "account", "trading", "market", "options", "news", "watchlists", "locates"]
 Risk = Literal["read", "write", "destructive"]
@@ -49,7 +49,7 @@ TOOLSETS: frozenset[str] = frozenset(
     {"credentials", "account", "trading", "market", "options", "news", "watchlists", "locates"}
 )
 
-_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_NAME = re.compile(rf"[a-z][a-z0-9_]{{0,{MAX_TOOL_NAME_LENGTH - 1}}}")
 
 # Names agents borrow from Alpaca's REST API (or guess), mapped to ours: the error says what to send.
 CREDENTIAL_HINTS: Mapping[str, str] = MappingProxyType(

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from alpaca_vault.tools.registry import ToolSpec
 
+# The longest name a registry row may have (tools/registry.py checks it); a longer one names no tool.
+MAX_TOOL_NAME_LENGTH = 64
+
 
 @dataclass(frozen=True)
 class RegisteredTool:
