@@ -240,8 +240,8 @@ class _BuiltTool:
 
 # Building a tool (pydantic models from its signature, their JSON schemas, then our compaction) costs
 # about 12 ms a row, over half a second for the table; a process that builds several servers (tests, a
-# stdio server that registers a tool for its first call and every tool later) pays it once. Keyed by the row's identity: a row is
-# immutable and its function is a module-level one.
+# stdio server that registers a tool for its first call and every tool later) pays it once. Keyed by the
+# row's identity: a row is immutable and its function is a module-level one.
 _BUILT: dict[int, _BuiltTool] = {}
 
 
