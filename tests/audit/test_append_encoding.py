@@ -155,10 +155,11 @@ async def test_inline_appends_read_back_as_written_and_verify(
             )
         )
     assert [
-        (e.id, e.seq, e.at, e.actor, e.credential_id, e.credential_name, e.details, e.hash) for e in stored
+        (e.user_id, e.seq, e.at, e.actor, e.credential_id, e.credential_name, e.details, e.hash)
+        for e in stored
     ] == [
         (
-            w["id"],
+            w["user_id"],
             w["seq"],
             w["at"],
             w["actor"],

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from alpaca_vault.db import Database, DatabaseError, ensure_schema, upgrade
 from alpaca_vault.db.migrate import current_revision, head_revision
 from alpaca_vault.db.models import Base
+from alpaca_vault.vault.keyring import KeyRing
 from tests.fixtures.postgres import PostgresDatabases
 
 
@@ -80,3 +81,79 @@ def test_fast_head_revision_agrees_with_alembic() -> None:
     from alpaca_vault.db.migrate import alembic_head_revision
 
     assert head_revision() == alembic_head_revision()
+
+
+async def _audit_keys(database: Database) -> tuple[list[str], set[str]]:
+    """audit_events' primary key columns, and its column names."""
+
+    def read(connection: Connection) -> tuple[list[str], set[str]]:
+        inspector = inspect(connection)
+        columns = {c["name"] for c in inspector.get_columns("audit_events")}
+        return list(inspector.get_pk_constraint("audit_events")["constrained_columns"]), columns
+
+    async with database.engine.connect() as conn:
+        return await conn.run_sync(read)
+
+
+async def _migrate(database: Database, revision: str) -> None:
+    from alembic import command
+
+    from alpaca_vault.db.migrate import make_config
+
+    action = command.upgrade if revision == "head" else command.downgrade
+    async with database.engine.begin() as conn:
+        await conn.run_sync(lambda c: action(make_config(connection=c), revision))
+
+
+async def test_migration_0009_rekeys_the_audit_trail_and_keeps_every_chain_verifiable(
+    database: Database, keyring: KeyRing
+) -> None:
+    """0009 drops audit_events.id for the key (user_id, seq) (SQLite: WITHOUT ROWID, one B-tree per append);
+    events written before it, and after a downgrade and an upgrade again, all verify."""
+    from alpaca_vault.audit import AuditLog, ChainKeys
+    from alpaca_vault.audit.chain import STDIO
+    from alpaca_vault.vault.credentials import CredentialService
+
+    service = CredentialService(database, keyring)
+    alice, bob = (await service.ensure_user("alice")).id, (await service.ensure_user("bob")).id
+    log = AuditLog(database, ChainKeys.from_keyring(keyring))
+
+    async def append(n: int) -> None:
+        for i in range(n):
+            await log.append(alice if i % 2 else bob, "credential.unseal", STDIO, tool="alpaca_get_account")
+
+    await append(6)
+    assert await _audit_keys(database) == (["user_id", "seq"], {*_AUDIT_COLUMNS})
+    if database.url.startswith("sqlite"):
+        async with database.engine.connect() as conn:  # a WITHOUT ROWID table has no rowid to select
+            with pytest.raises(Exception, match="no such column: rowid"):
+                await conn.execute(text("SELECT rowid FROM audit_events"))
+
+    await _migrate(database, "0008")
+    keys, columns = await _audit_keys(database)
+    assert (keys, columns) == (["id"], {*_AUDIT_COLUMNS, "id"})
+    async with database.engine.connect() as conn:  # every event kept, each with an id of its own
+        ids = (await conn.execute(text("SELECT id FROM audit_events"))).scalars().all()
+    assert len(ids) == len(set(ids)) == 6
+    await _migrate(database, "head")
+
+    await append(4)  # the tails this process remembers still hold: the chain goes on where it was
+    report = await log.as_owner().verify()
+    assert report.ok and (report.users, report.events) == (2, 10), [str(p) for p in report.problems]
+    assert [e.seq for e in await log.events(alice, newest_first=False)] == [1, 2, 3, 4, 5]
+
+
+_AUDIT_COLUMNS = (
+    "user_id",
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "credential_id",
+    "credential_name",
+    "tool",
+    "details",
+    "kid",
+    "prev_hash",
+    "hash",
+)

@@ -209,14 +209,16 @@ class AuditEvent(Base):
     """One entry of a user's append-only, keyed hash chain (see audit/chain.py for the MAC).
 
     ``user_id`` is not a foreign key: a user's record outlives the user (``user.remove`` is the last entry).
+    An event is named by its place in its chain, (user_id, seq): the primary key. On SQLite the table is
+    WITHOUT ROWID, so an append (one per tool call, before anything is decrypted) writes one B-tree, not
+    three (a rowid table, a random-UUID key and the (user_id, seq) index): migration 0009 says more.
     """
 
     __tablename__ = "audit_events"
-    __table_args__ = (UniqueConstraint("user_id", "seq"),)
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    seq: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     # "stdio", "cli", "console" or "token:<token id>:<token name>"
     actor: Mapped[str] = mapped_column(String(140))
