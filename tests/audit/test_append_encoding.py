@@ -109,7 +109,8 @@ def _sqlalchemy_params(row: dict) -> tuple:
     dialect = sqlite.dialect()
     compiled = (
         insert(AuditEvent)
-        .values({c.key: bindparam(c.key) for c in AuditEvent.__table__.columns})
+        # Every column but the legacy id, which appends leave NULL since migration 0009.
+        .values({c.key: bindparam(c.key) for c in AuditEvent.__table__.columns if c.key != "id"})
         .compile(dialect=dialect)
     )
     assert tuple(compiled.positiontup or ()) == _SQLITE_COLUMNS

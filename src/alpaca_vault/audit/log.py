@@ -124,7 +124,8 @@ _LAST_EVENT = (
 )
 
 
-# The columns of an audit INSERT on SQLite, in the order ``_PendingEvent.sqlite_params`` gives them.
+# The columns of an audit INSERT on SQLite, in the order ``_PendingEvent.sqlite_params`` gives them (all
+# but the legacy ``id``).
 _SQLITE_COLUMNS = (
     "user_id",
     "seq",
@@ -217,8 +218,8 @@ class _InlineSqliteAppender:
         self._last_binds = {
             n: last.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in self._last_names
         }
-        columns = [c.key for c in AuditEvent.__table__.columns]
-        stmt = insert(AuditEvent).values({c: bindparam(c) for c in columns})
+        # Every column but the legacy ``id`` (NULL since migration 0009: see the model).
+        stmt = insert(AuditEvent).values({c: bindparam(c) for c in _SQLITE_COLUMNS})
         compiled = stmt.compile(dialect=dialect)
         self._insert_sql = compiled.string
         if tuple(compiled.positiontup or ()) != _SQLITE_COLUMNS:  # the model changed: keep them in step

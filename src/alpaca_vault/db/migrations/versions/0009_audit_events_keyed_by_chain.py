@@ -7,9 +7,14 @@ verify``'s report too) and the UNIQUE (user_id, seq) index. Now (user_id, seq) i
 key and, on SQLite, the table is WITHOUT ROWID: one B-tree, written where the user's chain ends.
 Measured in the server (bench/audit_cost.py): the INSERT went from about 150 to about 120 us.
 
-Nothing else changes: the chain's MAC never covered ``id``, and (user_id, seq) stays unique.
-On PostgreSQL the table keeps its row-level security, policies and grants (ALTER TABLE in place).
-SQLite cannot change a table's key in place: the rows are copied into a new table.
+``id`` stays, nullable and in no index, NULL in new events: a server of the previous version that
+is still running while its database is upgraded (a replica, a second stdio server on the same
+file) inserts an id with each event and must go on working until it restarts; (user_id, seq)
+stays unique for it as before. A later revision drops the column.
+
+Nothing else changes: the chain's MAC never covered ``id``. On PostgreSQL the table keeps its
+row-level security, policies and grants (ALTER TABLE in place). SQLite cannot change a table's
+key in place: the rows are copied into a new table, in this migration's transaction.
 
 Revision ID: 0009
 Revises: 0008
@@ -62,9 +67,9 @@ def _event_columns() -> list[sa.Column[object]]:
     ]
 
 
-def _copy_sqlite_table(*, with_id: bool) -> None:
+def _copy_sqlite_table(*, keyed_by_id: bool) -> None:
     """Rebuild audit_events on SQLite: by (user_id, seq) WITHOUT ROWID, or (downgrade) as 0004 made it."""
-    if with_id:
+    if keyed_by_id:
         op.create_table(
             "audit_events_rebuilt",
             sa.Column("id", sa.Uuid(), nullable=False),
@@ -72,20 +77,21 @@ def _copy_sqlite_table(*, with_id: bool) -> None:
             sa.PrimaryKeyConstraint("id", name="pk_audit_events"),
             sa.UniqueConstraint("user_id", "seq", name="uq_audit_events_user_id_seq"),
         )
-        # A new random id per event, as SQLAlchemy stores a Uuid on SQLite (32 hex digits).
-        source, target = "lower(hex(randomblob(16))), ", "id, "
+        # Events written since 0009 have none: a new random one, as SQLAlchemy stores a Uuid on SQLite.
+        id_source = "coalesce(id, lower(hex(randomblob(16))))"
     else:
         op.create_table(
             "audit_events_rebuilt",
             *_event_columns(),
+            sa.Column("id", sa.Uuid(), nullable=True),
             sa.PrimaryKeyConstraint("user_id", "seq", name="pk_audit_events"),
             sqlite_with_rowid=False,
         )
-        source = target = ""
+        id_source = "id"
     columns = ", ".join(_COLUMNS)
     # Only this module's constant names and expressions go into the statement.
     op.execute(
-        f"INSERT INTO audit_events_rebuilt ({target}{columns}) SELECT {source}{columns} FROM audit_events"  # noqa: S608
+        f"INSERT INTO audit_events_rebuilt ({columns}, id) SELECT {columns}, {id_source} FROM audit_events"  # noqa: S608
     )
     op.drop_table("audit_events")
     op.rename_table("audit_events_rebuilt", "audit_events")
@@ -93,25 +99,24 @@ def _copy_sqlite_table(*, with_id: bool) -> None:
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        _copy_sqlite_table(with_id=False)
+        _copy_sqlite_table(keyed_by_id=False)
         return
     op.drop_constraint("uq_audit_events_user_id_seq", "audit_events", type_="unique")
     op.drop_constraint("pk_audit_events", "audit_events", type_="primary")
     op.create_primary_key("pk_audit_events", "audit_events", ["user_id", "seq"])
-    op.drop_column("audit_events", "id")
+    op.alter_column("audit_events", "id", existing_type=sa.Uuid(), nullable=True)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        _copy_sqlite_table(with_id=True)
+        _copy_sqlite_table(keyed_by_id=True)
         return
-    # A volatile default fills every row as the column is added, whatever row-level security would let an
-    # UPDATE see; then the column has no default, as 0004 made it.
-    op.add_column(
-        "audit_events",
-        sa.Column("id", sa.Uuid(), nullable=False, server_default=sa.text("gen_random_uuid()")),
-    )
-    op.alter_column("audit_events", "id", server_default=None)
+    # The table's row-level security is forced on its owner too: the owner's maintenance opt-in, for this
+    # transaction only, lets the UPDATE see every user's events.
+    op.execute("SELECT set_config('app.maintenance', 'on', true)")
+    op.execute("UPDATE audit_events SET id = gen_random_uuid() WHERE id IS NULL")
+    op.execute("SELECT set_config('app.maintenance', '', true)")
+    op.alter_column("audit_events", "id", existing_type=sa.Uuid(), nullable=False)
     op.drop_constraint("pk_audit_events", "audit_events", type_="primary")
     op.create_primary_key("pk_audit_events", "audit_events", ["id"])
     op.create_unique_constraint("uq_audit_events_user_id_seq", "audit_events", ["user_id", "seq"])
