@@ -109,7 +109,8 @@ def _sqlalchemy_params(row: dict) -> tuple:
     dialect = sqlite.dialect()
     compiled = (
         insert(AuditEvent)
-        .values({c.key: bindparam(c.key) for c in AuditEvent.__table__.columns})
+        # Every column but the legacy id, which appends leave NULL since migration 0009.
+        .values({c.key: bindparam(c.key) for c in AuditEvent.__table__.columns if c.key != "id"})
         .compile(dialect=dialect)
     )
     assert tuple(compiled.positiontup or ()) == _SQLITE_COLUMNS
@@ -155,10 +156,11 @@ async def test_inline_appends_read_back_as_written_and_verify(
             )
         )
     assert [
-        (e.id, e.seq, e.at, e.actor, e.credential_id, e.credential_name, e.details, e.hash) for e in stored
+        (e.user_id, e.seq, e.at, e.actor, e.credential_id, e.credential_name, e.details, e.hash)
+        for e in stored
     ] == [
         (
-            w["id"],
+            w["user_id"],
             w["seq"],
             w["at"],
             w["actor"],
