@@ -37,7 +37,6 @@ from alpaca_vault.audit.chain import (
     ChainKeys,
     EventSigner,
     MiddleParts,
-    canonical_time,
     clean_details,
     event_mac,
 )
@@ -162,7 +161,7 @@ class _PendingEvent:
     def row(self, last: tuple[int, str] | None) -> dict[str, Any]:
         seq, prev_hash = (1, GENESIS_HASH) if last is None else (last[0] + 1, last[1])
         at = datetime.now(UTC)
-        self.at_text = canonical_time(at)
+        self.at_text = at.isoformat(timespec="microseconds")  # canonical_time(at), at being in UTC already
         digest = self.signer.sign(self.user_id, seq, self.at_text, self.parts, self.details, prev_hash)
         actor, action, credential_id, credential_name, tool, kid = self.parts
         return {
