@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import bindparam, insert, select
@@ -71,6 +72,46 @@ def test_the_signer_signs_what_event_mac_signs_cached_or_not(event: dict, repeat
         assert _sign(SIGNER, event) == expected
 
 
+@pytest.mark.parametrize("key", [b"", b"k", KEY, b"x" * 64, b"y" * 65, bytes(range(256)) * 2])
+def test_the_signers_hmac_is_the_standard_librarys_for_any_key_length(key: bytes) -> None:
+    """EventSigner builds HMAC-SHA256 from two keyed SHA-256 states (RFC 2104); keys longer than the
+    64-byte block are hashed first. The chain's keys are 32 bytes; every length must agree all the same."""
+    event = {
+        "user_id": uuid.uuid4(),
+        "seq": 7,
+        "at": datetime(2026, 12, 2, 1, 2, 3, 456789, tzinfo=UTC),
+        "actor": "stdio",
+        "action": "credential.unseal",
+        "credential_id": None,
+        "credential_name": None,
+        "tool": "alpaca_get_account",
+        "details": {},
+        "kid": "k1",
+        "prev_hash": "ab" * 32,
+    }
+    assert _sign(EventSigner(key), event) == event_mac(key, **event)
+
+
+@pytest.mark.parametrize("prev_hash", ["0" * 64, "AB" * 32, 'a"b', "a\\b", "a\x01b", "a/b", "é", "a b", ""])
+def test_an_edited_prev_hash_is_signed_as_json_writes_it(prev_hash: str) -> None:
+    """A stored hash is 64 hex digits and is written as it is; anything else, an edited row's text
+    included, must be encoded as the canonical JSON encodes it (quotes, backslashes, control characters)."""
+    event = {
+        "user_id": uuid.uuid4(),
+        "seq": 2,
+        "at": datetime(2026, 12, 2, 1, 2, 3, 456789, tzinfo=UTC),
+        "actor": "stdio",
+        "action": "credential.unseal",
+        "credential_id": None,
+        "credential_name": None,
+        "tool": None,
+        "details": {},
+        "kid": "k1",
+        "prev_hash": prev_hash,
+    }
+    assert _sign(SIGNER, event) == event_mac(KEY, **event)
+
+
 def test_a_cached_middle_is_never_used_for_another_event() -> None:
     user, credential = uuid.uuid4(), uuid.uuid4()
     base = {
@@ -109,7 +150,8 @@ def _sqlalchemy_params(row: dict) -> tuple:
     dialect = sqlite.dialect()
     compiled = (
         insert(AuditEvent)
-        .values({c.key: bindparam(c.key) for c in AuditEvent.__table__.columns})
+        # Every column but the legacy id, which appends leave NULL since migration 0009.
+        .values({c.key: bindparam(c.key) for c in AuditEvent.__table__.columns if c.key != "id"})
         .compile(dialect=dialect)
     )
     assert tuple(compiled.positiontup or ()) == _SQLITE_COLUMNS
@@ -155,10 +197,11 @@ async def test_inline_appends_read_back_as_written_and_verify(
             )
         )
     assert [
-        (e.id, e.seq, e.at, e.actor, e.credential_id, e.credential_name, e.details, e.hash) for e in stored
+        (e.user_id, e.seq, e.at, e.actor, e.credential_id, e.credential_name, e.details, e.hash)
+        for e in stored
     ] == [
         (
-            w["id"],
+            w["user_id"],
             w["seq"],
             w["at"],
             w["actor"],

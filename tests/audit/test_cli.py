@@ -154,7 +154,7 @@ async def test_verify_detects_a_chain_recomputed_with_sha256_without_the_master_
             digest = hashlib.sha256(message).hexdigest()
             await session.execute(
                 update(AuditEvent)
-                .where(AuditEvent.id == row.id)
+                .where(AuditEvent.user_id == row.user_id, AuditEvent.seq == row.seq)
                 .values(details=details, prev_hash=prev, hash=digest)
             )
             prev = digest

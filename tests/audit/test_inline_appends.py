@@ -1,7 +1,7 @@
 """The inline append's shortcut (one INSERT after this process's last known tail) never forks or gaps a chain.
 
 On an SQLite file an append after one of this process's own is a single autocommit INSERT of seq+1
-(audit/log.py); UNIQUE (user_id, seq) refuses it when anyone else appended in between, and the append
+(audit/log.py); the primary key (user_id, seq) refuses it when anyone else appended in between, and the append
 then reads the tail under the write lock. On PostgreSQL the same tests cover the async path.
 """
 

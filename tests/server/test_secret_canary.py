@@ -260,7 +260,7 @@ async def test_planted_secrets_never_surface(
     with sqlite3.connect(tmp_path / "data" / "vault.db") as connection:
         audit_rows = connection.execute("SELECT * FROM audit_events").fetchall()
         intent_rows = connection.execute("SELECT * FROM order_intents").fetchall()
-    actions = {row[5] for row in audit_rows}
+        actions = {action for (action,) in connection.execute("SELECT action FROM audit_events")}
     assert {"credential.unseal", "credential.store", "order.intent", "order.accepted"} <= actions
     assert len(intent_rows) >= 3
     records_text = repr(audit_rows) + repr(intent_rows)

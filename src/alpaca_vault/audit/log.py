@@ -10,7 +10,7 @@ On an SQLite file the hot path (one event per tool call) runs inline on the
 calling thread, on the connection ``Database.read_inline`` reads on
 (``Database.write_inline``), and never waits for a lock: no aiosqlite thread hops.
 After an append of its own for a user, the next one is a single INSERT of the next
-seq on the tail it remembers; UNIQUE (user_id, seq) refuses it if anyone appended
+seq on the tail it remembers; the primary key (user_id, seq) refuses it if anyone appended
 since, and then the tail is read under the write lock (BEGIN IMMEDIATE). If the file
 is busy it tries again shortly, letting the event loop run in between (``_append_inline``).
 """
@@ -37,7 +37,6 @@ from alpaca_vault.audit.chain import (
     ChainKeys,
     EventSigner,
     MiddleParts,
-    canonical_time,
     clean_details,
     event_mac,
 )
@@ -124,9 +123,9 @@ _LAST_EVENT = (
 )
 
 
-# The columns of an audit INSERT on SQLite, in the order ``_PendingEvent.sqlite_params`` gives them.
+# The columns of an audit INSERT on SQLite, in the order ``_PendingEvent.sqlite_params`` gives them (all
+# but the legacy ``id``).
 _SQLITE_COLUMNS = (
-    "id",
     "user_id",
     "seq",
     "at",
@@ -162,11 +161,10 @@ class _PendingEvent:
     def row(self, last: tuple[int, str] | None) -> dict[str, Any]:
         seq, prev_hash = (1, GENESIS_HASH) if last is None else (last[0] + 1, last[1])
         at = datetime.now(UTC)
-        self.at_text = canonical_time(at)
+        self.at_text = at.isoformat(timespec="microseconds")  # canonical_time(at), at being in UTC already
         digest = self.signer.sign(self.user_id, seq, self.at_text, self.parts, self.details, prev_hash)
         actor, action, credential_id, credential_name, tool, kid = self.parts
         return {
-            "id": uuid.uuid4(),
             "user_id": self.user_id,
             "seq": seq,
             "at": at,
@@ -188,7 +186,6 @@ class _PendingEvent:
         credential_id: uuid.UUID | None = row["credential_id"]
         details = row["details"]
         return (
-            row["id"].hex,
             row["user_id"].hex,
             row["seq"],
             f"{at[:10]} {at[11:26]}",
@@ -210,7 +207,7 @@ class _InlineSqliteAppender:
     def __init__(self, db: Database) -> None:
         self._db = db
         # user id -> (seq, hash) of the last event this process committed for them: a hint, never trusted
-        # alone (the unique (user_id, seq) checks it). One small entry per user who acted.
+        # alone (the primary key (user_id, seq) checks it). One small entry per user who acted.
         self._tails: dict[uuid.UUID, tuple[int, str]] = {}
         dialect = db.engine.dialect
         last = _LAST_EVENT.compile(dialect=dialect)
@@ -220,8 +217,8 @@ class _InlineSqliteAppender:
         self._last_binds = {
             n: last.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in self._last_names
         }
-        columns = [c.key for c in AuditEvent.__table__.columns]
-        stmt = insert(AuditEvent).values({c: bindparam(c) for c in columns})
+        # Every column but the legacy ``id`` (NULL since migration 0009: see the model).
+        stmt = insert(AuditEvent).values({c: bindparam(c) for c in _SQLITE_COLUMNS})
         compiled = stmt.compile(dialect=dialect)
         self._insert_sql = compiled.string
         if tuple(compiled.positiontup or ()) != _SQLITE_COLUMNS:  # the model changed: keep them in step
@@ -255,7 +252,8 @@ class _InlineSqliteAppender:
         tail = self._tails.get(user_id)
         if tail is not None:
             # The tail this process wrote last: one INSERT, atomic on its own (no BEGIN, SELECT, COMMIT).
-            # UNIQUE (user_id, seq) refuses it if anyone appended since; then read the tail under the lock.
+            # The primary key (user_id, seq) refuses it if anyone appended since: then read the tail under
+            # the lock.
             row = event.row(tail)
             try:
                 connection.execute(self._insert_sql, event.sqlite_params(row))

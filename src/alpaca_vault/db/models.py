@@ -209,14 +209,16 @@ class AuditEvent(Base):
     """One entry of a user's append-only, keyed hash chain (see audit/chain.py for the MAC).
 
     ``user_id`` is not a foreign key: a user's record outlives the user (``user.remove`` is the last entry).
+    An event is named by its place in its chain, (user_id, seq): the primary key. On SQLite the table is
+    WITHOUT ROWID, so an append (one per tool call, before anything is decrypted) writes one B-tree, not
+    three (a rowid table, the old random-UUID key and the (user_id, seq) index): migration 0009 says more.
     """
 
     __tablename__ = "audit_events"
-    __table_args__ = (UniqueConstraint("user_id", "seq"),)
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    seq: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     # "stdio", "cli", "console" or "token:<token id>:<token name>"
     actor: Mapped[str] = mapped_column(String(140))
@@ -228,6 +230,11 @@ class AuditEvent(Base):
     kid: Mapped[str] = mapped_column(String(32))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The key before migration 0009, a random UUID nothing read; NULL in the events written since, and in
+    # no index. It stays for a release so that a server of the previous version, still running while the
+    # database is upgraded under it (a replica, a second stdio server on the same file), goes on writing
+    # its events; a later revision drops it.
+    id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
 
     def __repr__(self) -> str:
         return f"AuditEvent(user_id={self.user_id}, seq={self.seq}, action={self.action!r})"
