@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import random
 import sys
 import tempfile
@@ -163,8 +164,12 @@ async def _soak(
         async def chaos() -> None:
             nonlocal injected
             weights = [w for w, _ in CHAOS]
-            while not done.is_set():
-                await asyncio.sleep(rng.uniform(0.1, 0.4))
+            while True:
+                # Until the next fault, or the end of the orders (at once: the run does not wait out a pause).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), rng.uniform(0.1, 0.4))
+                if done.is_set():
+                    return
                 [(_, fault)] = rng.choices(CHAOS, weights=weights)
                 await asyncio.to_thread(simulator.set_fault, **fault)
                 injected += 1

@@ -18,7 +18,7 @@ from alpaca_vault.audit.chain import STDIO
 from alpaca_vault.broker import AlpacaClient
 from alpaca_vault.db import Database
 from alpaca_vault.guard.order_intents import OrderIntents
-from alpaca_vault.guard.reconciler import Reconciler
+from alpaca_vault.guard.reconciler import Reconciler, Settlement
 from alpaca_vault.vault import CredentialInfo, CredentialService, KeyRing, UserInfo
 from tests.broker.conftest import make_client
 from tests.cli.conftest import Cli
@@ -31,6 +31,23 @@ async def broker(simulator: Any) -> AsyncIterator[AlpacaClient]:
     client = make_client(simulator)
     yield client
     await client.aclose()
+
+
+class ObservedReconciler(Reconciler):
+    """The reconciler as it is, telling the test what each pass settled (or raised) once it has finished."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.passes: asyncio.Queue[list[Settlement] | BaseException] = asyncio.Queue()
+
+    async def run_once(self, *args: Any, **kwargs: Any) -> list[Settlement]:
+        try:
+            settled = await super().run_once(*args, **kwargs)
+        except BaseException as exc:
+            self.passes.put_nowait(exc)
+            raise
+        self.passes.put_nowait(settled)
+        return settled
 
 
 async def _sim_credential(
@@ -167,12 +184,13 @@ async def test_the_start_up_pass_leaves_an_order_sent_since_the_start_to_its_sen
     intent = await intents.record(user.id, credential.id, "sim", "in-flight-1", ORDER, actor=STDIO)
     _place_directly(simulator, sim_account, "in-flight-1")  # at Alpaca; its answer is still on the way
 
-    reconciler = Reconciler(intents, service, broker)
+    reconciler = ObservedReconciler(intents, service, broker)
     started = intent.created_at - timedelta(seconds=1)  # the process started just before the order
     task = asyncio.create_task(reconciler.run_forever(interval=3600, started=started))
     try:
-        for _ in range(50):  # the start-up pass is one look-up away; give it time to (not) act
-            await asyncio.sleep(0.02)
+        # Checked once the start-up pass has finished, not after a guessed wait it might outlast.
+        start_up_pass = await asyncio.wait_for(reconciler.passes.get(), 30)
+        assert start_up_pass == []  # it ran, without an error, and settled nothing
         stored = await intents.get(user.id, intent.id)
         assert stored is not None and stored.state == "pending"  # left to the POST that is waiting for it
     finally:

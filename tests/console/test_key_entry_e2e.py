@@ -55,12 +55,16 @@ class BrowserPerson:
         self._context: Any = None
         self._page: Any = None
 
-    async def enter(self, url: str, keys: tuple[str, str] | None = None) -> str:
-        """Enter this person's keys (or ``keys``, a new pair) on the page at ``url``."""
+    async def enter(
+        self, url: str, keys: tuple[str, str] | None = None, *, not_before: float | None = None
+    ) -> str:
+        """Enter this person's keys (or ``keys``, a new pair) on the page at ``url``; with ``not_before``
+        (the event loop's clock), the tab is opened at once and the page only then."""
         if self._page is None:
             self._context = await self.browser.new_context()
             self._context.on("request", lambda request: self.urls.append(request.url))
             self._page = await self._context.new_page()
+        await _until(not_before)
         api_key, secret_key = keys or (self.api_key, self.secret_key)
         shown = await enter_keys(self._page, url, api_key, secret_key)
         self.urls.append(self._page.url)
@@ -79,8 +83,9 @@ class BrowserPerson:
         return ElicitResult(action="accept")
 
     async def _enter_later(self, url: str) -> None:
-        await asyncio.sleep(0.2)  # the server is already waiting for the page when the keys arrive
-        await self.enter(url)
+        # The server is already waiting for the page when the keys arrive; the tab (or the form) is
+        # opened meanwhile, as a person's would be, instead of after the wait (#9).
+        await self.enter(url, not_before=asyncio.get_running_loop().time() + 0.2)
 
     async def settle(self) -> None:
         for task in self._tasks:
@@ -95,7 +100,11 @@ class FormPerson(BrowserPerson):
     def __init__(self, api_key: str, secret_key: str) -> None:
         super().__init__(None, api_key, secret_key)
 
-    async def enter(self, url: str) -> str:
+    async def enter(
+        self, url: str, keys: tuple[str, str] | None = None, *, not_before: float | None = None
+    ) -> str:
+        api_key, secret_key = keys or (self.api_key, self.secret_key)
+
         async def seen(request: httpx2.Request) -> None:
             self.urls.append(str(request.url))
 
@@ -103,15 +112,22 @@ class FormPerson(BrowserPerson):
             form = await http.get(url)
             assert form.status_code == 200, form.status_code
             assert_security_headers(form.headers)
+            await _until(not_before)
             answered = await http.post(
                 url,
-                data={"csrf": csrf_of(form.text), "api_key": self.api_key, "secret_key": self.secret_key},
+                data={"csrf": csrf_of(form.text), "api_key": api_key, "secret_key": secret_key},
                 headers={"Origin": origin_of(url)},
             )
         assert answered.status_code == 200, answered.text
         shown = html.unescape(answered.text)
         self.pages_text.append(shown)
         return shown
+
+
+async def _until(moment: float | None) -> None:
+    """Sleep until ``moment`` on the event loop's clock (at once when it has passed or is None)."""
+    if moment is not None:
+        await asyncio.sleep(max(0.0, moment - asyncio.get_running_loop().time()))
 
 
 def assert_nowhere(markers: list[str], *haystacks: str) -> None:

@@ -6,6 +6,8 @@ shares the caller's loop.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -31,6 +33,34 @@ def listening_socket(host: str = "127.0.0.1", port: int = 0, backlog: int = 2048
     return sock
 
 
+class _PromptExitServer(uvicorn.Server):
+    """uvicorn's server, told to stop by :meth:`exit_soon` from any thread, and stopping at once.
+
+    uvicorn notices ``should_exit`` on its next tick, up to 0.1 s later; a test run starts and stops a
+    hundred of these servers. The ticks themselves (the Date header, the request limit) are uvicorn's.
+    """
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _woken: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), 0.1)  # uvicorn's own tick: asyncio.sleep(0.1)
+            should_exit = await self.on_tick(counter)
+
+    def exit_soon(self) -> None:
+        self.should_exit = True
+        loop, woken = self._loop, self._woken
+        if loop is not None and woken is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: it is not waiting any more
+                loop.call_soon_threadsafe(woken.set)
+
+
 @contextmanager
 def uvicorn_in_thread(
     app: ASGIApp, sock: socket.socket, *, name: str, startup_timeout: float = 10.0, **options: Any
@@ -40,7 +70,7 @@ def uvicorn_in_thread(
     ``options`` go to ``uvicorn.Config``. The socket is closed when the block ends.
     """
     config = uvicorn.Config(app, access_log=False, timeout_graceful_shutdown=1, **options)
-    server = uvicorn.Server(config)
+    server = _PromptExitServer(config)
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -61,7 +91,7 @@ def uvicorn_in_thread(
             time.sleep(0.01)
         yield
     finally:
-        server.should_exit = True
+        server.exit_soon()
         thread.join(timeout=15)
         sock.close()
 
