@@ -72,10 +72,8 @@ def test_the_signer_signs_what_event_mac_signs_cached_or_not(event: dict, repeat
         assert _sign(SIGNER, event) == expected
 
 
-@pytest.mark.parametrize("key", [b"", b"k", KEY, b"x" * 64, b"y" * 65, bytes(range(256)) * 2])
-def test_the_signers_hmac_is_the_standard_librarys_for_any_key_length(key: bytes) -> None:
-    """EventSigner builds HMAC-SHA256 from two keyed SHA-256 states (RFC 2104); keys longer than the
-    64-byte block are hashed first. The chain's keys are 32 bytes; every length must agree all the same."""
+def _plain_event(**changes: object) -> dict:
+    """One event without details, as the hot path signs them, with ``changes`` applied."""
     event = {
         "user_id": uuid.uuid4(),
         "seq": 7,
@@ -89,6 +87,14 @@ def test_the_signers_hmac_is_the_standard_librarys_for_any_key_length(key: bytes
         "kid": "k1",
         "prev_hash": "ab" * 32,
     }
+    return {**event, **changes}
+
+
+@pytest.mark.parametrize("key", [b"", b"k", KEY, b"x" * 64, b"y" * 65, bytes(range(256)) * 2])
+def test_the_signers_hmac_is_the_standard_librarys_for_any_key_length(key: bytes) -> None:
+    """EventSigner builds HMAC-SHA256 from two keyed SHA-256 states (RFC 2104); keys longer than the
+    64-byte block are hashed first. The chain's keys are 32 bytes; every length must agree all the same."""
+    event = _plain_event()
     assert _sign(EventSigner(key), event) == event_mac(key, **event)
 
 
@@ -96,19 +102,7 @@ def test_the_signers_hmac_is_the_standard_librarys_for_any_key_length(key: bytes
 def test_an_edited_prev_hash_is_signed_as_json_writes_it(prev_hash: str) -> None:
     """A stored hash is 64 hex digits and is written as it is; anything else, an edited row's text
     included, must be encoded as the canonical JSON encodes it (quotes, backslashes, control characters)."""
-    event = {
-        "user_id": uuid.uuid4(),
-        "seq": 2,
-        "at": datetime(2026, 12, 2, 1, 2, 3, 456789, tzinfo=UTC),
-        "actor": "stdio",
-        "action": "credential.unseal",
-        "credential_id": None,
-        "credential_name": None,
-        "tool": None,
-        "details": {},
-        "kid": "k1",
-        "prev_hash": prev_hash,
-    }
+    event = _plain_event(prev_hash=prev_hash)
     assert _sign(SIGNER, event) == event_mac(KEY, **event)
 
 
@@ -150,8 +144,7 @@ def _sqlalchemy_params(row: dict) -> tuple:
     dialect = sqlite.dialect()
     compiled = (
         insert(AuditEvent)
-        # Every column but the legacy id, which appends leave NULL since migration 0009.
-        .values({c.key: bindparam(c.key) for c in AuditEvent.__table__.columns if c.key != "id"})
+        .values({c.key: bindparam(c.key) for c in AuditEvent.__table__.columns})
         .compile(dialect=dialect)
     )
     assert tuple(compiled.positiontup or ()) == _SQLITE_COLUMNS

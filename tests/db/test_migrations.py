@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import insert, inspect, text
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from alpaca_vault.audit.log import _SQLITE_COLUMNS as _AUDIT_COLUMNS  # every column, the legacy id too
 from alpaca_vault.db import Database, DatabaseError, ensure_schema, upgrade
 from alpaca_vault.db.migrate import current_revision, head_revision
 from alpaca_vault.db.models import AuditEvent, Base
@@ -128,14 +129,14 @@ async def test_migration_0009_rekeys_the_audit_trail_and_keeps_every_chain_verif
             await log.append(alice if i % 2 else bob, "credential.unseal", STDIO, tool="alpaca_get_account")
 
     await append(6)
-    assert await _audit_shape(database) == (["user_id", "seq"], {*_AUDIT_COLUMNS, "id"}, [])
+    assert await _audit_shape(database) == (["user_id", "seq"], {*_AUDIT_COLUMNS}, [])
     if database.url.startswith("sqlite"):
         async with database.engine.connect() as conn:  # a WITHOUT ROWID table has no rowid to select
             with pytest.raises(Exception, match="no such column: rowid"):
                 await conn.execute(text("SELECT rowid FROM audit_events"))
 
     await _migrate(database, "0008")
-    assert await _audit_shape(database) == (["id"], {*_AUDIT_COLUMNS, "id"}, [["user_id", "seq"]])
+    assert await _audit_shape(database) == (["id"], {*_AUDIT_COLUMNS}, [["user_id", "seq"]])
     async with database.engine.connect() as conn:  # every event kept, each given an id of its own
         ids = (await conn.execute(text("SELECT id FROM audit_events"))).scalars().all()
     assert None not in ids and len(ids) == len(set(ids)) == 6
@@ -156,12 +157,33 @@ async def test_migration_0009_rekeys_the_audit_trail_and_keeps_every_chain_verif
             assert forced is True and sorted(policies) == ["maintenance", "tenant_isolation"]
 
 
-async def test_after_0009_a_server_of_the_previous_version_still_appends_with_an_id(
-    database: Database,
+async def test_after_0009_a_server_of_the_previous_version_still_appends_and_reads(
+    database: Database, keyring: KeyRing
 ) -> None:
-    """A server started before the upgrade inserts an ``id`` with each event (0008's key): the upgraded table
-    takes it, and (user_id, seq) still refuses a second event at the same place in a chain."""
-    user = uuid.uuid4()
+    """A server started before the upgrade inserts an ``id`` with each event and maps the table on ``id``
+    (0008's key): the upgraded table takes its inserts, (user_id, seq) still refuses a second event at the
+    same place in a chain, and the events this version writes carry an id, so its ORM reads every one (a
+    row whose whole key is NULL comes back as no object at all)."""
+    from sqlalchemy import BigInteger, Uuid
+    from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+    from alpaca_vault.audit import AuditLog, ChainKeys
+    from alpaca_vault.audit.chain import STDIO
+    from alpaca_vault.vault.credentials import CredentialService
+
+    class OldBase(DeclarativeBase):
+        pass
+
+    class OldAuditEvent(OldBase):  # the mapping of 0008's code, as far as the key goes
+        __tablename__ = "audit_events"
+        id = mapped_column(Uuid, primary_key=True)
+        user_id = mapped_column(Uuid)
+        seq = mapped_column(BigInteger)
+
+    user = (await CredentialService(database, keyring).ensure_user("alice")).id
+    log = AuditLog(database, ChainKeys.from_keyring(keyring))
+    for _ in range(2):  # this version's appends: the first under the write lock, the next on its tail
+        await log.append(user, "credential.unseal", STDIO, tool="alpaca_get_account")
 
     def event(seq: int) -> dict[str, object]:
         return {
@@ -177,26 +199,11 @@ async def test_after_0009_a_server_of_the_previous_version_still_appends_with_an
             "hash": "1" * 64,
         }
 
-    async with database.engine.begin() as conn:
-        await conn.execute(insert(AuditEvent), [event(1)])
+    async with database.engine.begin() as conn:  # the old server's append, after this version's
+        await conn.execute(insert(AuditEvent), [event(3)])
     with pytest.raises(IntegrityError):
         async with database.engine.begin() as conn:
-            await conn.execute(insert(AuditEvent), [event(1)])
-    async with database.engine.connect() as conn:
-        assert await conn.scalar(text("SELECT count(*) FROM audit_events")) == 1
-
-
-_AUDIT_COLUMNS = (
-    "user_id",
-    "seq",
-    "at",
-    "actor",
-    "action",
-    "credential_id",
-    "credential_name",
-    "tool",
-    "details",
-    "kid",
-    "prev_hash",
-    "hash",
-)
+            await conn.execute(insert(AuditEvent), [event(3)])
+    async with database.session(user, readonly=True) as session:
+        read = list(await session.scalars(select(OldAuditEvent).order_by(OldAuditEvent.seq)))
+    assert [(e is not None and e.seq) for e in read] == [1, 2, 3]

@@ -123,8 +123,7 @@ _LAST_EVENT = (
 )
 
 
-# The columns of an audit INSERT on SQLite, in the order ``_PendingEvent.sqlite_params`` gives them (all
-# but the legacy ``id``).
+# The columns of an audit INSERT on SQLite, in the order ``_PendingEvent.sqlite_params`` gives them.
 _SQLITE_COLUMNS = (
     "user_id",
     "seq",
@@ -138,6 +137,7 @@ _SQLITE_COLUMNS = (
     "kid",
     "prev_hash",
     "hash",
+    "id",
 )
 
 
@@ -165,6 +165,7 @@ class _PendingEvent:
         digest = self.signer.sign(self.user_id, seq, self.at_text, self.parts, self.details, prev_hash)
         actor, action, credential_id, credential_name, tool, kid = self.parts
         return {
+            "id": uuid.uuid4(),  # the legacy key, for a release: see the model
             "user_id": self.user_id,
             "seq": seq,
             "at": at,
@@ -198,6 +199,7 @@ class _PendingEvent:
             row["kid"],
             row["prev_hash"],
             row["hash"],
+            row["id"].hex,
         )
 
 
@@ -217,7 +219,6 @@ class _InlineSqliteAppender:
         self._last_binds = {
             n: last.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in self._last_names
         }
-        # Every column but the legacy ``id`` (NULL since migration 0009: see the model).
         stmt = insert(AuditEvent).values({c: bindparam(c) for c in _SQLITE_COLUMNS})
         compiled = stmt.compile(dialect=dialect)
         self._insert_sql = compiled.string

@@ -230,11 +230,12 @@ class AuditEvent(Base):
     kid: Mapped[str] = mapped_column(String(32))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
-    # The key before migration 0009, a random UUID nothing read; NULL in the events written since, and in
-    # no index. It stays for a release so that a server of the previous version, still running while the
-    # database is upgraded under it (a replica, a second stdio server on the same file), goes on writing
-    # its events; a later revision drops it.
-    id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    # The key before migration 0009: a random UUID that nothing here reads, now in no index. Still written
+    # for a release, because a server of the previous version may be running while its database is
+    # upgraded (a replica, a second stdio server on the same file): it inserts an id with each event, and
+    # its ORM, keyed on id, takes a row whose id is NULL for no row at all. The next release stops writing
+    # it (nullable for that) and the one after drops it.
+    id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=uuid.uuid4)
 
     def __repr__(self) -> str:
         return f"AuditEvent(user_id={self.user_id}, seq={self.seq}, action={self.action!r})"

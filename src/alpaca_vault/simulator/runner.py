@@ -44,6 +44,8 @@ class _PromptExitServer(uvicorn.Server):
     _woken: asyncio.Event | None = None
 
     async def main_loop(self) -> None:
+        # uvicorn's own main_loop (0.32-0.54: on_tick every 0.1 s until it says to exit), with the sleep
+        # made wakeable. Compare with uvicorn/server.py's when upgrading uvicorn.
         self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
         counter = 0
         should_exit = await self.on_tick(counter)

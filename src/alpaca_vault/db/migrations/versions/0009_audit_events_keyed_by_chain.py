@@ -7,10 +7,11 @@ verify``'s report too) and the UNIQUE (user_id, seq) index. Now (user_id, seq) i
 key and, on SQLite, the table is WITHOUT ROWID: one B-tree, written where the user's chain ends.
 Measured in the server (bench/audit_cost.py): the INSERT went from about 150 to about 120 us.
 
-``id`` stays, nullable and in no index, NULL in new events: a server of the previous version that
-is still running while its database is upgraded (a replica, a second stdio server on the same
-file) inserts an id with each event and must go on working until it restarts; (user_id, seq)
-stays unique for it as before. A later revision drops the column.
+``id`` stays, in no index, and is still written: a server of the previous version that is still
+running while its database is upgraded (a replica, a second stdio server on the same file) inserts
+an id with each event, maps the table on it (its ORM takes a row with a NULL key for no row), and
+must go on working until it restarts; (user_id, seq) stays unique for it as before. It is nullable
+so that the next release can stop writing it; the one after drops it.
 
 Nothing else changes: the chain's MAC never covered ``id``. On PostgreSQL the table keeps its
 row-level security, policies and grants (ALTER TABLE in place). SQLite cannot change a table's
