@@ -9,7 +9,7 @@
 2. alpaca_get_account in-process (the SDK's Client, the simulator on loopback, SQLite), with the
    audit hooks and without them, taking turns in short rounds; also the event loop thread's CPU
    time per call and the median of the rounds' paired differences (steadier on a shared machine).
-   Target: at most 0.3 ms p50 added.
+   Target: at most 0.3 ms p50 added. bench/audit_phases.py splits the same calls by the gate's steps.
 3. HTTP throughput (calls/s) with N concurrent clients against a real `alpaca-vault serve
    --transport http` subprocess, with and without the audit hooks, after one unmeasured warm-up run
    against each; rounds taking turns. Target: at most 10% less.
@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._postgres import postgres_server
 
 BIN = Path(sys.executable).parent
+MODES = ("with audit", "without audit")
 
 
 def p50_p99(samples: list[float]) -> tuple[float, float]:
@@ -83,68 +84,70 @@ async def audit_writes(url: str, events: int) -> list[float]:
     return samples
 
 
+async def in_process_clients(stack: AsyncExitStack, sim_url: str, tmp: Path) -> dict[str, Any]:
+    """Two in-process servers on SQLite files of their own, one with the audit hooks and one without,
+    each with a stored paper credential on the simulator; their connected SDK Clients by mode."""
+    import httpx2
+    from mcp import Client
+    from pydantic import SecretStr
+    from tests.fixtures.mcp_server import make_settings
+
+    from alpaca_vault.db import Database
+    from alpaca_vault.server.app import build_server
+    from alpaca_vault.tools import audit_hooks
+    from alpaca_vault.vault import CredentialService, KeyRing
+
+    account = httpx2.post(f"{sim_url}/_simulator/accounts", json={"cash": "100000"}).json()
+    clients: dict[str, Any] = {}
+    for mode in MODES:
+        # The request budget raised: at the default 200 per minute the calls would be paced by the
+        # budget (one per 0.3 s once its burst is spent), not measured.
+        settings = make_settings(tmp / mode.replace(" ", "-"), sim_url, rate_limit_per_minute=10_000)
+        server = build_server(settings)
+        original = audit_hooks.AuditHooks.install
+        if mode == "without audit":  # bench only: this server's runtime opens without the hooks
+            audit_hooks.AuditHooks.install = lambda self, hooks: None  # type: ignore[method-assign]
+        try:
+            client = await stack.enter_async_context(Client(server))
+            await client.call_tool("list_credentials", {})  # opens the vault (and hooks)
+        finally:
+            audit_hooks.AuditHooks.install = original  # type: ignore[method-assign]
+        db = Database.create(settings.effective_database_url)
+        assert settings.encryption_keys is not None
+        keyring = KeyRing.from_string(settings.encryption_keys.get_secret_value())
+        service = CredentialService(db, keyring)
+        owner = await service.ensure_user(settings.user)
+        await service.store(
+            owner.id, "paper-1", "paper", SecretStr(account["api_key"]), SecretStr(account["secret_key"])
+        )
+        await db.dispose()
+        clients[mode] = client
+    return clients
+
+
+def round_order(round_number: int) -> list[str]:
+    """Short blocks, in turns, the first one of each round alternating: the shared VM's speed drifts,
+    and a long block of one mode would measure the drift."""
+    return list(MODES) if round_number % 2 == 0 else list(reversed(MODES))
+
+
 async def in_process(
     calls: int, rounds: int
 ) -> tuple[dict[str, list[float]], dict[str, list[float]], list[float]]:
     """Per mode: each call's wall time and the event loop thread's CPU time; and, per round, the
     difference of the two modes' p50 (a round is one short block of each, so both see the same load)."""
-    from mcp import Client
-    from pydantic import SecretStr
-    from tests.fixtures.mcp_server import make_settings
-
-    from alpaca_vault.server.app import build_server
     from alpaca_vault.simulator import SimulatorConfig, create_app, serve_in_thread
-    from alpaca_vault.vault import CredentialService, KeyRing
 
-    samples: dict[str, list[float]] = {"with audit": [], "without audit": []}
-    cpu: dict[str, list[float]] = {mode: [] for mode in samples}
+    samples: dict[str, list[float]] = {mode: [] for mode in MODES}
+    cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
     paired: list[float] = []
     with serve_in_thread(create_app(SimulatorConfig())) as sim_url, tempfile.TemporaryDirectory() as tmp:
-        import httpx2
-
-        account = httpx2.post(f"{sim_url}/_simulator/accounts", json={"cash": "100000"}).json()
-        clients: dict[str, Any] = {}
         async with AsyncExitStack() as stack:
-            for mode in samples:
-                # The request budget raised: at the default 200 per minute the calls would be paced by the
-                # budget (one per 0.3 s once its burst is spent), not measured.
-                settings = make_settings(
-                    Path(tmp) / mode.replace(" ", "-"), sim_url, rate_limit_per_minute=10_000
-                )
-                server = build_server(settings)
-                from alpaca_vault.tools import audit_hooks
-
-                original = audit_hooks.AuditHooks.install
-                if mode == "without audit":  # bench only: this server's runtime opens without the hooks
-                    audit_hooks.AuditHooks.install = lambda self, hooks: None  # type: ignore[method-assign]
-                try:
-                    client = await stack.enter_async_context(Client(server))
-                    result = await client.call_tool("list_credentials", {})  # opens the vault (and hooks)
-                finally:
-                    audit_hooks.AuditHooks.install = original  # type: ignore[method-assign]
-                from alpaca_vault.db import Database
-
-                db = Database.create(settings.effective_database_url)
-                assert settings.encryption_keys is not None
-                keyring = KeyRing.from_string(settings.encryption_keys.get_secret_value())
-                service = CredentialService(db, keyring)
-                owner = await service.ensure_user(settings.user)
-                await service.store(
-                    owner.id,
-                    "paper-1",
-                    "paper",
-                    SecretStr(account["api_key"]),
-                    SecretStr(account["secret_key"]),
-                )
-                await db.dispose()
-                clients[mode] = client
+            clients = await in_process_clients(stack, sim_url, Path(tmp))
             block = max(1, calls // rounds)
             for round_number in range(rounds):
-                # Short blocks, in turns, the first one of each round alternating: the shared VM's speed
-                # drifts, and a long block of one mode would measure the drift.
-                order = list(clients) if round_number % 2 == 0 else list(reversed(clients))
                 medians: dict[str, float] = {}
-                for mode in order:
+                for mode in round_order(round_number):
                     client = clients[mode]
                     warm_up = 20 if round_number == 0 else 3
                     block_samples = []
