@@ -69,6 +69,31 @@ def test_tokens_create_for_an_unknown_user_names_the_known_ones(env: dict[str, s
     assert f"User 'bob' not found. Known users: alice. `{program()} users add bob` creates it." in err
 
 
+def test_tokens_create_console_makes_a_sign_in_token_that_lists_and_revokes_by_its_prefix(
+    env: dict[str, str],
+) -> None:
+    """`--console` makes a person's console sign-in token (avc_): said as such, listed and revoked by its
+    own prefix, and recorded in the audit trail with its kind."""
+    run(env, "users", "add", "alice")
+    code, out, err = run(env, "tokens", "create", "--user", "alice", "--name", "browser", "--console")
+    assert code == 0, err
+    token = out.strip()
+    assert out == token + "\n" and token.startswith("avc_") and len(token) == 47 and token not in err
+    assert "Created console sign-in token 'browser'" in err
+    assert "never in an\nMCP client's configuration" in err and "It opens no MCP connection." in err
+    agent_err = run(env, "tokens", "create", "--user", "alice", "--name", "agent")[2]
+    assert "It does not sign in to the web console: for that, " in agent_err and "--console" in agent_err
+    listed = {t["name"]: t for t in json.loads(run(env, "tokens", "list", "--json")[1])}
+    assert listed["browser"]["prefix"] == token[:12] and listed["agent"]["prefix"].startswith("avt_")
+    code, _, err = run(env, "tokens", "revoke", token)
+    assert code == 1 and "never the token itself" in err and token not in err
+    code, out, _ = run(env, "tokens", "revoke", token[:12])
+    assert code == 0 and "Revoked token 'browser'" in out
+    code, out, _ = run(env, "audit", "list", "--action", "token.create", "--json")
+    kinds = {e["details"]["token_name"]: e["details"]["token_kind"] for e in json.loads(out)}
+    assert kinds == {"browser": "console", "agent": "agent"}
+
+
 def test_tokens_revoke_by_id_or_prefix_and_never_by_the_token(env: dict[str, str]) -> None:
     run(env, "users", "add", "alice")
     first = run(env, "tokens", "create", "--user", "alice", "--name", "one")[1].strip()

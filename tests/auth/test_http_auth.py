@@ -80,6 +80,7 @@ REASONS = {
     "unknown": "This bearer token is not valid for this server.",
     "expired": "This bearer token has expired.",
     "revoked": "This bearer token was revoked.",
+    "wrong_kind": "This is a console sign-in token (avc_...)",
 }
 
 
@@ -116,6 +117,17 @@ async def test_missing_or_wrong_tokens_get_401(
 ) -> None:
     await deployment.user_with_token(alice)
     assert_challenged(post(server, token), server, "missing" if token is None else "unknown")
+
+
+async def test_a_console_sign_in_token_opens_no_mcp_connection(
+    deployment: Deployment, server: str, alice: str
+) -> None:
+    """A person's console token (``avc_``) is for the console's sign-in form only: an MCP client that is
+    handed one is refused, and told which kind it needs."""
+    console_token = await deployment.user_with_token(alice, kind="console")
+    assert console_token.startswith("avc_")
+    assert_challenged(post(server, console_token), server, "wrong_kind")
+    assert "needs an agent token (avt_...)" in post(server, console_token).json()["error_description"]
 
 
 async def test_probing_learns_nothing_a_forged_token_and_garbage_get_the_same_answer(

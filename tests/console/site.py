@@ -39,6 +39,7 @@ class Site:
     # The user name behind each key of ``tokens`` (a shared server gives every test fresh names).
     users: dict[str, str] = field(default_factory=dict)
     _clients: dict[str, Client] = field(default_factory=dict, repr=False)
+    _console_tokens: dict[str, str] = field(default_factory=dict, repr=False)
 
     def user(self, role: str) -> str:
         return self.users.get(role, role)
@@ -66,12 +67,20 @@ class Site:
             )
         return await self._clients[user].call_tool(tool, arguments)
 
+    async def console_token(self, user: str) -> str:
+        """The user's console sign-in token (``avc_``), made once per site with the CLI's ``--console``
+        (its agent token, ``tokens[user]``, does not open the console)."""
+        if user not in self._console_tokens:
+            issued = await self.deployment.admin.create_token(self.user(user), name="console", kind="console")
+            self._console_tokens[user] = issued.token.get_secret_value()
+        return self._console_tokens[user]
+
     async def sign_in(self, http: httpx2.AsyncClient, user: str) -> None:
-        """Sign ``http`` in to the console by pasting the user's bearer token once."""
+        """Sign ``http`` in to the console by pasting the user's console token once."""
         form = await http.get("/console/sign-in")
         response = await http.post(
             "/console/sign-in",
-            data={"csrf": csrf_of(form.text), "token": self.tokens[user]},
+            data={"csrf": csrf_of(form.text), "token": await self.console_token(user)},
             headers=self.origin,
         )
         assert response.status_code == 303, response.text

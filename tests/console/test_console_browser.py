@@ -52,7 +52,7 @@ async def test_a_person_uses_the_console_in_a_browser(
         assert_security_headers(await response.all_headers())
         if refresh:
             await page.screenshot(path=str(shots / "console-sign-in.png"))
-        await page.get_by_label("API token").fill(site.tokens["alice"])
+        await page.get_by_label("Console token").fill(await site.console_token("alice"))
         async with page.expect_navigation():
             await page.get_by_role("button", name="Sign in").click()
         assert page.url.endswith("/console/") and "No credentials yet" in await page.inner_text("main")

@@ -82,7 +82,7 @@ async def test_console_refuses_unauthenticated_access(fresh_site: Any) -> None:
         form = await http.get("/console/sign-in")
         refused = await http.post(
             "/console/sign-in",
-            data={"csrf": csrf_of(form.text), "token": "avt_" + "x" * 43},
+            data={"csrf": csrf_of(form.text), "token": "avc_" + "x" * 43},
             headers=site.origin,
         )
         assert refused.status_code == 401 and "not valid" in refused.text
@@ -178,6 +178,10 @@ async def test_console_manages_credentials_and_tokens(fresh_site: Any, sim_accou
         token = __import__("re").search(r'value="(avt_[A-Za-z0-9_-]{43})"', created.text).group(1)
         listing = (await http.get("/console/tokens")).text
         assert token not in listing and token[:12] in listing
+        # Each row says what its token opens: this one (made here) MCP, the one this test signed in with
+        # the console.
+        assert "<td>laptop</td><td>agent (MCP)</td>" in listing
+        assert "<td>console</td><td>console sign-in</td>" in listing
         site.tokens["laptop"] = token
         assert not (await site.call("laptop", "list_credentials", {})).is_error
         token_id = __import__("re").findall(r"/console/tokens/([0-9a-f-]{36})/revoke", listing)[-1]
@@ -191,10 +195,11 @@ async def test_console_manages_credentials_and_tokens(fresh_site: Any, sim_accou
 
 async def test_session_cookie_flags(fresh_site: Any, deployment: Any, tmp_path: Path, simulator: Any) -> None:
     async with fresh_site as site, site.http() as http:
+        console_token = await site.console_token("alice")
         form = await http.get("/console/sign-in")
         signed = await http.post(
             "/console/sign-in",
-            data={"csrf": csrf_of(form.text), "token": site.tokens["alice"]},
+            data={"csrf": csrf_of(form.text), "token": console_token},
             headers=site.origin,
         )
         cookie = signed.headers["set-cookie"].lower()
@@ -205,7 +210,7 @@ async def test_session_cookie_flags(fresh_site: Any, deployment: Any, tmp_path: 
             and "max-age=1800" in cookie
         )
         assert "secure" not in cookie  # plain loopback HTTP: a Secure cookie would never come back
-        assert site.tokens["alice"] not in signed.headers["set-cookie"]
+        assert console_token not in signed.headers["set-cookie"]
     async with (
         running_site(
             deployment,
@@ -223,12 +228,47 @@ async def test_session_cookie_flags(fresh_site: Any, deployment: Any, tmp_path: 
         assert form.status_code == 200
         signed = await http.post(
             "/console/sign-in",
-            data={"csrf": csrf_of(form.text), "token": site.tokens["alice"]},
+            data={"csrf": csrf_of(form.text), "token": console_token},
             headers=public,
         )
         assert "secure" in signed.headers["set-cookie"].lower()
         # Links handed out name the public URL.
         assert (await site.entry_link("alice", "behind-tls")).startswith("https://vault.example.com/connect/")
+
+
+async def test_an_agents_own_token_cannot_sign_in_to_loosen_its_policy(fresh_site: Any) -> None:
+    """Attack stopped: an agent reads its bearer token (avt_) from its MCP client's configuration and
+    pastes it into the console's sign-in form, to loosen its own trading policy, resume a halted
+    credential or mint itself more tokens. The form takes only a person's console token (avc_, from
+    `alpaca-vault tokens create --console`); the agent's token still works where it belongs, over MCP."""
+    async with fresh_site as site, site.http() as http:
+        agent_token = site.tokens["alice"]
+        form = await http.get("/console/sign-in")
+        refused = await http.post(
+            "/console/sign-in",
+            data={"csrf": csrf_of(form.text), "token": agent_token},
+            headers=site.origin,
+        )
+        assert refused.status_code == 401
+        said = __import__("html").unescape(refused.text)
+        assert "That is an agent's token (avt_…): it opens MCP connections only, never the console" in said
+        assert "alpaca-vault tokens create --user NAME --console" in said
+        assert "set-cookie" not in refused.headers and "alpaca_vault_console" not in http.cookies
+        assert agent_token not in refused.text
+        for path in ("/console/policies", "/console/tokens"):  # still signed out
+            response = await http.get(path)
+            assert response.status_code == 303 and response.headers["location"] == "/console/sign-in"
+        # The token is valid (this is no "unknown token" refusal): the agent keeps its MCP access.
+        assert not (await site.call("alice", "list_credentials", {})).is_error
+        # The person's console token signs in.
+        form = await http.get("/console/sign-in")
+        signed = await http.post(
+            "/console/sign-in",
+            data={"csrf": csrf_of(form.text), "token": await site.console_token("alice")},
+            headers=site.origin,
+        )
+        assert signed.status_code == 303 and "alpaca_vault_console" in http.cookies
+        assert (await http.get("/console/policies")).status_code == 200
 
 
 async def test_sign_out_ends_the_session_on_the_server(fresh_site: Any) -> None:

@@ -60,7 +60,7 @@ async def test_policy_page_views_edits_refuses_and_halts(
         else:
             context = page = FormPage(site.http())
         await page.goto(site.base + "/console/sign-in")
-        await page.get_by_label("API token").fill(site.tokens["alice"])
+        await page.get_by_label("Console token").fill(await site.console_token("alice"))
         async with page.expect_navigation():
             await page.get_by_role("button", name="Sign in").click()
 

@@ -24,11 +24,13 @@ def test_secret_shaped_text_is_masked_in_logs_even_when_unknown() -> None:
     line = (
         "headers={'APCA-API-KEY-ID': 'PKABCDEFGHIJKLMNOPQR', 'APCA-API-SECRET-KEY': 'x'} "
         "Authorization: Bearer avt_abcdefghijklmnopqrstuvwxyz012345 "
+        "token=avc_ABCDEFGHIJKLMNOPQRSTUVWXYZ012345 "
         "secret=AbCdEfGhIjKlMnOpQrStUvWxYz0123456789ABCD"
     )
     masked = scrub_text(line)
     assert "PKABCDEFGHIJKLMNOPQR" not in masked
     assert "avt_abcdefghijklmnopqrstuvwxyz012345" not in masked
+    assert "avc_ABCDEFGHIJKLMNOPQRSTUVWXYZ012345" not in masked  # a console sign-in token, outside a header
     assert "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789ABCD" not in masked
     # Ordinary words and ids survive.
     assert scrub_text("bearer token required for order 3f1c2a9e-1b2c-4d5e-8f90-123456789abc") == (

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from alpaca_vault.accounts.tokens import (
     DISPLAY_PREFIX_LENGTH,
     MAX_EXPIRY_DAYS,
-    TOKEN_PREFIX,
+    TOKEN_PREFIXES,
+    TokenKind,
     generate_token,
     hash_token,
 )
@@ -189,13 +190,18 @@ class AccountAdmin:
             return record
 
     async def create_token(
-        self, user: str, *, name: str = "default", expires_in: timedelta | None = None
+        self,
+        user: str,
+        *,
+        name: str = "default",
+        expires_in: timedelta | None = None,
+        kind: TokenKind = "agent",
     ) -> IssuedToken:
         if not 1 <= len(name) <= 64:
             raise AccountError("Token name must be 1-64 characters.")
         if expires_in is not None and not timedelta(0) < expires_in <= timedelta(days=MAX_EXPIRY_DAYS):
             raise AccountError(f"Expiry must be between 1 and {MAX_EXPIRY_DAYS} days.")
-        token = generate_token()
+        token = generate_token(kind)
         now = utcnow()
         async with maintenance_session(self._db) as session:
             owner = await self._user(session, user)
@@ -213,7 +219,10 @@ class AccountAdmin:
             session.add(row)
             await session.flush()
             await self._record(
-                session, owner.id, "token.create", {"token_id": row.id, "token_name": row.name}
+                session,
+                owner.id,
+                "token.create",
+                {"token_id": row.id, "token_name": row.name, "token_kind": kind},
             )
             return IssuedToken(record=_record(row, owner.name), token=SecretStr(token))
 
@@ -244,9 +253,10 @@ class AccountAdmin:
         try:
             token_id = uuid.UUID(ref)
         except ValueError:
-            if ref.startswith(TOKEN_PREFIX) and len(ref) == DISPLAY_PREFIX_LENGTH:
+            is_token_text = ref.startswith(tuple(TOKEN_PREFIXES.values()))
+            if is_token_text and len(ref) == DISPLAY_PREFIX_LENGTH:
                 matches = (await session.scalars(select(ApiToken).where(ApiToken.prefix == ref))).all()
-            elif ref.startswith(TOKEN_PREFIX):
+            elif is_token_text:
                 # Never echo it: this may be a whole token pasted by mistake.
                 raise TokenNotFound(
                     "Pass a token's id or its 12-character prefix (from `alpaca-vault tokens list`), "

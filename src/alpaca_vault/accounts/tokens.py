@@ -1,7 +1,14 @@
 """API tokens: how they look, how they are stored, and how a presented token is checked.
 
 A token is ``avt_`` + 43 url-safe characters (256 bits from ``secrets``). It is shown once, when
-created; the database keeps only its SHA-256 hex digest and a short display prefix. Checking hashes
+created; the database keeps only its SHA-256 hex digest and a short display prefix.
+
+Two kinds, told apart by the prefix (which the stored hash covers, so one kind cannot be turned into
+the other): an **agent** token (``avt_``) opens MCP connections and nothing else; a **console** token
+(``avc_``) signs its user in to the web console and opens no MCP connection. Why: an agent's token sits
+in its MCP client's configuration, where the agent may read it; if it also opened the console, the agent
+could sign in there and loosen its own trading policy, resume a halted credential or mint more tokens.
+Only the owner, through the CLI, creates console tokens. Checking hashes
 the presented token, looks the digest up (on PostgreSQL through a SECURITY DEFINER function, because
 no user is known yet: see ``db/rls.py``) and compares digests in constant time.
 
@@ -19,6 +26,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import bindparam, or_, select, update
 
@@ -29,13 +37,18 @@ from alpaca_vault.db.rls import TokenLookup, lookup_token, lookup_token_inline
 
 logger = logging.getLogger("alpaca_vault.accounts.tokens")
 
-TOKEN_PREFIX = "avt_"  # noqa: S105 - a marker, not a secret
+TokenKind = Literal["agent", "console"]
+TOKEN_PREFIX = "avt_"  # noqa: S105 - a marker, not a secret: an agent's (MCP) token
+CONSOLE_TOKEN_PREFIX = "avc_"  # noqa: S105 - a console sign-in token
+TOKEN_PREFIXES: dict[TokenKind, str] = {"agent": TOKEN_PREFIX, "console": CONSOLE_TOKEN_PREFIX}
 # "avt_" + 8 characters: enough to tell tokens apart in a list, far too little to guess the rest.
 DISPLAY_PREFIX_LENGTH = len(TOKEN_PREFIX) + 8
 # last_used_at is a "roughly when" field: one write per token per minute, not one per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_EXPIRY_DAYS = 3650
-_TOKEN_SHAPE = re.compile(r"avt_[A-Za-z0-9_-]{43}")
+_TOKEN_SHAPES: dict[TokenKind, re.Pattern[str]] = {
+    kind: re.compile(re.escape(prefix) + r"[A-Za-z0-9_-]{43}") for kind, prefix in TOKEN_PREFIXES.items()
+}
 # Last use, unless a newer one is on record (another replica, or this one in the same minute).
 _TOUCH = (
     update(ApiToken)
@@ -48,8 +61,16 @@ _TOUCH = (
 )
 
 
-def generate_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+def generate_token(kind: TokenKind = "agent") -> str:
+    return TOKEN_PREFIXES[kind] + secrets.token_urlsafe(32)
+
+
+def token_kind(token: str) -> TokenKind | None:
+    """The kind a presented token has the shape of, or None when it is no token of ours."""
+    for kind, shape in _TOKEN_SHAPES.items():
+        if shape.fullmatch(token):
+            return kind
+    return None
 
 
 def hash_token(token: str) -> str:
@@ -67,10 +88,19 @@ class AuthenticatedToken:
 
 
 class TokenAuthenticator:
-    """Checks presented tokens; records their last use (at most once a minute per token)."""
+    """Checks presented tokens of one kind (``agent`` for MCP, ``console`` for the console's sign-in);
+    records their last use (at most once a minute per token). A token of the other kind is refused."""
 
-    def __init__(self, db: Database, *, last_used_resolution: timedelta = LAST_USED_RESOLUTION) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        kind: TokenKind = "agent",
+        last_used_resolution: timedelta = LAST_USED_RESOLUTION,
+    ) -> None:
         self._db = db
+        self.kind: TokenKind = kind
+        self._shape = _TOKEN_SHAPES[kind]
         self._resolution = last_used_resolution
         # token id -> when this process last wrote last_used_at (bounds writes under bursts).
         self._touched: dict[uuid.UUID, datetime] = {}
@@ -79,8 +109,12 @@ class TokenAuthenticator:
 
     async def authenticate(self, token: str) -> AuthenticatedToken | None:
         """The token's identity, or None (logged with the reason, never with the token)."""
-        if not _TOKEN_SHAPE.fullmatch(token):
-            logger.debug("Bearer token refused: not an alpaca-vault token")
+        if not self._shape.fullmatch(token):
+            kind = token_kind(token)
+            if kind is not None:
+                logger.info("Token refused: a %s token where only %s tokens are taken", kind, self.kind)
+            else:
+                logger.debug("Bearer token refused: not an alpaca-vault token")
             return None
         digest = hash_token(token)
         found = await self._lookup(digest)
@@ -102,15 +136,16 @@ class TokenAuthenticator:
         return AuthenticatedToken(found.token_id, name, found.user_id, found.expires_at)
 
     async def refusal(self, token: str | None) -> str:
-        """Why ``token`` is refused: missing, unknown, expired, revoked or user_inactive.
+        """Why ``token`` is refused: missing, unknown, wrong_kind, expired, revoked or user_inactive.
 
         A malformed token is "unknown" like any unmatched one: only the holder of a real token learns
-        more about it, so the answer helps nobody probe for tokens.
+        more about it, so the answer helps nobody probe for tokens. "wrong_kind" is said from the
+        token's shape alone (its prefix, which the caller sent), before any lookup.
         """
         if not token:
             return "missing"
-        if not _TOKEN_SHAPE.fullmatch(token):
-            return "unknown"
+        if not self._shape.fullmatch(token):
+            return "wrong_kind" if token_kind(token) is not None else "unknown"
         digest = hash_token(token)
         found = await self._lookup(digest)
         if found is None or not hmac.compare_digest(found.token_hash, digest):

@@ -51,6 +51,7 @@ DETAIL_KEYS = frozenset(
         "count",
         "token_id",
         "token_name",
+        "token_kind",  # agent (MCP) or console sign-in
         "user_name",
         "kid",
         "resealed",

@@ -39,7 +39,7 @@ from alpaca_vault.console.security import (
     issue_session,
     read_session,
 )
-from alpaca_vault.console.tokens import TokenRequestError, UserTokens
+from alpaca_vault.console.tokens import AGENT_TOKEN_PREFIX, AGENT_TOKEN_REFUSED, TokenRequestError, UserTokens
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.models import AUDIT_ACTIONS, User
 from alpaca_vault.vault.credentials import CredentialService
@@ -324,8 +324,14 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
                 request, "The form's security token is missing or wrong; try again.", 403
             )
         token = form.pop("token", "").strip()
-        user_id = await s.verify_token(token) if s.verify_token and token else None
+        # An agent's token never opens the console: the agent may hold it (its MCP client's configuration),
+        # and a console session could loosen the agent's own policy, resume a halted credential or mint
+        # tokens. Said from the prefix the person typed, before any lookup.
+        agents = token.startswith(AGENT_TOKEN_PREFIX)
+        user_id = await s.verify_token(token) if s.verify_token and token and not agents else None
         del token
+        if agents:
+            return await sign_in_form(request, AGENT_TOKEN_REFUSED, 401)
         if user_id is None:
             return await sign_in_form(request, "That token is not valid (unknown, revoked or expired).", 401)
         return set_session(RedirectResponse("/console/", status_code=303), s, user_id)

@@ -2,7 +2,9 @@
 
 Per-user transactions (``Database.session(user_id)``), so on PostgreSQL row-level security holds
 here too: the console never needs the owner's maintenance path. Tokens have the format of
-``alpaca-vault tokens create`` (``avt_`` + 256 random bits; only the SHA-256 is stored).
+``alpaca-vault tokens create`` (``avt_`` + 256 random bits; only the SHA-256 is stored). The console
+makes agent tokens only; console sign-in tokens (``avc_``) come from the CLI's ``--console``
+(accounts/tokens.py says why the kinds differ).
 """
 
 from __future__ import annotations
@@ -18,8 +20,15 @@ from sqlalchemy import select
 from alpaca_vault.db.engine import Database
 from alpaca_vault.db.models import ApiToken, utcnow
 
-TOKEN_PREFIX = "avt_"  # noqa: S105 - a marker, not a secret
+TOKEN_PREFIX = AGENT_TOKEN_PREFIX = "avt_"  # noqa: S105 - a marker, not a secret
 DISPLAY_PREFIX_LENGTH = len(TOKEN_PREFIX) + 8
+# What the sign-in form says to someone who pastes an agent's token.
+AGENT_TOKEN_REFUSED = (
+    "That is an agent's token (avt_…): it opens MCP connections only, never the console, so an agent "  # noqa: S105
+    "that holds it cannot change its own limits here. Sign in with a console token (avc_…, from "
+    "`alpaca-vault tokens create --user NAME --console`) or a one-time link "
+    "(`alpaca-vault console --no-serve --url URL --user NAME`)."
+)
 MAX_EXPIRY_DAYS = 3650
 
 
@@ -36,6 +45,11 @@ class TokenRow:
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+
+    @property
+    def kind(self) -> str:
+        """What the token opens, told by its prefix: MCP connections (an agent's) or the console."""
+        return "agent (MCP)" if self.prefix.startswith(AGENT_TOKEN_PREFIX) else "console sign-in"
 
     @property
     def status(self) -> str:

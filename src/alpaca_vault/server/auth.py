@@ -8,6 +8,7 @@ of every tool call, and whose claims name the token (id and name) as the call's 
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -21,10 +22,20 @@ TOKEN_SCOPE = "alpaca-vault"  # noqa: S105 - a scope name
 
 
 class BearerTokenVerifier:
-    """The mcp ``TokenVerifier`` for our tokens: valid, unexpired, unrevoked, active user -> AccessToken."""
+    """The mcp ``TokenVerifier`` for our tokens: valid, unexpired, unrevoked, active user -> AccessToken.
+
+    It takes agent tokens (``avt_``) only; ``console_sign_in`` checks the console's kind (``avc_``) on
+    the same database, for the console's sign-in form (accounts/tokens.py says why the two differ).
+    """
 
     def __init__(self, db: Database, *, last_used_resolution: timedelta = LAST_USED_RESOLUTION) -> None:
-        self._tokens = TokenAuthenticator(db, last_used_resolution=last_used_resolution)
+        self._tokens = TokenAuthenticator(db, kind="agent", last_used_resolution=last_used_resolution)
+        self._console = TokenAuthenticator(db, kind="console", last_used_resolution=last_used_resolution)
+
+    async def console_sign_in(self, token: str) -> uuid.UUID | None:
+        """The user a console token signs in, or None (unknown, revoked, expired, or not a console token)."""
+        found = await self._console.authenticate(token)
+        return None if found is None else found.user_id
 
     async def verify_token(self, token: str) -> AccessToken | None:
         # Imported here: the users/tokens commands use the accounts room and should not pay for the SDK.
@@ -49,4 +60,4 @@ class BearerTokenVerifier:
         return await self._tokens.refusal(token)
 
     async def aclose(self) -> None:
-        await self._tokens.aclose()
+        await self._tokens.aclose()  # the database both authenticators share

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 logger = logging.getLogger("alpaca_vault.server.auth")
 
-Refusal = Literal["missing", "unknown", "expired", "revoked", "user_inactive"]
+Refusal = Literal["missing", "unknown", "wrong_kind", "expired", "revoked", "user_inactive"]
 
 # Written for the person at the client, who asks the server's operator: no path of this machine in it.
 HOW_TO_GET_ONE = (
@@ -34,6 +34,10 @@ HOW_TO_GET_ONE = (
 _REASONS: dict[Refusal, str] = {
     "missing": "No bearer token was sent.",
     "unknown": "This bearer token is not valid for this server.",
+    "wrong_kind": (
+        "This is a console sign-in token (avc_...): it signs in to the web console only, never an MCP "
+        "connection. An MCP client needs an agent token (avt_...)."
+    ),
     "expired": "This bearer token has expired.",
     "revoked": "This bearer token was revoked.",
     "user_inactive": "The user this bearer token belongs to is inactive.",

@@ -25,7 +25,7 @@ _ALPACA_KEY_ID = re.compile(r"\b[PA]K[A-Z0-9]{16,30}\b")
 _LONG_SECRET = re.compile(r"\b[A-Za-z0-9]{40,}\b")  # no "/": file paths in tracebacks must survive
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{16,}")
 _HEADER_VALUE = re.compile(r"(?i)(apca-api-(?:key-id|secret-key)['\"]?\s*[:=,]\s*['\"]?)[^'\"\s,}]+")
-_TOKEN = re.compile(r"\bavt_[A-Za-z0-9_-]{20,}\b")
+_TOKEN = re.compile(r"\bav[tc]_[A-Za-z0-9_-]{20,}\b")  # agent (avt_) and console (avc_) tokens
 # #12: a one-time link's secret part (key entry, order approval, console sign-in) is a capability: never
 # in a log line, e.g. uvicorn's access log of the page request. Any 43-character run in a path under
 # /connect/ or /sign-in/, however many plain segments come first (/connect/approve/<secret>).

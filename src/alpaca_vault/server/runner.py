@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -275,13 +274,10 @@ def build_http_app(
 
     verifier, auth = http_auth(settings, host=host, port=port)
 
-    async def verify_token(token: str) -> uuid.UUID | None:
-        access = await verifier.verify_token(token)
-        return uuid.UUID(access.subject) if access is not None and access.subject else None
-
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - display only
     origin = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
-    pages = PagesHub(settings, base_url=origin, verify_token=verify_token)
+    # The console's sign-in form takes console tokens only: an agent's token opens no console session.
+    pages = PagesHub(settings, base_url=origin, verify_token=verifier.console_sign_in)
     server = build_server(settings, token_verifier=verifier, auth=auth, pages=pages, gate_hooks=gate_hooks)
     security = transport_security(settings, host, port)
     app = server.streamable_http_app(

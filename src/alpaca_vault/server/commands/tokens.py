@@ -27,6 +27,14 @@ def create(
             "--expires-in", min=0, max=3650, metavar="DAYS", help="Days until it expires; 0 = never."
         ),
     ] = DEFAULT_EXPIRY_DAYS,
+    console: Annotated[
+        bool,
+        typer.Option(
+            "--console",
+            help="A console sign-in token (avc_...) for a person: it signs in to the web console and opens "
+            "no MCP connection. Without it, an agent's token (avt_...): MCP only, never the console.",
+        ),
+    ] = False,
 ) -> None:
     """Create a token and print it once on stdout. Only its hash is stored: copy it now."""
     expiry = None if expires_in == 0 else timedelta(days=expires_in)
@@ -34,17 +42,34 @@ def create(
 
     require_audit_keys()
     # token.create commits with the token: no token exists without its record.
-    issued = run_admin(lambda admin: admin.create_token(user, name=name, expires_in=expiry), audited=True)
+    issued = run_admin(
+        lambda admin: admin.create_token(
+            user, name=name, expires_in=expiry, kind="console" if console else "agent"
+        ),
+        audited=True,
+    )
     # stdout carries the token alone, so `TOKEN=$(alpaca-vault tokens create ...)` works; the rest is stderr.
     typer.echo(issued.token.get_secret_value())
     record = issued.record
     expires = format_when(record.expires_at) if record.expires_at else "never"
+    if console:
+        use = (
+            "It is shown only this once and cannot be recovered; keep it in a password manager, never in an\n"
+            "MCP client's configuration. Paste it on the console's sign-in page (/console/sign-in on the\n"
+            "HTTP server). It opens no MCP connection.\n"
+        )
+    else:
+        use = (
+            "It is shown only this once and cannot be recovered; store it in your MCP client's secret store.\n"
+            "Use it on the HTTP transport as the header:  Authorization: Bearer <the token above>\n"
+            f"It does not sign in to the web console: for that, `{program()} tokens create --console`.\n"
+        )
+    kind_name = "console sign-in token" if console else "token"
     typer.echo(
-        f"\nCreated token '{record.name}' for user '{record.user}' (id {record.id}, prefix {record.prefix}, "
-        f"expires {expires}).\n"
-        "It is shown only this once and cannot be recovered; store it in your MCP client's secret store.\n"
-        "Use it on the HTTP transport as the header:  Authorization: Bearer <the token above>\n"
-        f"Revoke it with: {program()} tokens revoke {record.id}",
+        f"\nCreated {kind_name} '{record.name}' for user '{record.user}' (id {record.id}, prefix "
+        f"{record.prefix}, expires {expires}).\n"
+        + use
+        + f"Revoke it with: {program()} tokens revoke {record.id}",
         err=True,
     )
 
