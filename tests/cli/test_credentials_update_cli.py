@@ -68,6 +68,15 @@ async def test_rename_deactivate_activate(cli: Cli) -> None:
     assert "credentials update paper-main --replace-keys`" in clash.stderr
     _clean(clash, "SKOTHER123")
 
+    # Each update is on record, by the CLI, before it happens (the refused rename too: it was asked for).
+    events = json.loads(cli("audit", "list", "--action", "credential.update", "--json").stdout)
+    recorded = sorted((e["credential"], e["actor"], e["details"]["changes"]) for e in events)
+    assert recorded == [
+        ("main", "cli", "rename to paper-main; deactivate"),
+        ("other", "cli", "rename to paper-main"),
+        ("paper-main", "cli", "activate"),
+    ]
+
 
 def test_replace_keys_validates_the_new_pair_and_never_shows_it(
     tmp_path: Path, simulator: Any, sim_account: Any

@@ -94,6 +94,9 @@ class ChainProblem:
     user_name: str | None
     seq: int
     problem: str
+    #: The event names a key the ring does not hold: it cannot be checked (a retired key dropped from the
+    #: ring), which is not proof of tampering; still a failed verification.
+    unverifiable: bool = False
 
     def __str__(self) -> str:
         who = self.user_name or ("(system)" if self.user_id == SYSTEM_USER_ID else str(self.user_id))
@@ -483,7 +486,10 @@ class AuditLog:
                     name = event.user_name
                     problem = self._check(event, expected_seq, prev_hash)
                     if problem is not None:
-                        problems.append(ChainProblem(uid, name, min(event.seq, expected_seq), problem))
+                        unverifiable = event.seq == expected_seq and event.kid not in self.keys.keys
+                        problems.append(
+                            ChainProblem(uid, name, min(event.seq, expected_seq), problem, unverifiable)
+                        )
                         broken = True
                         break
                     expected_seq, prev_hash = event.seq + 1, event.hash
@@ -502,7 +508,7 @@ class AuditLog:
         if key is None:
             return (
                 f"signed under key '{event.kid}', which is not in the key ring: add that key back (after the "
-                "primary) to verify it"
+                "primary) to verify it; if no key of this vault ever had that id, the event was tampered with"
             )
         if event.prev_hash != prev_hash:
             return (

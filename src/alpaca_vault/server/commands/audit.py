@@ -155,7 +155,8 @@ def verify(user: UserFilter = None) -> None:
         typer.echo(f"OK: {report.events} event(s) of {report.users} user(s) verified; every chain is intact.")
         return
     for problem in report.problems:
-        typer.echo(f"TAMPERED: {problem}")
+        # A key the ring no longer holds proves nothing either way; every other failure is tampering.
+        typer.echo(f"{'UNVERIFIABLE' if problem.unverifiable else 'TAMPERED'}: {problem}")
     typer.echo(
         f"{len(report.problems)} of {report.users} chain(s) failed verification ({report.events} event(s) read).",
         err=True,

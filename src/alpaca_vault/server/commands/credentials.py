@@ -338,6 +338,7 @@ def update(
     api_key, secret_key = read_key_pair() if replace_keys else (None, None)
 
     async def action() -> tuple[CredentialInfo, CredentialInfo]:
+        from alpaca_vault.server.commands.audit import record_cli_event
         from alpaca_vault.vault import CredentialNotFound
 
         async with open_vault() as vault:
@@ -353,6 +354,21 @@ def update(
                     account = await validate_with_alpaca(
                         vault.settings, before.environment, api_key, secret_key, storing=False
                     )
+            # On record before anything changes, as from a tool or the console: if the event cannot be
+            # written, the credential stays as it was (fail closed).
+            asked = [
+                *([f"rename to {rename}"] if rename is not None and rename != before.name else []),
+                *([("activate" if active else "deactivate")] if active is not None else []),
+                *(["replace the key pair"] if api_key is not None else []),
+            ]
+            await record_cli_event(
+                vault,
+                owner.id,
+                "credential.update",
+                credential_id=before.id,
+                credential_name=before.name,
+                details={"changes": "; ".join(asked) or "none", "environment": before.environment},
+            )
             after = await vault.service.update(
                 owner.id,
                 str(before.id),
