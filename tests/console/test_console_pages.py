@@ -76,7 +76,7 @@ async def test_console_refuses_unauthenticated_access(fresh_site: Any) -> None:
             response = await http.post(path, data={"csrf": "x"}, headers=site.origin)
             assert response.status_code == 401, path
         # A forged or tampered cookie is no session either.
-        http.cookies.set("alpaca_vault_console", f"v1.{'0' * 32}.{uuid.uuid4().hex}.9999999999.k.deadbeef")
+        http.cookies.set("alpaca_vault_console", f"v2.{'0' * 32}.{uuid.uuid4().hex}.9999999999.-.k.deadbeef")
         assert (await http.get("/console/")).status_code == 303
         # A wrong token does not sign in.
         form = await http.get("/console/sign-in")
@@ -269,6 +269,24 @@ async def test_an_agents_own_token_cannot_sign_in_to_loosen_its_policy(fresh_sit
         )
         assert signed.status_code == 303 and "alpaca_vault_console" in http.cookies
         assert (await http.get("/console/policies")).status_code == 200
+
+
+async def test_revoking_a_console_token_ends_the_sessions_it_opened(fresh_site: Any) -> None:
+    """Attack stopped: a leaked console token is revoked, yet the session its holder opened with it goes
+    on for the rest of its lifetime (up to 12 hours), long enough to mint tokens that never expire. The
+    session is bound to its token: revoked, the session ends on the next request."""
+    async with fresh_site as site, site.http() as http:
+        await site.sign_in(http, "alice")
+        assert (await http.get("/console/tokens")).status_code == 200
+        csrf = csrf_of((await http.get("/console/tokens")).text)
+        await site.deployment.admin.revoke_token((await site.console_token("alice"))[:12])
+        assert (await http.get("/console/tokens")).headers["location"] == "/console/sign-in"
+        minted = await http.post(
+            "/console/tokens/create",
+            data={"csrf": csrf, "name": "forever", "expires_in": "0"},
+            headers=site.origin,
+        )
+        assert minted.status_code == 401 and "avt_" not in minted.text
 
 
 async def test_sign_out_ends_the_session_on_the_server(fresh_site: Any) -> None:

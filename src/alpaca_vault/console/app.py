@@ -90,7 +90,8 @@ class ConsoleServices:
     desk: KeyEntryDesk
     tokens: UserTokens
     # A bearer token -> its user id (or None); the server's own verifier, so the rules are one.
-    verify_token: Callable[[str], Awaitable[uuid.UUID | None]] | None = None
+    # A console token's (user id, token id), or None; the session it opens ends with the token.
+    verify_token: Callable[[str], Awaitable[tuple[uuid.UUID, uuid.UUID] | None]] | None = None
     # The audit trail (#13): the console records what it changes and shows the user's own events.
     audit: Any = None
 
@@ -262,6 +263,12 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
         session = read_session(s.keyring, request.cookies.get(SESSION_COOKIE))
         if session is not None and await s.links.session_ended(session.user_id, session.session_id):
             session = None  # signed out: a copy of the cookie is worth nothing
+        if (
+            session is not None
+            and session.token_id is not None
+            and not await s.tokens.still_valid(session.user_id, session.token_id)
+        ):
+            session = None  # its token was revoked or has expired: so has the session
         name = await _user_name(s.db, session.user_id) if session else None
         if session is None or name is None:
             if request.method == "GET":
@@ -288,8 +295,10 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
             )
         return s, session, name, form
 
-    def set_session(response: Response, s: ConsoleServices, user_id: uuid.UUID) -> Response:
-        cookie, _ = issue_session(s.keyring, user_id, config.session_minutes)
+    def set_session(
+        response: Response, s: ConsoleServices, user_id: uuid.UUID, token_id: uuid.UUID | None = None
+    ) -> Response:
+        cookie, _ = issue_session(s.keyring, user_id, config.session_minutes, token_id)
         response.set_cookie(
             SESSION_COOKIE,
             cookie,
@@ -328,13 +337,14 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
         # and a console session could loosen the agent's own policy, resume a halted credential or mint
         # tokens. Said from the prefix the person typed, before any lookup.
         agents = token.startswith(AGENT_TOKEN_PREFIX)
-        user_id = await s.verify_token(token) if s.verify_token and token and not agents else None
+        found = await s.verify_token(token) if s.verify_token and token and not agents else None
         del token
         if agents:
             return await sign_in_form(request, AGENT_TOKEN_REFUSED, 401)
-        if user_id is None:
+        if found is None:
             return await sign_in_form(request, "That token is not valid (unknown, revoked or expired).", 401)
-        return set_session(RedirectResponse("/console/", status_code=303), s, user_id)
+        user_id, token_id = found
+        return set_session(RedirectResponse("/console/", status_code=303), s, user_id, token_id)
 
     async def sign_in_link(request: Request) -> Response:
         secret = request.path_params["secret"]

@@ -136,11 +136,23 @@ class ConsoleSession:
     session_id: str
     user_id: uuid.UUID
     expires_at: int  # unix seconds
+    #: The console token it was opened with (None: a one-time link). The session ends when that token is
+    #: revoked or expires, so a leaked token used once does not keep its holder signed in.
+    token_id: uuid.UUID | None = None
 
 
-def issue_session(keyring: KeyRing, user_id: uuid.UUID, minutes: int) -> tuple[str, ConsoleSession]:
-    session = ConsoleSession(secrets.token_hex(16), user_id, int(time.time()) + minutes * 60)
-    payload = f"v1.{session.session_id}.{user_id.hex}.{session.expires_at}"
+# v2 binds the session to the token that opened it; v1 cookies (before that) are no longer accepted, so
+# a session an agent's token may have opened before console tokens existed ends at the upgrade.
+_SESSION_VERSION = "v2"
+_NO_TOKEN = "-"  # noqa: S105 - a placeholder: the session came from a one-time link
+
+
+def issue_session(
+    keyring: KeyRing, user_id: uuid.UUID, minutes: int, token_id: uuid.UUID | None = None
+) -> tuple[str, ConsoleSession]:
+    session = ConsoleSession(secrets.token_hex(16), user_id, int(time.time()) + minutes * 60, token_id)
+    token = _NO_TOKEN if token_id is None else token_id.hex
+    payload = f"{_SESSION_VERSION}.{session.session_id}.{user_id.hex}.{session.expires_at}.{token}"
     return f"{payload}.{_mac(keyring, _SESSION_CONTEXT, payload)}", session
 
 
@@ -149,16 +161,17 @@ def read_session(keyring: KeyRing, cookie: str | None) -> ConsoleSession | None:
     if not cookie or len(cookie) > 300:
         return None
     parts = cookie.split(".")
-    if len(parts) != 6 or parts[0] != "v1":
+    if len(parts) != 7 or parts[0] != _SESSION_VERSION:
         return None
-    payload = ".".join(parts[:4])
-    if not _mac_matches(keyring, _SESSION_CONTEXT, payload, ".".join(parts[4:])):
+    payload = ".".join(parts[:5])
+    if not _mac_matches(keyring, _SESSION_CONTEXT, payload, ".".join(parts[5:])):
         return None
     try:
         user_id = uuid.UUID(hex=parts[2])
         expires_at = int(parts[3])
+        token_id = None if parts[4] == _NO_TOKEN else uuid.UUID(hex=parts[4])
     except ValueError:
         return None
     if expires_at <= time.time():
         return None
-    return ConsoleSession(parts[1], user_id, expires_at)
+    return ConsoleSession(parts[1], user_id, expires_at, token_id)

@@ -105,6 +105,17 @@ class UserTokens:
             await session.flush()
             return _row(row), token
 
+    async def still_valid(self, user_id: uuid.UUID, token_id: uuid.UUID) -> bool:
+        """Whether the user's token is neither revoked nor expired (a console session it opened lives
+        only as long as it does)."""
+        async with self._db.session(user_id, readonly=True) as session:
+            token = (
+                await session.scalars(
+                    select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id)
+                )
+            ).one_or_none()
+        return token is not None and _row(token).status == "active"
+
     async def revoke(self, user_id: uuid.UUID, token_id: uuid.UUID) -> TokenRow | None:
         """Revoke one of the user's tokens; None when the id is not one of theirs (indistinguishable)."""
         async with self._db.session(user_id) as session:

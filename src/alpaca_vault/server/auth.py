@@ -32,10 +32,11 @@ class BearerTokenVerifier:
         self._tokens = TokenAuthenticator(db, kind="agent", last_used_resolution=last_used_resolution)
         self._console = TokenAuthenticator(db, kind="console", last_used_resolution=last_used_resolution)
 
-    async def console_sign_in(self, token: str) -> uuid.UUID | None:
-        """The user a console token signs in, or None (unknown, revoked, expired, or not a console token)."""
+    async def console_sign_in(self, token: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+        """(user id, token id) of a console token, or None (unknown, revoked, expired, or not a console
+        token). The session it opens lasts only as long as the token stays valid."""
         found = await self._console.authenticate(token)
-        return None if found is None else found.user_id
+        return None if found is None else (found.user_id, found.token_id)
 
     async def verify_token(self, token: str) -> AccessToken | None:
         # Imported here: the users/tokens commands use the accounts room and should not pay for the SDK.

@@ -32,7 +32,7 @@ class PagesHub:
         settings: Settings,
         *,
         base_url: str | None = None,
-        verify_token: Callable[[str], Awaitable[uuid.UUID | None]] | None = None,
+        verify_token: Callable[[str], Awaitable[tuple[uuid.UUID, uuid.UUID] | None]] | None = None,
     ) -> None:
         # base_url None: stdio, a loopback listener serves the entry page when one is needed.
         self.settings = settings
