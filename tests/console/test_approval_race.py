@@ -23,7 +23,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 
 from alpaca_vault.audit import AuditLog, ChainKeys
-from alpaca_vault.console.approval import approval_routes
+from alpaca_vault.console.approval import OrderApprovals, approval_routes
 from alpaca_vault.console.links import LinkStore
 from alpaca_vault.db import Database
 from alpaca_vault.vault.keyring import KeyRing, generate_key
@@ -120,3 +120,36 @@ async def test_an_answer_whose_audit_event_cannot_be_written_does_not_count_and_
         assert [e.details["outcome"] for e in await audit.events(user_id, action="order.approval")] == [
             "approved"
         ]
+
+
+async def test_a_decline_still_counts_after_an_agent_opened_dozens_of_links_for_the_same_order(
+    deployment: Any,
+) -> None:
+    """Attack stopped: an agent retries one held order until it has more unanswered approval links than
+    the answer's read looked at (the 50 oldest), so the person's decline on a newer link was never seen
+    and every retry opened yet another link instead of being refused. The answer reads answered links
+    only, a decline first."""
+    async with approval_pages(deployment) as (http, services, user_id):
+        approvals = OrderApprovals(services.links, None, lifetime=timedelta(minutes=5))  # type: ignore[arg-type]
+        for binding, decision, expected in (
+            ("retried-a", "decline", "declined"),
+            ("retried-b", "approve", "approved"),
+        ):
+            issued = [
+                await services.links.issue(
+                    user_id,
+                    "order_approval",
+                    lifetime=timedelta(minutes=5),
+                    bound_to=binding,
+                    details={"credential": "paper-main", "client_order_id": binding},
+                )
+                for _ in range(55)
+            ]
+            assert await approvals.answer(user_id, binding) == "none"
+            newest = issued[-1].secret
+            page = await http.get(f"/approve/{newest}")
+            answered = await http.post(
+                f"/approve/{newest}", data={"csrf": csrf_of(page.text), "decision": decision}
+            )
+            assert answered.status_code == 200, answered.text
+            assert await approvals.answer(user_id, binding) == expected

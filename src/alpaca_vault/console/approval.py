@@ -41,7 +41,7 @@ class OrderApprovals:
         self.lifetime = lifetime
 
     async def answer(self, user_id: uuid.UUID, binding: str) -> Answer:
-        records = await self.links.bound(user_id, "order_approval", binding)
+        records = await self.links.answers(user_id, "order_approval", binding)
         if any(r.outcome == "declined" for r in records):
             return "declined"  # once declined, that exact order is never approved by another link
         now = utcnow()

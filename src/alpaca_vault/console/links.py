@@ -198,8 +198,10 @@ class LinkStore:
             ).one_or_none()
         return None if row is None else _record(row[0], row[1])
 
-    async def bound(self, user_id: uuid.UUID, purpose: Purpose, bound_to: str) -> list[LinkRecord]:
-        """The links of ``user_id`` for ``purpose`` bound to exactly ``bound_to``, oldest first."""
+    async def answers(self, user_id: uuid.UUID, purpose: Purpose, bound_to: str) -> list[LinkRecord]:
+        """The answered links (an outcome recorded) of ``user_id`` for ``purpose`` bound to exactly
+        ``bound_to``: a declined one first if there is any, then the newest. However many unanswered links
+        an agent's retries opened for the same binding, they never push an answer out of the list."""
         async with self._db.session(user_id, readonly=True) as session:
             rows = (
                 await session.execute(
@@ -209,8 +211,9 @@ class LinkStore:
                         OneTimeLink.user_id == user_id,
                         OneTimeLink.purpose == purpose,
                         OneTimeLink.bound_to == bound_to,
+                        OneTimeLink.outcome.is_not(None),
                     )
-                    .order_by(OneTimeLink.created_at)
+                    .order_by((OneTimeLink.outcome == "declined").desc(), OneTimeLink.created_at.desc())
                     .limit(50)
                 )
             ).all()
