@@ -126,6 +126,8 @@ def test_keys_generate_prints_a_key_and_how_to_use_it(tmp_path: Path) -> None:
     key = result.stdout.strip()
     assert len(key) == 43 and "\n" not in key
     assert "ALPACA_VAULT_ENCRYPTION_KEYS" in result.stderr and "keys rotate" in result.stderr
+    assert "master.key" in result.stderr  # a desktop vault's keys live in that file, not in the environment
+    assert "Keep the old keys after it" in result.stderr  # they verify the audit events signed under them
     assert key not in result.stderr
 
 

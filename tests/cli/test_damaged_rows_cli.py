@@ -39,7 +39,8 @@ async def test_damaged_credential_is_listed_skipped_by_rotation_and_removable(cl
     assert "credential broken of user local: " in rotated.stderr
     assert "credentials remove broken --user local" in rotated.stderr
     assert "credentials add broken --environment paper|live --user local" in rotated.stderr
-    assert "older master keys can be removed from the ring" in rotated.stdout
+    assert "Every other data key is now under the primary key" in rotated.stdout
+    assert "Keep the older master keys in the ring" in rotated.stdout and "audit verify" in rotated.stdout
     assert LEAK not in rotated.stdout + rotated.stderr
 
     # The old key is dropped: the damaged row needed none of it, the sound one opens under the new key.

@@ -52,6 +52,9 @@ async def test_rotate_then_drop_the_old_key(cli: Cli) -> None:
         in rotated.stdout
     )
     assert key1 not in rotated.stdout + rotated.stderr and key2 not in rotated.stdout + rotated.stderr
+    # The old key stays for the audit trail (events signed under it), not for any value.
+    assert "Every data key is now under the primary key." in rotated.stdout
+    assert "Keep the older master keys in the ring" in rotated.stdout and "audit verify" in rotated.stdout
     await _open_all(cli.effective_url, KeyRing.from_string(key2), "local", 5)
 
     key3 = generate_key()

@@ -203,7 +203,7 @@ def test_the_stdio_demo_prints_a_connection_that_works_as_printed(tmp_path: Path
     shown = "\n".join(line for line in printed.splitlines() if not line.startswith("import time:"))
     assert "curl" not in shown, "stdio has nothing to curl: only what works in this mode is printed"
     inspector = _lines_after(shown, "MCP Inspector")
-    assert inspector.startswith("npx @modelcontextprotocol/inspector --cli ")
+    assert inspector.startswith("npx @modelcontextprotocol/inspector@2 --cli ")  # pinned: see connect.py
     assert inspector.endswith(f"-- {CONSOLE_SCRIPT} serve --simulate")
     entry = json.loads(_lines_after(shown, "mcp.json entry"))["mcpServers"]["alpaca-vault-demo"]
     assert entry["command"] == str(CONSOLE_SCRIPT)  # absolute: clients do not search PATH
@@ -299,6 +299,7 @@ def test_the_http_demo_prints_a_connection_that_works_as_printed(http_demo: Serv
     inspector = _lines_after(shown, "MCP Inspector")
     entry = json.loads(_lines_after(shown, "mcp.json entry"))["mcpServers"]["alpaca-vault-demo"]
     assert entry["type"] == "http"
+    assert inspector.startswith("npx @modelcontextprotocol/inspector@2 --cli ")
     assert f"--cli {entry['url']} --transport http --header 'Authorization: " in inspector
 
     async def use_it() -> None:

@@ -13,7 +13,9 @@ import os
 import shlex
 from collections.abc import Sequence
 
-INSPECTOR = "npx @modelcontextprotocol/inspector"
+# Pinned to the major version: unpinned, npx on an older Node fetches an old Inspector (0.15 on Node 20)
+# that cannot pass these arguments to a URL server.
+INSPECTOR = "npx @modelcontextprotocol/inspector@2"
 # The Inspector's current major version runs on this Node or newer (its package.json "engines").
 INSPECTOR_NODE = "22.19"
 PROTOCOL_VERSION = "2025-06-18"

@@ -42,8 +42,9 @@ def generate() -> None:
             f"\nNew master key (kid {kid}). Keep it secret and back it up:"
             " without it the vault cannot be opened.\n"
             "To rotate to it: put it first in ALPACA_VAULT_ENCRYPTION_KEYS, followed by the current keys\n"
-            "(or add it as the first line of DATA_DIR/master.key), run `alpaca-vault keys rotate`,\n"
-            "then remove the old keys."
+            "(or, where the keys live in DATA_DIR/master.key, add it there as the first line), then run\n"
+            "`alpaca-vault keys rotate`. Keep the old keys after it: they verify the audit events signed\n"
+            "under them."
         ),
         err=True,
     )
@@ -211,13 +212,21 @@ def rotate(
     _report_failures(failed, "alpaca-vault keys rotate" + (" --data-keys" if data_keys else ""))
     if damaged:
         typer.echo(
-            "Every other data key is now under the primary key; older master keys can be removed from the ring "
-            f"(the {len(damaged)} damaged row(s) need none of them, but stay unusable until fixed as shown)."
+            f"Every other data key is now under the primary key (the {len(damaged)} damaged row(s) need no "
+            "master key, but stay unusable until fixed as shown)."
         )
     else:
-        typer.echo(
-            "Every data key is now under the primary key; older master keys can be removed from the ring."
+        typer.echo("Every data key is now under the primary key.")
+    from alpaca_vault.server.hints import runnable
+
+    # #13: the audit trail's events are signed under keys derived from the ring; rotation leaves them as they are.
+    typer.echo(
+        runnable(
+            "Keep the older master keys in the ring, after the primary: they now only verify the audit events "
+            "signed under them (new values and events use the primary). Without one, `alpaca-vault audit verify` "
+            "cannot check the events signed under it."
         )
+    )
 
 
 @app.command("migrate")
