@@ -204,3 +204,21 @@ async def test_export_jsonl_and_csv_carry_every_field_of_one_user(cli: Cli, trai
     rows = list(csv.DictReader(io.StringIO(cli("audit", "export", "--format", "csv").stdout)))
     assert len(rows) == 6 and {r["user"] for r in rows} == {"alice", "bob"}
     assert json.loads(rows[2]["details"])["symbol"] == "AAPL"
+
+
+async def test_export_into_a_reader_that_stops_early_ends_quietly(cli: Cli, trail: Trail) -> None:
+    """`audit export | head -1`: the reader goes away mid-export. The export stops without a word (it used
+    to say "cannot reach the database: Broken pipe", a database problem that was not there)."""
+    log = AuditLog(trail.db, ChainKeys.from_keyring(_keyring(cli)))
+    for n in range(1500):  # about 600 KB of JSON lines: far more than a pipe holds, so the export blocks
+        await log.append(trail.alice, "credential.unseal", CLI, credential_name=f"paper-{n}")
+    log.close()
+    process = cli.popen("audit", "export")
+    assert process.stdout is not None and process.stderr is not None
+    first = json.loads(process.stdout.readline())
+    assert first["seq"] == 1
+    process.stdout.close()  # as `head -1` does
+    process.wait(timeout=60)
+    stderr = process.stderr.read()
+    assert process.returncode == 1
+    assert stderr == "", stderr

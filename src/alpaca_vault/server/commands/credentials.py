@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shlex
 import sys
@@ -102,6 +103,11 @@ def run(action: Callable[[], Awaitable[T]]) -> T:
         # hide_parameters keeps values out; still show only the driver's first line.
         first_line = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
         raise fail(f"database error: {first_line}") from None
+    except BrokenPipeError:
+        # The reader of stdout went away (`audit export | head -1`): nothing to say, and nowhere to say it
+        # on stdout. Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
     except OSError as exc:  # e.g. PostgreSQL unreachable
         raise fail(f"cannot reach the database: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
