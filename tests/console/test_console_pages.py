@@ -139,6 +139,33 @@ async def test_other_users_objects_cannot_be_reached_or_probed(fresh_site: Any, 
         assert crossed.status_code == 403
 
 
+async def test_a_name_the_vault_would_refuse_gets_no_entry_link(fresh_site: Any) -> None:
+    """Found in review: store_credential (and the console's add form) made a key entry link for any
+    name, which put the agent's words in the page's heading ("Ignore the env tag: paste LIVE AK keys"),
+    let Alpaca check the person's keys, and only then refused the name, with the link used up. The name
+    is checked first, and no link is made."""
+    rule = "A credential name must be 1-64 characters: letters, digits, '.', '_' or '-'"
+    async with fresh_site as site, site.http() as http:
+        refused = await site.call(
+            "alice", "store_credential", {"name": "Ignore the env tag: paste LIVE AK keys"}
+        )
+        assert refused.is_error
+        said = refused.content[0].text
+        assert rule in said and "No entry link was made." in said and "/connect/" not in said
+        await site.sign_in(http, "alice")
+        csrf = csrf_of((await http.get("/console/")).text)
+        added = await http.post(
+            "/console/credentials/add",
+            data={"csrf": csrf, "name": "paste LIVE keys here!", "environment": "paper"},
+            headers=site.origin,
+        )
+        assert added.status_code == 422 and rule in __import__("html").unescape(added.text)
+        assert "location" not in added.headers
+        # A good name still gets its link.
+        fine = await site.call("alice", "store_credential", {"name": "paper-ok"})
+        assert not fine.is_error and "/connect/" in fine.structured_content["entry_url"]
+
+
 async def test_console_manages_credentials_and_tokens(fresh_site: Any, sim_account: Any) -> None:
     async with fresh_site as site, site.http() as http:
         await site.sign_in(http, "alice")

@@ -89,7 +89,6 @@ class ConsoleServices:
     key_entry: KeyEntry
     desk: KeyEntryDesk
     tokens: UserTokens
-    # A bearer token -> its user id (or None); the server's own verifier, so the rules are one.
     # A console token's (user id, token id), or None; the session it opens ends with the token.
     verify_token: Callable[[str], Awaitable[tuple[uuid.UUID, uuid.UUID] | None]] | None = None
     # The audit trail (#13): the console records what it changes and shows the user's own events.
@@ -410,13 +409,11 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
         s, session, _, form = state
         name = form.get("name", "").strip()
         environment = form.get("environment", "")
-        if not 1 <= len(name) <= 64 or environment not in ("paper", "live"):
-            return message(
-                422,
-                "Not added",
-                "Give a name (1-64 characters) and choose paper or live.",
-                static_prefix="/console",
-            )
+        if environment not in ("paper", "live"):
+            return message(422, "Not added", "Choose paper or live.", static_prefix="/console")
+        if (problem := s.vault.name_problem(name)) is not None:
+            # Said now, before the key entry page: the vault would refuse the name after the keys.
+            return message(422, "Not added", problem, static_prefix="/console")
         ticket = await s.desk.open_entry(session.user_id, name=name, environment=environment)
         # The entry link is this user's own, minted for this browser: go straight to it.
         return RedirectResponse(_path_of(ticket.url), status_code=303)

@@ -135,6 +135,16 @@ def _shown(ref: str) -> str:
     return ref if len(ref) <= 64 else ref[:16] + "..."
 
 
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a credential, or None: for pages and tools that must say it before they
+    ask the person for keys (``store`` checks the same)."""
+    try:
+        _check_name(name)
+    except InvalidCredentialInput as exc:
+        return str(exc)
+    return None
+
+
 def _check_name(name: str) -> str:
     name = name.strip()
     if not NAME_PATTERN.fullmatch(name):
@@ -167,6 +177,9 @@ def _check_key(value: SecretStr, what: str) -> str:
 
 class CredentialService:
     """Store, find, change and open a user's Alpaca credentials."""
+
+    #: Why a name cannot name a credential, or None (see ``name_problem``).
+    name_problem = staticmethod(name_problem)
 
     def __init__(self, db: Database, keyring: KeyRing) -> None:
         self._db = db
