@@ -94,6 +94,38 @@ async def test_unreachable_alpaca_fails_with_the_setting_to_fix(
     assert "1 problem found" in text.stdout
 
 
+def test_an_unreachable_live_endpoint_only_warns_until_a_live_credential_is_stored(
+    cli: Cli, simulator: Any, sim_account: Any
+) -> None:
+    """The README's offline setup (paper and data URLs on the simulator, the live URL left as it is and
+    unreachable): `doctor` passed nothing before, and failed on an endpoint no credential used."""
+    _simulated(cli, simulator.base_url)
+    _setup(cli, sim_account)
+    dead = dead_url()
+    cli.env["ALPACA_VAULT_LIVE_URL"] = dead
+    text, report = _doctor(cli)
+    assert text.returncode == 0, text.stdout
+    [warned] = [c for c in _checks(report, "warn") if c["check"] == "alpaca"]
+    assert warned["message"] == (
+        f"could not reach Alpaca at {dead} (connect error); no live credential is stored, so nothing needs it yet"
+    )
+    live = cli(
+        "credentials",
+        "add",
+        "live-main",
+        "-e",
+        "live",
+        "--no-validate",
+        input="AKLIVE0000000000TEST\nlive-secret\n",
+    )
+    assert live.returncode == 0, live.stderr
+    text, report = _doctor(cli)
+    assert text.returncode == 1
+    [failed] = [c for c in _checks(report, "fail") if c["check"] == "alpaca"]
+    assert failed["message"].startswith(f"could not reach Alpaca at {dead}")
+    assert "ALPACA_VAULT_LIVE_URL" in failed["fix"]
+
+
 def test_a_missing_key_file_is_reported_before_it_is_replaced(
     tmp_path: Path, simulator: Any, sim_account: Any
 ) -> None:
