@@ -456,3 +456,15 @@ def test_the_simulator_on_a_busy_port_is_one_line_naming_port(tmp_path: Path) ->
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"alpaca-vault: cannot listen on 127.0.0.1:{port} (")
     assert line.endswith("); choose another with --port.")
+
+
+def test_the_http_banner_says_how_to_get_a_token_first_and_the_user_only_if_missing(tmp_path: Path) -> None:
+    """`make run` adds the local user before it serves; the banner used to tell the person to create that
+    user anyway ("create the user once with ..."), as if they had skipped a step."""
+    from alpaca_vault.server.runner import _http_banner
+    from alpaca_vault.server.settings import Settings
+
+    (line,) = _http_banner("127.0.0.1", 8000, None, Settings(data_dir=tmp_path))
+    assert "every request needs a bearer token: create one with `" in line
+    assert "tokens create --user local` (if that user does not exist yet, first `" in line
+    assert line.endswith("users add local`). Ctrl-C to quit.")

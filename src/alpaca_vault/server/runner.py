@@ -233,8 +233,8 @@ def token_hint(settings: Settings) -> str:
     from alpaca_vault.server.hints import program
 
     return (
-        f"create the user once with `{program()} users add {settings.user}`, "
-        f"then a token with `{program()} tokens create --user {settings.user}`"
+        f"create one with `{program()} tokens create --user {settings.user}` "
+        f"(if that user does not exist yet, first `{program()} users add {settings.user}`)"
     )
 
 
