@@ -178,6 +178,40 @@ async def test_verify_names_a_key_missing_from_the_ring(cli: Cli, trail: Trail) 
     )
 
 
+async def test_a_made_up_key_id_does_not_hide_a_broken_chain_or_what_follows(cli: Cli, trail: Trail) -> None:
+    """Attack stopped: with write access to the database, replace an event's link and give it a key id
+    no ring holds, so that verify calls it "unverifiable" (a harmless retired key) instead of tampered,
+    and stops walking there. The links are checked first (they need no key), and the walk goes on past
+    an event it cannot check, so a later edit is still named."""
+    async with trail.db.session(trail.alice) as session:
+        await session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.user_id == trail.alice, AuditEvent.seq == 4)
+            .values(kid="gone", prev_hash="0" * 64)
+        )
+    _verify_fails_at(cli, 4, "prev_hash does not match the previous event's hash")
+    async with trail.db.session(trail.alice) as session:
+        await session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.user_id == trail.alice, AuditEvent.seq == 4)
+            .values(kid=(await _alice_row(trail, 3)).kid, prev_hash=(await _alice_row(trail, 3)).hash)
+        )
+        await session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.user_id == trail.alice, AuditEvent.seq == 2)
+            .values(kid="gone")
+        )
+        await session.execute(
+            update(AuditEvent)
+            .where(AuditEvent.user_id == trail.alice, AuditEvent.seq == 3)
+            .values(details={"symbol": "TSLA", "side": "buy", "qty": "1", "client_order_id": "c-1"})
+        )
+    result = cli("audit", "verify")
+    assert result.returncode == 1
+    assert "UNVERIFIABLE: user alice: seq 2: signed under key 'gone'" in result.stdout
+    assert "TAMPERED: user alice: seq 3: hash does not match the event's contents" in result.stdout
+
+
 async def test_list_filters_and_shows_only_the_named_user(cli: Cli, trail: Trail) -> None:
     table = cli("audit", "list", "--user", "alice")
     assert table.returncode == 0, table.stderr

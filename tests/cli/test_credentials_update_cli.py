@@ -68,7 +68,11 @@ async def test_rename_deactivate_activate(cli: Cli) -> None:
     assert "credentials update paper-main --replace-keys`" in clash.stderr
     _clean(clash, "SKOTHER123")
 
-    # Each update is on record, by the CLI, before it happens (the refused rename too: it was asked for).
+    same = cli("credentials", "update", "paper-main", "--rename", "paper-main")
+    assert same.returncode == 0 and same.stdout.strip() == "Updated credential 'paper-main': no change."
+
+    # Each update is on record, by the CLI, before it happens (the refused rename too: it was asked for);
+    # a rename to the name it has changes nothing and records nothing.
     events = json.loads(cli("audit", "list", "--action", "credential.update", "--json").stdout)
     recorded = sorted((e["credential"], e["actor"], e["details"]["changes"]) for e in events)
     assert recorded == [

@@ -486,12 +486,19 @@ class AuditLog:
                     name = event.user_name
                     problem = self._check(event, expected_seq, prev_hash)
                     if problem is not None:
-                        unverifiable = event.seq == expected_seq and event.kid not in self.keys.keys
+                        # An event whose links hold but whose key the ring lacks cannot be checked; the walk
+                        # goes on past it, so a later break in the chain is still found and named.
+                        unverifiable = (
+                            event.seq == expected_seq
+                            and event.prev_hash == prev_hash
+                            and event.kid not in self.keys.keys
+                        )
                         problems.append(
                             ChainProblem(uid, name, min(event.seq, expected_seq), problem, unverifiable)
                         )
-                        broken = True
-                        break
+                        if not unverifiable:
+                            broken = True
+                            break
                     expected_seq, prev_hash = event.seq + 1, event.hash
                 after = batch[-1].seq
         return VerifyReport(users, events, problems)
@@ -504,16 +511,17 @@ class AuditLog:
                 else f"seq {expected_seq}-{event.seq - 1}"
             )
             return f"{missing} missing: the next event present is seq {event.seq} (events were deleted or renumbered)"
+        # The links first: they need no key, so an event given a made-up key id cannot hide a broken chain.
+        if event.prev_hash != prev_hash:
+            return (
+                "prev_hash does not match the previous event's hash "
+                "(an event before it was removed, replaced or moved)"
+            )
         key = self.keys.keys.get(event.kid)
         if key is None:
             return (
                 f"signed under key '{event.kid}', which is not in the key ring: add that key back (after the "
                 "primary) to verify it; if no key of this vault ever had that id, the event was tampered with"
-            )
-        if event.prev_hash != prev_hash:
-            return (
-                "prev_hash does not match the previous event's hash "
-                "(an event before it was removed, replaced or moved)"
             )
         expected = event_mac(
             key,

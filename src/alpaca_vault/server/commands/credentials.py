@@ -7,6 +7,7 @@ it is not a terminal; never from argv, never echoed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -106,7 +107,10 @@ def run(action: Callable[[], Awaitable[T]]) -> T:
     except BrokenPipeError:
         # The reader of stdout went away (`audit export | head -1`): nothing to say, and nowhere to say it
         # on stdout. Point stdout at /dev/null so the interpreter's final flush does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        with contextlib.suppress(OSError, ValueError):  # stdout may be no file at all (an embedding caller)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
         raise typer.Exit(1) from None
     except OSError as exc:  # e.g. PostgreSQL unreachable
         raise fail(f"cannot reach the database: {exc.strerror or exc}") from None
@@ -367,13 +371,15 @@ def update(
                 *([("activate" if active else "deactivate")] if active is not None else []),
                 *(["replace the key pair"] if api_key is not None else []),
             ]
+            if not asked:  # e.g. a rename to the name it has: nothing will change, nothing to record
+                return before, before
             await record_cli_event(
                 vault,
                 owner.id,
                 "credential.update",
                 credential_id=before.id,
                 credential_name=before.name,
-                details={"changes": "; ".join(asked) or "none", "environment": before.environment},
+                details={"changes": "; ".join(asked), "environment": before.environment},
             )
             after = await vault.service.update(
                 owner.id,

@@ -381,7 +381,9 @@ async def _check_alpaca(report: Report, settings: Settings) -> None:
     async with httpx2.AsyncClient(timeout=PROBE_TIMEOUT, trust_env=False, follow_redirects=False) as client:
         results = await asyncio.gather(*(probe(client, url) for url in targets.values()))
     # The credentials the vault check listed: an unreachable live endpoint fails only if one would use it.
-    live_stored = any(
+    # Only when the credential check did list them (it is silent when it cannot read across users).
+    listed = any(c.check in ("credential", "credentials") for c in report.checks)
+    live_stored = not listed or any(
         c.check == "credential" and c.details.get("environment") == "live" for c in report.checks
     )
     for (name, url), (status, what) in zip(targets.items(), results, strict=True):
