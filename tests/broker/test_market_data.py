@@ -65,6 +65,9 @@ async def test_bars_page_through_with_token(broker: AlpacaClient, keys: AlpacaKe
 
 
 async def test_crypto_minute_bars(broker: AlpacaClient, keys: AlpacaKeys) -> None:
-    page = await broker.get_bars(keys, "BTC/USD", timeframe="15Min", limit=3)
+    # An explicit start: without one the window opens at midnight New York time, so in the first 45
+    # minutes of that day (05:00-05:45 UTC in winter) fewer than three 15-minute bars exist yet.
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)
+    page = await broker.get_bars(keys, "BTC/USD", timeframe="15Min", start=start, limit=3)
     assert list(page.bars) == ["BTC/USD"]
     assert len(page.bars["BTC/USD"]) == 3
