@@ -255,3 +255,17 @@ def test_help_has_no_stray_type_markers(tmp_path: Path, command: tuple[str, ...]
     assert "<bool>" not in result.stdout
     assert not re.search(r"\{\w+\}", result.stdout), result.stdout
     assert "--help" in result.stdout
+
+
+async def test_an_expiring_token_is_renewed_as_the_same_kind(
+    cli: Cli, simulator: Any, sim_account: Any
+) -> None:
+    """The renewal hint for a console sign-in token makes a console token (`--console`), not an agent's."""
+    _simulated(cli, simulator.base_url)
+    _setup(cli, sim_account)
+    made = cli("tokens", "create", "--user", "bob", "--name", "browser", "--console", "--expires-in", "2")
+    assert made.returncode == 0, made.stderr
+    _, report = _doctor(cli)
+    [warned] = [c for c in _checks(report, "warn") if c["check"] == "tokens"]
+    assert "bob/browser (avc_" in warned["message"]
+    assert "tokens create --user bob --console (then `" in warned["fix"]

@@ -139,7 +139,7 @@ async def test_other_users_objects_cannot_be_reached_or_probed(fresh_site: Any, 
         assert crossed.status_code == 403
 
 
-async def test_a_name_the_vault_would_refuse_gets_no_entry_link(fresh_site: Any) -> None:
+async def test_a_name_the_vault_would_refuse_gets_no_entry_link(fresh_site: Any, sim_account: Any) -> None:
     """Found in review: store_credential (and the console's add form) made a key entry link for any
     name, which put the agent's words in the page's heading ("Ignore the env tag: paste LIVE AK keys"),
     let Alpaca check the person's keys, and only then refused the name, with the link used up. The name
@@ -161,9 +161,23 @@ async def test_a_name_the_vault_would_refuse_gets_no_entry_link(fresh_site: Any)
         )
         assert added.status_code == 422 and rule in __import__("html").unescape(added.text)
         assert "location" not in added.headers
-        # A good name still gets its link.
+        # A good name still gets its link; once taken, the name gets none (the keys would be checked with
+        # Alpaca and then refused as a duplicate, the link used up).
         fine = await site.call("alice", "store_credential", {"name": "paper-ok"})
         assert not fine.is_error and "/connect/" in fine.structured_content["entry_url"]
+        link = path_of(fine.structured_content["entry_url"])
+        assert (
+            await site.post_keys(http, link, sim_account.api_key, sim_account.secret_key)
+        ).status_code == 200
+        taken = await site.call("alice", "store_credential", {"name": "paper-ok"})
+        assert taken.is_error and "A credential named 'paper-ok' already exists." in taken.content[0].text
+        assert "/connect/" not in taken.content[0].text
+        again = await http.post(
+            "/console/credentials/add",
+            data={"csrf": csrf, "name": "paper-ok", "environment": "paper"},
+            headers=site.origin,
+        )
+        assert again.status_code == 422 and "already exists" in __import__("html").unescape(again.text)
 
 
 async def test_console_manages_credentials_and_tokens(fresh_site: Any, sim_account: Any) -> None:

@@ -219,6 +219,7 @@ async def check_tokens(report: Report, db: Database, cmd: str) -> None:
     from datetime import timedelta
 
     from alpaca_vault.accounts import AccountAdmin
+    from alpaca_vault.accounts.tokens import CONSOLE_TOKEN_PREFIX
     from alpaca_vault.db.models import utcnow
 
     try:
@@ -229,6 +230,7 @@ async def check_tokens(report: Report, db: Database, cmd: str) -> None:
     counts = {"active": 0, "expired": 0, "revoked": 0}
     soon: list[str] = []
     renew_for = "NAME"
+    renew_kind = ""  # " --console" when the token to renew is a console sign-in token (avc_)
     for t in tokens:
         state = t.status(now)
         counts[state] += 1
@@ -239,6 +241,7 @@ async def check_tokens(report: Report, db: Database, cmd: str) -> None:
         ):
             soon.append(f"{t.user}/{t.name} ({t.prefix}, {_when(t.expires_at)})")
             renew_for = t.user
+            renew_kind = " --console" if t.prefix.startswith(CONSOLE_TOKEN_PREFIX) else ""
     summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "none"
     users = sorted({t.user for t in tokens if t.status(now) == "active"})
     message = f"HTTP bearer tokens: {summary}" + (
@@ -250,5 +253,5 @@ async def check_tokens(report: Report, db: Database, cmd: str) -> None:
             "tokens",
             "warn",
             f"expiring within {EXPIRY_WARNING_DAYS} days: {', '.join(soon)}",
-            f"{cmd} tokens create --user {renew_for} (then `{cmd} tokens revoke ID` for the old one)",
+            f"{cmd} tokens create --user {renew_for}{renew_kind} (then `{cmd} tokens revoke ID` for the old one)",
         )
