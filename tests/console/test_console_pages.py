@@ -330,6 +330,23 @@ async def test_revoking_a_console_token_ends_the_sessions_it_opened(fresh_site: 
         assert minted.status_code == 401 and "avt_" not in minted.text
 
 
+async def test_a_deactivated_users_console_session_ends(fresh_site: Any) -> None:
+    """Found in review: the user's tokens stop working when the user is deactivated, but a console
+    session (a link's or a token's) went on. Now it ends on its next request."""
+    from sqlalchemy import update
+
+    from alpaca_vault.db.models import User
+    from alpaca_vault.db.rls import maintenance_session
+
+    async with fresh_site as site, site.http() as http:
+        await site.sign_in(http, "alice")
+        assert (await http.get("/console/")).status_code == 200
+        async with maintenance_session(site.deployment.admin_db) as session:
+            await session.execute(update(User).where(User.name == site.user("alice")).values(is_active=False))
+        ended = await http.get("/console/")
+        assert ended.status_code == 303 and ended.headers["location"] == "/console/sign-in"
+
+
 async def test_sign_out_ends_the_session_on_the_server(fresh_site: Any) -> None:
     """Attack stopped: a copied session cookie (another tab, a stolen backup) still working after sign-out."""
     async with (

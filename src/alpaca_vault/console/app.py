@@ -143,8 +143,11 @@ def stylesheet(_: Request) -> Response:
 
 
 async def _user_name(db: Database, user_id: uuid.UUID) -> str | None:
+    """The signed-in user's name; None when the user is gone or inactive (then the session is over, as
+    for their tokens)."""
     async with db.session(user_id, readonly=True) as session:
-        return (await session.execute(select(User.name).where(User.id == user_id))).scalar_one_or_none()
+        found = select(User.name).where(User.id == user_id, User.is_active.is_(True))
+        return (await session.execute(found)).scalar_one_or_none()
 
 
 def _link_problem(error: LinkError, static_prefix: str = "/connect") -> HTMLResponse:
