@@ -178,3 +178,34 @@ def test_hints_name_the_executable_when_it_is_not_on_path(
         assert "`alpaca-vault credentials add NAME --environment paper`" in on_path.stdout
     finally:
         hints.program.cache_clear()  # later tests in this worker read the real PATH again
+
+
+def test_usage_errors_are_one_line_naming_the_help_to_read(tmp_path: Path) -> None:
+    """A bad value, a missing option or an unknown command: one line on stderr starting with
+    `alpaca-vault:`, as the README promises for every error (they were typer's boxed panels), exit 2."""
+    env = {**os.environ, "ALPACA_VAULT_DATA_DIR": str(tmp_path)}
+    cases = [
+        (
+            ["credentials", "add", "x", "-e", "foo"],
+            "alpaca-vault: Invalid value for '--environment' / '-e': Value error, 'foo' is not one of "
+            "'paper', 'live'. See `alpaca-vault credentials add --help`.",
+        ),
+        (
+            ["tokens", "create"],
+            "alpaca-vault: Missing option '--user'. See `alpaca-vault tokens create --help`.",
+        ),
+        (["bogus"], "alpaca-vault: No such command 'bogus'. See `alpaca-vault --help`."),
+    ]
+    for args, said in cases:
+        result = subprocess.run(
+            [str(CONSOLE_SCRIPT), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+        assert (result.returncode, result.stderr, result.stdout) == (2, said + "\n", ""), args
+    # Without arguments the help is still shown.
+    bare = subprocess.run([str(CONSOLE_SCRIPT)], capture_output=True, text=True, timeout=60, env=env)
+    assert "Usage: alpaca-vault [OPTIONS] COMMAND" in bare.stdout + bare.stderr

@@ -52,6 +52,32 @@ def _plain_help_markers() -> None:
 
 _plain_help_markers()
 
+
+def _one_line_usage_errors() -> None:
+    """A usage error (a missing option, a bad value, an unknown command) as one line on stderr starting
+    with ``alpaca-vault:``, like every other error of this CLI (README), instead of typer's boxed panel.
+
+    typer prints them through ``rich_utils.rich_format_error``, looked up when the error happens, so
+    replacing that function is enough. The exit code (2) is typer's, unchanged.
+    """
+    from typer import rich_utils
+
+    original = rich_utils.rich_format_error
+
+    def one_line(error: Any) -> None:
+        if error.__class__.__name__ == "NoArgsIsHelpError":  # no arguments: the help was shown
+            original(error)
+            return
+        ctx = getattr(error, "ctx", None)
+        hint = f" See `{ctx.command_path} --help`." if ctx is not None else ""
+        message = " ".join(error.format_message().split())  # one line, whatever the message's wrapping
+        typer.echo(f"alpaca-vault: {message}{hint}", err=True)
+
+    rich_utils.rich_format_error = one_line
+
+
+_one_line_usage_errors()
+
 app = typer.Typer(
     name="alpaca-vault",
     help="An MCP server that lets AI agents trade through Alpaca without ever seeing a key.",
