@@ -399,6 +399,13 @@ async def test_cli_console_prints_a_one_time_sign_in_link(fresh_site: Any, tmp_p
         assert again.status_code == 410  # once
         unknown = await asyncio.to_thread(cli, "console", "--user", "mallory", *command)
         assert unknown.returncode == 1 and "users add mallory" in unknown.stderr
+        # An address a browser cannot open makes no link (and issues none).
+        for bad in ("ftp://x", "127.0.0.1:8000", "http://", "http://host/?next=evil"):
+            refused = await asyncio.to_thread(
+                cli, "console", "--user", site.user("alice"), "--no-serve", "--url", bad
+            )
+            assert refused.returncode == 2 and refused.stdout == "", bad
+            assert "--url must be the server's http:// or https:// address" in refused.stderr, bad
 
 
 async def test_audit_page_shows_only_the_users_own_events_and_filters_them(

@@ -54,6 +54,14 @@ def console(
     if not serve and not url and not settings.public_url:
         typer.echo("alpaca-vault: with --no-serve, give the running server's address with --url.", err=True)
         raise typer.Exit(2)
+    if url is not None and not _is_web_address(url):
+        # The link is for a person's browser: anything else would print a link that leads nowhere.
+        typer.echo(
+            "alpaca-vault: --url must be the server's http:// or https:// address, "
+            "e.g. http://127.0.0.1:8000 or https://vault.example.com.",
+            err=True,
+        )
+        raise typer.Exit(2)
 
     if not serve:
         base = (settings.public_url or url or "").rstrip("/")
@@ -131,3 +139,15 @@ def _issue(settings: object, *, explicit_user: bool) -> str:
             await database.dispose()
 
     return asyncio.run(issue())
+
+
+def _is_web_address(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
+    )
