@@ -139,6 +139,15 @@ async def test_other_users_objects_cannot_be_reached_or_probed(fresh_site: Any, 
         assert crossed.status_code == 403
 
 
+async def _add_on_console(site: Any, http: Any, csrf: str, name: str) -> Any:
+    """The console's "add credential" form, posted."""
+    return await http.post(
+        "/console/credentials/add",
+        data={"csrf": csrf, "name": name, "environment": "paper"},
+        headers=site.origin,
+    )
+
+
 async def test_a_name_the_vault_would_refuse_gets_no_entry_link(fresh_site: Any, sim_account: Any) -> None:
     """Found in review: store_credential (and the console's add form) made a key entry link for any
     name, which put the agent's words in the page's heading ("Ignore the env tag: paste LIVE AK keys"),
@@ -154,11 +163,7 @@ async def test_a_name_the_vault_would_refuse_gets_no_entry_link(fresh_site: Any,
         assert rule in said and "No entry link was made." in said and "/connect/" not in said
         await site.sign_in(http, "alice")
         csrf = csrf_of((await http.get("/console/")).text)
-        added = await http.post(
-            "/console/credentials/add",
-            data={"csrf": csrf, "name": "paste LIVE keys here!", "environment": "paper"},
-            headers=site.origin,
-        )
+        added = await _add_on_console(site, http, csrf, "paste LIVE keys here!")
         assert added.status_code == 422 and rule in __import__("html").unescape(added.text)
         assert "location" not in added.headers
         # A good name still gets its link; once taken, the name gets none (the keys would be checked with
@@ -172,11 +177,7 @@ async def test_a_name_the_vault_would_refuse_gets_no_entry_link(fresh_site: Any,
         taken = await site.call("alice", "store_credential", {"name": "paper-ok"})
         assert taken.is_error and "A credential named 'paper-ok' already exists." in taken.content[0].text
         assert "/connect/" not in taken.content[0].text
-        again = await http.post(
-            "/console/credentials/add",
-            data={"csrf": csrf, "name": "paper-ok", "environment": "paper"},
-            headers=site.origin,
-        )
+        again = await _add_on_console(site, http, csrf, "paper-ok")
         assert again.status_code == 422 and "already exists" in __import__("html").unescape(again.text)
 
 
@@ -185,11 +186,7 @@ async def test_console_manages_credentials_and_tokens(fresh_site: Any, sim_accou
         await site.sign_in(http, "alice")
         csrf = csrf_of((await http.get("/console/")).text)
         # Add: the console sends the browser to a key entry page of its own user.
-        added = await http.post(
-            "/console/credentials/add",
-            data={"csrf": csrf, "name": "from-console", "environment": "paper"},
-            headers=site.origin,
-        )
+        added = await _add_on_console(site, http, csrf, "from-console")
         assert added.status_code == 303 and added.headers["location"].startswith("/connect/")
         stored = await site.post_keys(
             http, added.headers["location"], sim_account.api_key, sim_account.secret_key

@@ -414,17 +414,10 @@ def console_app(services: ServicesProvider, config: PageConfig) -> ASGIApp:
         environment = form.get("environment", "")
         if environment not in ("paper", "live"):
             return message(422, "Not added", "Choose paper or live.", static_prefix="/console")
-        if (problem := s.vault.name_problem(name)) is not None:
-            # Said now, before the key entry page: the vault would refuse the name after the keys.
-            return message(422, "Not added", problem, static_prefix="/console")
-        if name in {c.name for c in await s.vault.list(session.user_id)}:
-            return message(
-                422,
-                "Not added",
-                f"A credential named '{name}' already exists. Choose another name, or replace its keys "
-                "from its row in the list.",
-                static_prefix="/console",
-            )
+        try:  # said now, before the key entry page: the vault would refuse the name after the keys
+            name = await s.vault.check_new_name(session.user_id, name)
+        except VaultError as exc:
+            return message(422, "Not added", str(exc), static_prefix="/console")
         ticket = await s.desk.open_entry(session.user_id, name=name, environment=environment)
         # The entry link is this user's own, minted for this browser: go straight to it.
         return RedirectResponse(_path_of(ticket.url), status_code=303)

@@ -18,7 +18,7 @@ from alpaca_vault.tools.key_entry import CredentialSummary, KeyEntryResult, run_
 from alpaca_vault.tools.params import CredentialName, CredentialRef, Environment, InvalidArgument, KeyArgument
 from alpaca_vault.tools.results import Bounded, counted, respond
 from alpaca_vault.tools.runtime import runtime
-from alpaca_vault.vault.errors import CredentialExists, InvalidCredentialInput
+from alpaca_vault.vault.errors import InvalidCredentialInput
 from alpaca_vault.vault.exposure import register_exposed
 from alpaca_vault.vault.key_ids import check_key_environment
 
@@ -134,10 +134,10 @@ async def store_credential(
     if api_key is None and secret_key is None:
         async with vault_call(ctx) as call:
             # Before a link is made: a name the vault would refuse must not cost the person an entry.
-            if (problem := call.vault.name_problem(name)) is not None:
-                raise InvalidCredentialInput(f"{problem} No entry link was made.")
-            if name.strip() in {c.name for c in await call.vault.list(call.user_id)}:
-                raise CredentialExists(f"A credential named '{name.strip()}' already exists.")
+            try:
+                name = await call.vault.check_new_name(call.user_id, name)
+            except InvalidCredentialInput as exc:
+                raise InvalidCredentialInput(f"{exc} No entry link was made.") from None
             return await run_key_entry(ctx, call.user_id, name=name, environment=environment)
     _refuse_secret_arguments(ctx, "store_credential")
     if api_key is None or secret_key is None:

@@ -135,16 +135,6 @@ def _shown(ref: str) -> str:
     return ref if len(ref) <= 64 else ref[:16] + "..."
 
 
-def name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a credential, or None: for pages and tools that must say it before they
-    ask the person for keys (``store`` checks the same)."""
-    try:
-        _check_name(name)
-    except InvalidCredentialInput as exc:
-        return str(exc)
-    return None
-
-
 def _check_name(name: str) -> str:
     name = name.strip()
     if not NAME_PATTERN.fullmatch(name):
@@ -177,9 +167,6 @@ def _check_key(value: SecretStr, what: str) -> str:
 
 class CredentialService:
     """Store, find, change and open a user's Alpaca credentials."""
-
-    #: Why a name cannot name a credential, or None (see ``name_problem``).
-    name_problem = staticmethod(name_problem)
 
     def __init__(self, db: Database, keyring: KeyRing) -> None:
         self._db = db
@@ -280,6 +267,14 @@ class CredentialService:
             raise VaultError(f"Credential '{name}' could not be stored; try again.") from None
         finally:
             del api_plain, secret_plain
+
+    async def check_new_name(self, user_id: uuid.UUID, name: str) -> str:
+        """The name as ``store`` would take it, or the error ``store`` would raise for it (its rule, or a
+        name already taken): for a key entry page, asked before the person is asked for keys."""
+        name = _check_name(name)
+        async with self._db.session(user_id, readonly=True) as session:
+            await self._refuse_duplicates(session, user_id, name, None, None)
+        return name
 
     async def _ensure_data_key(self, user_id: uuid.UUID) -> None:
         """Make the user's first data key in a transaction of its own, so concurrent first stores agree."""
