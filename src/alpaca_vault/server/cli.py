@@ -7,6 +7,7 @@ starts fast and ``--help`` never touches the database.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -52,32 +53,6 @@ def _plain_help_markers() -> None:
 
 _plain_help_markers()
 
-
-def _one_line_usage_errors() -> None:
-    """A usage error (a missing option, a bad value, an unknown command) as one line on stderr starting
-    with ``alpaca-vault:``, like every other error of this CLI (README), instead of typer's boxed panel.
-
-    typer prints them through ``rich_utils.rich_format_error``, looked up when the error happens, so
-    replacing that function is enough. The exit code (2) is typer's, unchanged.
-    """
-    from typer import rich_utils
-
-    original = rich_utils.rich_format_error
-
-    def one_line(error: Any) -> None:
-        if error.__class__.__name__ == "NoArgsIsHelpError":  # no arguments: the help was shown
-            original(error)
-            return
-        ctx = getattr(error, "ctx", None)
-        hint = f" See `{ctx.command_path} --help`." if ctx is not None else ""
-        message = " ".join(error.format_message().split())  # one line, whatever the message's wrapping
-        typer.echo(f"alpaca-vault: {message}{hint}", err=True)
-
-    rich_utils.rich_format_error = one_line
-
-
-_one_line_usage_errors()
-
 app = typer.Typer(
     name="alpaca-vault",
     help="An MCP server that lets AI agents trade through Alpaca without ever seeing a key.",
@@ -120,9 +95,34 @@ app.add_typer(orders.app, name="orders")
 def main() -> None:
     collector.start()
     try:
-        app()
+        code = _run()
     finally:
         collector.on_exit()
+    sys.exit(code)
+
+
+def _run() -> int:
+    """The command's exit code. A usage error (a missing option, a bad value, an unknown command) is one
+    line on stderr starting with ``alpaca-vault:``, like every other error of this CLI (README), instead
+    of typer's boxed panel; exit code 2 as before. Done here, with typer told to raise instead of print
+    (``standalone_mode=False``), so no start-up pays for typer's rich error formatting."""
+    try:
+        result = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("alpaca-vault: aborted", err=True)
+        return 1
+    except Exception as error:
+        if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
+            raise  # not one of click's usage errors
+        code: int = error.exit_code
+        if type(error).__name__ == "NoArgsIsHelpError":
+            return code  # no arguments: typer has shown the help
+        ctx = getattr(error, "ctx", None)
+        hint = f" See `{ctx.command_path} --help`." if ctx is not None else ""
+        message = " ".join(error.format_message().split())  # one line, whatever the message's wrapping
+        typer.echo(f"alpaca-vault: {message}{hint}", err=True)
+        return code
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":
